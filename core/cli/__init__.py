@@ -1,0 +1,1 @@
+"""Command-line entry points that need no screen: ``gptgroup-host`` and ``gptgroup-chat``."""

@@ -1,0 +1,278 @@
+"""``gptgroup-chat``: a line-based terminal client for a room.
+
+Each line typed is sent as a message; lines starting with ``/`` are commands (``/help``).
+End of input leaves the room, so it also works in scripts: ``echo hi | gptgroup-chat ...``.
+Exit status: 0 after leaving or when the room closed, 1 when refused, kicked, banned or the
+room could not be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from core import __version__
+from core.address import InvalidAddress, room_url
+from core.client import (
+    ClientEvent,
+    Ended,
+    JoinRefused,
+    MessageTooLarge,
+    NotConnected,
+    Reconnecting,
+    Resumed,
+    RoomClient,
+    RoomUnreachable,
+    SendFailed,
+)
+from core.protocol import (
+    ErrorMessage,
+    MessagePosted,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantStatusChanged,
+    RoomClosed,
+    RoomUpdated,
+    TypingChanged,
+)
+
+PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
+HELP = """Commands:
+  /who                 list who is here
+  /kick NAME           (host) remove someone
+  /ban NAME            (host) remove someone; their address may not come back
+  /lock, /unlock       (host) refuse or allow new joins
+  /max N|none          (host) limit how many may be in the room
+  /close               (host) close the room for everyone
+  /quit                leave the room
+Anything else is sent as a message."""
+
+_LEFT_WORDS = {
+    "left": "left",
+    "kicked": "was removed by the host",
+    "banned": "was banned by the host",
+    "timed_out": "lost connection",
+    "dropped": "was disconnected",
+}
+_END_EXIT = {"left": 0, "closed_by_host": 0, "host_shutdown": 0}
+
+
+def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
+    """The line to print for ``event`` (None for events not worth a line).
+
+    ``names`` maps a participant id to a display name.
+    """
+    match event:
+        case MessagePosted(ts=ts, author_name=author, text=text):
+            stamp = time.strftime("%H:%M", time.localtime(ts))
+            body = text.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
+            return f"[{stamp}] {author}: {body}"
+        case ParticipantJoined(participant=p):
+            return f"* {p.name} joined" + (" (host)" if p.role == "host" else "")
+        case ParticipantLeft(name=name, reason=reason):
+            return f"* {name} {_LEFT_WORDS.get(reason, 'left')}"
+        case ParticipantStatusChanged(participant=pid, status="reconnecting"):
+            return f"* {names(pid)} is reconnecting..."
+        case ParticipantStatusChanged(participant=pid, status="online"):
+            return f"* {names(pid)} is back"
+        case RoomUpdated(room=room):
+            lock = "locked" if room.locked else "open to new people"
+            cap = f", at most {room.max_participants}" if room.max_participants else ""
+            return f"* The room is {lock}{cap}"
+        case RoomClosed(reason=reason):
+            return (
+                "* The host closed the room"
+                if reason == "closed_by_host"
+                else "* The host shut down"
+            )
+        case TypingChanged():
+            return None
+        case ErrorMessage(message=message):
+            return f"! {message}"
+        case SendFailed(message=message):
+            return f"! not sent: {message}"
+        case Reconnecting(attempt=attempt, delay=delay):
+            return f"! connection lost; reconnecting (attempt {attempt}, in {delay:.1f} s)"
+        case Resumed(resumed=True, history_complete=complete):
+            return "* reconnected" + ("" if complete else " (some older messages were missed)")
+        case Resumed(you=you):
+            return f"* reconnected as a new participant, {you.name}"
+        case Ended(message=message):
+            return f"* {message}"
+    return None
+
+
+class TerminalChat:
+    """Runs one terminal session: prints events, turns typed lines into actions."""
+
+    def __init__(self, client: RoomClient, out: Callable[[str], None]) -> None:
+        self.client = client
+        self.out = out
+
+    def name_of(self, participant_id: str) -> str:
+        p = self.client.participants.get(participant_id)
+        return p.name if p else participant_id
+
+    def find(self, name: str) -> ParticipantInfo | None:
+        wanted = name.strip().casefold()
+        for p in self.client.participants.values():
+            if p.name.casefold() == wanted or p.id == name.strip():
+                return p
+        return None
+
+    async def print_events(self) -> int:
+        async for event in self.client.events():
+            line = describe(event, self.name_of)
+            if line is not None:
+                self.out(line)
+            if isinstance(event, Ended):
+                return _END_EXIT.get(event.reason, 1)
+        return 0
+
+    async def handle_line(self, line: str) -> bool:
+        """Act on one typed line; returns False when the user asked to quit."""
+        line = line.rstrip("\n")
+        if not line.strip():
+            return True
+        if not line.startswith("/"):
+            try:
+                await self.client.send(line)
+            except (MessageTooLarge, NotConnected) as exc:
+                self.out(f"! not sent: {exc}")
+            return True
+        command, _, arg = line[1:].partition(" ")
+        try:
+            return await self._command(command.lower(), arg.strip())
+        except NotConnected as exc:
+            self.out(f"! {exc}")
+            return True
+
+    async def _command(self, command: str, arg: str) -> bool:
+        client = self.client
+        if command in ("quit", "exit", "leave"):
+            return False
+        if command == "who":
+            for p in client.participants.values():
+                tags = [
+                    t
+                    for t in (
+                        p.role == "host" and "host",
+                        p.id == client.you.id and "you",
+                        p.status != "online" and p.status,
+                    )
+                    if t
+                ]
+                self.out(f"  {p.name}" + (f" ({', '.join(tags)})" if tags else ""))
+        elif command in ("kick", "ban"):
+            target = self.find(arg)
+            if target is None:
+                self.out(f"! nobody called {arg!r} is here")
+            else:
+                await client.kick(target.id, ban=command == "ban")
+        elif command in ("lock", "unlock"):
+            await client.lock(command == "lock")
+        elif command == "max":
+            if arg.lower() == "none":
+                await client.set_max_participants(None)
+            elif arg.isdigit():
+                await client.set_max_participants(int(arg))
+            else:
+                self.out("! usage: /max N or /max none")
+        elif command == "close":
+            await client.close_room()
+        else:
+            self.out(HELP)
+        return True
+
+
+def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
+    """Lines from standard input, read on a daemon thread so exiting never waits for it."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    return queue
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        url = room_url(args.address)
+    except InvalidAddress as exc:
+        print(f"gptgroup-chat: {exc}", file=sys.stderr)
+        return 2
+    client = RoomClient(
+        url,
+        args.name,
+        password=args.password,
+        host_key=args.host_key,
+        client_name=f"gptgroup-chat/{__version__}",
+    )
+    try:
+        welcome = await client.connect()
+    except (JoinRefused, RoomUnreachable) as exc:
+        print(f"gptgroup-chat: {exc}", file=sys.stderr)
+        return 1
+    out = _printer()
+    out(f"* You joined {welcome.room.name!r} as {welcome.you.name}. Type /help for commands.")
+    chat = TerminalChat(client, out)
+    printer = asyncio.create_task(chat.print_events())
+    lines = _stdin_lines(asyncio.get_running_loop())
+    while not printer.done():
+        getter = asyncio.create_task(lines.get())
+        await asyncio.wait({getter, printer}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            break
+        line = getter.result()
+        if line is None or not await chat.handle_line(line):
+            # Give messages still in flight a moment to be confirmed before leaving.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client.wait_sent(), 5.0)
+            await client.leave()
+            break
+    return await printer
+
+
+def _printer() -> Callable[[str], None]:
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gptgroup-chat", description="Chat in a GPT Group room from a terminal."
+    )
+    parser.add_argument("address", help="the room's address: HOST:PORT (or ws://HOST:PORT/)")
+    parser.add_argument("--name", required=True, help="your display name")
+    parser.add_argument(
+        "--password",
+        default=os.environ.get(PASSWORD_ENV),
+        help=f"the room password (or set {PASSWORD_ENV})",
+    )
+    parser.add_argument("--host-key", default=None, help="the host key gptgroup-host printed")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""``gptgroup-host``: host a room from a terminal, with no screen and no Qt.
+
+Prints how to join, then serves until Ctrl+C (or SIGTERM), which closes the room cleanly:
+every participant is told the host shut down before the connections close.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from core import __version__
+from core.netinfo import lan_addresses
+from core.protocol import DEFAULT_PORT
+from core.room import Room, RoomConfig
+from core.server import RoomServer
+
+PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gptgroup-host",
+        description="Host a GPT Group room on this network from a terminal.",
+    )
+    parser.add_argument("--name", default="GPT Group room", help="the room's name")
+    parser.add_argument(
+        "--bind",
+        default=None,
+        metavar="ADDRESS",
+        help="listen on this address only (default: every interface)",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free)")
+    parser.add_argument(
+        "--password",
+        default=os.environ.get(PASSWORD_ENV),
+        help=f"room password (or set {PASSWORD_ENV}, which keeps it out of the process list)",
+    )
+    parser.add_argument("--max-participants", type=int, default=None, metavar="N")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def join_instructions(server: RoomServer, bind: str | None, host_key: str) -> str:
+    """What to print so people (and the host) know how to join."""
+    port = server.port
+    hosts = [bind] if bind not in (None, "0.0.0.0", "::") else lan_addresses() or ["127.0.0.1"]
+    lines = [f"Room {server.room.config.name!r} is open on port {port}.", "Join with:"]
+    for host in hosts:
+        shown = f"[{host}]" if host and ":" in host else host
+        lines.append(f"  gptgroup-chat {shown}:{port} --name YOUR_NAME")
+    lines.append(f"Host controls (keep this to yourself): add --host-key {host_key}")
+    lines.append("Press Ctrl+C to close the room.")
+    return "\n".join(lines)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    config = RoomConfig(
+        name=args.name, password=args.password or None, max_participants=args.max_participants
+    )
+    server = RoomServer(Room(config), host=args.bind, port=args.port)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"gptgroup-host: cannot listen on port {args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(join_instructions(server, args.bind, config.host_key), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("Closing the room...", flush=True)
+    await server.close("host_shutdown")
+    print("Room closed.", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.max_participants is not None and args.max_participants < 1:
+        print("gptgroup-host: --max-participants must be at least 1", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
+    return asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

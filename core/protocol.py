@@ -1,0 +1,601 @@
+"""The GPT Group wire protocol: every frame as a typed value, with no I/O.
+
+Each WebSocket text frame is one JSON object with a ``type``. This module turns frames into
+frozen dataclasses and back, checks every field at the boundary, and is the only place where
+bad input becomes an error: :func:`parse_client_frame` and :func:`parse_server_frame` raise
+:class:`ProtocolError` (carrying an :class:`ErrorCode`) and never anything else.
+
+Compatibility rules (see ``docs/protocol.md``):
+
+* unknown keys in a known message are ignored;
+* an unknown ``type`` is a :class:`ProtocolError` with ``ErrorCode.UNKNOWN_TYPE``; the room
+  answers it with an ``error`` frame and carries on;
+* features are negotiated by the ``abilities`` lists of ``server_hello`` and ``hello``.
+
+The exception tree::
+
+    ProtocolError            a frame that cannot be accepted; .code says why
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import hmac
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar, Union
+
+__all__ = [
+    "ABILITIES",
+    "DEFAULT_PORT",
+    "PROTOCOL_VERSION",
+    "SERVICE_TYPE",
+    "Ack",
+    "ClientMessage",
+    "CloseCode",
+    "CloseRoom",
+    "ErrorCode",
+    "ErrorMessage",
+    "Hello",
+    "Kick",
+    "Leave",
+    "Limits",
+    "Lock",
+    "MessagePosted",
+    "ParticipantInfo",
+    "ParticipantJoined",
+    "ParticipantLeft",
+    "ParticipantStatusChanged",
+    "ProtocolError",
+    "RoomClosed",
+    "RoomEvent",
+    "RoomInfo",
+    "RoomUpdated",
+    "SendMessage",
+    "ServerHello",
+    "ServerMessage",
+    "SetMaxParticipants",
+    "SetTyping",
+    "TypingChanged",
+    "Welcome",
+    "parse_client_frame",
+    "parse_server_frame",
+    "password_proof",
+    "serialize",
+]
+
+PROTOCOL_VERSION = 1
+"""The protocol version this code speaks. Both sides must speak the same version."""
+
+ABILITIES: tuple[str, ...] = ("resume", "typing", "host-controls")
+"""Optional features this implementation supports, announced in the handshake."""
+
+DEFAULT_PORT = 47321
+SERVICE_TYPE = "_gptgroup._tcp.local."
+
+AUTH_NONE = "none"
+AUTH_PASSWORD = "password-hmac-sha256"
+
+MAX_ID_CHARS = 64
+MAX_NAME_INPUT_CHARS = 256  # a raw name longer than this is refused before normalising it
+MAX_ROOM_NAME_CHARS = 64
+MAX_PARTICIPANTS_LIMIT = 500
+
+
+class ErrorCode(enum.StrEnum):
+    """Why something was refused. Sent in ``error`` frames; stable across versions."""
+
+    BAD_FRAME = "bad_frame"
+    BAD_MESSAGE = "bad_message"
+    UNKNOWN_TYPE = "unknown_type"
+    HANDSHAKE_REQUIRED = "handshake_required"
+    INCOMPATIBLE_VERSION = "incompatible_version"
+    INVALID_NAME = "invalid_name"
+    AUTH_FAILED = "auth_failed"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    BANNED = "banned"
+    ROOM_FULL = "room_full"
+    ROOM_LOCKED = "room_locked"
+    ROOM_CLOSED = "room_closed"
+    KICKED = "kicked"
+    EMPTY_TEXT = "empty_text"
+    TEXT_TOO_LONG = "text_too_long"
+    RATE_LIMITED = "rate_limited"
+    FLOODING = "flooding"
+    TOO_SLOW = "too_slow"
+    NOT_ALLOWED = "not_allowed"
+    UNKNOWN_PARTICIPANT = "unknown_participant"
+    INVALID_VALUE = "invalid_value"
+    SESSION_REPLACED = "session_replaced"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the room uses. 4000-4999 are the application's own."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    ROOM_CLOSED = 4001
+    KICKED = 4002
+    BANNED = 4003
+    AUTH_FAILED = 4004
+    ROOM_FULL = 4005
+    ROOM_LOCKED = 4006
+    INCOMPATIBLE_VERSION = 4007
+    TOO_SLOW = 4008
+    FLOODING = 4009
+    SESSION_REPLACED = 4010
+    HANDSHAKE_TIMEOUT = 4011
+    PROTOCOL_ERROR = 4012
+    TOO_MANY_ATTEMPTS = 4013
+    INVALID_NAME = 4014
+
+
+TERMINAL_CLOSE_CODES = frozenset(
+    {
+        CloseCode.NORMAL,
+        CloseCode.ROOM_CLOSED,
+        CloseCode.KICKED,
+        CloseCode.BANNED,
+        CloseCode.AUTH_FAILED,
+        CloseCode.ROOM_FULL,
+        CloseCode.ROOM_LOCKED,
+        CloseCode.INCOMPATIBLE_VERSION,
+        CloseCode.SESSION_REPLACED,
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.TOO_MANY_ATTEMPTS,
+        CloseCode.INVALID_NAME,
+    }
+)
+"""Close codes after which a client must not reconnect on its own."""
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be accepted.
+
+    ``code`` is machine-readable, ``str(error)`` reads well to a person, and ``ref`` names the
+    client message id the error is about, when there is one.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, *, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits a room enforces; announced to clients in :class:`RoomInfo`."""
+
+    max_frame_bytes: int = 64 * 1024
+    max_text_chars: int = 4000
+    max_name_chars: int = 32
+    message_burst: int = 8
+    messages_per_minute: int = 60
+    typing_interval: float = 2.0
+
+
+# --------------------------------------------------------------------------- shared values
+
+
+@dataclass(frozen=True)
+class ParticipantInfo:
+    """One person in the room, as everyone sees them."""
+
+    id: str
+    name: str
+    role: Literal["host", "guest"]
+    status: Literal["online", "reconnecting"] = "online"
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """What anyone in the room may know about it."""
+
+    name: str
+    host_name: str | None
+    participant_count: int
+    max_participants: int | None
+    locked: bool
+    password_required: bool
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class RoomPreview:
+    """What a connecting client may know before it has proved the password."""
+
+    name: str
+    password_required: bool
+
+
+@dataclass(frozen=True)
+class AuthOffer:
+    """The authentication methods the room accepts, and the nonce a proof must cover."""
+
+    methods: tuple[str, ...]
+    nonce: str
+
+
+@dataclass(frozen=True)
+class AuthProof:
+    method: str
+    proof: str = field(default="", metadata={"max_len": 256})
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    session: str = field(metadata={"max_len": 128})
+    last_seq: int = 0
+
+
+def password_proof(password: str, nonce: str) -> str:
+    """The proof of knowing ``password`` for one connection: HMAC-SHA256 over the nonce.
+
+    The password itself never crosses the wire. This keeps it from being read off the LAN,
+    but a recorded exchange can still be attacked offline: it is no substitute for TLS.
+    """
+    return hmac.new(password.encode(), nonce.encode(), hashlib.sha256).hexdigest()
+
+
+# --------------------------------------------------------------------------- client -> server
+
+
+@dataclass(frozen=True)
+class Hello:
+    """The first frame a client sends: who it is, and how it proves it may come in."""
+
+    TYPE: ClassVar[str] = "hello"
+    protocol: int
+    name: str = field(metadata={"max_len": MAX_NAME_INPUT_CHARS})
+    abilities: tuple[str, ...] = ()
+    auth: AuthProof | None = None
+    resume: ResumeRequest | None = None
+    host_key: str | None = field(default=None, metadata={"max_len": 256})
+    client: str | None = field(default=None, metadata={"max_len": 100})
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    """Post ``text``; ``id`` is the client's own id for it, which makes retries idempotent."""
+
+    TYPE: ClassVar[str] = "send"
+    id: str = field(metadata={"max_len": MAX_ID_CHARS, "min_len": 1})
+    text: str
+
+
+@dataclass(frozen=True)
+class SetTyping:
+    TYPE: ClassVar[str] = "typing"
+    active: bool
+
+
+@dataclass(frozen=True)
+class Kick:
+    """Host only: remove a participant; with ``ban`` their address may not come back."""
+
+    TYPE: ClassVar[str] = "kick"
+    participant: str = field(metadata={"max_len": MAX_ID_CHARS})
+    ban: bool = False
+
+
+@dataclass(frozen=True)
+class Lock:
+    TYPE: ClassVar[str] = "lock"
+    locked: bool
+
+
+@dataclass(frozen=True)
+class SetMaxParticipants:
+    TYPE: ClassVar[str] = "set_max_participants"
+    max: int | None
+
+
+@dataclass(frozen=True)
+class CloseRoom:
+    TYPE: ClassVar[str] = "close_room"
+
+
+@dataclass(frozen=True)
+class Leave:
+    TYPE: ClassVar[str] = "leave"
+
+
+ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are built from it)
+    Hello, SendMessage, SetTyping, Kick, Lock, SetMaxParticipants, CloseRoom, Leave
+]
+
+# --------------------------------------------------------------------------- server -> client
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    """The first frame the server sends, before the client has proved anything."""
+
+    TYPE: ClassVar[str] = "server_hello"
+    protocol: int
+    abilities: tuple[str, ...]
+    room: RoomPreview
+    auth: AuthOffer
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """The join (or resume) succeeded.
+
+    Right after it the server sends the events with ``seq`` from ``replay_from`` to
+    ``last_seq`` (none when ``replay_from`` is null). ``history_complete`` is false when a
+    resuming client asked for events the room no longer holds.
+    """
+
+    TYPE: ClassVar[str] = "welcome"
+    you: ParticipantInfo
+    session: str
+    resumed: bool
+    room: RoomInfo
+    participants: tuple[ParticipantInfo, ...]
+    last_seq: int
+    replay_from: int | None
+    history_complete: bool = True
+    abilities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MessagePosted:
+    TYPE: ClassVar[str] = "message"
+    seq: int
+    ts: float
+    author: str
+    author_name: str
+    text: str
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ParticipantJoined:
+    TYPE: ClassVar[str] = "participant_joined"
+    seq: int
+    ts: float
+    participant: ParticipantInfo
+
+
+@dataclass(frozen=True)
+class ParticipantLeft:
+    TYPE: ClassVar[str] = "participant_left"
+    seq: int
+    ts: float
+    participant: str
+    name: str
+    reason: Literal["left", "kicked", "banned", "timed_out", "dropped"]
+
+
+@dataclass(frozen=True)
+class ParticipantStatusChanged:
+    TYPE: ClassVar[str] = "participant_status"
+    seq: int
+    ts: float
+    participant: str
+    status: Literal["online", "reconnecting"]
+
+
+@dataclass(frozen=True)
+class RoomUpdated:
+    TYPE: ClassVar[str] = "room_updated"
+    seq: int
+    ts: float
+    room: RoomInfo
+
+
+@dataclass(frozen=True)
+class RoomClosed:
+    TYPE: ClassVar[str] = "room_closed"
+    seq: int
+    ts: float
+    reason: Literal["closed_by_host", "host_shutdown"]
+
+
+@dataclass(frozen=True)
+class TypingChanged:
+    """Someone started or stopped typing. Ephemeral: no ``seq``, not kept in history."""
+
+    TYPE: ClassVar[str] = "typing"
+    participant: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A ``send`` whose ``id`` the room had already accepted; ``seq`` is the original event."""
+
+    TYPE: ClassVar[str] = "ack"
+    id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class ErrorMessage:
+    """Something the client did was refused. ``ref`` names the ``send`` it is about."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+    ref: str | None = None
+    retry_after: float | None = None
+
+
+RoomEvent = Union[  # noqa: UP007
+    MessagePosted,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantStatusChanged,
+    RoomUpdated,
+    RoomClosed,
+]
+ServerMessage = Union[  # noqa: UP007
+    ServerHello,
+    Welcome,
+    MessagePosted,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantStatusChanged,
+    RoomUpdated,
+    RoomClosed,
+    TypingChanged,
+    Ack,
+    ErrorMessage,
+]
+
+_CLIENT_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(ClientMessage)}
+_SERVER_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(ServerMessage)}
+
+# --------------------------------------------------------------------------- (de)serialising
+
+_T = TypeVar("_T")
+
+
+def serialize(message: ClientMessage | ServerMessage) -> str:
+    """The JSON text of one frame."""
+    return json.dumps(_to_json(message), ensure_ascii=False, separators=(",", ":"))
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        type_name = getattr(value, "TYPE", None)
+        if type_name is not None:
+            out["type"] = type_name
+        for f in dataclasses.fields(value):
+            out[f.name] = _to_json(getattr(value, f.name))
+        return out
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def parse_client_frame(frame: str | bytes) -> ClientMessage:
+    """Parse a frame a client sent. Raises :class:`ProtocolError` for anything unacceptable."""
+    return typing.cast(ClientMessage, _parse(frame, _CLIENT_TYPES))
+
+
+def parse_server_frame(frame: str | bytes) -> ServerMessage:
+    """Parse a frame a server sent. Raises :class:`ProtocolError` for anything unacceptable."""
+    return typing.cast(ServerMessage, _parse(frame, _SERVER_TYPES))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _parse(frame: str | bytes, registry: Mapping[str, type[Any]]) -> Any:
+    if not isinstance(frame, str):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "frames must be JSON text, not binary")
+    try:
+        obj = json.loads(frame, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a JSON object")
+    type_name = obj.get("type")
+    if not isinstance(type_name, str):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "a frame needs a string 'type'")
+    cls = registry.get(type_name)
+    if cls is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {type_name[:40]!r}")
+    ref = obj.get("id") if isinstance(obj.get("id"), str) else None
+    try:
+        return _build(cls, obj, type_name)
+    except _FieldError as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{type_name}: {exc}", ref=ref) from None
+
+
+class _FieldError(Exception):
+    pass
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def _build(cls: type[_T], obj: Mapping[str, Any], path: str) -> _T:
+    """Build dataclass ``cls`` from ``obj``, checking each field; unknown keys are ignored."""
+    kwargs: dict[str, Any] = {}
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        where = f"{path}.{f.name}"
+        if f.name not in obj:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise _FieldError(f"missing field {where!r}")
+            continue
+        value = _coerce(obj[f.name], hints[f.name], where)
+        if isinstance(value, str):
+            max_len = f.metadata.get("max_len")
+            if max_len is not None and len(value) > max_len:
+                raise _FieldError(f"{where!r} is longer than {max_len} characters")
+            if len(value) < f.metadata.get("min_len", 0):
+                raise _FieldError(f"{where!r} must not be empty")
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        candidates = [o for o in options if o is not type(None)]
+        if len(candidates) == 1:
+            return _coerce(value, candidates[0], where)
+        if isinstance(value, dict):  # a union of messages: dispatch on their type key
+            by_type = {c.TYPE: c for c in candidates}
+            cls = by_type.get(value.get("type"))
+            if cls is None:
+                raise _FieldError(f"{where!r} has an unexpected type {value.get('type')!r}")
+            return _build(cls, value, where)
+        raise _FieldError(f"{where!r} has the wrong type")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise _FieldError(f"{where!r} must be one of {list(typing.get_args(tp))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _FieldError(f"{where!r} must be a list")
+        item_type = typing.get_args(tp)[0]
+        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _FieldError(f"{where!r} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _FieldError(f"{where!r} must be an integer")
+        if not -(2**53) <= value <= 2**53:
+            raise _FieldError(f"{where!r} is out of range")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _FieldError(f"{where!r} must be a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _FieldError(f"{where!r} must be a string")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _FieldError(f"{where!r} must be an object")
+        return _build(tp, value, where)  # type: ignore[arg-type]
+    raise TypeError(f"protocol field type {tp!r} is not supported")  # a bug here, not input

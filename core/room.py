@@ -1,0 +1,699 @@
+"""The room as a state machine: connection events in, actions out. No sockets, no clocks.
+
+A transport adapter (``core.server.RoomServer``) gives each WebSocket connection a
+:data:`ConnId` and reports what happens to it:
+
+* :meth:`Room.connect` when a connection opens,
+* :meth:`Room.receive` for each frame it sends,
+* :meth:`Room.connection_lost` when it drops, :meth:`Room.drop_slow` when it falls behind,
+* :meth:`Room.tick` now and then, so timers (reconnect grace, handshake timeout) run out,
+* :meth:`Room.close` when the host closes the room.
+
+Each returns a list of actions to carry out in order: :class:`Deliver` a message to some
+connections, or :class:`Disconnect` one. Because every event passes through this one object
+and gets the next sequence number here, every participant sees the same order.
+
+All chat content lives in this object's memory (the bounded ``history``); nothing is written
+anywhere, and dropping the room drops it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, NewType
+
+from core.protocol import (
+    ABILITIES,
+    AUTH_NONE,
+    AUTH_PASSWORD,
+    MAX_PARTICIPANTS_LIMIT,
+    PROTOCOL_VERSION,
+    Ack,
+    AuthOffer,
+    ClientMessage,
+    CloseCode,
+    CloseRoom,
+    ErrorCode,
+    ErrorMessage,
+    Hello,
+    Kick,
+    Leave,
+    Limits,
+    Lock,
+    MessagePosted,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantStatusChanged,
+    ProtocolError,
+    RoomClosed,
+    RoomEvent,
+    RoomInfo,
+    RoomPreview,
+    RoomUpdated,
+    SendMessage,
+    ServerHello,
+    ServerMessage,
+    SetMaxParticipants,
+    SetTyping,
+    TypingChanged,
+    Welcome,
+    parse_client_frame,
+    password_proof,
+)
+from core.ratelimit import TokenBucket
+from core.text_rules import TextRejected, clean_message_text, name_key, normalize_display_name
+
+__all__ = ["ConnId", "Deliver", "Disconnect", "Room", "RoomAction", "RoomConfig"]
+
+ConnId = NewType("ConnId", int)
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Send ``message`` to each of ``conns``, in this order relative to other actions.
+
+    ``catch_up`` marks the welcome and the history replayed after it: their size is bounded by
+    the room's history, so an adapter should not count them as a reader falling behind.
+    """
+
+    conns: tuple[ConnId, ...]
+    message: ServerMessage
+    catch_up: bool = False
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """Close ``conn`` with ``code`` once what was delivered to it before has been sent."""
+
+    conn: ConnId
+    code: CloseCode
+    reason: str
+
+
+RoomAction = Deliver | Disconnect
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    """How a room is set up by its host. ``host_key`` is the secret that grants the host role."""
+
+    name: str
+    host_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    password: str | None = field(default=None, repr=False)
+    max_participants: int | None = None
+    limits: Limits = field(default_factory=Limits)
+    history_capacity: int = 1000
+    history_on_join: int = 500
+    resume_grace: float = 60.0
+    handshake_timeout: float = 10.0
+    frame_burst: int = 60
+    frames_per_second: float = 20.0
+    bad_frame_cost: float = 6.0
+    failed_auth_limit: int = 5
+    failed_auth_window: float = 60.0
+    dedup_memory: int = 256
+
+
+@dataclass
+class _Participant:
+    id: str
+    name: str
+    role: Literal["host", "guest"]
+    session: str
+    address: str
+    messages: TokenBucket
+    conn: ConnId | None = None
+    reconnect_deadline: float | None = None
+    typing_active: bool = False
+    typing_sent_at: float = float("-inf")
+    sent_ids: OrderedDict[str, int] = field(default_factory=OrderedDict)
+
+    def info(self) -> ParticipantInfo:
+        status: Literal["online", "reconnecting"] = (
+            "online" if self.conn is not None else "reconnecting"
+        )
+        return ParticipantInfo(id=self.id, name=self.name, role=self.role, status=status)
+
+
+@dataclass
+class _Connection:
+    address: str
+    nonce: str
+    opened: float
+    frames: TokenBucket
+    participant: _Participant | None = None
+    closing: bool = False
+
+
+class Room:
+    """One chat room: participants, roles, history and rules. See the module docstring."""
+
+    def __init__(
+        self,
+        config: RoomConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._conns: dict[ConnId, _Connection] = {}
+        self._participants: dict[str, _Participant] = {}
+        self._sessions: dict[str, _Participant] = {}
+        self._ids = itertools.count(1)
+        self._seq = 0
+        self._history: deque[RoomEvent] = deque(maxlen=config.history_capacity)
+        self._banned: set[str] = set()
+        self._failed_auth: dict[str, deque[float]] = {}
+        self._locked = False
+        self._max_participants = config.max_participants
+        self._host_name: str | None = None
+        self._closed = False
+
+    # ----------------------------------------------------------------- public state
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    @property
+    def participants(self) -> tuple[ParticipantInfo, ...]:
+        return tuple(p.info() for p in self._participants.values())
+
+    @property
+    def history(self) -> tuple[RoomEvent, ...]:
+        return tuple(self._history)
+
+    def info(self) -> RoomInfo:
+        return RoomInfo(
+            name=self.config.name,
+            host_name=self._host_name,
+            participant_count=len(self._participants),
+            max_participants=self._max_participants,
+            locked=self._locked,
+            password_required=self.config.password is not None,
+            limits=self.config.limits,
+        )
+
+    # ----------------------------------------------------------------- connection events
+
+    def connect(self, conn: ConnId, address: str) -> list[RoomAction]:
+        """A connection opened from ``address``: greet it, or refuse a banned address."""
+        now = self._clock()
+        record = _Connection(
+            address=address,
+            nonce=secrets.token_urlsafe(18),
+            opened=now,
+            frames=TokenBucket(self.config.frame_burst, self.config.frames_per_second, now),
+        )
+        self._conns[conn] = record
+        if self._closed:
+            return self._refuse(conn, ErrorCode.ROOM_CLOSED, "this room has been closed")
+        methods = (AUTH_PASSWORD,) if self.config.password is not None else (AUTH_NONE,)
+        hello = ServerHello(
+            protocol=PROTOCOL_VERSION,
+            abilities=ABILITIES,
+            room=RoomPreview(
+                name=self.config.name, password_required=self.config.password is not None
+            ),
+            auth=AuthOffer(methods=methods, nonce=record.nonce),
+        )
+        return [Deliver((conn,), hello)]
+
+    def receive(self, conn: ConnId, frame: str | bytes) -> list[RoomAction]:
+        """A frame arrived on ``conn``. Bad frames get an error reply; floods a disconnect."""
+        record = self._conns.get(conn)
+        if record is None or record.closing:
+            return []
+        now = self._clock()
+        if not record.frames.take(now):
+            return self._refuse(conn, ErrorCode.FLOODING, "too many frames; slow down")
+        try:
+            message = parse_client_frame(frame)
+        except ProtocolError as exc:
+            if record.participant is None:
+                return self._refuse(conn, exc.code, exc.message)
+            if not record.frames.take(now, self.config.bad_frame_cost):
+                return self._refuse(conn, ErrorCode.FLOODING, "too many bad frames")
+            return [self._error(conn, exc.code, exc.message, ref=exc.ref)]
+        if record.participant is None:
+            if not isinstance(message, Hello):
+                return self._refuse(
+                    conn, ErrorCode.HANDSHAKE_REQUIRED, "the first frame must be 'hello'"
+                )
+            return self._hello(conn, record, message, now)
+        return self._dispatch(conn, record.participant, message, now)
+
+    def connection_lost(self, conn: ConnId) -> list[RoomAction]:
+        """``conn`` is gone. Its participant, if any, waits ``resume_grace`` to come back."""
+        record = self._conns.pop(conn, None)
+        if record is None or record.participant is None:
+            return []
+        participant = record.participant
+        if participant.conn != conn or self._closed:
+            return []
+        participant.conn = None
+        participant.reconnect_deadline = self._clock() + self.config.resume_grace
+        actions = self._stop_typing(participant)
+        return actions + self._broadcast(
+            ParticipantStatusChanged(
+                seq=self._next_seq(),
+                ts=self._wall_clock(),
+                participant=participant.id,
+                status="reconnecting",
+            )
+        )
+
+    def drop_slow(self, conn: ConnId) -> list[RoomAction]:
+        """The adapter could not keep up sending to ``conn``: cut it off; it may resume."""
+        record = self._conns.get(conn)
+        if record is None:
+            return []
+        record.closing = True
+        actions: list[RoomAction] = [
+            Disconnect(conn, CloseCode.TOO_SLOW, "too far behind; reconnect to catch up")
+        ]
+        return actions + self.connection_lost(conn)
+
+    def tick(self) -> list[RoomAction]:
+        """Let timers run out: reconnect grace periods and handshake timeouts."""
+        now = self._clock()
+        actions: list[RoomAction] = []
+        for conn, record in list(self._conns.items()):
+            waited = now - record.opened
+            if (
+                record.participant is None
+                and not record.closing
+                and waited > self.config.handshake_timeout
+            ):
+                actions += self._refuse(
+                    conn, ErrorCode.HANDSHAKE_TIMEOUT, "no 'hello' in time", record=record
+                )
+        for participant in list(self._participants.values()):
+            deadline = participant.reconnect_deadline
+            if participant.conn is None and deadline is not None and deadline <= now:
+                actions += self._remove(participant, "timed_out")
+        return actions
+
+    def next_deadline(self) -> float | None:
+        """The clock value at which :meth:`tick` next has work to do, if any."""
+        deadlines = [
+            p.reconnect_deadline
+            for p in self._participants.values()
+            if p.conn is None and p.reconnect_deadline is not None
+        ]
+        deadlines += [
+            r.opened + self.config.handshake_timeout
+            for r in self._conns.values()
+            if r.participant is None and not r.closing
+        ]
+        return min(deadlines, default=None)
+
+    def close(
+        self, reason: Literal["closed_by_host", "host_shutdown"] = "closed_by_host"
+    ) -> list[RoomAction]:
+        """Close the room: everyone is told why, then every connection is closed."""
+        if self._closed:
+            return []
+        actions = self._broadcast(
+            RoomClosed(seq=self._next_seq(), ts=self._wall_clock(), reason=reason)
+        )
+        self._closed = True
+        text = "the host closed the room" if reason == "closed_by_host" else "the host shut down"
+        for conn, record in self._conns.items():
+            if not record.closing:
+                record.closing = True
+                actions.append(Disconnect(conn, CloseCode.ROOM_CLOSED, text))
+        self._participants.clear()
+        self._sessions.clear()
+        self._history.clear()
+        return actions
+
+    # ----------------------------------------------------------------- handshake
+
+    def _hello(
+        self, conn: ConnId, record: _Connection, hello: Hello, now: float
+    ) -> list[RoomAction]:
+        if hello.protocol != PROTOCOL_VERSION:
+            return self._refuse(
+                conn,
+                ErrorCode.INCOMPATIBLE_VERSION,
+                f"this room speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}",
+            )
+        if self._too_many_failures(record.address, now):
+            return self._refuse(
+                conn, ErrorCode.TOO_MANY_ATTEMPTS, "too many wrong passwords; wait a minute"
+            )
+        if not self._auth_ok(record, hello):
+            self._failed_auth.setdefault(record.address, deque()).append(now)
+            return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong room password")
+        is_host = False
+        if hello.host_key is not None:
+            if not hmac.compare_digest(hello.host_key.encode(), self.config.host_key.encode()):
+                self._failed_auth.setdefault(record.address, deque()).append(now)
+                return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong host key")
+            is_host = True
+        if not is_host and record.address in self._banned:
+            return self._refuse(conn, ErrorCode.BANNED, "you have been banned from this room")
+        if hello.resume is not None:
+            participant = self._sessions.get(hello.resume.session)
+            if participant is not None:
+                return self._resume(conn, record, participant, hello.resume.last_seq)
+        return self._join(conn, record, hello, is_host, now)
+
+    def _auth_ok(self, record: _Connection, hello: Hello) -> bool:
+        password = self.config.password
+        if password is None:
+            return True
+        if hello.auth is None or hello.auth.method != AUTH_PASSWORD:
+            return False
+        expected = password_proof(password, record.nonce)
+        return hmac.compare_digest(expected.encode(), hello.auth.proof.encode())
+
+    def _too_many_failures(self, address: str, now: float) -> bool:
+        failures = self._failed_auth.get(address)
+        if not failures:
+            return False
+        while failures and failures[0] < now - self.config.failed_auth_window:
+            failures.popleft()
+        return len(failures) >= self.config.failed_auth_limit
+
+    def _join(
+        self, conn: ConnId, record: _Connection, hello: Hello, is_host: bool, now: float
+    ) -> list[RoomAction]:
+        if not is_host:
+            if self._locked:
+                return self._refuse(conn, ErrorCode.ROOM_LOCKED, "the room is locked")
+            limit = self._max_participants
+            if limit is not None and len(self._participants) >= limit:
+                return self._refuse(conn, ErrorCode.ROOM_FULL, "the room is full")
+        try:
+            name = normalize_display_name(hello.name, self.config.limits.max_name_chars)
+        except TextRejected as exc:
+            return self._refuse(conn, exc.code, str(exc))
+        limits = self.config.limits
+        participant = _Participant(
+            id=f"p{next(self._ids)}",
+            name=self._unique_name(name),
+            role="host" if is_host else "guest",
+            session=secrets.token_urlsafe(24),
+            address=record.address,
+            messages=TokenBucket(limits.message_burst, limits.messages_per_minute / 60.0, now),
+            conn=conn,
+        )
+        if is_host and self._host_name is None:
+            self._host_name = participant.name
+        self._participants[participant.id] = participant
+        self._sessions[participant.session] = participant
+        record.participant = participant
+        joined = ParticipantJoined(
+            seq=self._next_seq(), ts=self._wall_clock(), participant=participant.info()
+        )
+        self._history.append(joined)
+        others = self._online_conns(exclude=conn)
+        history = list(self._history)[-self.config.history_on_join :]
+        return [
+            *self._welcome(conn, participant, resumed=False, replay=history, complete=True),
+            Deliver(others, joined),
+        ]
+
+    def _resume(
+        self, conn: ConnId, record: _Connection, participant: _Participant, last_seq: int
+    ) -> list[RoomAction]:
+        actions: list[RoomAction] = []
+        old = participant.conn
+        if old is not None and old in self._conns:
+            # The old connection has not noticed it is dead yet; this one takes over.
+            self._conns[old].closing = True
+            self._conns[old].participant = None
+            actions += [
+                self._error(old, ErrorCode.SESSION_REPLACED, "this session continued elsewhere"),
+                Disconnect(old, CloseCode.SESSION_REPLACED, "session continued elsewhere"),
+            ]
+        was_away = old is None
+        participant.conn = conn
+        participant.reconnect_deadline = None
+        record.participant = participant
+        oldest_held = self._history[0].seq if self._history else self._seq + 1
+        replay = [e for e in self._history if e.seq > last_seq]
+        complete = last_seq >= oldest_held - 1
+        if was_away:
+            back = ParticipantStatusChanged(
+                seq=self._next_seq(),
+                ts=self._wall_clock(),
+                participant=participant.id,
+                status="online",
+            )
+            self._history.append(back)
+            replay.append(back)
+            actions += [Deliver(self._online_conns(exclude=conn), back)]
+        return actions + self._welcome(
+            conn, participant, resumed=True, replay=replay, complete=complete
+        )
+
+    def _welcome(
+        self,
+        conn: ConnId,
+        participant: _Participant,
+        *,
+        resumed: bool,
+        replay: list[RoomEvent],
+        complete: bool,
+    ) -> list[RoomAction]:
+        welcome = Welcome(
+            you=participant.info(),
+            session=participant.session,
+            resumed=resumed,
+            room=self.info(),
+            participants=self.participants,
+            last_seq=self._seq,
+            replay_from=replay[0].seq if replay else None,
+            history_complete=complete,
+            abilities=ABILITIES,
+        )
+        return [
+            Deliver((conn,), welcome, catch_up=True),
+            *(Deliver((conn,), event, catch_up=True) for event in replay),
+        ]
+
+    def _unique_name(self, name: str) -> str:
+        taken = {name_key(p.name) for p in self._participants.values()}
+        if name_key(name) not in taken:
+            return name
+        for n in itertools.count(2):
+            candidate = f"{name} ({n})"
+            if name_key(candidate) not in taken:
+                return candidate
+        raise AssertionError("unreachable")
+
+    # ----------------------------------------------------------------- joined participants
+
+    def _dispatch(
+        self, conn: ConnId, participant: _Participant, message: ClientMessage, now: float
+    ) -> list[RoomAction]:
+        match message:
+            case SendMessage():
+                return self._send(conn, participant, message, now)
+            case SetTyping(active=active):
+                return self._typing(participant, active, now)
+            case Leave():
+                self._conns[conn].closing = True
+                return [
+                    *self._remove(participant, "left"),
+                    Disconnect(conn, CloseCode.NORMAL, "left"),
+                ]
+            case Hello():
+                return [self._error(conn, ErrorCode.BAD_MESSAGE, "already joined")]
+        if participant.role != "host":
+            return [self._error(conn, ErrorCode.NOT_ALLOWED, "only the host can do that")]
+        match message:
+            case Kick():
+                return self._kick(conn, participant, message)
+            case Lock(locked=locked):
+                self._locked = locked
+                return self._room_updated()
+            case SetMaxParticipants(max=limit):
+                if limit is not None and not 1 <= limit <= MAX_PARTICIPANTS_LIMIT:
+                    return [
+                        self._error(
+                            conn,
+                            ErrorCode.INVALID_VALUE,
+                            f"maximum participants must be 1 to {MAX_PARTICIPANTS_LIMIT}",
+                        )
+                    ]
+                self._max_participants = limit
+                return self._room_updated()
+            case CloseRoom():
+                return self.close("closed_by_host")
+        raise AssertionError(f"unhandled message {message!r}")  # pragma: no cover
+
+    def _send(
+        self, conn: ConnId, participant: _Participant, message: SendMessage, now: float
+    ) -> list[RoomAction]:
+        earlier = participant.sent_ids.get(message.id)
+        if earlier is not None:
+            return [Deliver((conn,), Ack(id=message.id, seq=earlier))]
+        try:
+            text = clean_message_text(message.text, self.config.limits.max_text_chars)
+        except TextRejected as exc:
+            return [self._error(conn, exc.code, str(exc), ref=message.id)]
+        if not participant.messages.take(now):
+            wait = participant.messages.retry_after(now)
+            return [
+                self._error(
+                    conn,
+                    ErrorCode.RATE_LIMITED,
+                    f"you are sending too fast; try again in {wait:.1f} s",
+                    ref=message.id,
+                    retry_after=round(wait, 2),
+                )
+            ]
+        posted = MessagePosted(
+            seq=self._next_seq(),
+            ts=self._wall_clock(),
+            author=participant.id,
+            author_name=participant.name,
+            text=text,
+            client_id=message.id,
+        )
+        participant.sent_ids[message.id] = posted.seq
+        while len(participant.sent_ids) > self.config.dedup_memory:
+            participant.sent_ids.popitem(last=False)
+        actions = self._stop_typing(participant)
+        return actions + self._broadcast(posted)
+
+    def _typing(self, participant: _Participant, active: bool, now: float) -> list[RoomAction]:
+        if not active:
+            return self._stop_typing(participant)
+        if (
+            participant.typing_active
+            and now - participant.typing_sent_at < self.config.limits.typing_interval
+        ):
+            return []
+        participant.typing_active = True
+        participant.typing_sent_at = now
+        frame = TypingChanged(participant=participant.id, active=True)
+        return [Deliver(self._online_conns(exclude=participant.conn), frame)]
+
+    def _stop_typing(self, participant: _Participant) -> list[RoomAction]:
+        if not participant.typing_active:
+            return []
+        participant.typing_active = False
+        frame = TypingChanged(participant=participant.id, active=False)
+        return [Deliver(self._online_conns(exclude=participant.conn), frame)]
+
+    def _kick(self, conn: ConnId, host: _Participant, message: Kick) -> list[RoomAction]:
+        target = self._participants.get(message.participant)
+        if target is None:
+            return [self._error(conn, ErrorCode.UNKNOWN_PARTICIPANT, "no such participant")]
+        if target is host:
+            return [self._error(conn, ErrorCode.INVALID_VALUE, "you cannot kick yourself")]
+        actions: list[RoomAction] = []
+        if message.ban:
+            self._banned.add(target.address)
+        target_conn = target.conn
+        if target_conn is not None:
+            self._conns[target_conn].closing = True
+            code, close = (
+                (ErrorCode.BANNED, CloseCode.BANNED)
+                if message.ban
+                else (ErrorCode.KICKED, CloseCode.KICKED)
+            )
+            text = "the host banned you from this room" if message.ban else "the host removed you"
+            actions += [self._error(target_conn, code, text), Disconnect(target_conn, close, text)]
+        return actions + self._remove(target, "banned" if message.ban else "kicked")
+
+    def _room_updated(self) -> list[RoomAction]:
+        return self._broadcast(
+            RoomUpdated(seq=self._next_seq(), ts=self._wall_clock(), room=self.info())
+        )
+
+    def _remove(
+        self,
+        participant: _Participant,
+        reason: Literal["left", "kicked", "banned", "timed_out", "dropped"],
+    ) -> list[RoomAction]:
+        if self._participants.pop(participant.id, None) is None:
+            return []
+        self._sessions.pop(participant.session, None)
+        actions = self._stop_typing(participant)
+        if participant.conn is not None and participant.conn in self._conns:
+            self._conns[participant.conn].participant = None
+        participant.conn = None
+        left = ParticipantLeft(
+            seq=self._next_seq(),
+            ts=self._wall_clock(),
+            participant=participant.id,
+            name=participant.name,
+            reason=reason,
+        )
+        return actions + self._broadcast(left)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _online_conns(self, exclude: ConnId | None = None) -> tuple[ConnId, ...]:
+        return tuple(
+            p.conn for p in self._participants.values() if p.conn is not None and p.conn != exclude
+        )
+
+    def _broadcast(self, event: RoomEvent) -> list[RoomAction]:
+        self._history.append(event)
+        return [Deliver(self._online_conns(), event)]
+
+    @staticmethod
+    def _error(
+        conn: ConnId,
+        code: ErrorCode,
+        text: str,
+        *,
+        ref: str | None = None,
+        retry_after: float | None = None,
+    ) -> Deliver:
+        return Deliver(
+            (conn,), ErrorMessage(code=code.value, message=text, ref=ref, retry_after=retry_after)
+        )
+
+    def _refuse(
+        self, conn: ConnId, code: ErrorCode, text: str, *, record: _Connection | None = None
+    ) -> list[RoomAction]:
+        """Tell ``conn`` why, then close it with the matching close code."""
+        record = record or self._conns.get(conn)
+        if record is not None:
+            record.closing = True
+        return [
+            self._error(conn, code, text),
+            Disconnect(conn, _CLOSE_FOR.get(code, CloseCode.PROTOCOL_ERROR), text),
+        ]
+
+
+_CLOSE_FOR: dict[ErrorCode, CloseCode] = {
+    ErrorCode.ROOM_CLOSED: CloseCode.ROOM_CLOSED,
+    ErrorCode.BANNED: CloseCode.BANNED,
+    ErrorCode.KICKED: CloseCode.KICKED,
+    ErrorCode.AUTH_FAILED: CloseCode.AUTH_FAILED,
+    ErrorCode.ROOM_FULL: CloseCode.ROOM_FULL,
+    ErrorCode.ROOM_LOCKED: CloseCode.ROOM_LOCKED,
+    ErrorCode.INCOMPATIBLE_VERSION: CloseCode.INCOMPATIBLE_VERSION,
+    ErrorCode.FLOODING: CloseCode.FLOODING,
+    ErrorCode.TOO_SLOW: CloseCode.TOO_SLOW,
+    ErrorCode.HANDSHAKE_TIMEOUT: CloseCode.HANDSHAKE_TIMEOUT,
+    ErrorCode.TOO_MANY_ATTEMPTS: CloseCode.TOO_MANY_ATTEMPTS,
+    ErrorCode.INVALID_NAME: CloseCode.INVALID_NAME,
+    ErrorCode.SESSION_REPLACED: CloseCode.SESSION_REPLACED,
+}

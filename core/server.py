@@ -1,0 +1,237 @@
+"""The room host's network side: a thin websockets adapter around :class:`core.room.Room`.
+
+Every connection is reported to the room, and the room's actions are carried out in order.
+Each connection has its own bounded outbox and writer task, so a participant that stops
+reading never slows the others: once more than ``max_pending_bytes`` of live events wait for
+it, the room cuts it off (close code 4008) and it may resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from http import HTTPStatus
+from typing import Literal
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from core.protocol import CloseCode, serialize
+from core.room import ConnId, Deliver, Disconnect, Room, RoomAction
+
+__all__ = ["RoomServer"]
+
+log = logging.getLogger("gptgroup.server")
+
+_CLOSE_GRACE = 2.0  # seconds a closing handshake may take before the socket is cut
+
+
+class _Outbox:
+    """Frames waiting to be written to one connection, and the task that writes them."""
+
+    def __init__(self, ws: ServerConnection, max_pending_bytes: int) -> None:
+        self._ws = ws
+        self._max_pending = max_pending_bytes
+        self._frames: deque[tuple[str, int]] = deque()
+        self._pending = 0
+        self._wake = asyncio.Event()
+        self._close: tuple[int, str] | None = None
+        self._task = asyncio.create_task(self._write())
+
+    def put(self, frame: str, *, counted: bool = True) -> bool:
+        """Queue ``frame``. Returns False if the reader has fallen too far behind."""
+        if self._close is not None:
+            return True
+        size = len(frame) if counted else 0
+        if counted and self._pending + size > self._max_pending:
+            return False
+        self._frames.append((frame, size))
+        self._pending += size
+        self._wake.set()
+        return True
+
+    def close(self, code: int, reason: str, *, flush: bool) -> None:
+        """Close the connection after sending what is queued (or at once, without ``flush``)."""
+        if self._close is not None:
+            return
+        self._close = (code, reason)
+        if not flush:
+            self._frames.clear()
+            self._task.cancel()
+            self._task = asyncio.create_task(self._close_now(code, reason))
+        self._wake.set()
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                while self._frames:
+                    frame, size = self._frames.popleft()
+                    self._pending -= size
+                    await self._ws.send(frame)
+                if self._close is not None:
+                    await self._close_now(*self._close)
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+        except ConnectionClosed:
+            pass
+
+    async def _close_now(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self._ws.close(code, reason), _CLOSE_GRACE)
+        except TimeoutError:
+            self._ws.transport.abort()
+
+    async def finish(self) -> None:
+        """Wait for the writer to end, cutting the socket if it cannot finish in time."""
+        if self._close is None:
+            self._task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), _CLOSE_GRACE + 1.0)
+        except TimeoutError:
+            self._task.cancel()
+            self._ws.transport.abort()
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise
+
+
+class RoomServer:
+    """Serves one :class:`Room` over WebSocket until :meth:`close` is called.
+
+    ``host=None`` listens on every interface. ``port=0`` picks a free port; read it from
+    :attr:`port` after :meth:`start`. ``GET /health`` answers ``ok`` over plain HTTP.
+    """
+
+    def __init__(
+        self,
+        room: Room,
+        *,
+        host: str | None = "127.0.0.1",
+        port: int = 0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_pending_bytes: int = 1024 * 1024,
+        tick_interval: float = 0.5,
+    ) -> None:
+        self.room = room
+        self._host = host
+        self._port = port
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._max_pending = max_pending_bytes
+        self._tick_interval = tick_interval
+        self._conn_ids = itertools.count(1)
+        self._outboxes: dict[ConnId, _Outbox] = {}
+        self._server: Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Start listening. Raises ``OSError`` if the address cannot be bound."""
+        self._server = await serve(
+            self._handle,
+            self._host,
+            self._port,
+            max_size=self.room.config.limits.max_frame_bytes,
+            compression=None,
+            ping_interval=self._ping_interval,
+            ping_timeout=self._ping_timeout,
+            close_timeout=_CLOSE_GRACE,
+            process_request=self._process_request,
+            server_header="gptgroup",
+        )
+        self._ticker = asyncio.create_task(self._tick_forever())
+        log.info("room %r listening on port %d", self.room.config.name, self.port)
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on."""
+        if self._server is None:
+            raise RuntimeError("the server has not been started")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    def url(self, host: str = "127.0.0.1") -> str:
+        """The ``ws://`` address to reach this room at ``host``."""
+        shown = f"[{host}]" if ":" in host else host
+        return f"ws://{shown}:{self.port}/"
+
+    async def close(
+        self, reason: Literal["closed_by_host", "host_shutdown"] = "host_shutdown"
+    ) -> None:
+        """Close the room: tell everyone, close each connection, stop listening."""
+        self._apply(self.room.close(reason))
+        if self._ticker is not None:
+            self._ticker.cancel()
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            if self._handlers:
+                await asyncio.wait(self._handlers, timeout=_CLOSE_GRACE + 2.0)
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> RoomServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ----------------------------------------------------------------- internals
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/health":
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        conn = ConnId(next(self._conn_ids))
+        outbox = _Outbox(ws, self._max_pending)
+        self._outboxes[conn] = outbox
+        try:
+            self._apply(self.room.connect(conn, _address_of(ws)))
+            async for frame in ws:
+                self._apply(self.room.receive(conn, frame))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._apply(self.room.connection_lost(conn))
+            await outbox.finish()
+            self._outboxes.pop(conn, None)
+            self._handlers.discard(task)
+
+    def _apply(self, actions: list[RoomAction]) -> None:
+        """Carry out the room's actions in order; a laggard's own drop adds more to carry out."""
+        work = deque(actions)
+        while work:
+            action = work.popleft()
+            if isinstance(action, Deliver):
+                frame = serialize(action.message)
+                for conn in action.conns:
+                    outbox = self._outboxes.get(conn)
+                    if outbox is not None and not outbox.put(frame, counted=not action.catch_up):
+                        log.info("connection %d fell behind; dropping it", conn)
+                        work.extend(self.room.drop_slow(conn))
+            elif isinstance(action, Disconnect):
+                outbox = self._outboxes.get(action.conn)
+                if outbox is not None:
+                    flush = action.code != CloseCode.TOO_SLOW
+                    outbox.close(action.code, action.reason, flush=flush)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_interval)
+            self._apply(self.room.tick())
+
+
+def _address_of(ws: ServerConnection) -> str:
+    """The peer's IP address, with IPv4-mapped IPv6 addresses shown as plain IPv4."""
+    peer = ws.remote_address
+    address = str(peer[0]) if peer else "unknown"
+    return address.removeprefix("::ffff:")
