@@ -401,6 +401,8 @@ class RoomClient:
     async def _handshake(self, ws: ClientConnection) -> Welcome:
         try:
             greeting = parse_server_frame(await ws.recv())
+            if isinstance(greeting, ErrorMessage):  # refused on sight: closed room, banned...
+                raise JoinRefused(greeting.code, greeting.message)
             if not isinstance(greeting, ServerHello):
                 raise JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not greet us properly")
             if greeting.protocol != PROTOCOL_VERSION:

@@ -494,11 +494,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
 def _parse(frame: str | bytes, registry: Mapping[str, type[Any]]) -> Any:
     if not isinstance(frame, str):
         raise ProtocolError(ErrorCode.BAD_FRAME, "frames must be JSON text, not binary")
     try:
-        obj = json.loads(frame, parse_constant=_reject_constant)
+        obj = json.loads(frame, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):

@@ -1,0 +1,186 @@
+"""Shared fixtures: real rooms on loopback, real clients, and helpers to watch what they see."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from core.client import ClientEvent, ReconnectPolicy, RoomClient
+from core.protocol import Limits, MessagePosted, parse_server_frame
+from core.room import Room, RoomConfig
+from core.server import RoomServer
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+E = TypeVar("E")
+
+FAST_RECONNECT = ReconnectPolicy(initial_delay=0.05, max_delay=0.3, give_up_after=10.0)
+# Generous limits so tests that are not about rate limiting are not slowed by them.
+RELAXED = Limits(message_burst=1000, messages_per_minute=60_000)
+
+
+class Inbox:
+    """Collects every event a client delivers, so a test can wait for the one it expects."""
+
+    def __init__(self, client: RoomClient) -> None:
+        self.client = client
+        self.events: list[ClientEvent] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._collect())
+
+    async def _collect(self) -> None:
+        async for event in self.client.events():
+            self.events.append(event)
+            self._changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[ClientEvent], bool], timeout: float = 5.0
+    ) -> ClientEvent:
+        """The first event (already seen or still to come) that satisfies ``predicate``."""
+
+        async def scan() -> ClientEvent:
+            seen = 0
+            while True:
+                for event in self.events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self.events)
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    async def wait_type(self, kind: type[E], timeout: float = 5.0, **fields: Any) -> E:
+        """The first event of type ``kind`` whose attributes equal ``fields``."""
+
+        def match(event: ClientEvent) -> bool:
+            return isinstance(event, kind) and all(
+                getattr(event, k) == v for k, v in fields.items()
+            )
+
+        return await self.wait_for(match, timeout)  # type: ignore[return-value]
+
+    def texts(self) -> list[str]:
+        """The text of every chat message seen, in order."""
+        return [e.text for e in self.events if isinstance(e, MessagePosted)]
+
+    async def wait_texts(self, count: int, timeout: float = 5.0) -> list[str]:
+        await self.wait_for(lambda _e: len(self.texts()) >= count, timeout)
+        return self.texts()
+
+    def close(self) -> None:
+        self._task.cancel()
+
+
+class RoomHarness:
+    """A room served on loopback plus the clients a test made; all closed afterwards."""
+
+    def __init__(self, server: RoomServer) -> None:
+        self.server = server
+        self.clients: list[RoomClient] = []
+        self.inboxes: list[Inbox] = []
+
+    @property
+    def room(self) -> Room:
+        return self.server.room
+
+    @property
+    def url(self) -> str:
+        return self.server.url()
+
+    async def join(
+        self, name: str, *, host: bool = False, url: str | None = None, **kwargs: Any
+    ) -> tuple[RoomClient, Inbox]:
+        """Connect a real :class:`RoomClient` and start collecting its events."""
+        kwargs.setdefault("policy", FAST_RECONNECT)
+        if host:
+            kwargs["host_key"] = self.room.config.host_key
+        client = RoomClient(url or self.url, name, **kwargs)
+        await client.connect()
+        inbox = Inbox(client)
+        self.clients.append(client)
+        self.inboxes.append(inbox)
+        return client, inbox
+
+    async def raw(self, **kwargs: Any) -> ClientConnection:
+        """A bare WebSocket to the room, for speaking the protocol by hand (or badly)."""
+        return await connect(self.url, proxy=None, compression=None, **kwargs)
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.leave(), 5)
+        for inbox in self.inboxes:
+            inbox.close()
+        await self.server.close()
+
+
+RoomFactory = Callable[..., Awaitable[RoomHarness]]
+
+
+@pytest.fixture
+async def make_room() -> AsyncIterator[RoomFactory]:
+    """Start rooms on loopback: ``await make_room(password=..., limits=...)``."""
+    harnesses: list[RoomHarness] = []
+
+    async def factory(
+        *, tick_interval: float = 0.05, max_pending_bytes: int = 1024 * 1024, **config: Any
+    ) -> RoomHarness:
+        config.setdefault("name", "Test room")
+        config.setdefault("limits", RELAXED)
+        server = RoomServer(
+            Room(RoomConfig(**config)),
+            host="127.0.0.1",
+            port=0,
+            tick_interval=tick_interval,
+            max_pending_bytes=max_pending_bytes,
+        )
+        await server.start()
+        harness = RoomHarness(server)
+        harnesses.append(harness)
+        return harness
+
+    yield factory
+    for harness in harnesses:
+        await harness.aclose()
+
+
+@pytest.fixture
+async def room(make_room: RoomFactory) -> RoomHarness:
+    """A room with default settings and relaxed rate limits."""
+    return await make_room()
+
+
+async def hand_join(ws: ClientConnection, name: str, **hello: Any) -> dict[str, Any]:
+    """Do the handshake by hand on a raw socket; returns the welcome as a plain dict."""
+    import json
+
+    greeting = json.loads(await ws.recv())
+    assert greeting["type"] == "server_hello"
+    await ws.send(json.dumps({"type": "hello", "protocol": 1, "name": name, **hello}))
+    reply: dict[str, Any] = json.loads(await ws.recv())
+    return reply
+
+
+async def recv_until(ws: ClientConnection, type_name: str, timeout: float = 5.0) -> Any:
+    """Read frames from a raw socket until one of ``type_name`` arrives; returns it parsed."""
+
+    async def read() -> Any:
+        while True:
+            message = parse_server_frame(await ws.recv())
+            if getattr(message, "TYPE", None) == type_name:
+                return message
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+def limits(**changes: Any) -> Limits:
+    """Relaxed limits with some values changed."""
+    return replace(RELAXED, **changes)

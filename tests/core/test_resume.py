@@ -1,0 +1,134 @@
+"""Network blips: a client cut off mid-conversation resumes with nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.client import Reconnecting, Resumed
+from core.protocol import MessagePosted, ParticipantStatusChanged
+from tests.blip_proxy import BlipProxy
+from tests.conftest import RoomFactory, RoomHarness
+
+
+@pytest.fixture
+async def proxy(room: RoomHarness) -> AsyncIterator[BlipProxy]:
+    proxy = BlipProxy(room.server.port)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+def message_seqs(events: list[object]) -> list[int]:
+    return [e.seq for e in events if isinstance(e, MessagePosted)]
+
+
+async def test_resume_after_a_cut_loses_and_repeats_nothing(
+    room: RoomHarness, proxy: BlipProxy
+) -> None:
+    host, host_inbox = await room.join("Hana", host=True)
+    sam, sam_inbox = await room.join("Sam", url=proxy.url)
+    await host.send("before")
+    await sam_inbox.wait_type(MessagePosted, text="before")
+
+    proxy.refusing = True
+    proxy.cut()
+    await sam_inbox.wait_type(Reconnecting)
+    await host_inbox.wait_type(ParticipantStatusChanged, status="reconnecting")
+    for i in range(10):
+        await host.send(f"missed {i}")
+    sent_offline = await sam.send("typed while offline")
+    assert [text for _, text in sam.pending] == ["typed while offline"]
+    proxy.refusing = False
+
+    resumed = await sam_inbox.wait_type(Resumed, timeout=10)
+    assert resumed.resumed and resumed.history_complete and resumed.you.id == sam.you.id
+    await host_inbox.wait_type(MessagePosted, text="typed while offline")
+    await sam_inbox.wait_type(MessagePosted, text="typed while offline")
+    await host.send("after")
+    await sam_inbox.wait_type(MessagePosted, text="after")
+
+    expected = ["before", *[f"missed {i}" for i in range(10)], "typed while offline", "after"]
+    assert sam_inbox.texts() == expected
+    assert host_inbox.texts() == expected
+    seqs = message_seqs(sam_inbox.events)
+    assert seqs == sorted(set(seqs))  # in order, no duplicates
+    assert sam.pending == [] and sent_offline
+
+
+async def test_a_message_whose_echo_was_lost_is_posted_once(
+    room: RoomHarness, proxy: BlipProxy
+) -> None:
+    host, host_inbox = await room.join("Hana", host=True)
+    sam, sam_inbox = await room.join("Sam", url=proxy.url)
+    proxy.swallow_downstream = True  # the room gets the message, Sam never hears back
+    await sam.send("did this arrive?")
+    await host_inbox.wait_type(MessagePosted, text="did this arrive?")
+    await asyncio.sleep(0.1)
+    assert sam.pending  # unconfirmed from Sam's side
+    proxy.cut()
+    proxy.swallow_downstream = False
+    await sam_inbox.wait_type(Resumed, timeout=10)
+    await sam_inbox.wait_type(MessagePosted, text="did this arrive?")
+    await host.send("sync point")
+    await sam_inbox.wait_type(MessagePosted, text="sync point")
+    await host_inbox.wait_type(MessagePosted, text="sync point")
+    assert host_inbox.texts().count("did this arrive?") == 1
+    assert sam_inbox.texts().count("did this arrive?") == 1
+    assert sam.pending == []
+
+
+async def test_repeated_blips_during_a_busy_conversation(
+    room: RoomHarness, proxy: BlipProxy
+) -> None:
+    host, host_inbox = await room.join("Hana", host=True)
+    sam, sam_inbox = await room.join("Sam", url=proxy.url)
+
+    async def host_talks() -> None:
+        for i in range(60):
+            await host.send(f"h{i}")
+            await asyncio.sleep(0.005)
+
+    async def sam_talks() -> None:
+        for i in range(30):
+            await sam.send(f"s{i}")
+            await asyncio.sleep(0.01)
+
+    async def blips() -> None:
+        for _ in range(4):
+            await asyncio.sleep(0.07)
+            proxy.cut()
+
+    await asyncio.gather(host_talks(), sam_talks(), blips())
+    await sam.send("last")
+    await host_inbox.wait_type(MessagePosted, text="last", timeout=15)
+    await sam_inbox.wait_type(MessagePosted, text="last", timeout=15)
+    assert sam_inbox.texts() == host_inbox.texts()
+    assert sorted(sam_inbox.texts()) == sorted(
+        [f"h{i}" for i in range(60)] + [f"s{i}" for i in range(30)] + ["last"]
+    )
+    sams_own = [t for t in host_inbox.texts() if t.startswith("s")]
+    assert sams_own == [f"s{i}" for i in range(30)]  # sent order kept across reconnects
+    assert proxy.connections >= 2  # it really did reconnect
+
+
+async def test_resume_after_the_grace_period_rejoins_as_new(make_room: RoomFactory) -> None:
+    room = await make_room(resume_grace=0.2)
+    proxy = BlipProxy(room.server.port)
+    await proxy.start()
+    try:
+        host, host_inbox = await room.join("Hana", host=True)
+        sam, sam_inbox = await room.join("Sam", url=proxy.url)
+        old_id = sam.you.id
+        proxy.refusing = True
+        proxy.cut()
+        await host_inbox.wait_for(lambda e: getattr(e, "reason", None) == "timed_out", 5)
+        proxy.refusing = False
+        resumed = await sam_inbox.wait_type(Resumed, timeout=10)
+        assert resumed.resumed is False and resumed.you.id != old_id
+        await sam.send("back again")
+        await host_inbox.wait_type(MessagePosted, text="back again")
+    finally:
+        await proxy.close()
