@@ -25,12 +25,13 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from core.outbox import Outbox, Outgoing
 from core.protocol import (
     ABILITIES,
     AUTH_PASSWORD,
@@ -184,13 +185,6 @@ _END_FOR_CLOSE: dict[int, EndReason] = {
 }
 
 
-@dataclass
-class _Outgoing:
-    id: str
-    text: str
-    queued_at: float = field(default_factory=time.monotonic)
-
-
 class RoomClient:
     """One participant's connection to a room. See the module docstring."""
 
@@ -224,9 +218,11 @@ class RoomClient:
         self._you: ParticipantInfo | None = None
         self._room: RoomInfo | None = None
         self._participants: dict[str, ParticipantInfo] = {}
-        self._outbox: dict[str, _Outgoing] = {}
+        self._outbox = Outbox(time.monotonic())
         self._outbox_empty = asyncio.Event()
         self._outbox_empty.set()
+        self._sender_wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
         self._events: asyncio.Queue[ClientEvent] = asyncio.Queue()
         self._runner: asyncio.Task[None] | None = None
         self._ended: Ended | None = None
@@ -264,7 +260,7 @@ class RoomClient:
     @property
     def pending(self) -> list[tuple[str, str]]:
         """Messages sent but not yet confirmed by the room, as (client id, text), in order."""
-        return [(o.id, o.text) for o in self._outbox.values()]
+        return [(o.id, o.text) for o in self._outbox.items]
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -274,6 +270,7 @@ class RoomClient:
             raise RuntimeError("connect() was already called")
         welcome = await self._open()
         self._runner = asyncio.create_task(self._run())
+        self._sender = asyncio.create_task(self._send_loop())
         return welcome
 
     async def events(self) -> AsyncIterator[ClientEvent]:
@@ -316,8 +313,11 @@ class RoomClient:
     # ----------------------------------------------------------------- actions
 
     async def send(self, text: str) -> str:
-        """Post ``text``; returns its client id. While reconnecting it waits in the outbox
-        and is sent on resume. Raises :class:`MessageTooLarge` or :class:`NotConnected`."""
+        """Queue ``text`` to be posted; returns its client id at once.
+
+        Messages go out in order, paced to the room's rate limit; while reconnecting they wait
+        in the outbox (see :attr:`pending`) and go out on resume. A refusal arrives as a
+        :class:`SendFailed` event. Raises :class:`MessageTooLarge` or :class:`NotConnected`."""
         if self._ended is not None:
             raise NotConnected(f"no longer in the room: {self._ended.message}")
         message_id = uuid.uuid4().hex
@@ -328,12 +328,9 @@ class RoomClient:
                 raise MessageTooLarge(f"messages are at most {limits.max_text_chars} characters")
             if len(frame.encode()) > limits.max_frame_bytes:
                 raise MessageTooLarge("message is too large to send")
-        self._outbox[message_id] = _Outgoing(message_id, text)
+        self._outbox.add(Outgoing(message_id, text))
         self._outbox_empty.clear()
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(ConnectionClosed):  # resent on resume
-                await ws.send(frame)
+        self._sender_wake.set()
         return message_id
 
     async def set_typing(self, active: bool) -> None:
@@ -441,6 +438,7 @@ class RoomClient:
         self._session = reply.session
         self._you = reply.you
         self._room = reply.room
+        self._outbox.pace_for(reply.room.limits, time.monotonic())
         self._participants = {p.id: p for p in reply.participants}
         return reply
 
@@ -493,15 +491,27 @@ class RoomClient:
             if not welcome.resumed and was is not None:
                 log.info("the room forgot our session; rejoined as %s", welcome.you.name)
             self._events.put_nowait(Resumed(welcome.resumed, welcome.history_complete, welcome.you))
-            await self._resend_outbox()
+            self._outbox.requeue_all()  # the room drops any it already has
+            self._sender_wake.set()
             return True
 
-    async def _resend_outbox(self) -> None:
-        ws = self._ws
-        for item in list(self._outbox.values()):
+    async def _send_loop(self) -> None:
+        """Write queued messages to the current connection, in order and at the room's pace."""
+        while True:
+            item, wait = (None, float("inf"))
+            if self._ws is not None:
+                item, wait = self._outbox.next_ready(time.monotonic())
+            if item is None:
+                self._sender_wake.clear()
+                timeout = None if wait == float("inf") else wait
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sender_wake.wait(), timeout)
+                continue
+            ws = self._ws
             if ws is None:
-                return
-            with contextlib.suppress(ConnectionClosed):
+                self._outbox.requeue_all()
+                continue
+            with contextlib.suppress(ConnectionClosed):  # requeued on resume
                 await ws.send(serialize(SendMessage(id=item.id, text=item.text)))
 
     def _on_frame(self, frame: str | bytes) -> None:
@@ -517,8 +527,12 @@ class RoomClient:
             case Ack(id=message_id):
                 self._confirm(message_id)
                 return
-            case ErrorMessage(ref=ref) if ref is not None and ref in self._outbox:
-                self._confirm(ref)
+            case ErrorMessage(ref=ref, code=ErrorCode.RATE_LIMITED) if ref is not None:
+                # Paced sends should not get here; if they do, wait as told and try again.
+                self._outbox.defer(ref, message.retry_after or 1.0, time.monotonic())
+                self._sender_wake.set()
+                return
+            case ErrorMessage(ref=ref) if ref is not None and self._confirm(ref):
                 self._events.put_nowait(
                     SendFailed(ref, message.code, message.message, message.retry_after)
                 )
@@ -551,18 +565,24 @@ class RoomClient:
                     self._participants[pid] = ParticipantInfo(old.id, old.name, old.role, status)
             case RoomUpdated(room=room):
                 self._room = room
+                self._outbox.pace_for(room.limits, time.monotonic())
             case RoomClosed(reason=reason):
-                self._closed_reason = reason
+                self._closed_reason = (
+                    "host_shutdown" if reason == "host_shutdown" else "closed_by_host"
+                )
 
-    def _confirm(self, message_id: str) -> None:
-        self._outbox.pop(message_id, None)
+    def _confirm(self, message_id: str) -> bool:
+        found = self._outbox.confirm(message_id)
         if not self._outbox:
             self._outbox_empty.set()
+        return found
 
     def _end(self, ended: Ended) -> None:
         if self._ended is not None:
             return
         self._ended = ended
         self._ended_event.set()
+        if self._sender is not None:
+            self._sender.cancel()
         self._ws = None
         self._events.put_nowait(ended)

@@ -8,6 +8,8 @@ bad input becomes an error: :func:`parse_client_frame` and :func:`parse_server_f
 Compatibility rules (see ``docs/protocol.md``):
 
 * unknown keys in a known message are ignored;
+* fields that name a kind of thing (roles, reasons, statuses) are plain strings in what the
+  room sends, so a newer room's new values do not make an older client drop the frame;
 * an unknown ``type`` is a :class:`ProtocolError` with ``ErrorCode.UNKNOWN_TYPE``; the room
   answers it with an ``error`` frame and carries on;
 * features are negotiated by the ``abilities`` lists of ``server_hello`` and ``hello``.
@@ -192,8 +194,8 @@ class ParticipantInfo:
 
     id: str
     name: str
-    role: Literal["host", "guest"]
-    status: Literal["online", "reconnecting"] = "online"
+    role: str  # "host" or "guest"; show unknown roles as guests
+    status: str = "online"  # "online" or "reconnecting"
 
 
 @dataclass(frozen=True)
@@ -374,7 +376,7 @@ class ParticipantLeft:
     ts: float
     participant: str
     name: str
-    reason: Literal["left", "kicked", "banned", "timed_out", "dropped"]
+    reason: str  # "left", "kicked", "banned" or "timed_out"; unknown reasons read as "left"
 
 
 @dataclass(frozen=True)
@@ -383,7 +385,7 @@ class ParticipantStatusChanged:
     seq: int
     ts: float
     participant: str
-    status: Literal["online", "reconnecting"]
+    status: str  # "online" or "reconnecting"
 
 
 @dataclass(frozen=True)
@@ -399,7 +401,7 @@ class RoomClosed:
     TYPE: ClassVar[str] = "room_closed"
     seq: int
     ts: float
-    reason: Literal["closed_by_host", "host_shutdown"]
+    reason: str  # "closed_by_host" or "host_shutdown"
 
 
 @dataclass(frozen=True)

@@ -136,9 +136,7 @@ class _Participant:
     sent_ids: OrderedDict[str, int] = field(default_factory=OrderedDict)
 
     def info(self) -> ParticipantInfo:
-        status: Literal["online", "reconnecting"] = (
-            "online" if self.conn is not None else "reconnecting"
-        )
+        status = "online" if self.conn is not None else "reconnecting"
         return ParticipantInfo(id=self.id, name=self.name, role=self.role, status=status)
 
 
@@ -623,7 +621,7 @@ class Room:
     def _remove(
         self,
         participant: _Participant,
-        reason: Literal["left", "kicked", "banned", "timed_out", "dropped"],
+        reason: Literal["left", "kicked", "banned", "timed_out"],
     ) -> list[RoomAction]:
         if self._participants.pop(participant.id, None) is None:
             return []

@@ -129,6 +129,7 @@ class RoomServer:
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._room_closed = asyncio.Event()
 
     async def start(self) -> None:
         """Start listening. Raises ``OSError`` if the address cannot be bound."""
@@ -158,6 +159,10 @@ class RoomServer:
         """The ``ws://`` address to reach this room at ``host``."""
         shown = f"[{host}]" if ":" in host else host
         return f"ws://{shown}:{self.port}/"
+
+    async def wait_room_closed(self) -> None:
+        """Return once the room has been closed (by the host's ``close_room`` or :meth:`close`)."""
+        await self._room_closed.wait()
 
     async def close(
         self, reason: Literal["closed_by_host", "host_shutdown"] = "host_shutdown"
@@ -223,6 +228,8 @@ class RoomServer:
                 if outbox is not None:
                     flush = action.code != CloseCode.TOO_SLOW
                     outbox.close(action.code, action.reason, flush=flush)
+        if self.room.closed:
+            self._room_closed.set()
 
     async def _tick_forever(self) -> None:
         while True:

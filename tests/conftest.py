@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -160,8 +161,6 @@ async def room(make_room: RoomFactory) -> RoomHarness:
 
 async def hand_join(ws: ClientConnection, name: str, **hello: Any) -> dict[str, Any]:
     """Do the handshake by hand on a raw socket; returns the welcome as a plain dict."""
-    import json
-
     greeting = json.loads(await ws.recv())
     assert greeting["type"] == "server_hello"
     await ws.send(json.dumps({"type": "hello", "protocol": 1, "name": name, **hello}))

@@ -59,7 +59,6 @@ _LEFT_WORDS = {
     "kicked": "was removed by the host",
     "banned": "was banned by the host",
     "timed_out": "lost connection",
-    "dropped": "was disconnected",
 }
 _END_EXIT = {"left": 0, "closed_by_host": 0, "host_shutdown": 0}
 
@@ -236,9 +235,7 @@ async def run(args: argparse.Namespace) -> int:
             break
         line = getter.result()
         if line is None or not await chat.handle_line(line):
-            # Give messages still in flight a moment to be confirmed before leaving.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(client.wait_sent(), 5.0)
+            await client.wait_sent()  # everything typed goes out before we leave
             await client.leave()
             break
     return await printer

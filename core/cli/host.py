@@ -74,8 +74,13 @@ async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print("Closing the room...", flush=True)
+    closed_by_host = asyncio.create_task(server.wait_room_closed())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({closed_by_host, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not closed_by_host.done():
+        print("Closing the room...", flush=True)
+    closed_by_host.cancel()
+    stopped.cancel()
     await server.close("host_shutdown")
     print("Room closed.", flush=True)
     return 0

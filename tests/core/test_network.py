@@ -17,8 +17,8 @@ from core.client import (
     Ended,
     JoinRefused,
     MessageTooLarge,
-    ReconnectPolicy,
     Reconnecting,
+    ReconnectPolicy,
     RoomClient,
     RoomUnreachable,
     SendFailed,
@@ -88,14 +88,33 @@ async def test_late_joiner_gets_recent_history(room: RoomHarness) -> None:
     assert await late.wait_texts(30) == [f"message {i}" for i in range(30)]
 
 
+async def test_same_name_twice_both_get_in_and_differ(room: RoomHarness) -> None:
+    first, inbox = await room.join("Sam")
+    second, _ = await room.join(" sam ")
+    assert first.you.name == "Sam" and second.you.name == "sam (2)"
+    await second.send("which Sam am I?")
+    posted = await inbox.wait_type(MessagePosted, text="which Sam am I?")
+    assert (posted.author, posted.author_name) == (second.you.id, "sam (2)")
+    with pytest.raises(JoinRefused) as caught:
+        await room.join("\u202eevil")
+    assert caught.value.code == "invalid_name"
+
+
 async def test_nobody_can_speak_as_someone_else(room: RoomHarness) -> None:
     host, host_inbox = await room.join("Hana", host=True)
     ws = await room.raw()
     welcome = await hand_join(ws, "Mallory")
-    await ws.send(json.dumps({
-        "type": "send", "id": "x1", "text": "I am the host", "author": host.you.id,
-        "author_name": "Hana",
-    }))
+    await ws.send(
+        json.dumps(
+            {
+                "type": "send",
+                "id": "x1",
+                "text": "I am the host",
+                "author": host.you.id,
+                "author_name": "Hana",
+            }
+        )
+    )
     posted = await host_inbox.wait_type(MessagePosted, text="I am the host")
     assert posted.author == welcome["you"]["id"] and posted.author_name == "Mallory"
     await ws.send(json.dumps({"type": "kick", "participant": host.you.id}))
@@ -119,8 +138,16 @@ async def test_password_protects_the_room(make_room: RoomFactory) -> None:
     # By hand, a wrong proof: nothing of the room's content or people is revealed.
     ws = await room.raw()
     frames = [await ws.recv()]
-    await ws.send(json.dumps({"type": "hello", "protocol": 1, "name": "Eve",
-                              "auth": {"method": "password-hmac-sha256", "proof": "00"}}))
+    await ws.send(
+        json.dumps(
+            {
+                "type": "hello",
+                "protocol": 1,
+                "name": "Eve",
+                "auth": {"method": "password-hmac-sha256", "proof": "00"},
+            }
+        )
+    )
     with pytest.raises(ConnectionClosed):
         while True:
             frames.append(await ws.recv())
@@ -174,7 +201,7 @@ async def test_lock_and_limit_new_joins(room: RoomHarness) -> None:
 
 async def test_close_room_tells_everyone_and_stops_retries(room: RoomHarness) -> None:
     host, host_inbox = await room.join("Hana", host=True)
-    sam, sam_inbox = await room.join("Sam")
+    _, sam_inbox = await room.join("Sam")
     await host.close_room()
     assert (await sam_inbox.wait_type(RoomClosed)).reason == "closed_by_host"
     ended = await sam_inbox.wait_type(Ended)
@@ -211,14 +238,27 @@ async def test_text_limits(make_room: RoomFactory) -> None:
 
 async def test_rate_limit_gives_a_clear_error(make_room: RoomFactory) -> None:
     room = await make_room(limits=limits(message_burst=3, messages_per_minute=6))
-    sam, inbox = await room.join("Sam")
-    ids = [await sam.send(f"m{i}") for i in range(5)]
-    failed = await inbox.wait_type(SendFailed)
-    assert failed.code == "rate_limited" and failed.id in ids[3:]
-    assert failed.retry_after is not None and failed.retry_after > 0
-    assert "too fast" in failed.message
-    assert await inbox.wait_texts(3) == ["m0", "m1", "m2"]
+    ws = await room.raw()  # a client that ignores the announced limits
+    await hand_join(ws, "Hasty")
+    for i in range(5):
+        await ws.send(json.dumps({"type": "send", "id": f"m{i}", "text": f"m{i}"}))
+    error = await recv_until(ws, "error")
+    assert (error.code, error.ref) == ("rate_limited", "m3")
+    assert error.retry_after is not None and error.retry_after > 0
+    assert "too fast" in error.message
     await assert_room_alive(room)
+
+
+async def test_client_paces_a_burst_to_the_room_limit(make_room: RoomFactory) -> None:
+    room = await make_room(limits=limits(message_burst=3, messages_per_minute=600))
+    sam, inbox = await room.join("Sam")
+    for i in range(12):  # four times the burst, pasted at once
+        await sam.send(f"line {i}")
+    assert len(sam.pending) == 12
+    texts = await inbox.wait_texts(12, timeout=10)
+    assert texts == [f"line {i}" for i in range(12)]
+    assert not any(isinstance(e, SendFailed) for e in inbox.events)
+    assert sam.pending == []
 
 
 async def test_oversize_frame_closes_only_that_connection(make_room: RoomFactory) -> None:
@@ -243,7 +283,9 @@ async def test_oversize_frame_closes_only_that_connection(make_room: RoomFactory
         ('{"type": "kick", "participant": "p999"}', "not_allowed"),
     ],
 )
-async def test_malformed_frames_get_typed_errors(room: RoomHarness, frame: str | bytes, code: str) -> None:
+async def test_malformed_frames_get_typed_errors(
+    room: RoomHarness, frame: str | bytes, code: str
+) -> None:
     ws = await room.raw()
     await hand_join(ws, "Fuzzy")
     await ws.send(frame)
@@ -310,6 +352,7 @@ async def test_a_reader_that_stops_is_cut_off_and_the_room_keeps_pace(
     sleepy = next(p for p in participants if p.name == "Sleepy")
     assert sleepy.status == "reconnecting"  # cut off, but may resume
     slow.transport.abort()
+    await assert_room_alive(room)
 
 
 async def test_unreachable_room_is_reported(make_room: RoomFactory) -> None:
@@ -324,7 +367,9 @@ async def test_unreachable_room_is_reported(make_room: RoomFactory) -> None:
 async def test_client_gives_up_when_the_room_never_comes_back(make_room: RoomFactory) -> None:
     room = await make_room()
     client = RoomClient(
-        room.url, "Sam", policy=ReconnectPolicy(initial_delay=0.05, max_delay=0.1, give_up_after=0.6)
+        room.url,
+        "Sam",
+        policy=ReconnectPolicy(initial_delay=0.05, max_delay=0.1, give_up_after=0.6),
     )
     await client.connect()
     inbox = Inbox(client)

@@ -31,8 +31,15 @@ from core.protocol import (
 )
 
 CLIENT_EXAMPLES = [
-    Hello(protocol=1, name="Sam", abilities=("resume",), auth=AuthProof("password-hmac-sha256", "ab"),
-          resume=ResumeRequest("tok", 41), host_key=None, client="test"),
+    Hello(
+        protocol=1,
+        name="Sam",
+        abilities=("resume",),
+        auth=AuthProof("password-hmac-sha256", "ab"),
+        resume=ResumeRequest("tok", 41),
+        host_key=None,
+        client="test",
+    ),
     SendMessage(id="c1", text="hello 👋\nsecond line"),
     Kick(participant="p2", ban=True),
     SetMaxParticipants(max=None),
@@ -125,3 +132,18 @@ def test_password_proof_depends_on_password_and_nonce() -> None:
     assert proof != password_proof("secret", "nonce-2")
     assert proof != password_proof("Secret", "nonce-1")
     assert "secret" not in proof
+
+
+def test_newer_values_in_kind_fields_still_parse() -> None:
+    frame = json.dumps(
+        {
+            "type": "participant_left",
+            "seq": 9,
+            "ts": 1.0,
+            "participant": "p2",
+            "name": "Bob",
+            "reason": "vanished_in_a_future_version",
+        }
+    )
+    parsed = parse_server_frame(frame)
+    assert isinstance(parsed, ParticipantLeft) and parsed.reason == "vanished_in_a_future_version"

@@ -119,7 +119,7 @@ async def test_resume_after_the_grace_period_rejoins_as_new(make_room: RoomFacto
     proxy = BlipProxy(room.server.port)
     await proxy.start()
     try:
-        host, host_inbox = await room.join("Hana", host=True)
+        _, host_inbox = await room.join("Hana", host=True)
         sam, sam_inbox = await room.join("Sam", url=proxy.url)
         old_id = sam.you.id
         proxy.refusing = True

@@ -1,0 +1,100 @@
+"""Run ``gptgroup-host`` and ``gptgroup-chat`` as real processes and talk to them by line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+class Process:
+    """A child process whose output is read line by line while a test waits for lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, name: str) -> None:
+        self.proc = proc
+        self.name = name
+        self.lines: list[str] = []
+
+    @classmethod
+    async def start(
+        cls, command: str, *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+    ) -> Process:
+        proc = await asyncio.create_subprocess_exec(
+            str(BIN / command),
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            cwd=cwd,
+        )
+        return cls(proc, command)
+
+    async def expect(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Wait for an output line matching ``pattern`` (a regex); lines before it are kept."""
+        regex = re.compile(pattern)
+        for line in self.lines:
+            if m := regex.search(line):
+                return m
+        assert self.proc.stdout is not None
+
+        async def read() -> re.Match[str]:
+            while True:
+                raw = await self.proc.stdout.readline()  # type: ignore[union-attr]
+                if not raw:
+                    raise AssertionError(
+                        f"{self.name} ended before printing {pattern!r}; it printed:\n"
+                        + "\n".join(self.lines)
+                    )
+                line = raw.decode().rstrip("\n")
+                self.lines.append(line)
+                if m := regex.search(line):
+                    return m
+
+        try:
+            return await asyncio.wait_for(read(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"{self.name} did not print {pattern!r} in {timeout} s; it printed:\n"
+                + "\n".join(self.lines)
+            ) from None
+
+    async def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode())
+        await self.proc.stdin.drain()
+
+    def end_input(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    def interrupt(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+
+    async def wait(self, timeout: float = 10.0) -> int:
+        assert self.proc.stdout is not None
+        rest = await asyncio.wait_for(self.proc.stdout.read(), timeout)
+        self.lines += rest.decode().splitlines()
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def start_host(
+    *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+) -> tuple[Process, str, str]:
+    """Start a headless host on loopback; returns it with its address and host key."""
+    host = await Process.start(
+        "gptgroup-host", "--bind", "127.0.0.1", "--port", "0", *args, env=env, cwd=cwd
+    )
+    address = (await host.expect(r"gptgroup-chat (\S+) --name")).group(1)
+    key = (await host.expect(r"--host-key (\S+)")).group(1)
+    return host, address, key
