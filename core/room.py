@@ -105,7 +105,7 @@ class RoomConfig:
     """How a room is set up by its host. ``host_key`` is the secret that grants the host role."""
 
     name: str
-    host_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    host_key: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     password: str | None = field(default=None, repr=False)
     max_participants: int | None = None
     limits: Limits = field(default_factory=Limits)

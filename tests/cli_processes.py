@@ -96,5 +96,5 @@ async def start_host(
         "gptgroup-host", "--bind", "127.0.0.1", "--port", "0", *args, env=env, cwd=cwd
     )
     address = (await host.expect(r"gptgroup-chat (\S+) --name")).group(1)
-    key = (await host.expect(r"--host-key (\S+)")).group(1)
+    key = (await host.expect(r"--host-key=(\S+)")).group(1)
     return host, address, key

@@ -54,7 +54,7 @@ def join_instructions(server: RoomServer, bind: str | None, host_key: str) -> st
     for host in hosts:
         shown = f"[{host}]" if host and ":" in host else host
         lines.append(f"  gptgroup-chat {shown}:{port} --name YOUR_NAME")
-    lines.append(f"Host controls (keep this to yourself): add --host-key {host_key}")
+    lines.append(f"Host controls (keep this to yourself): add --host-key={host_key}")
     lines.append("Press Ctrl+C to close the room.")
     return "\n".join(lines)
 

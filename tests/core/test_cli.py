@@ -16,7 +16,7 @@ async def test_two_terminals_chat_through_a_headless_host() -> None:
     try:
         assert address.startswith("127.0.0.1:")
         await host.expect("Press Ctrl\\+C")
-        sam = await Process.start("gptgroup-chat", address, "--name", "Sam", "--host-key", key)
+        sam = await Process.start("gptgroup-chat", address, "--name", "Sam", f"--host-key={key}")
         procs.append(sam)
         await sam.expect("You joined 'Terminal room' as Sam")
         bob = await Process.start("gptgroup-chat", address, "--name", "Bob")
@@ -49,7 +49,7 @@ async def test_host_controls_from_the_terminal() -> None:
     host, address, key = await start_host()
     sam = bob = None
     try:
-        sam = await Process.start("gptgroup-chat", address, "--name", "Sam", "--host-key", key)
+        sam = await Process.start("gptgroup-chat", address, "--name", "Sam", f"--host-key={key}")
         await sam.expect("You joined")
         bob = await Process.start("gptgroup-chat", address, "--name", "Bob")
         await bob.expect("You joined")

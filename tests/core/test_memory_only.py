@@ -48,7 +48,7 @@ async def test_a_chat_session_leaves_no_content_on_disk(tmp_path: Path) -> None:
     host, address, key = await start_host("-v", env=env, cwd=str(work))
     try:
         a = await Process.start(
-            "gptgroup-chat", address, "--name", name, "--host-key", key, env=env, cwd=str(work)
+            "gptgroup-chat", address, "--name", name, f"--host-key={key}", env=env, cwd=str(work)
         )
         b = await Process.start("gptgroup-chat", address, "--name", "Other", env=env, cwd=str(work))
         await a.expect("You joined")
