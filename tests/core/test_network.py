@@ -60,7 +60,8 @@ async def test_join_leave_and_presence(room: RoomHarness) -> None:
     left = await host_inbox.wait_type(ParticipantLeft)
     assert (left.name, left.reason) == ("Sam", "left")
     assert [p.name for p in host.participants.values()] == ["Hana"]
-    assert isinstance(sam_inbox.events[-1], Ended) and sam_inbox.events[-1].reason == "left"
+    assert (await sam_inbox.wait_type(Ended)).reason == "left"
+    assert sam.ended is not None
 
 
 async def test_twenty_concurrent_clients_see_one_order(room: RoomHarness) -> None:
