@@ -38,10 +38,17 @@ from core.protocol import (
     PROTOCOL_VERSION,
     TERMINAL_CLOSE_CODES,
     Ack,
+    AnswerDelta,
+    AnswerFinished,
+    AnswerStarted,
+    AssistantReport,
+    AssistantState,
+    AssistantStateChanged,
     AuthProof,
     ClientMessage,
     CloseCode,
     CloseRoom,
+    ConfigureAssistant,
     ErrorCode,
     ErrorMessage,
     Hello,
@@ -49,11 +56,13 @@ from core.protocol import (
     Leave,
     Lock,
     MessagePosted,
+    Notice,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantStatusChanged,
     ProtocolError,
+    Regenerate,
     ResumeRequest,
     RoomClosed,
     RoomEvent,
@@ -64,6 +73,7 @@ from core.protocol import (
     ServerMessage,
     SetMaxParticipants,
     SetTyping,
+    StopAnswer,
     TypingChanged,
     Welcome,
     parse_server_frame,
@@ -158,7 +168,18 @@ class Ended:
     close_code: int | None = None
 
 
-ClientEvent = RoomEvent | TypingChanged | ErrorMessage | Reconnecting | Resumed | SendFailed | Ended
+ClientEvent = (
+    RoomEvent
+    | TypingChanged
+    | ErrorMessage
+    | AnswerDelta
+    | AssistantStateChanged
+    | AssistantReport
+    | Reconnecting
+    | Resumed
+    | SendFailed
+    | Ended
+)
 
 
 @dataclass(frozen=True)
@@ -218,6 +239,7 @@ class RoomClient:
         self._you: ParticipantInfo | None = None
         self._room: RoomInfo | None = None
         self._participants: dict[str, ParticipantInfo] = {}
+        self._assistant_state: AssistantState | None = None
         self._outbox = Outbox(time.monotonic())
         self._outbox_empty = asyncio.Event()
         self._outbox_empty.set()
@@ -248,6 +270,11 @@ class RoomClient:
     def participants(self) -> dict[str, ParticipantInfo]:
         """Everyone in the room now, by participant id (a copy)."""
         return dict(self._participants)
+
+    @property
+    def assistant_state(self) -> AssistantState | None:
+        """What the assistant is doing (None in a room without one)."""
+        return self._assistant_state
 
     @property
     def connected(self) -> bool:
@@ -356,6 +383,28 @@ class RoomClient:
         """Host only: close the room for everyone."""
         await self._send_now(CloseRoom())
 
+    async def stop_answer(self, answer_id: str) -> None:
+        """Stop an answer (or take it off the queue): the person who asked, or the host."""
+        await self._send_now(StopAnswer(answer=answer_id))
+
+    async def regenerate(self, answer_id: str) -> None:
+        """Ask for a new answer to the same message: the person who asked, or the host."""
+        await self._send_now(Regenerate(answer=answer_id))
+
+    async def configure_assistant(
+        self,
+        *,
+        mode: str,
+        persona: str = "",
+        token_budget: int | None = None,
+        answer_quota: int | None = None,
+        quota_window: float = 600.0,
+    ) -> None:
+        """Host only: set how the assistant behaves, live (every setting at once)."""
+        await self._send_now(
+            ConfigureAssistant(mode, persona, token_budget, answer_quota, quota_window)
+        )
+
     async def _send_now(self, message: ClientMessage) -> None:
         ws = self._ws
         if ws is None or self._ended is not None:
@@ -440,6 +489,7 @@ class RoomClient:
         self._room = reply.room
         self._outbox.pace_for(reply.room.limits, time.monotonic())
         self._participants = {p.id: p for p in reply.participants}
+        self._assistant_state = reply.assistant_state
         return reply
 
     async def _run(self) -> None:
@@ -537,7 +587,11 @@ class RoomClient:
                     SendFailed(ref, message.code, message.message, message.retry_after)
                 )
                 return
-            case ErrorMessage() | TypingChanged():
+            case AssistantStateChanged(state=state):
+                self._assistant_state = state
+                self._events.put_nowait(message)
+                return
+            case ErrorMessage() | TypingChanged() | AnswerDelta() | AssistantReport():
                 self._events.put_nowait(message)
                 return
             case ServerHello() | Welcome():
@@ -566,6 +620,8 @@ class RoomClient:
             case RoomUpdated(room=room):
                 self._room = room
                 self._outbox.pace_for(room.limits, time.monotonic())
+            case AnswerStarted() | AnswerFinished() | Notice():
+                pass
             case RoomClosed(reason=reason):
                 self._closed_reason = (
                     "host_shutdown" if reason == "host_shutdown" else "closed_by_host"

@@ -74,7 +74,7 @@ __all__ = [
 PROTOCOL_VERSION = 1
 """The protocol version this code speaks. Both sides must speak the same version."""
 
-ABILITIES: tuple[str, ...] = ("resume", "typing", "host-controls")
+ABILITIES: tuple[str, ...] = ("resume", "typing", "host-controls", "assistant")
 """Optional features this implementation supports, announced in the handshake."""
 
 DEFAULT_PORT = 47321
@@ -87,6 +87,8 @@ MAX_ID_CHARS = 64
 MAX_NAME_INPUT_CHARS = 256  # a raw name longer than this is refused before normalising it
 MAX_ROOM_NAME_CHARS = 64
 MAX_PARTICIPANTS_LIMIT = 500
+MAX_PERSONA_CHARS = 8000
+ANSWER_MODES = ("mention", "always", "auto")
 
 
 class ErrorCode(enum.StrEnum):
@@ -115,6 +117,10 @@ class ErrorCode(enum.StrEnum):
     INVALID_VALUE = "invalid_value"
     SESSION_REPLACED = "session_replaced"
     HANDSHAKE_TIMEOUT = "handshake_timeout"
+    NO_ASSISTANT = "no_assistant"
+    UNKNOWN_ANSWER = "unknown_answer"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 class CloseCode(enum.IntEnum):
@@ -199,6 +205,48 @@ class ParticipantInfo:
 
 
 @dataclass(frozen=True)
+class AssistantInfo:
+    """The room's assistant as everyone sees it: where messages go, and when it answers.
+
+    ``provider_kind`` is ``"cloud"`` (messages leave the LAN) or ``"local"`` (a server the host
+    runs nearby); ``mode`` is ``"mention"``, ``"always"`` or ``"auto"``.
+    """
+
+    name: str
+    provider: str
+    provider_kind: str
+    model: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one answer (or a whole session) used; ``estimated`` when the provider gave none."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    estimated: bool = False
+
+
+@dataclass(frozen=True)
+class AnswerTicket:
+    """An answer being written or waiting its turn, and who asked for it."""
+
+    answer: str
+    asked_by: str
+    asked_by_name: str
+
+
+@dataclass(frozen=True)
+class AssistantState:
+    """What the assistant is doing: answering someone, and who is waiting, in order."""
+
+    answering: AnswerTicket | None = None
+    waiting: tuple[AnswerTicket, ...] = ()
+
+
+@dataclass(frozen=True)
 class RoomInfo:
     """What anyone in the room may know about it."""
 
@@ -209,6 +257,7 @@ class RoomInfo:
     locked: bool
     password_required: bool
     limits: Limits = field(default_factory=Limits)
+    assistant: AssistantInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -311,8 +360,46 @@ class Leave:
     TYPE: ClassVar[str] = "leave"
 
 
+@dataclass(frozen=True)
+class StopAnswer:
+    """Stop an answer being written (or drop it from the queue): its asker or the host."""
+
+    TYPE: ClassVar[str] = "stop_answer"
+    answer: str = field(metadata={"max_len": MAX_ID_CHARS})
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    """Ask for a new answer to the same message: the first answer's asker or the host."""
+
+    TYPE: ClassVar[str] = "regenerate"
+    answer: str = field(metadata={"max_len": MAX_ID_CHARS})
+
+
+@dataclass(frozen=True)
+class ConfigureAssistant:
+    """Host only: change how the assistant behaves, live. Every field is the new value."""
+
+    TYPE: ClassVar[str] = "configure_assistant"
+    mode: str
+    persona: str = field(default="", metadata={"max_len": MAX_PERSONA_CHARS})
+    token_budget: int | None = None
+    answer_quota: int | None = None
+    quota_window: float = 600.0
+
+
 ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are built from it)
-    Hello, SendMessage, SetTyping, Kick, Lock, SetMaxParticipants, CloseRoom, Leave
+    Hello,
+    SendMessage,
+    SetTyping,
+    Kick,
+    Lock,
+    SetMaxParticipants,
+    CloseRoom,
+    Leave,
+    StopAnswer,
+    Regenerate,
+    ConfigureAssistant,
 ]
 
 # --------------------------------------------------------------------------- server -> client
@@ -348,6 +435,7 @@ class Welcome:
     replay_from: int | None
     history_complete: bool = True
     abilities: tuple[str, ...] = ()
+    assistant_state: AssistantState | None = None
 
 
 @dataclass(frozen=True)
@@ -433,6 +521,85 @@ class ErrorMessage:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True)
+class AnswerStarted:
+    """The assistant starts answering message ``request_seq`` for ``asked_by``."""
+
+    TYPE: ClassVar[str] = "answer_started"
+    seq: int
+    ts: float
+    answer: str
+    request_seq: int
+    asked_by: str
+    asked_by_name: str
+    assistant_name: str
+    model: str
+    regenerates: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    """More of an answer: its text from character ``offset`` on. Ephemeral (no ``seq``).
+
+    Apply as ``text = text[:offset] + delta`` so a repeated delta changes nothing.
+    """
+
+    TYPE: ClassVar[str] = "answer_delta"
+    answer: str
+    offset: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerFinished:
+    """The answer is final. ``status``: ``complete``, ``stopped``, ``interrupted`` or
+    ``failed``; ``text`` is everything written (possibly partial); ``error`` says what went
+    wrong in words fit for everyone."""
+
+    TYPE: ClassVar[str] = "answer_finished"
+    seq: int
+    ts: float
+    answer: str
+    text: str
+    status: str
+    model: str
+    usage: Usage | None = None
+    stopped_by: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something everyone should know, from the room itself (``level``: info/warning/error)."""
+
+    TYPE: ClassVar[str] = "notice"
+    seq: int
+    ts: float
+    level: str
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AssistantStateChanged:
+    TYPE: ClassVar[str] = "assistant_state"
+    state: AssistantState
+
+
+@dataclass(frozen=True)
+class AssistantReport:
+    """Host only: the assistant's settings and what it has used this session."""
+
+    TYPE: ClassVar[str] = "assistant_report"
+    mode: str
+    persona: str
+    token_budget: int | None
+    answer_quota: int | None
+    quota_window: float
+    session_usage: Usage
+    answers: int
+
+
 RoomEvent = Union[  # noqa: UP007
     MessagePosted,
     ParticipantJoined,
@@ -440,6 +607,9 @@ RoomEvent = Union[  # noqa: UP007
     ParticipantStatusChanged,
     RoomUpdated,
     RoomClosed,
+    AnswerStarted,
+    AnswerFinished,
+    Notice,
 ]
 ServerMessage = Union[  # noqa: UP007
     ServerHello,
@@ -450,9 +620,15 @@ ServerMessage = Union[  # noqa: UP007
     ParticipantStatusChanged,
     RoomUpdated,
     RoomClosed,
+    AnswerStarted,
+    AnswerFinished,
+    Notice,
     TypingChanged,
     Ack,
     ErrorMessage,
+    AnswerDelta,
+    AssistantStateChanged,
+    AssistantReport,
 ]
 
 _CLIENT_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(ClientMessage)}

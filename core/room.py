@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 
+from core.ai.context import AnswerJob, TranscriptEntry
+from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk
 from core.protocol import (
     ABILITIES,
     AUTH_NONE,
@@ -35,10 +37,16 @@ from core.protocol import (
     MAX_PARTICIPANTS_LIMIT,
     PROTOCOL_VERSION,
     Ack,
+    AnswerDelta,
+    AnswerFinished,
+    AnswerStarted,
+    AssistantReport,
+    AssistantStateChanged,
     AuthOffer,
     ClientMessage,
     CloseCode,
     CloseRoom,
+    ConfigureAssistant,
     ErrorCode,
     ErrorMessage,
     Hello,
@@ -47,11 +55,13 @@ from core.protocol import (
     Limits,
     Lock,
     MessagePosted,
+    Notice,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantStatusChanged,
     ProtocolError,
+    Regenerate,
     RoomClosed,
     RoomEvent,
     RoomInfo,
@@ -62,7 +72,9 @@ from core.protocol import (
     ServerMessage,
     SetMaxParticipants,
     SetTyping,
+    StopAnswer,
     TypingChanged,
+    Usage,
     Welcome,
     parse_client_frame,
     password_proof,
@@ -70,7 +82,17 @@ from core.protocol import (
 from core.ratelimit import TokenBucket
 from core.text_rules import TextRejected, clean_message_text, name_key, normalize_display_name
 
-__all__ = ["ConnId", "Deliver", "Disconnect", "Room", "RoomAction", "RoomConfig"]
+__all__ = [
+    "CancelAnswer",
+    "ConnId",
+    "Deliberate",
+    "Deliver",
+    "Disconnect",
+    "Room",
+    "RoomAction",
+    "RoomConfig",
+    "StartAnswer",
+]
 
 ConnId = NewType("ConnId", int)
 
@@ -97,7 +119,31 @@ class Disconnect:
     reason: str
 
 
-RoomAction = Deliver | Disconnect
+@dataclass(frozen=True)
+class StartAnswer:
+    """Have the assistant write ``job``; report back with :meth:`Room.answer_delta` and
+    :meth:`Room.answer_finished`."""
+
+    job: AnswerJob
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    """Stop writing answer ``answer_id`` (closing the upstream request), then report it
+    finished with status ``stopped`` and the text written so far."""
+
+    answer_id: str
+
+
+@dataclass(frozen=True)
+class Deliberate:
+    """Auto mode: ask the model whether to answer ``job``'s request; report with
+    :meth:`Room.deliberated`."""
+
+    job: AnswerJob
+
+
+RoomAction = Deliver | Disconnect | StartAnswer | CancelAnswer | Deliberate
 
 
 @dataclass(frozen=True)
@@ -119,6 +165,7 @@ class RoomConfig:
     failed_auth_limit: int = 5
     failed_auth_window: float = 60.0
     dedup_memory: int = 256
+    assistant: AssistantConfig | None = None
 
 
 @dataclass
@@ -175,6 +222,9 @@ class Room:
         self._max_participants = config.max_participants
         self._host_name: str | None = None
         self._closed = False
+        self._desk = AssistantDesk(config.assistant) if config.assistant is not None else None
+        self._deliberating: int | None = None  # the message seq being decided on, in auto mode
+        self._deliberate_again = False
 
     # ----------------------------------------------------------------- public state
 
@@ -203,6 +253,7 @@ class Room:
             locked=self._locked,
             password_required=self.config.password is not None,
             limits=self.config.limits,
+            assistant=self._desk.info() if self._desk is not None else None,
         )
 
     # ----------------------------------------------------------------- connection events
@@ -325,7 +376,10 @@ class Room:
         """Close the room: everyone is told why, then every connection is closed."""
         if self._closed:
             return []
-        actions = self._broadcast(
+        actions: list[RoomAction] = []
+        if self._desk is not None and self._desk.current is not None:
+            actions.append(CancelAnswer(self._desk.current.answer_id))
+        actions += self._broadcast(
             RoomClosed(seq=self._next_seq(), ts=self._wall_clock(), reason=reason)
         )
         self._closed = True
@@ -480,14 +534,24 @@ class Room:
             replay_from=replay[0].seq if replay else None,
             history_complete=complete,
             abilities=ABILITIES,
+            assistant_state=self._desk.state() if self._desk is not None else None,
         )
-        return [
+        actions: list[RoomAction] = [
             Deliver((conn,), welcome, catch_up=True),
             *(Deliver((conn,), event, catch_up=True) for event in replay),
         ]
+        current = self._desk.current if self._desk is not None else None
+        if current is not None and current.text:  # an answer is streaming: catch up on it
+            delta = AnswerDelta(answer=current.answer_id, offset=0, text=current.text)
+            actions.append(Deliver((conn,), delta, catch_up=True))
+        if participant.role == "host":
+            actions += self._report_to_hosts(only=conn)
+        return actions
 
     def _unique_name(self, name: str) -> str:
         taken = {name_key(p.name) for p in self._participants.values()}
+        if self._desk is not None:  # nobody may pass for the assistant
+            taken |= {name_key(self._desk.config.name), name_key("assistant")}
         if name_key(name) not in taken:
             return name
         for n in itertools.count(2):
@@ -514,6 +578,10 @@ class Room:
                 ]
             case Hello():
                 return [self._error(conn, ErrorCode.BAD_MESSAGE, "already joined")]
+            case StopAnswer(answer=answer_id):
+                return self._stop_answer(conn, participant, answer_id)
+            case Regenerate(answer=answer_id):
+                return self._regenerate(conn, participant, answer_id, now)
         if participant.role != "host":
             return [self._error(conn, ErrorCode.NOT_ALLOWED, "only the host can do that")]
         match message:
@@ -535,6 +603,8 @@ class Room:
                 return self._room_updated()
             case CloseRoom():
                 return self.close("closed_by_host")
+            case ConfigureAssistant():
+                return self._configure_assistant(conn, message)
         raise AssertionError(f"unhandled message {message!r}")  # pragma: no cover
 
     def _send(
@@ -570,7 +640,8 @@ class Room:
         while len(participant.sent_ids) > self.config.dedup_memory:
             participant.sent_ids.popitem(last=False)
         actions = self._stop_typing(participant)
-        return actions + self._broadcast(posted)
+        actions += self._broadcast(posted)
+        return actions + self._assistant_after(conn, participant, posted, now)
 
     def _typing(self, participant: _Participant, active: bool, now: float) -> list[RoomAction]:
         if not active:
@@ -638,6 +709,220 @@ class Room:
             reason=reason,
         )
         return actions + self._broadcast(left)
+
+    # ----------------------------------------------------------------- the assistant
+
+    def answer_delta(self, answer_id: str, text: str) -> list[RoomAction]:
+        """More text of the answer being written (coalesced by the relay)."""
+        if self._desk is None or self._closed or not text:
+            return []
+        offset = self._desk.append(answer_id, text)
+        if offset is None:
+            return []
+        return [Deliver(self._online_conns(), AnswerDelta(answer_id, offset, text))]
+
+    def answer_finished(self, answer_id: str, outcome: AnswerOutcome) -> list[RoomAction]:
+        """The relay is done with ``answer_id``: post the final answer, start the next one."""
+        desk = self._desk
+        if desk is None or self._closed:
+            return []
+        spent_before = desk.session_usage.total_tokens
+        ticket = desk.finish(answer_id, outcome.usage)
+        if ticket is None:
+            return []
+        finished = AnswerFinished(
+            seq=self._next_seq(), ts=self._wall_clock(), answer=answer_id,
+            text=outcome.text, status=outcome.status, model=desk.config.model,
+            usage=outcome.usage, stopped_by=ticket.stopped_by, error=outcome.error,
+        )  # fmt: skip
+        actions = self._broadcast(finished)
+        if desk.budget_just_spent(spent_before):
+            actions += self.notice(
+                "warning", ErrorCode.BUDGET_EXHAUSTED.value,
+                f"The assistant has used this room's token budget "
+                f"({desk.config.token_budget:,} tokens); the host can raise it.",
+            )  # fmt: skip
+        return actions + self._start_next_answer() + self._report_to_hosts()
+
+    def deliberated(
+        self, request_seq: int, answer: bool, usage: Usage | None = None
+    ) -> list[RoomAction]:
+        """Auto mode's decision on message ``request_seq``: answer it or not."""
+        if self._desk is None or self._closed or self._deliberating != request_seq:
+            return []
+        self._deliberating = None
+        self._desk.add_usage(usage)
+        actions: list[RoomAction] = []
+        posted = self._message(request_seq)
+        author = self._participants.get(posted.author) if posted is not None else None
+        if answer and posted is not None and author is not None:
+            refusal = self._desk.refusal(author.id, author.role == "host", self._clock())
+            if refusal is None:  # when auto mode decides, a spent quota just means silence
+                self._desk.enqueue(posted, author.id, author.name, self._clock())
+                actions += self._start_next_answer() or self._state_changed()
+        if self._deliberate_again:
+            self._deliberate_again = False
+            latest = self._latest_message()
+            if latest is not None and latest.seq > request_seq:
+                actions += self._deliberate(latest)
+        return actions
+
+    def notice(self, level: str, code: str, text: str) -> list[RoomAction]:
+        """Tell everyone something (for example, that the provider asked us to wait)."""
+        if self._closed:
+            return []
+        event = Notice(
+            seq=self._next_seq(), ts=self._wall_clock(), level=level, code=code, text=text
+        )
+        return self._broadcast(event)
+
+    def _assistant_after(
+        self, conn: ConnId, participant: _Participant, posted: MessagePosted, now: float
+    ) -> list[RoomAction]:
+        desk = self._desk
+        if desk is None:
+            return []
+        if desk.wants_answer(posted.text):
+            return self._request_answer(conn, participant, posted, now)
+        if desk.config.mode == "auto":
+            if self._deliberating is not None:
+                self._deliberate_again = True
+                return []
+            return self._deliberate(posted)
+        return []
+
+    def _request_answer(
+        self, conn: ConnId, participant: _Participant, request: MessagePosted, now: float,
+        regenerates: str | None = None,
+    ) -> list[RoomAction]:  # fmt: skip
+        assert self._desk is not None
+        refusal = self._desk.refusal(participant.id, participant.role == "host", now)
+        if refusal is not None:
+            return [self._error(conn, refusal.code, refusal.text, retry_after=refusal.retry_after)]
+        self._desk.enqueue(request, participant.id, participant.name, now, regenerates)
+        return self._start_next_answer() or self._state_changed()
+
+    def _start_next_answer(self) -> list[RoomAction]:
+        """If the assistant is free and someone is waiting, start on the next answer."""
+        assert self._desk is not None
+        ticket = self._desk.start_next()
+        if ticket is None:
+            return []
+        started = AnswerStarted(
+            seq=self._next_seq(), ts=self._wall_clock(), answer=ticket.answer_id,
+            request_seq=ticket.request.seq, asked_by=ticket.asked_by,
+            asked_by_name=ticket.asked_by_name, assistant_name=self._desk.config.name,
+            model=self._desk.config.model, regenerates=ticket.regenerates,
+        )  # fmt: skip
+        job = self._job(ticket.answer_id, ticket.request)
+        return [*self._broadcast(started), *self._state_changed(), StartAnswer(job)]
+
+    def _deliberate(self, posted: MessagePosted) -> list[RoomAction]:
+        self._deliberating = posted.seq
+        return [Deliberate(self._job("", posted))]
+
+    def _job(self, answer_id: str, request: MessagePosted) -> AnswerJob:
+        assert self._desk is not None
+        transcript: list[TranscriptEntry] = []
+        for event in self._history:
+            if event.seq >= request.seq:
+                break
+            if isinstance(event, MessagePosted):
+                transcript.append(TranscriptEntry(event.seq, event.author_name, event.text))
+            elif isinstance(event, AnswerFinished) and event.text:
+                name = self._desk.config.name
+                transcript.append(TranscriptEntry(event.seq, name, event.text, role="assistant"))
+        return AnswerJob(
+            answer_id=answer_id,
+            request=TranscriptEntry(request.seq, request.author_name, request.text),
+            transcript=tuple(transcript),
+            participants=tuple(p.name for p in self._participants.values()),
+            assistant_name=self._desk.config.name,
+            room_name=self.config.name,
+            persona=self._desk.config.persona,
+        )
+
+    def _stop_answer(
+        self, conn: ConnId, participant: _Participant, answer_id: str
+    ) -> list[RoomAction]:
+        ticket = self._desk.find(answer_id) if self._desk is not None else None
+        if ticket is None or self._desk is None:
+            return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
+        if participant.role != "host" and participant.id != ticket.asked_by:
+            return [
+                self._error(conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can stop it")
+            ]
+        if self._desk.drop_queued(answer_id) is not None:
+            return self._state_changed()
+        if self._desk.current is ticket and ticket.stopped_by is None:
+            ticket.stopped_by = participant.id
+            return [CancelAnswer(answer_id)]
+        return []  # already finished or already stopping: nothing to do
+
+    def _regenerate(
+        self, conn: ConnId, participant: _Participant, answer_id: str, now: float
+    ) -> list[RoomAction]:
+        ticket = self._desk.find(answer_id) if self._desk is not None else None
+        if ticket is None:
+            return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
+        if participant.role != "host" and participant.id != ticket.asked_by:
+            return [
+                self._error(
+                    conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can regenerate it"
+                )
+            ]
+        return self._request_answer(conn, participant, ticket.request, now, regenerates=answer_id)
+
+    def _configure_assistant(self, conn: ConnId, message: ConfigureAssistant) -> list[RoomAction]:
+        if self._desk is None:
+            return [self._error(conn, ErrorCode.NO_ASSISTANT, "this room has no assistant")]
+        for value, what in (
+            (message.token_budget, "token budget"),
+            (message.answer_quota, "answer quota"),
+        ):
+            if value is not None and value < 1:
+                return [self._error(conn, ErrorCode.INVALID_VALUE, f"the {what} must be positive")]
+        if message.quota_window <= 0:
+            return [self._error(conn, ErrorCode.INVALID_VALUE, "the quota window must be positive")]
+        try:
+            self._desk.configure(
+                mode=message.mode, persona=message.persona, token_budget=message.token_budget,
+                answer_quota=message.answer_quota, quota_window=message.quota_window,
+            )  # fmt: skip
+        except ValueError as exc:
+            return [self._error(conn, ErrorCode.INVALID_VALUE, str(exc))]
+        return self._room_updated() + self._report_to_hosts()
+
+    def _state_changed(self) -> list[RoomAction]:
+        assert self._desk is not None
+        return [Deliver(self._online_conns(), AssistantStateChanged(self._desk.state()))]
+
+    def _report_to_hosts(self, only: ConnId | None = None) -> list[RoomAction]:
+        desk = self._desk
+        if desk is None:
+            return []
+        hosts = (only,) if only is not None else tuple(
+            p.conn for p in self._participants.values() if p.role == "host" and p.conn is not None
+        )  # fmt: skip
+        c = desk.config
+        report = AssistantReport(
+            mode=c.mode, persona=c.persona, token_budget=c.token_budget,
+            answer_quota=c.answer_quota, quota_window=c.quota_window,
+            session_usage=desk.session_usage, answers=desk.answers,
+        )  # fmt: skip
+        return [Deliver(hosts, report)] if hosts else []
+
+    def _message(self, seq: int) -> MessagePosted | None:
+        for event in reversed(self._history):
+            if event.seq == seq and isinstance(event, MessagePosted):
+                return event
+        return None
+
+    def _latest_message(self) -> MessagePosted | None:
+        for event in reversed(self._history):
+            if isinstance(event, MessagePosted):
+                return event
+        return None
 
     # ----------------------------------------------------------------- helpers
 

@@ -1,6 +1,8 @@
 """The room host's network side: a thin websockets adapter around :class:`core.room.Room`.
 
-Every connection is reported to the room, and the room's actions are carried out in order.
+Every connection is reported to the room, and the room's actions are carried out in order;
+the assistant's actions go to an :class:`~core.ai.relay.AiRelay` when a provider is given, and
+the relay reports back through this server (it is the relay's sink).
 Each connection has its own bounded outbox and writer task, so a participant that stops
 reading never slows the others: once more than ``max_pending_bytes`` of live events wait for
 it, the room cuts it off (close code 4008) and it may resume.
@@ -13,14 +15,26 @@ import itertools
 import logging
 from collections import deque
 from http import HTTPStatus
-from typing import Literal
+from typing import Any, Literal
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from core.protocol import CloseCode, serialize
-from core.room import ConnId, Deliver, Disconnect, Room, RoomAction
+from core.ai.desk import AnswerOutcome
+from core.ai.provider import ChatProvider
+from core.ai.relay import AiRelay
+from core.protocol import CloseCode, Usage, serialize
+from core.room import (
+    CancelAnswer,
+    ConnId,
+    Deliberate,
+    Deliver,
+    Disconnect,
+    Room,
+    RoomAction,
+    StartAnswer,
+)
 
 __all__ = ["RoomServer"]
 
@@ -116,6 +130,8 @@ class RoomServer:
         ping_timeout: float | None = 20.0,
         max_pending_bytes: int = 1024 * 1024,
         tick_interval: float = 0.5,
+        provider: ChatProvider | None = None,
+        relay_options: dict[str, Any] | None = None,
     ) -> None:
         self.room = room
         self._host = host
@@ -130,9 +146,14 @@ class RoomServer:
         self._ticker: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._room_closed = asyncio.Event()
+        self._provider = provider
+        self._relay_options = relay_options or {}
+        self._relay: AiRelay | None = None
 
     async def start(self) -> None:
         """Start listening. Raises ``OSError`` if the address cannot be bound."""
+        if self._provider is not None:
+            self._relay = AiRelay(self._provider, self, **self._relay_options)
         self._server = await serve(
             self._handle,
             self._host,
@@ -177,6 +198,8 @@ class RoomServer:
                 await asyncio.wait(self._handlers, timeout=_CLOSE_GRACE + 2.0)
             self._server.close()
             await self._server.wait_closed()
+        if self._relay is not None:
+            await self._relay.aclose()
 
     async def __aenter__(self) -> RoomServer:
         await self.start()
@@ -228,8 +251,38 @@ class RoomServer:
                 if outbox is not None:
                     flush = action.code != CloseCode.TOO_SLOW
                     outbox.close(action.code, action.reason, flush=flush)
+            elif self._relay is None:  # an assistant action, but no provider to carry it out
+                work.extend(self._without_provider(action))
+            elif isinstance(action, StartAnswer):
+                self._relay.start(action.job)
+            elif isinstance(action, CancelAnswer):
+                self._relay.cancel(action.answer_id)
+            elif isinstance(action, Deliberate):
+                self._relay.deliberate(action.job)
         if self.room.closed:
             self._room_closed.set()
+
+    def _without_provider(self, action: RoomAction) -> list[RoomAction]:
+        if isinstance(action, StartAnswer):
+            outcome = AnswerOutcome("failed", "", None, "The host has not set up an AI provider.")
+            return self.room.answer_finished(action.job.answer_id, outcome)
+        if isinstance(action, Deliberate):
+            return self.room.deliberated(action.job.request.seq, False)
+        return []
+
+    # ----------------------------------------------------------------- RelaySink
+
+    def answer_delta(self, answer_id: str, text: str) -> None:
+        self._apply(self.room.answer_delta(answer_id, text))
+
+    def answer_finished(self, answer_id: str, outcome: AnswerOutcome) -> None:
+        self._apply(self.room.answer_finished(answer_id, outcome))
+
+    def deliberated(self, request_seq: int, answer: bool, usage: Usage | None) -> None:
+        self._apply(self.room.deliberated(request_seq, answer, usage))
+
+    def notice(self, level: str, code: str, text: str) -> None:
+        self._apply(self.room.notice(level, code, text))
 
     async def _tick_forever(self) -> None:
         while True:

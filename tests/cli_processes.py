@@ -19,6 +19,7 @@ class Process:
         self.proc = proc
         self.name = name
         self.lines: list[str] = []
+        self._seen = 0  # lines before this index were already matched past
 
     @classmethod
     async def start(
@@ -36,10 +37,15 @@ class Process:
         return cls(proc, command)
 
     async def expect(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
-        """Wait for an output line matching ``pattern`` (a regex); lines before it are kept."""
+        """Wait for an output line matching ``pattern`` (a regex) after the last line matched.
+
+        Every line is kept in :attr:`lines`; each match moves past the line it matched, so
+        expecting the same text twice waits for it to be printed twice.
+        """
         regex = re.compile(pattern)
-        for line in self.lines:
-            if m := regex.search(line):
+        for index in range(self._seen, len(self.lines)):
+            if m := regex.search(self.lines[index]):
+                self._seen = index + 1
                 return m
         assert self.proc.stdout is not None
 
@@ -54,6 +60,7 @@ class Process:
                 line = raw.decode().rstrip("\n")
                 self.lines.append(line)
                 if m := regex.search(line):
+                    self._seen = len(self.lines)
                     return m
 
         try:

@@ -132,7 +132,12 @@ async def make_room() -> AsyncIterator[RoomFactory]:
     harnesses: list[RoomHarness] = []
 
     async def factory(
-        *, tick_interval: float = 0.05, max_pending_bytes: int = 1024 * 1024, **config: Any
+        *,
+        tick_interval: float = 0.05,
+        max_pending_bytes: int = 1024 * 1024,
+        provider: Any = None,
+        relay_options: dict[str, Any] | None = None,
+        **config: Any,
     ) -> RoomHarness:
         config.setdefault("name", "Test room")
         config.setdefault("limits", RELAXED)
@@ -142,6 +147,8 @@ async def make_room() -> AsyncIterator[RoomFactory]:
             port=0,
             tick_interval=tick_interval,
             max_pending_bytes=max_pending_bytes,
+            provider=provider,
+            relay_options=relay_options,
         )
         await server.start()
         harness = RoomHarness(server)

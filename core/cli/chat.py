@@ -32,8 +32,14 @@ from core.client import (
     SendFailed,
 )
 from core.protocol import (
+    AnswerDelta,
+    AnswerFinished,
+    AnswerStarted,
+    AssistantReport,
+    AssistantStateChanged,
     ErrorMessage,
     MessagePosted,
+    Notice,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
@@ -51,6 +57,10 @@ HELP = """Commands:
   /lock, /unlock       (host) refuse or allow new joins
   /max N|none          (host) limit how many may be in the room
   /close               (host) close the room for everyone
+  /stop                stop the assistant's answer (yours, or any if you are the host)
+  /regen               ask the assistant again (for your last question)
+  /mode MODE           (host) when the assistant answers: mention, always or auto
+  /usage               (host) tokens the assistant has used
   /quit                leave the room
 Anything else is sent as a message."""
 
@@ -61,6 +71,13 @@ _LEFT_WORDS = {
     "timed_out": "lost connection",
 }
 _END_EXIT = {"left": 0, "closed_by_host": 0, "host_shutdown": 0}
+_STATUS_WORDS = {"stopped": "stopped", "interrupted": "cut off", "failed": "no answer"}
+ASSISTANT = "\x00assistant"  # the id ``names`` maps to the assistant's display name
+
+
+def _indent(text: str, stamp: str, author: str) -> str:
+    """Continuation lines of a message line up under its first line."""
+    return text.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
 
 
 def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
@@ -71,8 +88,7 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
     match event:
         case MessagePosted(ts=ts, author_name=author, text=text):
             stamp = time.strftime("%H:%M", time.localtime(ts))
-            body = text.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
-            return f"[{stamp}] {author}: {body}"
+            return f"[{stamp}] {author}: {_indent(text, stamp, author)}"
         case ParticipantJoined(participant=p):
             return f"* {p.name} joined" + (" (host)" if p.role == "host" else "")
         case ParticipantLeft(name=name, reason=reason):
@@ -91,7 +107,31 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
                 if reason == "closed_by_host"
                 else "* The host shut down"
             )
-        case TypingChanged():
+        case AnswerStarted(assistant_name=name, asked_by_name=asker):
+            return f"* {name} is answering {asker}..."
+        case AnswerFinished(ts=ts, text=text, status=status, error=error):
+            stamp = time.strftime("%H:%M", time.localtime(ts))
+            lines = []
+            if text:
+                lines.append(
+                    f"[{stamp}] {names(ASSISTANT)}: {_indent(text, stamp, names(ASSISTANT))}"
+                )
+            if status != "complete":
+                lines.append(
+                    f"  ({_STATUS_WORDS.get(status, status)}{': ' + error if error else ''})"
+                )
+            return "\n".join(lines) or None
+        case Notice(text=text, level=level):
+            return f"{'!' if level != 'info' else '*'} {text}"
+        case AssistantStateChanged(state=state):
+            if state.answering is None:
+                return None
+            waiting = f" ({len(state.waiting)} waiting)" if state.waiting else ""
+            return f"* {names(ASSISTANT)} is answering {state.answering.asked_by_name}{waiting}"
+        case AssistantReport(session_usage=usage, answers=answers, token_budget=budget):
+            of = f" of a {budget:,} budget" if budget else ""
+            return f"* assistant: {answers} answers, {usage.total_tokens:,} tokens{of}"
+        case TypingChanged() | AnswerDelta():
             return None
         case ErrorMessage(message=message):
             return f"! {message}"
@@ -114,8 +154,15 @@ class TerminalChat:
     def __init__(self, client: RoomClient, out: Callable[[str], None]) -> None:
         self.client = client
         self.out = out
+        self.current_answer: str | None = None
+        self.last_answer: str | None = None
+        self.my_last_answer: str | None = None
+        self.report: AssistantReport | None = None
 
     def name_of(self, participant_id: str) -> str:
+        if participant_id == ASSISTANT:
+            assistant = self.client.room.assistant
+            return assistant.name if assistant else "assistant"
         p = self.client.participants.get(participant_id)
         return p.name if p else participant_id
 
@@ -128,12 +175,28 @@ class TerminalChat:
 
     async def print_events(self) -> int:
         async for event in self.client.events():
+            self._remember(event)
             line = describe(event, self.name_of)
             if line is not None:
                 self.out(line)
             if isinstance(event, Ended):
                 return _END_EXIT.get(event.reason, 1)
         return 0
+
+    def _remember(self, event: ClientEvent) -> None:
+        """Keep what /stop and /regen need: the latest answers, and mine."""
+        you = self.client.you.id
+        match event:
+            case AnswerStarted(answer=answer, asked_by=asker):
+                self.current_answer = answer
+                if asker == you:
+                    self.my_last_answer = answer
+            case AnswerFinished(answer=answer):
+                self.last_answer = answer
+                if self.current_answer == answer:
+                    self.current_answer = None
+            case AssistantReport():
+                self.report = event
 
     async def handle_line(self, line: str) -> bool:
         """Act on one typed line; returns False when the user asked to quit."""
@@ -186,9 +249,35 @@ class TerminalChat:
                 self.out("! usage: /max N or /max none")
         elif command == "close":
             await client.close_room()
+        elif command == "stop":
+            if self.current_answer is None:
+                self.out("! the assistant is not answering")
+            else:
+                await client.stop_answer(self.current_answer)
+        elif command == "regen":
+            answer = self.my_last_answer if client.you.role != "host" else self.last_answer
+            if answer is None:
+                self.out("! there is no answer to regenerate yet")
+            else:
+                await client.regenerate(answer)
+        elif command == "mode":
+            await self._set_mode(arg)
+        elif command == "usage":
+            line = describe(self.report, self.name_of) if self.report else None
+            self.out(line or "! only the host sees the assistant's usage")
         else:
             self.out(HELP)
         return True
+
+    async def _set_mode(self, mode: str) -> None:
+        report = self.report
+        if report is None:
+            self.out("! only the host can change the assistant")
+            return
+        await self.client.configure_assistant(
+            mode=mode.strip().lower(), persona=report.persona, token_budget=report.token_budget,
+            answer_quota=report.answer_quota, quota_window=report.quota_window,
+        )  # fmt: skip
 
 
 def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:

@@ -14,6 +14,13 @@ import signal
 import sys
 
 from core import __version__
+from core.ai.provider import ProviderError
+from core.cli.assistant_args import (
+    AssistantSetup,
+    SetupError,
+    add_assistant_arguments,
+    assistant_from_args,
+)
 from core.netinfo import lan_addresses
 from core.protocol import DEFAULT_PORT
 from core.room import Room, RoomConfig
@@ -42,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-participants", type=int, default=None, metavar="N")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
+    add_assistant_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -60,16 +68,42 @@ def join_instructions(server: RoomServer, bind: str | None, host_key: str) -> st
 
 
 async def serve(args: argparse.Namespace) -> int:
+    try:
+        assistant = await assistant_from_args(args)
+    except SetupError as exc:
+        print(f"gptgroup-host: {exc}", file=sys.stderr)
+        return 2
+    if args.list_models:
+        return await _print_models(assistant)
     config = RoomConfig(
-        name=args.name, password=args.password or None, max_participants=args.max_participants
+        name=args.name,
+        password=args.password or None,
+        max_participants=args.max_participants,
+        assistant=assistant.config if assistant else None,
     )
-    server = RoomServer(Room(config), host=args.bind, port=args.port)
+    server = RoomServer(
+        Room(config),
+        host=args.bind,
+        port=args.port,
+        provider=assistant.provider if assistant else None,
+    )
     try:
         await server.start()
     except OSError as exc:
         print(f"gptgroup-host: cannot listen on port {args.port}: {exc.strerror}", file=sys.stderr)
+        if assistant is not None:
+            await assistant.provider.aclose()
         return 2
     print(join_instructions(server, args.bind, config.host_key), flush=True)
+    if assistant is None:
+        print("No assistant in this room (see --provider).", flush=True)
+    else:
+        c = assistant.config
+        print(
+            f"Assistant: @{c.name}, {c.model} via {c.provider} ({c.provider_kind}), "
+            f"answers on {c.mode}.\n{assistant.status}",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -83,6 +117,21 @@ async def serve(args: argparse.Namespace) -> int:
     stopped.cancel()
     await server.close("host_shutdown")
     print("Room closed.", flush=True)
+    return 0
+
+
+async def _print_models(assistant: AssistantSetup | None) -> int:
+    if assistant is None:
+        print("gptgroup-host: --list-models needs a --provider", file=sys.stderr)
+        return 2
+    try:
+        for model in await assistant.provider.list_models():
+            print(model)
+    except ProviderError as exc:
+        print(f"gptgroup-host: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await assistant.provider.aclose()
     return 0
 
 

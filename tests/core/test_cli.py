@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli.chat import describe
+from core.cli.chat import ASSISTANT, describe
 from core.client import Ended, Reconnecting, Resumed
-from core.protocol import MessagePosted, ParticipantInfo, ParticipantJoined, ParticipantLeft
+from core.protocol import (
+    AnswerFinished,
+    AnswerStarted,
+    MessagePosted,
+    Notice,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+)
 from tests.cli_processes import Process, start_host
+from tests.fake_openai import FakeOpenAI, Reply
 
 
 async def test_two_terminals_chat_through_a_headless_host() -> None:
@@ -150,3 +159,66 @@ def test_describe_renders_events_for_a_terminal() -> None:
         "* reconnected as a new participant, Sam (2)"
     )
     assert describe(Ended("kicked", "the host removed you"), names) == "* the host removed you"
+
+
+async def test_headless_host_with_an_assistant() -> None:
+    async with FakeOpenAI(models=("llama3.2",)) as fake:
+        fake.default = Reply(["Hello", " from", " the", " model", "!"], delay=0.01)
+        env = {"OPENAI_API_KEY": "sk-cli-test-key"}
+        host, address, key = await start_host(
+            "--provider", "compatible", "--base-url", fake.base_url, "--answer-mode", "mention",
+            env=env,
+        )  # fmt: skip
+        procs = [host]
+        try:
+            await host.expect(r"Assistant: @assistant, llama3\.2 via OpenAI-compatible server")
+            await host.expect(r"Connected to .*1 models available")
+            sam = await Process.start(
+                "gptgroup-chat", address, "--name", "Sam", f"--host-key={key}"
+            )
+            procs.append(sam)
+            await sam.expect("You joined")
+            await sam.type("@assistant say hello")
+            await sam.expect(r"\* assistant is answering Sam")
+            await sam.expect(r"\] assistant: Hello from the model!$")
+            await sam.type("/usage")
+            await sam.expect(r"\* assistant: 1 answers, [\d,]+ tokens")
+            await sam.type("/mode always")
+            await sam.type("no mention this time")
+            await sam.expect(r"assistant: Hello from the model!$")
+            assert len(fake.chat_requests) == 2
+            assert all(a == "Bearer sk-cli-test-key" for a in fake.authorizations)
+            assert not any("sk-cli-test-key" in line for p in procs for line in p.lines)
+            host.interrupt()
+            assert await host.wait() == 0
+        finally:
+            for proc in procs:
+                await proc.kill()
+
+
+async def test_host_lists_models_and_refuses_bad_assistant_options() -> None:
+    async with FakeOpenAI(models=("llama3.2", "qwen2.5")) as fake:
+        lister = await Process.start(
+            "gptgroup-host", "--provider", "compatible", "--base-url", fake.base_url,
+            "--model", "x", "--list-models",
+        )  # fmt: skip
+        assert await lister.wait() == 0
+        assert lister.lines == ["llama3.2", "qwen2.5"]
+    bad = await Process.start("gptgroup-host", "--provider", "compatible", "--model", "m")
+    await bad.expect("needs a base URL")
+    assert await bad.wait() == 2
+
+
+def test_describe_renders_the_assistant() -> None:
+    def names(pid: str) -> str:
+        return "Robo" if pid == ASSISTANT else pid
+
+    started = AnswerStarted(5, 0.0, "a1", 4, "p1", "Sam", "Robo", "m")
+    assert describe(started, names) == "* Robo is answering Sam..."
+    done = AnswerFinished(6, 0.0, "a1", "Partial", "interrupted", "m", error="It broke off.")
+    line = describe(done, names)
+    assert line is not None and line.endswith("Robo: Partial\n  (cut off: It broke off.)")
+    failed = AnswerFinished(6, 0.0, "a1", "", "failed", "m", error="No key.")
+    assert describe(failed, names) == "  (no answer: No key.)"
+    notice = Notice(7, 0.0, "info", "assistant_retrying", "Trying again in 2 s.")
+    assert describe(notice, names) == "* Trying again in 2 s."

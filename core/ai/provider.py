@@ -1,0 +1,399 @@
+"""The AI provider: OpenAI or any OpenAI-compatible server, through the official openai SDK.
+
+:class:`ChatProvider` lists models, checks a connection, streams chat completions and makes
+short non-streaming calls. Every failure leaves here as a :class:`ProviderError` whose
+``kind`` says what happened and whose ``str()`` is our own wording, safe to show to guests:
+the provider's own error text is never passed on (a 401 body can echo part of the key).
+
+The API key lives only in this object (and the SDK client it makes); it is left out of every
+``repr`` and every message.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import logging
+import math
+import os
+import typing
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+
+from core.protocol import Usage
+
+__all__ = [
+    "PRESETS",
+    "ChatProvider",
+    "ConnectionReport",
+    "Preset",
+    "ProviderError",
+    "ProviderProblem",
+    "ProviderSettings",
+    "StreamChunk",
+]
+
+log = logging.getLogger("gptgroup.ai.provider")
+
+LOCAL_PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK needs one
+MAX_HONOURED_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str
+    label: str
+    base_url: str
+    kind: str  # "cloud" or "local"
+    needs_key: bool
+
+
+PRESETS: dict[str, Preset] = {
+    p.key: p
+    for p in (
+        Preset("openai", "OpenAI", "https://api.openai.com/v1", "cloud", True),
+        Preset("ollama", "Ollama", "http://localhost:11434/v1", "local", False),
+        Preset("lmstudio", "LM Studio", "http://localhost:1234/v1", "local", False),
+        Preset("compatible", "OpenAI-compatible server", "", "", False),
+    )
+}
+
+
+def kind_of_url(url: str) -> str:
+    """``"local"`` for a server on this machine or the LAN, ``"cloud"`` otherwise."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("localhost", "") or host.endswith((".local", ".lan", ".home.arpa")):
+        return "local"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "cloud"
+    return (
+        "local" if address.is_private or address.is_loopback or address.is_link_local else "cloud"
+    )
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Which provider, where, with which model. Build with :meth:`from_preset`."""
+
+    preset: str
+    base_url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    label: str = ""
+    kind: str = "cloud"
+    context_tokens: int | None = None
+    max_output_tokens: int = 1024
+    request_timeout: float = 60.0
+    connect_timeout: float = 5.0
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        **options: Any,
+    ) -> ProviderSettings:
+        """Settings for ``preset`` (a key of :data:`PRESETS`). ``base_url`` overrides the
+        preset's; ``api_key`` defaults to ``OPENAI_API_KEY`` for OpenAI and, for the others, to
+        that variable or a placeholder. Raises ``ValueError`` for an unknown preset or a
+        compatible server without a base URL."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown provider {preset!r}; choose one of {', '.join(PRESETS)}")
+        info = PRESETS[preset]
+        url = (base_url or info.base_url).rstrip("/")
+        if not url:
+            raise ValueError("an OpenAI-compatible server needs a base URL")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"the base URL must start with http:// or https://, not {url!r}")
+        key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        if key is None and not info.needs_key:
+            key = LOCAL_PLACEHOLDER_KEY
+        return cls(
+            preset=preset, base_url=url, model=model, api_key=key,
+            label=info.label if preset != "compatible" else _label_for(url),
+            kind=info.kind or kind_of_url(url), **options,
+        )  # fmt: skip
+
+
+def _label_for(url: str) -> str:
+    return f"OpenAI-compatible server at {urlsplit(url).netloc}"
+
+
+class ProviderProblem(enum.StrEnum):
+    """What went wrong talking to the provider."""
+
+    UNREACHABLE = "unreachable"
+    AUTH = "auth"
+    RATE_LIMITED = "rate_limited"
+    QUOTA = "quota"
+    SERVER = "server"
+    TIMEOUT = "timeout"
+    CONTEXT_TOO_LONG = "context_too_long"
+    UNKNOWN_MODEL = "unknown_model"
+    NO_KEY = "no_key"
+    BAD_REQUEST = "bad_request"
+    INTERRUPTED = "interrupted"
+
+
+_WORDING = {
+    ProviderProblem.UNREACHABLE: "The AI provider could not be reached ({where}). Is it running?",
+    ProviderProblem.AUTH: "The AI provider refused the host's API key. The host needs to check it.",
+    ProviderProblem.RATE_LIMITED: "The AI provider is rate limiting this room. Try again shortly.",
+    ProviderProblem.QUOTA: "The host's AI account has run out of quota or credit.",
+    ProviderProblem.SERVER: "The AI provider had an internal error.",
+    ProviderProblem.TIMEOUT: "The AI provider took too long to answer.",
+    ProviderProblem.CONTEXT_TOO_LONG: "The conversation is too long for the model {model}.",
+    ProviderProblem.UNKNOWN_MODEL: "The AI provider does not know the model {model}.",
+    ProviderProblem.NO_KEY: "No API key is set for the AI provider.",
+    ProviderProblem.BAD_REQUEST: "The AI provider refused the request.",
+    ProviderProblem.INTERRUPTED: "The connection to the AI provider broke off mid-answer.",
+}
+
+
+class ProviderError(Exception):
+    """A failure talking to the provider. ``str()`` is safe to show to everyone in the room.
+
+    ``retryable`` says whether trying again may help; ``retry_after`` is the provider's
+    requested wait in seconds, when it gave one (capped).
+    """
+
+    def __init__(
+        self, problem: ProviderProblem, message: str, *, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.problem in (
+            ProviderProblem.RATE_LIMITED,
+            ProviderProblem.SERVER,
+            ProviderProblem.TIMEOUT,
+            ProviderProblem.UNREACHABLE,
+        )
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """A piece of a streamed answer: text, and at the end the usage (if the server sends it)."""
+
+    text: str = ""
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """The result of :meth:`ChatProvider.check`: ``ok``, or the problem and a sentence."""
+
+    ok: bool
+    message: str
+    problem: ProviderProblem | None = None
+    models: tuple[str, ...] = ()
+
+
+class ChatProvider:
+    """Talks to one provider with one model. Create it inside the running event loop."""
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        self.settings = settings
+        self._client = AsyncOpenAI(
+            api_key=settings.api_key or LOCAL_PLACEHOLDER_KEY,
+            base_url=settings.base_url,
+            max_retries=0,  # the relay retries itself, so it can tell the room and stay bounded
+            timeout=openai.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+        )
+
+    def __repr__(self) -> str:
+        return f"ChatProvider({self.settings.label!r}, model={self.settings.model!r})"
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def list_models(self) -> list[str]:
+        """Model ids the provider offers, sorted. Raises :class:`ProviderError`."""
+        try:
+            page = await self._client.models.list()
+            ids = [m.id async for m in page]
+        except Exception as exc:
+            raise self._translate(exc) from None
+        return sorted(ids)
+
+    async def check(self) -> ConnectionReport:
+        """Test the connection: reachable, key accepted, model known. Never raises."""
+        if self.settings.api_key is None:
+            return ConnectionReport(
+                False, self._wording(ProviderProblem.NO_KEY), ProviderProblem.NO_KEY
+            )
+        try:
+            models = await self.list_models()
+        except ProviderError as exc:
+            return ConnectionReport(False, str(exc), exc.problem)
+        if models and self.model not in models:
+            problem = ProviderProblem.UNKNOWN_MODEL
+            return ConnectionReport(False, self._wording(problem), problem, tuple(models))
+        count = f"{len(models)} models available" if models else "model list not offered"
+        return ConnectionReport(
+            True, f"Connected to {self.settings.label}; {count}.", None, tuple(models)
+        )
+
+    async def stream(
+        self, messages: list[dict[str, str]], *, max_tokens: int | None = None
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream a chat completion. Raises :class:`ProviderError`, before or during the stream.
+
+        Closing the generator (or cancelling its consumer) closes the HTTP stream. A stream
+        that ends without a finish reason was cut off (the SDK does not insist on ``[DONE]``)
+        and raises a :class:`ProviderError` of kind ``interrupted``.
+        """
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self.model,
+                messages=_typed(messages),
+                stream=True,
+                stream_options={"include_usage": True},
+                max_tokens=max_tokens or self.settings.max_output_tokens,
+            )
+        except Exception as exc:
+            raise self._translate(exc) from None
+        finished = False
+        try:
+            async for chunk in stream:
+                text = ""
+                if chunk.choices:
+                    text = chunk.choices[0].delta.content or ""
+                    finished = finished or chunk.choices[0].finish_reason is not None
+                usage = None
+                if chunk.usage is not None:
+                    usage = Usage(
+                        chunk.usage.prompt_tokens,
+                        chunk.usage.completion_tokens,
+                        chunk.usage.total_tokens,
+                    )
+                if text or usage:
+                    yield StreamChunk(text, usage)
+            if not finished:
+                raise ProviderError(
+                    ProviderProblem.INTERRUPTED, self._wording(ProviderProblem.INTERRUPTED)
+                )
+        except Exception as exc:
+            raise self._translate(exc, mid_stream=True) from None
+        finally:
+            await stream.close()
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_tokens: int = 5
+    ) -> tuple[str, Usage | None]:
+        """A short non-streaming completion (for decisions) and its usage.
+
+        Raises :class:`ProviderError`."""
+        try:
+            reply = await self._client.chat.completions.create(
+                model=self.model,
+                messages=_typed(messages),
+                max_tokens=max_tokens,
+            )
+        except Exception as exc:
+            raise self._translate(exc) from None
+        usage = None
+        if reply.usage is not None:
+            u = reply.usage
+            usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+        text = reply.choices[0].message.content or "" if reply.choices else ""
+        return text, usage
+
+    # ----------------------------------------------------------------- errors
+
+    def _wording(self, problem: ProviderProblem) -> str:
+        where = urlsplit(self.settings.base_url).netloc
+        return _WORDING[problem].format(model=self.model, where=where)
+
+    def _translate(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
+        """Map an SDK exception to a :class:`ProviderError` with our own safe wording."""
+        problem, retry_after = _classify(exc, mid_stream=mid_stream)
+        log.info("provider call failed: %s (%s)", problem.value, type(exc).__name__)
+        return ProviderError(problem, self._wording(problem), retry_after=retry_after)
+
+
+def _typed(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    """Our plain role/content dicts are exactly the SDK's message params."""
+    return typing.cast("list[ChatCompletionMessageParam]", messages)
+
+
+def _classify(exc: BaseException, *, mid_stream: bool) -> tuple[ProviderProblem, float | None]:
+    if isinstance(exc, ProviderError):
+        return exc.problem, exc.retry_after
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderProblem.TIMEOUT, None
+    if isinstance(exc, openai.APIConnectionError):
+        return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.UNREACHABLE), None
+    if isinstance(exc, openai.APIStatusError):
+        code = _error_code(exc)
+        status = exc.status_code
+        if status == 401:
+            return ProviderProblem.AUTH, None
+        if status == 429:
+            if code == "insufficient_quota":
+                return ProviderProblem.QUOTA, None
+            return ProviderProblem.RATE_LIMITED, _retry_after(exc)
+        if status == 404 or code == "model_not_found":
+            return ProviderProblem.UNKNOWN_MODEL, None
+        if code == "context_length_exceeded" or (status == 400 and "context" in _body_text(exc)):
+            return ProviderProblem.CONTEXT_TOO_LONG, None
+        if status >= 500:
+            return ProviderProblem.SERVER, _retry_after(exc)
+        if status == 403:
+            return ProviderProblem.AUTH, None
+        return ProviderProblem.BAD_REQUEST, None
+    if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
+        code = getattr(exc, "code", None)
+        if code == "context_length_exceeded":
+            return ProviderProblem.CONTEXT_TOO_LONG, None
+        return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.SERVER), None
+    if mid_stream:
+        return ProviderProblem.INTERRUPTED, None
+    return ProviderProblem.UNREACHABLE, None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        return code
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error", body) if isinstance(body, dict) else {}
+    value = inner.get("code") if isinstance(inner, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _body_text(exc: openai.APIStatusError) -> str:
+    return str(exc.body).lower() if exc.body is not None else ""
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    headers = exc.response.headers
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            seconds = float(raw) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return min(seconds, MAX_HONOURED_RETRY_AFTER)
+    return None

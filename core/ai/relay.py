@@ -1,0 +1,234 @@
+"""The relay: writes the assistant's answers with the provider and streams them into the room.
+
+The room decides *what* to answer (:class:`core.room.StartAnswer`, ``CancelAnswer``,
+``Deliberate`` actions); the relay does the talking to the provider and reports back through
+a :class:`RelaySink` (the room server):
+
+* text arrives as coalesced deltas, at most ``flush_interval`` (40 ms) after the provider
+  sent it, so frame counts stay sane without visible lag;
+* rate limits (429) and server errors (5xx) are retried a bounded number of times before any
+  text has streamed, honouring ``Retry-After``, and the room is told about the wait;
+* a context that is too long is retried once with half the history, then explained;
+* a stream that breaks after text has arrived is finished as ``interrupted`` with the text
+  kept, never retried (a retry would repeat what everyone already read);
+* cancelling an answer closes the HTTP stream and finishes it as ``stopped``.
+
+Every error reaches the room as the provider module's own wording, never the provider's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.ai.context import AnswerJob, build_messages, deliberation_messages
+from core.ai.desk import AnswerOutcome
+from core.ai.provider import ChatProvider, ProviderError, ProviderProblem
+from core.ai.tokens import TokenCounter, context_window_for
+from core.protocol import Usage
+
+__all__ = ["AiRelay", "RelaySink", "RetryPolicy"]
+
+log = logging.getLogger("gptgroup.ai.relay")
+
+PROMPT_MARGIN = 64  # tokens kept free on top of the reply, for counting differences
+
+
+class RelaySink(Protocol):
+    """Where the relay reports; the room server implements it."""
+
+    def answer_delta(self, answer_id: str, text: str) -> None: ...
+
+    def answer_finished(self, answer_id: str, outcome: AnswerOutcome) -> None: ...
+
+    def deliberated(self, request_seq: int, answer: bool, usage: Usage | None) -> None: ...
+
+    def notice(self, level: str, code: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries for rate limits and server errors, before any text has streamed."""
+
+    max_attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+class _Coalescer:
+    """Gathers streamed text and hands it on at most ``interval`` seconds after it arrived."""
+
+    def __init__(self, sink: RelaySink, answer_id: str, interval: float) -> None:
+        self._sink = sink
+        self._answer_id = answer_id
+        self._interval = interval
+        self._pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, text: str) -> None:
+        self._pending.append(text)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._sink.answer_delta(self._answer_id, text)
+
+
+class AiRelay:
+    """Runs one answer at a time for a room (the room keeps the queue). See module docstring."""
+
+    def __init__(
+        self,
+        provider: ChatProvider,
+        sink: RelaySink,
+        *,
+        flush_interval: float = 0.04,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.provider = provider
+        self._sink = sink
+        self._flush_interval = flush_interval
+        self._retry = retry or RetryPolicy()
+        settings = provider.settings
+        self._counter = TokenCounter(settings.model, settings.kind)
+        window = context_window_for(settings.model, settings.kind, settings.context_tokens)
+        self._prompt_budget = max(256, window - settings.max_output_tokens - PROMPT_MARGIN)
+        self._answers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, job: AnswerJob) -> None:
+        """Begin writing ``job``'s answer in the background."""
+        task = asyncio.create_task(self._answer(job), name=f"answer {job.answer_id}")
+        self._answers[job.answer_id] = task
+        self._track(task)
+
+    def cancel(self, answer_id: str) -> None:
+        """Stop an answer; it is reported finished as ``stopped`` with its text so far."""
+        task = self._answers.get(answer_id)
+        if task is not None:
+            task.cancel()
+
+    def deliberate(self, job: AnswerJob) -> None:
+        """Ask the model whether the assistant should answer ``job.request`` (auto mode)."""
+        self._track(asyncio.create_task(self._deliberate(job), name="deliberate"))
+
+    async def aclose(self) -> None:
+        """Cancel everything in flight and release the provider's connections."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        await self.provider.aclose()
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ----------------------------------------------------------------- answering
+
+    async def _answer(self, job: AnswerJob) -> None:
+        coalescer = _Coalescer(self._sink, job.answer_id, self._flush_interval)
+        parts: list[str] = []
+        messages: list[dict[str, str]] = []
+        usage: Usage | None = None
+        try:
+            budget = self._prompt_budget
+            attempt = 0
+            trimmed = False
+            while True:
+                attempt += 1
+                messages = build_messages(job, self._counter, budget)
+                try:
+                    async for chunk in self.provider.stream(messages):
+                        if chunk.text:
+                            parts.append(chunk.text)
+                            coalescer.add(chunk.text)
+                        if chunk.usage is not None:
+                            usage = chunk.usage
+                    break
+                except ProviderError as error:
+                    if parts:  # some text is out: keep it, never retry (it would repeat)
+                        coalescer.flush()
+                        self._finish(job, "interrupted", parts, messages, usage, str(error))
+                        return
+                    if error.problem is ProviderProblem.CONTEXT_TOO_LONG and not trimmed:
+                        trimmed = True
+                        budget = max(256, budget // 2)
+                        log.info("context too long; retrying with a budget of %d", budget)
+                        continue
+                    if error.problem is ProviderProblem.CONTEXT_TOO_LONG:
+                        self._fail(job, f"{error} Even the most recent messages do not fit.")
+                        return
+                    if error.problem in _RETRIED and attempt < self._retry.max_attempts:
+                        delay = self._retry.delay(attempt, error.retry_after)
+                        self._sink.notice(
+                            "info", "assistant_retrying",
+                            f"{error} Trying again in {_seconds(delay)}.",
+                        )  # fmt: skip
+                        await asyncio.sleep(delay)
+                        continue
+                    self._fail(job, str(error))
+                    return
+            coalescer.flush()
+            self._finish(job, "complete", parts, messages, usage, None)
+        except asyncio.CancelledError:
+            coalescer.flush()
+            self._finish(job, "stopped", parts, messages, usage, None)
+        except Exception:  # a bug must not leave the room waiting for ever
+            log.exception("answer %s failed unexpectedly", job.answer_id)
+            coalescer.flush()
+            self._finish(job, "failed", parts, messages, usage, "The assistant ran into an error.")
+        finally:
+            self._answers.pop(job.answer_id, None)
+
+    def _fail(self, job: AnswerJob, error: str) -> None:
+        self._sink.answer_finished(job.answer_id, AnswerOutcome("failed", "", None, error))
+
+    def _finish(
+        self,
+        job: AnswerJob,
+        status: str,
+        parts: list[str],
+        messages: list[dict[str, str]],
+        usage: Usage | None,
+        error: str | None,
+    ) -> None:
+        text = "".join(parts)
+        if usage is None and (text or status == "complete"):
+            prompt = sum(self._counter.message(m) for m in messages)
+            completion = self._counter.text(text)
+            usage = Usage(prompt, completion, prompt + completion, estimated=True)
+        self._sink.answer_finished(job.answer_id, AnswerOutcome(status, text, usage, error))
+
+    async def _deliberate(self, job: AnswerJob) -> None:
+        answer = False
+        usage: Usage | None = None
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                messages = deliberation_messages(job, self._counter)
+                reply, usage = await self.provider.complete(messages, max_tokens=3)
+                answer = reply.strip().upper().startswith("YES")
+            except ProviderError as error:
+                log.info("auto mode could not decide (%s); staying quiet", error.problem.value)
+            self._sink.deliberated(job.request.seq, answer, usage)
+
+
+_RETRIED = (ProviderProblem.RATE_LIMITED, ProviderProblem.SERVER)
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.0f} s" if delay >= 1 else "a moment"

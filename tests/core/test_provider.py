@@ -1,0 +1,139 @@
+"""Provider settings and the connection check, against the fake server through the real SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.ai.provider import (
+    LOCAL_PLACEHOLDER_KEY,
+    ChatProvider,
+    ProviderProblem,
+    ProviderSettings,
+    kind_of_url,
+)
+from tests.fake_openai import Fail, FakeOpenAI, Hang
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI(models=("gpt-4o-mini", "llama3.2", "qwen2.5")) as server:
+        yield server
+
+
+def test_presets_know_where_local_servers_live(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    ollama = ProviderSettings.from_preset("ollama", model="llama3.2")
+    assert (ollama.base_url, ollama.kind, ollama.label) == (
+        "http://localhost:11434/v1", "local", "Ollama",
+    )  # fmt: skip
+    assert ollama.api_key == LOCAL_PLACEHOLDER_KEY  # local servers need no real key
+    lmstudio = ProviderSettings.from_preset("lmstudio", model="any")
+    assert lmstudio.base_url == "http://localhost:1234/v1"
+    openai = ProviderSettings.from_preset("openai", model="gpt-4o-mini")
+    assert (openai.kind, openai.api_key) == ("cloud", None)
+
+
+def test_key_and_base_url_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    settings = ProviderSettings.from_preset("openai", model="gpt-4o")
+    assert settings.api_key == "sk-from-env"
+    assert "sk-from-env" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://localhost:8000/v1", "local"),
+        ("http://127.0.0.1:8000/v1", "local"),
+        ("http://192.168.1.20:8000/v1", "local"),
+        ("http://gpu-box.local:8000/v1", "local"),
+        ("http://[::1]:8000/v1", "local"),
+        ("https://api.example.com/v1", "cloud"),
+        ("https://8.8.8.8/v1", "cloud"),
+    ],
+)
+def test_compatible_servers_are_labelled_cloud_or_local(url: str, kind: str) -> None:
+    assert kind_of_url(url) == kind
+    assert ProviderSettings.from_preset("compatible", model="m", base_url=url).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("preset", "url", "message"),
+    [
+        ("nope", None, "unknown provider"),
+        ("compatible", None, "needs a base URL"),
+        ("compatible", "ftp://host/v1", "http:// or https://"),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(preset: str, url: str | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ProviderSettings.from_preset(preset, model="m", base_url=url)
+
+
+def provider_for(
+    fake: FakeOpenAI, model: str = "llama3.2", key: str | None = "sk-x"
+) -> ChatProvider:
+    return ChatProvider(
+        ProviderSettings.from_preset(
+            "compatible",
+            model=model,
+            base_url=fake.base_url,
+            api_key=key,
+            request_timeout=1.0,
+        )
+    )
+
+
+async def test_models_and_a_good_connection(fake: FakeOpenAI) -> None:
+    provider = provider_for(fake)
+    try:
+        assert await provider.list_models() == ["gpt-4o-mini", "llama3.2", "qwen2.5"]
+        report = await provider.check()
+        assert report.ok and "3 models available" in report.message
+    finally:
+        await provider.aclose()
+
+
+@pytest.mark.parametrize(
+    ("setup", "problem", "words"),
+    [
+        ("bad_key", ProviderProblem.AUTH, "API key"),
+        ("unknown_model", ProviderProblem.UNKNOWN_MODEL, "does not know the model"),
+        ("unreachable", ProviderProblem.UNREACHABLE, "could not be reached"),
+        ("hang", ProviderProblem.TIMEOUT, "too long"),
+    ],
+)
+async def test_connection_check_says_what_is_wrong(
+    fake: FakeOpenAI, setup: str, problem: ProviderProblem, words: str
+) -> None:
+    if setup == "bad_key":
+        fake.models_behaviour = Fail(401, "invalid_api_key", "Incorrect API key provided: sk-x")
+    if setup == "hang":
+        fake.models_behaviour = Hang()
+    model = "gpt-9-imaginary" if setup == "unknown_model" else "llama3.2"
+    provider = provider_for(fake, model)
+    if setup == "unreachable":
+        await provider.aclose()
+        provider = ChatProvider(
+            ProviderSettings.from_preset(
+                "compatible", model=model, base_url="http://127.0.0.1:9/v1", connect_timeout=1
+            )
+        )
+    try:
+        report = await provider.check()
+    finally:
+        await provider.aclose()
+    assert not report.ok and report.problem is problem
+    assert words in report.message and "sk-x" not in report.message
+
+
+async def test_openai_without_a_key_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    provider = ChatProvider(ProviderSettings.from_preset("openai", model="gpt-4o-mini"))
+    try:
+        report = await provider.check()
+    finally:
+        await provider.aclose()
+    assert report.problem is ProviderProblem.NO_KEY and "No API key" in report.message
