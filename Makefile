@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Debian/Ubuntu libraries Qt needs to draw a window (offscreen tests need the first line only).
 SYSTEM_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 \
 	libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
-	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
+	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 iproute2
 
 .PHONY: run test lint typecheck unit system-deps lock clean
 
@@ -34,8 +34,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Tests run in a private network namespace (when root) so none can touch a real interface.
 unit: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	tests/isolated.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 # Installs the system libraries above (needs root; Debian or Ubuntu).
 system-deps:

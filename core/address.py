@@ -1,43 +1,99 @@
-"""Room addresses as people type them, turned into WebSocket URLs."""
+"""Room addresses as people type or share them, turned into WebSocket URLs.
+
+Three forms join the same way: ``host:port`` (or ``[v6]:port``, or just ``host`` for the
+default port), a ``ws://host:port/`` URL, and a room link the host can copy and share:
+
+    gptgroup://192.168.1.20:47321/?room=Team%20lunch&v=1&pw=1
+
+A link carries what is needed to join and to show the room before joining: the address, the
+room's name, the protocol version and whether a password is needed. It never carries the
+password itself.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
 
 from core.protocol import DEFAULT_PORT
+from core.text_rules import clean_label
 
-__all__ = ["InvalidAddress", "room_url"]
+__all__ = ["InvalidAddress", "RoomAddress", "parse_room_address", "room_link", "room_url"]
+
+LINK_SCHEME = "gptgroup"
 
 
 class InvalidAddress(ValueError):
     """Text that is not a usable room address; ``str()`` says what is wrong."""
 
 
-def room_url(text: str) -> str:
-    """The ``ws://`` URL for ``host``, ``host:port``, ``[v6]:port`` or a ``ws://`` URL.
+@dataclass(frozen=True)
+class RoomAddress:
+    """Where a room is, plus what a link said about it (None when not known)."""
 
-    The port defaults to the protocol's default port. Raises :class:`InvalidAddress`.
-    """
+    url: str
+    host: str
+    port: int
+    name: str | None = None
+    password_required: bool | None = None
+    protocol: int | None = None
+
+
+def parse_room_address(text: str) -> RoomAddress:
+    """Read ``host:port``, a ``ws://`` URL or a ``gptgroup://`` link. Raises
+    :class:`InvalidAddress` with a sentence saying what is wrong."""
     text = text.strip()
     if not text:
-        raise InvalidAddress("enter an address such as 192.168.1.20:47321")
+        raise InvalidAddress("enter an address such as 192.168.1.20:47321, or a room link")
     if "://" not in text:
         if _is_bare_ipv6(text):
             text = f"[{text}]"
         text = f"ws://{text}"
     try:
         parts = urlsplit(text)
-        port = parts.port
+        port = parts.port or DEFAULT_PORT
     except ValueError as exc:
         raise InvalidAddress(f"not a valid address: {exc}") from None
-    if parts.scheme != "ws":
+    if parts.scheme not in ("ws", LINK_SCHEME):
         raise InvalidAddress(f"unsupported address scheme {parts.scheme!r}; use host:port")
     host = parts.hostname
     if not host:
         raise InvalidAddress("the address has no host")
     shown = f"[{host}]" if ":" in host else host
-    return f"ws://{shown}:{port or DEFAULT_PORT}/"
+    url = f"ws://{shown}:{port}/"
+    if parts.scheme == "ws":
+        return RoomAddress(url, host, port)
+    query = parse_qs(parts.query)
+
+    def first(key: str) -> str | None:
+        values = query.get(key)
+        return values[0] if values else None
+
+    version = first("v")
+    password = first("pw")
+    return RoomAddress(
+        url=url,
+        host=host,
+        port=port,
+        name=clean_label(first("room") or "", 64) or None,
+        password_required=None if password is None else password == "1",
+        protocol=int(version) if version is not None and version.isdigit() else None,
+    )
+
+
+def room_url(text: str) -> str:
+    """The ``ws://`` URL for any accepted address form. Raises :class:`InvalidAddress`."""
+    return parse_room_address(text).url
+
+
+def room_link(
+    host: str, port: int, name: str, *, password_required: bool, protocol: int
+) -> str:  # fmt: skip
+    """A ``gptgroup://`` link for a room at ``host:port``."""
+    shown = f"[{host}]" if ":" in host else host
+    room = quote(name, safe="")
+    return f"{LINK_SCHEME}://{shown}:{port}/?room={room}&v={protocol}&pw={int(password_required)}"
 
 
 def _is_bare_ipv6(text: str) -> bool:

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from websockets.http11 import Request, Response
 from core.ai.desk import AnswerOutcome
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
-from core.protocol import CloseCode, Usage, serialize
+from core.protocol import CloseCode, RoomInfo, Usage, serialize
 from core.room import (
     CancelAnswer,
     ConnId,
@@ -118,6 +119,8 @@ class RoomServer:
 
     ``host=None`` listens on every interface. ``port=0`` picks a free port; read it from
     :attr:`port` after :meth:`start`. ``GET /health`` answers ``ok`` over plain HTTP.
+    ``on_info_changed`` hears every change of the public room info (participant count, lock,
+    assistant), for keeping a LAN advertisement current.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class RoomServer:
         tick_interval: float = 0.5,
         provider: ChatProvider | None = None,
         relay_options: dict[str, Any] | None = None,
+        on_info_changed: Callable[[RoomInfo], None] | None = None,
     ) -> None:
         self.room = room
         self._host = host
@@ -149,6 +153,8 @@ class RoomServer:
         self._provider = provider
         self._relay_options = relay_options or {}
         self._relay: AiRelay | None = None
+        self._on_info_changed = on_info_changed
+        self._last_info = room.info()
 
     async def start(self) -> None:
         """Start listening. Raises ``OSError`` if the address cannot be bound."""
@@ -261,6 +267,11 @@ class RoomServer:
                 self._relay.deliberate(action.job)
         if self.room.closed:
             self._room_closed.set()
+        elif self._on_info_changed is not None:
+            info = self.room.info()
+            if info != self._last_info:
+                self._last_info = info
+                self._on_info_changed(info)
 
     def _without_provider(self, action: RoomAction) -> list[RoomAction]:
         if isinstance(action, StartAnswer):

@@ -11,7 +11,13 @@ import unicodedata
 
 from core.protocol import ErrorCode
 
-__all__ = ["TextRejected", "clean_message_text", "name_key", "normalize_display_name"]
+__all__ = [
+    "TextRejected",
+    "clean_label",
+    "clean_message_text",
+    "name_key",
+    "normalize_display_name",
+]
 
 # Invisible characters a name could hide in, on top of categories Cc/Cf/Co/Cs/Cn/Zl/Zp.
 _INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
@@ -88,3 +94,19 @@ def clean_message_text(text: str, max_chars: int) -> str:
     if not text.strip():
         raise TextRejected(ErrorCode.EMPTY_TEXT, "a message cannot be empty")
     return text
+
+
+def clean_label(text: str, max_chars: int) -> str:
+    """A short label from untrusted text (a name read off the network), made safe to show.
+
+    Never raises: control and invisible formatting characters (direction overrides, zero-width
+    spaces) are dropped, whitespace runs become one space, and the result is NFC and at most
+    ``max_chars`` characters. May return an empty string.
+    """
+    kept = [
+        ch
+        for ch in unicodedata.normalize("NFC", text)
+        if unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp")
+        and ch not in _INVISIBLE_EXTRA
+    ]
+    return _WHITESPACE_RUN.sub(" ", "".join(kept)).strip()[:max_chars].strip()

@@ -98,10 +98,15 @@ class Process:
 async def start_host(
     *args: str, env: dict[str, str] | None = None, cwd: str | None = None
 ) -> tuple[Process, str, str]:
-    """Start a headless host on loopback; returns it with its address and host key."""
+    """Start a headless host on loopback; returns it with its address and host key.
+
+    The room is not announced over mDNS (``--no-advertise``): discovery is tested only in
+    network namespaces made for it (tests/netns.py), never on this machine's interfaces.
+    """
     host = await Process.start(
-        "gptgroup-host", "--bind", "127.0.0.1", "--port", "0", *args, env=env, cwd=cwd
-    )
+        "gptgroup-host", "--bind", "127.0.0.1", "--port", "0", "--no-advertise", *args,
+        env=env, cwd=cwd,
+    )  # fmt: skip
     address = (await host.expect(r"gptgroup-chat (\S+) --name")).group(1)
     key = (await host.expect(r"--host-key=(\S+)")).group(1)
     return host, address, key

@@ -1,7 +1,8 @@
 """``gptgroup-host``: host a room from a terminal, with no screen and no Qt.
 
-Prints how to join, then serves until Ctrl+C (or SIGTERM), which closes the room cleanly:
-every participant is told the host shut down before the connections close.
+Prints how to join (addresses and room links), announces the room on the local network, then
+serves until Ctrl+C (or SIGTERM) or until the host closes the room from a client. Closing
+withdraws the announcement and tells every participant before the connections close.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import sys
 
 from core import __version__
+from core.address import room_link
 from core.ai.provider import ProviderError
 from core.cli.assistant_args import (
     AssistantSetup,
@@ -21,8 +23,9 @@ from core.cli.assistant_args import (
     add_assistant_arguments,
     assistant_from_args,
 )
+from core.discovery import Advertisement, Discovery, RoomAdvert, resolve_interfaces
 from core.netinfo import lan_addresses
-from core.protocol import DEFAULT_PORT
+from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, RoomInfo
 from core.room import Room, RoomConfig
 from core.server import RoomServer
 
@@ -48,29 +51,54 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"room password (or set {PASSWORD_ENV}, which keeps it out of the process list)",
     )
     parser.add_argument("--max-participants", type=int, default=None, metavar="N")
+    parser.add_argument(
+        "--no-advertise", dest="advertise", action="store_false",
+        help="do not announce the room on the local network (join by address or link only)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--interface", action="append", metavar="ADDRESS_OR_NAME",
+        help="announce only on this interface (eth0) or address; repeat for more",
+    )  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
     add_assistant_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
-def join_instructions(server: RoomServer, bind: str | None, host_key: str) -> str:
+def join_instructions(
+    server: RoomServer, hosts: list[str], host_key: str, password_required: bool
+) -> str:
     """What to print so people (and the host) know how to join."""
     port = server.port
-    hosts = [bind] if bind not in (None, "0.0.0.0", "::") else lan_addresses() or ["127.0.0.1"]
-    lines = [f"Room {server.room.config.name!r} is open on port {port}.", "Join with:"]
+    name = server.room.config.name
+    lines = [f"Room {name!r} is open on port {port}.", "Join with:"]
     for host in hosts:
-        shown = f"[{host}]" if host and ":" in host else host
+        shown = f"[{host}]" if ":" in host else host
         lines.append(f"  gptgroup-chat {shown}:{port} --name YOUR_NAME")
+    lines.append("or share the room link:")
+    for host in hosts:
+        link = room_link(
+            host, port, name, password_required=password_required, protocol=PROTOCOL_VERSION
+        )
+        lines.append(f"  {link}")
     lines.append(f"Host controls (keep this to yourself): add --host-key={host_key}")
     lines.append("Press Ctrl+C to close the room.")
     return "\n".join(lines)
 
 
+def _reachable_hosts(bind: str | None, interfaces: list[str] | None) -> list[str]:
+    if bind not in (None, "0.0.0.0", "::"):
+        return [bind]
+    if interfaces:
+        return interfaces
+    return lan_addresses() or ["127.0.0.1"]
+
+
 async def serve(args: argparse.Namespace) -> int:
     try:
         assistant = await assistant_from_args(args)
-    except SetupError as exc:
+        interfaces = resolve_interfaces(args.interface) if args.interface else None
+    except (SetupError, ValueError) as exc:
         print(f"gptgroup-host: {exc}", file=sys.stderr)
         return 2
     if args.list_models:
@@ -81,11 +109,20 @@ async def serve(args: argparse.Namespace) -> int:
         max_participants=args.max_participants,
         assistant=assistant.config if assistant else None,
     )
+    advertisement: Advertisement | None = None
+
+    def keep_advert_current(info: RoomInfo) -> None:
+        if advertisement is not None:
+            advertisement.update(
+                RoomAdvert.for_room(advertisement.advert.room_id, info, server.port)
+            )
+
     server = RoomServer(
         Room(config),
         host=args.bind,
         port=args.port,
         provider=assistant.provider if assistant else None,
+        on_info_changed=keep_advert_current,
     )
     try:
         await server.start()
@@ -94,16 +131,40 @@ async def serve(args: argparse.Namespace) -> int:
         if assistant is not None:
             await assistant.provider.aclose()
         return 2
-    print(join_instructions(server, args.bind, config.host_key), flush=True)
-    if assistant is None:
-        print("No assistant in this room (see --provider).", flush=True)
+    hosts = _reachable_hosts(args.bind, interfaces)
+    print(join_instructions(server, hosts, config.host_key, config.password is not None))
+    _print_assistant(assistant)
+    discovery = None
+    if args.advertise:
+        discovery = Discovery(interfaces)
+        await discovery.start()
+        advertisement = await discovery.advertise(server.room.info(), server.port)
+        print("Announced on the local network, so others see it in their room list.")
     else:
-        c = assistant.config
-        print(
-            f"Assistant: @{c.name}, {c.model} via {c.provider} ({c.provider_kind}), "
-            f"answers on {c.mode}.\n{assistant.status}",
-            flush=True,
-        )
+        print("Not announced on the local network (--no-advertise): share the address.")
+    print(flush=True)
+    await _wait_for_the_end(server)
+    if advertisement is not None:
+        await advertisement.close()
+    if discovery is not None:
+        await discovery.close()
+    await server.close("host_shutdown")
+    print("Room closed.", flush=True)
+    return 0
+
+
+def _print_assistant(assistant: AssistantSetup | None) -> None:
+    if assistant is None:
+        print("No assistant in this room (see --provider).")
+        return
+    c = assistant.config
+    where = f"{c.model} via {c.provider} ({c.provider_kind})"
+    print(f"Assistant: @{c.name}, {where}, answers on {c.mode}.")
+    print(assistant.status)
+
+
+async def _wait_for_the_end(server: RoomServer) -> None:
+    """Until Ctrl+C / SIGTERM, or until the host closes the room from a client."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,9 +176,6 @@ async def serve(args: argparse.Namespace) -> int:
         print("Closing the room...", flush=True)
     closed_by_host.cancel()
     stopped.cancel()
-    await server.close("host_shutdown")
-    print("Room closed.", flush=True)
-    return 0
 
 
 async def _print_models(assistant: AssistantSetup | None) -> int:

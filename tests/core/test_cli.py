@@ -134,7 +134,9 @@ async def test_host_reports_a_port_in_use() -> None:
     host, address, _ = await start_host()
     try:
         port = address.rsplit(":", 1)[1]
-        second = await Process.start("gptgroup-host", "--bind", "127.0.0.1", "--port", port)
+        second = await Process.start(
+            "gptgroup-host", "--bind", "127.0.0.1", "--port", port, "--no-advertise"
+        )
         await second.expect("cannot listen on port")
         assert await second.wait() == 2
     finally:
@@ -199,12 +201,14 @@ async def test_headless_host_with_an_assistant() -> None:
 async def test_host_lists_models_and_refuses_bad_assistant_options() -> None:
     async with FakeOpenAI(models=("llama3.2", "qwen2.5")) as fake:
         lister = await Process.start(
-            "gptgroup-host", "--provider", "compatible", "--base-url", fake.base_url,
-            "--model", "x", "--list-models",
+            "gptgroup-host", "--no-advertise", "--provider", "compatible",
+            "--base-url", fake.base_url, "--model", "x", "--list-models",
         )  # fmt: skip
         assert await lister.wait() == 0
         assert lister.lines == ["llama3.2", "qwen2.5"]
-    bad = await Process.start("gptgroup-host", "--provider", "compatible", "--model", "m")
+    bad = await Process.start(
+        "gptgroup-host", "--no-advertise", "--provider", "compatible", "--model", "m"
+    )
     await bad.expect("needs a base URL")
     assert await bad.wait() == 2
 
