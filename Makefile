@@ -13,7 +13,7 @@ SYSTEM_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libd
 	libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 iproute2
 
-.PHONY: run test lint typecheck unit system-deps lock clean
+.PHONY: run test lint typecheck unit bench system-deps lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GPT Group needs Python 3.11 or newer: make PYTHON=python3.12 ...")'
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 # Tests run in a private network namespace (when root) so none can touch a real interface.
 unit: $(STAMP)
 	tests/isolated.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks, on demand (not part of make test). Discovery needs root for its namespaces.
+bench: $(STAMP)
+	$(BIN)/python -m bench.discovery_times --rounds 5
 
 # Installs the system libraries above (needs root; Debian or Ubuntu).
 system-deps:

@@ -219,6 +219,19 @@ def resolve_interfaces(choices: Iterable[str]) -> list[str]:
     return result
 
 
+def _network_interfaces() -> list[str]:
+    """One address per IP version of every interface but loopback (nobody else can hear
+    loopback, and multicast on it only fails noisily). Empty on a loopback-only machine."""
+    chosen: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        v4 = [ip.ip for ip in adapter.ips if isinstance(ip.ip, str)]
+        v6 = [ip.ip[0] for ip in adapter.ips if not isinstance(ip.ip, str)]
+        if any(ipaddress.ip_address(a).is_loopback for a in v4 + v6):
+            continue
+        chosen += v4 + v6[:1]
+    return chosen
+
+
 class Advertisement:
     """One room announced on the LAN. Keep it current with :meth:`update`; :meth:`close` it."""
 
@@ -449,7 +462,7 @@ class Discovery:
         return self._zc
 
     async def start(self) -> None:
-        choice: Any = self._interfaces if self._interfaces else InterfaceChoice.All
+        choice: Any = self._interfaces or _network_interfaces() or InterfaceChoice.All
         version = IPVersion.All if socket.has_ipv6 else IPVersion.V4Only
         self._zc = AsyncZeroconf(interfaces=choice, ip_version=version)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
@@ -160,10 +161,13 @@ class RoomServer:
         """Start listening. Raises ``OSError`` if the address cannot be bound."""
         if self._provider is not None:
             self._relay = AiRelay(self._provider, self, **self._relay_options)
+        where: dict[str, Any] = {"host": self._host, "port": self._port}
+        if self._host in (None, "", "::"):
+            # One dual-stack socket: a single port for IPv4 and IPv6, even when port is 0.
+            where = {"sock": _all_interfaces_socket(self._port)}
         self._server = await serve(
             self._handle,
-            self._host,
-            self._port,
+            **where,
             max_size=self.room.config.limits.max_frame_bytes,
             compression=None,
             ping_interval=self._ping_interval,
@@ -299,6 +303,13 @@ class RoomServer:
         while True:
             await asyncio.sleep(self._tick_interval)
             self._apply(self.room.tick())
+
+
+def _all_interfaces_socket(port: int) -> socket.socket:
+    """A listening socket on every interface: dual-stack IPv6 where possible, else IPv4."""
+    if socket.has_dualstack_ipv6():
+        return socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True)
+    return socket.create_server(("0.0.0.0", port))
 
 
 def _address_of(ws: ServerConnection) -> str:

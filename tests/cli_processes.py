@@ -23,9 +23,18 @@ class Process:
 
     @classmethod
     async def start(
-        cls, command: str, *args: str, env: dict[str, str] | None = None, cwd: str | None = None
+        cls,
+        command: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        netns: str | None = None,
     ) -> Process:
+        """Start ``command`` (a script of this environment), inside network namespace
+        ``netns`` when given."""
+        prefix = ["ip", "netns", "exec", netns] if netns else []
         proc = await asyncio.create_subprocess_exec(
+            *prefix,
             str(BIN / command),
             *args,
             stdin=asyncio.subprocess.PIPE,

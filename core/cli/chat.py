@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from core import __version__
 from core.address import InvalidAddress, room_url
+from core.cli.rooms import find_room, list_rooms
 from core.client import (
     ClientEvent,
     Ended,
@@ -293,11 +294,35 @@ def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
     return queue
 
 
-async def run(args: argparse.Namespace) -> int:
+async def _target(args: argparse.Namespace) -> str | None:
+    """The URL to join, from an address, a link or a room name; prints why not, if not."""
+    if args.room is not None:
+        found = await find_room(args.room, args.browse_time, args.interface)
+        if isinstance(found, str):
+            print(f"gptgroup-chat: {found}", file=sys.stderr)
+            return None
+        return found.url()
+    if args.address is None:
+        print("gptgroup-chat: give a room address or link, --room NAME, or --list", file=sys.stderr)
+        return None
     try:
-        url = room_url(args.address)
+        return room_url(args.address)
     except InvalidAddress as exc:
         print(f"gptgroup-chat: {exc}", file=sys.stderr)
+        return None
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.list:
+        return await list_rooms(
+            args.browse_time, args.interface, _printer(), watch=args.watch, as_json=args.json,
+            check_interval=args.check_interval,
+        )  # fmt: skip
+    url = await _target(args)
+    if url is None:
+        return 2
+    if args.name is None:
+        print("gptgroup-chat: --name is needed to join", file=sys.stderr)
         return 2
     client = RoomClient(
         url,
@@ -341,14 +366,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gptgroup-chat", description="Chat in a GPT Group room from a terminal."
     )
-    parser.add_argument("address", help="the room's address: HOST:PORT (or ws://HOST:PORT/)")
-    parser.add_argument("--name", required=True, help="your display name")
+    parser.add_argument(
+        "address", nargs="?", help="the room's address (HOST:PORT) or link (gptgroup://...)"
+    )
+    parser.add_argument("--name", help="your display name")
     parser.add_argument(
         "--password",
         default=os.environ.get(PASSWORD_ENV),
         help=f"the room password (or set {PASSWORD_ENV})",
     )
     parser.add_argument("--host-key", default=None, help="the host key gptgroup-host printed")
+    found = parser.add_argument_group("finding rooms on the local network")
+    found.add_argument("--list", action="store_true", help="list the rooms on this network")
+    found.add_argument("--watch", action="store_true", help="with --list: print every change")
+    found.add_argument("--json", action="store_true", help="with --list: one JSON object a line")
+    found.add_argument("--room", metavar="NAME", help="join the room with this name")
+    found.add_argument(
+        "--browse-time", type=float, default=3.0, metavar="SECONDS",
+        help="how long to look for rooms (default 3)",
+    )  # fmt: skip
+    found.add_argument(
+        "--check-interval", type=float, default=5.0, metavar="SECONDS",
+        help="with --watch: how often to check that listed rooms still answer (default 5)",
+    )  # fmt: skip
+    found.add_argument(
+        "--interface", action="append", metavar="ADDRESS_OR_NAME",
+        help="look only on this interface or address; repeat for more",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 

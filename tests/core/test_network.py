@@ -33,6 +33,8 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
+from core.room import Room, RoomConfig
+from core.server import RoomServer
 from tests.conftest import Inbox, RoomFactory, RoomHarness, hand_join, limits, recv_until
 
 
@@ -381,6 +383,21 @@ async def test_client_gives_up_when_the_room_never_comes_back(make_room: RoomFac
     assert ended.reason == "unreachable"
     assert any(isinstance(e, Reconnecting) for e in inbox.events)
     inbox.close()
+
+
+async def test_every_interface_shares_one_port() -> None:
+    """Listening everywhere on port 0 must give IPv4 and IPv6 the same port."""
+    if not socket.has_dualstack_ipv6():
+        pytest.skip("this machine has no dual-stack IPv6")
+    server = RoomServer(Room(RoomConfig(name="Both")), host=None, port=0)
+    await server.start()
+    try:
+        for host in ("127.0.0.1", "::1"):
+            client = RoomClient(server.url(host), f"via {host}", open_timeout=3)
+            await client.connect()
+            await client.leave()
+    finally:
+        await server.close()
 
 
 async def test_health_endpoint(room: RoomHarness) -> None:

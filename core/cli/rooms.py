@@ -1,0 +1,106 @@
+"""Room discovery for the terminal client: ``--list``, ``--watch`` and ``--room NAME``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+
+from core.discovery import BrowserEvent, DiscoveredRoom, Discovery, RoomBrowser
+
+__all__ = ["describe_room", "find_room", "list_rooms", "room_json"]
+
+
+def describe_room(room: DiscoveredRoom) -> str:
+    """One line about a discovered room, for people."""
+    parts = [room.name]
+    if room.host_name:
+        parts.append(f"host {room.host_name}")
+    if room.participants is not None:
+        parts.append(f"{room.participants} here")
+    if room.password_required:
+        parts.append("password")
+    if room.assistant_kind in ("cloud", "local"):
+        parts.append(
+            f"assistant: {room.model or '?'} via {room.provider or '?'} ({room.assistant_kind})"
+        )
+    elif room.assistant_kind == "none":
+        parts.append("no assistant")
+    if not room.compatible:
+        parts.append(f"INCOMPATIBLE (protocol {room.protocol or '?'})")
+    if room.own:
+        parts.append("yours")
+    host = room.reachable or room.addresses[0]
+    shown = f"[{host}]" if ":" in host else host
+    return "  " + " · ".join(parts) + f"  →  {shown}:{room.port}"
+
+
+def room_json(event: BrowserEvent) -> str:
+    room = dataclasses.asdict(event.room) | {"compatible": event.room.compatible}
+    return json.dumps({"event": event.kind, "room": room}, ensure_ascii=False)
+
+
+async def _browse(
+    interfaces: Sequence[str] | None, check_interval: float = 5.0
+) -> tuple[Discovery, RoomBrowser]:
+    discovery = Discovery(interfaces)
+    await discovery.start()
+    return discovery, await discovery.browse(check_interval=check_interval)
+
+
+async def list_rooms(
+    seconds: float, interfaces: Sequence[str] | None, out: Callable[[str], None], *,
+    watch: bool, as_json: bool, check_interval: float = 5.0,
+) -> int:  # fmt: skip
+    """Print the rooms found within ``seconds`` (or every change, for ever, with ``watch``)."""
+    discovery, browser = await _browse(interfaces, check_interval)
+    try:
+        if watch:
+            browser.subscribe(
+                lambda e: out(room_json(e) if as_json else f"{e.kind}: {describe_room(e.room)}")
+            )
+            await asyncio.Event().wait()  # until interrupted
+        await asyncio.sleep(seconds)
+        rooms = browser.rooms
+        if as_json:
+            for room in rooms:
+                out(room_json(BrowserEvent("listed", room)))
+        elif rooms:
+            out("Rooms on this network:")
+            for room in rooms:
+                out(describe_room(room))
+        else:
+            out("No rooms found. Discovery needs the same network with multicast allowed;")
+            out("otherwise ask the host for the room's address or link.")
+        return 0
+    finally:
+        await browser.close()
+        await discovery.close()
+
+
+async def find_room(
+    name: str, seconds: float, interfaces: Sequence[str] | None
+) -> DiscoveredRoom | str:
+    """The one compatible room called ``name`` (any case), or a sentence saying why not."""
+    discovery, browser = await _browse(interfaces)
+    wanted = name.strip().casefold()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            matches = [r for r in browser.rooms if r.name.casefold() == wanted]
+            if len(matches) == 1 and matches[0].compatible:
+                return matches[0]
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await browser.close()
+        await discovery.close()
+    if not matches:
+        return f"no room called {name!r} was found on this network; join by address or link"
+    if len(matches) > 1:
+        listing = "\n".join(describe_room(r) for r in matches)
+        return f"several rooms are called {name!r}; join one by address:\n{listing}"
+    return f"the room {name!r} uses protocol {matches[0].protocol}; update the older app"
