@@ -23,12 +23,9 @@ import asyncio
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.cli_processes import Process  # noqa: E402
-from tests.netns import PretendLan, netns_available  # noqa: E402
+from tests.cli_processes import Process
+from tests.netns import PretendLan, netns_available
 
 CHECK_INTERVAL = 1.0  # the watcher's reachability check, as in the tests
 FAILURES_TO_DROP = 2
@@ -133,7 +130,7 @@ async def main(rounds: int) -> int:
                   f"{base_goodbye[-1]:.2f} s; ours appear {a:.2f} s, goodbye {g:.2f} s, "
                   f"crash {c:.2f} s")  # fmt: skip
     med = statistics.median
-    bound = FAILURES_TO_DROP * CHECK_INTERVAL + PROBE_TIMEOUT
+    bound = FAILURES_TO_DROP * (CHECK_INTERVAL + PROBE_TIMEOUT)
     print()
     print(
         f"time to appear:          {med(appear):.2f} s = {med(appear) / med(base_appear):.2f}"

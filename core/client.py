@@ -235,6 +235,8 @@ class RoomClient:
         self._client_name = client_name
         self._ws: ClientConnection | None = None
         self._session: str | None = None
+        self._instance: str | None = None
+        self._my_ids: set[str] = set()
         self._last_seq = 0
         self._you: ParticipantInfo | None = None
         self._room: RoomInfo | None = None
@@ -438,6 +440,9 @@ class RoomClient:
             raise RoomUnreachable(f"cannot reach a room at {self.url}: {exc}") from exc
         try:
             welcome = await asyncio.wait_for(self._handshake(ws), self._open_timeout)
+        except TimeoutError as exc:  # it accepted the connection but never greeted us
+            await ws.close()
+            raise RoomUnreachable(f"the room at {self.url} did not answer in time") from exc
         except BaseException:
             await ws.close()
             raise
@@ -465,13 +470,16 @@ class RoomClient:
             resume = None
             if self._session is not None:
                 resume = ResumeRequest(session=self._session, last_seq=self._last_seq)
+            host_proof = None
+            if self._host_key is not None:
+                host_proof = password_proof(self._host_key, greeting.auth.nonce)
             hello = Hello(
                 protocol=PROTOCOL_VERSION,
                 name=self.name,
                 abilities=ABILITIES,
                 auth=auth,
                 resume=resume,
-                host_key=self._host_key,
+                host_proof=host_proof,
                 client=self._client_name,
             )
             await ws.send(serialize(hello))
@@ -484,8 +492,12 @@ class RoomClient:
             raise JoinRefused(reply.code, reply.message)
         if not isinstance(reply, Welcome):
             raise JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not welcome us properly")
+        if self._instance is not None and reply.instance != self._instance:
+            self._last_seq = 0  # the host restarted the room: its numbering starts again
+        self._instance = reply.instance
         self._session = reply.session
         self._you = reply.you
+        self._my_ids.add(reply.you.id)
         self._room = reply.room
         self._outbox.pace_for(reply.room.limits, time.monotonic())
         self._participants = {p.id: p for p in reply.participants}
@@ -493,6 +505,16 @@ class RoomClient:
         return reply
 
     async def _run(self) -> None:
+        """Run the connection; whatever goes wrong, the event stream ends with :class:`Ended`."""
+        try:
+            await self._read_and_reconnect()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the connection to the room failed unexpectedly")
+            self._end(Ended("unreachable", "the connection to the room failed"))
+
+    async def _read_and_reconnect(self) -> None:
         """Read frames until the room ends for us, reconnecting in between as needed."""
         while True:
             ws = self._ws
@@ -607,7 +629,9 @@ class RoomClient:
         """Keep the participant list, room info and outbox in step with the room."""
         match event:
             case MessagePosted(author=author, client_id=client_id):
-                if self._you is not None and author == self._you.id and client_id is not None:
+                # Any identity we have had: a message sent before the room forgot our session
+                # comes back under our old id, and must still count as delivered.
+                if author in self._my_ids and client_id is not None:
                     self._confirm(client_id)
             case ParticipantJoined(participant=p):
                 self._participants[p.id] = p

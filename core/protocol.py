@@ -117,6 +117,8 @@ class ErrorCode(enum.StrEnum):
     INVALID_VALUE = "invalid_value"
     SESSION_REPLACED = "session_replaced"
     HANDSHAKE_TIMEOUT = "handshake_timeout"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    ALREADY_WAITING = "already_waiting"
     NO_ASSISTANT = "no_assistant"
     UNKNOWN_ANSWER = "unknown_answer"
     BUDGET_EXHAUSTED = "budget_exhausted"
@@ -144,6 +146,7 @@ class CloseCode(enum.IntEnum):
     PROTOCOL_ERROR = 4012
     TOO_MANY_ATTEMPTS = 4013
     INVALID_NAME = 4014
+    TOO_MANY_CONNECTIONS = 4015
 
 
 TERMINAL_CLOSE_CODES = frozenset(
@@ -289,9 +292,10 @@ class ResumeRequest:
 
 
 def password_proof(password: str, nonce: str) -> str:
-    """The proof of knowing ``password`` for one connection: HMAC-SHA256 over the nonce.
+    """The proof of knowing ``password`` (or the host key) for one connection: HMAC-SHA256
+    over the nonce, as lowercase hex.
 
-    The password itself never crosses the wire. This keeps it from being read off the LAN,
+    The secret itself never crosses the wire. This keeps it from being read off the LAN,
     but a recorded exchange can still be attacked offline: it is no substitute for TLS.
     """
     return hmac.new(password.encode(), nonce.encode(), hashlib.sha256).hexdigest()
@@ -310,7 +314,7 @@ class Hello:
     abilities: tuple[str, ...] = ()
     auth: AuthProof | None = None
     resume: ResumeRequest | None = None
-    host_key: str | None = field(default=None, metadata={"max_len": 256})
+    host_proof: str | None = field(default=None, metadata={"max_len": 256})
     client: str | None = field(default=None, metadata={"max_len": 100})
 
 
@@ -436,6 +440,7 @@ class Welcome:
     history_complete: bool = True
     abilities: tuple[str, ...] = ()
     assistant_state: AssistantState | None = None
+    instance: str = ""  # changes when the host restarts the room: sequence numbers restart
 
 
 @dataclass(frozen=True)

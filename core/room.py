@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NewType
 
 from core.ai.context import AnswerJob, TranscriptEntry
-from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk
+from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
 from core.protocol import (
     ABILITIES,
     AUTH_NONE,
@@ -80,7 +80,13 @@ from core.protocol import (
     password_proof,
 )
 from core.ratelimit import TokenBucket
-from core.text_rules import TextRejected, clean_message_text, name_key, normalize_display_name
+from core.text_rules import (
+    TextRejected,
+    clean_message_text,
+    name_key,
+    normalize_display_name,
+    strip_controls,
+)
 
 __all__ = [
     "CancelAnswer",
@@ -165,6 +171,7 @@ class RoomConfig:
     failed_auth_limit: int = 5
     failed_auth_window: float = 60.0
     dedup_memory: int = 256
+    max_connections_per_address: int = 32
     assistant: AssistantConfig | None = None
 
 
@@ -222,6 +229,7 @@ class Room:
         self._max_participants = config.max_participants
         self._host_name: str | None = None
         self._closed = False
+        self.instance = secrets.token_hex(8)  # tells clients a restarted room from this one
         self._desk = AssistantDesk(config.assistant) if config.assistant is not None else None
         self._deliberating: int | None = None  # the message seq being decided on, in auto mode
         self._deliberate_again = False
@@ -270,6 +278,11 @@ class Room:
         self._conns[conn] = record
         if self._closed:
             return self._refuse(conn, ErrorCode.ROOM_CLOSED, "this room has been closed")
+        same_address = sum(1 for r in self._conns.values() if r.address == address)
+        if same_address > self.config.max_connections_per_address:
+            return self._refuse(
+                conn, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections from your address"
+            )
         methods = (AUTH_PASSWORD,) if self.config.password is not None else (AUTH_NONE,)
         hello = ServerHello(
             protocol=PROTOCOL_VERSION,
@@ -412,8 +425,9 @@ class Room:
             self._failed_auth.setdefault(record.address, deque()).append(now)
             return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong room password")
         is_host = False
-        if hello.host_key is not None:
-            if not hmac.compare_digest(hello.host_key.encode(), self.config.host_key.encode()):
+        if hello.host_proof is not None:
+            expected = password_proof(self.config.host_key, record.nonce)
+            if not hmac.compare_digest(hello.host_proof.encode(), expected.encode()):
                 self._failed_auth.setdefault(record.address, deque()).append(now)
                 return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong host key")
             is_host = True
@@ -535,6 +549,7 @@ class Room:
             history_complete=complete,
             abilities=ABILITIES,
             assistant_state=self._desk.state() if self._desk is not None else None,
+            instance=self.instance,
         )
         actions: list[RoomAction] = [
             Deliver((conn,), welcome, catch_up=True),
@@ -579,9 +594,13 @@ class Room:
             case Hello():
                 return [self._error(conn, ErrorCode.BAD_MESSAGE, "already joined")]
             case StopAnswer(answer=answer_id):
-                return self._stop_answer(conn, participant, answer_id)
+                return self._rate_limited(conn, participant, now) or self._stop_answer(
+                    conn, participant, answer_id
+                )
             case Regenerate(answer=answer_id):
-                return self._regenerate(conn, participant, answer_id, now)
+                return self._rate_limited(conn, participant, now) or self._regenerate(
+                    conn, participant, answer_id, now
+                )
         if participant.role != "host":
             return [self._error(conn, ErrorCode.NOT_ALLOWED, "only the host can do that")]
         match message:
@@ -617,17 +636,9 @@ class Room:
             text = clean_message_text(message.text, self.config.limits.max_text_chars)
         except TextRejected as exc:
             return [self._error(conn, exc.code, str(exc), ref=message.id)]
-        if not participant.messages.take(now):
-            wait = participant.messages.retry_after(now)
-            return [
-                self._error(
-                    conn,
-                    ErrorCode.RATE_LIMITED,
-                    f"you are sending too fast; try again in {wait:.1f} s",
-                    ref=message.id,
-                    retry_after=round(wait, 2),
-                )
-            ]
+        limited = self._rate_limited(conn, participant, now, ref=message.id)
+        if limited:
+            return limited
         posted = MessagePosted(
             seq=self._next_seq(),
             ts=self._wall_clock(),
@@ -642,6 +653,19 @@ class Room:
         actions = self._stop_typing(participant)
         actions += self._broadcast(posted)
         return actions + self._assistant_after(conn, participant, posted, now)
+
+    def _rate_limited(
+        self, conn: ConnId, participant: _Participant, now: float, ref: str | None = None
+    ) -> list[RoomAction]:
+        """An error if ``participant`` is over the message rate (which also covers stop and
+        regenerate, since each can cost an answer), else nothing."""
+        if participant.messages.take(now):
+            return []
+        wait = participant.messages.retry_after(now)
+        text = f"you are sending too fast; try again in {wait:.1f} s"
+        return [
+            self._error(conn, ErrorCode.RATE_LIMITED, text, ref=ref, retry_after=round(wait, 2))
+        ]
 
     def _typing(self, participant: _Participant, active: bool, now: float) -> list[RoomAction]:
         if not active:
@@ -714,6 +738,7 @@ class Room:
 
     def answer_delta(self, answer_id: str, text: str) -> list[RoomAction]:
         """More text of the answer being written (coalesced by the relay)."""
+        text = strip_controls(text)  # the model's output must not drive anyone's terminal
         if self._desk is None or self._closed or not text:
             return []
         offset = self._desk.append(answer_id, text)
@@ -732,7 +757,7 @@ class Room:
             return []
         finished = AnswerFinished(
             seq=self._next_seq(), ts=self._wall_clock(), answer=answer_id,
-            text=outcome.text, status=outcome.status, model=desk.config.model,
+            text=strip_controls(outcome.text), status=outcome.status, model=desk.config.model,
             usage=outcome.usage, stopped_by=ticket.stopped_by, error=outcome.error,
         )  # fmt: skip
         actions = self._broadcast(finished)
@@ -783,7 +808,8 @@ class Room:
         if desk is None:
             return []
         if desk.wants_answer(posted.text):
-            return self._request_answer(conn, participant, posted, now)
+            explicit = desk.mentions(posted.text)
+            return self._request_answer(conn, participant, posted, now, explicit=explicit)
         if desk.config.mode == "auto":
             if self._deliberating is not None:
                 self._deliberate_again = True
@@ -793,11 +819,20 @@ class Room:
 
     def _request_answer(
         self, conn: ConnId, participant: _Participant, request: MessagePosted, now: float,
-        regenerates: str | None = None,
+        regenerates: str | None = None, explicit: bool = True,
     ) -> list[RoomAction]:  # fmt: skip
+        """Queue an answer for ``participant``; ``explicit`` requests (a mention, regenerate)
+        are told why not, while ``always`` mode just lets the extra message be context."""
         assert self._desk is not None
         refusal = self._desk.refusal(participant.id, participant.role == "host", now)
+        if refusal is None and self._desk.is_waiting(participant.id):
+            refusal = Refusal(
+                ErrorCode.ALREADY_WAITING,
+                "Your earlier question is still waiting for the assistant.",
+            )
         if refusal is not None:
+            if not explicit:
+                return []
             return [self._error(conn, refusal.code, refusal.text, retry_after=refusal.retry_after)]
         self._desk.enqueue(request, participant.id, participant.name, now, regenerates)
         return self._start_next_answer() or self._state_changed()
@@ -805,6 +840,9 @@ class Room:
     def _start_next_answer(self) -> list[RoomAction]:
         """If the assistant is free and someone is waiting, start on the next answer."""
         assert self._desk is not None
+        if self._desk.queue and self._desk.budget_spent():
+            self._desk.queue.clear()  # everyone waiting was told when the budget ran out
+            return self._state_changed()
         ticket = self._desk.start_next()
         if ticket is None:
             return []
@@ -979,4 +1017,5 @@ _CLOSE_FOR: dict[ErrorCode, CloseCode] = {
     ErrorCode.TOO_MANY_ATTEMPTS: CloseCode.TOO_MANY_ATTEMPTS,
     ErrorCode.INVALID_NAME: CloseCode.INVALID_NAME,
     ErrorCode.SESSION_REPLACED: CloseCode.SESSION_REPLACED,
+    ErrorCode.TOO_MANY_CONNECTIONS: CloseCode.TOO_MANY_CONNECTIONS,
 }

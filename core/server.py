@@ -11,6 +11,7 @@ it, the room cuts it off (close code 4008) and it may resume.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import socket
@@ -57,11 +58,12 @@ class _Outbox:
         self._close: tuple[int, str] | None = None
         self._task = asyncio.create_task(self._write())
 
-    def put(self, frame: str, *, counted: bool = True) -> bool:
-        """Queue ``frame``. Returns False if the reader has fallen too far behind."""
+    def put(self, frame: str, size: int, *, counted: bool = True) -> bool:
+        """Queue ``frame`` (``size`` bytes). Returns False if the reader has fallen too far
+        behind."""
         if self._close is not None:
             return True
-        size = len(frame) if counted else 0
+        size = size if counted else 0
         if counted and self._pending + size > self._max_pending:
             return False
         self._frames.append((frame, size))
@@ -202,6 +204,8 @@ class RoomServer:
         self._apply(self.room.close(reason))
         if self._ticker is not None:
             self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
         if self._server is not None:
             self._server.close(close_connections=False)
             if self._handlers:
@@ -251,9 +255,11 @@ class RoomServer:
             action = work.popleft()
             if isinstance(action, Deliver):
                 frame = serialize(action.message)
+                size = len(frame.encode())
                 for conn in action.conns:
                     outbox = self._outboxes.get(conn)
-                    if outbox is not None and not outbox.put(frame, counted=not action.catch_up):
+                    live = not action.catch_up
+                    if outbox is not None and not outbox.put(frame, size, counted=live):
                         log.info("connection %d fell behind; dropping it", conn)
                         work.extend(self.room.drop_slow(conn))
             elif isinstance(action, Disconnect):
@@ -275,7 +281,10 @@ class RoomServer:
             info = self.room.info()
             if info != self._last_info:
                 self._last_info = info
-                self._on_info_changed(info)
+                try:
+                    self._on_info_changed(info)
+                except Exception:  # a listener's bug must not break the room
+                    log.exception("room info listener failed")
 
     def _without_provider(self, action: RoomAction) -> list[RoomAction]:
         if isinstance(action, StartAnswer):
@@ -302,7 +311,10 @@ class RoomServer:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self._tick_interval)
-            self._apply(self.room.tick())
+            try:
+                self._apply(self.room.tick())
+            except Exception:  # timers must keep running whatever one tick ran into
+                log.exception("room timer failed")
 
 
 def _all_interfaces_socket(port: int) -> socket.socket:

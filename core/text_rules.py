@@ -17,6 +17,7 @@ __all__ = [
     "clean_message_text",
     "name_key",
     "normalize_display_name",
+    "strip_controls",
 ]
 
 # Invisible characters a name could hide in, on top of categories Cc/Cf/Co/Cs/Cn/Zl/Zp.
@@ -110,3 +111,11 @@ def clean_label(text: str, max_chars: int) -> str:
         and ch not in _INVISIBLE_EXTRA
     ]
     return _WHITESPACE_RUN.sub(" ", "".join(kept)).strip()[:max_chars].strip()
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters other than newline and tab (for text the room
+    relays but did not receive from a person, such as the assistant's answers)."""
+    return "".join(
+        ch for ch in text if ch in _ALLOWED_CONTROLS_IN_TEXT or unicodedata.category(ch) != "Cc"
+    )

@@ -120,8 +120,7 @@ class AssistantDesk:
 
     def refusal(self, asker: str, is_host: bool, now: float) -> Refusal | None:
         """Why ``asker`` may not have an answer now (budget spent, quota used), or None."""
-        budget = self.config.token_budget
-        if budget is not None and self.session_usage.total_tokens >= budget:
+        if self.budget_spent():
             return Refusal(
                 ErrorCode.BUDGET_EXHAUSTED,
                 "The assistant has used this room's token budget; the host can raise it.",
@@ -211,6 +210,14 @@ class AssistantDesk:
                 self.queue.remove(ticket)
                 return ticket
         return None
+
+    def is_waiting(self, asker: str) -> bool:
+        """Whether ``asker`` already has an answer waiting in the queue (one at a time each)."""
+        return any(t.asked_by == asker for t in self.queue)
+
+    def budget_spent(self) -> bool:
+        budget = self.config.token_budget
+        return budget is not None and self.session_usage.total_tokens >= budget
 
     def budget_just_spent(self, before: int) -> bool:
         """Whether the last answer took session usage from under the budget to over it."""

@@ -84,7 +84,7 @@ class ProviderSettings:
     """Which provider, where, with which model. Build with :meth:`from_preset`."""
 
     preset: str
-    base_url: str
+    base_url: str = field(repr=False)  # may carry credentials (user:password@host)
     model: str
     api_key: str | None = field(default=None, repr=False)
     label: str = ""
@@ -119,15 +119,24 @@ class ProviderSettings:
         key = api_key or os.environ.get("OPENAI_API_KEY") or None
         if key is None and not info.needs_key:
             key = LOCAL_PLACEHOLDER_KEY
+        moved = url != info.base_url  # a preset pointed elsewhere: judge by where it points
         return cls(
             preset=preset, base_url=url, model=model, api_key=key,
-            label=info.label if preset != "compatible" else _label_for(url),
-            kind=info.kind or kind_of_url(url), **options,
+            label=_label_for(url) if preset == "compatible" else info.label,
+            kind=kind_of_url(url) if moved else info.kind, **options,
         )  # fmt: skip
 
 
+def _where(url: str) -> str:
+    """``host:port`` of ``url``, without any ``user:password@`` it may carry."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def _label_for(url: str) -> str:
-    return f"OpenAI-compatible server at {urlsplit(url).netloc}"
+    return f"OpenAI-compatible server at {_where(url)}"
 
 
 class ProviderProblem(enum.StrEnum):
@@ -267,7 +276,7 @@ class ChatProvider:
                 messages=_typed(messages),
                 stream=True,
                 stream_options={"include_usage": True},
-                max_tokens=max_tokens or self.settings.max_output_tokens,
+                **self._limit(max_tokens or self.settings.max_output_tokens),
             )
         except Exception as exc:
             raise self._translate(exc) from None
@@ -306,28 +315,40 @@ class ChatProvider:
             reply = await self._client.chat.completions.create(
                 model=self.model,
                 messages=_typed(messages),
-                max_tokens=max_tokens,
+                **self._limit(max_tokens),
             )
         except Exception as exc:
             raise self._translate(exc) from None
+        if not reply.choices or reply.choices[0].message is None:
+            return "", None
         usage = None
         if reply.usage is not None:
             u = reply.usage
             usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
-        text = reply.choices[0].message.content or "" if reply.choices else ""
-        return text, usage
+        return reply.choices[0].message.content or "", usage
+
+    def _limit(self, tokens: int) -> _TokenLimit:
+        """OpenAI's newer (reasoning) models refuse ``max_tokens`` and want
+        ``max_completion_tokens``; compatible servers know only ``max_tokens``."""
+        if self.settings.preset == "openai":
+            return {"max_completion_tokens": tokens, "max_tokens": openai.omit}
+        return {"max_tokens": tokens, "max_completion_tokens": openai.omit}
 
     # ----------------------------------------------------------------- errors
 
     def _wording(self, problem: ProviderProblem) -> str:
-        where = urlsplit(self.settings.base_url).netloc
-        return _WORDING[problem].format(model=self.model, where=where)
+        return _WORDING[problem].format(model=self.model, where=_where(self.settings.base_url))
 
     def _translate(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
         """Map an SDK exception to a :class:`ProviderError` with our own safe wording."""
         problem, retry_after = _classify(exc, mid_stream=mid_stream)
         log.info("provider call failed: %s (%s)", problem.value, type(exc).__name__)
         return ProviderError(problem, self._wording(problem), retry_after=retry_after)
+
+
+class _TokenLimit(typing.TypedDict):
+    max_tokens: int | openai.Omit
+    max_completion_tokens: int | openai.Omit
 
 
 def _typed(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:

@@ -19,7 +19,6 @@ Every error reaches the room as the provider module's own wording, never the pro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -35,6 +34,7 @@ __all__ = ["AiRelay", "RelaySink", "RetryPolicy"]
 log = logging.getLogger("gptgroup.ai.relay")
 
 PROMPT_MARGIN = 64  # tokens kept free on top of the reply, for counting differences
+DECISION_TOKENS = 16  # room for "YES"/"NO" (reasoning models need some slack)
 
 
 class RelaySink(Protocol):
@@ -115,6 +115,14 @@ class AiRelay:
         task = asyncio.create_task(self._answer(job), name=f"answer {job.answer_id}")
         self._answers[job.answer_id] = task
         self._track(task)
+        task.add_done_callback(lambda t: self._cancelled_before_start(job, t))
+
+    def _cancelled_before_start(self, job: AnswerJob, task: asyncio.Task[None]) -> None:
+        """A task cancelled before it ran never reaches its own handlers: report it here,
+        or the room would wait for this answer for ever."""
+        if task.cancelled():
+            self._answers.pop(job.answer_id, None)
+            self._sink.answer_finished(job.answer_id, AnswerOutcome("stopped", ""))
 
     def cancel(self, answer_id: str) -> None:
         """Stop an answer; it is reported finished as ``stopped`` with its text so far."""
@@ -215,16 +223,21 @@ class AiRelay:
         self._sink.answer_finished(job.answer_id, AnswerOutcome(status, text, usage, error))
 
     async def _deliberate(self, job: AnswerJob) -> None:
+        """Always reports a decision (no, when anything goes wrong), or auto mode would wait
+        for this one for ever; only a cancellation (the room closing) reports nothing."""
         answer = False
         usage: Usage | None = None
-        with contextlib.suppress(asyncio.CancelledError):
-            try:
-                messages = deliberation_messages(job, self._counter)
-                reply, usage = await self.provider.complete(messages, max_tokens=3)
-                answer = reply.strip().upper().startswith("YES")
-            except ProviderError as error:
-                log.info("auto mode could not decide (%s); staying quiet", error.problem.value)
-            self._sink.deliberated(job.request.seq, answer, usage)
+        try:
+            messages = deliberation_messages(job, self._counter)
+            reply, usage = await self.provider.complete(messages, max_tokens=DECISION_TOKENS)
+            answer = reply.strip().upper().startswith("YES")
+        except asyncio.CancelledError:
+            raise
+        except ProviderError as error:
+            log.info("auto mode could not decide (%s); staying quiet", error.problem.value)
+        except Exception:
+            log.exception("auto mode's decision request failed unexpectedly; staying quiet")
+        self._sink.deliberated(job.request.seq, answer, usage)
 
 
 _RETRIED = (ProviderProblem.RATE_LIMITED, ProviderProblem.SERVER)

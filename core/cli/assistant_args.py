@@ -30,9 +30,10 @@ def add_assistant_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the assistant runs (default: openai if OPENAI_API_KEY is set, else none)",
     )  # fmt: skip
     group.add_argument(
-        "--base-url", default=os.environ.get("OPENAI_BASE_URL"),
-        help="the provider's API address (default: OPENAI_BASE_URL, else the preset's)",
-    )  # fmt: skip
+        "--base-url",
+        help="the provider's API address (default: the preset's; for openai and compatible, "
+        "OPENAI_BASE_URL when set)",
+    )
     group.add_argument(
         "--model", help="model name (default: gpt-4o-mini for OpenAI, else the first listed)"
     )
@@ -84,6 +85,8 @@ async def assistant_from_args(args: argparse.Namespace) -> AssistantSetup | None
             persona = args.persona_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise SetupError(f"cannot read {args.persona_file}: {exc.strerror}") from None
+    if args.base_url is None and args.provider in ("openai", "compatible"):
+        args.base_url = os.environ.get("OPENAI_BASE_URL") or None
     try:
         settings = ProviderSettings.from_preset(
             args.provider, model=args.model or DEFAULT_MODELS.get(args.provider, ""),

@@ -76,6 +76,9 @@ class Harness:
                 "method": "password-hmac-sha256",
                 "proof": password_proof(password, peer.nonce),
             }
+        host_key = hello.pop("host_key", None)
+        if host_key is not None:
+            hello["host_proof"] = password_proof(host_key, peer.nonce)
         self.send(peer, type="hello", protocol=1, name=name, **hello)
         return peer
 

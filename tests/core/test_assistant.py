@@ -4,6 +4,7 @@ OpenAI server on loopback that streams, fails, hangs and cuts off on cue."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from core.protocol import (
     RoomUpdated,
     serialize,
 )
-from tests.conftest import Inbox, RoomFactory, RoomHarness
+from tests.conftest import Inbox, RoomFactory, RoomHarness, hand_join
 from tests.fake_openai import Cut, Fail, FakeOpenAI, Hang, Reply, StreamError
 
 API_KEY = "sk-test-SECRETKEY-0123456789-abcd"  # recognisable, so a leak is easy to find
@@ -432,3 +433,39 @@ async def test_room_without_assistant_stays_quiet(room: RoomHarness) -> None:
     await inbox.wait_type(MessagePosted)
     await asyncio.sleep(0.2)
     assert not any(isinstance(e, AnswerStarted | ErrorMessage) for e in inbox.events)
+
+
+async def test_stopping_before_the_answer_got_going_never_jams_the_queue(ai: AiRoom) -> None:
+    host, sam, _ = await ai.people()
+    ws = await ai.room.raw()
+    await hand_join(ws, "Quick")
+    # Both frames arrive in one read: the answer is stopped before its task ever ran.
+    await ws.send(json.dumps({"type": "send", "id": "q1", "text": "@assistant hi"}))
+    await ws.send(json.dumps({"type": "stop_answer", "answer": "a1"}))
+    first = await finished(host[1])
+    assert first.answer == "a1" and first.status == "stopped"
+    ai.fake.script(Reply(["Still here."]))
+    await sam[0].send("@assistant are you stuck?")
+    assert (await finished(host[1], text="Still here.")).status == "complete"
+    await ws.close()
+
+
+async def test_an_odd_decision_reply_does_not_silence_auto_mode(
+    make_room: RoomFactory, fake: FakeOpenAI
+) -> None:
+    ai = await make_ai_room(make_room, fake, mode="auto")
+    host, sam, _ = await ai.people()
+    fake.script(Fail(500, None, "decider broke"), Reply(["YES"]), Reply(["Answered."]))
+    await sam[0].send("first message")
+    await fake.wait_requests(1)
+    await asyncio.sleep(0.2)
+    await sam[0].send("is anyone able to help with this?")
+    assert (await finished(host[1])).text == "Answered."
+
+
+async def test_model_output_cannot_drive_terminals(ai: AiRoom) -> None:
+    host, sam, _ = await ai.people()
+    ai.fake.script(Reply(["ok\x1b]0;pwned\x07", "\x1b[2J fine"]))
+    await sam[0].send("@assistant hi")
+    final = await finished(host[1])
+    assert final.text == "ok]0;pwned[2J fine"

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from core.client import (
@@ -414,3 +415,14 @@ async def test_errors_for_others_are_not_broadcast(room: RoomHarness) -> None:
     await recv_until(ws, "error")
     await asyncio.sleep(0.2)
     assert not any(isinstance(e, ErrorMessage) for e in host_inbox.events)
+
+
+async def test_a_server_that_never_greets_is_reported_unreachable() -> None:
+    async def silent(ws: ServerConnection) -> None:
+        await ws.wait_closed()  # accepts the WebSocket, then says nothing
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        client = RoomClient(f"ws://127.0.0.1:{port}/", "Sam", open_timeout=0.5)
+        with pytest.raises(RoomUnreachable, match="did not answer in time"):
+            await client.connect()

@@ -37,7 +37,7 @@ CLIENT_EXAMPLES = [
         abilities=("resume",),
         auth=AuthProof("password-hmac-sha256", "ab"),
         resume=ResumeRequest("tok", 41),
-        host_key=None,
+        host_proof=None,
         client="test",
     ),
     SendMessage(id="c1", text="hello 👋\nsecond line"),

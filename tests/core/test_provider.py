@@ -137,3 +137,56 @@ async def test_openai_without_a_key_is_reported(monkeypatch: pytest.MonkeyPatch)
     finally:
         await provider.aclose()
     assert report.problem is ProviderProblem.NO_KEY and "No API key" in report.message
+
+
+def test_credentials_in_the_base_url_are_never_shown() -> None:
+    settings = ProviderSettings.from_preset(
+        "compatible", model="m", base_url="http://proxyuser:s3cret@llm.example.org:8080/v1"
+    )
+    assert settings.label == "OpenAI-compatible server at llm.example.org:8080"
+    assert "s3cret" not in repr(settings)
+
+
+async def test_unreachable_error_hides_credentials_in_the_url() -> None:
+    provider = ChatProvider(
+        ProviderSettings.from_preset(
+            "compatible",
+            model="m",
+            base_url="http://user:s3cret@127.0.0.1:9/v1",
+            connect_timeout=1,
+        )
+    )
+    try:
+        report = await provider.check()
+    finally:
+        await provider.aclose()
+    assert report.problem is ProviderProblem.UNREACHABLE
+    assert "127.0.0.1:9" in report.message and "s3cret" not in report.message
+
+
+def test_a_preset_pointed_at_the_cloud_is_announced_as_cloud() -> None:
+    moved = ProviderSettings.from_preset("ollama", model="m", base_url="https://api.example.com/v1")
+    assert moved.kind == "cloud"
+    assert ProviderSettings.from_preset("ollama", model="m").kind == "local"
+    openai_local = ProviderSettings.from_preset(
+        "openai", model="m", base_url="http://127.0.0.1:8000/v1", api_key="k"
+    )
+    assert openai_local.kind == "local"
+
+
+async def test_openai_gets_max_completion_tokens_and_others_max_tokens(fake: FakeOpenAI) -> None:
+    for preset in ("openai", "compatible"):
+        provider = ChatProvider(
+            ProviderSettings.from_preset(
+                preset, model="gpt-4o-mini", base_url=fake.base_url, api_key="k"
+            )
+        )
+        try:
+            async for _ in provider.stream([{"role": "user", "content": "hi"}], max_tokens=50):
+                pass
+        finally:
+            await provider.aclose()
+    openai_body, compatible_body = (r.json for r in fake.chat_requests)
+    assert openai_body is not None and compatible_body is not None
+    assert openai_body["max_completion_tokens"] == 50 and "max_tokens" not in openai_body
+    assert compatible_body["max_tokens"] == 50 and "max_completion_tokens" not in compatible_body

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.client import Reconnecting, Resumed
+from core.client import Reconnecting, Resumed, RoomClient
 from core.protocol import MessagePosted, ParticipantStatusChanged
+from core.room import Room, RoomConfig
+from core.server import RoomServer
 from tests.blip_proxy import BlipProxy
-from tests.conftest import RoomFactory, RoomHarness
+from tests.conftest import FAST_RECONNECT, RELAXED, Inbox, RoomFactory, RoomHarness
 
 
 @pytest.fixture
@@ -132,3 +134,59 @@ async def test_resume_after_the_grace_period_rejoins_as_new(make_room: RoomFacto
         await host_inbox.wait_type(MessagePosted, text="back again")
     finally:
         await proxy.close()
+
+
+async def test_a_message_in_flight_when_the_grace_runs_out_is_posted_once(
+    make_room: RoomFactory,
+) -> None:
+    room = await make_room(resume_grace=0.3)
+    proxy = BlipProxy(room.server.port)
+    await proxy.start()
+    try:
+        _, host_inbox = await room.join("Hana", host=True)
+        sam, sam_inbox = await room.join("Sam", url=proxy.url)
+        proxy.swallow_downstream = True  # the room posts it; Sam never hears back
+        await sam.send("did this arrive?")
+        await host_inbox.wait_type(MessagePosted, text="did this arrive?")
+        proxy.refusing = True
+        proxy.cut()
+        await host_inbox.wait_for(lambda e: getattr(e, "reason", None) == "timed_out", 5)
+        proxy.swallow_downstream = False
+        proxy.refusing = False
+        resumed = await sam_inbox.wait_type(Resumed, timeout=10)
+        assert resumed.resumed is False
+        await sam.send("and this")
+        await host_inbox.wait_type(MessagePosted, text="and this")
+        assert host_inbox.texts().count("did this arrive?") == 1
+        assert sam.pending == []
+    finally:
+        await proxy.close()
+
+
+async def test_a_restarted_room_is_followed_from_its_first_event() -> None:
+    first = RoomServer(Room(RoomConfig(name="Before", limits=RELAXED)), port=0, tick_interval=0.05)
+    await first.start()
+    port = first.port
+    sam = RoomClient(first.url(), "Sam", policy=FAST_RECONNECT)
+    await sam.connect()
+    inbox = Inbox(sam)
+    for i in range(10):
+        await sam.send(f"old {i}")
+    await inbox.wait_texts(10)
+    first._server.close()  # type: ignore[union-attr]  # the host crashes: no goodbye
+    for ws in list(first._server.connections):  # type: ignore[union-attr]
+        ws.transport.abort()
+    await first._server.wait_closed()  # type: ignore[union-attr]
+    second = RoomServer(Room(RoomConfig(name="After", limits=RELAXED)), port=port)
+    await second.start()
+    try:
+        resumed = await inbox.wait_type(Resumed, timeout=10)
+        assert resumed.resumed is False
+        await sam.send("new 0")
+        await inbox.wait_type(MessagePosted, text="new 0")
+        assert sam.room.name == "After"
+    finally:
+        inbox.close()
+        await sam.leave()
+        await second.close()
+        await first.close()

@@ -324,3 +324,24 @@ def test_drop_slow_disconnects_without_removing_the_participant() -> None:
     assert sam.closed is not None and sam.closed.code == CloseCode.TOO_SLOW
     assert host.of(ParticipantStatusChanged)[-1].status == "reconnecting"
     assert any(p.name == "Sam" for p in h.room.participants)
+
+
+def test_the_host_key_itself_never_crosses_the_wire() -> None:
+    h = Harness()
+    peer = h.connect("127.0.0.1")
+    h.send(peer, type="hello", protocol=1, name="Hana", host_proof="HOSTKEY")  # the raw key
+    assert peer.closed is not None and peer.closed.code == CloseCode.AUTH_FAILED
+    host = h.host()
+    assert welcome_of(host).you.role == "host"
+
+
+def test_too_many_connections_from_one_address() -> None:
+    h = Harness(max_connections_per_address=3)
+    peers = [h.connect("10.0.0.66") for _ in range(4)]
+    assert [p.closed is not None for p in peers] == [False, False, False, True]
+    assert peers[-1].last_error().code == "too_many_connections"
+    assert welcome_of(h.join("Sam", address="10.0.0.7"))  # other addresses unaffected
+
+
+def test_a_restarted_room_has_a_new_instance() -> None:
+    assert welcome_of(Harness().join("Sam")).instance != welcome_of(Harness().join("Sam")).instance

@@ -14,6 +14,8 @@ from core.protocol import (
     AnswerStarted,
     AssistantReport,
     AssistantStateChanged,
+    ErrorMessage,
+    Limits,
     Notice,
     RoomUpdated,
     Usage,
@@ -22,9 +24,10 @@ from core.room import CancelAnswer, Deliberate, StartAnswer
 from tests.core.room_harness import Harness, Peer, welcome_of
 
 
-def assistant_room(**config: Any) -> Harness:
+def assistant_room(limits: Limits | None = None, **config: Any) -> Harness:
     settings = {"model": "gpt-test", "provider": "OpenAI", "provider_kind": "cloud", **config}
-    return Harness(assistant=AssistantConfig(**settings))
+    room = {"limits": limits} if limits is not None else {}
+    return Harness(assistant=AssistantConfig(**settings), **room)
 
 
 def say(h: Harness, peer: Peer, text: str) -> None:
@@ -284,3 +287,62 @@ def test_a_room_without_assistant_refuses_assistant_actions() -> None:
 def test_invalid_mode_in_config_is_refused(mode: str) -> None:
     with pytest.raises(ValueError, match="answer mode"):
         AssistantConfig(model="m", mode=mode)
+
+
+def test_stop_and_regenerate_count_against_the_message_rate() -> None:
+    h = assistant_room(limits=Limits(message_burst=8, messages_per_minute=60))
+    sam = h.join("Sam")
+    say(h, sam, "@assistant q")
+    answer = starts(h)[0].job.answer_id
+    finish(h, answer)
+    for _ in range(20):
+        h.send(sam, type="regenerate", answer=answer)
+    assert sam.last_error().code in ("rate_limited", "already_waiting")
+    assert any(e.code == "rate_limited" for e in sam.of(ErrorMessage))
+
+
+def test_one_waiting_question_per_person() -> None:
+    h = assistant_room()
+    host = h.host()
+    sam = h.join("Sam")
+    say(h, host, "@assistant first, keeps it busy")
+    say(h, sam, "@assistant mine")
+    say(h, sam, "@assistant mine again")
+    assert sam.last_error().code == "already_waiting"
+    assert [t.asked_by_name for t in host.of(AssistantStateChanged)[-1].state.waiting] == ["Sam"]
+
+
+def test_always_mode_lets_extra_messages_be_context_quietly() -> None:
+    h = assistant_room(mode="always")
+    host = h.host()
+    sam = h.join("Sam")
+    say(h, host, "busy")
+    say(h, sam, "one")
+    say(h, sam, "two")  # Sam already waits: no error, no second ticket
+    assert not sam.of(ErrorMessage)
+    assert len(host.of(AssistantStateChanged)[-1].state.waiting) == 1
+
+
+def test_queued_answers_stop_when_the_budget_runs_out() -> None:
+    h = assistant_room(token_budget=100)
+    host = h.host()
+    sam = h.join("Sam")
+    say(h, host, "@assistant one")
+    say(h, sam, "@assistant two")
+    finish(h, starts(h)[0].job.answer_id, usage=Usage(90, 20, 110))
+    assert len(starts(h)) == 1  # Sam's waiting question is dropped, not answered over budget
+    assert host.of(AssistantStateChanged)[-1].state.waiting == ()
+    assert host.of(Notice)[-1].code == "budget_exhausted"
+
+
+def test_the_models_control_characters_are_removed() -> None:
+    h = assistant_room()
+    sam = h.join("Sam")
+    say(h, sam, "@assistant hi")
+    answer = starts(h)[0].job.answer_id
+    h.apply(h.room.answer_delta(answer, "ok\x1b]0;pwned\x07"))
+    h.apply(h.room.answer_delta(answer, "\x1b[2J done\n\tbye"))
+    finish(h, answer, "ok\x1b]0;pwned\x07\x1b[2J done\n\tbye")
+    deltas = sam.of(AnswerDelta)
+    assert [(d.offset, d.text) for d in deltas] == [(0, "ok]0;pwned"), (10, "[2J done\n\tbye")]
+    assert sam.of(AnswerFinished)[-1].text == "ok]0;pwned[2J done\n\tbye"
