@@ -67,6 +67,7 @@ from core.protocol import (
     RoomClosed,
     RoomEvent,
     RoomInfo,
+    RoomPreview,
     RoomUpdated,
     SendMessage,
     ServerHello,
@@ -93,6 +94,7 @@ __all__ = [
     "RoomClient",
     "RoomUnreachable",
     "SendFailed",
+    "probe_room",
 ]
 
 log = logging.getLogger("gptgroup.client")
@@ -204,6 +206,31 @@ _END_FOR_CLOSE: dict[int, EndReason] = {
     CloseCode.BANNED: "banned",
     CloseCode.SESSION_REPLACED: "replaced",
 }
+
+
+async def probe_room(url: str, *, wait: float = 5.0) -> RoomPreview:
+    """What a room says about itself before joining (name, password needed, assistant).
+
+    Opens a connection, reads the greeting and closes without joining: nobody in the room
+    sees it. Raises :class:`RoomUnreachable` or :class:`JoinRefused`.
+    """
+    try:
+        ws = await connect(url, proxy=None, compression=None, open_timeout=wait)
+    except (OSError, InvalidHandshake, TimeoutError, InvalidURI) as exc:
+        raise RoomUnreachable(f"cannot reach a room at {url}: {exc}") from exc
+    try:
+        greeting = parse_server_frame(await asyncio.wait_for(ws.recv(), wait))
+    except (TimeoutError, ConnectionClosed) as exc:
+        raise RoomUnreachable(f"the room at {url} did not answer") from exc
+    except ProtocolError as exc:
+        raise JoinRefused(exc.code, f"the server sent something unreadable: {exc}") from exc
+    finally:
+        await ws.close()
+    if isinstance(greeting, ErrorMessage):
+        raise JoinRefused(greeting.code, greeting.message)
+    if not isinstance(greeting, ServerHello):
+        raise JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not greet us properly")
+    return greeting.room
 
 
 class RoomClient:
@@ -342,7 +369,11 @@ class RoomClient:
     # ----------------------------------------------------------------- actions
 
     async def send(self, text: str) -> str:
-        """Queue ``text`` to be posted; returns its client id at once.
+        """Queue ``text`` to be posted; returns its client id at once (see :meth:`post`)."""
+        return self.post(text)
+
+    def post(self, text: str) -> str:
+        """Queue ``text`` to be posted; returns its client id. Never waits, so a GUI can call it.
 
         Messages go out in order, paced to the room's rate limit; while reconnecting they wait
         in the outbox (see :attr:`pending`) and go out on resume. A refusal arrives as a

@@ -265,10 +265,12 @@ class RoomInfo:
 
 @dataclass(frozen=True)
 class RoomPreview:
-    """What a connecting client may know before it has proved the password."""
+    """What a connecting client may know before it has proved the password: enough to ask
+    for a password and to say where messages go, nothing about people or content."""
 
     name: str
     password_required: bool
+    assistant: AssistantInfo | None = None
 
 
 @dataclass(frozen=True)

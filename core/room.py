@@ -288,7 +288,9 @@ class Room:
             protocol=PROTOCOL_VERSION,
             abilities=ABILITIES,
             room=RoomPreview(
-                name=self.config.name, password_required=self.config.password is not None
+                name=self.config.name,
+                password_required=self.config.password is not None,
+                assistant=self._desk.info() if self._desk is not None else None,
             ),
             auth=AuthOffer(methods=methods, nonce=record.nonce),
         )
@@ -767,7 +769,8 @@ class Room:
                 f"The assistant has used this room's token budget "
                 f"({desk.config.token_budget:,} tokens); the host can raise it.",
             )  # fmt: skip
-        return actions + self._start_next_answer() + self._report_to_hosts()
+        next_answer = self._start_next_answer() or self._state_changed()
+        return actions + next_answer + self._report_to_hosts()
 
     def deliberated(
         self, request_seq: int, answer: bool, usage: Usage | None = None

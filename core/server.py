@@ -214,6 +214,8 @@ class RoomServer:
             await self._server.wait_closed()
         if self._relay is not None:
             await self._relay.aclose()
+        elif self._provider is not None:  # never started: the provider is still ours to close
+            await self._provider.aclose()
 
     async def __aenter__(self) -> RoomServer:
         await self.start()

@@ -15,7 +15,6 @@ import signal
 import sys
 
 from core import __version__
-from core.address import room_link
 from core.ai.provider import ProviderError
 from core.cli.assistant_args import (
     AssistantSetup,
@@ -23,11 +22,9 @@ from core.cli.assistant_args import (
     add_assistant_arguments,
     assistant_from_args,
 )
-from core.discovery import Advertisement, Discovery, RoomAdvert, resolve_interfaces
-from core.netinfo import lan_addresses
-from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, RoomInfo
-from core.room import Room, RoomConfig
-from core.server import RoomServer
+from core.hosting import RoomHost
+from core.protocol import DEFAULT_PORT
+from core.room import RoomConfig
 
 PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
 
@@ -65,90 +62,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def join_instructions(
-    server: RoomServer, hosts: list[str], host_key: str, password_required: bool
-) -> str:
+def join_instructions(host: RoomHost) -> str:
     """What to print so people (and the host) know how to join."""
-    port = server.port
-    name = server.room.config.name
-    lines = [f"Room {name!r} is open on port {port}.", "Join with:"]
-    for host in hosts:
-        shown = f"[{host}]" if ":" in host else host
+    port = host.port
+    lines = [f"Room {host.config.name!r} is open on port {port}.", "Join with:"]
+    for address in host.addresses():
+        shown = f"[{address}]" if ":" in address else address
         lines.append(f"  gptgroup-chat {shown}:{port} --name YOUR_NAME")
     lines.append("or share the room link:")
-    for host in hosts:
-        link = room_link(
-            host, port, name, password_required=password_required, protocol=PROTOCOL_VERSION
-        )
-        lines.append(f"  {link}")
-    lines.append(f"Host controls (keep this to yourself): add --host-key={host_key}")
+    lines += [f"  {link}" for link in host.links()]
+    lines.append(f"Host controls (keep this to yourself): add --host-key={host.host_key}")
     lines.append("Press Ctrl+C to close the room.")
     return "\n".join(lines)
-
-
-def _reachable_hosts(bind: str | None, interfaces: list[str] | None) -> list[str]:
-    if bind not in (None, "0.0.0.0", "::"):
-        return [bind]
-    if interfaces:
-        return interfaces
-    return lan_addresses() or ["127.0.0.1"]
 
 
 async def serve(args: argparse.Namespace) -> int:
     try:
         assistant = await assistant_from_args(args)
-        interfaces = resolve_interfaces(args.interface) if args.interface else None
+        host = RoomHost(
+            RoomConfig(
+                name=args.name,
+                password=args.password or None,
+                max_participants=args.max_participants,
+                assistant=assistant.config if assistant else None,
+            ),
+            provider=assistant.provider if assistant else None,
+            bind=args.bind,
+            port=args.port,
+            advertise=args.advertise,
+            interfaces=args.interface,
+        )
     except (SetupError, ValueError) as exc:
         print(f"gptgroup-host: {exc}", file=sys.stderr)
         return 2
     if args.list_models:
         return await _print_models(assistant)
-    config = RoomConfig(
-        name=args.name,
-        password=args.password or None,
-        max_participants=args.max_participants,
-        assistant=assistant.config if assistant else None,
-    )
-    advertisement: Advertisement | None = None
-
-    def keep_advert_current(info: RoomInfo) -> None:
-        if advertisement is not None:
-            advertisement.update(
-                RoomAdvert.for_room(advertisement.advert.room_id, info, server.port)
-            )
-
-    server = RoomServer(
-        Room(config),
-        host=args.bind,
-        port=args.port,
-        provider=assistant.provider if assistant else None,
-        on_info_changed=keep_advert_current,
-    )
     try:
-        await server.start()
+        await host.start()
     except OSError as exc:
         print(f"gptgroup-host: cannot listen on port {args.port}: {exc.strerror}", file=sys.stderr)
-        if assistant is not None:
-            await assistant.provider.aclose()
+        await host.close()
         return 2
-    hosts = _reachable_hosts(args.bind, interfaces)
-    print(join_instructions(server, hosts, config.host_key, config.password is not None))
+    print(join_instructions(host))
     _print_assistant(assistant)
-    discovery = None
-    if args.advertise:
-        discovery = Discovery(interfaces)
-        await discovery.start()
-        advertisement = await discovery.advertise(server.room.info(), server.port)
+    if host.advertised:
         print("Announced on the local network, so others see it in their room list.")
     else:
         print("Not announced on the local network (--no-advertise): share the address.")
     print(flush=True)
-    await _wait_for_the_end(server)
-    if advertisement is not None:
-        await advertisement.close()
-    if discovery is not None:
-        await discovery.close()
-    await server.close("host_shutdown")
+    await _wait_for_the_end(host)
+    await host.close("host_shutdown")
     print("Room closed.", flush=True)
     return 0
 
@@ -163,7 +126,7 @@ def _print_assistant(assistant: AssistantSetup | None) -> None:
     print(assistant.status)
 
 
-async def _wait_for_the_end(server: RoomServer) -> None:
+async def _wait_for_the_end(server: RoomHost) -> None:
     """Until Ctrl+C / SIGTERM, or until the host closes the room from a client."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,166 @@
+"""Joining: the room address or link, your name and the password, and the notice about where
+messages go that everyone sees before entering a room for the first time in a session."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.address import InvalidAddress, RoomAddress, parse_room_address
+from core.protocol import RoomInfo
+from core.text_rules import TextRejected, normalize_display_name
+
+__all__ = ["AddressDialog", "DisclosureDialog", "JoinDialog", "disclosure"]
+
+
+def disclosure(room: RoomInfo) -> str:
+    """Where messages go, in one sentence: for the room header and the join notice."""
+    assistant = room.assistant
+    if assistant is None:
+        return "Everything you write is visible to everyone here. This room has no assistant."
+    where = "a local server on the host's network" if assistant.provider_kind == "local" else (
+        "the cloud"
+    )  # fmt: skip
+    return (
+        f"Everything you write is visible to everyone here and sent by the host to "
+        f"{assistant.provider} / {assistant.model} ({where})."
+    )
+
+
+def _buttons(ok_text: str) -> QDialogButtonBox:
+    box = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+    )
+    box.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    return box
+
+
+class AddressDialog(QDialog):
+    """Asks for ``host:port`` or a ``gptgroup://`` link, checking it as it is typed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Join by address or link")
+        self.address = QLineEdit(placeholderText="192.168.1.20:47321  or  gptgroup://…")
+        self.problem = QLabel(objectName="problem", wordWrap=True)
+        hint = QLabel(
+            "Ask the host for the room's address or link. This works even where the network "
+            "blocks the room list (guest Wi-Fi, many offices).",
+            wordWrap=True,
+            objectName="hint",
+        )
+        self.buttons = _buttons("Continue")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint)
+        layout.addWidget(self.address)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self.address.textChanged.connect(self._check)
+        self._check("")
+        self.resize(460, 0)
+
+    def _check(self, text: str) -> None:
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        try:
+            parse_room_address(text)
+        except InvalidAddress as exc:
+            ok.setEnabled(False)
+            self.problem.setText(str(exc) if text.strip() else "")
+            return
+        ok.setEnabled(True)
+        self.problem.setText("")
+
+    def room_address(self) -> RoomAddress:
+        return parse_room_address(self.address.text())
+
+
+class JoinDialog(QDialog):
+    """Your display name (remembered, not an account) and the room password when needed."""
+
+    def __init__(
+        self, room_name: str, name: str, *, password_required: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Join {room_name}")
+        self.name = QLineEdit(name, placeholderText="How others will see you")
+        self.name.setMaxLength(64)
+        self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.problem = QLabel(objectName="problem", wordWrap=True)
+        form = QFormLayout()
+        form.addRow("Your name", self.name)
+        if password_required:
+            form.addRow("Room password", self.password)
+        self.buttons = _buttons("Join")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        title = QLabel(f"<b>{_escape(room_name)}</b>", textFormat=Qt.TextFormat.RichText)
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addLayout(form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self.name.textChanged.connect(self._check)
+        self._check(name)
+
+    def _check(self, text: str) -> None:
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        try:
+            normalize_display_name(text)
+        except TextRejected as exc:
+            ok.setEnabled(False)
+            self.problem.setText(str(exc).capitalize() + "." if text.strip() else "")
+            return
+        ok.setEnabled(True)
+        self.problem.setText("")
+
+    def display_name(self) -> str:
+        return normalize_display_name(self.name.text())
+
+    def room_password(self) -> str | None:
+        return self.password.text() or None
+
+
+class DisclosureDialog(QDialog):
+    """Shown before entering a room for the first time in a session."""
+
+    privacy_requested = Signal()
+
+    def __init__(self, room: RoomInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Before you join {room.name}")
+        heading = QLabel(f"<h3>Before you join “{_escape(room.name)}”</h3>")
+        where = QLabel(disclosure(room), wordWrap=True, objectName="disclosureText")
+        advice = QLabel(
+            "Never share private, confidential or sensitive information here: financial "
+            "details, health information or passwords. This is a shared space; assume that "
+            "anything you type could become public.",
+            wordWrap=True,
+        )
+        kept = QLabel(
+            "Nothing is kept after the room closes, on the host's computer or on yours, unless "
+            "someone saves a copy.",
+            wordWrap=True,
+        )
+        link = QLabel('<a href="privacy">Read the privacy policy</a>')
+        link.linkActivated.connect(lambda _href: self.privacy_requested.emit())
+        buttons = _buttons("Join the room")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for widget in (heading, where, advice, kept, link, buttons):
+            layout.addWidget(widget)
+        self.resize(480, 0)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,173 @@
+"""List models for the views: the transcript, the people in the room, the rooms on the LAN.
+
+Each declares its roles once; appends use ``beginInsertRows`` and edits emit ``dataChanged``
+for the one row that changed (a streaming answer updates one row, not the view).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+
+from core.client import ClientEvent
+from core.discovery import BrowserEvent, DiscoveredRoom
+from core.protocol import ParticipantInfo
+from core.transcript import Change, Entry, Transcript
+
+__all__ = ["MessageListModel", "ParticipantListModel", "Roles", "RoomListModel"]
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Roles(enum.IntEnum):
+    ENTRY = Qt.ItemDataRole.UserRole + 1  # the transcript Entry
+    PARTICIPANT = Qt.ItemDataRole.UserRole + 2  # a ParticipantInfo
+    ROOM = Qt.ItemDataRole.UserRole + 3  # a DiscoveredRoom
+
+
+class MessageListModel(QAbstractListModel):
+    """The transcript of one room, one row per :class:`core.transcript.Entry`."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.transcript = Transcript()
+        # Rows announced to views so far: the transcript appends first and the model then
+        # announces, and between begin and end views must still see the old count.
+        self._rows = 0
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
+        return 0 if parent.isValid() else self._rows
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < self._rows:
+            return None
+        entry = self.transcript.entries[index.row()]
+        if role == Roles.ENTRY:
+            return entry
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return entry.text if role == Qt.ItemDataRole.DisplayRole else entry.author
+        return None
+
+    def roleNames(self) -> dict[int, bytes]:
+        return {Roles.ENTRY: b"entry", Qt.ItemDataRole.DisplayRole: b"display"}
+
+    def entry(self, row: int) -> Entry:
+        return self.transcript.entries[row]
+
+    def apply(self, event: ClientEvent) -> None:
+        self._show(self.transcript.apply(event))
+
+    def add_pending(self, client_id: str, text: str, author: str, ts: float) -> None:
+        self._show(self.transcript.add_pending(client_id, text, author, ts))
+
+    def drop_pending(self, client_id: str) -> None:
+        self._show(self.transcript.drop_pending(client_id))
+
+    def _show(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.kind == "insert":
+                self.beginInsertRows(QModelIndex(), change.index, change.index)
+                self._rows = change.index + 1
+                self.endInsertRows()
+            else:
+                index = self.index(change.index)
+                self.dataChanged.emit(index, index, [Roles.ENTRY, Qt.ItemDataRole.DisplayRole])
+
+
+class ParticipantListModel(QAbstractListModel):
+    """Everyone in the room, host first, then by name; the assistant, when there is one."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._people: list[ParticipantInfo] = []
+        self.assistant_name: str | None = None
+        self._me = ""
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        if parent.isValid():
+            return 0
+        return len(self._people) + (1 if self.assistant_name else 0)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = index.row()
+        if row >= len(self._people):
+            info = ParticipantInfo("", self.assistant_name or "assistant", "assistant")
+        else:
+            info = self._people[row]
+        if role == Roles.PARTICIPANT:
+            return info
+        if role == Qt.ItemDataRole.DisplayRole:
+            tags = []
+            if info.role == "host":
+                tags.append("host")
+            if info.role == "assistant":
+                tags.append("AI assistant")
+            if info.id and info.id == self._me:
+                tags.append("you")
+            if info.status == "reconnecting":
+                tags.append("reconnecting…")
+            return info.name + (f"  ·  {', '.join(tags)}" if tags else "")
+        return None
+
+    def set_people(
+        self, people: dict[str, ParticipantInfo], assistant: str | None, me: str = ""
+    ) -> None:
+        ordered = sorted(people.values(), key=lambda p: (p.role != "host", p.name.casefold()))
+        if (ordered, assistant, me) == (self._people, self.assistant_name, self._me):
+            return
+        self.beginResetModel()  # a handful of rows: a reset is simplest and cheap
+        self._people = ordered
+        self.assistant_name = assistant
+        self._me = me
+        self.endResetModel()
+
+
+class RoomListModel(QAbstractListModel):
+    """The rooms on the LAN, kept current from :class:`core.discovery.RoomBrowser` events."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rooms: list[DiscoveredRoom] = []
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rooms)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rooms):
+            return None
+        room = self._rooms[index.row()]
+        if role == Roles.ROOM:
+            return room
+        if role == Qt.ItemDataRole.DisplayRole:
+            return room.name
+        return None
+
+    def room(self, row: int) -> DiscoveredRoom:
+        return self._rooms[row]
+
+    def apply(self, event: BrowserEvent) -> None:
+        keys = [r.key for r in self._rooms]
+        room = event.room
+        if event.kind == "removed":
+            if room.key in keys:
+                row = keys.index(room.key)
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rooms[row]
+                self.endRemoveRows()
+            return
+        if room.key in keys:
+            row = keys.index(room.key)
+            self._rooms[row] = room
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
+            return
+        row = sum(
+            1 for r in self._rooms if (r.name.casefold(), r.key) < (room.name.casefold(), room.key)
+        )
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._rooms.insert(row, room)
+        self.endInsertRows()

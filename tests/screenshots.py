@@ -1,0 +1,167 @@
+"""Render the app's main screens offscreen into docs/screenshots/ (``make screenshots``).
+
+Everything shown is real: a room hosted on loopback (not announced), real clients, and the
+fake OpenAI server of the tests streaming an answer through the real SDK. Only the lobby's
+list is filled by hand, since discovery must not run on this machine's network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import qasync
+from PySide6.QtWidgets import QApplication, QWidget
+
+from core.ai.desk import AssistantConfig
+from core.ai.provider import ChatProvider, ProviderSettings
+from core.client import RoomClient
+from core.discovery import BrowserEvent, DiscoveredRoom
+from core.hosting import RoomHost
+from core.room import RoomConfig
+from desktop.about import AboutDialog
+from desktop.app import make_application
+from desktop.host_dialog import HostDialog
+from desktop.main_window import MainWindow
+from desktop.session import RoomSession
+from desktop.settings import KeyStore, Preferences
+from tests.fake_openai import FakeOpenAI, Reply
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+ANSWER = """Here is a tiny helper that splits the bill evenly:
+
+```python
+def split(total: float, people: int) -> float:
+    \"\"\"Each person's share, rounded to cents.\"\"\"
+    return round(total / people, 2)
+
+print(split(96.40, 4))  # 24.1
+```
+
+| Who | Paid |
+|---|---|
+| Ana | 40.00 |
+| Sam | 56.40 |
+
+So **Ana owes Sam 8.20** and everyone is square."""
+
+
+def save(widget: QWidget, name: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(OUT / f"{name}.png"))
+    print(f"saved {OUT / name}.png")
+
+
+def sample_room(name: str, **fields: object) -> DiscoveredRoom:
+    values: dict[str, object] = {
+        "key": name, "room_id": name.encode().hex()[:12], "name": name, "host_name": "Ana",
+        "participants": 3, "password_required": False, "assistant_kind": "cloud",
+        "provider": "OpenAI", "model": "gpt-4o-mini", "protocol": 1, "app_version": "0.1.0",
+        "addresses": ("192.168.1.20",), "port": 47321,
+    }  # fmt: skip
+    return DiscoveredRoom(**(values | fields))  # type: ignore[arg-type]
+
+
+async def until(condition: object, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.05)
+
+
+async def shoot(app: QApplication) -> None:
+    prefs = Preferences()
+    lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
+    lobby.resize(900, 600)
+    for room in (
+        sample_room("Team lunch"),
+        sample_room("Book club", host_name="Ben", participants=5, assistant_kind="local",
+                    provider="Ollama", model="llama3.2", password_required=True),
+        sample_room("Physics study group", host_name="Chen", participants=2, assistant_kind="none"),
+        sample_room("Night owls", host_name="Dee", participants=1, protocol=2),
+    ):  # fmt: skip
+        lobby.rooms.apply(BrowserEvent("added", room))
+    lobby.show()
+    lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
+    await asyncio.sleep(0.2)
+    save(lobby, "lobby")
+
+    host_dialog = HostDialog(prefs, KeyStore(), lobby)
+    host_dialog.room_name.setText("Team lunch")
+    host_dialog.your_name.setText("Ana")
+    host_dialog.provider.setCurrentIndex(host_dialog.provider.findData("openai"))
+    host_dialog.show()
+    await asyncio.sleep(0.2)
+    save(host_dialog, "host-dialog")
+    host_dialog.close()
+
+    async with FakeOpenAI() as fake:
+        words = [w + " " for w in ANSWER.split(" ")]
+        fake.script(Reply(words, delay=0.005))
+        settings = ProviderSettings.from_preset(
+            "openai", model="gpt-4o-mini", base_url=fake.base_url, api_key="sk-demo"
+        )
+        # The room says OpenAI in the cloud, as a real host's would.
+        config = RoomConfig(
+            name="Team lunch",
+            assistant=AssistantConfig(
+                model="gpt-4o-mini", provider="OpenAI", provider_kind="cloud"
+            ),
+        )
+        host = RoomHost(config, provider=ChatProvider(settings), bind="127.0.0.1", port=0,
+                        advertise=False)  # fmt: skip
+        await host.start()
+        ana = RoomClient(host.local_url(), "Ana", host_key=host.host_key)
+        welcome = await ana.connect()
+        window = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
+        window.resize(980, 700)
+        window._enter(RoomSession(ana, welcome, host=host))
+        window.show()
+        sam = RoomClient(host.local_url(), "Sam")
+        await sam.connect()
+        ben = RoomClient(host.local_url(), "Ben")
+        await ben.connect()
+        await sam.send("Lunch was great! How do we split the bill? It was 96.40 in total.")
+        await asyncio.sleep(0.3)
+        await ben.send("Ana paid 40 and Sam paid 56.40, I think")
+        await asyncio.sleep(0.3)
+        assert window.chat is not None
+        window.chat.send("@assistant can you work out who owes whom? Show the code too.")
+        chat = window.chat
+
+        def answered() -> bool:
+            return any(e.kind == "answer" and e.status == "complete"
+                       for e in chat.model.transcript.entries)  # fmt: skip
+
+        await until(answered)
+        await asyncio.sleep(0.5)
+        chat.view.scrollToBottom()
+        await asyncio.sleep(0.2)
+        save(window, "chat")
+        await window.shutdown()
+        await sam.leave()
+        await ben.leave()
+        window.close()
+
+    about = AboutDialog()
+    about.show()
+    await asyncio.sleep(0.2)
+    save(about, "about")
+    about.show_privacy_tab()
+    await asyncio.sleep(0.1)
+    save(about, "about-privacy")
+    lobby.close()
+
+
+def main() -> int:
+    app = make_application(sys.argv)
+    qasync.run(shoot(app))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
