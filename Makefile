@@ -1,5 +1,6 @@
 # GPT Group: `make run` starts the app, `make test` runs every check. Both create .venv and
 # install what they need from constraints.txt (pinned versions) first.
+# `make host` runs a room without a screen; `make screenshots` renders docs/screenshots/.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ SYSTEM_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libd
 	libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 iproute2
 
-.PHONY: run test lint typecheck unit bench system-deps lock clean
+.PHONY: run host test lint typecheck unit bench screenshots system-deps lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GPT Group needs Python 3.11 or newer: make PYTHON=python3.12 ...")'
@@ -23,6 +24,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/python -m desktop $(ARGS)
+
+host: $(STAMP)
 	$(BIN)/gptgroup-host $(ARGS)
 
 test: lint typecheck unit
@@ -37,6 +41,10 @@ typecheck: $(STAMP)
 # Tests run in a private network namespace (when root) so none can touch a real interface.
 unit: $(STAMP)
 	tests/isolated.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+# The app's screens, rendered offscreen (inside a private network namespace when root).
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen tests/isolated.sh $(BIN)/python -m tests.screenshots
 
 # Benchmarks, on demand (not part of make test). Discovery needs root for its namespaces.
 bench: $(STAMP)

@@ -146,8 +146,13 @@ class LobbyPage(QWidget):
         self.empty = QLabel(EMPTY_TEXT, objectName="emptyState", wordWrap=True)
         self.empty.setTextFormat(Qt.TextFormat.RichText)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop)
+        empty_page = QWidget()
+        empty_layout = QVBoxLayout(empty_page)
+        empty_layout.setContentsMargins(0, 0, 0, 0)
+        empty_layout.addWidget(self.empty)
+        empty_layout.addStretch(1)
         self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty)
+        self.stack.addWidget(empty_page)
         self.stack.addWidget(self.list)
         self.discovery_note = QLabel(objectName="hint", wordWrap=True)
 
@@ -188,7 +193,7 @@ class LobbyPage(QWidget):
         return room if isinstance(room, DiscoveredRoom) else None
 
     def _update_buttons(self, *_: object) -> None:
-        self.stack.setCurrentWidget(self.list if self.rooms.rowCount() else self.empty)
+        self.stack.setCurrentIndex(1 if self.rooms.rowCount() else 0)
         room = self._selected()
         self.join_button.setEnabled(room is not None and room.compatible)
 

@@ -22,6 +22,7 @@ from desktop.chat_page import ChatPage
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import AddressDialog, DisclosureDialog, JoinDialog
 from desktop.lobby import LobbyPage
+from desktop.modal import run_dialog, warn
 from desktop.models import RoomListModel
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
@@ -142,13 +143,13 @@ class MainWindow(QMainWindow):
             await coroutine
         except Exception as exc:
             log.exception("action failed")
-            self._problem(f"Something went wrong: {exc}")
+            await self._problem(f"Something went wrong: {exc}")
         finally:
             self._busy = False
             self.lobby.setEnabled(True)
 
-    def _problem(self, text: str) -> None:
-        QMessageBox.warning(self, APP_NAME, text)
+    async def _problem(self, text: str) -> None:
+        await warn(self, APP_NAME, text)
 
     # ----------------------------------------------------------------- joining
 
@@ -162,7 +163,7 @@ class MainWindow(QMainWindow):
 
     async def join_address(self, address: RoomAddress) -> None:
         if address.protocol is not None and address.protocol != PROTOCOL_VERSION:
-            self._problem(
+            await self._problem(
                 f"This link is for a different version of {APP_NAME} (protocol "
                 f"{address.protocol}). Update the app that is older."
             )
@@ -174,7 +175,7 @@ class MainWindow(QMainWindow):
         try:
             preview = await probe_room(url)
         except (RoomUnreachable, JoinRefused) as exc:
-            self._problem(self._refusal_text(exc))
+            await self._problem(self._refusal_text(exc))
             return
         password_required = preview.password_required
         while True:
@@ -182,28 +183,28 @@ class MainWindow(QMainWindow):
                 preview.name, self.prefs.get("display_name"),
                 password_required=password_required, parent=self,
             )  # fmt: skip
-            if not dialog.exec():
+            if not await run_dialog(dialog):
                 return
             name = dialog.display_name()
             self.prefs.set("display_name", name)
-            if not self._notice_accepted(url, preview):
+            if not await self._notice_accepted(url, preview):
                 return
             client = RoomClient(url, name, password=dialog.room_password())
             try:
                 welcome = await client.connect()
             except JoinRefused as exc:
-                self._problem(self._refusal_text(exc))
+                await self._problem(self._refusal_text(exc))
                 if exc.code == "auth_failed":
                     password_required = True
                     continue
                 return
             except RoomUnreachable as exc:
-                self._problem(self._refusal_text(exc))
+                await self._problem(self._refusal_text(exc))
                 return
             self._enter(RoomSession(client, welcome))
             return
 
-    def _notice_accepted(self, url: str, preview: RoomPreview) -> bool:
+    async def _notice_accepted(self, url: str, preview: RoomPreview) -> bool:
         key = f"{url} {preview.name}"
         if key in self._seen_notice:
             return True
@@ -211,7 +212,7 @@ class MainWindow(QMainWindow):
                         assistant=preview.assistant)  # fmt: skip
         dialog = DisclosureDialog(room, self)
         dialog.privacy_requested.connect(lambda: self.show_about(privacy=True))
-        if not dialog.exec():
+        if not await run_dialog(dialog):
             return False
         self._seen_notice.add(key)
         return True
@@ -231,7 +232,7 @@ class MainWindow(QMainWindow):
 
     async def host_room(self) -> None:
         dialog = HostDialog(self.prefs, self.keys, self)
-        if not dialog.exec():
+        if not await run_dialog(dialog):
             return
         plan = dialog.plan()
         host = await self._open(plan.config, plan.provider)
@@ -244,7 +245,7 @@ class MainWindow(QMainWindow):
             welcome = await client.connect()
         except (JoinRefused, RoomUnreachable) as exc:
             await host.close()
-            self._problem(f"The room opened but you could not join it: {exc}")
+            await self._problem(f"The room opened but you could not join it: {exc}")
             return
         self._seen_notice.add(f"{host.local_url()} {plan.config.name}")
         self._enter(RoomSession(client, welcome, host=host))
@@ -261,7 +262,7 @@ class MainWindow(QMainWindow):
             except OSError as exc:
                 await host.close()
                 if port == 0:
-                    self._problem(f"Could not open the room: {exc.strerror or exc}")
+                    await self._problem(f"Could not open the room: {exc.strerror or exc}")
                 continue
             return host
         return None

@@ -1,0 +1,279 @@
+"""The app as people use it: real windows hosting and joining real rooms on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
+from PySide6.QtTest import QTest
+
+from core.ai.desk import AssistantConfig
+from core.ai.provider import ProviderSettings
+from core.discovery import Discovery
+from core.hosting import RoomHost
+from core.room import RoomConfig
+from desktop.chat_page import ChatPage
+from desktop.host_dialog import HostDialog
+from desktop.join_dialogs import DisclosureDialog, JoinDialog
+from desktop.main_window import MainWindow
+from desktop.markdown import render
+from desktop.settings import KeyStore, Preferences
+from tests.blip_proxy import BlipProxy
+from tests.desktop.conftest import answer_dialog, until
+from tests.fake_openai import FakeOpenAI, Reply
+
+
+def texts(page: ChatPage) -> list[str]:
+    return [e.text for e in page.model.transcript.entries if e.kind == "message"]
+
+
+async def hosted(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], name: str = "Flow room"
+) -> MainWindow:
+    """A window that hosts a room through the host dialog, as a person would."""
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    cleanup.append(window)
+    window.show()
+
+    def fill(dialog: HostDialog) -> None:
+        dialog.room_name.setText(name)
+        dialog.your_name.setText("Ana")
+        dialog.provider.setCurrentIndex(dialog.provider.findData("none"))
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+
+    answer_dialog(HostDialog, fill)
+    await window.host_room()
+    assert window.chat is not None
+    return window
+
+
+async def joined(url: str, name: str, prefs: Preferences, keys: KeyStore,
+                 cleanup: list[Any]) -> MainWindow:  # fmt: skip
+    """A second window that joins ``url``, answering the name dialog and the notice."""
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    cleanup.append(window)
+    window.show()
+
+    def give_name(dialog: JoinDialog) -> None:
+        dialog.name.setText(name)
+        dialog.accept()
+
+    answer_dialog(JoinDialog, give_name)
+    answer_dialog(DisclosureDialog, lambda d: d.accept())
+    await window.join_url(url)
+    assert window.chat is not None
+    return window
+
+
+def room_url(window: MainWindow) -> str:
+    assert window.session is not None and window.session.host is not None
+    return window.session.host.local_url()
+
+
+async def test_hosting_opens_the_room_and_shows_it(prefs: Preferences, keys: KeyStore,
+                                                   cleanup: list[Any]) -> None:  # fmt: skip
+    window = await hosted(prefs, keys, cleanup)
+    page = window.chat
+    assert page is not None and window.pages.currentWidget() is page
+    assert page.title.text() == "Flow room"
+    assert "no assistant" in page.subtitle.text()
+    assert page.host_menu_button.isVisible()
+    await until(lambda: page.people.rowCount() == 1)
+    assert page.people.index(0).data() == "Ana  ·  host, you"
+    assert prefs.get("display_name") == "Ana"  # remembered as a preference
+
+
+async def test_joining_shows_where_messages_go_first(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    host = await hosted(prefs, keys, cleanup)
+    guest = MainWindow(prefs=prefs, keys=keys, discover=False)
+    cleanup.append(guest)
+    seen: list[str] = []
+
+    def read_and_decline(dialog: DisclosureDialog) -> None:
+        seen.append(" ".join(label.text() for label in dialog.findChildren(type(host.chat.title))))
+        dialog.reject()
+
+    answer_dialog(JoinDialog, lambda d: (d.name.setText("Sam"), d.accept()))
+    answer_dialog(DisclosureDialog, read_and_decline)
+    await guest.join_url(room_url(host))
+    assert guest.chat is None  # declined: not in the room
+    notice = seen[0]
+    assert "visible to everyone" in notice and "sensitive information" in notice
+    assert "privacy policy" in notice.lower()
+    assert host.session is not None and len(host.session.client.participants) == 1
+
+    guest2 = await joined(room_url(host), "Sam", prefs, keys, cleanup)
+    assert guest2.chat is not None and "visible to everyone here" in guest2.chat.subtitle.text()
+    await until(lambda: any(e.text == "Sam joined" for e in host.chat.model.transcript.entries))
+
+
+async def test_two_windows_talk(prefs: Preferences, keys: KeyStore, cleanup: list[Any]) -> None:
+    host = await hosted(prefs, keys, cleanup)
+    guest = await joined(room_url(host), "Sam", prefs, keys, cleanup)
+    assert host.chat is not None and guest.chat is not None
+    QTest.keyClicks(guest.chat.composer, "hello from Sam")
+    QTest.keyClick(guest.chat.composer, Qt.Key.Key_Return)
+    await until(lambda: "hello from Sam" in texts(host.chat), what="the host sees it")
+    host.chat.send("hi Sam\nsecond line")
+    await until(lambda: "hi Sam\nsecond line" in texts(guest.chat))
+    mine = [e for e in guest.chat.model.transcript.entries if e.mine]
+    assert [e.text for e in mine] == ["hello from Sam"] and not mine[0].pending
+
+
+async def test_a_streamed_answer_grows_and_can_be_stopped(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    fake = FakeOpenAI()
+    await fake.start()
+    cleanup.append(fake)
+    fake.script(Reply([f"word{i} " for i in range(80)], delay=0.05))
+    settings = ProviderSettings.from_preset(
+        "compatible", model="llama3.2", base_url=fake.base_url, api_key="k"
+    )
+    config = RoomConfig(name="AI room", assistant=AssistantConfig(
+        model="llama3.2", provider=settings.label, provider_kind=settings.kind))  # fmt: skip
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    cleanup.append(window)
+    host = await window._open(config, settings)
+    assert host is not None
+    from core.client import RoomClient  # noqa: PLC0415
+
+    client = RoomClient(host.local_url(), "Ana", host_key=host.host_key)
+    from desktop.session import RoomSession  # noqa: PLC0415
+
+    window._enter(RoomSession(client, await client.connect(), host=host))
+    window.show()
+    page = window.chat
+    assert page is not None
+    assert "llama3.2" in page.subtitle.text() and "local server" in page.subtitle.text()
+    page.send("@assistant tell me a long story")
+
+    def answer() -> Any:
+        return next((e for e in page.model.transcript.entries if e.kind == "answer"), None)
+
+    await until(lambda: answer() is not None and len(answer().text.split()) >= 3)
+    grown = len(answer().text)
+    await until(lambda: len(answer().text) > grown, what="the answer to keep growing")
+    assert answer().status == "streaming"
+    assert page.stop_button.isVisible() and "answering Ana" in page.assistant_line.text()
+    page.stop_button.click()
+    await until(lambda: answer().status == "stopped")
+    await fake.wait_disconnect(timeout=3)
+    assert 0 < len(answer().text.split()) < 80
+    await until(page.regenerate_button.isVisible)
+    assert not page.stop_button.isVisible()
+
+
+async def test_kicked_and_closed_rooms_keep_the_transcript(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    host = await hosted(prefs, keys, cleanup)
+    sam = await joined(room_url(host), "Sam", prefs, keys, cleanup)
+    ben = await joined(room_url(host), "Ben", prefs, keys, cleanup)
+    assert host.session and host.chat and sam.chat and ben.chat
+    host.chat.send("before anything happens")
+    await until(lambda: "before anything happens" in texts(sam.chat))
+    sam_id = sam.session.client.you.id  # type: ignore[union-attr]
+    host.session.kick(sam_id)
+    await until(lambda: sam.chat.banner.isVisible() and "removed you" in sam.chat.banner.text())
+    assert not sam.chat.composer.isEnabled()
+    assert "before anything happens" in texts(sam.chat)
+    assert sam.chat.leave_button.text() == "Back to rooms"
+    host.session.close_room()
+    await until(lambda: "closed the room" in ben.chat.banner.text(), what="ben told")
+    assert "before anything happens" in texts(ben.chat) and not ben.chat.send_button.isEnabled()
+    await ben.leave_room()
+    assert ben.pages.currentWidget() is ben.lobby
+
+
+async def test_reconnect_banner_and_pending_messages(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    host = await hosted(prefs, keys, cleanup)
+    assert host.session is not None and host.session.host is not None
+    proxy = BlipProxy(host.session.host.port)
+    await proxy.start()
+    cleanup.append(proxy)
+    guest = await joined(proxy.url, "Sam", prefs, keys, cleanup)
+    page = guest.chat
+    assert page is not None and host.chat is not None
+    proxy.refusing = True
+    proxy.cut()
+    await until(lambda: page.banner.isVisible() and "Reconnecting" in page.banner.text())
+    page.send("written while offline")
+    pending = [e for e in page.model.transcript.entries if e.text == "written while offline"]
+    assert pending and pending[0].pending
+    proxy.refusing = False
+    await until(lambda: "written while offline" in texts(host.chat), what="delivery on resume")
+    await until(lambda: not pending[0].pending)
+    await until(lambda: not page.banner.isVisible(), what="the banner to clear")
+
+
+async def test_hostile_markdown_shows_as_text(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    host = await hosted(prefs, keys, cleanup)
+    guest = await joined(room_url(host), "Mallory", prefs, keys, cleanup)
+    assert guest.chat is not None and host.chat is not None
+    hostile = '<img src="file:///etc/passwd"> [click](javascript:alert(1)) <b>bold?</b>'
+    guest.chat.send(hostile)
+    await until(lambda: hostile in texts(host.chat))
+    loads: list[Any] = []
+
+    class Recording(QTextDocument):
+        def loadResource(self, kind: int, name: Any) -> Any:  # noqa: N802
+            loads.append(name)
+            return super().loadResource(kind, name)
+
+    doc = Recording()
+    doc.setHtml(render(hostile))
+    assert "<img" in doc.toPlainText() and "<b>bold?</b>" in doc.toPlainText()
+    assert "javascript" not in doc.toHtml().split("href")[-1] if "href" in doc.toHtml() else True
+    assert loads == []
+
+
+async def test_quitting_as_host_closes_the_room_for_guests(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    host = await hosted(prefs, keys, cleanup)
+    guest = await joined(room_url(host), "Sam", prefs, keys, cleanup)
+    await host.shutdown()
+    assert guest.chat is not None
+    await until(lambda: "closed the room" in guest.chat.banner.text())
+
+
+@pytest.fixture
+async def isolated_discovery() -> AsyncIterator[Discovery]:
+    if not os.environ.get("GPTGROUP_TEST_NETNS"):
+        if os.environ.get("GPTGROUP_REQUIRE_NETNS") == "1":
+            pytest.fail("GPTGROUP_REQUIRE_NETNS=1 but the suite is not in a private namespace")
+        pytest.skip("discovery runs only in the private network namespace make test provides")
+    discovery = Discovery()
+    await discovery.start()
+    yield discovery
+    await discovery.close()
+
+
+async def test_the_lobby_lists_a_room_and_its_count(
+    isolated_discovery: Discovery, prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    room = RoomHost(RoomConfig(name="Lobby test"), bind="127.0.0.1", port=0,
+                    discovery=isolated_discovery)  # fmt: skip
+    await room.start()
+    cleanup.append(room)
+    lobby = MainWindow(prefs=prefs, keys=keys)
+    cleanup.append(lobby)
+    lobby.show()
+    await lobby.start()
+    await until(lambda: lobby.rooms.rowCount() == 1, what="the room in the list")
+    assert lobby.lobby.stack.currentWidget() is lobby.lobby.list
+    assert lobby.rooms.room(0).name == "Lobby test" and lobby.rooms.room(0).participants == 0
+    guest = await joined(room.local_url(), "Sam", prefs, keys, cleanup)
+    assert guest.chat is not None
+    await until(lambda: lobby.rooms.room(0).participants == 1, what="the count to update")

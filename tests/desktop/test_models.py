@@ -1,0 +1,71 @@
+"""The transcript and its Qt model: pending messages, streamed answers, 10,000 rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex
+
+from core.protocol import (
+    AnswerDelta,
+    AnswerFinished,
+    AnswerStarted,
+    MessagePosted,
+    ParticipantInfo,
+    ParticipantJoined,
+    Usage,
+)
+from desktop.models import MessageListModel, Roles
+
+
+def posted(seq: int, author: str = "p2", name: str = "Sam", text: str = "hi",
+           client_id: str | None = None) -> MessagePosted:  # fmt: skip
+    return MessagePosted(seq, 1000.0 + seq, author, name, text, client_id)
+
+
+def test_ten_thousand_messages_pass_the_model_tester(qtmodeltester: Any) -> None:
+    model = MessageListModel()
+    for seq in range(1, 10_001):
+        model.apply(posted(seq, text=f"message {seq}"))
+    assert model.rowCount() == 10_000
+    qtmodeltester.check(model)
+    assert model.index(9_999).data() == "message 10000"
+
+
+def test_own_messages_are_pending_until_the_room_posts_them(qtbot: Any) -> None:
+    model = MessageListModel()
+    model.transcript.set_participants({"p1": ParticipantInfo("p1", "Ana", "host")}, "p1")
+    model.add_pending("c1", "on its way", "Ana", 5.0)
+    entry = model.index(0).data(Roles.ENTRY)
+    assert entry.pending and entry.mine and entry.role == "host"
+    with qtbot.waitSignal(model.dataChanged) as changed:
+        model.apply(posted(7, author="p1", name="Ana", text="on its way", client_id="c1"))
+    assert changed.args[0].row() == 0 and model.rowCount() == 1
+    assert not model.index(0).data(Roles.ENTRY).pending
+
+
+def test_a_streaming_answer_updates_only_its_own_row(qtbot: Any) -> None:
+    model = MessageListModel()
+    model.apply(ParticipantJoined(1, 1.0, ParticipantInfo("p2", "Sam", "guest")))
+    model.apply(posted(2, text="@assistant hello"))
+    model.apply(AnswerStarted(3, 3.0, "a1", 2, "p2", "Sam", "assistant", "m"))
+    rows: list[int] = []
+    inserted: list[int] = []
+    model.dataChanged.connect(lambda first, _last, _roles: rows.append(first.row()))
+    model.rowsInserted.connect(lambda _p, first, _l: inserted.append(first))
+    for offset, piece in ((0, "Hel"), (3, "lo"), (5, "!")):
+        model.apply(AnswerDelta("a1", offset, piece))
+    model.apply(AnswerFinished(4, 4.0, "a1", "Hello!", "complete", "m", Usage(5, 2, 7)))
+    assert rows == [2, 2, 2, 2] and inserted == []
+    answer = model.index(2).data(Roles.ENTRY)
+    assert (answer.text, answer.status, answer.usage.total_tokens) == ("Hello!", "complete", 7)
+    assert model.index(0).data(Roles.ENTRY).kind == "event"  # "Sam joined"
+
+
+def test_a_refused_message_stays_visible_as_not_sent() -> None:
+    model = MessageListModel()
+    model.add_pending("c9", "too fast", "Ana", 1.0)
+    model.drop_pending("c9")
+    entry = model.index(0).data(Roles.ENTRY)
+    assert not entry.pending and entry.status == "failed" and entry.text == "too fast"
+    assert model.rowCount(QModelIndex()) == 1
