@@ -29,13 +29,15 @@ from core.protocol import (
     Usage,
 )
 
-__all__ = ["Change", "Entry", "Transcript"]
+__all__ = ["LEFT_WORDS", "Change", "Entry", "Transcript"]
 
-_LEFT = {
+LEFT_WORDS = {
+    "left": "left",
     "kicked": "was removed by the host",
     "banned": "was banned by the host",
     "timed_out": "lost connection",
 }
+"""How a departure reads, by ``participant_left`` reason (unknown reasons read as "left")."""
 
 
 @dataclass
@@ -114,7 +116,9 @@ class Transcript:
                 suffix = " (host)" if p.role == "host" else ""
                 return self._line(f"e:{event.seq}", f"{p.name} joined{suffix}", event.ts)
             case ParticipantLeft(name=name, reason=reason):
-                return self._line(f"e:{event.seq}", f"{name} {_LEFT.get(reason, 'left')}", event.ts)
+                return self._line(
+                    f"e:{event.seq}", f"{name} {LEFT_WORDS.get(reason, 'left')}", event.ts
+                )
             case ParticipantStatusChanged():
                 return []  # shown live in the participants panel, not in the transcript
             case AnswerStarted():

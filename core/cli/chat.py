@@ -49,6 +49,7 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
+from core.transcript import LEFT_WORDS
 
 PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
 HELP = """Commands:
@@ -65,12 +66,6 @@ HELP = """Commands:
   /quit                leave the room
 Anything else is sent as a message."""
 
-_LEFT_WORDS = {
-    "left": "left",
-    "kicked": "was removed by the host",
-    "banned": "was banned by the host",
-    "timed_out": "lost connection",
-}
 _END_EXIT = {"left": 0, "closed_by_host": 0, "host_shutdown": 0}
 _STATUS_WORDS = {"stopped": "stopped", "interrupted": "cut off", "failed": "no answer"}
 ASSISTANT = "\x00assistant"  # the id ``names`` maps to the assistant's display name
@@ -93,7 +88,7 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
         case ParticipantJoined(participant=p):
             return f"* {p.name} joined" + (" (host)" if p.role == "host" else "")
         case ParticipantLeft(name=name, reason=reason):
-            return f"* {name} {_LEFT_WORDS.get(reason, 'left')}"
+            return f"* {name} {LEFT_WORDS.get(reason, 'left')}"
         case ParticipantStatusChanged(participant=pid, status="reconnecting"):
             return f"* {names(pid)} is reconnecting..."
         case ParticipantStatusChanged(participant=pid, status="online"):
