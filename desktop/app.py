@@ -1,7 +1,7 @@
 """Starting and stopping the desktop app: Qt on a qasync event loop.
 
-``main()`` runs until the last window closes, then leaves the room (closing it for everyone
-when we host it), withdraws the LAN announcement and exits.
+``main()`` runs until the window closes, then leaves the room (closing it for everyone when we
+host it), withdraws the LAN announcement, and only then stops the event loop and exits.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def make_application(argv: list[str]) -> QApplication:
     return app
 
 
-async def run_app(app: QApplication) -> None:
+async def run_app(app: QApplication, *, discover: bool = True) -> None:
     """Show the main window and wait until the app is quit, then clean up."""
     loop = asyncio.get_running_loop()
     # qasync does not install asyncio's async-generator hooks; without them, leaving a stream
@@ -41,12 +41,16 @@ async def run_app(app: QApplication) -> None:
         firstiter=loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
         finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
     )
-    quitting = asyncio.Event()
-    app.aboutToQuit.connect(quitting.set)
-    window = MainWindow()
+    # Qt would stop the event loop the moment the last window closes, before the room could
+    # be closed for the guests: so closing the window ends this coroutine instead, and the
+    # loop stops only after the clean-up.
+    app.setQuitOnLastWindowClosed(False)
+    closing = asyncio.Event()
+    window = MainWindow(discover=discover)
+    window.closed.connect(closing.set)
     window.show()
     await window.start()
-    await quitting.wait()
+    await closing.wait()
     await window.shutdown()
 
 

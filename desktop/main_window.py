@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QStackedWidget, QWidget
 
@@ -42,7 +43,13 @@ REFUSALS = {
 
 
 class MainWindow(QMainWindow):
-    """Shows the lobby until the person joins or hosts a room, then the room."""
+    """Shows the lobby until the person joins or hosts a room, then the room.
+
+    :attr:`closed` is emitted once the person has closed the window (and confirmed, when
+    that closes a room they host); the app then shuts down.
+    """
+
+    closed = Signal()
 
     def __init__(
         self,
@@ -121,6 +128,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         event.accept()
+        self.closed.emit()
 
     def show_about(self, privacy: bool = False) -> None:
         dialog = AboutDialog(self)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextDocument
 from PySide6.QtTest import QTest
 
@@ -277,3 +278,52 @@ async def test_the_lobby_lists_a_room_and_its_count(
     guest = await joined(room.local_url(), "Sam", prefs, keys, cleanup)
     assert guest.chat is not None
     await until(lambda: lobby.rooms.room(0).participants == 1, what="the count to update")
+
+
+async def test_closing_the_window_closes_the_room_then_the_app(
+    prefs: Preferences, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole life of the app: closing the window as host tells the guests and returns."""
+    from core.client import Ended, RoomClient  # noqa: PLC0415
+    from desktop import main_window  # noqa: PLC0415
+    from desktop.app import make_application, run_app  # noqa: PLC0415
+    from desktop.session import RoomSession  # noqa: PLC0415
+
+    yes = main_window.QMessageBox.StandardButton.Yes
+    monkeypatch.setattr(main_window.QMessageBox, "question", lambda *_a, **_k: yes)
+    monkeypatch.setattr(main_window, "Preferences", lambda: prefs)
+    app = make_application([])
+    before = set(app.topLevelWidgets())
+    running = asyncio.ensure_future(run_app(app, discover=False))
+
+    def new_window() -> MainWindow | None:
+        fresh = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w not in before]
+        return fresh[0] if fresh else None
+
+    try:
+        await until(new_window)
+        window = new_window()
+        assert window is not None
+        host = await window._open(RoomConfig(name="Last orders"), None)
+        assert host is not None
+        ana = RoomClient(host.local_url(), "Ana", host_key=host.host_key)
+        window._enter(RoomSession(ana, await ana.connect(), host=host))
+        guest = RoomClient(host.local_url(), "Sam")
+        await guest.connect()
+        ended: list[Ended] = []
+
+        async def watch() -> None:
+            async for event in guest.events():
+                if isinstance(event, Ended):
+                    ended.append(event)
+
+        watcher = asyncio.ensure_future(watch())
+        QTimer.singleShot(0, window.close)  # the window's close button
+        await asyncio.wait_for(running, 10)  # run_app returns: no hang, no stopped loop
+        await until(lambda: ended, what="the guest to be told")
+        assert ended[0].reason == "closed_by_host"
+        watcher.cancel()
+    finally:
+        app.setQuitOnLastWindowClosed(True)
+        if not running.done():
+            running.cancel()
