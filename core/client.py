@@ -301,6 +301,11 @@ class RoomClient:
         return dict(self._participants)
 
     @property
+    def instance(self) -> str | None:
+        """Which run of the room we are in: it changes when the host restarted the room."""
+        return self._instance
+
+    @property
     def assistant_state(self) -> AssistantState | None:
         """What the assistant is doing (None in a room without one)."""
         return self._assistant_state

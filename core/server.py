@@ -153,6 +153,7 @@ class RoomServer:
         self._ticker: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._room_closed = asyncio.Event()
+        self._bound_port: int | None = None
         self._provider = provider
         self._relay_options = relay_options or {}
         self._relay: AiRelay | None = None
@@ -179,14 +180,18 @@ class RoomServer:
             server_header="gptgroup",
         )
         self._ticker = asyncio.create_task(self._tick_forever())
+        self._bound_port = None
+        _ = self.port  # remembered: after closing, the sockets are gone
         log.info("room %r listening on port %d", self.room.config.name, self.port)
 
     @property
     def port(self) -> int:
-        """The TCP port the server listens on."""
+        """The TCP port the server listens (or listened) on."""
         if self._server is None:
             raise RuntimeError("the server has not been started")
-        return int(next(iter(self._server.sockets)).getsockname()[1])
+        if self._bound_port is None:
+            self._bound_port = int(next(iter(self._server.sockets)).getsockname()[1])
+        return self._bound_port
 
     def url(self, host: str = "127.0.0.1") -> str:
         """The ``ws://`` address to reach this room at ``host``."""

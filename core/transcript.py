@@ -59,6 +59,7 @@ class Entry:
     model: str = ""
     asked_by: str = ""
     asked_by_id: str = ""
+    answer_id: str = ""
     usage: Usage | None = None
     version: int = 0
 
@@ -74,6 +75,7 @@ class Transcript:
     """See the module docstring. ``me`` is this participant's id (it can change on rejoin)."""
 
     me: str = ""
+    epoch: int = 0  # goes up when the host restarted the room: its numbers start again
     entries: list[Entry] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
     _roles: dict[str, str] = field(default_factory=dict)
@@ -84,6 +86,11 @@ class Transcript:
         self.me = me
         self._mine.add(me)
         self._roles.update({p.id: p.role for p in participants.values()})
+
+    def new_room(self) -> None:
+        """The host restarted the room: what follows is numbered afresh, so it must not be
+        mistaken for what is already shown."""
+        self.epoch += 1
 
     def entry(self, key: str) -> Entry | None:
         index = self._index.get(key)
@@ -114,22 +121,25 @@ class Transcript:
             case ParticipantJoined(participant=p):
                 self._roles[p.id] = p.role
                 suffix = " (host)" if p.role == "host" else ""
-                return self._line(f"e:{event.seq}", f"{p.name} joined{suffix}", event.ts)
+                return self._line(self._k("e", event.seq), f"{p.name} joined{suffix}", event.ts)
             case ParticipantLeft(name=name, reason=reason):
                 return self._line(
-                    f"e:{event.seq}", f"{name} {LEFT_WORDS.get(reason, 'left')}", event.ts
+                    self._k("e", event.seq),
+                    f"{name} {LEFT_WORDS.get(reason, 'left')}",
+                    event.ts,
                 )
             case ParticipantStatusChanged():
                 return []  # shown live in the participants panel, not in the transcript
             case AnswerStarted():
                 entry = Entry(
-                    key=f"a:{event.answer}", kind="answer", text="", ts=event.ts,
+                    key=self._k("a", event.answer), kind="answer", text="", ts=event.ts,
                     author=event.assistant_name, role="assistant", status="streaming",
                     model=event.model, asked_by=event.asked_by_name, asked_by_id=event.asked_by,
+                    answer_id=event.answer,
                 )  # fmt: skip
                 return [self._insert(entry)]
             case AnswerDelta(answer=answer, offset=offset, text=text):
-                growing = self.entry(f"a:{answer}")
+                growing = self.entry(self._k("a", answer))
                 if growing is None:
                     return []
                 growing.text = growing.text[:offset] + text
@@ -137,21 +147,21 @@ class Transcript:
             case AnswerFinished():
                 return [self._answer_finished(event)]
             case Notice(text=text, level=level):
-                entry = Entry(key=f"n:{event.seq}", kind="notice", text=text, ts=event.ts,
+                entry = Entry(key=self._k("n", event.seq), kind="notice", text=text, ts=event.ts,
                               level=level)  # fmt: skip
                 return [self._insert(entry)]
             case RoomClosed(reason=reason):
                 text = "The host closed the room." if reason == "closed_by_host" else (
                     "The host shut down the room."
                 )  # fmt: skip
-                return self._line(f"e:{event.seq}", text, event.ts)
+                return self._line(self._k("e", event.seq), text, event.ts)
         return []
 
     def _answer_finished(self, event: AnswerFinished) -> Change:
-        found = self.entry(f"a:{event.answer}")
+        found = self.entry(self._k("a", event.answer))
         if found is None:  # its start fell out of the history we were sent
-            entry = Entry(key=f"a:{event.answer}", kind="answer", text="", ts=event.ts,
-                          author="assistant", role="assistant")  # fmt: skip
+            entry = Entry(key=self._k("a", event.answer), kind="answer", text="", ts=event.ts,
+                          author="assistant", role="assistant", answer_id=event.answer)  # fmt: skip
             change = self._insert(entry)
         else:
             entry = found
@@ -166,15 +176,15 @@ class Transcript:
         pending = self.entry(f"p:{event.client_id}") if mine and event.client_id else None
         if pending is not None:  # our own message, confirmed: it keeps its place
             index = self._index.pop(pending.key)
-            pending.key = f"m:{event.seq}"
+            pending.key = self._k("m", event.seq)
             self._index[pending.key] = index
             pending.pending, pending.ts, pending.text = False, event.ts, event.text
             pending.version += 1
             return [Change("update", index)]
-        if f"m:{event.seq}" in self._index:
+        if self._k("m", event.seq) in self._index:
             return []
         entry = Entry(
-            key=f"m:{event.seq}", kind="message", text=event.text, ts=event.ts,
+            key=self._k("m", event.seq), kind="message", text=event.text, ts=event.ts,
             author=event.author_name, author_id=event.author,
             role=self._roles.get(event.author, "guest"), mine=mine,
         )  # fmt: skip
@@ -184,6 +194,10 @@ class Transcript:
         if key in self._index:
             return []
         return [self._insert(Entry(key=key, kind="event", text=text, ts=ts))]
+
+    def _k(self, kind: str, ident: object) -> str:
+        """A row key: the kind, what identifies it in the room, and the room's epoch."""
+        return f"{self.epoch}{kind}:{ident}"
 
     def _insert(self, entry: Entry) -> Change:
         self._index[entry.key] = len(self.entries)

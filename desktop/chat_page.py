@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -39,6 +40,16 @@ from desktop.session import RoomSession
 
 __all__ = ["ChatPage"]
 
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: a capital first letter and a full stop."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 TYPING_EXPIRES = 6.0
 
 _ENDED_WORDS = {
@@ -47,7 +58,7 @@ _ENDED_WORDS = {
     "kicked": "The host removed you from the room.",
     "banned": "The host banned you from this room.",
     "unreachable": "The room cannot be reached any more.",
-    "replaced": "This room was opened again somewhere else with your session.",
+    "replaced": "You joined this room from another window, so this one was disconnected.",
     "left": "You left the room.",
 }
 
@@ -66,6 +77,9 @@ class ChatPage(QWidget):
         self._typing: dict[str, float] = {}
         self._report: AssistantReport | None = None
         self._ended: Ended | None = None
+        self._instance = self.client.instance
+        self._names: list[str] = []
+        self._at_bottom = True
         self._build()
         self._connect_signals()
         me = self.client.you
@@ -131,6 +145,7 @@ class ChatPage(QWidget):
         self.stop_button = QPushButton("Stop")
         self.regenerate_button = QPushButton("Regenerate")
         self.typing_line = QLabel(objectName="typing")
+        self.typing_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         status = QHBoxLayout()
         status.addWidget(self.assistant_line, 1)
         status.addWidget(self.typing_line)
@@ -181,6 +196,8 @@ class ChatPage(QWidget):
         self.assistant_action.triggered.connect(self._assistant_settings)
         self.close_action.triggered.connect(self._close_room_clicked)
         self.model.rowsInserted.connect(self._follow)
+        self.model.dataChanged.connect(self._follow_growth)
+        self.model.rowsAboutToBeInserted.connect(self._note_position)
 
     # ----------------------------------------------------------------- events
 
@@ -209,17 +226,27 @@ class ChatPage(QWidget):
                     "are sent when it is back.",
                     "warning",
                 )
-            case Resumed(resumed=resumed):
-                self._set_banner("" if resumed else "Reconnected as a new participant.", "info")
-                if not resumed:
-                    self.model.transcript.set_participants(
-                        self.client.participants, self.client.you.id
-                    )
-                QTimer.singleShot(3000, lambda: self.banner.hide() if resumed else None)
+            case Resumed(resumed=resumed, history_complete=complete):
+                self._resumed(resumed, complete)
             case Ended():
                 self._end(event)
         self._refresh_people()
         self._refresh_assistant()
+
+    def _resumed(self, resumed: bool, complete: bool) -> None:
+        if self.client.instance != self._instance:  # the host restarted the room
+            self._instance = self.client.instance
+            self.model.transcript.new_room()
+            text = "The host restarted the room: you are back in, as a new participant."
+        elif not resumed:
+            text = "Reconnected, as a new participant: you were away too long."
+        elif not complete:
+            text = "Reconnected. Some messages from while you were away are no longer available."
+        else:
+            text = "Reconnected."
+        self.model.transcript.set_participants(self.client.participants, self.client.you.id)
+        self._room_changed(self.client.room)
+        self._show_problem(text, level="info")
 
     def _room_changed(self, room: RoomInfo) -> None:
         self.title.setText(room.name)
@@ -241,7 +268,9 @@ class ChatPage(QWidget):
         names = [p.name for p in self.client.participants.values()]
         if assistant is not None:
             names.append(assistant.name)
-        self.composer.set_names(names)
+        if names != self._names:  # resetting the list would lose the highlighted choice
+            self._names = names
+            self.composer.set_names(names)
 
     def _refresh_assistant(self) -> None:
         state = self.client.assistant_state
@@ -282,11 +311,14 @@ class ChatPage(QWidget):
             self.client.participants[p].name for p in self._typing if p in self.client.participants
         ]
         if not names:
-            self.typing_line.setText("")
+            text = ""
         elif len(names) == 1:
-            self.typing_line.setText(f"{names[0]} is typing…")
+            text = f"{names[0]} is typing…"
+        elif len(names) <= 3:
+            text = f"{', '.join(names[:-1])} and {names[-1]} are typing…"
         else:
-            self.typing_line.setText(f"{', '.join(names[:-1])} and {names[-1]} are typing…")
+            text = f"{', '.join(names[:2])} and {len(names) - 2} others are typing…"
+        self.typing_line.setText(text)
 
     def _show_usage(self) -> None:
         report = self._report
@@ -309,7 +341,11 @@ class ChatPage(QWidget):
 
     def _end(self, ended: Ended) -> None:
         self._ended = ended
-        text = _ENDED_WORDS.get(ended.reason, ended.message)
+        for client_id, _text in self.client.pending:
+            self.model.drop_pending(client_id)  # they will never be sent now
+        text = _ENDED_WORDS.get(ended.reason) or _sentence(ended.message)
+        if ended.reason == "closed_by_host" and self.session.is_host:
+            text = "You closed the room."
         if ended.reason != "left":
             self._set_banner(f"{text} The conversation stays here until you leave.", "error")
         self.composer.setEnabled(False)
@@ -317,15 +353,29 @@ class ChatPage(QWidget):
         self.host_menu_button.setEnabled(False)
         self.leave_button.setText("Back to rooms")
 
-    def _show_problem(self, text: str) -> None:
-        self._set_banner(text, "warning")
-        QTimer.singleShot(6000, lambda: self.banner.hide() if self.banner.text() == text else None)
+    def _show_problem(self, text: str, level: str = "warning") -> None:
+        """A banner that goes away by itself (unless something else replaced it)."""
+        self._set_banner(text, level)
+        QTimer.singleShot(6000, self, lambda: self._hide_banner_if(text))
+
+    def _hide_banner_if(self, text: str) -> None:
+        if self.banner.text() == text and self._ended is None:
+            self.banner.hide()
+
+    def _note_position(self, *_: object) -> None:
+        bar = self.view.verticalScrollBar()
+        self._at_bottom = bar.value() >= bar.maximum() - 80
 
     def _follow(self, _parent: QModelIndex, _first: int, _last: int) -> None:
         """Keep the newest message in view, unless the user scrolled up to read."""
-        bar = self.view.verticalScrollBar()
-        if bar.value() >= bar.maximum() - 80:
-            QTimer.singleShot(0, self.view.scrollToBottom)
+        if self._at_bottom:
+            QTimer.singleShot(0, self, self.view.scrollToBottom)
+
+    def _follow_growth(self, first: QModelIndex, *_: object) -> None:
+        """A streaming answer grows in place: keep its end in view, as for new rows."""
+        bar = self.view.verticalScrollBar()  # not laid out again yet: where the reader was
+        if first.row() == self.model.rowCount() - 1 and bar.value() >= bar.maximum() - 80:
+            QTimer.singleShot(0, self, self.view.scrollToBottom)
 
     # ----------------------------------------------------------------- actions
 
@@ -343,7 +393,7 @@ class ChatPage(QWidget):
     def _regenerate_clicked(self) -> None:
         last = self._last_answer()
         if last is not None:
-            self.session.regenerate(last.key.removeprefix("a:"))
+            self.session.regenerate(last.answer_id)
 
     def _leave_clicked(self) -> None:
         if self._ended is None and self.session.host is not None:

@@ -82,6 +82,8 @@ class MessageDelegate(QStyledItemDelegate):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._docs: OrderedDict[tuple[str, int, int, bool], QTextDocument] = OrderedDict()
+        self._htmls: OrderedDict[tuple[str, int, bool], str] = OrderedDict()
+        self._blocks: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
 
     # ----------------------------------------------------------------- layout
 
@@ -97,12 +99,25 @@ class MessageDelegate(QStyledItemDelegate):
         doc = QTextDocument()
         doc.setDefaultFont(font)
         doc.setDocumentMargin(0)
-        doc.setHtml(render(entry.text, dark=dark) if entry.text else "")
+        doc.setHtml(self._html(entry, dark))
         doc.setTextWidth(width)
         self._docs[key] = doc
         while len(self._docs) > CACHE_SIZE:
             self._docs.popitem(last=False)
         return doc
+
+    def _html(self, entry: Entry, dark: bool) -> str:
+        """The row's HTML, rendered once per version (widths only lay it out again)."""
+        key = (entry.key, entry.version, dark)
+        html = self._htmls.get(key)
+        if html is None:
+            text = entry.text
+            if not text and entry.kind == "answer" and entry.error:
+                text = entry.error  # a failed answer says why, in full, where text would be
+            html = self._htmls[key] = render(text, dark=dark) if text else ""
+            while len(self._htmls) > CACHE_SIZE:
+                self._htmls.popitem(last=False)
+        return html
 
     @staticmethod
     def _grouped(index: QModelIndex, entry: Entry) -> bool:
@@ -130,7 +145,7 @@ class MessageDelegate(QStyledItemDelegate):
         parts = []
         if entry.status in _STATUS:
             parts.append(_STATUS[entry.status])
-        if entry.error:
+        if entry.error and entry.text:  # without text, the error is the body
             parts.append(entry.error)
         if entry.status != "streaming":
             detail = entry.model
@@ -147,8 +162,17 @@ class MessageDelegate(QStyledItemDelegate):
             "```" not in entry.text and "~~~" not in entry.text and "    " not in entry.text
         ):
             return []
-        count = len(code_blocks(entry.text))
+        count = len(self._code_blocks(entry))
         return ["Copy code"] if count == 1 else [f"Copy code {i}" for i in range(1, count + 1)]
+
+    def _code_blocks(self, entry: Entry) -> list[str]:
+        key = (entry.key, entry.version)
+        blocks = self._blocks.get(key)
+        if blocks is None:
+            blocks = self._blocks[key] = code_blocks(entry.text)
+            while len(self._blocks) > CACHE_SIZE:
+                self._blocks.popitem(last=False)
+        return blocks
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         entry = index.data(Roles.ENTRY)
@@ -156,6 +180,8 @@ class MessageDelegate(QStyledItemDelegate):
             return super().sizeHint(option, index)
         metrics = QFontMetrics(option.font)
         line = metrics.height()
+        if option.rect.width() <= 0:  # asked before the view has a width: no layout yet
+            return QSize(0, line)
         if entry.kind == "event":
             return QSize(option.rect.width(), line + 2 * GAP)
         if entry.kind == "notice":
@@ -239,7 +265,9 @@ class MessageDelegate(QStyledItemDelegate):
             small = QFont(option.font)
             small.setPointSizeF(max(7.0, option.font.pointSizeF() - 1))
             painter.setFont(small)
-            painter.drawText(QRect(x, y, self._body_width(option), metrics.height()), 0, footer)
+            width = self._body_width(option)
+            footer = QFontMetrics(small).elidedText(footer, Qt.TextElideMode.ElideRight, width)
+            painter.drawText(QRect(x, y, width, metrics.height()), 0, footer)
             painter.setFont(option.font)
             y += metrics.height()
         for chip, chip_rect in self._chip_rects(entry, option, y):
@@ -318,11 +346,13 @@ class MessageDelegate(QStyledItemDelegate):
     ) -> bool:
         if event.type() != QEvent.Type.MouseButtonRelease or not isinstance(event, QMouseEvent):
             return False
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False  # right-click is for the menu, middle-click for nothing
         entry = index.data(Roles.ENTRY)
         if not isinstance(entry, Entry) or entry.kind not in ("message", "answer"):
             return False
         pos = event.position().toPoint()
-        blocks = code_blocks(entry.text) if self._chips(entry) else []
+        blocks = self._code_blocks(entry) if self._chips(entry) else []
         for n, (_, rect) in enumerate(
             self._chip_rects(entry, option, self._chips_top(entry, option, index))
         ):

@@ -23,7 +23,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.ai.desk import AssistantConfig
-from core.ai.provider import PRESETS, ChatProvider, ProviderProblem, ProviderSettings
+from core.ai.provider import (
+    PRESETS,
+    ChatProvider,
+    ProviderProblem,
+    ProviderSettings,
+    without_credentials,
+)
 from core.room import RoomConfig
 from core.text_rules import TextRejected, normalize_display_name
 from desktop.assistant_dialog import MODE_LABELS, limit_spin
@@ -180,7 +186,11 @@ class HostDialog(QDialog):
         if not model:
             raise ValueError("Choose a model (Test connection lists what the server offers).")
         return ProviderSettings.from_preset(
-            preset, model=model, base_url=self._where(), api_key=self.api_key.text().strip() or None
+            preset,
+            model=model,
+            base_url=self._where(),
+            api_key=self.api_key.text().strip() or None,
+            env_key=self._preset() == "openai",
         )
 
     def _test_clicked(self) -> None:
@@ -192,7 +202,7 @@ class HostDialog(QDialog):
                 return
             settings = ProviderSettings.from_preset(
                 self._preset(), model="", base_url=self._where(),
-                api_key=self.api_key.text().strip() or None,
+                api_key=self.api_key.text().strip() or None, env_key=self._preset() == "openai",
             )  # fmt: skip
         if settings is None:
             return
@@ -252,7 +262,7 @@ class HostDialog(QDialog):
             if key:
                 self._keys.set(self._where(), key)
             self._prefs.set(f"model:{settings.preset}", settings.model)
-            self._prefs.set(f"base_url:{settings.preset}", self._where())
+            self._prefs.set(f"base_url:{settings.preset}", without_credentials(self._where()))
         self._prefs.set("provider", self._preset())
         self._prefs.set("room_name", name)
         self._prefs.set("display_name", you)

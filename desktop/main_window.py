@@ -233,7 +233,11 @@ class MainWindow(QMainWindow):
                 "does not let you through."
             )
         if isinstance(exc, JoinRefused):
-            return REFUSALS.get(exc.code, exc.message[:1].upper() + exc.message[1:] + ".")
+            if exc.code in REFUSALS:
+                return REFUSALS[exc.code]
+            text = exc.message.strip()
+            text = text[:1].upper() + text[1:]
+            return text if text.endswith((".", "!", "?")) else text + "."
         return str(exc)
 
     # ----------------------------------------------------------------- hosting
@@ -255,6 +259,9 @@ class MainWindow(QMainWindow):
             await host.close()
             await self._problem(f"The room opened but you could not join it: {exc}")
             return
+        except BaseException:
+            await host.close()
+            raise
         self._seen_notice.add(f"{host.local_url()} {plan.config.name}")
         self._enter(RoomSession(client, welcome, host=host))
 
@@ -272,6 +279,9 @@ class MainWindow(QMainWindow):
                 if port == 0:
                     await self._problem(f"Could not open the room: {exc.strerror or exc}")
                 continue
+            except BaseException:  # never leave a room listening and announced behind us
+                await host.close()
+                raise
             return host
         return None
 

@@ -53,6 +53,14 @@ class RoomSession(QObject):
     def start(self) -> None:
         """Begin delivering events (the welcome's replay comes first)."""
         self._pump = asyncio.ensure_future(self._deliver())
+        if self.host is not None:
+            self._run(self._close_host_when_room_closes(self.host))
+
+    async def _close_host_when_room_closes(self, host: RoomHost) -> None:
+        """Closing the room from the menu must also stop listening and withdraw the
+        announcement, not only end the conversation."""
+        await host.wait_room_closed()
+        await host.close("closed_by_host")
 
     async def _deliver(self) -> None:
         async for event in self.client.events():

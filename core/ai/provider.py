@@ -102,11 +102,13 @@ class ProviderSettings:
         model: str,
         base_url: str | None = None,
         api_key: str | None = None,
+        env_key: bool = True,
         **options: Any,
     ) -> ProviderSettings:
         """Settings for ``preset`` (a key of :data:`PRESETS`). ``base_url`` overrides the
-        preset's; ``api_key`` defaults to ``OPENAI_API_KEY`` for OpenAI and, for the others, to
-        that variable or a placeholder. Raises ``ValueError`` for an unknown preset or a
+        preset's; ``api_key`` defaults to ``OPENAI_API_KEY`` (unless ``env_key`` is false, so
+        a key meant for OpenAI never goes to another server) and then, for servers that need
+        none, to a placeholder. Raises ``ValueError`` for an unknown preset or a
         compatible server without a base URL."""
         if preset not in PRESETS:
             raise ValueError(f"unknown provider {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -116,7 +118,7 @@ class ProviderSettings:
             raise ValueError("an OpenAI-compatible server needs a base URL")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"the base URL must start with http:// or https://, not {url!r}")
-        key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        key = api_key or (os.environ.get("OPENAI_API_KEY") if env_key else None) or None
         if key is None and not info.needs_key:
             key = LOCAL_PLACEHOLDER_KEY
         moved = url != info.base_url  # a preset pointed elsewhere: judge by where it points
@@ -133,6 +135,14 @@ def _where(url: str) -> str:
     host = parts.hostname or "?"
     host = f"[{host}]" if ":" in host else host
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without any ``user:password@`` (for showing or storing it)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _label_for(url: str) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtTest import QTest
 
 from core.ai.desk import AssistantConfig
 from core.ai.provider import ProviderSettings
+from core.client import JoinRefused, RoomUnreachable, probe_room
 from core.discovery import Discovery
 from core.hosting import RoomHost
 from core.room import RoomConfig
@@ -186,8 +187,23 @@ async def test_kicked_and_closed_rooms_keep_the_transcript(
     assert not sam.chat.composer.isEnabled()
     assert "before anything happens" in texts(sam.chat)
     assert sam.chat.leave_button.text() == "Back to rooms"
+    url = room_url(host)
     host.session.close_room()
     await until(lambda: "closed the room" in ben.chat.banner.text(), what="ben told")
+    await until(lambda: "You closed the room" in host.chat.banner.text())
+
+    async def still_listening() -> bool:
+        try:
+            await probe_room(url, wait=1)
+        except (RoomUnreachable, JoinRefused) as exc:
+            return not isinstance(exc, RoomUnreachable)
+        return True
+
+    for _ in range(50):  # closing from the menu also stops the server
+        if not await still_listening():
+            break
+        await asyncio.sleep(0.1)
+    assert not await still_listening()
     assert "before anything happens" in texts(ben.chat) and not ben.chat.send_button.isEnabled()
     await ben.leave_room()
     assert ben.pages.currentWidget() is ben.lobby

@@ -69,3 +69,14 @@ def test_a_refused_message_stays_visible_as_not_sent() -> None:
     entry = model.index(0).data(Roles.ENTRY)
     assert not entry.pending and entry.status == "failed" and entry.text == "too fast"
     assert model.rowCount(QModelIndex()) == 1
+
+
+def test_a_restarted_room_does_not_hide_its_new_messages() -> None:
+    model = MessageListModel()
+    model.apply(posted(5, text="before the crash"))
+    model.transcript.new_room()  # the host restarted the room: numbering starts again
+    model.apply(posted(5, text="after the restart"))
+    assert [model.index(r).data() for r in range(model.rowCount())] == [
+        "before the crash",
+        "after the restart",
+    ]
