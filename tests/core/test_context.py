@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.ai.context import AnswerJob, TranscriptEntry, build_messages
-from core.ai.tokens import TokenCounter, context_window_for
+from core.ai.tokens import TokenCounter, context_window_for, load_cl100k_ranks
+from resources import read_bytes
 
 
 def job(turns: int, persona: str = "") -> AnswerJob:
@@ -80,3 +83,10 @@ def test_context_windows() -> None:
     assert context_window_for("gpt-4.1-nano", "cloud") == 1_000_000
     assert context_window_for("llama3.2", "local") == 8_192
     assert context_window_for("llama3.2", "local", override=32_768) == 32_768
+
+
+def test_the_shipped_token_table_is_checked() -> None:
+    data = read_bytes("cl100k_base.tiktoken")
+    assert len(load_cl100k_ranks(data)) == 100_256
+    with pytest.raises(ValueError, match="published hash"):
+        load_cl100k_ranks(data.replace(b"IQ== 0", b"IQ== 1", 1))
