@@ -37,10 +37,18 @@ async def run_app(app: QApplication, *, discover: bool = True) -> None:
     loop = asyncio.get_running_loop()
     # qasync does not install asyncio's async-generator hooks; without them, leaving a stream
     # early prints "Exception ignored ... AsyncLibraryNotFoundError".
+    previous_hooks = sys.get_asyncgen_hooks()
     sys.set_asyncgen_hooks(
         firstiter=loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
         finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
     )
+    try:
+        await _run_window(app, discover)
+    finally:
+        sys.set_asyncgen_hooks(*previous_hooks)
+
+
+async def _run_window(app: QApplication, discover: bool) -> None:
     # Qt would stop the event loop the moment the last window closes, before the room could
     # be closed for the guests: so closing the window ends this coroutine instead, and the
     # loop stops only after the clean-up.

@@ -80,6 +80,7 @@ class ChatPage(QWidget):
         self._instance = self.client.instance
         self._names: list[str] = []
         self._at_bottom = True
+        self._stoppable: str | None = None
         self._build()
         self._connect_signals()
         me = self.client.you
@@ -292,7 +293,10 @@ class ChatPage(QWidget):
             }.get(assistant.mode, "")
             self.assistant_line.setText(f"{assistant.name} · {assistant.model} · {how}")
         answering = state.answering if state is not None else None
-        self.stop_button.setVisible(answering is not None and (host or answering.asked_by == me))
+        self._stoppable = self._stoppable_answer(me, host)
+        self.stop_button.setVisible(self._stoppable is not None)
+        mine_waiting = answering is None or self._stoppable != answering.answer
+        self.stop_button.setText("Withdraw my question" if mine_waiting else "Stop")
         last = self._last_answer()
         self.regenerate_button.setVisible(
             last is not None and answering is None and (host or last.asked_by_id == me)
@@ -385,10 +389,19 @@ class ChatPage(QWidget):
             self.model.add_pending(client_id, text, self.client.you.name, time.time())
             self.view.scrollToBottom()
 
-    def _stop_clicked(self) -> None:
+    def _stoppable_answer(self, me: str, host: bool) -> str | None:
+        """The answer the Stop button acts on: the one being written, when we may stop it,
+        else our own question still waiting in the queue."""
         state = self.client.assistant_state
-        if state is not None and state.answering is not None:
-            self.session.stop_answer(state.answering.answer)
+        if state is None or not me:
+            return None
+        if state.answering is not None and (host or state.answering.asked_by == me):
+            return state.answering.answer
+        return next((t.answer for t in state.waiting if t.asked_by == me), None)
+
+    def _stop_clicked(self) -> None:
+        if self._stoppable is not None:
+            self.session.stop_answer(self._stoppable)
 
     def _regenerate_clicked(self) -> None:
         last = self._last_answer()

@@ -426,3 +426,22 @@ async def test_a_server_that_never_greets_is_reported_unreachable() -> None:
         client = RoomClient(f"ws://127.0.0.1:{port}/", "Sam", open_timeout=0.5)
         with pytest.raises(RoomUnreachable, match="did not answer in time"):
             await client.connect()
+
+
+async def test_a_session_continued_elsewhere_ends_the_old_client(room: RoomHarness) -> None:
+    sam, inbox = await room.join("Sam")
+    ws = await room.raw()
+    await hand_join(ws, "Sam", resume={"session": sam._session, "last_seq": 0})
+    ended = await inbox.wait_type(Ended)
+    assert ended.reason == "replaced" and ended.close_code == CloseCode.SESSION_REPLACED
+    await ws.close()
+
+
+async def test_guessing_the_password_is_slowed_down(make_room: RoomFactory) -> None:
+    room = await make_room(password="right", failed_auth_limit=3)
+    for _ in range(3):
+        with pytest.raises(JoinRefused):
+            await room.join("Eve", password="wrong")
+    with pytest.raises(JoinRefused) as caught:
+        await room.join("Eve", password="right")
+    assert caught.value.code == "too_many_attempts"

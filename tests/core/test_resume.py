@@ -157,6 +157,7 @@ async def test_a_message_in_flight_when_the_grace_runs_out_is_posted_once(
         assert resumed.resumed is False
         await sam.send("and this")
         await host_inbox.wait_type(MessagePosted, text="and this")
+        await sam_inbox.wait_type(MessagePosted, text="and this")  # Sam's own echo too
         assert host_inbox.texts().count("did this arrive?") == 1
         assert sam.pending == []
     finally:

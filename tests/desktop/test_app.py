@@ -14,7 +14,7 @@ from PySide6.QtTest import QTest
 
 from core.ai.desk import AssistantConfig
 from core.ai.provider import ProviderSettings
-from core.client import JoinRefused, RoomUnreachable, probe_room
+from core.client import JoinRefused, RoomClient, RoomUnreachable, probe_room
 from core.discovery import Discovery
 from core.hosting import RoomHost
 from core.room import RoomConfig
@@ -23,6 +23,7 @@ from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import DisclosureDialog, JoinDialog
 from desktop.main_window import MainWindow
 from desktop.markdown import render
+from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
 from tests.blip_proxy import BlipProxy
 from tests.desktop.conftest import answer_dialog, until
@@ -128,13 +129,9 @@ async def test_two_windows_talk(prefs: Preferences, keys: KeyStore, cleanup: lis
     assert [e.text for e in mine] == ["hello from Sam"] and not mine[0].pending
 
 
-async def test_a_streamed_answer_grows_and_can_be_stopped(
-    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
-) -> None:
-    fake = FakeOpenAI()
-    await fake.start()
-    cleanup.append(fake)
-    fake.script(Reply([f"word{i} " for i in range(80)], delay=0.05))
+async def ai_window(prefs: Preferences, keys: KeyStore, cleanup: list[Any],
+                    fake: FakeOpenAI) -> MainWindow:  # fmt: skip
+    """A window hosting a room whose assistant is the fake server (as after the host dialog)."""
     settings = ProviderSettings.from_preset(
         "compatible", model="llama3.2", base_url=fake.base_url, api_key="k"
     )
@@ -144,13 +141,23 @@ async def test_a_streamed_answer_grows_and_can_be_stopped(
     cleanup.append(window)
     host = await window._open(config, settings)
     assert host is not None
-    from core.client import RoomClient  # noqa: PLC0415
-
     client = RoomClient(host.local_url(), "Ana", host_key=host.host_key)
-    from desktop.session import RoomSession  # noqa: PLC0415
-
     window._enter(RoomSession(client, await client.connect(), host=host))
     window.show()
+    return window
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as server:
+        yield server
+
+
+async def test_a_streamed_answer_grows_and_can_be_stopped(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], fake: FakeOpenAI
+) -> None:
+    fake.script(Reply([f"word{i} " for i in range(80)], delay=0.05))
+    window = await ai_window(prefs, keys, cleanup, fake)
     page = window.chat
     assert page is not None
     assert "llama3.2" in page.subtitle.text() and "local server" in page.subtitle.text()
@@ -343,3 +350,23 @@ async def test_closing_the_window_closes_the_room_then_the_app(
         app.setQuitOnLastWindowClosed(True)
         if not running.done():
             running.cancel()
+
+
+async def test_a_waiting_question_can_be_withdrawn(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], fake: FakeOpenAI
+) -> None:
+    fake.script(Reply(["long "] * 100, delay=0.05))
+    host = await ai_window(prefs, keys, cleanup, fake)
+    guest = await joined(room_url(host), "Sam", prefs, keys, cleanup)
+    assert host.chat is not None and guest.chat is not None
+    host.chat.send("@assistant keep busy")
+    client = guest.session.client  # type: ignore[union-attr]
+    await until(lambda: client.assistant_state is not None
+                and client.assistant_state.answering is not None)  # fmt: skip
+    guest.chat.send("@assistant my turn next?")
+    page = guest.chat
+    await until(page.stop_button.isVisible)
+    assert page.stop_button.text() == "Withdraw my question"
+    page.stop_button.click()
+    await until(lambda: not page.session.client.assistant_state.waiting)
+    assert not page.stop_button.isVisible()
