@@ -67,7 +67,7 @@ class AddressDialog(QDialog):
         layout.addWidget(self.buttons)
         self.address.textChanged.connect(self._check)
         self._check("")
-        self.resize(460, 0)
+        _fit(self, 480)
 
     def _check(self, text: str) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -75,7 +75,8 @@ class AddressDialog(QDialog):
             parse_room_address(text)
         except InvalidAddress as exc:
             ok.setEnabled(False)
-            self.problem.setText(str(exc) if text.strip() else "")
+            message = str(exc)
+            self.problem.setText(message[:1].upper() + message[1:] if text.strip() else "")
             return
         ok.setEnabled(True)
         self.problem.setText("")
@@ -111,6 +112,7 @@ class JoinDialog(QDialog):
         layout.addWidget(self.buttons)
         self.name.textChanged.connect(self._check)
         self._check(name)
+        _fit(self, 400)
 
     def _check(self, text: str) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -156,10 +158,25 @@ class DisclosureDialog(QDialog):
         buttons = _buttons("Join the room")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        advice.setObjectName("advice")
         layout = QVBoxLayout(self)
-        for widget in (heading, where, advice, kept, link, buttons):
+        layout.setSpacing(12)
+        for widget in (heading, where, advice, kept, link):
             layout.addWidget(widget)
-        self.resize(480, 0)
+        layout.addSpacing(6)
+        layout.addWidget(buttons)
+        _fit(self, 500)
+
+
+def _fit(dialog: QDialog, width: int) -> None:
+    """Give a dialog of wrapped text a fixed width and the height its text needs there."""
+    dialog.setFixedWidth(width)
+    layout = dialog.layout()
+    if layout is not None:
+        layout.activate()
+        dialog.setMinimumHeight(layout.heightForWidth(width) if layout.hasHeightForWidth()
+                                else layout.sizeHint().height())  # fmt: skip
+    dialog.adjustSize()
 
 
 def _escape(text: str) -> str:

@@ -22,10 +22,12 @@ from core.ai.provider import ChatProvider, ProviderSettings
 from core.client import RoomClient
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
+from core.protocol import AssistantInfo, RoomInfo
 from core.room import RoomConfig
 from desktop.about import AboutDialog
 from desktop.app import make_application
 from desktop.host_dialog import HostDialog
+from desktop.join_dialogs import DisclosureDialog
 from desktop.main_window import MainWindow
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
@@ -89,6 +91,14 @@ async def shoot(app: QApplication) -> None:
     lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
     await asyncio.sleep(0.2)
     save(lobby, "lobby")
+
+    room = RoomInfo("Team lunch", "Ana", 3, None, False, True, assistant=AssistantInfo(
+        "assistant", "OpenAI", "cloud", "gpt-4o-mini", "mention"))  # fmt: skip
+    notice = DisclosureDialog(room, lobby)
+    notice.show()
+    await asyncio.sleep(0.2)
+    save(notice, "join-notice")
+    notice.close()
 
     host_dialog = HostDialog(prefs, KeyStore(), lobby)
     host_dialog.room_name.setText("Team lunch")
