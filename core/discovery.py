@@ -468,8 +468,12 @@ class Discovery:
         return self._zc
 
     async def start(self) -> None:
-        choice: Any = self._interfaces or _network_interfaces() or InterfaceChoice.All
+        choice: Any = self._interfaces or _network_interfaces()
         version = IPVersion.All if socket.has_ipv6 else IPVersion.V4Only
+        if not choice:
+            # Loopback only (no network, or a test namespace): IPv6 multicast cannot be routed
+            # there and would only fail noisily, so use IPv4 on every interface.
+            choice, version = InterfaceChoice.All, IPVersion.V4Only
         self._zc = AsyncZeroconf(interfaces=choice, ip_version=version)
 
     async def close(self) -> None:
