@@ -371,20 +371,6 @@ class Room:
                 actions += self._remove(participant, "timed_out")
         return actions
 
-    def next_deadline(self) -> float | None:
-        """The clock value at which :meth:`tick` next has work to do, if any."""
-        deadlines = [
-            p.reconnect_deadline
-            for p in self._participants.values()
-            if p.conn is None and p.reconnect_deadline is not None
-        ]
-        deadlines += [
-            r.opened + self.config.handshake_timeout
-            for r in self._conns.values()
-            if r.participant is None and not r.closing
-        ]
-        return min(deadlines, default=None)
-
     def close(
         self, reason: Literal["closed_by_host", "host_shutdown"] = "closed_by_host"
     ) -> list[RoomAction]:

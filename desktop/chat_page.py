@@ -34,20 +34,11 @@ from core.transcript import Entry
 from desktop.assistant_dialog import AssistantSettingsDialog
 from desktop.composer import Composer
 from desktop.delegate import MessageDelegate
-from desktop.join_dialogs import disclosure
+from desktop.join_dialogs import disclosure, sentence
 from desktop.models import MessageListModel, ParticipantListModel, Roles
 from desktop.session import RoomSession
 
 __all__ = ["ChatPage"]
-
-
-def _sentence(text: str) -> str:
-    """``text`` as a sentence: a capital first letter and a full stop."""
-    text = text.strip()
-    if not text:
-        return ""
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 TYPING_EXPIRES = 6.0
@@ -347,7 +338,7 @@ class ChatPage(QWidget):
         self._ended = ended
         for client_id, _text in self.client.pending:
             self.model.drop_pending(client_id)  # they will never be sent now
-        text = _ENDED_WORDS.get(ended.reason) or _sentence(ended.message)
+        text = _ENDED_WORDS.get(ended.reason) or sentence(ended.message)
         if ended.reason == "closed_by_host" and self.session.is_host:
             text = "You closed the room."
         if ended.reason != "left":

@@ -18,7 +18,7 @@ from core.address import InvalidAddress, RoomAddress, parse_room_address
 from core.protocol import RoomInfo
 from core.text_rules import TextRejected, normalize_display_name
 
-__all__ = ["AddressDialog", "DisclosureDialog", "JoinDialog", "disclosure"]
+__all__ = ["AddressDialog", "DisclosureDialog", "JoinDialog", "disclosure", "sentence"]
 
 
 def disclosure(room: RoomInfo) -> str:
@@ -33,6 +33,15 @@ def disclosure(room: RoomInfo) -> str:
         f"Everything you write is visible to everyone here and sent by the host to "
         f"{assistant.provider} / {assistant.model} ({where})."
     )
+
+
+def sentence(text: str) -> str:
+    """``text`` as a sentence for people: a capital first letter and a full stop."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _buttons(ok_text: str) -> QDialogButtonBox:

@@ -21,7 +21,7 @@ from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, RoomInfo, RoomPreview
 from desktop.about import AboutDialog
 from desktop.chat_page import ChatPage
 from desktop.host_dialog import HostDialog
-from desktop.join_dialogs import AddressDialog, DisclosureDialog, JoinDialog
+from desktop.join_dialogs import AddressDialog, DisclosureDialog, JoinDialog, sentence
 from desktop.lobby import LobbyPage
 from desktop.modal import run_dialog, warn
 from desktop.models import RoomListModel
@@ -233,11 +233,7 @@ class MainWindow(QMainWindow):
                 "does not let you through."
             )
         if isinstance(exc, JoinRefused):
-            if exc.code in REFUSALS:
-                return REFUSALS[exc.code]
-            text = exc.message.strip()
-            text = text[:1].upper() + text[1:]
-            return text if text.endswith((".", "!", "?")) else text + "."
+            return REFUSALS.get(exc.code) or sentence(exc.message)
         return str(exc)
 
     # ----------------------------------------------------------------- hosting
