@@ -14,7 +14,7 @@ SYSTEM_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libd
 	libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 iproute2
 
-.PHONY: run host test lint typecheck unit bench screenshots system-deps lock clean
+.PHONY: run host test lint typecheck unit fuzz bench screenshots system-deps lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GPT Group needs Python 3.11 or newer: make PYTHON=python3.12 ...")'
@@ -41,6 +41,10 @@ typecheck: $(STAMP)
 # Tests run in a private network namespace (when root) so none can touch a real interface.
 unit: $(STAMP)
 	tests/isolated.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+# Property-based tests of the parser and the room at length: 4 properties x 30,000 inputs.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz tests/isolated.sh $(BIN)/pytest tests/core/test_fuzz.py --timeout=0 -p no:cacheprovider $(PYTEST_ARGS)
 
 # The app's screens, rendered offscreen (inside a private network namespace when root).
 screenshots: $(STAMP)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -673,10 +674,12 @@ class RoomClient:
                 self._participants[p.id] = p
             case ParticipantLeft(participant=pid):
                 self._participants.pop(pid, None)
-            case ParticipantStatusChanged(participant=pid, status=status):
+            case ParticipantStatusChanged(participant=pid, status=status, moved=moved):
                 if pid in self._participants:
                     old = self._participants[pid]
-                    self._participants[pid] = ParticipantInfo(old.id, old.name, old.role, status)
+                    self._participants[pid] = dataclasses.replace(
+                        old, status=status, moved=old.moved or moved
+                    )
             case RoomUpdated(room=room):
                 self._room = room
                 self._outbox.pace_for(room.limits, time.monotonic())

@@ -26,6 +26,7 @@ import enum
 import hashlib
 import hmac
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -34,13 +35,35 @@ from typing import Any, ClassVar, Literal, TypeVar, Union
 
 __all__ = [
     "ABILITIES",
+    "ANSWER_MODES",
+    "AUTH_NONE",
+    "AUTH_PASSWORD",
     "DEFAULT_PORT",
+    "MAX_CLOSE_REASON_BYTES",
+    "MAX_ID_CHARS",
+    "MAX_NAME_INPUT_CHARS",
+    "MAX_NUMBER_CHARS",
+    "MAX_PARTICIPANTS_LIMIT",
+    "MAX_PERSONA_CHARS",
+    "MAX_ROOM_NAME_CHARS",
     "PROTOCOL_VERSION",
     "SERVICE_TYPE",
+    "TERMINAL_CLOSE_CODES",
     "Ack",
+    "AnswerDelta",
+    "AnswerFinished",
+    "AnswerStarted",
+    "AnswerTicket",
+    "AssistantInfo",
+    "AssistantReport",
+    "AssistantState",
+    "AssistantStateChanged",
+    "AuthOffer",
+    "AuthProof",
     "ClientMessage",
     "CloseCode",
     "CloseRoom",
+    "ConfigureAssistant",
     "ErrorCode",
     "ErrorMessage",
     "Hello",
@@ -49,22 +72,29 @@ __all__ = [
     "Limits",
     "Lock",
     "MessagePosted",
+    "Notice",
     "ParticipantInfo",
     "ParticipantJoined",
     "ParticipantLeft",
     "ParticipantStatusChanged",
     "ProtocolError",
+    "Regenerate",
+    "ResumeRequest",
     "RoomClosed",
     "RoomEvent",
     "RoomInfo",
+    "RoomPreview",
     "RoomUpdated",
     "SendMessage",
     "ServerHello",
     "ServerMessage",
     "SetMaxParticipants",
     "SetTyping",
+    "StopAnswer",
     "TypingChanged",
+    "Usage",
     "Welcome",
+    "close_reason",
     "parse_client_frame",
     "parse_server_frame",
     "password_proof",
@@ -84,8 +114,10 @@ AUTH_NONE = "none"
 AUTH_PASSWORD = "password-hmac-sha256"
 
 MAX_ID_CHARS = 64
+MAX_NUMBER_CHARS = 24  # a JSON number longer than this is refused before it is converted
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason is at most 123 bytes
 MAX_NAME_INPUT_CHARS = 256  # a raw name longer than this is refused before normalising it
-MAX_ROOM_NAME_CHARS = 64
+MAX_ROOM_NAME_CHARS = 40  # characters; the TXT record carries any valid name in full
 MAX_PARTICIPANTS_LIMIT = 500
 MAX_PERSONA_CHARS = 8000
 ANSWER_MODES = ("mention", "always", "auto")
@@ -130,6 +162,7 @@ class CloseCode(enum.IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001
+    INVALID_DATA = 1007  # a text frame that is not UTF-8: a client bug that would repeat
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     ROOM_CLOSED = 4001
@@ -152,6 +185,7 @@ class CloseCode(enum.IntEnum):
 TERMINAL_CLOSE_CODES = frozenset(
     {
         CloseCode.NORMAL,
+        CloseCode.INVALID_DATA,
         CloseCode.ROOM_CLOSED,
         CloseCode.KICKED,
         CloseCode.BANNED,
@@ -163,6 +197,7 @@ TERMINAL_CLOSE_CODES = frozenset(
         CloseCode.PROTOCOL_ERROR,
         CloseCode.TOO_MANY_ATTEMPTS,
         CloseCode.INVALID_NAME,
+        CloseCode.TOO_MANY_CONNECTIONS,
     }
 )
 """Close codes after which a client must not reconnect on its own."""
@@ -205,6 +240,9 @@ class ParticipantInfo:
     name: str
     role: str  # "host" or "guest"; show unknown roles as guests
     status: str = "online"  # "online" or "reconnecting"
+    # True once a connection from another address took over this participant's live
+    # session: someone may have stolen its session token. Shown so the host can act.
+    moved: bool = False
 
 
 @dataclass(frozen=True)
@@ -311,8 +349,9 @@ class Hello:
     """The first frame a client sends: who it is, and how it proves it may come in."""
 
     TYPE: ClassVar[str] = "hello"
-    protocol: int
-    name: str = field(metadata={"max_len": MAX_NAME_INPUT_CHARS})
+    # A version we cannot read is still an answer about versions, not a malformed frame.
+    protocol: int = field(metadata={"error": ErrorCode.INCOMPATIBLE_VERSION})
+    name: str = field(metadata={"max_len": MAX_NAME_INPUT_CHARS, "error": ErrorCode.INVALID_NAME})
     abilities: tuple[str, ...] = ()
     auth: AuthProof | None = None
     resume: ResumeRequest | None = None
@@ -481,6 +520,7 @@ class ParticipantStatusChanged:
     ts: float
     participant: str
     status: str  # "online" or "reconnecting"
+    moved: bool = False  # see ParticipantInfo.moved
 
 
 @dataclass(frozen=True)
@@ -644,11 +684,29 @@ _SERVER_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(Server
 # --------------------------------------------------------------------------- (de)serialising
 
 _T = TypeVar("_T")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def serialize(message: ClientMessage | ServerMessage) -> str:
-    """The JSON text of one frame."""
-    return json.dumps(_to_json(message), ensure_ascii=False, separators=(",", ":"))
+    """The JSON text of one frame; always valid UTF-8 when encoded.
+
+    The parser refuses lone surrogates, but text also reaches frames from elsewhere (the AI
+    provider's JSON may hold ``"\\ud800"``): any that slipped through become U+FFFD here, so
+    no single value can make a frame unsendable for everyone.
+    """
+    text = json.dumps(_to_json(message), ensure_ascii=False, separators=(",", ":"))
+    if _is_unicode_text(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _is_unicode_text(text: str) -> bool:
+    """Whether ``text`` encodes to UTF-8, i.e. holds no lone surrogate (U+D800-U+DFFF)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _to_json(value: Any) -> Any:
@@ -680,19 +738,61 @@ def _reject_constant(name: str) -> Any:
 
 
 def _finite_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLarge
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text[:20]} is out of range")
+        raise _NumberTooLarge
     return value
+
+
+def _bounded_int(text: str) -> int:
+    # Checked on the digits, before Python converts them: a 4,300-digit integer is valid JSON
+    # but no field of ours can hold it, and converting it costs time quadratic in its length.
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLarge
+    return int(text)
+
+
+class _NumberTooLarge(ValueError):
+    pass
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to fit a WebSocket close frame (123 bytes of UTF-8), on a character
+    boundary. A longer reason would make the close frame itself invalid."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return data[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A short, printable echo of a client's value for an error text."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parse(frame: str | bytes, registry: Mapping[str, type[Any]]) -> Any:
     if not isinstance(frame, str):
         raise ProtocolError(ErrorCode.BAD_FRAME, "frames must be JSON text, not binary")
     try:
-        obj = json.loads(frame, parse_constant=_reject_constant, parse_float=_finite_float)
+        obj = json.loads(
+            frame,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
+    except _NumberTooLarge:
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE,
+            f"the frame holds a number longer than {MAX_NUMBER_CHARS} characters",
+        ) from None
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
+        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise ProtocolError(
+            ErrorCode.BAD_FRAME, f"frame is not valid JSON: {reason[:80]}"
+        ) from None
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a JSON object")
     type_name = obj.get("type")
@@ -700,16 +800,23 @@ def _parse(frame: str | bytes, registry: Mapping[str, type[Any]]) -> Any:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "a frame needs a string 'type'")
     cls = registry.get(type_name)
     if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {type_name[:40]!r}")
-    ref = obj.get("id") if isinstance(obj.get("id"), str) else None
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {_shown(type_name)}")
+    ref = obj.get("id")
+    if not isinstance(ref, str) or len(ref) > MAX_ID_CHARS or not _is_unicode_text(ref):
+        ref = None  # echoed back to the client only when it is a valid id
     try:
         return _build(cls, obj, type_name)
     except _FieldError as exc:
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{type_name}: {exc}", ref=ref) from None
+        raise ProtocolError(exc.code, f"{type_name}: {exc}", ref=ref) from None
 
 
 class _FieldError(Exception):
-    pass
+    """A field that cannot be accepted; ``code`` is ``bad_message`` unless the field's
+    metadata names another (``"error"``)."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_MESSAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 _HINTS: dict[type[Any], dict[str, Any]] = {}
@@ -732,13 +839,19 @@ def _build(cls: type[_T], obj: Mapping[str, Any], path: str) -> _T:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise _FieldError(f"missing field {where!r}")
             continue
-        value = _coerce(obj[f.name], hints[f.name], where)
-        if isinstance(value, str):
-            max_len = f.metadata.get("max_len")
-            if max_len is not None and len(value) > max_len:
-                raise _FieldError(f"{where!r} is longer than {max_len} characters")
-            if len(value) < f.metadata.get("min_len", 0):
-                raise _FieldError(f"{where!r} must not be empty")
+        try:
+            value = _coerce(obj[f.name], hints[f.name], where)
+            if isinstance(value, str):
+                max_len = f.metadata.get("max_len")
+                if max_len is not None and len(value) > max_len:
+                    raise _FieldError(f"{where!r} is longer than {max_len} characters")
+                if len(value) < f.metadata.get("min_len", 0):
+                    raise _FieldError(f"{where!r} must not be empty")
+        except _FieldError as exc:
+            code = f.metadata.get("error")
+            if code is None or exc.code != ErrorCode.BAD_MESSAGE:
+                raise
+            raise _FieldError(str(exc), code) from None
         kwargs[f.name] = value
     return cls(**kwargs)
 
@@ -756,7 +869,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             by_type = {c.TYPE: c for c in candidates}
             cls = by_type.get(value.get("type"))
             if cls is None:
-                raise _FieldError(f"{where!r} has an unexpected type {value.get('type')!r}")
+                raise _FieldError(f"{where!r} has an unexpected type {_shown(value.get('type'))}")
             return _build(cls, value, where)
         raise _FieldError(f"{where!r} has the wrong type")
     if origin is Literal:
@@ -775,7 +888,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _FieldError(f"{where!r} must be an integer")
-        if not -(2**53) <= value <= 2**53:
+        if not -(2**53) <= value <= 2**53:  # what every JSON reader holds exactly
             raise _FieldError(f"{where!r} is out of range")
         return value
     if tp is float:
@@ -785,6 +898,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise _FieldError(f"{where!r} must be a string")
+        if not _is_unicode_text(value):
+            raise _FieldError(f"{where!r} holds a lone surrogate, which is not Unicode text")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TokenBucket"]
+__all__ = ["KeyedBuckets", "TokenBucket"]
 
 
 class TokenBucket:
@@ -37,3 +37,32 @@ class TokenBucket:
         """Seconds until ``cost`` tokens will be available (0 if they are now)."""
         self._refill(now)
         return max(0.0, (cost - self._tokens) / self.rate)
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket is back to its capacity (it then remembers nothing)."""
+        self._refill(now)
+        return self._tokens >= self.capacity
+
+
+class KeyedBuckets:
+    """One :class:`TokenBucket` per key, made on first use and pruned once full again."""
+
+    def __init__(self, capacity: float, per_minute: float) -> None:
+        self._capacity = capacity
+        self._rate = per_minute / 60.0
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def take(self, key: str, now: float) -> float | None:
+        """Spend one token for ``key``: None if allowed, else the seconds to wait."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self._capacity, self._rate, now)
+        if bucket.take(now):
+            return None
+        return bucket.retry_after(now)
+
+    def prune(self, now: float) -> None:
+        self._buckets = {k: b for k, b in self._buckets.items() if not b.full(now)}
+
+    def __len__(self) -> int:
+        return len(self._buckets)

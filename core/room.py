@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 
+from core.admission import Admission, AdmissionRules, address_key
 from core.ai.context import AnswerJob, TranscriptEntry
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
 from core.protocol import (
@@ -76,15 +77,17 @@ from core.protocol import (
     TypingChanged,
     Usage,
     Welcome,
+    close_reason,
     parse_client_frame,
     password_proof,
 )
-from core.ratelimit import TokenBucket
+from core.ratelimit import KeyedBuckets, TokenBucket
 from core.text_rules import (
     TextRejected,
     clean_message_text,
     name_key,
     normalize_display_name,
+    normalize_room_name,
     strip_controls,
 )
 
@@ -164,15 +167,19 @@ class RoomConfig:
     history_capacity: int = 1000
     history_on_join: int = 500
     resume_grace: float = 60.0
+    away_notice_delay: float = 5.0  # a participant back within this is never shown as away
     handshake_timeout: float = 10.0
     frame_burst: int = 60
     frames_per_second: float = 20.0
     bad_frame_cost: float = 6.0
-    failed_auth_limit: int = 5
-    failed_auth_window: float = 60.0
     dedup_memory: int = 256
-    max_connections_per_address: int = 32
+    admission: AdmissionRules = field(default_factory=AdmissionRules)
     assistant: AssistantConfig | None = None
+
+    def __post_init__(self) -> None:
+        """Normalise the room name; raises ``ValueError`` (``TextRejected``) saying why a
+        name is refused, so that every room's name fits its announcement whole."""
+        object.__setattr__(self, "name", normalize_room_name(self.name))
 
 
 @dataclass
@@ -183,15 +190,22 @@ class _Participant:
     session: str
     address: str
     messages: TokenBucket
+    resumes: TokenBucket
     conn: ConnId | None = None
     reconnect_deadline: float | None = None
+    away_since: float | None = None  # connection lost, not yet announced as reconnecting
+    away_announced: bool = False
+    moved: bool = False
     typing_active: bool = False
     typing_sent_at: float = float("-inf")
     sent_ids: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    seen_from: set[str] = field(default_factory=set)  # every address it connected from
 
     def info(self) -> ParticipantInfo:
-        status = "online" if self.conn is not None else "reconnecting"
-        return ParticipantInfo(id=self.id, name=self.name, role=self.role, status=status)
+        status = "reconnecting" if self.away_announced else "online"
+        return ParticipantInfo(
+            id=self.id, name=self.name, role=self.role, status=status, moved=self.moved
+        )
 
 
 @dataclass
@@ -223,8 +237,12 @@ class Room:
         self._ids = itertools.count(1)
         self._seq = 0
         self._history: deque[RoomEvent] = deque(maxlen=config.history_capacity)
-        self._banned: set[str] = set()
-        self._failed_auth: dict[str, deque[float]] = {}
+        self._admission = Admission(config.admission, clock())
+        # Messages per address key, on top of each participant's own limit: rejoining as a
+        # new participant must not buy a fresh burst.
+        self._address_messages = KeyedBuckets(
+            2 * config.limits.message_burst, 2 * config.limits.messages_per_minute
+        )
         self._locked = False
         self._max_participants = config.max_participants
         self._host_name: str | None = None
@@ -278,8 +296,9 @@ class Room:
         self._conns[conn] = record
         if self._closed:
             return self._refuse(conn, ErrorCode.ROOM_CLOSED, "this room has been closed")
-        same_address = sum(1 for r in self._conns.values() if r.address == address)
-        if same_address > self.config.max_connections_per_address:
+        key = address_key(address)
+        same_address = sum(1 for r in self._conns.values() if address_key(r.address) == key)
+        if same_address > self.config.admission.max_connections_per_address:
             return self._refuse(
                 conn, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections from your address"
             )
@@ -308,6 +327,12 @@ class Room:
             message = parse_client_frame(frame)
         except ProtocolError as exc:
             if record.participant is None:
+                if exc.code == ErrorCode.UNKNOWN_TYPE:  # whatever it is, it is not 'hello'
+                    return self._refuse(
+                        conn,
+                        ErrorCode.HANDSHAKE_REQUIRED,
+                        f"the first frame must be 'hello': {exc}",
+                    )
                 return self._refuse(conn, exc.code, exc.message)
             if not record.frames.take(now, self.config.bad_frame_cost):
                 return self._refuse(conn, ErrorCode.FLOODING, "too many bad frames")
@@ -329,16 +354,12 @@ class Room:
         if participant.conn != conn or self._closed:
             return []
         participant.conn = None
-        participant.reconnect_deadline = self._clock() + self.config.resume_grace
-        actions = self._stop_typing(participant)
-        return actions + self._broadcast(
-            ParticipantStatusChanged(
-                seq=self._next_seq(),
-                ts=self._wall_clock(),
-                participant=participant.id,
-                status="reconnecting",
-            )
-        )
+        now = self._clock()
+        participant.reconnect_deadline = now + self.config.resume_grace
+        # Announced by tick() only if it is still away after a moment: a quick drop and
+        # resume spends no history (a flood of them must not push everyone's history out).
+        participant.away_since = now
+        return self._stop_typing(participant)
 
     def drop_slow(self, conn: ConnId) -> list[RoomAction]:
         """The adapter could not keep up sending to ``conn``: cut it off; it may resume."""
@@ -369,6 +390,12 @@ class Room:
             deadline = participant.reconnect_deadline
             if participant.conn is None and deadline is not None and deadline <= now:
                 actions += self._remove(participant, "timed_out")
+            elif (
+                participant.away_since is not None
+                and now - participant.away_since >= self.config.away_notice_delay
+            ):
+                actions += self._broadcast(self._status_event(participant, "reconnecting"))
+        self._admission.prune(now)
         return actions
 
     def close(
@@ -405,27 +432,57 @@ class Room:
                 ErrorCode.INCOMPATIBLE_VERSION,
                 f"this room speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}",
             )
-        if self._too_many_failures(record.address, now):
-            return self._refuse(
-                conn, ErrorCode.TOO_MANY_ATTEMPTS, "too many wrong passwords; wait a minute"
-            )
+        address = record.address
+        if self.config.password is not None or hello.host_proof is not None:
+            wait = self._admission.auth_wait(address, now)
+            if wait is not None:
+                return self._refuse(
+                    conn, ErrorCode.TOO_MANY_ATTEMPTS,
+                    f"too many wrong passwords lately; try again in {_seconds(wait)}",
+                    retry_after=wait,
+                )  # fmt: skip
         if not self._auth_ok(record, hello):
-            self._failed_auth.setdefault(record.address, deque()).append(now)
+            self._admission.auth_failed(address, now)
             return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong room password")
         is_host = False
         if hello.host_proof is not None:
             expected = password_proof(self.config.host_key, record.nonce)
             if not hmac.compare_digest(hello.host_proof.encode(), expected.encode()):
-                self._failed_auth.setdefault(record.address, deque()).append(now)
+                self._admission.auth_failed(address, now)
                 return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong host key")
             is_host = True
-        if not is_host and record.address in self._banned:
+        if not is_host and self._admission.banned(address):
             return self._refuse(conn, ErrorCode.BANNED, "you have been banned from this room")
         if hello.resume is not None:
             participant = self._sessions.get(hello.resume.session)
             if participant is not None:
+                if participant.role == "host" and not is_host:
+                    # A session token can be read off the LAN; the host role needs the key.
+                    self._admission.auth_failed(address, now)
+                    return self._refuse(
+                        conn, ErrorCode.AUTH_FAILED, "resuming as the host needs the host key"
+                    )
+                refusal = self._resume_refusal(conn, participant, address, now)
+                if refusal:
+                    return refusal
                 return self._resume(conn, record, participant, hello.resume.last_seq)
         return self._join(conn, record, hello, is_host, now)
+
+    def _resume_refusal(
+        self, conn: ConnId, participant: _Participant, address: str, now: float
+    ) -> list[RoomAction]:
+        """Refuse a resume that comes too often, for the session or from the address."""
+        wait: float | None
+        if participant.resumes.take(now):
+            wait = self._admission.resume_wait(address, now)
+        else:
+            wait = participant.resumes.retry_after(now)
+        if wait is None:
+            return []
+        return self._refuse(
+            conn, ErrorCode.FLOODING,
+            f"resuming too often; try again in {_seconds(wait)}", retry_after=wait,
+        )  # fmt: skip
 
     def _auth_ok(self, record: _Connection, hello: Hello) -> bool:
         password = self.config.password
@@ -436,14 +493,6 @@ class Room:
         expected = password_proof(password, record.nonce)
         return hmac.compare_digest(expected.encode(), hello.auth.proof.encode())
 
-    def _too_many_failures(self, address: str, now: float) -> bool:
-        failures = self._failed_auth.get(address)
-        if not failures:
-            return False
-        while failures and failures[0] < now - self.config.failed_auth_window:
-            failures.popleft()
-        return len(failures) >= self.config.failed_auth_limit
-
     def _join(
         self, conn: ConnId, record: _Connection, hello: Hello, is_host: bool, now: float
     ) -> list[RoomAction]:
@@ -453,11 +502,15 @@ class Room:
             limit = self._max_participants
             if limit is not None and len(self._participants) >= limit:
                 return self._refuse(conn, ErrorCode.ROOM_FULL, "the room is full")
+            refusal = self._address_refusal(conn, record.address, now)
+            if refusal:
+                return refusal
         try:
             name = normalize_display_name(hello.name, self.config.limits.max_name_chars)
         except TextRejected as exc:
             return self._refuse(conn, exc.code, str(exc))
         limits = self.config.limits
+        rules = self.config.admission
         participant = _Participant(
             id=f"p{next(self._ids)}",
             name=self._unique_name(name),
@@ -465,7 +518,11 @@ class Room:
             session=secrets.token_urlsafe(24),
             address=record.address,
             messages=TokenBucket(limits.message_burst, limits.messages_per_minute / 60.0, now),
+            resumes=TokenBucket(
+                rules.session_resume_burst, rules.session_resumes_per_minute / 60.0, now
+            ),
             conn=conn,
+            seen_from={record.address},
         )
         if is_host and self._host_name is None:
             self._host_name = participant.name
@@ -483,33 +540,62 @@ class Room:
             Deliver(others, joined),
         ]
 
+    def _address_refusal(self, conn: ConnId, address: str, now: float) -> list[RoomAction]:
+        """Refuse a new participant from ``address`` if that address joins too often or
+        already holds too many places (online or reconnecting)."""
+        key = address_key(address)
+        held = sum(1 for p in self._participants.values() if address_key(p.address) == key)
+        if held >= self.config.admission.max_participants_per_address:
+            return self._refuse(
+                conn, ErrorCode.TOO_MANY_CONNECTIONS,
+                "too many people are in this room from your address",
+            )  # fmt: skip
+        wait = self._admission.join_wait(address, now)
+        if wait is not None:
+            return self._refuse(
+                conn, ErrorCode.TOO_MANY_ATTEMPTS,
+                f"too many joins from your address; try again in {_seconds(wait)}",
+                retry_after=wait,
+            )  # fmt: skip
+        return []
+
     def _resume(
         self, conn: ConnId, record: _Connection, participant: _Participant, last_seq: int
     ) -> list[RoomAction]:
         actions: list[RoomAction] = []
+        moved = False
         old = participant.conn
         if old is not None and old in self._conns:
-            # The old connection has not noticed it is dead yet; this one takes over.
+            # The old connection has not noticed it is dead yet, or someone else holds the
+            # session token: either way the new one takes over, and the old one is told.
+            old_address = self._conns[old].address
             self._conns[old].closing = True
             self._conns[old].participant = None
+            text = (
+                "your place in this room was taken over by a new connection"
+                f" from {record.address}; if that was not you, tell the host"
+            )
             actions += [
-                self._error(old, ErrorCode.SESSION_REPLACED, "this session continued elsewhere"),
+                self._error(old, ErrorCode.SESSION_REPLACED, text),
                 Disconnect(old, CloseCode.SESSION_REPLACED, "session continued elsewhere"),
             ]
-        was_away = old is None
+            # Shown to everyone, so that the host can act on a session taken from elsewhere.
+            moved = address_key(old_address) != address_key(record.address)
+            participant.moved = participant.moved or moved
         participant.conn = conn
         participant.reconnect_deadline = None
+        participant.away_since = None
+        participant.seen_from.add(record.address)
+        # Single use: whoever read the old token off the wire can no longer resume with it.
+        self._sessions.pop(participant.session, None)
+        participant.session = secrets.token_urlsafe(24)
+        self._sessions[participant.session] = participant
         record.participant = participant
         oldest_held = self._history[0].seq if self._history else self._seq + 1
         replay = [e for e in self._history if e.seq > last_seq]
         complete = last_seq >= oldest_held - 1
-        if was_away:
-            back = ParticipantStatusChanged(
-                seq=self._next_seq(),
-                ts=self._wall_clock(),
-                participant=participant.id,
-                status="online",
-            )
+        if participant.away_announced or moved:
+            back = self._status_event(participant, "online")
             self._history.append(back)
             replay.append(back)
             actions += [Deliver(self._online_conns(exclude=conn), back)]
@@ -646,10 +732,15 @@ class Room:
         self, conn: ConnId, participant: _Participant, now: float, ref: str | None = None
     ) -> list[RoomAction]:
         """An error if ``participant`` is over the message rate (which also covers stop and
-        regenerate, since each can cost an answer), else nothing."""
-        if participant.messages.take(now):
+        regenerate, since each can cost an answer), or its address is over twice that, else
+        nothing."""
+        wait: float | None = None
+        if not participant.messages.take(now):
+            wait = participant.messages.retry_after(now)
+        elif participant.role != "host":  # the host's own machine may seat several people
+            wait = self._address_messages.take(address_key(participant.address), now)
+        if wait is None:
             return []
-        wait = participant.messages.retry_after(now)
         text = f"you are sending too fast; try again in {wait:.1f} s"
         return [
             self._error(conn, ErrorCode.RATE_LIMITED, text, ref=ref, retry_after=round(wait, 2))
@@ -683,7 +774,7 @@ class Room:
             return [self._error(conn, ErrorCode.INVALID_VALUE, "you cannot kick yourself")]
         actions: list[RoomAction] = []
         if message.ban:
-            self._banned.add(target.address)
+            self._admission.ban(target.seen_from)
         target_conn = target.conn
         if target_conn is not None:
             self._conns[target_conn].closing = True
@@ -695,6 +786,16 @@ class Room:
             text = "the host banned you from this room" if message.ban else "the host removed you"
             actions += [self._error(target_conn, code, text), Disconnect(target_conn, close, text)]
         return actions + self._remove(target, "banned" if message.ban else "kicked")
+
+    def _status_event(
+        self, participant: _Participant, status: Literal["online", "reconnecting"]
+    ) -> ParticipantStatusChanged:
+        participant.away_since = None
+        participant.away_announced = status == "reconnecting"
+        return ParticipantStatusChanged(
+            seq=self._next_seq(), ts=self._wall_clock(), participant=participant.id,
+            status=status, moved=participant.moved,
+        )  # fmt: skip
 
     def _room_updated(self) -> list[RoomAction]:
         return self._broadcast(
@@ -980,16 +1081,28 @@ class Room:
         )
 
     def _refuse(
-        self, conn: ConnId, code: ErrorCode, text: str, *, record: _Connection | None = None
+        self,
+        conn: ConnId,
+        code: ErrorCode,
+        text: str,
+        *,
+        record: _Connection | None = None,
+        retry_after: float | None = None,
     ) -> list[RoomAction]:
         """Tell ``conn`` why, then close it with the matching close code."""
         record = record or self._conns.get(conn)
         if record is not None:
             record.closing = True
+        wait = round(retry_after, 2) if retry_after is not None else None
         return [
-            self._error(conn, code, text),
-            Disconnect(conn, _CLOSE_FOR.get(code, CloseCode.PROTOCOL_ERROR), text),
+            self._error(conn, code, text, retry_after=wait),
+            Disconnect(conn, _CLOSE_FOR.get(code, CloseCode.PROTOCOL_ERROR), close_reason(text)),
         ]
+
+
+def _seconds(wait: float) -> str:
+    """A wait in words: "0.8 s", "12 s"."""
+    return f"{wait:.1f} s" if wait < 10 else f"{wait:.0f} s"
 
 
 _CLOSE_FOR: dict[ErrorCode, CloseCode] = {

@@ -24,9 +24,11 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from core.accept_gate import AcceptGate, gated_connection, raise_open_files_limit
 from core.ai.desk import AnswerOutcome
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
+from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
 from core.protocol import CloseCode, RoomInfo, Usage, serialize
 from core.room import (
     CancelAnswer,
@@ -42,79 +44,6 @@ from core.room import (
 __all__ = ["RoomServer"]
 
 log = logging.getLogger("gptgroup.server")
-
-_CLOSE_GRACE = 2.0  # seconds a closing handshake may take before the socket is cut
-
-
-class _Outbox:
-    """Frames waiting to be written to one connection, and the task that writes them."""
-
-    def __init__(self, ws: ServerConnection, max_pending_bytes: int) -> None:
-        self._ws = ws
-        self._max_pending = max_pending_bytes
-        self._frames: deque[tuple[str, int]] = deque()
-        self._pending = 0
-        self._wake = asyncio.Event()
-        self._close: tuple[int, str] | None = None
-        self._task = asyncio.create_task(self._write())
-
-    def put(self, frame: str, size: int, *, counted: bool = True) -> bool:
-        """Queue ``frame`` (``size`` bytes). Returns False if the reader has fallen too far
-        behind."""
-        if self._close is not None:
-            return True
-        size = size if counted else 0
-        if counted and self._pending + size > self._max_pending:
-            return False
-        self._frames.append((frame, size))
-        self._pending += size
-        self._wake.set()
-        return True
-
-    def close(self, code: int, reason: str, *, flush: bool) -> None:
-        """Close the connection after sending what is queued (or at once, without ``flush``)."""
-        if self._close is not None:
-            return
-        self._close = (code, reason)
-        if not flush:
-            self._frames.clear()
-            self._task.cancel()
-            self._task = asyncio.create_task(self._close_now(code, reason))
-        self._wake.set()
-
-    async def _write(self) -> None:
-        try:
-            while True:
-                while self._frames:
-                    frame, size = self._frames.popleft()
-                    self._pending -= size
-                    await self._ws.send(frame)
-                if self._close is not None:
-                    await self._close_now(*self._close)
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-        except ConnectionClosed:
-            pass
-
-    async def _close_now(self, code: int, reason: str) -> None:
-        try:
-            await asyncio.wait_for(self._ws.close(code, reason), _CLOSE_GRACE)
-        except TimeoutError:
-            self._ws.transport.abort()
-
-    async def finish(self) -> None:
-        """Wait for the writer to end, cutting the socket if it cannot finish in time."""
-        if self._close is None:
-            self._task.cancel()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), _CLOSE_GRACE + 1.0)
-        except TimeoutError:
-            self._task.cancel()
-            self._ws.transport.abort()
-        except asyncio.CancelledError:
-            if not self._task.cancelled():
-                raise
 
 
 class RoomServer:
@@ -135,6 +64,8 @@ class RoomServer:
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_pending_bytes: int = 1024 * 1024,
+        max_total_pending_bytes: int = 64 * 1024 * 1024,
+        open_timeout: float = 5.0,
         tick_interval: float = 0.5,
         provider: ChatProvider | None = None,
         relay_options: dict[str, Any] | None = None,
@@ -146,9 +77,12 @@ class RoomServer:
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._max_pending = max_pending_bytes
+        self._budget = OutputBudget(max_total_pending_bytes)
+        self._open_timeout = open_timeout
         self._tick_interval = tick_interval
         self._conn_ids = itertools.count(1)
-        self._outboxes: dict[ConnId, _Outbox] = {}
+        self._outboxes: dict[ConnId, ConnectionWriter] = {}
+        self._gate: AcceptGate | None = None
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -164,6 +98,10 @@ class RoomServer:
         """Start listening. Raises ``OSError`` if the address cannot be bound."""
         if self._provider is not None:
             self._relay = AiRelay(self._provider, self, **self._relay_options)
+        files = raise_open_files_limit()
+        per_address = 2 * self.room.config.admission.max_connections_per_address
+        # Leave descriptors for everything else the host does (discovery, the AI provider).
+        self._gate = AcceptGate(per_address, total=max(64, min(4096, files - 256)))
         where: dict[str, Any] = {"host": self._host, "port": self._port}
         if self._host in (None, "", "::"):
             # One dual-stack socket: a single port for IPv4 and IPv6, even when port is 0.
@@ -175,7 +113,9 @@ class RoomServer:
             compression=None,
             ping_interval=self._ping_interval,
             ping_timeout=self._ping_timeout,
-            close_timeout=_CLOSE_GRACE,
+            close_timeout=CLOSE_GRACE,
+            open_timeout=self._open_timeout,
+            create_connection=gated_connection(self._gate),
             process_request=self._process_request,
             server_header="gptgroup",
         )
@@ -214,7 +154,7 @@ class RoomServer:
         if self._server is not None:
             self._server.close(close_connections=False)
             if self._handlers:
-                await asyncio.wait(self._handlers, timeout=_CLOSE_GRACE + 2.0)
+                await asyncio.wait(self._handlers, timeout=CLOSE_GRACE + 2.0)
             self._server.close()
             await self._server.wait_closed()
         if self._relay is not None:
@@ -234,6 +174,12 @@ class RoomServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path == "/health":
             return connection.respond(HTTPStatus.OK, "ok\n")
+        if "Origin" in request.headers:
+            # Browsers always send Origin and our clients never do: a web page the user
+            # happens to open must not join a room on their LAN and read it.
+            return connection.respond(
+                HTTPStatus.FORBIDDEN, "GPT Group rooms cannot be joined from a web page.\n"
+            )
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -241,7 +187,7 @@ class RoomServer:
         assert task is not None
         self._handlers.add(task)
         conn = ConnId(next(self._conn_ids))
-        outbox = _Outbox(ws, self._max_pending)
+        outbox = ConnectionWriter(ws, self._max_pending, self._budget)
         self._outboxes[conn] = outbox
         try:
             self._apply(self.room.connect(conn, _address_of(ws)))
@@ -261,14 +207,7 @@ class RoomServer:
         while work:
             action = work.popleft()
             if isinstance(action, Deliver):
-                frame = serialize(action.message)
-                size = len(frame.encode())
-                for conn in action.conns:
-                    outbox = self._outboxes.get(conn)
-                    live = not action.catch_up
-                    if outbox is not None and not outbox.put(frame, size, counted=live):
-                        log.info("connection %d fell behind; dropping it", conn)
-                        work.extend(self.room.drop_slow(conn))
+                work.extend(self._deliver(action))
             elif isinstance(action, Disconnect):
                 outbox = self._outboxes.get(action.conn)
                 if outbox is not None:
@@ -292,6 +231,29 @@ class RoomServer:
                     self._on_info_changed(info)
                 except Exception:  # a listener's bug must not break the room
                     log.exception("room info listener failed")
+
+    def _deliver(self, action: Deliver) -> list[RoomAction]:
+        """Queue one message for its connections; returns what dropping laggards causes."""
+        if action.catch_up:  # serialised by each writer when it gets there
+            for conn in action.conns:
+                outbox = self._outboxes.get(conn)
+                if outbox is not None:
+                    outbox.put_catch_up(action.message)
+            return []
+        frame = serialize(action.message)
+        size = len(frame.encode())
+        laggards = [
+            conn
+            for conn in action.conns
+            if (outbox := self._outboxes.get(conn)) is not None and not outbox.put(frame, size)
+        ]
+        if self._budget.exceeded:  # the host as a whole holds too much: cut the worst reader
+            laggards.append(max(self._outboxes, key=lambda c: self._outboxes[c].pending_bytes))
+        more: list[RoomAction] = []
+        for conn in dict.fromkeys(laggards):
+            log.info("connection %d fell behind; dropping it", conn)
+            more += self.room.drop_slow(conn)
+        return more
 
     def _without_provider(self, action: RoomAction) -> list[RoomAction]:
         if isinstance(action, StartAnswer):

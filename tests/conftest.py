@@ -11,8 +11,10 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import settings
 from websockets.asyncio.client import ClientConnection, connect
 
+from core.admission import AdmissionRules
 from core.client import ClientEvent, ReconnectPolicy, RoomClient
 from core.protocol import Limits, MessagePosted, parse_server_frame
 from core.room import Room, RoomConfig
@@ -20,11 +22,21 @@ from core.server import RoomServer
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# Property-based tests: a quick pass in `make test`, at least 100,000 inputs in `make fuzz`.
+settings.register_profile("default", max_examples=150, deadline=None)
+settings.register_profile("fuzz", max_examples=30_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 E = TypeVar("E")
 
 FAST_RECONNECT = ReconnectPolicy(initial_delay=0.05, max_delay=0.3, give_up_after=10.0)
 # Generous limits so tests that are not about rate limiting are not slowed by them.
 RELAXED = Limits(message_burst=1000, messages_per_minute=60_000)
+# Every test client connects from 127.0.0.1: one address may seat and rejoin many people here.
+RELAXED_ADMISSION = AdmissionRules(
+    max_participants_per_address=500, join_burst=1000, resume_burst=1000,
+    session_resume_burst=1000,
+)  # fmt: skip
 
 
 class Inbox:
@@ -135,18 +147,22 @@ async def make_room() -> AsyncIterator[RoomFactory]:
         *,
         tick_interval: float = 0.05,
         max_pending_bytes: int = 1024 * 1024,
+        open_timeout: float = 5.0,
         provider: Any = None,
         relay_options: dict[str, Any] | None = None,
         **config: Any,
     ) -> RoomHarness:
         config.setdefault("name", "Test room")
         config.setdefault("limits", RELAXED)
+        config.setdefault("admission", RELAXED_ADMISSION)
+        config.setdefault("away_notice_delay", 0.1)
         server = RoomServer(
             Room(RoomConfig(**config)),
             host="127.0.0.1",
             port=0,
             tick_interval=tick_interval,
             max_pending_bytes=max_pending_bytes,
+            open_timeout=open_timeout,
             provider=provider,
             relay_options=relay_options,
         )

@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from core.admission import AdmissionRules
 from core.client import (
     Ended,
     JoinRefused,
@@ -438,7 +439,7 @@ async def test_a_session_continued_elsewhere_ends_the_old_client(room: RoomHarne
 
 
 async def test_guessing_the_password_is_slowed_down(make_room: RoomFactory) -> None:
-    room = await make_room(password="right", failed_auth_limit=3)
+    room = await make_room(password="right", admission=AdmissionRules(failed_auth_limit=3))
     for _ in range(3):
         with pytest.raises(JoinRefused):
             await room.join("Eve", password="wrong")

@@ -101,7 +101,7 @@ def test_unknown_fields_are_ignored() -> None:
         ('{"type": "typing", "active": "yes"}', ErrorCode.BAD_MESSAGE),
         ('{"type": "typing", "active": 1}', ErrorCode.BAD_MESSAGE),
         ('{"type": "set_max_participants", "max": true}', ErrorCode.BAD_MESSAGE),
-        ('{"type": "set_max_participants", "max": 1e400}', ErrorCode.BAD_FRAME),
+        ('{"type": "set_max_participants", "max": 1e400}', ErrorCode.BAD_MESSAGE),
         ('{"type": "hello", "protocol": 1, "name": "x", "auth": "pw"}', ErrorCode.BAD_MESSAGE),
         ('{"type": "hello", "protocol": 1, "name": "x", "abilities": [1]}', ErrorCode.BAD_MESSAGE),
         ("[" * 100_000 + "]" * 100_000, ErrorCode.BAD_FRAME),

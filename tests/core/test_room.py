@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.admission import AdmissionRules
 from core.protocol import (
     CloseCode,
     ErrorMessage,
@@ -130,8 +131,9 @@ def test_reconnect_grace_then_timeout() -> None:
     host = h.host()
     sam = h.join("Sam")
     h.drop(sam)
+    h.tick(5)  # away long enough to be announced
     assert host.of(ParticipantStatusChanged)[-1].status == "reconnecting"
-    h.tick(29)
+    h.tick(24)
     assert not host.of(ParticipantLeft)
     h.tick(2)
     left = host.of(ParticipantLeft)[-1]
@@ -145,6 +147,7 @@ def test_resume_replays_missed_events_and_keeps_identity() -> None:
     w = welcome_of(sam)
     last = sam.inbox[-1].seq  # type: ignore[union-attr]
     h.drop(sam)
+    h.tick(6)
     h.send(host, type="send", id="c1", text="while you were away")
     again = h.join("Sam", resume={"session": w.session, "last_seq": last})
     w2 = welcome_of(again)
@@ -193,7 +196,7 @@ def test_password_is_checked_before_anything_is_revealed() -> None:
 
 
 def test_repeated_wrong_passwords_are_slowed_down() -> None:
-    h = Harness(password="pw", failed_auth_limit=3, failed_auth_window=60)
+    h = Harness(password="pw", admission=AdmissionRules(failed_auth_limit=3))
     for _ in range(3):
         h.join("Eve", address="10.0.0.66", password="nope")
     blocked = h.join("Eve", address="10.0.0.66", password="pw")
@@ -322,6 +325,7 @@ def test_drop_slow_disconnects_without_removing_the_participant() -> None:
     sam = h.join("Sam")
     h.apply(h.room.drop_slow(sam.conn))
     assert sam.closed is not None and sam.closed.code == CloseCode.TOO_SLOW
+    h.tick(5)
     assert host.of(ParticipantStatusChanged)[-1].status == "reconnecting"
     assert any(p.name == "Sam" for p in h.room.participants)
 
@@ -336,7 +340,7 @@ def test_the_host_key_itself_never_crosses_the_wire() -> None:
 
 
 def test_too_many_connections_from_one_address() -> None:
-    h = Harness(max_connections_per_address=3)
+    h = Harness(admission=AdmissionRules(max_connections_per_address=3))
     peers = [h.connect("10.0.0.66") for _ in range(4)]
     assert [p.closed is not None for p in peers] == [False, False, False, True]
     assert peers[-1].last_error().code == "too_many_connections"

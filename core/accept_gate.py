@@ -1,0 +1,98 @@
+"""Limits on open sockets, applied the moment a TCP connection is accepted.
+
+The room limits connections per address too, but only once a WebSocket upgrade has finished;
+thousands of half-open upgrades from one machine would exhaust the host's file descriptors
+long before that. :class:`AcceptGate` counts every accepted socket per address key and in
+total, and :func:`gated_connection` makes a websockets connection class that cuts a socket
+over either limit at once, before reading anything from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import Counter
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+from core.admission import address_key
+
+__all__ = ["AcceptGate", "gated_connection", "raise_open_files_limit"]
+
+log = logging.getLogger("gptgroup.server")
+
+
+class AcceptGate:
+    """Counts open sockets per address key (see :func:`core.admission.address_key`) and in
+    total; :meth:`admit` says whether one more may stay open."""
+
+    def __init__(self, per_address: int, total: int) -> None:
+        self.per_address = per_address
+        self.total = total
+        self._open: Counter[str] = Counter()
+        self._refused = 0
+
+    @property
+    def open_sockets(self) -> int:
+        return self._open.total()
+
+    def admit(self, address: str) -> bool:
+        key = address_key(address)
+        if self._open[key] >= self.per_address or self.open_sockets >= self.total:
+            self._refused += 1
+            if self._refused in (1, 10, 100) or self._refused % 1000 == 0:
+                log.warning("refused %d connections over the socket limits", self._refused)
+            return False
+        self._open[key] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        key = address_key(address)
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
+
+
+def gated_connection(gate: AcceptGate) -> type[ServerConnection]:
+    """A :class:`ServerConnection` class whose sockets pass ``gate`` when accepted."""
+
+    class GatedConnection(ServerConnection):
+        _gate_address: str | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            assert isinstance(transport, asyncio.Transport)
+            peer: Any = transport.get_extra_info("peername")
+            address = str(peer[0]).removeprefix("::ffff:") if peer else "unknown"
+            if gate.admit(address):
+                self._gate_address = address
+            else:
+                transport.abort()  # before the upgrade is read: costs the attacker, not us
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._gate_address is not None:
+                gate.release(self._gate_address)
+                self._gate_address = None
+            super().connection_lost(exc)
+
+    return GatedConnection
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit, where allowed, and
+    return the soft limit now in force."""
+    if sys.platform == "win32":
+        return 8192  # no such limit to raise: Windows sockets are not file descriptors
+    import resource  # noqa: PLC0415 (Unix only)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            log.info("could not raise the open-files limit above %d", soft)
+    return soft

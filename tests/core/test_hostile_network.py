@@ -1,0 +1,144 @@
+"""Attacks on the host's sockets, with real sockets on loopback: web pages, half-open floods,
+readers that stop, oversized close reasons. Each time the room carries on for everyone else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from core.protocol import CloseCode, MessagePosted
+from tests.conftest import RoomFactory, RoomHarness, hand_join
+
+
+async def still_chatting(room: RoomHarness) -> None:
+    """Two fresh participants can still join and hear each other."""
+    a, _ = await room.join("Ann")
+    b, b_inbox = await room.join("Ben")
+    await a.send("still here?")
+    await b_inbox.wait_type(MessagePosted, text="still here?")
+    await a.leave()
+    await b.leave()
+
+
+async def test_a_web_page_cannot_join(room: RoomHarness) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(room.url, proxy=None, origin="https://attacker.example")  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+    assert b"web page" in refused.value.response.body
+    await still_chatting(room)
+
+
+async def test_half_open_upgrades_from_one_address_cannot_exhaust_the_host(
+    make_room: RoomFactory,
+) -> None:
+    room = await make_room(open_timeout=0.5)
+    loop = asyncio.get_running_loop()
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(300):  # connect and never send the HTTP upgrade
+            s = socket.socket()
+            s.setblocking(False)
+            s.bind(("127.0.0.2", 0))  # the attacker's own address
+            await loop.sock_connect(s, ("127.0.0.1", room.server.port))
+            flood.append(s)
+        await asyncio.sleep(0.1)
+        cut = sum(1 for s in flood if _closed_by_peer(s))
+        assert cut >= 300 - 2 * room.room.config.admission.max_connections_per_address
+        await asyncio.wait_for(still_chatting(room), 5)
+        await asyncio.sleep(0.8)  # past the upgrade timeout, the rest are cut too
+        assert all(_closed_by_peer(s) for s in flood)
+    finally:
+        for s in flood:
+            s.close()
+
+
+def _closed_by_peer(s: socket.socket) -> bool:
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json.dumps({"type": "😀" * 40}, ensure_ascii=False),
+        '{"type":"hello","protocol":' + "9" * 5000 + ',"name":"x"}',
+        json.dumps({"type": "hello", "protocol": 1, "name": "x" * 300}),
+    ],
+    ids=["emoji-type", "huge-integer", "long-name"],
+)
+async def test_any_refusal_before_joining_closes_cleanly(
+    room: RoomHarness, frame: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ws = await room.raw()
+    await ws.recv()  # server_hello
+    await ws.send(frame)
+    error = json.loads(await asyncio.wait_for(ws.recv(), 2))
+    assert error["type"] == "error"
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), 2)
+    assert ws.close_code in (CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_NAME)
+    assert len((ws.close_reason or "").encode()) <= 123
+    if "9999" in frame:
+        assert "number" in error["message"] and "JSON" not in error["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    await still_chatting(room)
+
+
+async def test_a_reader_cut_off_for_falling_behind_is_told_why(make_room: RoomFactory) -> None:
+    room = await make_room(max_pending_bytes=64 * 1024)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader on a slow link
+    sock.connect(("127.0.0.1", room.server.port))
+    ws = await connect(room.url, sock=sock, proxy=None, compression=None, max_queue=1)
+    await hand_join(ws, "Sleepy")
+    for _ in range(400):  # far more than the socket buffers and the budget hold
+        room.server.notice("info", "test", "x" * 30_000)
+        await asyncio.sleep(0)
+    await asyncio.sleep(3)  # longer than a normal closing handshake may take
+    frames = 0
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:  # the reader wakes up and reads everything it can
+            await asyncio.wait_for(ws.recv(), 5)
+            frames += 1
+    assert closed.value.rcvd is not None, "the close frame never arrived"
+    assert closed.value.rcvd.code == CloseCode.TOO_SLOW
+    assert frames < 400
+    await still_chatting(room)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+async def test_joiners_that_never_read_do_not_grow_the_host(make_room: RoomFactory) -> None:
+    room = await make_room(history_capacity=600, history_on_join=500)
+    for i in range(500):  # 500 events of 8 KB: 4 MB of history a join replays
+        room.server.notice("info", "test", f"{i} " + "y" * 8000)
+    await asyncio.sleep(0)
+    before = _rss_mb()
+    sleepers: list[Any] = []
+    for i in range(30):
+        ws = await connect(room.url, proxy=None, compression=None, max_queue=1)
+        await hand_join(ws, f"Sleeper {i}")
+        sleepers.append(ws)
+    await asyncio.sleep(1.0)
+    grown = _rss_mb() - before
+    queued = sum(w.pending_bytes for w in room.server._outboxes.values())
+    # Before, each joiner held its own serialised copy of the replay: 30 x 4 MB.
+    assert grown < 40, f"the host grew by {grown:.0f} MB"
+    assert queued < 30 * 4096  # live events only: the replay is references, not copies
+    await still_chatting(room)
+    for ws in sleepers:
+        ws.transport.abort()

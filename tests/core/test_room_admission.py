@@ -1,0 +1,282 @@
+"""What an attacker on the LAN tried, on plain values: guessing, ban evasion, join floods,
+resume floods and stolen session tokens. Each test fails on the room as it was before."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.admission import AdmissionRules, address_key
+from core.protocol import (
+    CloseCode,
+    ErrorMessage,
+    MessagePosted,
+    ParticipantLeft,
+    ParticipantStatusChanged,
+    Welcome,
+)
+from core.room import RoomConfig
+from tests.core.room_harness import Harness, Peer, welcome_of
+
+
+def joined(peer: Peer) -> bool:
+    return bool(peer.of(Welcome)) and peer.closed is None
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("10.0.0.5", "10.0.0.5"),
+        ("::ffff:10.0.0.5", "10.0.0.5"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:1:2:3", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::1"),  # a link shares fe80::/64: each address counts alone
+        ("not an address", "not an address"),
+    ],
+)
+def test_addresses_are_counted_per_ipv4_address_and_ipv6_64(address: str, key: str) -> None:
+    assert address_key(address) == key
+
+
+# ----------------------------------------------------------------- password guessing
+
+
+def test_guesses_from_many_addresses_of_one_64_count_together() -> None:
+    h = Harness(password="pw")
+    for i in range(5):
+        h.join("Eve", address=f"2001:db8::{i + 1:x}", password="nope")
+    blocked = h.join("Eve", address="2001:db8::ffff", password="pw")
+    assert blocked.last_error().code == "too_many_attempts"
+    assert blocked.last_error().retry_after is not None
+
+
+def test_no_arrangement_of_addresses_buys_more_than_a_few_dozen_guesses_a_minute() -> None:
+    h = Harness(password="right")
+    checked = 0
+    for i in range(300):  # 300 different /64s, one guess each, all within one minute
+        peer = h.join("Eve", address=f"2001:db8:{i:x}::1", password=f"guess{i}")
+        h.clock.now += 0.2
+        if peer.last_error().code == "auth_failed":
+            checked += 1
+    assert checked <= 45, f"{checked} guesses were checked in one minute"
+    # The host's own machine is never locked out by a LAN attacker.
+    assert joined(h.join("Hana", address="127.0.0.1", host_key="HOSTKEY", password="right"))
+
+
+def test_the_room_lets_guests_in_again_once_the_guessing_stops() -> None:
+    h = Harness(password="right")
+    for i in range(60):
+        h.join("Eve", address=f"10.9.{i}.1", password="wrong")
+    h.clock.now += 120
+    assert joined(h.join("Sam", address="10.0.0.7", password="right"))
+
+
+# ----------------------------------------------------------------- bans
+
+
+def test_a_ban_covers_the_whole_ipv6_64_and_every_address_the_person_used() -> None:
+    h = Harness()
+    host = h.host()
+    eve = h.join("Eve", address="10.0.0.66")
+    session = welcome_of(eve).session
+    h.drop(eve)
+    again = h.join("Eve", address="2001:db8::66", resume={"session": session, "last_seq": 0})
+    assert welcome_of(again).resumed
+    h.send(host, type="kick", participant=welcome_of(eve).you.id, ban=True)
+    assert again.closed is not None and again.closed.code == CloseCode.BANNED
+    for address in ("10.0.0.66", "2001:db8::1234", "2001:db8::66"):
+        assert h.join("Eve", address=address).last_error().code == "banned", address
+    assert joined(h.join("Sam", address="2001:db8:0:1::5"))  # the next /64 is someone else
+
+
+# ----------------------------------------------------------------- join floods
+
+
+def test_rejoining_as_new_participants_is_limited_per_address() -> None:
+    h = Harness()
+    h.host()
+    refused = []
+    for i in range(40):
+        peer = h.join(f"Eve{i}", address="10.0.0.66")
+        if not joined(peer):
+            refused.append(peer.last_error().code)
+        h.send(peer, type="leave")
+        h.drop(peer)  # the socket closes after a leave or a refusal
+    assert len(refused) >= 25
+    assert set(refused) == {"too_many_attempts"}
+    assert joined(h.join("Sam", address="10.0.0.7"))
+
+
+def test_one_address_holds_a_bounded_number_of_places() -> None:
+    h = Harness(admission=AdmissionRules(max_participants_per_address=3))
+    peers = [h.join(f"Eve{i}", address="10.0.0.66") for i in range(3)]
+    for peer in peers:
+        h.drop(peer)  # reconnecting participants still hold their places
+    extra = h.join("Eve3", address="10.0.0.66")
+    assert extra.last_error().code == "too_many_connections"
+    assert joined(h.join("Sam", address="10.0.0.7"))
+
+
+def test_new_participants_from_one_address_share_one_message_budget() -> None:
+    h = Harness(limits=RoomConfig(name="x").limits)  # the real default limits
+    limits = h.room.config.limits
+    posted = 0
+    for i in range(6):
+        peer = h.join(f"Eve{i}", address="10.0.0.66")
+        for j in range(limits.message_burst):
+            h.send(peer, type="send", id=f"{i}-{j}", text="spam")
+            if not peer.of(ErrorMessage) or peer.last_error().ref != f"{i}-{j}":
+                posted += 1
+    assert posted <= 2 * limits.message_burst
+
+
+# ----------------------------------------------------------------- resume floods
+
+
+def test_quick_drop_and_resume_cycles_spend_no_history() -> None:
+    h = Harness()
+    host = h.host()
+    sam = h.join("Sam", address="10.0.0.5")
+    h.send(host, type="send", id="m1", text="remember me")
+    session = welcome_of(sam).session
+    last = welcome_of(sam).last_seq
+    before = h.room.last_seq
+    peer = sam
+    for _ in range(5):
+        h.drop(peer)
+        h.clock.now += 1
+        peer = h.join("Sam", address="10.0.0.5", resume={"session": session, "last_seq": last})
+        session = welcome_of(peer).session
+    assert h.room.last_seq == before
+    assert not host.of(ParticipantStatusChanged)
+
+
+def test_resumes_are_rate_limited_per_session() -> None:
+    h = Harness()
+    sam = h.join("Sam", address="10.0.0.5")
+    session = welcome_of(sam).session
+    codes = []
+    for _ in range(20):
+        h.drop(sam)
+        sam = h.join("Sam", address="10.0.0.5", resume={"session": session, "last_seq": 0})
+        if joined(sam):
+            session = welcome_of(sam).session
+        else:
+            codes.append(sam.last_error().code)
+    assert codes and set(codes) == {"flooding"}
+    assert sam.closed is None or sam.closed.code == CloseCode.FLOODING
+
+
+def test_an_away_participant_is_announced_after_a_moment() -> None:
+    h = Harness()
+    host = h.host()
+    sam = h.join("Sam")
+    h.drop(sam)
+    h.tick(1)
+    assert not host.of(ParticipantStatusChanged)
+    assert [p.status for p in h.room.participants if p.name == "Sam"] == ["online"]
+    h.tick(5)
+    assert host.of(ParticipantStatusChanged)[-1].status == "reconnecting"
+    again = h.join("Sam", resume={"session": welcome_of(sam).session, "last_seq": 0})
+    assert welcome_of(again).resumed
+    assert host.of(ParticipantStatusChanged)[-1].status == "online"
+
+
+# ----------------------------------------------------------------- stolen session tokens
+
+
+def test_a_sniffed_host_session_cannot_be_resumed_without_the_host_key() -> None:
+    h = Harness()
+    host = h.host()
+    sam = h.join("Sam", address="10.0.0.5")
+    stolen = welcome_of(host).session
+    attacker = h.join("Hana", address="10.0.0.66", resume={"session": stolen, "last_seq": 0})
+    assert attacker.closed is not None and attacker.closed.code == CloseCode.AUTH_FAILED
+    assert not any(isinstance(m, Welcome) for m in attacker.inbox)
+    assert host.closed is None
+    h.send(host, type="kick", participant=welcome_of(sam).you.id)
+    assert host.of(ParticipantLeft)[-1].reason == "kicked"  # the host still holds the room
+
+
+def test_session_tokens_are_single_use() -> None:
+    h = Harness()
+    sam = h.join("Sam", address="10.0.0.5")
+    first = welcome_of(sam).session
+    h.drop(sam)
+    again = h.join("Sam", address="10.0.0.5", resume={"session": first, "last_seq": 0})
+    second = welcome_of(again).session
+    assert second != first
+    h.drop(again)
+    replayed = h.join("Sam", address="10.0.0.66", resume={"session": first, "last_seq": 0})
+    w = welcome_of(replayed)
+    assert not w.resumed and w.you.id != welcome_of(sam).you.id  # a stranger, not Sam
+
+
+def test_a_taken_over_session_is_told_and_marked_for_everyone() -> None:
+    h = Harness()
+    host = h.host()
+    sam = h.join("Sam", address="10.0.0.5")
+    w = welcome_of(sam)
+    thief = h.join("Sam", address="10.0.0.66", resume={"session": w.session, "last_seq": 0})
+    assert welcome_of(thief).resumed
+    assert sam.closed is not None and sam.closed.code == CloseCode.SESSION_REPLACED
+    told = sam.last_error()
+    assert told.code == "session_replaced" and "10.0.0.66" in told.message
+    status = host.of(ParticipantStatusChanged)[-1]
+    assert status.participant == w.you.id and status.moved
+    assert [p.moved for p in h.room.participants if p.id == w.you.id] == [True]
+
+
+def test_a_session_continued_from_the_same_address_is_not_marked() -> None:
+    h = Harness()
+    host = h.host()
+    sam = h.join("Sam", address="10.0.0.5")
+    w = welcome_of(sam)
+    again = h.join("Sam", address="10.0.0.5", resume={"session": w.session, "last_seq": 0})
+    assert welcome_of(again).resumed and not welcome_of(again).you.moved
+    assert not host.of(ParticipantStatusChanged)
+
+
+# ----------------------------------------------------------------- hostile strings
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"send","id":"\\udc00","text":"hi"}',
+        '{"type":"send","id":"ok","text":"\\ud800"}',
+        '{"type":"configure_assistant","mode":"mention","persona":"\\udfff"}',
+    ],
+)
+def test_a_lone_surrogate_is_refused_and_the_room_carries_on(frame: str) -> None:
+    h = Harness()
+    host = h.host()
+    sam = h.join("Sam")
+    before = h.room.last_seq
+    h.apply(h.room.receive(sam.conn, frame))
+    assert sam.last_error().code == "bad_message"
+    assert h.room.last_seq == before  # no event was numbered and lost
+    h.send(sam, type="send", id="after", text="still here")
+    assert host.of(MessagePosted)[-1].text == "still here"
+    assert joined(h.join("Bob"))
+
+
+def test_a_surrogate_in_the_host_proof_is_refused_before_joining() -> None:
+    h = Harness()
+    peer = h.connect("127.0.0.1")
+    h.apply(
+        h.room.receive(
+            peer.conn, '{"type":"hello","protocol":1,"name":"Hana","host_proof":"\\udc00"}'
+        )
+    )
+    assert peer.last_error().code == "bad_message"
+    assert joined(h.host())
+
+
+@pytest.mark.parametrize("name", ["x" * 41, "a\u202eb", "   ", "tab\tname\x07"])
+def test_a_room_name_outside_the_rules_is_refused_when_the_room_is_made(name: str) -> None:
+    with pytest.raises(ValueError, match="room name"):
+        RoomConfig(name=name)
+
+
+def test_a_room_name_is_normalised_once_for_everyone() -> None:
+    assert RoomConfig(name="  Team   lunch ").name == "Team lunch"

@@ -1,0 +1,124 @@
+"""docs/protocol.md is what others implement from: its tables must say what the code does.
+
+Parses the document's tables (error codes, close codes, the ``hello`` fields, the limits) and
+checks each against the code, both ways, so neither can change without the other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from core.admission import AdmissionRules
+from core.protocol import (
+    MAX_ID_CHARS,
+    TERMINAL_CLOSE_CODES,
+    CloseCode,
+    ErrorCode,
+    Hello,
+    Limits,
+    ProtocolError,
+    parse_client_frame,
+)
+from core.room import _CLOSE_FOR, RoomConfig
+
+DOC = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+
+
+def table_after(heading: str) -> list[list[str]]:
+    """The rows (cells stripped, header and rule skipped) of the first table under
+    ``heading``."""
+    start = DOC.index(heading)
+    rows: list[list[str]] = []
+    for line in DOC[start:].splitlines()[1:]:
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return rows[2:]
+
+
+def code_of(cell: str) -> str:
+    match = re.match(r"`([^`]+)`", cell)
+    assert match, f"no code in {cell!r}"
+    return match.group(1)
+
+
+def test_every_error_code_is_documented_with_its_close_code() -> None:
+    rows = table_after("## Errors")
+    documented = {code_of(row[0]): row[1] for row in rows}
+    assert set(documented) == {c.value for c in ErrorCode}
+    for code in ErrorCode:
+        close = documented[code.value]
+        if close.startswith("none") and "before joining" not in close:
+            assert code not in _CLOSE_FOR, f"{code.value} closes the connection"
+            continue
+        expected = _CLOSE_FOR.get(code, CloseCode.PROTOCOL_ERROR)  # what Room._refuse uses
+        assert str(int(expected)) in close, f"{code.value}: document says {close!r}"
+
+
+def test_every_close_code_is_documented_with_what_a_client_should_do() -> None:
+    rows = table_after("### WebSocket close codes")
+    documented: dict[int, str] = {}
+    for row in rows:
+        for number in re.findall(r"\d{4}", row[0]):
+            documented[int(number)] = row[2]
+    assert {int(c) for c in CloseCode} <= set(documented)
+    for code in TERMINAL_CLOSE_CODES:
+        assert documented[int(code)].startswith("stop"), f"{int(code)} is terminal in the code"
+    for code, advice in documented.items():
+        if code not in TERMINAL_CLOSE_CODES:
+            assert not advice.startswith("stop"), f"{code}: the client reconnects after it"
+
+
+def test_the_hello_field_limits_are_the_parsers() -> None:
+    rows = {code_of(row[0]): row[2] for row in table_after("### `hello` (client → room)")}
+    fields = {f.name: f for f in dataclasses.fields(Hello)}
+    for name in ("name", "client", "host_proof"):
+        limit = fields[name].metadata["max_len"]
+        assert f"at most {limit} characters" in rows[name], name
+    assert "at most 256 characters" in rows["auth"]
+    assert "at most 128 characters" in rows["resume"]
+    assert f"(1-{MAX_ID_CHARS} characters)" in DOC
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ('{"type":"hello","protocol":"1","name":"Sam"}', "incompatible_version"),
+        ('{"type":"hello","protocol":1.5,"name":"Sam"}', "incompatible_version"),
+        ('{"type":"hello","protocol":1,"name":"' + "x" * 257 + '"}', "invalid_name"),
+        ('{"type":"send","id":"\\udc00","text":"x"}', "bad_message"),
+        ('{"type":"send","id":"a","text":"x","n":' + "1" * 25 + "}", "bad_message"),
+    ],
+)
+def test_the_documented_error_for_each_edge_case(frame: str, code: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(frame)
+    assert caught.value.code == code
+
+
+def test_the_limits_table_states_the_defaults() -> None:
+    text = {row[0]: row[1] for row in table_after("## Limits")}
+    limits, rules, config = Limits(), AdmissionRules(), RoomConfig(name="x")
+    assert f"{limits.max_text_chars} characters" in text["message text"]
+    assert f"bursts of {limits.message_burst}" in text["message rate"]
+    assert f"bursts of {2 * limits.message_burst}" in text["message rate per address"]
+    assert f"{rules.max_connections_per_address} WebSocket" in text["connections"]
+    assert f"{2 * rules.max_connections_per_address} open" in text["sockets"]
+    assert f"{rules.max_participants_per_address} participants" in text["places per address"]
+    assert f"bursts of {rules.join_burst}" in text["joins per address"]
+    assert f"bursts of {rules.session_resume_burst}" in text["resumes"]
+    assert (
+        f"{rules.failed_auth_limit} per address" in text["wrong passwords / host keys, per address"]
+    )
+    assert (
+        f"bursts of {rules.room_failed_auth_burst}"
+        in text["wrong passwords / host keys, room-wide"]
+    )
+    assert f"{config.history_capacity} events kept" in text["history"]
+    assert f"{config.resume_grace:.0f} s" in text["reconnect grace"]
+    assert f"{config.away_notice_delay:.0f} s" in text["away notice"]
