@@ -7,24 +7,37 @@ hosted room, kept current, withdrawn with goodbye packets on close) and a
 :class:`RoomBrowser` (a live list of rooms).
 
 Everything read from the network is untrusted: :func:`decode_txt` turns any TXT record,
-however malformed, into checked values or drops it, and never raises.
+however malformed, into checked values or drops it, and never raises; nothing a record holds
+can make the browser raise in a task either.
 
-A room whose host vanished without a goodbye is noticed by the browser's reachability check
-(``GET /health`` on all its advertised addresses at once, every ``check_interval`` seconds):
-after ``failures_to_drop`` failed rounds in a row it leaves the list, within
+A room is listed only once one of its addresses answers ``GET /health``, and stays listed
+while it keeps answering (checked every ``check_interval`` seconds). A room whose host vanished
+without a goodbye leaves after ``failures_to_drop`` failed checks in a row: a connection to a
+vanished host fails within ``probe_timeout``, so that takes at most
 ``failures_to_drop * (check_interval + probe_timeout)`` seconds (14 s with the defaults; the
-docs promise 15).
+docs promise 15). A goodbye alone proves nothing (anyone on the LAN can send one), so a
+room leaves on a goodbye only if it fails one of the two checks that follow (at once, then a
+second later, in case its host was about to stop).
+
+Anyone on the LAN can also announce thousands of rooms that do not exist. The browser stays
+bounded whatever is announced: it holds at most :data:`MAX_CHECK_SOCKETS` sockets for checks
+at any moment (so browsing never takes the sockets a room hosted by the same process needs),
+checks listed rooms before anything else, backs off from instances that do not answer and
+forgets them after a few failures, and tracks at most :data:`MAX_TRACKED` instances.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ipaddress
+import itertools
 import logging
 import secrets
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,14 +47,17 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from core import __version__
 from core.netinfo import lan_addresses
-from core.protocol import PROTOCOL_VERSION, SERVICE_TYPE, RoomInfo
+from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, SERVICE_TYPE, RoomInfo
 from core.text_rules import clean_label
 
 __all__ = [
+    "MAX_CHECK_SOCKETS",
+    "MAX_TRACKED",
     "Advertisement",
     "BrowserEvent",
     "DiscoveredRoom",
     "Discovery",
+    "InterfaceError",
     "RoomAdvert",
     "RoomBrowser",
     "decode_txt",
@@ -51,12 +67,40 @@ __all__ = [
 
 log = logging.getLogger("gptgroup.discovery")
 
-MAX_TXT_VALUE_BYTES = 100  # each value; the whole record stays well under 400 bytes
+# The TXT record. A room name of MAX_ROOM_NAME_CHARS characters takes at most four bytes
+# each, so ``n`` always carries a valid name in full; the other free-text values are cut
+# instead when the record would grow past MAX_TXT_RECORD_BYTES.
+MAX_TXT_RECORD_BYTES = 399  # the whole record, length bytes included: under 400
+MAX_NAME_TXT_BYTES = 4 * MAX_ROOM_NAME_CHARS  # 160
+_TXT_CAPS = {"h": 96, "ap": 48, "am": 64, "av": 16}  # bytes, before the record limit
+_CUT_FIRST = ("h", "ap", "am")  # what gives way when the record is too long, in this order
+_TXT_LIMITS = {"h": 32, "ap": 48, "am": 64, "av": 16}  # characters kept when reading
+ELLIPSIS = "\u2026"
+
 MAX_INSTANCE_BYTES = 63  # a DNS label
-RESOLVE_TIMEOUT_MS = 3000
+MAX_ADDRESSES = 8  # per room; a record could list hundreds, each one a connection to try
 UPDATE_DEBOUNCE = 0.5  # seconds: many joins at once make one announcement
 
-_TXT_LIMITS = {"n": 64, "h": 32, "ap": 48, "am": 64, "av": 16}
+# The browser's bounds (see the module's docstring).
+MAX_CHECK_SOCKETS = 16  # sockets open for reachability checks at any moment
+MAX_CHECKS_AT_ONCE = 16  # rooms being checked at once
+MAX_TRACKED = 1024  # instances known at once; listed rooms are never pushed out
+MAX_WAITING_RESOLVES = 256  # incomplete records waiting to be asked for
+RESOLVERS = 2  # incomplete records asked for at once (each may wait RESOLVE_TIMEOUT_MS)
+RESOLVE_TIMEOUT_MS = 3000
+FORGET_AFTER_FAILURES = 4  # failed checks in a row before an instance that never answered...
+FORGET_ANSWERED_AFTER_FAILURES = 12  # ...or one that did (its host may come back) is forgotten
+MAX_BACKOFF = 60.0  # seconds between checks of an instance that keeps failing
+MAX_REMEMBERED = 4096  # forgotten instances whose failure count is kept
+GOODBYE_RECHECKS = 2  # checks after a goodbye in which one failure drops the room at once
+GOODBYE_RECHECK_DELAY = 1.0  # seconds between them (a host says goodbye just before it stops)
+
+
+class InterfaceError(ValueError):
+    """An ``--interface`` choice that names no interface or address of this machine.
+
+    ``str()`` is one line saying what is wrong and what there is instead.
+    """
 
 
 @dataclass(frozen=True)
@@ -87,28 +131,45 @@ class RoomAdvert:
         )  # fmt: skip
 
 
-def _clip(text: str, max_bytes: int = MAX_TXT_VALUE_BYTES) -> str:
+def _clip(text: str, max_bytes: int) -> str:
     """``text`` cut to at most ``max_bytes`` of UTF-8, never inside a character."""
-    return text.encode()[:max_bytes].decode("utf-8", errors="ignore")
+    return text.encode()[: max(0, max_bytes)].decode("utf-8", errors="ignore")
+
+
+def _record_bytes(txt: dict[str, str]) -> int:
+    """The size of ``txt`` on the wire: each ``key=value`` string and its length byte."""
+    return sum(1 + len(f"{key}={value}".encode()) for key, value in txt.items())
 
 
 def encode_txt(advert: RoomAdvert) -> dict[str, str]:
-    """The TXT properties for ``advert``: short keys, each value bounded in bytes."""
+    """The TXT properties for ``advert``: short keys, the whole record under 400 bytes.
+
+    The room name is carried in full (a valid name is at most :data:`MAX_NAME_TXT_BYTES`),
+    so a browser can match it exactly; the host name, then the provider, then the model are
+    cut (between characters) or left out when the record would be too long.
+    """
     txt = {
         "v": str(advert.protocol),
         "rid": advert.room_id,
-        "n": _clip(advert.name),
+        "n": _clip(advert.name, MAX_NAME_TXT_BYTES),
         "c": str(advert.participants),
         "pw": "1" if advert.password_required else "0",
         "ak": advert.assistant_kind,
-        "av": _clip(advert.app_version, 16),
+        "av": _clip(advert.app_version, _TXT_CAPS["av"]),
     }
-    if advert.host_name:
-        txt["h"] = _clip(advert.host_name)
-    if advert.provider:
-        txt["ap"] = _clip(advert.provider, 48)
-    if advert.model:
-        txt["am"] = _clip(advert.model, 64)
+    for key, value in (("h", advert.host_name), ("ap", advert.provider), ("am", advert.model)):
+        if value and (clipped := _clip(value, _TXT_CAPS[key])):
+            txt[key] = clipped
+    for key in _CUT_FIRST:
+        excess = _record_bytes(txt) - MAX_TXT_RECORD_BYTES
+        if excess <= 0:
+            break
+        if key in txt:
+            kept = _clip(txt[key], len(txt[key].encode()) - excess)
+            if kept:
+                txt[key] = kept
+            else:
+                del txt[key]
     return txt
 
 
@@ -131,6 +192,9 @@ class DiscoveredRoom:
     port: int
     own: bool = False
     reachable: str | None = None  # the address that last answered, if any
+    # The record announced a name longer than any room name may be: ``name`` shows its start
+    # and ends in an ellipsis, and is not the room's name (so it never matches one typed).
+    name_cut: bool = False
 
     @property
     def compatible(self) -> bool:
@@ -149,6 +213,20 @@ def _text(raw: bytes | None, limit: int) -> str | None:
     return clean_label(raw[: limit * 4].decode("utf-8", errors="replace"), limit) or None
 
 
+def _room_name(raw: bytes | None, instance: str) -> tuple[str, bool]:
+    """The name to show for a room (from ``n``, else from the instance name), and whether it
+    had to be cut (see ``DiscoveredRoom.name_cut``)."""
+    limit = MAX_ROOM_NAME_CHARS
+    announced = raw[: 8 * limit].decode("utf-8", errors="replace") if raw is not None else ""
+    for text in (announced, instance):
+        name = clean_label(text, limit + 1)
+        if len(name) > limit:
+            return name[: limit - 1].rstrip() + ELLIPSIS, True
+        if name:
+            return name, False
+    return "Unnamed room", False
+
+
 def _int(raw: bytes | None, low: int, high: int) -> int | None:
     if raw is None or not raw.isdigit() or len(raw) > 6:
         return None
@@ -164,9 +242,10 @@ def decode_txt(
 
     Unusable means no address or no port: nothing to connect to. Every other field falls back
     to a safe value (unknown version, unknown participant count, name from the instance name).
-    Never raises.
+    IPv6 link-local addresses without a scope are left out (nobody can connect to one), and
+    at most :data:`MAX_ADDRESSES` addresses are kept, IPv4 first. Never raises.
     """
-    usable = [a for a in addresses if _is_address(a)]
+    usable = sorted({a for a in addresses if _is_joinable(a)}, key=lambda a: (":" in a, a))
     if not usable or port is None or not 0 < port < 65536:
         return None
     props: dict[bytes, bytes | None] = {}
@@ -174,12 +253,13 @@ def decode_txt(
         if isinstance(k, bytes) and (v is None or isinstance(v, bytes)):
             props.setdefault(k.lower(), v)
     kind = (props.get(b"ak") or b"").decode("ascii", errors="replace")
-    name = _text(props.get(b"n"), _TXT_LIMITS["n"]) or clean_label(instance, 64) or "Unnamed room"
+    name, name_cut = _room_name(props.get(b"n"), instance)
     room_id = (props.get(b"rid") or b"").decode("ascii", errors="replace")
     return DiscoveredRoom(
         key=key,
         room_id=room_id if room_id.isalnum() and len(room_id) <= 32 else "",
         name=name,
+        name_cut=name_cut,
         host_name=_text(props.get(b"h"), _TXT_LIMITS["h"]),
         participants=_int(props.get(b"c"), 0, 100_000),
         password_required=props.get(b"pw") == b"1",
@@ -188,36 +268,74 @@ def decode_txt(
         model=_text(props.get(b"am"), _TXT_LIMITS["am"]),
         protocol=_int(props.get(b"v"), 0, 1000),
         app_version=_text(props.get(b"av"), _TXT_LIMITS["av"]),
-        addresses=tuple(sorted(set(usable), key=lambda a: (":" in a, a))),
+        addresses=tuple(usable[:MAX_ADDRESSES]),
         port=port,
     )
 
 
-def _is_address(text: str) -> bool:
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
+        return ipaddress.ip_address(text)
     except ValueError:
+        return None
+
+
+def _is_joinable(text: str) -> bool:
+    """Whether ``text`` is an address one could connect to (a link-local IPv6 address only
+    with the scope that says which interface it is on)."""
+    address = _parse_address(text)
+    if address is None or address.is_unspecified or address.is_multicast:
         return False
-    return not (address.is_unspecified or address.is_multicast)
+    return not (
+        isinstance(address, ipaddress.IPv6Address)
+        and address.is_link_local
+        and address.scope_id is None
+    )
+
+
+def _adapter_addresses(adapter: ifaddr.Adapter) -> tuple[list[str], list[str]]:
+    """An interface's IPv4 and IPv6 addresses, as zeroconf takes them (no scope)."""
+    v4 = [ip.ip for ip in adapter.ips if isinstance(ip.ip, str)]
+    v6 = [ip.ip[0] for ip in adapter.ips if not isinstance(ip.ip, str)]
+    return v4, v6
 
 
 def resolve_interfaces(choices: Iterable[str]) -> list[str]:
-    """IP addresses for ``choices``, each an address or an interface name (``eth0``).
+    """IP addresses for ``choices``, each an interface name (``eth0``) or an address of it.
 
-    Raises ``ValueError`` naming a choice that is neither.
+    An interface gives all its IPv4 addresses and its first IPv6 one (one is enough to join
+    the multicast group on it). Raises :class:`InterfaceError` for a name that is no
+    interface of this machine, an interface without addresses, or an address that is not
+    this machine's, saying what there is instead.
     """
-    adapters = {a.nice_name: a for a in ifaddr.get_adapters()} | {
-        a.name: a for a in ifaddr.get_adapters()
-    }
+    adapters = list(ifaddr.get_adapters())
+    by_name = {a.nice_name: a for a in adapters} | {a.name: a for a in adapters}
+    ours: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
+    for adapter in adapters:
+        v4, v6 = _adapter_addresses(adapter)
+        for text in v4 + v6:
+            if (address := _parse_address(text)) is not None:
+                ours.setdefault(address, text)
     result: list[str] = []
     for choice in choices:
-        if _is_address(choice):
-            result.append(choice)
-        elif choice in adapters:
-            result += [ip.ip if isinstance(ip.ip, str) else ip.ip[0] for ip in adapters[choice].ips]
+        if (address := _parse_address(choice.split("%", 1)[0])) is not None:
+            if address not in ours:
+                raise InterfaceError(
+                    f"{address} is not an address of this machine; its addresses are: "
+                    + ", ".join(ours.values())
+                )
+            result.append(ours[address])
+        elif choice in by_name:
+            v4, v6 = _adapter_addresses(by_name[choice])
+            if not v4 + v6:
+                raise InterfaceError(f"the network interface {choice!r} has no IP address")
+            result += v4 + v6[:1]
         else:
-            raise ValueError(f"{choice!r} is neither an IP address nor a network interface")
-    return result
+            names = sorted({a.nice_name for a in adapters})
+            raise InterfaceError(
+                f"no network interface named {choice!r}; this machine has: " + ", ".join(names)
+            )
+    return list(dict.fromkeys(result))
 
 
 def _network_interfaces() -> list[str]:
@@ -225,8 +343,7 @@ def _network_interfaces() -> list[str]:
     loopback, and multicast on it only fails noisily). Empty on a loopback-only machine."""
     chosen: list[str] = []
     for adapter in ifaddr.get_adapters():
-        v4 = [ip.ip for ip in adapter.ips if isinstance(ip.ip, str)]
-        v6 = [ip.ip[0] for ip in adapter.ips if not isinstance(ip.ip, str)]
+        v4, v6 = _adapter_addresses(adapter)
         if any(ipaddress.ip_address(a).is_loopback for a in v4 + v6):
             continue
         chosen += v4 + v6[:1]
@@ -302,26 +419,87 @@ class BrowserEvent:
     room: DiscoveredRoom
 
 
-@dataclass
+class _Slots:
+    """At most ``size`` holders at once; waiters are served by priority (lower first), then
+    in order of arrival. Keeps the browser's sockets bounded while listed rooms go first."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, priority: int) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._release()  # handed the slot just as we were cancelled
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # skip waiters that were cancelled
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
+@dataclass(eq=False)
 class _Known:
+    """An instance the browser knows of, and when and how to check it next."""
+
     room: DiscoveredRoom
     listed: bool = False
-    failures: int = 0
+    failures: int = 0  # failed checks in a row
+    due: float = 0.0  # loop time of the next check
+    checking: bool = False
+    answered_at: float | None = None  # loop time of the last answer
+    goodbye_rechecks: int = 0  # checks left in which one failure drops it (after a goodbye)
+
+    @property
+    def urgency(self) -> int:
+        """0 for rooms people see (their checks keep the list true), 1 for instances not
+        checked yet, 2 for instances that failed."""
+        if self.listed or self.goodbye_rechecks:
+            return 0
+        return 1 if self.failures == 0 else 2
 
 
 @dataclass
 class RoomBrowser:
-    """A live list of rooms on the LAN. Listeners get :class:`BrowserEvent` values."""
+    """A live list of rooms on the LAN. Listeners get :class:`BrowserEvent` values.
+
+    Records complete in zeroconf's cache (as a host's announcement makes them) are read at
+    once; incomplete ones are asked for by at most :data:`RESOLVERS` tasks. A scheduler task
+    checks each known instance when it is due, at most :data:`MAX_CHECKS_AT_ONCE` at a time
+    and listed rooms first, through at most :data:`MAX_CHECK_SOCKETS` sockets.
+    """
 
     discovery: Discovery
     check_interval: float = 5.0
     probe_timeout: float = 2.0
     failures_to_drop: int = 2
     _known: dict[str, _Known] = field(default_factory=dict)
+    _forgotten: OrderedDict[str, int] = field(default_factory=OrderedDict)  # key: failures
     _listeners: list[Callable[[BrowserEvent], None]] = field(default_factory=list)
     _browser: AsyncServiceBrowser | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _checker: asyncio.Task[None] | None = None
+    _to_resolve: dict[str, None] = field(default_factory=dict)  # names, oldest first
+    _resolve_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _check_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _checks_running: int = 0
+    _sockets: _Slots = field(default_factory=lambda: _Slots(MAX_CHECK_SOCKETS))
 
     @property
     def rooms(self) -> list[DiscoveredRoom]:
@@ -338,59 +516,211 @@ class RoomBrowser:
         self._browser = AsyncServiceBrowser(
             self.discovery.zeroconf.zeroconf, SERVICE_TYPE, handlers=[self._on_change]
         )
-        self._checker = asyncio.create_task(self._check_forever())
+        self._spawn(self._check_forever())
+        for _ in range(RESOLVERS):
+            self._spawn(self._resolve_forever())
 
     async def close(self) -> None:
-        if self._checker is not None:
-            self._checker.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._browser is not None:
             await self._browser.async_cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _on_change(
-        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
-    ) -> None:
-        """zeroconf's handler: runs on the loop and must not block, so resolving is a task."""
-        if state_change is ServiceStateChange.Removed:
-            self._drop(name.lower())
-            return
-        task = asyncio.create_task(self._resolve(zeroconf, service_type, name))
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _resolve(self, zc: Zeroconf, service_type: str, name: str) -> None:
-        info = AsyncServiceInfo(service_type, name)
+    # -- what zeroconf reports ----------------------------------------------------------
+
+    def _on_change(
+        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
+        """zeroconf's handler: runs on the loop and must not block or raise. Reads the
+        record from the cache at once when it is complete; queues it to be asked for if not."""
         try:
-            if not await info.async_request(zc, RESOLVE_TIMEOUT_MS):
-                return
-            instance = name.removesuffix("." + service_type).rsplit("@", 1)[0]
-            room = decode_txt(
-                name.lower(), instance, dict(info.properties), info.parsed_scoped_addresses(),
-                info.port,
-            )  # fmt: skip
-        except Exception as exc:  # a hostile record must never take the browser down
-            log.info("ignoring unreadable service %r: %s", name[:80], exc)
+            if state_change is ServiceStateChange.Removed:
+                self._to_resolve.pop(name, None)
+                self._on_goodbye(name.lower())
+            elif not self._read_from_cache(zeroconf, name):
+                self._queue_resolve(name)
+        except Exception as exc:  # a hostile record must never break zeroconf's dispatch
+            log.warning("ignoring service %s: %s", _shown_name(name), _shown(exc))
+
+    def _read_from_cache(self, zc: Zeroconf, name: str) -> bool:
+        """Learn ``name`` from zeroconf's cache; False if the cache does not hold all of it."""
+        info = self._service_info(name)
+        if info is None:
+            return True  # unreadable: nothing more to ask for
+        if not info.load_from_cache(zc):
+            return False
+        self._learn(name, info)
+        return True
+
+    def _queue_resolve(self, name: str) -> None:
+        if name not in self._to_resolve and len(self._to_resolve) >= MAX_WAITING_RESOLVES:
+            log.info("too many incomplete services waiting; ignoring %s", _shown_name(name))
             return
+        self._to_resolve[name] = None
+        self._resolve_wake.set()
+
+    async def _resolve_forever(self) -> None:
+        while True:
+            while not self._to_resolve:
+                self._resolve_wake.clear()
+                await self._resolve_wake.wait()
+            name = next(iter(self._to_resolve))
+            del self._to_resolve[name]
+            try:
+                info = self._service_info(name)
+                zc = self.discovery.zeroconf.zeroconf
+                if info is not None and await info.async_request(zc, RESOLVE_TIMEOUT_MS):
+                    self._learn(name, info)
+            except Exception as exc:  # a hostile record must never end this task
+                log.info("ignoring unreadable service %s: %s", _shown_name(name), _shown(exc))
+
+    @staticmethod
+    def _service_info(name: str) -> AsyncServiceInfo | None:
+        try:
+            return AsyncServiceInfo(SERVICE_TYPE, name)
+        except Exception as exc:  # zeroconf refuses some names (control characters...)
+            log.info("ignoring service %s: %s", _shown_name(name), _shown(exc))
+            return None
+
+    def _learn(self, name: str, info: AsyncServiceInfo) -> None:
+        """Take in what a record says; a new instance is checked before it is listed."""
+        instance = name.removesuffix("." + SERVICE_TYPE).rsplit("@", 1)[0]
+        room = decode_txt(
+            name.lower(), instance, dict(info.properties), info.parsed_scoped_addresses(),
+            info.port,
+        )  # fmt: skip
         if room is None:
-            log.info("ignoring service %r: no usable address", name[:80])
+            log.info("ignoring service %s: no usable address", _shown_name(name))
             return
         room = replace(room, own=room.room_id != "" and self.discovery.owns(room.room_id))
         known = self._known.get(room.key)
         if known is None:
-            self._known[room.key] = known = _Known(room)
-        else:
-            room = replace(room, reachable=known.room.reachable)
+            if not self._make_room():
+                log.info("tracking too many services; ignoring %s", _shown_name(name))
+                return
+            failures = self._forgotten.pop(room.key, 0)
+            self._known[room.key] = _Known(room, failures=failures, due=_now())
+            self._check_wake.set()
+            return
+        reachable = known.room.reachable
+        room = replace(room, reachable=reachable if reachable in room.addresses else None)
+        if room != known.room:
             known.room = room
-        if await self._probe_known(known):
-            self._emit("updated" if known.listed else "added", known)
-            known.listed = True
+            if known.listed:
+                self._emit("updated", known)
 
-    def _drop(self, key: str) -> None:
-        known = self._known.pop(key, None)
-        if known is not None and known.listed:
+    def _make_room(self) -> bool:
+        """Whether one more instance may be tracked, forgetting the worst one if need be.
+
+        Listed rooms and instances not yet checked are never pushed out; of the rest, the one
+        that failed most often goes.
+        """
+        if len(self._known) < MAX_TRACKED:
+            return True
+        failing = [k for k in self._known.values() if k.urgency == 2 and not k.checking]
+        if not failing:
+            return False
+        self._forget(max(failing, key=lambda k: (k.failures, k.due)))
+        return True
+
+    def _on_goodbye(self, key: str) -> None:
+        """Anyone can send a goodbye: a room that answered before leaves only if it fails a
+        check now (and, in case its host is about to stop, the next one too)."""
+        known = self._known.get(key)
+        if known is None:
+            return
+        if known.answered_at is None:
+            self._forget(known)
+            return
+        known.goodbye_rechecks = GOODBYE_RECHECKS
+        # At most one check a second however many goodbyes arrive.
+        known.due = max(_now(), known.answered_at + GOODBYE_RECHECK_DELAY)
+        self._check_wake.set()
+
+    # -- checks -------------------------------------------------------------------------
+
+    async def _check_forever(self) -> None:
+        while True:
+            self._check_wake.clear()
+            next_due = self._start_due_checks()
+            timeout = None if next_due is None else max(0.0, next_due - _now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_wake.wait(), timeout)
+
+    def _start_due_checks(self) -> float | None:
+        """Start the checks that are due, most urgent first; returns when the next one is."""
+        now = _now()
+        idle = [k for k in self._known.values() if not k.checking]
+        due = sorted((k for k in idle if k.due <= now), key=lambda k: (k.urgency, k.due))
+        for known in due[: MAX_CHECKS_AT_ONCE - self._checks_running]:
+            known.checking = True
+            self._checks_running += 1
+            self._spawn(self._run_check(known))
+        later = [k.due for k in idle if k.due > now]
+        return min(later, default=None)
+
+    async def _run_check(self, known: _Known) -> None:
+        try:
+            answered = await self._probe_known(known)
+        except Exception as exc:  # never let a hostile address end the task with an error
+            log.warning("checking %s failed: %s", _shown_name(known.room.key), _shown(exc))
+            answered = False
+        finally:
+            known.checking = False
+            self._checks_running -= 1
+            self._check_wake.set()
+        if self._known.get(known.room.key) is not known:
+            return  # forgotten while we were checking
+        if answered:
+            self._answered(known)
+        else:
+            self._failed(known)
+
+    def _answered(self, known: _Known) -> None:
+        now = _now()
+        known.failures = 0
+        known.answered_at = now
+        if known.goodbye_rechecks:
+            known.goodbye_rechecks -= 1
+        soon = known.goodbye_rechecks > 0
+        known.due = now + (GOODBYE_RECHECK_DELAY if soon else self.check_interval)
+        if not known.listed:
+            known.listed = True
+            self._emit("added", known)
+
+    def _failed(self, known: _Known) -> None:
+        known.failures += 1
+        limit = (
+            FORGET_AFTER_FAILURES if known.answered_at is None else FORGET_ANSWERED_AFTER_FAILURES
+        )
+        if known.goodbye_rechecks or known.failures >= limit:
+            self._forget(known)
+            return
+        if known.listed and known.failures >= self.failures_to_drop:
+            known.listed = False
             self._emit("removed", known)
+        backoff = min(self.check_interval * 2 ** (known.failures - 1), MAX_BACKOFF)
+        known.due = _now() + (self.check_interval if known.listed else backoff)
+
+    def _forget(self, known: _Known) -> None:
+        """Stop tracking an instance (leaving the list if it was on it). Its failure count is
+        kept, so if it is announced again it is checked once more at low priority."""
+        key = known.room.key
+        if self._known.get(key) is known:
+            del self._known[key]
+        if known.listed:
+            known.listed = False
+            self._emit("removed", known)
+        self._forgotten[key] = known.failures
+        self._forgotten.move_to_end(key)
+        while len(self._forgotten) > MAX_REMEMBERED:
+            self._forgotten.popitem(last=False)
 
     def _emit(self, kind: str, known: _Known) -> None:
         event = BrowserEvent(kind, known.room)
@@ -400,53 +730,54 @@ class RoomBrowser:
             except Exception:  # one listener's bug must not stop the others
                 log.exception("room list listener failed")
 
-    async def _check_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.check_interval)
-            await asyncio.gather(*(self._check(k) for k in list(self._known.values())))
-
-    async def _check(self, known: _Known) -> None:
-        answered = await self._probe_known(known)
-        if known.room.key not in self._known:
-            return  # withdrawn while we were probing
-        if answered and not known.listed:
-            known.listed = True
-            self._emit("added", known)
-        elif not answered and known.listed and known.failures >= self.failures_to_drop:
-            known.listed = False
-            self._emit("removed", known)
-
     async def _probe_known(self, known: _Known) -> bool:
-        """Probe every address at once; prefer the one that answered before, then IPv4."""
+        """Probe every address at once (the one that answered before first, then IPv4);
+        remember which one answered."""
         room = known.room
-        answers = await asyncio.gather(*(self._probe(a, room.port) for a in room.addresses))
-        answering = [a for a, ok in zip(room.addresses, answers, strict=True) if ok]
+        order = sorted(room.addresses, key=lambda a: a != room.reachable)
+        priority = known.urgency
+        answers = await asyncio.gather(*(self._probe(a, room.port, priority) for a in order))
+        answering = [a for a, ok in zip(order, answers, strict=True) if ok]
         if not answering:
-            known.failures += 1
             return False
-        best = room.reachable if room.reachable in answering else answering[0]
-        known.room = replace(room, reachable=best)
-        known.failures = 0
+        if answering[0] in known.room.addresses:  # the record may have changed meanwhile
+            known.room = replace(known.room, reachable=answering[0])
         return True
 
-    async def _probe(self, address: str, port: int) -> bool:
-        """Whether a room server answers ``GET /health`` at ``address``."""
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(address, port), self.probe_timeout
-            )
-        except (OSError, TimeoutError):
-            return False
-        try:
-            writer.write(b"GET /health HTTP/1.1\r\nHost: room\r\nConnection: close\r\n\r\n")
-            status = await asyncio.wait_for(reader.readline(), self.probe_timeout)
-            return status.split(b" ")[1:2] == [b"200"]
-        except (OSError, TimeoutError):
-            return False
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+    async def _probe(self, address: str, port: int, priority: int) -> bool:
+        """Whether a room server answers ``GET /health`` at ``address``. Holds one of the
+        browser's sockets while it runs; its timeouts start once it has one."""
+        async with self._sockets.hold(priority):
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(address, port), self.probe_timeout
+                )
+            except Exception:  # refused, unreachable, timed out, or no such scope
+                return False
+            try:
+                writer.write(b"GET /health HTTP/1.1\r\nHost: room\r\nConnection: close\r\n\r\n")
+                status = await asyncio.wait_for(reader.readline(), self.probe_timeout)
+                return status.split(b" ")[1:2] == [b"200"]
+            except Exception:  # reset, timed out, or an endless line
+                return False
+            finally:
+                writer.transport.abort()  # nothing more to say; never wait on the peer
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()  # the socket is closed before the slot is free
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _shown(exc: BaseException) -> str:
+    """An exception's message for the log, with anything unprintable escaped."""
+    return ascii(str(exc)[:200])
+
+
+def _shown_name(name: str) -> str:
+    """A service name from the network, for the log: cut short, anything unprintable escaped."""
+    return ascii(name[:80])
 
 
 class Discovery:

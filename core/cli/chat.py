@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import io
+import logging
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ from core.client import (
     RoomUnreachable,
     SendFailed,
 )
+from core.discovery import InterfaceError
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -49,9 +51,11 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
+from core.terminal_text import TerminalSafeFormatter, safe_traceback, terminal_safe
 from core.transcript import LEFT_WORDS
 
 PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
+HOST_KEY_ENV = "GPTGROUP_HOST_KEY"
 HELP = """Commands:
   /who                 list who is here
   /kick NAME           (host) remove someone
@@ -71,28 +75,43 @@ _STATUS_WORDS = {"stopped": "stopped", "interrupted": "cut off", "failed": "no a
 ASSISTANT = "\x00assistant"  # the id ``names`` maps to the assistant's display name
 
 
-def _indent(text: str, stamp: str, author: str) -> str:
-    """Continuation lines of a message line up under its first line."""
-    return text.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
+def _one_line(text: str) -> str:
+    """A name, notice or error from the room, shown inert on one line."""
+    return terminal_safe(text)
+
+
+def _message(text: str, stamp: str, author: str) -> str:
+    """A message body shown inert; continuation lines line up under its first line.
+
+    ``author`` is the name as printed (already made safe), so the indent matches it.
+    """
+    body = terminal_safe(text, keep_lines=True)
+    return body.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
 
 
 def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
     """The line to print for ``event`` (None for events not worth a line).
 
-    ``names`` maps a participant id to a display name.
+    ``names`` maps a participant id to a display name. Every piece of text that came from
+    the room is made safe for the terminal here (see :mod:`core.terminal_text`).
     """
+
+    def name(participant_id: str) -> str:
+        return _one_line(names(participant_id))
+
     match event:
         case MessagePosted(ts=ts, author_name=author, text=text):
             stamp = time.strftime("%H:%M", time.localtime(ts))
-            return f"[{stamp}] {author}: {_indent(text, stamp, author)}"
+            author = _one_line(author)
+            return f"[{stamp}] {author}: {_message(text, stamp, author)}"
         case ParticipantJoined(participant=p):
-            return f"* {p.name} joined" + (" (host)" if p.role == "host" else "")
-        case ParticipantLeft(name=name, reason=reason):
-            return f"* {name} {LEFT_WORDS.get(reason, 'left')}"
+            return f"* {_one_line(p.name)} joined" + (" (host)" if p.role == "host" else "")
+        case ParticipantLeft(name=left, reason=reason):
+            return f"* {_one_line(left)} {LEFT_WORDS.get(reason, 'left')}"
         case ParticipantStatusChanged(participant=pid, status="reconnecting"):
-            return f"* {names(pid)} is reconnecting..."
+            return f"* {name(pid)} is reconnecting..."
         case ParticipantStatusChanged(participant=pid, status="online"):
-            return f"* {names(pid)} is back"
+            return f"* {name(pid)} is back"
         case RoomUpdated(room=room):
             lock = "locked" if room.locked else "open to new people"
             cap = f", at most {room.max_participants}" if room.max_participants else ""
@@ -103,44 +122,43 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
                 if reason == "closed_by_host"
                 else "* The host shut down"
             )
-        case AnswerStarted(assistant_name=name, asked_by_name=asker):
-            return f"* {name} is answering {asker}..."
+        case AnswerStarted(assistant_name=assistant, asked_by_name=asker):
+            return f"* {_one_line(assistant)} is answering {_one_line(asker)}..."
         case AnswerFinished(ts=ts, text=text, status=status, error=error):
             stamp = time.strftime("%H:%M", time.localtime(ts))
             lines = []
             if text:
-                lines.append(
-                    f"[{stamp}] {names(ASSISTANT)}: {_indent(text, stamp, names(ASSISTANT))}"
-                )
+                assistant = name(ASSISTANT)
+                lines.append(f"[{stamp}] {assistant}: {_message(text, stamp, assistant)}")
             if status != "complete":
-                lines.append(
-                    f"  ({_STATUS_WORDS.get(status, status)}{': ' + error if error else ''})"
-                )
+                said = _one_line(_STATUS_WORDS.get(status, status))
+                lines.append(f"  ({said}{': ' + _one_line(error) if error else ''})")
             return "\n".join(lines) or None
         case Notice(text=text, level=level):
-            return f"{'!' if level != 'info' else '*'} {text}"
+            return f"{'!' if level != 'info' else '*'} {_one_line(text)}"
         case AssistantStateChanged(state=state):
             if state.answering is None:
                 return None
             waiting = f" ({len(state.waiting)} waiting)" if state.waiting else ""
-            return f"* {names(ASSISTANT)} is answering {state.answering.asked_by_name}{waiting}"
+            asker = _one_line(state.answering.asked_by_name)
+            return f"* {name(ASSISTANT)} is answering {asker}{waiting}"
         case AssistantReport(session_usage=usage, answers=answers, token_budget=budget):
             of = f" of a {budget:,} budget" if budget else ""
             return f"* assistant: {answers} answers, {usage.total_tokens:,} tokens{of}"
         case TypingChanged() | AnswerDelta():
             return None
         case ErrorMessage(message=message):
-            return f"! {message}"
+            return f"! {_one_line(message)}"
         case SendFailed(message=message):
-            return f"! not sent: {message}"
+            return f"! not sent: {_one_line(message)}"
         case Reconnecting(attempt=attempt, delay=delay):
             return f"! connection lost; reconnecting (attempt {attempt}, in {delay:.1f} s)"
         case Resumed(resumed=True, history_complete=complete):
             return "* reconnected" + ("" if complete else " (some older messages were missed)")
         case Resumed(you=you):
-            return f"* reconnected as a new participant, {you.name}"
+            return f"* reconnected as a new participant, {_one_line(you.name)}"
         case Ended(message=message):
-            return f"* {message}"
+            return f"* {_one_line(message)}"
     return None
 
 
@@ -227,7 +245,8 @@ class TerminalChat:
                     )
                     if t
                 ]
-                self.out(f"  {p.name}" + (f" ({', '.join(tags)})" if tags else ""))
+                shown = _one_line(p.name) + (f" ({_one_line(', '.join(tags))})" if tags else "")
+                self.out(f"  {shown}")
         elif command in ("kick", "ban"):
             target = self.find(arg)
             if target is None:
@@ -294,30 +313,40 @@ async def _target(args: argparse.Namespace) -> str | None:
     if args.room is not None:
         found = await find_room(args.room, args.browse_time, args.interface)
         if isinstance(found, str):
-            print(f"gptgroup-chat: {found}", file=sys.stderr)
+            _complain(found)
             return None
         return found.url()
     if args.address is None:
-        print("gptgroup-chat: give a room address or link, --room NAME, or --list", file=sys.stderr)
+        _complain("give a room address or link, --room NAME, or --list")
         return None
     try:
         return room_url(args.address)
     except InvalidAddress as exc:
-        print(f"gptgroup-chat: {exc}", file=sys.stderr)
+        _complain(str(exc))
         return None
 
 
+def _complain(message: str) -> None:
+    """Print ``message`` (which may quote the network, and may end in a list of rooms on
+    further lines) as the tool's complaint, made safe for the terminal."""
+    print(f"gptgroup-chat: {terminal_safe(message, keep_lines=True)}", file=sys.stderr)
+
+
 async def run(args: argparse.Namespace) -> int:
-    if args.list:
-        return await list_rooms(
-            args.browse_time, args.interface, _printer(), watch=args.watch, as_json=args.json,
-            check_interval=args.check_interval,
-        )  # fmt: skip
-    url = await _target(args)
+    try:
+        if args.list:
+            return await list_rooms(
+                args.browse_time, args.interface, _printer(), watch=args.watch,
+                as_json=args.json, check_interval=args.check_interval,
+            )  # fmt: skip
+        url = await _target(args)
+    except InterfaceError as exc:
+        _complain(str(exc))
+        return 2
     if url is None:
         return 2
     if args.name is None:
-        print("gptgroup-chat: --name is needed to join", file=sys.stderr)
+        _complain("--name is needed to join")
         return 2
     client = RoomClient(
         url,
@@ -329,10 +358,11 @@ async def run(args: argparse.Namespace) -> int:
     try:
         welcome = await client.connect()
     except (JoinRefused, RoomUnreachable) as exc:
-        print(f"gptgroup-chat: {exc}", file=sys.stderr)
+        _complain(str(exc))
         return 1
     out = _printer()
-    out(f"* You joined {welcome.room.name!r} as {welcome.you.name}. Type /help for commands.")
+    room, you = _one_line(welcome.room.name), _one_line(welcome.you.name)
+    out(f"* You joined '{room}' as {you}. Type /help for commands.")
     chat = TerminalChat(client, out)
     printer = asyncio.create_task(chat.print_events())
     lines = _stdin_lines(asyncio.get_running_loop())
@@ -351,8 +381,12 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def _printer() -> Callable[[str], None]:
+    """Print a line to standard output. Callers make each piece of room text safe as they
+    build the line; this checks the whole line again, so a new line that forgets cannot
+    drive the terminal (it keeps newlines: some lines are several)."""
+
     def out(line: str) -> None:
-        print(line, flush=True)
+        print(terminal_safe(line, keep_lines=True), flush=True)
 
     return out
 
@@ -368,9 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--password",
         default=os.environ.get(PASSWORD_ENV),
-        help=f"the room password (or set {PASSWORD_ENV})",
+        help=f"the room password (or set {PASSWORD_ENV}, which keeps it out of the process list)",
     )
-    parser.add_argument("--host-key", default=None, help="the host key gptgroup-host printed")
+    parser.add_argument(
+        "--host-key",
+        default=os.environ.get(HOST_KEY_ENV),
+        help=(
+            f"the host key gptgroup-host printed (or set {HOST_KEY_ENV}, which keeps it out of"
+            " the process list)"
+        ),
+    )
     found = parser.add_argument_group("finding rooms on the local network")
     found.add_argument("--list", action="store_true", help="list the rooms on this network")
     found.add_argument("--watch", action="store_true", help="with --list: print every change")
@@ -392,11 +433,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _make_output_safe() -> None:
+    """Log records and tracebacks can quote the network: print them only once made safe, and
+    never crash on a character the terminal's encoding lacks."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalSafeFormatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
+    _make_output_safe()
+    try:
         return asyncio.run(run(args))
-    return 0
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # a bug must not print what the room sent as it is
+        print(safe_traceback(exc), file=sys.stderr, end="")
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,19 +1,27 @@
-"""Room discovery for the terminal client: ``--list``, ``--watch`` and ``--room NAME``."""
+"""Room discovery for the terminal client: ``--list``, ``--watch`` and ``--room NAME``.
+
+Everything here prints what strangers on the network announced, so each piece of it goes
+through :func:`core.terminal_text.terminal_safe` (or :func:`terminal_json`) on its way out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 
 from core.discovery import BrowserEvent, DiscoveredRoom, Discovery, RoomBrowser
+from core.terminal_text import terminal_json, terminal_safe
 
-__all__ = ["describe_room", "find_room", "list_rooms", "room_json"]
+__all__ = ["describe_room", "find_room", "list_rooms", "matching_rooms", "room_json"]
+
+_WHITESPACE_RUN = re.compile(r"\s+")
 
 
 def describe_room(room: DiscoveredRoom) -> str:
-    """One line about a discovered room, for people."""
+    """One line about a discovered room, for people, safe to print."""
     parts = [room.name]
     if room.host_name:
         parts.append(f"host {room.host_name}")
@@ -33,12 +41,13 @@ def describe_room(room: DiscoveredRoom) -> str:
         parts.append("yours")
     host = room.reachable or room.addresses[0]
     shown = f"[{host}]" if ":" in host else host
-    return "  " + " · ".join(parts) + f"  →  {shown}:{room.port}"
+    return terminal_safe("  " + " · ".join(parts) + f"  →  {shown}:{room.port}")
 
 
 def room_json(event: BrowserEvent) -> str:
+    """One line of JSON about a room, safe to print (see :func:`terminal_json`)."""
     room = dataclasses.asdict(event.room) | {"compatible": event.room.compatible}
-    return json.dumps({"event": event.kind, "room": room}, ensure_ascii=False)
+    return terminal_json({"event": event.kind, "room": room})
 
 
 async def _browse(
@@ -79,18 +88,44 @@ async def list_rooms(
         await discovery.close()
 
 
+def _name_form(name: str) -> str:
+    """A room name as the room itself keeps it: NFC, whitespace runs as one space, trimmed."""
+    return unicodedata.normalize("NFC", _WHITESPACE_RUN.sub(" ", name).strip())
+
+
+def matching_rooms(name: str, rooms: Sequence[DiscoveredRoom]) -> tuple[list[DiscoveredRoom], bool]:
+    """The rooms called ``name``, and whether they match it exactly.
+
+    Names are compared as the room normalises them. The rooms whose name equals ``name``
+    exactly win; only when there are none do the rooms whose name differs in letter case
+    count. A name announced longer than any room name may be (shown cut, with an ellipsis)
+    matches nothing: what is shown is not the room's name.
+    """
+    wanted = _name_form(name)
+    whole = [room for room in rooms if not room.name_cut]
+    exact = [room for room in whole if _name_form(room.name) == wanted]
+    if exact:
+        return exact, True
+    folded = wanted.casefold()
+    return [room for room in whole if _name_form(room.name).casefold() == folded], False
+
+
 async def find_room(
     name: str, seconds: float, interfaces: Sequence[str] | None
 ) -> DiscoveredRoom | str:
-    """The one compatible room called ``name`` (any case), or a sentence saying why not."""
+    """The one compatible room called ``name``, or a sentence saying why not.
+
+    An exact match is taken as soon as it is seen; a match in another letter case only at
+    the end of ``seconds``, and only if it is the only one, since a room of exactly that
+    name may still answer.
+    """
     discovery, browser = await _browse(interfaces)
-    wanted = name.strip().casefold()
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while True:
-            matches = [r for r in browser.rooms if r.name.casefold() == wanted]
-            if len(matches) == 1 and matches[0].compatible:
+            matches, exact = matching_rooms(name, browser.rooms)
+            if len(matches) == 1 and matches[0].compatible and exact:
                 return matches[0]
             if loop.time() >= deadline:
                 break
@@ -98,6 +133,8 @@ async def find_room(
     finally:
         await browser.close()
         await discovery.close()
+    if len(matches) == 1 and matches[0].compatible:
+        return matches[0]
     if not matches:
         return f"no room called {name!r} was found on this network; join by address or link"
     if len(matches) > 1:

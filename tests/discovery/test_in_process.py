@@ -1,16 +1,27 @@
 """Advertising and browsing in one process, over the loopback of the suite's private network
-namespace (see tests/isolated.sh): recognising one's own rooms, and live updates."""
+namespace (see tests/isolated.sh): recognising one's own rooms, live updates, goodbyes, and
+records no host would send."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from core.discovery import Discovery, RoomAdvert, RoomBrowser
+from core.discovery import BrowserEvent, Discovery, RoomAdvert, RoomBrowser
 from tests.conftest import RoomFactory
+from tests.discovery.hostile_advertiser import (
+    CONTROL_NAME,
+    TYPE,
+    address_records,
+    raw_txt,
+    send,
+    service_records,
+)
 
 
 @pytest.fixture
@@ -52,8 +63,52 @@ async def test_own_rooms_are_recognised_and_counts_stay_current(
         room_id = advertisement.advert.room_id
         advertisement.update(RoomAdvert.for_room(room_id, room.room.info(), room.server.port))
         await until(lambda: bool(theirs.rooms) and theirs.rooms[0].participants == 1)
-        await advertisement.close()
-        await until(lambda: not theirs.rooms)
+        await advertisement.close()  # goodbye packets; the server stops right after, as a host's
+        await room.server.close()
+        await until(lambda: not theirs.rooms, timeout=3)
     finally:
         for browser in browsers:
             await browser.close()
+
+
+async def test_a_goodbye_from_a_room_that_still_answers_does_not_hide_it(
+    two_machines: tuple[Discovery, Discovery], make_room: RoomFactory
+) -> None:
+    host, other = two_machines
+    room = await make_room(name="Still here")
+    advertisement = await host.advertise(room.room.info(), room.server.port)
+    browser = await other.browse(check_interval=0.5)
+    events: list[BrowserEvent] = []
+    browser.subscribe(events.append)
+    try:
+        await until(lambda: bool(browser.rooms))
+        await advertisement.close()  # a goodbye, as anyone on the LAN could send one
+        await asyncio.sleep(2.5)  # the goodbye and the two checks after it
+        assert [e.kind for e in events] == ["added"] and browser.rooms
+        await room.server.close()
+        await until(lambda: not browser.rooms, timeout=3)  # checks still notice it going
+    finally:
+        await browser.close()
+
+
+async def test_an_instance_name_with_control_characters_breaks_nothing(
+    two_machines: tuple[Discovery, Discovery],
+    make_room: RoomFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    attacker, other = two_machines
+    browser = await other.browse(check_interval=0.5)
+    room = await make_room(name="Honest")
+    try:
+        name = f"{CONTROL_NAME}.{TYPE}"
+        records = address_records("evil.local.", ["127.0.0.1"])
+        records += service_records(name, "evil.local.", room.server.port, raw_txt(b"v=1"))
+        await send(attacker.zeroconf, records)
+        await attacker.advertise(room.room.info(), room.server.port)  # announced after it
+        await until(lambda: bool(browser.rooms))
+        assert [r.name for r in browser.rooms] == ["Honest"]
+        gc.collect()  # an unretrieved task exception is reported when the task is collected
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert all(CONTROL_NAME not in r.getMessage() for r in caplog.records)
+    finally:
+        await browser.close()

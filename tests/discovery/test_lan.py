@@ -4,7 +4,9 @@ the real command-line tools, real zeroconf and real multicast, on veth links onl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from core.discovery import MAX_CHECK_SOCKETS
+from core.protocol import MAX_ROOM_NAME_CHARS, SERVICE_TYPE
 from tests.cli_processes import Process
 from tests.netns import PretendLan, require_netns
 
@@ -42,6 +46,42 @@ class Watcher:
             self.events.append(event)
             if all(event["room"].get(k) == v for k, v in match.items()):
                 return event
+
+    async def unread(self, seconds: float) -> list[dict[str, Any]]:
+        """Every event printed and not read yet, and those printed over the next ``seconds``."""
+        assert self.proc.proc.stdout is not None
+        events = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                raw = await asyncio.wait_for(self.proc.proc.stdout.readline(), left)
+            except TimeoutError:
+                break
+            self.proc.lines.append(raw.decode().rstrip("\n"))
+            if raw.startswith(b"{"):
+                events.append(json.loads(raw))
+        return events
+
+
+async def hostile_in(lan: PretendLan, i: int, *args: str) -> asyncio.subprocess.Process:
+    """The hostile announcer (see hostile_advertiser.py) on host ``i``, once it is ready."""
+    hostile = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", lan.ns(i), sys.executable, str(HOSTILE_ADVERTISER), *args,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert hostile.stdout is not None
+    assert (await asyncio.wait_for(hostile.stdout.readline(), 15)).strip() == b"ready"
+    return hostile
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process ``pid`` has open."""
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += os.readlink(fd).startswith("socket:")
+    return count
 
 
 @pytest.fixture
@@ -127,13 +167,8 @@ async def test_hostile_records_never_break_the_list(
     lan: PretendLan, processes: list[Process]
 ) -> None:
     watcher = await watcher_in(lan, 2, processes)
-    hostile = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", lan.ns(1), sys.executable, str(HOSTILE_ADVERTISER),
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    hostile = await hostile_in(lan, 1)
     try:
-        assert hostile.stdout is not None
-        assert (await asyncio.wait_for(hostile.stdout.readline(), 15)).strip() == b"ready"
         await host_in(lan, 3, processes, "--name", "Honest room")
         seen: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + 15
@@ -145,13 +180,18 @@ async def test_hostile_records_never_break_the_list(
         assert future["compatible"] is False and future["protocol"] == 99
         sneaky = next(r for name, r in seen.items() if name.startswith("Sneaky"))
         assert "\u202e" not in sneaky["name"] and "\x1b" not in sneaky["name"]
-        assert all(len(r["name"]) <= 64 for r in seen.values())
+        assert all(len(r["name"]) <= MAX_ROOM_NAME_CHARS for r in seen.values())
         huge = next(r for r in seen.values() if r["name"].startswith("AAAA"))
+        assert huge["name_cut"] and huge["name"].endswith("…")
         assert huge["participants"] is None and huge["assistant_kind"] == "unknown"
         assert len(huge["model"] or "") <= 64
         junk = next(r for r in seen.values() if r["protocol"] is None)
         assert junk["compatible"] is False
+        assert not any(r["name"].startswith("Clear") for r in seen.values())
+        # The instance name with control characters was announced first: it was set aside
+        # without a word, rather than ending a task with its escape sequences printed.
         assert watcher.proc.proc.returncode is None  # the browser is still running
+        assert all(line.startswith('{"event": "added"') for line in watcher.proc.lines)
     finally:
         hostile.kill()
         await hostile.wait()
@@ -167,7 +207,7 @@ async def test_join_by_address_link_and_name_across_hosts(
         (f"{lan.ipv4(1)}:{port}",),
         (f"[{lan.ipv6(1)}]:{port}",),
         (link,),
-        ("--room", "reading ROOM", "--browse-time", "5"),
+        ("--room", "reading ROOM", "--browse-time", "3"),  # any case, when only one matches
     ]
     for n, target in enumerate(joins):
         guest = await Process.start(
@@ -177,3 +217,62 @@ async def test_join_by_address_link_and_name_across_hosts(
         await guest.expect("You joined 'Reading room'")
         guest.end_input()
         assert await guest.wait() == 0
+
+
+async def test_a_long_unicode_room_name_is_announced_whole_and_joined_by_name(
+    lan: PretendLan, processes: list[Process]
+) -> None:
+    name = "☕ 日本語のチャット部屋です 🎲🎲🎲🎲🎲🎲🎲🎲 Ωμέγα Café 🎲🎲🎲🎲🎲"
+    assert len(name) == MAX_ROOM_NAME_CHARS and len(name.encode()) > 100
+    await host_in(lan, 1, processes, "--name", name)
+    guest = await Process.start(
+        "gptgroup-chat", "--room", name, "--name", "Sam", "--browse-time", "5", netns=lan.ns(2)
+    )
+    processes.append(guest)
+    await guest.expect(f"You joined '{name}'")
+    guest.end_input()
+    assert await guest.wait() == 0
+
+
+async def test_a_flood_of_fake_rooms_neither_hides_a_real_one_nor_takes_its_sockets(
+    lan: PretendLan, processes: list[Process]
+) -> None:
+    watcher = await watcher_in(lan, 2, processes)
+    await host_in(lan, 3, processes, "--name", "Real room")
+    real = (await watcher.next("added", name="Real room"))["room"]
+    pid = watcher.proc.proc.pid
+    baseline = min([open_sockets(pid) for _ in range(5)])
+    hostile = await hostile_in(lan, 1, "flood", "1500")
+    try:
+        peak = baseline
+        started = time.monotonic()
+        while time.monotonic() - started < 4:
+            peak = max(peak, open_sockets(pid))
+            await asyncio.sleep(0.02)
+        printed = await watcher.unread(0.5)
+    finally:
+        hostile.kill()
+        await hostile.wait()
+    assert baseline < peak <= baseline + MAX_CHECK_SOCKETS  # checked, through a few sockets
+    assert printed == []  # no fake room listed, and the real one never left the list
+    assert watcher.proc.proc.returncode is None
+    assert real["compatible"]
+
+
+async def test_a_spoofed_goodbye_does_not_hide_a_live_room(
+    lan: PretendLan, processes: list[Process]
+) -> None:
+    watcher = await watcher_in(lan, 2, processes)
+    host, _ = await host_in(lan, 3, processes, "--name", "Live room")
+    room = (await watcher.next("added", name="Live room"))["room"]
+    instance = f"Live room@{room['room_id'][:8]}.{SERVICE_TYPE}"
+    hostile = await hostile_in(lan, 1, "goodbye", instance)
+    try:
+        printed = await watcher.unread(3)
+    finally:
+        hostile.kill()
+        await hostile.wait()
+    assert printed == []  # still listed: it answered every check after each goodbye
+    host.interrupt()  # and when it does close, it leaves the list
+    removed = await watcher.next("removed", timeout=5)
+    assert removed["room"]["key"] == room["key"]

@@ -3,13 +3,24 @@ accepts from anyone on the network."""
 
 from __future__ import annotations
 
+import json
 import struct
+import unicodedata
+from dataclasses import replace
 
 import pytest
 
 from core.address import InvalidAddress, parse_room_address, room_link
-from core.discovery import RoomAdvert, decode_txt, encode_txt, resolve_interfaces
-from core.protocol import PROTOCOL_VERSION, AssistantInfo, RoomInfo
+from core.cli.rooms import describe_room, matching_rooms, room_json
+from core.discovery import (
+    MAX_ADDRESSES,
+    BrowserEvent,
+    DiscoveredRoom,
+    RoomAdvert,
+    decode_txt,
+    encode_txt,
+)
+from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, AssistantInfo, RoomInfo
 
 
 def advert(**changes: object) -> RoomAdvert:
@@ -36,12 +47,32 @@ def test_an_advert_round_trips() -> None:
     assert room.url() == "ws://10.0.0.5:47321/"
 
 
-def test_the_record_stays_small_with_long_unicode_values() -> None:
+def record_bytes(txt: dict[str, str]) -> int:
+    return sum(len(f"{k}={v}".encode()) + 1 for k, v in txt.items())
+
+
+# The longest valid room name in the widest characters: four bytes each, 160 in all.
+WIDEST_NAME = "🎲" * MAX_ROOM_NAME_CHARS
+
+
+@pytest.mark.parametrize("name", [WIDEST_NAME, "Café ☕ Ωμέγα 日本語 " * 2, "x"])
+def test_any_valid_room_name_is_announced_whole_and_the_record_stays_small(name: str) -> None:
+    name = name.strip()[:MAX_ROOM_NAME_CHARS]
     long = "Café ☕ " * 40
-    txt = encode_txt(advert(name=long, host_name=long, provider=long, model=long))
+    txt = encode_txt(advert(name=name, host_name=long, provider=long, model=long))
+    assert txt["n"] == name
     assert all(len(f"{k}={v}".encode()) <= 255 for k, v in txt.items())
-    assert sum(len(f"{k}={v}".encode()) + 1 for k, v in txt.items()) < 400
-    assert txt["n"].startswith("Café ☕")  # cut between characters, never inside one
+    assert record_bytes(txt) < 400
+    room = decode_txt("key", "x", as_props(txt), ["10.0.0.5"], 1)
+    assert room is not None and room.name == name and not room.name_cut
+
+
+def test_the_host_name_gives_way_before_the_assistant() -> None:
+    long = "Café ☕ " * 40
+    txt = encode_txt(advert(name=WIDEST_NAME, host_name=long, provider=long, model=long))
+    assert 396 < record_bytes(txt) < 400  # as much host name as fits
+    assert len(txt["ap"].encode()) > 45 and len(txt["am"].encode()) > 61  # their own caps
+    assert 0 < len(txt["h"].encode()) < 96 and long.startswith(txt["h"])  # never inside one
 
 
 def test_room_info_becomes_an_advert() -> None:
@@ -65,7 +96,9 @@ def test_room_info_becomes_an_advert() -> None:
         ({b"c": b"99999999999"}, lambda r: r.participants is None),
         ({b"n": b"\xff\xfe\xfd"}, lambda r: r.name == "\ufffd\ufffd\ufffd"),
         ({b"n": "Evil\u202eeulb\x1b[2J".encode()}, lambda r: r.name == "Evileulb[2J"),
-        ({b"n": b"A" * 255}, lambda r: r.name == "A" * 64),
+        ({b"n": b"A" * 255}, lambda r: r.name == "A" * 39 + "…" and r.name_cut),
+        ({b"n": b"B" * 40}, lambda r: r.name == "B" * 40 and not r.name_cut),
+        ({b"n": b" \x1b "}, lambda r: r.name == "instance name" and not r.name_cut),
         ({b"ak": b"quantum"}, lambda r: r.assistant_kind == "unknown"),
         ({b"pw": None}, lambda r: r.password_required is False),
         ({b"rid": b"../../etc"}, lambda r: r.room_id == ""),
@@ -91,6 +124,19 @@ def test_records_with_nothing_to_connect_to_are_dropped(
 def test_addresses_are_ordered_ipv4_first() -> None:
     room = decode_txt("k", "x", {}, ["fe80::1%eth0", "10.0.0.9", "10.0.0.5", "10.0.0.5"], 1)
     assert room is not None and room.addresses == ("10.0.0.5", "10.0.0.9", "fe80::1%eth0")
+
+
+def test_link_local_addresses_without_a_scope_are_left_out() -> None:
+    room = decode_txt("k", "x", {}, ["fe80::1", "fe80::2%3", "fd00::5"], 1)
+    assert room is not None and room.addresses == ("fd00::5", "fe80::2%3")
+    assert room.url() == "ws://[fd00::5]:1/"
+    assert decode_txt("k", "x", {}, ["fe80::1"], 1) is None  # nothing left to join
+
+
+def test_a_record_listing_hundreds_of_addresses_keeps_a_few() -> None:
+    many = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(500)]
+    room = decode_txt("k", "x", {}, many, 1)
+    assert room is not None and len(room.addresses) == MAX_ADDRESSES
 
 
 def test_room_links_round_trip() -> None:
@@ -132,13 +178,50 @@ def test_a_link_never_carries_a_password() -> None:
     assert "secret" not in repr(parsed)
 
 
-def test_interfaces_by_address_or_name() -> None:
-    assert resolve_interfaces(["10.0.0.5"]) == ["10.0.0.5"]
-    assert "127.0.0.1" in resolve_interfaces(["lo"])
-    with pytest.raises(ValueError, match="neither an IP address nor a network interface"):
-        resolve_interfaces(["no-such-interface0"])
+def found(name: str, cut: bool = False) -> DiscoveredRoom:
+    room = decode_txt(f"{name}@k", "x", {b"n": name.encode()}, ["10.0.0.5"], 1)
+    assert room is not None
+    return replace(room, name_cut=cut)
+
+
+@pytest.mark.parametrize(
+    ("typed", "rooms", "expected", "exact"),
+    [
+        ("Book club", ["Book club", "book club"], ["Book club"], True),
+        ("book club", ["Book club", "book club"], ["book club"], True),
+        ("BOOK CLUB", ["Book club"], ["Book club"], False),  # any case, only as a fallback
+        ("BOOK CLUB", ["Book club", "book club"], ["Book club", "book club"], False),
+        ("  Café   club ", ["Cafe\u0301 club"], ["Cafe\u0301 club"], True),  # NFC, spaces
+        ("Book", ["Book club"], [], False),
+    ],
+)
+def test_room_names_match_whole_and_exactly_first(
+    typed: str, rooms: list[str], expected: list[str], exact: bool
+) -> None:
+    matches, was_exact = matching_rooms(typed, [found(n) for n in rooms])
+    assert [m.name for m in matches] == [unicodedata.normalize("NFC", e) for e in expected]
+    assert was_exact is exact
+
+
+def test_a_name_shown_cut_never_matches() -> None:
+    cut = found("A" * 39 + "…", cut=True)
+    assert matching_rooms("A" * 39 + "…", [cut]) == ([], False)
+    assert matching_rooms("A" * 39 + "…".upper(), [cut]) == ([], False)
 
 
 def test_raw_txt_helper_matches_the_wire_format() -> None:
     # Guards the hostile advertiser used by the LAN tests: length-prefixed strings.
     assert struct.pack("B", 3) + b"v=1" == b"\x03v=1"
+
+
+def test_a_room_line_is_inert_whatever_the_room_announced() -> None:
+    evil = "Evil\x1b]52;c;eA==\x07\x9b2J\u202e$001\u2028"
+    room = replace(
+        found("x"), name=evil, host_name=evil, model=evil, provider=evil, assistant_kind="cloud"
+    )
+    line = describe_room(room)
+    assert "Evil␛]52;c;eA==␇<U+009B>2J<U+202E>$001<U+2028>" in line
+    shown = room_json(BrowserEvent("added", room))
+    assert json.loads(shown)["room"]["name"] == evil
+    for text in (line, shown):
+        assert not [ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Zl")]
