@@ -238,6 +238,7 @@ class Room:
         self._seq = 0
         self._history: deque[RoomEvent] = deque(maxlen=config.history_capacity)
         self._admission = Admission(config.admission, clock())
+        self._next_prune = 0.0
         # Messages per address key, on top of each participant's own limit: rejoining as a
         # new participant must not buy a fresh burst.
         self._address_messages = KeyedBuckets(
@@ -395,7 +396,10 @@ class Room:
                 and now - participant.away_since >= self.config.away_notice_delay
             ):
                 actions += self._broadcast(self._status_event(participant, "reconnecting"))
-        self._admission.prune(now)
+        if now >= self._next_prune:  # rebuilding the tables every tick would be wasted work
+            self._next_prune = now + 10.0
+            self._admission.prune(now)
+            self._address_messages.prune(now)
         return actions
 
     def close(
@@ -585,7 +589,8 @@ class Room:
         participant.conn = conn
         participant.reconnect_deadline = None
         participant.away_since = None
-        participant.seen_from.add(record.address)
+        if len(participant.seen_from) < _MAX_ADDRESSES_REMEMBERED:
+            participant.seen_from.add(record.address)
         # Single use: whoever read the old token off the wire can no longer resume with it.
         self._sessions.pop(participant.session, None)
         participant.session = secrets.token_urlsafe(24)
@@ -1104,6 +1109,8 @@ def _seconds(wait: float) -> str:
     """A wait in words: "0.8 s", "12 s"."""
     return f"{wait:.1f} s" if wait < 10 else f"{wait:.0f} s"
 
+
+_MAX_ADDRESSES_REMEMBERED = 16  # per participant, for bans; resumes are rate limited anyway
 
 _CLOSE_FOR: dict[ErrorCode, CloseCode] = {
     ErrorCode.ROOM_CLOSED: CloseCode.ROOM_CLOSED,
