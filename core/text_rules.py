@@ -1,28 +1,64 @@
-"""Rules for the text people type: display names and chat messages.
+"""Rules for the text people type: display names, room names and chat messages.
 
 Pure functions, no I/O. Each raises :class:`TextRejected` (with an :class:`ErrorCode`) for
 input the room refuses, and returns the normalised form otherwise.
+
+Names (display names and room names) are checked with Unicode's own properties rather than a
+hand list: general categories from :mod:`unicodedata`, and Default_Ignorable_Code_Point and
+the emoji properties from the ``regex`` package (the standard library has no property
+lookup). Only space separators (category Zs) count as spaces; every Zs character becomes
+U+0020, so a pasted no-break space is an ordinary space.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
-from core.protocol import ErrorCode
+import regex  # type: ignore[import-untyped]  # (no type information shipped)
+
+from core.confusables import look_alike_key
+from core.protocol import MAX_ROOM_NAME_CHARS, ErrorCode
 
 __all__ = [
+    "ROLE_WORDS",
     "TextRejected",
     "clean_label",
     "clean_message_text",
+    "is_default_ignorable",
     "name_key",
     "normalize_display_name",
+    "normalize_room_name",
     "strip_controls",
+    "visible_length",
 ]
 
-# Invisible characters a name could hide in, on top of categories Cc/Cf/Co/Cs/Cn/Zl/Zp.
-_INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Words the apps show after a name in brackets, or that would pass for such a marker. A name
+# may not contain one in brackets, in any look-alike spelling: "Hana (host)" is refused.
+ROLE_WORDS = ("host", "you", "assistant", "ai", "bot", "guest", "admin")
+_ROLE_BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"), ("<", ">"))
+
+# Categories a name may not contain: controls, format characters, surrogates, private use,
+# unassigned code points (unassigned to this Python: it cannot normalise or compare them),
+# and line and paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Symbols (So) that show nothing a reader can tell apart, yet are not Default_Ignorable, so no
+# property catches them: the braille blank is drawn as an empty cell, and Qt's text documents
+# take U+FFFC as the place of an embedded object.
+_BLANK_SYMBOLS = frozenset("\u2800\ufffc")  # BRAILLE PATTERN BLANK, OBJECT REPLACEMENT CHAR.
 _ZWJ = "\u200d"
+_EMOJI_PRESENTATION_SELECTOR = "\ufe0f"  # VARIATION SELECTOR-16
+_COMBINING_KEYCAP = "\u20e3"
+_KEYCAP_BASES = frozenset("0123456789#*")
+_MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
+
+_DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+_EMOJI = regex.compile(r"\p{Emoji}")
+_PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}")
+_EMOJI_MODIFIER = regex.compile(r"\p{Emoji_Modifier}")
+
+_SPACE_RUN = re.compile(r" {2,}")
 _WHITESPACE_RUN = re.compile(r"\s+")
 _ALLOWED_CONTROLS_IN_TEXT = frozenset("\n\t")
 
@@ -35,46 +71,165 @@ class TextRejected(ValueError):
         self.code = code
 
 
-def _is_emoji_like(ch: str) -> bool:
-    return unicodedata.category(ch) == "So" or 0x1F000 <= ord(ch) <= 0x1FAFF
+def is_default_ignorable(ch: str) -> bool:
+    """Whether ``ch`` has Unicode's Default_Ignorable_Code_Point property (drawn as nothing)."""
+    return _DEFAULT_IGNORABLE.match(ch) is not None
+
+
+def _has(pattern: regex.Pattern[str], ch: str) -> bool:  # pattern is typed Any: no stubs
+    return pattern.match(ch) is not None
+
+
+def _emoji_joiner_allowed(text: str, i: int) -> bool:
+    """A zero-width joiner is allowed between two parts of one emoji (👩‍💻, ❤️‍🔥, 🧑🏽‍💻)."""
+    before = i - 1
+    if before >= 0 and text[before] == _EMOJI_PRESENTATION_SELECTOR:
+        before -= 1
+    if before < 0 or i + 1 >= len(text):
+        return False
+    prev, following = text[before], text[i + 1]
+    return (_has(_PICTOGRAPHIC, prev) or _has(_EMOJI_MODIFIER, prev)) and _has(
+        _PICTOGRAPHIC, following
+    )
+
+
+def _presentation_selector_allowed(text: str, i: int) -> bool:
+    """U+FE0F is allowed right after an emoji character, asking for its emoji presentation.
+
+    After a keycap base (a digit, ``#`` or ``*``) only when U+20E3 follows (1️⃣): alone it
+    changes nothing visible, so "Sam1" and "Sam1" + U+FE0F would be two names that look alike.
+    """
+    if i == 0 or not _has(_EMOJI, text[i - 1]):
+        return False
+    if text[i - 1] in _KEYCAP_BASES:
+        return i + 1 < len(text) and text[i + 1] == _COMBINING_KEYCAP
+    return True
+
+
+def _is_invisible_in_name(text: str, i: int) -> bool:
+    """Whether ``text[i]`` is a character a name may not contain (see :func:`_normalize_name`)."""
+    ch = text[i]
+    if ch == _ZWJ:
+        return not _emoji_joiner_allowed(text, i)
+    if ch == _EMOJI_PRESENTATION_SELECTOR:
+        return not _presentation_selector_allowed(text, i)
+    return (
+        unicodedata.category(ch) in _REFUSED_CATEGORIES
+        or is_default_ignorable(ch)
+        or ch in _BLANK_SYMBOLS
+    )
+
+
+def _counts_as_visible(ch: str) -> bool:
+    """Visible characters: code points other than combining marks (Mn, Mc, Me) and the
+    emoji joiner and presentation selector (the only invisible characters a name keeps)."""
+    return unicodedata.category(ch) not in _MARK_CATEGORIES and ch not in (
+        _ZWJ,
+        _EMOJI_PRESENTATION_SELECTOR,
+    )
+
+
+# Why a refused character is refused, by general category, for the error message.
+_REFUSAL_REASONS = {
+    "Cc": "control characters or line breaks",
+    "Zl": "control characters or line breaks",
+    "Zp": "control characters or line breaks",
+    "Cs": "unpaired surrogates (not valid Unicode text)",
+    "Co": "private-use characters",
+    "Cn": "unassigned characters",
+}
+
+
+def _refusal(ch: str, code: ErrorCode, what: str) -> TextRejected:
+    reason = _REFUSAL_REASONS.get(unicodedata.category(ch), "invisible characters")
+    return TextRejected(code, f"{what} cannot contain {reason} (U+{ord(ch):04X})")
+
+
+def _normalize_name(raw: str, code: ErrorCode, what: str) -> str:
+    """The shared normalisation of display names and room names; raises :class:`TextRejected`.
+
+    NFC; every space separator (Zs) becomes U+0020, runs of spaces become one and the ends are
+    trimmed. Then any control character (Cc: newline and tab too), format character (Cf),
+    surrogate, private-use or unassigned code point, line or paragraph separator, any
+    Default_Ignorable_Code_Point, U+2800 and U+FFFC is refused, except a zero-width joiner
+    inside an emoji sequence and U+FE0F right after an emoji. The result is a fixed point:
+    normalising it again returns it unchanged. Needs at least one visible character.
+    """
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(" " if unicodedata.category(ch) == "Zs" else ch for ch in text)
+    text = _SPACE_RUN.sub(" ", text).strip(" ")
+    for i, ch in enumerate(text):
+        if _is_invisible_in_name(text, i):
+            raise _refusal(ch, code, what)
+    if not any(_counts_as_visible(ch) for ch in text):
+        raise TextRejected(code, f"{what} need at least one visible character")
+    return text
+
+
+def visible_length(name: str) -> int:
+    """How many visible characters ``name`` has (see :func:`_counts_as_visible`)."""
+    return sum(1 for ch in name if _counts_as_visible(ch))
 
 
 def normalize_display_name(raw: str, max_chars: int = 32) -> str:
     """Return the display name to use for ``raw``, or raise :class:`TextRejected`.
 
-    Trims the ends, collapses inner whitespace to single spaces, applies NFC, and refuses
-    control and invisible formatting characters, except a zero-width joiner inside an emoji
-    sequence. Between 1 and ``max_chars`` visible characters (combining marks and emoji
-    joiners do not count) are allowed.
+    Normalised as described in :func:`_normalize_name` (code ``invalid_name``), with between
+    1 and ``max_chars`` visible characters, and no role word in brackets (``Hana (host)``,
+    ``Sam [you]``, or a look-alike spelling of one). Never raises anything else, whatever the
+    input (lone surrogates included).
     """
-    name = unicodedata.normalize("NFC", _WHITESPACE_RUN.sub(" ", raw).strip())
-    visible = 0
-    for i, ch in enumerate(name):
-        category = unicodedata.category(ch)
-        if ch == _ZWJ:
-            inside_emoji = 0 < i < len(name) - 1 and _is_emoji_like(name[i - 1])
-            if not inside_emoji:
-                raise TextRejected(
-                    ErrorCode.INVALID_NAME, "names cannot contain invisible characters"
-                )
-            continue
-        if category in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp") or ch in _INVISIBLE_EXTRA:
-            raise TextRejected(
-                ErrorCode.INVALID_NAME, "names cannot contain control or invisible characters"
-            )
-        if category in ("Mn", "Me", "Mc") or 0xFE00 <= ord(ch) <= 0xFE0F:
-            continue
-        visible += 1
-    if visible == 0:
-        raise TextRejected(ErrorCode.INVALID_NAME, "a name needs at least one visible character")
-    if visible > max_chars:
+    name = _normalize_name(raw, ErrorCode.INVALID_NAME, "names")
+    if visible_length(name) > max_chars:
         raise TextRejected(ErrorCode.INVALID_NAME, f"names are at most {max_chars} characters")
+    if _role_marker_pattern().search(name_key(name)):
+        raise TextRejected(
+            ErrorCode.INVALID_NAME,
+            "names cannot contain a role in brackets, such as (host) or (you): "
+            "the app shows those itself",
+        )
     return name
 
 
+def normalize_room_name(raw: str) -> str:
+    """Return the room name to use for ``raw``, or raise :class:`TextRejected`.
+
+    The same normalisation as a display name (code ``invalid_value``), and at most
+    :data:`~core.protocol.MAX_ROOM_NAME_CHARS` code points, every code point counted (marks
+    too), so that any valid name fits a DNS-SD TXT record whole (4 bytes each at most).
+    """
+    name = _normalize_name(raw, ErrorCode.INVALID_VALUE, "room names")
+    if len(name) > MAX_ROOM_NAME_CHARS:
+        raise TextRejected(
+            ErrorCode.INVALID_VALUE, f"room names are at most {MAX_ROOM_NAME_CHARS} characters"
+        )
+    return name
+
+
+@functools.lru_cache(maxsize=1024)  # the room keys every present name on each join
 def name_key(name: str) -> str:
-    """The form two names are compared in: look-alike forms and letter case fold together."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """The form two names are compared in: names with equal keys clash.
+
+    NFKC, then Default_Ignorable characters removed (as TR39's skeleton does), then
+    :func:`core.confusables.look_alike_key`: names equal after NFKC case folding always
+    clash, and so do look-alikes by Unicode TR39 (``Hana`` and ``Hana`` spelt with the
+    Cyrillic ``a``, U+0430; ``I``, ``l``, ``1`` and so ``i`` too). Not for display.
+    """
+    text = unicodedata.normalize("NFKC", name)
+    text = _DEFAULT_IGNORABLE.sub("", text)
+    return look_alike_key(text)
+
+
+@functools.cache
+def _role_marker_pattern() -> re.Pattern[str]:
+    """A role word in brackets, as it appears in a :func:`name_key` (spaces allowed inside)."""
+    words = "|".join(re.escape(name_key(word)) for word in ROLE_WORDS)
+    space = re.escape(name_key(" "))
+    markers = [
+        f"{re.escape(name_key(open_))}{space}?(?:{words}){space}?{re.escape(name_key(close))}"
+        for open_, close in _ROLE_BRACKETS
+    ]
+    return re.compile("|".join(markers))
 
 
 def clean_message_text(text: str, max_chars: int) -> str:
@@ -100,17 +255,27 @@ def clean_message_text(text: str, max_chars: int) -> str:
 def clean_label(text: str, max_chars: int) -> str:
     """A short label from untrusted text (a name read off the network), made safe to show.
 
-    Never raises: control and invisible formatting characters (direction overrides, zero-width
-    spaces) are dropped, whitespace runs become one space, and the result is NFC and at most
-    ``max_chars`` characters. May return an empty string.
+    Never raises: whitespace runs (line breaks and tabs included) become one space, and every
+    character a name may not contain is dropped (controls, format characters, direction
+    overrides, Default_Ignorable characters such as zero-width spaces and variation selectors
+    outside emoji). The result is NFC and at most ``max_chars`` characters; it may be empty.
     """
-    kept = [
-        ch
-        for ch in unicodedata.normalize("NFC", text)
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp")
-        and ch not in _INVISIBLE_EXTRA
-    ]
-    return _WHITESPACE_RUN.sub(" ", "".join(kept)).strip()[:max_chars].strip()
+    text = _drop_invisible(_WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFC", text)))
+    text = _WHITESPACE_RUN.sub(" ", text).strip()[:max_chars]
+    return _drop_invisible(text).strip()  # the cut may have stranded an emoji joiner
+
+
+def _drop_invisible(text: str) -> str:
+    """``text`` without the characters a name may not contain.
+
+    Dropping a character can strand a joiner or selector that was allowed beside it, so this
+    repeats until nothing changes (each round removes at least one character).
+    """
+    while True:
+        kept = "".join(ch for i, ch in enumerate(text) if not _is_invisible_in_name(text, i))
+        if kept == text:
+            return kept
+        text = kept
 
 
 def strip_controls(text: str) -> str:
