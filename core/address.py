@@ -8,6 +8,10 @@ default port), a ``ws://host:port/`` URL, and a room link the host can copy and 
 A link carries what is needed to join and to show the room before joining: the address, the
 room's name, the protocol version and whether a password is needed. It never carries the
 password itself.
+
+An IPv6 link-local address needs its interface (its scope) to be joinable: ``fe80::1%eth0``.
+In links the ``%`` is written ``%25`` (RFC 6874: ``[fe80::1%25eth0]``); typed addresses may
+use either form.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
-from core.protocol import DEFAULT_PORT
+from core.protocol import DEFAULT_PORT, MAX_ROOM_NAME_CHARS
 from core.text_rules import clean_label
 
 __all__ = ["InvalidAddress", "RoomAddress", "parse_room_address", "room_link", "room_url"]
@@ -57,7 +61,7 @@ def parse_room_address(text: str) -> RoomAddress:
         raise InvalidAddress(f"not a valid address: {exc}") from None
     if parts.scheme not in ("ws", LINK_SCHEME):
         raise InvalidAddress(f"unsupported address scheme {parts.scheme!r}; use host:port")
-    host = parts.hostname
+    host = _host_with_zone(parts.netloc, parts.hostname)
     if not host:
         raise InvalidAddress("the address has no host")
     shown = f"[{host}]" if ":" in host else host
@@ -76,7 +80,7 @@ def parse_room_address(text: str) -> RoomAddress:
         url=url,
         host=host,
         port=port,
-        name=clean_label(first("room") or "", 64) or None,
+        name=clean_label(first("room") or "", MAX_ROOM_NAME_CHARS) or None,
         password_required=None if password is None else password == "1",
         protocol=int(version) if version is not None and version.isdigit() else None,
     )
@@ -90,10 +94,25 @@ def room_url(text: str) -> str:
 def room_link(
     host: str, port: int, name: str, *, password_required: bool, protocol: int
 ) -> str:  # fmt: skip
-    """A ``gptgroup://`` link for a room at ``host:port``."""
-    shown = f"[{host}]" if ":" in host else host
+    """A ``gptgroup://`` link for a room at ``host:port`` (a scoped IPv6 address keeps its
+    scope, as ``[fe80::1%25eth0]``)."""
+    shown = f"[{host.replace('%', '%25', 1)}]" if ":" in host else host
     room = quote(name, safe="")
     return f"{LINK_SCHEME}://{shown}:{port}/?room={room}&v={protocol}&pw={int(password_required)}"
+
+
+def _host_with_zone(netloc: str, hostname: str | None) -> str | None:
+    """``hostname``, but an IPv6 zone keeps its case (``urlsplit`` lowers it, and interface
+    names are case-sensitive) and its ``%25`` (RFC 6874) is read as ``%``."""
+    if not hostname or "%" not in hostname:
+        return hostname
+    authority = netloc.rpartition("@")[2]
+    start, end = authority.find("["), authority.find("]")
+    literal = authority[start + 1 : end] if 0 <= start < end else hostname
+    address, _, zone = literal.partition("%")
+    if zone.startswith("25") and len(zone) > 2:
+        zone = zone[2:]
+    return f"{address.lower()}%{zone}"
 
 
 def _is_bare_ipv6(text: str) -> bool:

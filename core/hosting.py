@@ -7,18 +7,43 @@ and close a room the same way. The host's own window joins through an ordinary
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import socket
 from collections.abc import Sequence
 from typing import Literal
 
 from core.address import room_link
 from core.ai.provider import ChatProvider
 from core.discovery import Advertisement, Discovery, RoomAdvert, resolve_interfaces
-from core.netinfo import lan_addresses
+from core.log_redaction import register_secret
+from core.netinfo import joinable_addresses, lan_addresses
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, RoomInfo
 from core.room import Room, RoomConfig
 from core.server import RoomServer
 
-__all__ = ["RoomHost"]
+__all__ = ["AnnounceError", "HostingError", "ListenError", "RoomHost"]
+
+_EVERY_INTERFACE = (None, "", "0.0.0.0", "::")
+
+
+class HostingError(OSError):
+    """The room could not be opened. ``str()`` (and ``strerror``) is one sentence saying why;
+    ``errno`` is the system's error number, when there is one."""
+
+    def __init__(self, message: str, error_number: int | None = None) -> None:
+        super().__init__(error_number, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class ListenError(HostingError):
+    """The room's address and port could not be listened on."""
+
+
+class AnnounceError(HostingError):
+    """The room could not be announced on the local network."""
 
 
 class RoomHost:
@@ -41,8 +66,11 @@ class RoomHost:
         discovery: Discovery | None = None,
     ) -> None:
         self.config = config
+        register_secret(config.host_key)
+        # Raises ValueError with a one-line message for a choice that is not this machine's.
         self._interfaces = resolve_interfaces(interfaces) if interfaces else None
         self._bind = bind
+        self._port = port
         self._advertise = advertise
         self.server = RoomServer(
             Room(config), host=bind, port=port, provider=provider, on_info_changed=self._changed
@@ -64,26 +92,43 @@ class RoomHost:
         return self._advertisement is not None
 
     async def start(self) -> None:
-        """Listen, then announce. Raises ``OSError`` when the port cannot be bound."""
-        await self.server.start()
+        """Listen, then announce. Raises :class:`ListenError` when the address and port cannot
+        be listened on and :class:`AnnounceError` when the room cannot be announced (both
+        ``OSError``s saying why in one sentence); :meth:`close` the host after either."""
+        try:
+            await self.server.start()
+        except OSError as exc:
+            raise ListenError(_why_not_listening(exc, self._bind, self._port), exc.errno) from exc
         if not self._advertise:
             return
-        discovery = self._shared_discovery
-        if discovery is None:
-            discovery = self._discovery = Discovery(self._interfaces)
-            await discovery.start()
-        self._advertisement = await discovery.advertise(self.server.room.info(), self.port)
+        try:
+            discovery = self._shared_discovery
+            if discovery is None:
+                discovery = self._discovery = Discovery(self._interfaces)
+                await discovery.start()
+            self._advertisement = await discovery.advertise(self.server.room.info(), self.port)
+        except OSError as exc:
+            where = ", ".join(self._interfaces) if self._interfaces else "the local network"
+            raise AnnounceError(
+                f"cannot announce the room on {where}: {(exc.strerror or str(exc)).lower()}",
+                exc.errno,
+            ) from exc
+
+    def local_address(self) -> str:
+        """``host:port`` where this machine itself joins: loopback, unless bound elsewhere."""
+        host = "127.0.0.1" if self._bind in _EVERY_INTERFACE else str(self._bind)
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def local_url(self) -> str:
         """Where this machine's own window joins: loopback, unless bound elsewhere."""
-        host = self._bind if self._bind not in (None, "", "0.0.0.0", "::") else "127.0.0.1"
-        return self.server.url(host or "127.0.0.1")
+        return f"ws://{self.local_address()}/"
 
     def addresses(self) -> list[str]:
-        """Addresses others can use to reach the room."""
-        if self._bind not in (None, "", "0.0.0.0", "::"):
-            return [str(self._bind)]
-        return self._interfaces or lan_addresses() or ["127.0.0.1"]
+        """Addresses others can use to reach the room (an IPv6 link-local one with its
+        scope, as in ``fe80::1%eth0``, or not at all)."""
+        if self._bind not in _EVERY_INTERFACE:
+            return joinable_addresses([str(self._bind)])
+        return joinable_addresses(self._interfaces or lan_addresses()) or ["127.0.0.1"]
 
     def links(self) -> list[str]:
         """A shareable ``gptgroup://`` link for each address."""
@@ -113,3 +158,31 @@ class RoomHost:
         if self._advertisement is not None:
             room_id = self._advertisement.advert.room_id
             self._advertisement.update(RoomAdvert.for_room(room_id, info, self.port))
+
+
+def _why_not_listening(exc: OSError, bind: str | None, port: int) -> str:
+    """One sentence on why listening on ``bind`` (every interface when None) and ``port``
+    failed, telling apart a port in use from an address that is not this machine's."""
+    where = "every interface" if bind in _EVERY_INTERFACE else str(bind)
+    if isinstance(exc, socket.gaierror):
+        return f"cannot listen on {where}: it is not an address, nor a name this machine knows"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on port {port}: it is already in use (by another room or program)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: it is not an address of this machine"
+    if exc.errno == errno.EINVAL and _is_unscoped_link_local(bind):
+        return (
+            f"cannot listen on {where}: a link-local address needs its interface, as in {bind}%eth0"
+        )
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on port {port}: permission denied"
+    reason = (exc.strerror or str(exc)).lower()
+    return f"cannot listen on {where}, port {port}: {reason}"
+
+
+def _is_unscoped_link_local(text: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(text or "")
+    except ValueError:
+        return False
+    return address.is_link_local and getattr(address, "scope_id", None) is None

@@ -20,6 +20,9 @@ class Process:
         self.name = name
         self.lines: list[str] = []
         self._seen = 0  # lines before this index were already matched past
+        self._stderr: asyncio.Task[bytes] | None = None
+        if proc.stderr is not None:  # kept apart: read all along, so the pipe never fills
+            self._stderr = asyncio.create_task(proc.stderr.read())
 
     @classmethod
     async def start(
@@ -29,9 +32,11 @@ class Process:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         netns: str | None = None,
+        stderr_apart: bool = False,
     ) -> Process:
         """Start ``command`` (a script of this environment), inside network namespace
-        ``netns`` when given."""
+        ``netns`` when given. Its stderr joins :attr:`lines` unless ``stderr_apart``, when
+        :meth:`stderr_text` returns it once the process has ended."""
         prefix = ["ip", "netns", "exec", netns] if netns else []
         proc = await asyncio.create_subprocess_exec(
             *prefix,
@@ -39,7 +44,7 @@ class Process:
             *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stderr=asyncio.subprocess.PIPE if stderr_apart else asyncio.subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             cwd=cwd,
         )
@@ -98,6 +103,11 @@ class Process:
         self.lines += rest.decode().splitlines()
         return await asyncio.wait_for(self.proc.wait(), timeout)
 
+    async def stderr_text(self, timeout: float = 10.0) -> str:
+        """Everything the process wrote to stderr (started with ``stderr_apart``)."""
+        assert self._stderr is not None, "start the process with stderr_apart=True"
+        return (await asyncio.wait_for(self._stderr, timeout)).decode(errors="replace")
+
     async def kill(self) -> None:
         if self.proc.returncode is None:
             self.proc.kill()
@@ -117,5 +127,5 @@ async def start_host(
         env=env, cwd=cwd,
     )  # fmt: skip
     address = (await host.expect(r"gptgroup-chat (\S+) --name")).group(1)
-    key = (await host.expect(r"--host-key=(\S+)")).group(1)
+    key = (await host.expect(r"GPTGROUP_HOST_KEY=(\S+) gptgroup-chat")).group(1)
     return host, address, key

@@ -6,7 +6,17 @@ short non-streaming calls. Every failure leaves here as a :class:`ProviderError`
 the provider's own error text is never passed on (a 401 body can echo part of the key).
 
 The API key lives only in this object (and the SDK client it makes); it is left out of every
-``repr`` and every message.
+``repr`` and every message, and registered with :mod:`core.log_redaction`.
+
+Where a key may go (:func:`key_from_environment`, :class:`ProviderSettings`):
+
+* ``GPTGROUP_PROVIDER_KEY`` is the key for whichever provider the host chose;
+* ``OPENAI_API_KEY`` goes only where OpenAI's own convention sends it: to OpenAI's API, or to
+  ``OPENAI_BASE_URL`` (set beside it) with the OpenAI and compatible presets; never to Ollama,
+  LM Studio or any other server;
+* no key (nor a ``user:password@`` in the URL) crosses the network over plain ``http://``,
+  only to loopback, unless the settings say ``allow_key_over_http``;
+* with no key, no ``Authorization`` header is sent at all.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ import logging
 import math
 import os
 import typing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,22 +36,38 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
+from core.log_redaction import register_secret
 from core.protocol import Usage
+
+if typing.TYPE_CHECKING:
+    import httpx2  # the openai SDK's HTTP client
 
 __all__ = [
     "PRESETS",
     "ChatProvider",
     "ConnectionReport",
+    "InsecureKeyTransport",
     "Preset",
     "ProviderError",
     "ProviderProblem",
     "ProviderSettings",
     "StreamChunk",
+    "is_loopback_url",
+    "key_from_environment",
+    "openai_environment_applies",
 ]
 
 log = logging.getLogger("gptgroup.ai.provider")
 
-LOCAL_PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK needs one
+PROVIDER_KEY_ENV = "GPTGROUP_PROVIDER_KEY"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
+# The SDK refuses to start without a key; with none of ours, it gets this one, and the request
+# hook of ChatProvider removes the header it makes from it before anything is sent.
+_NO_KEY_PLACEHOLDER = "no-key-placeholder"
+# Headers the SDK adds from OpenAI's environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID); with
+# those of OPENAI_CUSTOM_HEADERS, they are meant for OpenAI only.
+_OPENAI_ACCOUNT_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
 MAX_HONOURED_RETRY_AFTER = 60.0
 
 
@@ -63,6 +89,78 @@ PRESETS: dict[str, Preset] = {
         Preset("compatible", "OpenAI-compatible server", "", "", False),
     )
 }
+
+
+OPENAI_API_URL = PRESETS["openai"].base_url
+
+
+class InsecureKeyTransport(ValueError):
+    """A key (or URL credentials) would cross the network unencrypted. ``where`` is the
+    server's ``host:port``; ``str()`` says what is wrong in one sentence."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"the API key would be sent unencrypted (http://) to {where}; use https://, or "
+            "confirm that sending it over this network is acceptable"
+        )
+        self.where = where
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine by its very name: ``localhost`` or a loopback
+    address (nothing is resolved, so a name that merely resolves to loopback is not)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def openai_environment_applies(preset: str, base_url: str, environ: Mapping[str, str]) -> bool:
+    """Whether OpenAI's environment (``OPENAI_API_KEY`` and the account headers the SDK
+    reads from it) is meant for ``base_url``: OpenAI's own API, or ``OPENAI_BASE_URL`` with
+    the OpenAI and compatible presets. Never for Ollama, LM Studio or any other server."""
+    if preset not in ("openai", "compatible"):
+        return False
+    configured = environ.get(OPENAI_BASE_URL_ENV) or ""
+    return _same_endpoint(base_url, OPENAI_API_URL) or (
+        bool(configured) and _same_endpoint(base_url, configured)
+    )
+
+
+def key_from_environment(preset: str, base_url: str, environ: Mapping[str, str]) -> str | None:
+    """The key the environment gives for ``preset`` at ``base_url``, or None for none.
+
+    ``GPTGROUP_PROVIDER_KEY`` is given explicitly for the chosen provider, so it always
+    applies; ``OPENAI_API_KEY`` only where :func:`openai_environment_applies`.
+    """
+    explicit = environ.get(PROVIDER_KEY_ENV)
+    if explicit:
+        return explicit
+    if openai_environment_applies(preset, base_url, environ):
+        return environ.get(OPENAI_KEY_ENV) or None
+    return None
+
+
+def _same_endpoint(a: str, b: str) -> bool:
+    """Same scheme, host, port and path (ignoring case where it does not matter, a trailing
+    slash, and any credentials)."""
+    try:
+        one, other = urlsplit(a.strip()), urlsplit(b.strip())
+        ports = (one.port, other.port)
+    except ValueError:
+        return False
+    return (
+        one.scheme.lower() == other.scheme.lower()
+        and (one.hostname or "") == (other.hostname or "")
+        and ports[0] == ports[1]
+        and one.path.rstrip("/") == other.path.rstrip("/")
+    )
 
 
 def kind_of_url(url: str) -> str:
@@ -93,6 +191,21 @@ class ProviderSettings:
     max_output_tokens: int = 1024
     request_timeout: float = 60.0
     connect_timeout: float = 5.0
+    allow_key_over_http: bool = False  # the host confirmed: a key may go over plain http://
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would send a credential in clear text to another machine.
+
+        Raises :class:`InsecureKeyTransport`."""
+        parts = urlsplit(self.base_url)
+        credentials = self.api_key is not None or parts.username or parts.password
+        if (
+            credentials
+            and parts.scheme == "http"
+            and not is_loopback_url(self.base_url)
+            and not self.allow_key_over_http
+        ):
+            raise InsecureKeyTransport(_where(self.base_url))
 
     @classmethod
     def from_preset(
@@ -103,13 +216,15 @@ class ProviderSettings:
         base_url: str | None = None,
         api_key: str | None = None,
         env_key: bool = True,
+        allow_key_over_http: bool = False,
         **options: Any,
     ) -> ProviderSettings:
         """Settings for ``preset`` (a key of :data:`PRESETS`). ``base_url`` overrides the
-        preset's; ``api_key`` defaults to ``OPENAI_API_KEY`` (unless ``env_key`` is false, so
-        a key meant for OpenAI never goes to another server) and then, for servers that need
-        none, to a placeholder. Raises ``ValueError`` for an unknown preset or a
-        compatible server without a base URL."""
+        preset's; ``api_key`` defaults to :func:`key_from_environment` (unless ``env_key`` is
+        false) and otherwise stays None: no key is sent. Raises ``ValueError`` for an unknown
+        preset or a compatible server without a base URL, and :class:`InsecureKeyTransport`
+        (a ``ValueError``) for a key over plain ``http://`` to another machine, unless
+        ``allow_key_over_http``."""
         if preset not in PRESETS:
             raise ValueError(f"unknown provider {preset!r}; choose one of {', '.join(PRESETS)}")
         info = PRESETS[preset]
@@ -118,14 +233,13 @@ class ProviderSettings:
             raise ValueError("an OpenAI-compatible server needs a base URL")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"the base URL must start with http:// or https://, not {url!r}")
-        key = api_key or (os.environ.get("OPENAI_API_KEY") if env_key else None) or None
-        if key is None and not info.needs_key:
-            key = LOCAL_PLACEHOLDER_KEY
+        key = api_key or (key_from_environment(preset, url, os.environ) if env_key else None)
         moved = url != info.base_url  # a preset pointed elsewhere: judge by where it points
         return cls(
             preset=preset, base_url=url, model=model, api_key=key,
             label=_label_for(url) if preset == "compatible" else info.label,
-            kind=kind_of_url(url) if moved else info.kind, **options,
+            kind=kind_of_url(url) if moved else info.kind,
+            allow_key_over_http=allow_key_over_http, **options,
         )  # fmt: skip
 
 
@@ -227,11 +341,17 @@ class ChatProvider:
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
+        register_secret(settings.api_key)
+        register_secret(urlsplit(settings.base_url).password)
         self._client = AsyncOpenAI(
-            api_key=settings.api_key or LOCAL_PLACEHOLDER_KEY,
+            api_key=settings.api_key or _NO_KEY_PLACEHOLDER,
             base_url=settings.base_url,
             max_retries=0,  # the relay retries itself, so it can tell the room and stay bounded
             timeout=openai.Timeout(settings.request_timeout, connect=settings.connect_timeout),
+            default_headers=_fixed_headers(settings, os.environ),
+            http_client=openai.DefaultAsyncHttpxClient(
+                event_hooks={"request": [_drop_placeholder_authorization]}
+            ),
         )
 
     def __repr__(self) -> str:
@@ -255,7 +375,7 @@ class ChatProvider:
 
     async def check(self) -> ConnectionReport:
         """Test the connection: reachable, key accepted, model known. Never raises."""
-        if self.settings.api_key is None:
+        if self.settings.api_key is None and PRESETS[self.settings.preset].needs_key:
             return ConnectionReport(
                 False, self._wording(ProviderProblem.NO_KEY), ProviderProblem.NO_KEY
             )
@@ -352,8 +472,38 @@ class ChatProvider:
     def _translate(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
         """Map an SDK exception to a :class:`ProviderError` with our own safe wording."""
         problem, retry_after = _classify(exc, mid_stream=mid_stream)
+        if problem is ProviderProblem.AUTH and self.settings.api_key is None:
+            problem = ProviderProblem.NO_KEY  # it wants a key, and none was sent
         log.info("provider call failed: %s (%s)", problem.value, type(exc).__name__)
         return ProviderError(problem, self._wording(problem), retry_after=retry_after)
+
+
+def _fixed_headers(settings: ProviderSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """Headers that override what the SDK would take from the environment.
+
+    ``Authorization`` is always exactly ours (never one from ``OPENAI_CUSTOM_HEADERS``), and
+    OpenAI's account and custom headers are omitted wherever OpenAI's environment does not
+    apply (see :func:`openai_environment_applies`).
+    """
+    headers: dict[str, str | openai.Omit] = {
+        "Authorization": f"Bearer {settings.api_key or _NO_KEY_PLACEHOLDER}"
+    }
+    if not openai_environment_applies(settings.preset, settings.base_url, environ):
+        custom = environ.get("OPENAI_CUSTOM_HEADERS", "")
+        # Parsed as the SDK parses it: one "Name: value" per line.
+        names = [line.split(":", 1)[0].strip() for line in custom.split("\n") if ":" in line]
+        for name in (*_OPENAI_ACCOUNT_HEADERS, *names):
+            if name and name.lower() != "authorization":
+                headers[name] = openai.omit
+    # The SDK types these as str, but merges them with its own and drops the Omit ones.
+    return typing.cast("dict[str, str]", headers)
+
+
+async def _drop_placeholder_authorization(request: httpx2.Request) -> None:
+    """With no key of ours, send no ``Authorization`` at all (a server on the LAN must not
+    learn even a placeholder, and one sent by ``user:password@`` in the URL is kept)."""
+    if request.headers.get("authorization") == f"Bearer {_NO_KEY_PLACEHOLDER}":
+        del request.headers["authorization"]
 
 
 class _TokenLimit(typing.TypedDict):

@@ -1,18 +1,31 @@
 """The headless host's assistant options, and turning them into a provider and its settings.
 
-The API key is read from ``OPENAI_API_KEY`` only, never from the command line, so it stays
-out of the process list and shell history.
+The API key comes from the environment only, never from the command line, so it stays out of
+the process list and shell history: ``GPTGROUP_PROVIDER_KEY`` for whichever provider is
+chosen, or ``OPENAI_API_KEY`` for OpenAI and for the server in ``OPENAI_BASE_URL`` (see
+:func:`core.ai.provider.key_from_environment` for where each may go).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.ai.desk import AssistantConfig
-from core.ai.provider import PRESETS, ChatProvider, ProviderError, ProviderSettings
+from core.ai.provider import (
+    OPENAI_BASE_URL_ENV,
+    OPENAI_KEY_ENV,
+    PRESETS,
+    PROVIDER_KEY_ENV,
+    ChatProvider,
+    InsecureKeyTransport,
+    ProviderError,
+    ProviderProblem,
+    ProviderSettings,
+)
 from core.protocol import ANSWER_MODES
 
 __all__ = ["AssistantSetup", "SetupError", "add_assistant_arguments", "assistant_from_args"]
@@ -22,18 +35,26 @@ DEFAULT_MODELS = {"openai": "gpt-4o-mini"}
 
 def add_assistant_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "assistant", "The AI in the room. The API key comes from OPENAI_API_KEY."
+        "assistant",
+        f"The AI in the room. The API key comes from {PROVIDER_KEY_ENV}, or from "
+        f"{OPENAI_KEY_ENV}, which is sent only to OpenAI or to {OPENAI_BASE_URL_ENV}.",
     )
-    default = "openai" if os.environ.get("OPENAI_API_KEY") else "none"
+    default = "openai" if os.environ.get(OPENAI_KEY_ENV) else "none"
     group.add_argument(
         "--provider", choices=["none", *PRESETS], default=default,
-        help="where the assistant runs (default: openai if OPENAI_API_KEY is set, else none)",
+        help=f"where the assistant runs (default: openai if {OPENAI_KEY_ENV} is set, else none)",
     )  # fmt: skip
     group.add_argument(
         "--base-url",
         help="the provider's API address (default: the preset's; for openai and compatible, "
-        "OPENAI_BASE_URL when set)",
+        f"{OPENAI_BASE_URL_ENV} when set)",
     )
+    group.add_argument(
+        "--allow-key-over-http", action="store_true",
+        help="send the API key even over plain http:// to another machine, where anyone on "
+        "the network path can read it (without this, a key goes over http:// to this "
+        "machine only)",
+    )  # fmt: skip
     group.add_argument(
         "--model", help="model name (default: gpt-4o-mini for OpenAI, else the first listed)"
     )
@@ -86,12 +107,18 @@ async def assistant_from_args(args: argparse.Namespace) -> AssistantSetup | None
         except OSError as exc:
             raise SetupError(f"cannot read {args.persona_file}: {exc.strerror}") from None
     if args.base_url is None and args.provider in ("openai", "compatible"):
-        args.base_url = os.environ.get("OPENAI_BASE_URL") or None
+        args.base_url = os.environ.get(OPENAI_BASE_URL_ENV) or None
     try:
         settings = ProviderSettings.from_preset(
             args.provider, model=args.model or DEFAULT_MODELS.get(args.provider, ""),
             base_url=args.base_url, context_tokens=args.context_tokens,
+            allow_key_over_http=args.allow_key_over_http,
         )  # fmt: skip
+    except InsecureKeyTransport as exc:
+        raise SetupError(
+            f"not sending the API key unencrypted (http://) to {exc.where}: use https://, "
+            "or pass --allow-key-over-http if everyone on this network may read it"
+        ) from None
     except ValueError as exc:
         raise SetupError(str(exc)) from None
     provider = ChatProvider(settings)
@@ -104,14 +131,16 @@ async def assistant_from_args(args: argparse.Namespace) -> AssistantSetup | None
         if not models:
             await provider.aclose()
             raise SetupError(f"{settings.label} offers no models; pass --model")
-        settings = ProviderSettings.from_preset(
-            args.provider, model=models[0], base_url=args.base_url,
-            context_tokens=args.context_tokens,
-        )  # fmt: skip
+        settings = dataclasses.replace(settings, model=models[0])
         await provider.aclose()
         provider = ChatProvider(settings)
     report = await provider.check()
     status = report.message if report.ok else f"Warning: {report.message}"
+    if report.problem is ProviderProblem.NO_KEY:
+        status += f" Set {PROVIDER_KEY_ENV} (never a command-line option)"
+        if os.environ.get(OPENAI_KEY_ENV):
+            status += f"; {OPENAI_KEY_ENV} is sent only to OpenAI or to {OPENAI_BASE_URL_ENV}"
+        status += "."
     config = AssistantConfig(
         model=settings.model, provider=settings.label, provider_kind=settings.kind,
         name=args.assistant_name, mode=args.answer_mode, persona=persona,

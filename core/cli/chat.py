@@ -34,6 +34,7 @@ from core.client import (
     SendFailed,
 )
 from core.discovery import InterfaceError
+from core.log_redaction import install_log_redaction
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -447,6 +448,7 @@ def _make_output_safe() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _make_output_safe()
+    install_log_redaction([args.host_key])
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:

@@ -3,6 +3,10 @@
 Prints how to join (addresses and room links), announces the room on the local network, then
 serves until Ctrl+C (or SIGTERM) or until the host closes the room from a client. Closing
 withdraws the announcement and tells every participant before the connections close.
+
+Every mistake in the options (a room name, an interface, an address or port that cannot be
+used) is one line on stderr and exit status 2, never a traceback. Log lines (``-v``) are
+redacted (:mod:`core.log_redaction`), so no key or URL credential reaches the terminal.
 """
 
 from __future__ import annotations
@@ -15,18 +19,22 @@ import signal
 import sys
 
 from core import __version__
-from core.ai.provider import ProviderError
+from core.ai.provider import OPENAI_KEY_ENV, PROVIDER_KEY_ENV, ProviderError
 from core.cli.assistant_args import (
     AssistantSetup,
     SetupError,
     add_assistant_arguments,
     assistant_from_args,
 )
-from core.hosting import RoomHost
+from core.discovery import resolve_interfaces
+from core.hosting import AnnounceError, HostingError, RoomHost
+from core.log_redaction import install_log_redaction
 from core.protocol import DEFAULT_PORT
 from core.room import RoomConfig
 
 PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
+HOST_KEY_ENV = "GPTGROUP_HOST_KEY"  # read by gptgroup-chat, so the key stays out of `ps`
+MAX_PORT = 65535
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +79,16 @@ def join_instructions(host: RoomHost) -> str:
         lines.append(f"  gptgroup-chat {shown}:{port} --name YOUR_NAME")
     lines.append("or share the room link:")
     lines += [f"  {link}" for link in host.links()]
-    lines.append(f"Host controls (keep this to yourself): add --host-key={host.host_key}")
+    lines.append("Host controls (keep the key to yourself), on this machine:")
+    lines.append(
+        f"  {HOST_KEY_ENV}={host.host_key} gptgroup-chat {host.local_address()} --name YOUR_NAME"
+    )
     lines.append("Press Ctrl+C to close the room.")
     return "\n".join(lines)
 
 
 async def serve(args: argparse.Namespace) -> int:
+    assistant = None
     try:
         assistant = await assistant_from_args(args)
         host = RoomHost(
@@ -93,16 +105,20 @@ async def serve(args: argparse.Namespace) -> int:
             interfaces=args.interface,
         )
     except (SetupError, ValueError) as exc:
-        print(f"gptgroup-host: {exc}", file=sys.stderr)
-        return 2
+        if assistant is not None:
+            await assistant.provider.aclose()
+        return _refuse(str(exc))
     if args.list_models:
         return await _print_models(assistant)
     try:
         await host.start()
-    except OSError as exc:
-        print(f"gptgroup-host: cannot listen on port {args.port}: {exc.strerror}", file=sys.stderr)
+    except HostingError as exc:
         await host.close()
-        return 2
+        hint = (
+            " (--no-advertise opens the room unannounced)" if isinstance(exc, AnnounceError) else ""
+        )
+        return _refuse(f"{exc}{hint}")
+    stop = _stop_on_signals()  # before "Press Ctrl+C" is printed, so that Ctrl+C is ours
     print(join_instructions(host))
     _print_assistant(assistant)
     if host.advertised:
@@ -110,10 +126,34 @@ async def serve(args: argparse.Namespace) -> int:
     else:
         print("Not announced on the local network (--no-advertise): share the address.")
     print(flush=True)
-    await _wait_for_the_end(host)
+    await _wait_for_the_end(host, stop)
     await host.close("host_shutdown")
     print("Room closed.", flush=True)
     return 0
+
+
+def _refuse(problem: str) -> int:
+    """Say what is wrong in one line on stderr; the exit status for unusable options."""
+    print(f"gptgroup-host: {' '.join(problem.split())}", file=sys.stderr)
+    return 2
+
+
+def _check_options(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options that can be checked before anything starts, or None."""
+    if args.max_participants is not None and args.max_participants < 1:
+        return "--max-participants must be at least 1"
+    if not 0 <= args.port <= MAX_PORT:
+        return f"--port must be between 0 and {MAX_PORT}"
+    try:
+        RoomConfig(name=args.name)  # the room's own rules for its name
+    except ValueError as exc:
+        return f"--name: {exc}"
+    if args.interface:
+        try:
+            resolve_interfaces(args.interface)
+        except ValueError as exc:
+            return f"--interface: {exc}"
+    return None
 
 
 def _print_assistant(assistant: AssistantSetup | None) -> None:
@@ -126,12 +166,17 @@ def _print_assistant(assistant: AssistantSetup | None) -> None:
     print(assistant.status)
 
 
-async def _wait_for_the_end(server: RoomHost) -> None:
-    """Until Ctrl+C / SIGTERM, or until the host closes the room from a client."""
+def _stop_on_signals() -> asyncio.Event:
+    """An event that Ctrl+C (SIGINT) and SIGTERM set from now on."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _wait_for_the_end(server: RoomHost, stop: asyncio.Event) -> None:
+    """Until ``stop`` is set, or until the host closes the room from a client."""
     closed_by_host = asyncio.create_task(server.wait_room_closed())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({closed_by_host, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -158,13 +203,14 @@ async def _print_models(assistant: AssistantSetup | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.max_participants is not None and args.max_participants < 1:
-        print("gptgroup-host: --max-participants must be at least 1", file=sys.stderr)
-        return 2
+    if (problem := _check_options(args)) is not None:
+        return _refuse(problem)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
+    # Keys found later (the provider's, the host key) register themselves as they are made.
+    install_log_redaction([os.environ.get(PROVIDER_KEY_ENV), os.environ.get(OPENAI_KEY_ENV)])
     return asyncio.run(serve(args))
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from core.cli.chat import ASSISTANT, describe
@@ -17,6 +22,7 @@ from core.protocol import (
 )
 from tests.cli_processes import Process, start_host
 from tests.fake_openai import FakeOpenAI, Reply
+from tests.netns import PretendLan, require_netns
 
 
 async def test_two_terminals_chat_through_a_headless_host() -> None:
@@ -130,18 +136,125 @@ async def test_chat_client_explains_bad_addresses(args: list[str], message: str)
     assert await proc.wait() in (1, 2)
 
 
+async def refused_host(*args: str) -> str:
+    """Run ``gptgroup-host`` with options it must refuse; its one line of output."""
+    proc = await Process.start("gptgroup-host", "--no-advertise", *args)
+    try:
+        assert await proc.wait(timeout=5) == 2, proc.lines
+    finally:
+        await proc.kill()
+    assert len(proc.lines) == 1, proc.lines  # one line, never a traceback
+    assert proc.lines[0].startswith("gptgroup-host: ")
+    return proc.lines[0]
+
+
 async def test_host_reports_a_port_in_use() -> None:
     host, address, _ = await start_host()
     try:
         port = address.rsplit(":", 1)[1]
-        second = await Process.start(
-            "gptgroup-host", "--bind", "127.0.0.1", "--port", port, "--no-advertise"
+        line = await refused_host("--bind", "127.0.0.1", "--port", port)
+        assert line == (
+            f"gptgroup-host: cannot listen on port {port}: it is already in use "
+            "(by another room or program)"
         )
-        await second.expect("cannot listen on port")
-        assert await second.wait() == 2
     finally:
         host.interrupt()
         await host.wait()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--bind", "192.0.2.1"], "cannot listen on 192.0.2.1: it is not an address of this"),
+        (["--bind", "fe80::1"], "a link-local address needs its interface, as in fe80::1%eth0"),
+        (["--interface", "nosuch0"], "--interface: "),
+        (["--interface", "192.0.2.1"], "--interface: "),
+        (["--port", "70000"], "--port must be between 0 and 65535"),
+        (["--max-participants", "0"], "--max-participants must be at least 1"),
+    ],
+)
+async def test_host_says_what_is_wrong_with_its_address_in_one_line(
+    args: list[str], words: str
+) -> None:
+    """Binding sends nothing, and each of these fails before anything is announced."""
+    line = await refused_host("--port", "0", *args)
+    assert words in line
+    if "--port" not in words:
+        assert "port" not in line.replace("--port", "")  # the port is not to blame
+
+
+@pytest.mark.parametrize("name", ["x" * 41, "   "])
+async def test_host_refuses_a_room_name_it_could_not_announce(name: str) -> None:
+    line = await refused_host("--port", "0", "--name", name)
+    assert line.startswith("gptgroup-host: --name: ")
+
+
+async def test_host_key_travels_in_the_environment_not_the_process_list() -> None:
+    host, address, _ = await start_host("--name", "Quiet key")
+    try:
+        [printed] = [line for line in host.lines if "GPTGROUP_HOST_KEY=" in line]
+        setting, command, *args = printed.split()
+        assert args == [address, "--name", "YOUR_NAME"]
+        name, key = setting.split("=", 1)
+        assert not any("--host-key" in line for line in host.lines)
+        sam = await Process.start(command, address, "--name", "Sam", env={name: key})
+        try:
+            await sam.expect("You joined 'Quiet key' as Sam")
+            cmdline = Path(f"/proc/{sam.proc.pid}/cmdline")
+            command_line = await asyncio.to_thread(cmdline.read_bytes)
+            assert key.encode() not in command_line  # what `ps` shows every local user
+            await sam.type("/who")
+            await sam.expect(r"^  Sam \(host, you\)$")
+        finally:
+            await sam.kill()
+    finally:
+        host.interrupt()
+        await host.wait()
+
+
+@pytest.fixture
+def link_local_lan() -> Iterator[PretendLan]:
+    """Two machines whose eth0 also has a link-local address usable at once (no DAD wait)."""
+    require_netns()
+    with PretendLan(2) as lan:
+        for i in (1, 2):
+            subprocess.run(
+                ["ip", "-n", lan.ns(i), "addr", "add", f"fe80::77:{i}/64", "dev", "eth0", "nodad"],
+                check=True,
+            )  # fmt: skip
+        yield lan
+
+
+async def test_link_local_addresses_are_printed_with_their_scope_and_join(
+    link_local_lan: PretendLan,
+) -> None:
+    """The host uses only its link-local address; what it prints carries the interface (a
+    bare fe80:: address cannot be joined), and both the address and the room link join from
+    the other machine."""
+    lan = link_local_lan
+    host = await Process.start(
+        "gptgroup-host", "--port", "0", "--no-advertise", "--interface", "fe80::77:1",
+        "--name", "Scoped", netns=lan.ns(1),
+    )  # fmt: skip
+    procs = [host]
+    try:
+        address = (await host.expect(r"gptgroup-chat (\S+) --name")).group(1)
+        link = (await host.expect(r"^  (gptgroup://\S+)$")).group(1)
+        await host.expect("Press Ctrl")
+        assert address.startswith("[fe80::77:1%eth0]:")
+        assert link.startswith("gptgroup://[fe80::77:1%25eth0]:")
+        assert not any("fe80::77:1]" in line for line in host.lines)  # never unscoped
+        for i, where in enumerate((address, link)):
+            guest = await Process.start(
+                "gptgroup-chat", where, "--name", f"Guest{i}", netns=lan.ns(2)
+            )
+            procs.append(guest)
+            await guest.expect(f"You joined 'Scoped' as Guest{i}")
+        host.interrupt()
+        assert await host.wait() == 0
+    finally:
+        for proc in procs:
+            await proc.kill()
 
 
 def test_describe_renders_events_for_a_terminal() -> None:
@@ -166,10 +279,10 @@ def test_describe_renders_events_for_a_terminal() -> None:
 async def test_headless_host_with_an_assistant() -> None:
     async with FakeOpenAI(models=("llama3.2",)) as fake:
         fake.default = Reply(["Hello", " from", " the", " model", "!"], delay=0.01)
-        env = {"OPENAI_API_KEY": "sk-cli-test-key"}
+        # The key goes to the compatible server set beside it, as OpenAI's tools do.
+        env = {"OPENAI_API_KEY": "sk-cli-test-key", "OPENAI_BASE_URL": fake.base_url}
         host, address, key = await start_host(
-            "--provider", "compatible", "--base-url", fake.base_url, "--answer-mode", "mention",
-            env=env,
+            "--provider", "compatible", "--answer-mode", "mention", env=env
         )  # fmt: skip
         procs = [host]
         try:

@@ -7,13 +7,21 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core.ai.provider import (
-    LOCAL_PLACEHOLDER_KEY,
     ChatProvider,
+    InsecureKeyTransport,
     ProviderProblem,
     ProviderSettings,
     kind_of_url,
 )
 from tests.fake_openai import Fail, FakeOpenAI, Hang
+
+
+@pytest.fixture(autouse=True)
+def no_provider_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever this machine's shell exports must not decide these tests."""
+    for name in ("GPTGROUP_PROVIDER_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID",
+                 "OPENAI_PROJECT_ID", "OPENAI_CUSTOM_HEADERS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -28,7 +36,7 @@ def test_presets_know_where_local_servers_live(monkeypatch: pytest.MonkeyPatch) 
     assert (ollama.base_url, ollama.kind, ollama.label) == (
         "http://localhost:11434/v1", "local", "Ollama",
     )  # fmt: skip
-    assert ollama.api_key == LOCAL_PLACEHOLDER_KEY  # local servers need no real key
+    assert ollama.api_key is None  # local servers need no key, and get none
     lmstudio = ProviderSettings.from_preset("lmstudio", model="any")
     assert lmstudio.base_url == "http://localhost:1234/v1"
     openai = ProviderSettings.from_preset("openai", model="gpt-4o-mini")
@@ -141,10 +149,14 @@ async def test_openai_without_a_key_is_reported(monkeypatch: pytest.MonkeyPatch)
 
 def test_credentials_in_the_base_url_are_never_shown() -> None:
     settings = ProviderSettings.from_preset(
-        "compatible", model="m", base_url="http://proxyuser:s3cret@llm.example.org:8080/v1"
+        "compatible", model="m", base_url="https://proxyuser:s3cret@llm.example.org:8080/v1"
     )
     assert settings.label == "OpenAI-compatible server at llm.example.org:8080"
     assert "s3cret" not in repr(settings)
+    with pytest.raises(InsecureKeyTransport, match=r"llm\.example\.org:8080"):  # not over http
+        ProviderSettings.from_preset(
+            "compatible", model="m", base_url="http://proxyuser:s3cret@llm.example.org:8080/v1"
+        )
 
 
 async def test_unreachable_error_hides_credentials_in_the_url() -> None:
