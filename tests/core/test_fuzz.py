@@ -28,6 +28,7 @@ from core.protocol import (
     ErrorCode,
     MessagePosted,
     ProtocolError,
+    RoomEvent,
     ServerMessage,
     Welcome,
     parse_client_frame,
@@ -51,6 +52,7 @@ HOSTILE_TEXT = [
 
 CLIENT_TYPES: list[type[Any]] = list(typing.get_args(ClientMessage))
 SERVER_TYPES: list[type[Any]] = list(typing.get_args(ServerMessage))
+ROOM_EVENTS = typing.get_args(RoomEvent)
 FIELD_NAMES = sorted(
     {f.name for cls in CLIENT_TYPES for f in dataclasses.fields(cls)} | {"type", "auth", "proof"}
 )
@@ -194,8 +196,8 @@ class _Observer:
             self.identity[conn] = message.you.id
             self.last_seq[conn] = message.replay_from - 1 if message.replay_from else 0
             return
-        seq = getattr(message, "seq", None)
-        if seq is not None:
+        if isinstance(message, ROOM_EVENTS):  # an ack's seq names an earlier event instead
+            seq = message.seq
             assert seq > self.last_seq.get(conn, 0), "an event was delivered twice or out of order"
             self.last_seq[conn] = seq
 
