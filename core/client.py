@@ -93,6 +93,7 @@ __all__ = [
     "Reconnecting",
     "Resumed",
     "RoomClient",
+    "RoomRestarted",
     "RoomUnreachable",
     "SendFailed",
     "probe_room",
@@ -109,7 +110,16 @@ EndReason = Literal[
     "refused",
     "unreachable",
     "replaced",
+    "restarted",
 ]
+
+
+class RoomRestarted(Exception):
+    """On reconnecting, another run of the room answered (the host restarted it)."""
+
+    def __init__(self, preview: RoomPreview) -> None:
+        super().__init__("the host restarted the room")
+        self.preview = preview
 
 
 class JoinRefused(Exception):
@@ -164,11 +174,17 @@ class SendFailed:
 
 @dataclass(frozen=True)
 class Ended:
-    """The client is out of the room for good and will not retry."""
+    """The client is out of the room for good and will not retry.
+
+    ``reason`` ``"restarted"``: the host restarted the room as a new one (another
+    ``instance``) while we were away; we did not join it. ``new_room`` says what it is, so
+    the user can decide whether to join it (where messages go may have changed).
+    """
 
     reason: EndReason
     message: str
     close_code: int | None = None
+    new_room: RoomPreview | None = None
 
 
 ClientEvent = (
@@ -499,6 +515,9 @@ class RoomClient:
                     f"the room speaks protocol {greeting.protocol}; this app speaks "
                     f"{PROTOCOL_VERSION}. Update the app that is older.",
                 )
+            restarted = greeting.room.instance and greeting.room.instance != self._instance
+            if self._instance is not None and restarted:
+                raise RoomRestarted(greeting.room)  # before hello: we never join it
             if greeting.room.password_required and self._password is None:
                 raise JoinRefused(ErrorCode.AUTH_FAILED, "this room needs a password")
             auth = None
@@ -591,6 +610,10 @@ class RoomClient:
             except RoomUnreachable as exc:
                 why = str(exc)
                 continue
+            except RoomRestarted as exc:
+                text = "The host restarted the room: it is a new room now, and you are not in it."
+                self._end(Ended("restarted", text, new_room=exc.preview))
+                return False
             except JoinRefused as exc:
                 reason: EndReason = "banned" if exc.code == ErrorCode.BANNED else "refused"
                 if exc.code == ErrorCode.ROOM_CLOSED:

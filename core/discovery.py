@@ -113,6 +113,7 @@ class RoomAdvert:
     host_name: str | None = None
     participants: int = 0
     password_required: bool = False
+    locked: bool = False
     assistant_kind: str = "none"  # "cloud", "local" or "none"
     provider: str | None = None
     model: str | None = None
@@ -125,7 +126,7 @@ class RoomAdvert:
         return cls(
             room_id=room_id, name=info.name, port=port, host_name=info.host_name,
             participants=info.participant_count, password_required=info.password_required,
-            assistant_kind=assistant.provider_kind if assistant else "none",
+            locked=info.locked, assistant_kind=assistant.provider_kind if assistant else "none",
             provider=assistant.provider if assistant else None,
             model=assistant.model if assistant else None,
         )  # fmt: skip
@@ -154,6 +155,7 @@ def encode_txt(advert: RoomAdvert) -> dict[str, str]:
         "n": _clip(advert.name, MAX_NAME_TXT_BYTES),
         "c": str(advert.participants),
         "pw": "1" if advert.password_required else "0",
+        "lk": "1" if advert.locked else "0",
         "ak": advert.assistant_kind,
         "av": _clip(advert.app_version, _TXT_CAPS["av"]),
     }
@@ -191,6 +193,7 @@ class DiscoveredRoom:
     addresses: tuple[str, ...]
     port: int
     own: bool = False
+    locked: bool = False  # the host refuses new joins for now
     reachable: str | None = None  # the address that last answered, if any
     # The record announced a name longer than any room name may be: ``name`` shows its start
     # and ends in an ellipsis, and is not the room's name (so it never matches one typed).
@@ -263,6 +266,7 @@ def decode_txt(
         host_name=_text(props.get(b"h"), _TXT_LIMITS["h"]),
         participants=_int(props.get(b"c"), 0, 100_000),
         password_required=props.get(b"pw") == b"1",
+        locked=props.get(b"lk") == b"1",
         assistant_kind=kind if kind in ("cloud", "local", "none") else "unknown",
         provider=_text(props.get(b"ap"), _TXT_LIMITS["ap"]),
         model=_text(props.get(b"am"), _TXT_LIMITS["am"]),

@@ -299,6 +299,8 @@ class RoomInfo:
     password_required: bool
     limits: Limits = field(default_factory=Limits)
     assistant: AssistantInfo | None = None
+    # Whether people who join later receive the recent conversation (the host decides).
+    history_shared: bool = True
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,9 @@ class RoomPreview:
     name: str
     password_required: bool
     assistant: AssistantInfo | None = None
+    # This run of the room, as in Welcome.instance: a reconnecting client that finds another
+    # one here must not join by itself, since the host restarted it as a new room.
+    instance: str = ""
 
 
 @dataclass(frozen=True)

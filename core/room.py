@@ -166,6 +166,7 @@ class RoomConfig:
     limits: Limits = field(default_factory=Limits)
     history_capacity: int = 1000
     history_on_join: int = 500
+    share_history: bool = True  # whether people who join later receive the recent history
     resume_grace: float = 60.0
     away_notice_delay: float = 5.0  # a participant back within this is never shown as away
     handshake_timeout: float = 10.0
@@ -281,6 +282,7 @@ class Room:
             password_required=self.config.password is not None,
             limits=self.config.limits,
             assistant=self._desk.info() if self._desk is not None else None,
+            history_shared=self.config.share_history,
         )
 
     # ----------------------------------------------------------------- connection events
@@ -311,6 +313,7 @@ class Room:
                 name=self.config.name,
                 password_required=self.config.password is not None,
                 assistant=self._desk.info() if self._desk is not None else None,
+                instance=self.instance,
             ),
             auth=AuthOffer(methods=methods, nonce=record.nonce),
         )
@@ -539,6 +542,8 @@ class Room:
         self._history.append(joined)
         others = self._online_conns(exclude=conn)
         history = list(self._history)[-self.config.history_on_join :]
+        if not self.config.share_history:
+            history = [joined]
         return [
             *self._welcome(conn, participant, resumed=False, replay=history, complete=True),
             Deliver(others, joined),
@@ -635,7 +640,8 @@ class Room:
             *(Deliver((conn,), event, catch_up=True) for event in replay),
         ]
         current = self._desk.current if self._desk is not None else None
-        if current is not None and current.text:  # an answer is streaming: catch up on it
+        caught_up = resumed or self.config.share_history  # a newcomer sees no earlier answer
+        if current is not None and current.text and caught_up:  # streaming: catch up on it
             delta = AnswerDelta(answer=current.answer_id, offset=0, text=current.text)
             actions.append(Deliver((conn,), delta, catch_up=True))
         if participant.role == "host":
@@ -1017,6 +1023,7 @@ class Room:
                 return [self._error(conn, ErrorCode.INVALID_VALUE, f"the {what} must be positive")]
         if message.quota_window <= 0:
             return [self._error(conn, ErrorCode.INVALID_VALUE, "the quota window must be positive")]
+        mode_before = self._desk.config.mode
         try:
             self._desk.configure(
                 mode=message.mode, persona=message.persona, token_budget=message.token_budget,
@@ -1024,7 +1031,30 @@ class Room:
             )  # fmt: skip
         except ValueError as exc:
             return [self._error(conn, ErrorCode.INVALID_VALUE, str(exc))]
-        return self._room_updated() + self._report_to_hosts()
+        actions = self._room_updated()
+        if self._desk.config.mode != mode_before:  # where messages go changed: say so to all
+            actions += self.notice("warning", "assistant_mode", self._mode_words())
+        return actions + self._report_to_hosts()
+
+    def _mode_words(self) -> str:
+        """What the assistant's mode means for where everyone's messages go, in words."""
+        assert self._desk is not None
+        info = self._desk.info()
+        where = f"{info.provider} ({'in the cloud' if info.provider_kind == 'cloud' else 'local'})"
+        if info.mode == "always":
+            return (
+                f"The host set the assistant to answer every message: every message now "
+                f"goes to {where}."
+            )
+        if info.mode == "auto":
+            return (
+                f"The host let the assistant decide when to join in: every message now goes "
+                f"to {where}, so that it can decide."
+            )
+        return (
+            f"The assistant now answers only when someone writes @{info.name}; messages go to "
+            f"{where} only as context for those answers."
+        )
 
     def _state_changed(self) -> list[RoomAction]:
         assert self._desk is not None

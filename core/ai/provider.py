@@ -260,6 +260,9 @@ def without_credentials(url: str) -> str:
 
 
 def _label_for(url: str) -> str:
+    # Guests see this label: "127.0.0.1:8800" would name their own machine, not the host's.
+    if is_loopback_url(url):
+        return "OpenAI-compatible server on the host's computer"
     return f"OpenAI-compatible server at {_where(url)}"
 
 

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-participants", type=int, default=None, metavar="N")
     parser.add_argument(
+        "--private-history", dest="share_history", action="store_false",
+        help="people who join later do not see the conversation before they came",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-advertise", dest="advertise", action="store_false",
         help="do not announce the room on the local network (join by address or link only)",
     )  # fmt: skip
@@ -96,6 +100,7 @@ async def serve(args: argparse.Namespace) -> int:
                 name=args.name,
                 password=args.password or None,
                 max_participants=args.max_participants,
+                share_history=args.share_history,
                 assistant=assistant.config if assistant else None,
             ),
             provider=assistant.provider if assistant else None,

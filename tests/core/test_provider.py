@@ -202,3 +202,10 @@ async def test_openai_gets_max_completion_tokens_and_others_max_tokens(fake: Fak
     assert openai_body is not None and compatible_body is not None
     assert openai_body["max_completion_tokens"] == 50 and "max_tokens" not in openai_body
     assert compatible_body["max_tokens"] == 50 and "max_completion_tokens" not in compatible_body
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8800/v1", "http://localhost:1234/v1"])
+def test_a_server_on_the_hosts_own_machine_is_named_so_for_guests(url: str) -> None:
+    settings = ProviderSettings.from_preset("compatible", model="m", base_url=url)
+    assert settings.label == "OpenAI-compatible server on the host's computer"
+    assert "127.0.0.1" not in settings.label and settings.kind == "local"

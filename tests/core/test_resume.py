@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core.client import Reconnecting, Resumed, RoomClient
+from core.client import Ended, Reconnecting, Resumed, RoomClient
 from core.protocol import MessagePosted, ParticipantStatusChanged
 from core.room import Room, RoomConfig
 from core.server import RoomServer
@@ -164,7 +164,7 @@ async def test_a_message_in_flight_when_the_grace_runs_out_is_posted_once(
         await proxy.close()
 
 
-async def test_a_restarted_room_is_followed_from_its_first_event() -> None:
+async def test_a_restarted_room_is_not_joined_behind_the_users_back() -> None:
     first = RoomServer(Room(RoomConfig(name="Before", limits=RELAXED)), port=0, tick_interval=0.05)
     await first.start()
     port = first.port
@@ -181,11 +181,12 @@ async def test_a_restarted_room_is_followed_from_its_first_event() -> None:
     second = RoomServer(Room(RoomConfig(name="After", limits=RELAXED)), port=port)
     await second.start()
     try:
-        resumed = await inbox.wait_type(Resumed, timeout=10)
-        assert resumed.resumed is False
-        await sam.send("new 0")
-        await inbox.wait_type(MessagePosted, text="new 0")
-        assert sam.room.name == "After"
+        ended = await inbox.wait_type(Ended, timeout=10)
+        assert ended.reason == "restarted"
+        assert ended.new_room is not None and ended.new_room.name == "After"
+        assert not second.room.participants  # Sam was not moved into the new room
+        assert not any(isinstance(e, Resumed) for e in inbox.events)
+        assert inbox.texts() == [f"old {i}" for i in range(10)]  # the old transcript stays
     finally:
         inbox.close()
         await sam.leave()

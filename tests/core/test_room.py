@@ -7,11 +7,13 @@ import json
 import pytest
 
 from core.admission import AdmissionRules
+from core.ai.desk import AssistantConfig
 from core.protocol import (
     CloseCode,
     ErrorMessage,
     Limits,
     MessagePosted,
+    Notice,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantStatusChanged,
@@ -349,3 +351,25 @@ def test_too_many_connections_from_one_address() -> None:
 
 def test_a_restarted_room_has_a_new_instance() -> None:
     assert welcome_of(Harness().join("Sam")).instance != welcome_of(Harness().join("Sam")).instance
+
+
+def test_without_shared_history_newcomers_see_only_what_follows() -> None:
+    h = Harness(share_history=False)
+    host = h.host()
+    h.send(host, type="send", id="m1", text="before Sam came")
+    sam = h.join("Sam")
+    assert not welcome_of(sam).room.history_shared
+    assert not sam.of(MessagePosted)
+    h.send(host, type="send", id="m2", text="after Sam came")
+    assert [m.text for m in sam.of(MessagePosted)] == ["after Sam came"]
+
+
+def test_a_change_of_where_messages_go_is_announced_to_everyone() -> None:
+    h = Harness(assistant=AssistantConfig(name="assistant", model="m", provider="OpenAI"))
+    host = h.host()
+    sam = h.join("Sam")
+    h.send(host, type="configure_assistant", mode="always")
+    notice = sam.of(Notice)[-1]
+    assert notice.code == "assistant_mode" and "every message now goes to OpenAI" in notice.text
+    h.send(host, type="configure_assistant", mode="always", persona="Be brief.")
+    assert len(sam.of(Notice)) == 1  # nothing changed about where messages go

@@ -225,3 +225,12 @@ def test_a_room_line_is_inert_whatever_the_room_announced() -> None:
     assert json.loads(shown)["room"]["name"] == evil
     for text in (line, shown):
         assert not [ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Zl")]
+
+
+def test_a_locked_room_says_so_in_its_record() -> None:
+    info = RoomInfo("Book club", "Ana", 4, None, True, False)
+    txt = encode_txt(RoomAdvert.for_room("abc123", info, 5000))
+    room = decode_txt("key", "Book club", as_props(txt), ["10.0.0.5"], 5000)
+    assert room is not None and room.locked
+    unlocked = decode_txt("key", "x", as_props(encode_txt(advert())), ["10.0.0.5"], 5000)
+    assert unlocked is not None and not unlocked.locked
