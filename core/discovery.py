@@ -386,21 +386,22 @@ class Advertisement:
 
     def update(self, advert: RoomAdvert) -> None:
         """Announce new values (participant count, assistant...), coalesced over half a second."""
-        if advert == self.advert:
-            return
-        self._pending = advert
-        if self._flusher is None or self._flusher.done():
+        self._pending = advert  # the latest wins, even one equal to what is announced
+        if advert != self.advert and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
-        await asyncio.sleep(UPDATE_DEBOUNCE)
-        advert, self._pending = self._pending, None
-        if advert is None or self._info is None:
-            return
-        info = self._service_info(advert, self._info.name)
-        await (await self._discovery.zeroconf.async_update_service(info))
-        self._info = info
-        self.advert = advert
+        # Loops: a change that arrives while an update is being sent must not wait for the
+        # next change (a removed participant stayed counted in other lobbies until then).
+        while self._pending is not None:
+            await asyncio.sleep(UPDATE_DEBOUNCE)
+            advert, self._pending = self._pending, None
+            if advert is None or self._info is None or advert == self.advert:
+                continue
+            info = self._service_info(advert, self._info.name)
+            await (await self._discovery.zeroconf.async_update_service(info))
+            self._info = info
+            self.advert = advert
 
     async def close(self) -> None:
         """Withdraw the room: goodbye packets make it vanish from other lists at once."""

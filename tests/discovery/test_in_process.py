@@ -12,7 +12,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from core.client import RoomClient
 from core.discovery import BrowserEvent, Discovery, RoomAdvert, RoomBrowser
+from core.hosting import RoomHost
+from core.room import RoomConfig
 from tests.conftest import RoomFactory
 from tests.discovery.hostile_advertiser import (
     CONTROL_NAME,
@@ -112,3 +115,27 @@ async def test_an_instance_name_with_control_characters_breaks_nothing(
         assert all(CONTROL_NAME not in r.getMessage() for r in caplog.records)
     finally:
         await browser.close()
+
+
+async def test_a_removed_participant_leaves_other_lobbies_counts_at_once(
+    two_machines: tuple[Discovery, Discovery],
+) -> None:
+    host_side, other = two_machines
+    host = RoomHost(RoomConfig(name="Kick test"), port=0, discovery=host_side)
+    await host.start()
+    browser = await other.browse(check_interval=0.5)
+    guest = RoomClient(host.local_url(), "Sam")
+    try:
+        await guest.connect()
+        await until(lambda: bool(browser.rooms) and browser.rooms[0].participants == 1)
+        owner = RoomClient(host.local_url(), "Hana", host_key=host.host_key)
+        await owner.connect()
+        await until(lambda: browser.rooms[0].participants == 2)
+        await owner.kick(guest.you.id, ban=True)
+        started = asyncio.get_running_loop().time()
+        await until(lambda: browser.rooms[0].participants == 1, timeout=5)
+        assert asyncio.get_running_loop().time() - started < 3
+        await owner.leave()
+    finally:
+        await browser.close()
+        await host.close()
