@@ -14,13 +14,14 @@ remember are pruned on :meth:`Admission.prune`.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.ratelimit import KeyedBuckets, TokenBucket
 
-__all__ = ["Admission", "AdmissionRules", "address_key", "is_loopback"]
+__all__ = ["Admission", "AdmissionRules", "Ban", "address_key", "is_loopback"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,16 @@ def is_loopback(address: str) -> bool:
     return (mapped or ip).is_loopback
 
 
+@dataclass(frozen=True)
+class Ban:
+    """A ban: the address keys it covers, and whom it was for."""
+
+    id: str
+    name: str
+    ts: float
+    keys: frozenset[str]
+
+
 class Admission:
     """Password guessing, joins, resumes and bans, counted per address key and room-wide."""
 
@@ -81,7 +92,8 @@ class Admission:
         )
         self._joins = KeyedBuckets(rules.join_burst, rules.joins_per_minute)
         self._resumes = KeyedBuckets(rules.resume_burst, rules.resumes_per_minute)
-        self._banned: set[str] = set()
+        self._bans: dict[str, Ban] = {}
+        self._ban_ids = itertools.count(1)
 
     # ----------------------------------------------------------------- passwords
 
@@ -124,12 +136,25 @@ class Admission:
 
     # ----------------------------------------------------------------- bans
 
-    def ban(self, addresses: Iterable[str]) -> None:
-        """Ban every address key of ``addresses`` for as long as the room is open."""
-        self._banned.update(address_key(a) for a in addresses)
+    def ban(self, addresses: Iterable[str], name: str, ts: float) -> Ban:
+        """Ban every address key of ``addresses`` until :meth:`unban` or the room closes;
+        ``name`` and ``ts`` (wall clock) are what the host is shown."""
+        ban = Ban(f"b{next(self._ban_ids)}", name, ts, frozenset(map(address_key, addresses)))
+        self._bans[ban.id] = ban
+        return ban
+
+    def unban(self, ban_id: str) -> bool:
+        """Lift ban ``ban_id``; False if there is no such ban."""
+        return self._bans.pop(ban_id, None) is not None
 
     def banned(self, address: str) -> bool:
-        return address_key(address) in self._banned
+        key = address_key(address)
+        return any(key in ban.keys for ban in self._bans.values())
+
+    @property
+    def bans(self) -> tuple[Ban, ...]:
+        """Every ban in force, oldest first."""
+        return tuple(self._bans.values())
 
     # ----------------------------------------------------------------- housekeeping
 

@@ -46,6 +46,8 @@ from core.protocol import (
     AssistantState,
     AssistantStateChanged,
     AuthProof,
+    BanInfo,
+    BanList,
     ClientMessage,
     CloseCode,
     CloseRoom,
@@ -77,6 +79,7 @@ from core.protocol import (
     SetTyping,
     StopAnswer,
     TypingChanged,
+    Unban,
     Welcome,
     parse_server_frame,
     password_proof,
@@ -194,6 +197,7 @@ ClientEvent = (
     | AnswerDelta
     | AssistantStateChanged
     | AssistantReport
+    | BanList
     | Reconnecting
     | Resumed
     | SendFailed
@@ -297,6 +301,7 @@ class RoomClient:
         self._ended_event = asyncio.Event()
         self._closed_reason: EndReason | None = None
         self._leaving = False
+        self._bans: tuple[BanInfo, ...] = ()
 
     # ----------------------------------------------------------------- state
 
@@ -421,6 +426,15 @@ class RoomClient:
         if ws is not None:
             with contextlib.suppress(ConnectionClosed):
                 await ws.send(serialize(SetTyping(active=active)))
+
+    @property
+    def bans(self) -> tuple[BanInfo, ...]:
+        """Host only: the bans in force (empty for guests)."""
+        return self._bans
+
+    async def unban(self, ban_id: str) -> None:
+        """Host only: lift a ban (an id from :attr:`bans`)."""
+        await self._send_now(Unban(ban=ban_id))
 
     async def kick(self, participant_id: str, *, ban: bool = False) -> None:
         """Host only: remove a participant; with ``ban`` their address may not rejoin."""
@@ -671,6 +685,10 @@ class RoomClient:
                 return
             case AssistantStateChanged(state=state):
                 self._assistant_state = state
+                self._events.put_nowait(message)
+                return
+            case BanList(bans=bans):
+                self._bans = bans
                 self._events.put_nowait(message)
                 return
             case ErrorMessage() | TypingChanged() | AnswerDelta() | AssistantReport():

@@ -60,6 +60,8 @@ __all__ = [
     "AssistantStateChanged",
     "AuthOffer",
     "AuthProof",
+    "BanInfo",
+    "BanList",
     "ClientMessage",
     "CloseCode",
     "CloseRoom",
@@ -92,6 +94,7 @@ __all__ = [
     "SetTyping",
     "StopAnswer",
     "TypingChanged",
+    "Unban",
     "Usage",
     "Welcome",
     "close_reason",
@@ -438,6 +441,14 @@ class ConfigureAssistant:
     quota_window: float = 600.0
 
 
+@dataclass(frozen=True)
+class Unban:
+    """Host only: lift ban ``ban`` (an id from ``ban_list``)."""
+
+    TYPE: ClassVar[str] = "unban"
+    ban: str = field(metadata={"max_len": MAX_ID_CHARS})
+
+
 ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are built from it)
     Hello,
     SendMessage,
@@ -450,6 +461,7 @@ ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are buil
     StopAnswer,
     Regenerate,
     ConfigureAssistant,
+    Unban,
 ]
 
 # --------------------------------------------------------------------------- server -> client
@@ -652,6 +664,23 @@ class AssistantReport:
     answers: int
 
 
+@dataclass(frozen=True)
+class BanInfo:
+    """One ban: whom it was for (their name then) and when, in host wall-clock seconds."""
+
+    id: str
+    name: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class BanList:
+    """Host only: every ban in force, oldest first; sent after each change and on joining."""
+
+    TYPE: ClassVar[str] = "ban_list"
+    bans: tuple[BanInfo, ...]
+
+
 RoomEvent = Union[  # noqa: UP007
     MessagePosted,
     ParticipantJoined,
@@ -681,6 +710,7 @@ ServerMessage = Union[  # noqa: UP007
     AnswerDelta,
     AssistantStateChanged,
     AssistantReport,
+    BanList,
 ]
 
 _CLIENT_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(ClientMessage)}

@@ -44,6 +44,8 @@ from core.protocol import (
     AssistantReport,
     AssistantStateChanged,
     AuthOffer,
+    BanInfo,
+    BanList,
     ClientMessage,
     CloseCode,
     CloseRoom,
@@ -75,6 +77,7 @@ from core.protocol import (
     SetTyping,
     StopAnswer,
     TypingChanged,
+    Unban,
     Usage,
     Welcome,
     close_reason,
@@ -645,7 +648,7 @@ class Room:
             delta = AnswerDelta(answer=current.answer_id, offset=0, text=current.text)
             actions.append(Deliver((conn,), delta, catch_up=True))
         if participant.role == "host":
-            actions += self._report_to_hosts(only=conn)
+            actions += self._report_to_hosts(only=conn) + self._bans_to_hosts(only=conn)
         return actions
 
     def _unique_name(self, name: str) -> str:
@@ -691,6 +694,10 @@ class Room:
         match message:
             case Kick():
                 return self._kick(conn, participant, message)
+            case Unban(ban=ban_id):
+                if not self._admission.unban(ban_id):
+                    return [self._error(conn, ErrorCode.INVALID_VALUE, "no such ban")]
+                return self._bans_to_hosts()
             case Lock(locked=locked):
                 self._locked = locked
                 return self._room_updated()
@@ -785,7 +792,7 @@ class Room:
             return [self._error(conn, ErrorCode.INVALID_VALUE, "you cannot kick yourself")]
         actions: list[RoomAction] = []
         if message.ban:
-            self._admission.ban(target.seen_from)
+            self._admission.ban(target.seen_from, target.name, self._wall_clock())
         target_conn = target.conn
         if target_conn is not None:
             self._conns[target_conn].closing = True
@@ -796,7 +803,16 @@ class Room:
             )
             text = "the host banned you from this room" if message.ban else "the host removed you"
             actions += [self._error(target_conn, code, text), Disconnect(target_conn, close, text)]
-        return actions + self._remove(target, "banned" if message.ban else "kicked")
+        actions += self._remove(target, "banned" if message.ban else "kicked")
+        return actions + (self._bans_to_hosts() if message.ban else [])
+
+    def _bans_to_hosts(self, only: ConnId | None = None) -> list[RoomAction]:
+        """The ban list, to one host connection or to every host online."""
+        hosts = (only,) if only is not None else tuple(
+            p.conn for p in self._participants.values() if p.role == "host" and p.conn is not None
+        )  # fmt: skip
+        bans = tuple(BanInfo(b.id, b.name, b.ts) for b in self._admission.bans)
+        return [Deliver(hosts, BanList(bans))] if hosts else []
 
     def _status_event(
         self, participant: _Participant, status: Literal["online", "reconnecting"]

@@ -60,7 +60,9 @@ HOST_KEY_ENV = "GPTGROUP_HOST_KEY"
 HELP = """Commands:
   /who                 list who is here
   /kick NAME           (host) remove someone
-  /ban NAME            (host) remove someone; their address may not come back
+  /ban NAME            (host) remove someone; their addresses may not come back
+  /bans                (host) list the bans in force
+  /unban N             (host) lift ban number N of /bans
   /lock, /unlock       (host) refuse or allow new joins
   /max N|none          (host) limit how many may be in the room
   /close               (host) close the room for everyone
@@ -243,6 +245,7 @@ class TerminalChat:
                         p.role == "host" and "host",
                         p.id == client.you.id and "you",
                         p.status != "online" and p.status,
+                        p.moved and "taken over from another address",
                     )
                     if t
                 ]
@@ -254,6 +257,17 @@ class TerminalChat:
                 self.out(f"! nobody called {arg!r} is here")
             else:
                 await client.kick(target.id, ban=command == "ban")
+        elif command == "bans":
+            for number, ban in enumerate(client.bans, 1):
+                self.out(f"  {number}. {_one_line(ban.name)}")
+            if not client.bans:
+                self.out("  nobody is banned")
+        elif command == "unban":
+            bans = client.bans
+            if not arg.isdigit() or not 1 <= int(arg) <= len(bans):
+                self.out("! usage: /unban N, with N from /bans")
+            else:
+                await client.unban(bans[int(arg) - 1].id)
         elif command in ("lock", "unlock"):
             await client.lock(command == "lock")
         elif command == "max":

@@ -7,6 +7,7 @@ import pytest
 
 from core.admission import AdmissionRules, address_key
 from core.protocol import (
+    BanList,
     CloseCode,
     ErrorMessage,
     MessagePosted,
@@ -290,3 +291,20 @@ def test_the_room_forgets_addresses_that_no_longer_limit_anyone() -> None:
     assert h.room._admission.tracked_keys() >= 250
     h.tick(600)
     assert h.room._admission.tracked_keys() == 0
+
+
+def test_the_host_sees_the_bans_and_can_lift_one() -> None:
+    h = Harness()
+    host = h.host()
+    eve = h.join("Eve", address="10.0.0.66")
+    h.send(host, type="kick", participant=welcome_of(eve).you.id, ban=True)
+    bans = host.of(BanList)[-1].bans
+    assert [b.name for b in bans] == ["Eve"]
+    assert h.join("Eve", address="10.0.0.66").last_error().code == "banned"
+    sam = h.join("Sam", address="10.0.0.5")
+    h.send(sam, type="unban", ban=bans[0].id)
+    assert sam.last_error().code == "not_allowed"  # only the host
+    h.send(host, type="unban", ban=bans[0].id)
+    assert host.of(BanList)[-1].bans == ()
+    assert joined(h.join("Eve", address="10.0.0.66"))
+    assert not sam.of(BanList)  # guests never see who is banned
