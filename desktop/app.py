@@ -28,7 +28,9 @@ def make_application(argv: list[str]) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
     app.setWindowIcon(QIcon(str(path("icon.svg"))))
-    app.setStyleSheet(read_text("style.qss"))
+    style = read_text("style.qss")
+    if app.styleSheet() != style:  # setting it again would polish every widget again
+        app.setStyleSheet(style)
     return app
 
 

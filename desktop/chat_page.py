@@ -1,4 +1,9 @@
-"""The room: transcript, people, the assistant's state, the composer, and host controls."""
+"""The room: transcript, people, the assistant's state, the composer, and host controls.
+
+Nearly everything here comes from the room, which may be hostile: labels are plain text
+(:mod:`desktop.labels`), one-line ones elided, and names and other network text are fenced
+off from our own words (:func:`desktop.network_text.fenced`).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,10 @@ from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QListView,
     QMenu,
     QMessageBox,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -35,13 +38,17 @@ from desktop.assistant_dialog import AssistantSettingsDialog
 from desktop.composer import Composer
 from desktop.delegate import MessageDelegate
 from desktop.join_dialogs import disclosure, sentence
+from desktop.labels import ElidedLabel, PlainLabel
 from desktop.models import MessageListModel, ParticipantListModel, Roles
+from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line, shorten
 from desktop.session import RoomSession
 
 __all__ = ["ChatPage"]
 
 
 TYPING_EXPIRES = 6.0
+TYPING_NAME_CHARS = 24
+BANNER_CHARS = 600
 
 _ENDED_WORDS = {
     "closed_by_host": "The host closed the room.",
@@ -72,6 +79,7 @@ class ChatPage(QWidget):
         self._names: list[str] = []
         self._at_bottom = True
         self._stoppable: str | None = None
+        self._banner_text = ""
         self._build()
         self._connect_signals()
         me = self.client.you
@@ -86,8 +94,8 @@ class ChatPage(QWidget):
 
     def _build(self) -> None:
         self.setObjectName("chatPage")
-        self.title = QLabel(objectName="roomTitle")
-        self.subtitle = QLabel(objectName="disclosure", wordWrap=True)
+        self.title = ElidedLabel(name="roomTitle")
+        self.subtitle = PlainLabel(name="disclosure", wrap=True)
         self.host_menu_button = QToolButton(text="Host controls", objectName="hostControls")
         self.host_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.leave_button = QPushButton("Leave")
@@ -99,7 +107,7 @@ class ChatPage(QWidget):
         header.addWidget(self.host_menu_button)
         header.addWidget(self.leave_button)
 
-        self.banner = QLabel(objectName="banner", wordWrap=True)
+        self.banner = PlainLabel(name="banner", wrap=True)
         self.banner.hide()
 
         self.view = QListView(objectName="messages")
@@ -117,8 +125,13 @@ class ChatPage(QWidget):
         self.people_view = QListView(objectName="people")
         self.people_view.setModel(self.people)
         self.people_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.people_title = QLabel(objectName="panelTitle")
-        self.usage_label = QLabel(objectName="usage", wordWrap=True)
+        # A long name is cut in the middle to the panel's width, so that "host" or
+        # "reconnecting…" after it still shows (the whole name is in the tooltip).
+        self.people_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.people_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.people_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.people_title = PlainLabel(name="panelTitle")
+        self.usage_label = PlainLabel(name="usage", wrap=True)
         side = QVBoxLayout()
         side.addWidget(self.people_title)
         side.addWidget(self.people_view, 1)
@@ -133,14 +146,13 @@ class ChatPage(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([640, 200])
 
-        self.assistant_line = QLabel(objectName="assistantState")
+        self.assistant_line = ElidedLabel(name="assistantState")
         self.stop_button = QPushButton("Stop")
         self.regenerate_button = QPushButton("Regenerate")
-        self.typing_line = QLabel(objectName="typing")
-        self.typing_line.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.typing_line = ElidedLabel(name="typing")
         status = QHBoxLayout()
         status.addWidget(self.assistant_line, 1)
-        status.addWidget(self.typing_line)
+        status.addWidget(self.typing_line, 1)  # both shrink, to "…" at worst
         status.addWidget(self.stop_button)
         status.addWidget(self.regenerate_button)
 
@@ -209,9 +221,9 @@ class ChatPage(QWidget):
                 self._show_usage()
             case SendFailed(id=client_id, message=message):
                 self.model.drop_pending(client_id)
-                self._show_problem(f"Not sent: {message}")
+                self._show_problem(f"Not sent: {shorten(one_line(message), TEXT_CHARS)}")
             case ErrorMessage(message=message):
-                self._show_problem(message)
+                self._show_problem(sentence(shorten(one_line(message), TEXT_CHARS)))
             case Reconnecting(attempt=attempt):
                 self._set_banner(
                     f"Connection lost. Reconnecting (attempt {attempt})… Messages you write now "
@@ -274,15 +286,17 @@ class ChatPage(QWidget):
         elif state is not None and state.answering is not None:
             waiting = f" · {len(state.waiting)} waiting" if state.waiting else ""
             self.assistant_line.setText(
-                f"{assistant.name} is answering {state.answering.asked_by_name}{waiting}"
+                f"{fenced(assistant.name)} is answering "
+                f"{fenced(state.answering.asked_by_name)}{waiting}"
             )
         else:
             how = {
-                "mention": f"mention @{assistant.name} to ask",
+                "mention": f"mention @{fenced(assistant.name)} to ask",
                 "always": "answers every message",
                 "auto": "joins in when it can help",
             }.get(assistant.mode, "")
-            self.assistant_line.setText(f"{assistant.name} · {assistant.model} · {how}")
+            model = fenced(assistant.model, FIELD_CHARS)
+            self.assistant_line.setText(f"{fenced(assistant.name)} · {model} · {how}")
         answering = state.answering if state is not None else None
         self._stoppable = self._stoppable_answer(me, host)
         self.stop_button.setVisible(self._stoppable is not None)
@@ -302,8 +316,10 @@ class ChatPage(QWidget):
     def _show_typing(self) -> None:
         now = time.monotonic()
         self._typing = {p: t for p, t in self._typing.items() if now - t < TYPING_EXPIRES}
-        names = [
-            self.client.participants[p].name for p in self._typing if p in self.client.participants
+        names = [  # short enough for "are typing…" to stay in view
+            fenced(self.client.participants[p].name, TYPING_NAME_CHARS)
+            for p in self._typing
+            if p in self.client.participants
         ]
         if not names:
             text = ""
@@ -328,17 +344,20 @@ class ChatPage(QWidget):
         )
 
     def _set_banner(self, text: str, level: str) -> None:
+        text = shorten(text, BANNER_CHARS)  # it may quote the room
         self.banner.setProperty("level", level)
         self.banner.style().unpolish(self.banner)
         self.banner.style().polish(self.banner)
         self.banner.setText(text)
+        self._banner_text = text
         self.banner.setVisible(bool(text))
 
     def _end(self, ended: Ended) -> None:
         self._ended = ended
         for client_id, _text in self.client.pending:
             self.model.drop_pending(client_id)  # they will never be sent now
-        text = _ENDED_WORDS.get(ended.reason) or sentence(ended.message)
+        said = sentence(shorten(one_line(ended.message), TEXT_CHARS))
+        text = _ENDED_WORDS.get(ended.reason) or said
         if ended.reason == "closed_by_host" and self.session.is_host:
             text = "You closed the room."
         if ended.reason != "left":
@@ -350,11 +369,12 @@ class ChatPage(QWidget):
 
     def _show_problem(self, text: str, level: str = "warning") -> None:
         """A banner that goes away by itself (unless something else replaced it)."""
+        text = shorten(text, BANNER_CHARS)
         self._set_banner(text, level)
         QTimer.singleShot(6000, self, lambda: self._hide_banner_if(text))
 
     def _hide_banner_if(self, text: str) -> None:
-        if self.banner.text() == text and self._ended is None:
+        if self._banner_text == text and self._ended is None:
             self.banner.hide()
 
     def _note_position(self, *_: object) -> None:
@@ -450,8 +470,8 @@ class ChatPage(QWidget):
         if person.role == "assistant" or person.id == self.client.you.id or self._ended:
             return
         menu = QMenu(self)
-        menu.addAction(f"Remove {person.name}", lambda: self.session.kick(person.id))
-        menu.addAction(
-            f"Remove and ban {person.name}", lambda: self.session.kick(person.id, ban=True)
-        )
+        # A menu item's text is plain, but "&" marks a shortcut key: double it to show it.
+        name = fenced(person.name).replace("&", "&&")
+        menu.addAction(f"Remove {name}", lambda: self.session.kick(person.id))
+        menu.addAction(f"Remove and ban {name}", lambda: self.session.kick(person.id, ban=True))
         menu.exec(self.people_view.viewport().mapToGlobal(pos))

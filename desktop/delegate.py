@@ -3,8 +3,13 @@
 Message bodies are Markdown rendered by :mod:`desktop.markdown` into a ``QTextDocument``,
 cached per row version and width, so scrolling 10,000 messages lays out only what is visible
 and a streaming answer re-lays out only its own row. Consecutive messages from one author
-within five minutes share a header. Clicks on http(s) links open the system browser; each
-code block gets a "Copy code" chip.
+within five minutes share a header. Hovering a link shows where it goes; clicking an http(s)
+link opens the system browser, after a question when its text names another address
+(:mod:`desktop.links`); each code block gets a "Copy code" chip.
+
+Names, models and errors come from the network: each is drawn as plain text, cut to fit, and
+direction-isolated (:func:`desktop.network_text.fenced`) so that it cannot reorder the time
+or the words beside it.
 """
 
 from __future__ import annotations
@@ -13,31 +18,48 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRect, QRectF, QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QColor,
-    QDesktopServices,
     QFont,
     QFontMetrics,
     QGuiApplication,
+    QHelpEvent,
     QMouseEvent,
     QPainter,
     QPalette,
     QTextDocument,
 )
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolTip,
+    QWidget,
+)
 
-from core.transcript import Entry
+from core.transcript import LEFT_WORDS, Entry
+from desktop.labels import elided
+from desktop.links import follow_link, link_at, shown_target
 from desktop.markdown import code_blocks, render
 from desktop.models import Roles
+from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, tooltip
 
-__all__ = ["MessageDelegate"]
+__all__ = ["MessageDelegate", "event_line", "footer_text"]
 
 PAD = 10  # around a message bubble
 GAP = 4  # between the rows of one message
 GROUP_SECONDS = 300
 CACHE_SIZE = 600
+
+# How core.transcript words a "joined" or "left" line after the name: the name is isolated
+# on its own, so that it cannot reorder these words.
+_EVENT_ENDINGS = tuple(
+    sorted({" joined (host)", " joined", *(f" {words}" for words in LEFT_WORDS.values())},
+           key=len, reverse=True)
+)  # fmt: skip
 
 _STATUS = {
     "streaming": "writing…",
@@ -74,6 +96,38 @@ def _palette(widget: QWidget | None) -> _Palette:
         QColor("#f3f4f6"), QColor("#11818c"), QColor("#a86a00"), QColor("#9a6700"),
         QColor("#c62828"),
     )  # fmt: skip
+
+
+def event_line(entry: Entry) -> str:
+    """A "joined" or "left" line's text, its name fenced off from the words after it."""
+    for ending in _EVENT_ENDINGS:
+        if entry.text.endswith(ending):
+            return fenced(entry.text.removesuffix(ending)) + ending
+    return fenced(entry.text, TEXT_CHARS)
+
+
+def footer_text(entry: Entry) -> str:
+    """The small line under a message or an answer: its state, model, usage, who asked."""
+    if entry.kind == "message":
+        if entry.pending:
+            return "sending…"
+        return "not sent" if entry.status == "failed" else ""
+    if entry.kind != "answer":
+        return ""
+    parts = []
+    if entry.status in _STATUS:
+        parts.append(_STATUS[entry.status])
+    if entry.error and entry.text:  # without text, the error is the body
+        parts.append(fenced(entry.error, TEXT_CHARS))
+    if entry.status != "streaming":
+        detail = fenced(entry.model, FIELD_CHARS) if entry.model else ""
+        if entry.usage is not None:
+            approx = "≈" if entry.usage.estimated else ""
+            detail += f" · {approx}{entry.usage.total_tokens:,} tokens"
+        parts.append(detail)
+    if entry.asked_by:
+        parts.append(f"for {fenced(entry.asked_by)}")
+    return " · ".join(p for p in parts if p)
 
 
 class MessageDelegate(QStyledItemDelegate):
@@ -135,28 +189,6 @@ class MessageDelegate(QStyledItemDelegate):
     def _body_width(self, option: QStyleOptionViewItem) -> int:
         return max(120, option.rect.width() - 4 * PAD)
 
-    def _footer(self, entry: Entry) -> str:
-        if entry.kind == "message":
-            if entry.pending:
-                return "sending…"
-            return "not sent" if entry.status == "failed" else ""
-        if entry.kind != "answer":
-            return ""
-        parts = []
-        if entry.status in _STATUS:
-            parts.append(_STATUS[entry.status])
-        if entry.error and entry.text:  # without text, the error is the body
-            parts.append(entry.error)
-        if entry.status != "streaming":
-            detail = entry.model
-            if entry.usage is not None:
-                approx = "≈" if entry.usage.estimated else ""
-                detail += f" · {approx}{entry.usage.total_tokens:,} tokens"
-            parts.append(detail)
-        if entry.asked_by:
-            parts.append(f"for {entry.asked_by}")
-        return " · ".join(p for p in parts if p)
-
     def _chips(self, entry: Entry) -> list[str]:
         if entry.kind not in ("message", "answer") or (
             "```" not in entry.text and "~~~" not in entry.text and "    " not in entry.text
@@ -194,7 +226,7 @@ class MessageDelegate(QStyledItemDelegate):
             height += line + GAP + PAD // 2
         doc = self._document(entry, self._body_width(option), self._dark(option), option.font)
         height += max(line, int(doc.size().height())) + 2 * GAP
-        if self._footer(entry):
+        if footer_text(entry):
             height += line
         if self._chips(entry):
             height += line + GAP * 2
@@ -218,7 +250,9 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setFont(small)
             painter.setPen(colours.muted)
             stamp = time.strftime("%H:%M", time.localtime(entry.ts))
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, f"{entry.text}  ·  {stamp}")
+            line = f"{event_line(entry)}  ·  {stamp}"
+            line = elided(line, QFontMetrics(small), rect.width() - 2 * PAD)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, line)
             painter.restore()
             return
         if entry.kind == "notice":
@@ -258,7 +292,7 @@ class MessageDelegate(QStyledItemDelegate):
         doc.documentLayout().draw(painter, context)
         painter.translate(-x, -y)
         y += max(metrics.height(), int(doc.size().height())) + GAP
-        footer = self._footer(entry)
+        footer = footer_text(entry)
         if footer:
             failed = entry.status in ("failed", "interrupted") or footer == "not sent"
             painter.setPen(colours.error if failed else colours.muted)
@@ -266,7 +300,7 @@ class MessageDelegate(QStyledItemDelegate):
             small.setPointSizeF(max(7.0, option.font.pointSizeF() - 1))
             painter.setFont(small)
             width = self._body_width(option)
-            footer = QFontMetrics(small).elidedText(footer, Qt.TextElideMode.ElideRight, width)
+            footer = elided(footer, QFontMetrics(small), width)
             painter.drawText(QRect(x, y, width, metrics.height()), 0, footer)
             painter.setFont(option.font)
             y += metrics.height()
@@ -283,15 +317,22 @@ class MessageDelegate(QStyledItemDelegate):
     ) -> int:  # fmt: skip
         bold = QFont(option.font)
         bold.setBold(True)
-        painter.setFont(bold)
-        painter.setPen(colours.text)
-        name = entry.author + (" (you)" if entry.mine else "")
-        painter.drawText(x, y + metrics.ascent(), name)
-        cursor = x + QFontMetrics(bold).horizontalAdvance(name) + PAD
         badge = {"host": "HOST", "assistant": "AI"}.get(entry.role)
         small = QFont(option.font)
         small.setPointSizeF(max(7.0, option.font.pointSizeF() - 1.5))
         small.setBold(True)
+        stamp = time.strftime("%H:%M", time.localtime(entry.ts))
+        # The name gets what the badge and the time leave of the bubble's width.
+        badge_width = QFontMetrics(small).horizontalAdvance(badge) + 10 + PAD if badge else 0
+        room = self._body_width(option) - badge_width - QFontMetrics(small).horizontalAdvance(
+            stamp
+        ) - PAD  # fmt: skip
+        name = fenced(entry.author) + (" (you)" if entry.mine else "")
+        name = elided(name, QFontMetrics(bold), room)
+        painter.setFont(bold)
+        painter.setPen(colours.text)
+        painter.drawText(x, y + metrics.ascent(), name)
+        cursor = x + QFontMetrics(bold).horizontalAdvance(name) + PAD
         painter.setFont(small)
         if badge:
             width = QFontMetrics(small).horizontalAdvance(badge) + 10
@@ -305,7 +346,6 @@ class MessageDelegate(QStyledItemDelegate):
         small.setBold(False)
         painter.setFont(small)
         painter.setPen(colours.muted)
-        stamp = time.strftime("%H:%M", time.localtime(entry.ts))
         painter.drawText(cursor, y + metrics.ascent(), stamp)
         painter.setFont(option.font)
         return y + metrics.height() + GAP
@@ -359,13 +399,74 @@ class MessageDelegate(QStyledItemDelegate):
             if rect.contains(pos) and n < len(blocks):
                 QGuiApplication.clipboard().setText(blocks[n])
                 return True
-        href = self._anchor_at(entry, option, index, pos)
-        if href:
-            url = QUrl(href)
-            if url.scheme() in ("http", "https"):
-                QDesktopServices.openUrl(url)
-                return True
+        link = self._link_at(entry, option, index, pos)
+        if link is not None:
+            text, href = link
+            follow_link(option.widget or self._view(), text, href)
+            return True
         return False
+
+    def helpEvent(
+        self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem,
+        index: QModelIndex,
+    ) -> bool:  # fmt: skip
+        """Hovering a link shows where it really goes."""
+        entry = index.data(Roles.ENTRY)
+        if event.type() == QEvent.Type.ToolTip and isinstance(entry, Entry) and entry.kind in (
+            "message", "answer",
+        ):  # fmt: skip
+            link = self._link_at(entry, option, index, event.pos())
+            if link is not None:
+                QToolTip.showText(event.globalPos(), tooltip(shown_target(link[1])), view)
+                return True
+        return super().helpEvent(event, view, option, index)
+
+    def link_rects(
+        self, view: QAbstractItemView, index: QModelIndex
+    ) -> list[tuple[str, str, QRect]]:
+        """Each link in a message row: its visible text, its target, and where its first
+        line is drawn (view coordinates), in reading order."""
+        entry = index.data(Roles.ENTRY)
+        if not isinstance(entry, Entry) or entry.kind not in ("message", "answer"):
+            return []
+        option = QStyleOptionViewItem()
+        option.rect = view.visualRect(index)
+        option.font = view.font()
+        option.palette = view.palette()
+        option.widget = view
+        doc = self._document(entry, self._body_width(option), self._dark(option), option.font)
+        left = option.rect.left() + 2 * PAD
+        top = self._body_top(entry, option, index)
+        found: list[tuple[str, str, QRect]] = []
+        block = doc.begin()
+        while block.isValid():
+            box = doc.documentLayout().blockBoundingRect(block)  # also lays the block out
+            layout = block.layout()
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                it += 1
+                fmt = fragment.charFormat()
+                if not fmt.isAnchor() or fragment.length() == 0:
+                    continue
+                start = fragment.position() - block.position()
+                line = layout.lineForTextPosition(start)
+                x0 = line.cursorToX(start)[0]
+                x1 = line.cursorToX(
+                    min(start + fragment.length(), line.textStart() + line.textLength())
+                )[0]
+                rect = QRectF(min(x0, x1), line.y(), abs(x1 - x0), line.height())
+                rect.translate(left + box.left(), top + box.top())
+                link = link_at(doc, rect.center() - QPointF(left, top))
+                if link is not None and (not found or found[-1][:2] != link):
+                    found.append((*link, rect.toRect()))
+            block = block.next()
+        return found
+
+    def _view(self) -> QWidget:
+        parent = self.parent()
+        assert isinstance(parent, QWidget)
+        return parent
 
     def _body_top(self, entry: Entry, option: QStyleOptionViewItem, index: QModelIndex) -> int:
         y = option.rect.top() + GAP + GAP
@@ -378,17 +479,18 @@ class MessageDelegate(QStyledItemDelegate):
         doc = self._document(entry, self._body_width(option), self._dark(option), option.font)
         y = self._body_top(entry, option, index) + max(metrics.height(), int(doc.size().height()))
         y += GAP
-        if self._footer(entry):
+        if footer_text(entry):
             y += metrics.height()
         return y
 
-    def _anchor_at(
+    def _link_at(
         self, entry: Entry, option: QStyleOptionViewItem, index: QModelIndex, pos: object
-    ) -> str:
+    ) -> tuple[str, str] | None:
+        """The link under ``pos`` (view coordinates): its visible text and its target."""
         doc = self._document(entry, self._body_width(option), self._dark(option), option.font)
         x = option.rect.left() + 2 * PAD
         y = self._body_top(entry, option, index)
         point = QPointF(pos.x() - x, pos.y() - y)  # type: ignore[attr-defined]
         if not QRectF(QPointF(0, 0), doc.size()).contains(point):
-            return ""
-        return doc.documentLayout().anchorAt(point)
+            return None
+        return link_at(doc, point)

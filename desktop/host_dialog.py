@@ -1,4 +1,10 @@
-"""Hosting a room: its name, your name, a password, a cap, and the assistant."""
+"""Hosting a room: its name, your name, a password, a cap, and the assistant.
+
+The room's name is checked as it is typed, by the room's own rules
+(:func:`core.text_rules.normalize_room_name`), and is not remembered: a room name says what a
+group talks about, and preferences are kept in a file. Model names listed by a provider come
+from the network and are shown as plain text.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -30,12 +35,19 @@ from core.ai.provider import (
     ProviderSettings,
     without_credentials,
 )
+from core.protocol import MAX_ROOM_NAME_CHARS
 from core.room import RoomConfig
-from core.text_rules import TextRejected, normalize_display_name
+from core.text_rules import TextRejected, normalize_display_name, normalize_room_name
 from desktop.assistant_dialog import MODE_LABELS, limit_spin
+from desktop.join_dialogs import sentence
+from desktop.labels import PlainLabel
 from desktop.settings import KeyStore, Preferences
 
 __all__ = ["HostDialog", "HostPlan"]
+
+DEFAULT_ROOM_NAME = "Our room"
+MAX_LISTED_MODELS = 1000  # a provider's list is network input: bounded, like its entries
+MAX_MODEL_CHARS = 200
 
 PROVIDER_CHOICES = [
     ("none", "No assistant"),
@@ -65,13 +77,17 @@ class HostDialog(QDialog):
         self._keys = keys
         self._tasks: set[asyncio.Task[None]] = set()
 
-        self.room_name = QLineEdit(prefs.get("room_name", "Our room"))
+        self.room_name = QLineEdit(DEFAULT_ROOM_NAME)
+        self.room_name.setMaxLength(MAX_ROOM_NAME_CHARS)
+        self.room_name_problem = PlainLabel(name="problem", wrap=True)
+        self.room_name_problem.hide()
         self.your_name = QLineEdit(prefs.get("display_name"))
         self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("Optional")
         self.max_people = limit_spin(None, 500, " people")
         room_form = QFormLayout()
         room_form.addRow("Room name", self.room_name)
+        room_form.addRow("", self.room_name_problem)
         room_form.addRow("Your name", self.your_name)
         room_form.addRow("Password", self.password)
         room_form.addRow("At most", self.max_people)
@@ -81,11 +97,16 @@ class HostDialog(QDialog):
             self.provider.addItem(label, key)
         self.base_url = QLineEdit()
         self.api_key = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
-        self.key_note = QLabel(objectName="hint", wordWrap=True)
+        self.key_note = PlainLabel(name="hint", wrap=True)
         self.model = QComboBox(editable=True)
         self.model.setMinimumWidth(220)
+        # Long model names (from the provider) must not widen the dialog.
+        self.model.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model.setMinimumContentsLength(24)
         self.test_button = QPushButton("Test connection")
-        self.test_result = QLabel(objectName="hint", wordWrap=True)
+        self.test_result = PlainLabel(name="hint", wrap=True)
         self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
@@ -115,7 +136,7 @@ class HostDialog(QDialog):
         self.ai_box = QGroupBox("Assistant")
         self.ai_box.setLayout(ai_form)
 
-        self.problem = QLabel(objectName="problem", wordWrap=True)
+        self.problem = PlainLabel(name="problem", wrap=True)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -130,11 +151,25 @@ class HostDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
 
+        self.room_name.textChanged.connect(self._check_room_name)
         self.provider.currentIndexChanged.connect(self._provider_changed)
         self.test_button.clicked.connect(self._test_clicked)
         self.provider.setCurrentIndex(max(0, self.provider.findData(prefs.get("provider", "none"))))
         self._provider_changed()
         self.resize(520, 0)
+
+    # ----------------------------------------------------------------- room name
+
+    def _check_room_name(self, text: str) -> None:
+        """Say under the field what is wrong with the name as typed, by the room's rules."""
+        try:
+            normalize_room_name(text)
+        except TextRejected as exc:
+            self.room_name_problem.setText(sentence(str(exc)))
+            self.room_name_problem.show()
+            return
+        self.room_name_problem.hide()
+        self.room_name_problem.setText("")
 
     # ----------------------------------------------------------------- provider choice
 
@@ -195,15 +230,19 @@ class HostDialog(QDialog):
 
     def _test_clicked(self) -> None:
         try:
-            settings = self.provider_settings()
-        except ValueError as exc:
-            if "Choose a model" not in str(exc):
-                self.test_result.setText(str(exc))
-                return
-            settings = ProviderSettings.from_preset(
-                self._preset(), model="", base_url=self._where(),
-                api_key=self.api_key.text().strip() or None, env_key=self._preset() == "openai",
-            )  # fmt: skip
+            try:
+                settings = self.provider_settings()
+            except ValueError as exc:
+                if "Choose a model" not in str(exc):
+                    raise
+                settings = ProviderSettings.from_preset(  # test the server, list its models
+                    self._preset(), model="", base_url=self._where(),
+                    api_key=self.api_key.text().strip() or None,
+                    env_key=self._preset() == "openai",
+                )  # fmt: skip
+        except ValueError as exc:  # also a key that would go over plain http
+            self.test_result.setText(sentence(str(exc)))
+            return
         if settings is None:
             return
         self.test_button.setEnabled(False)
@@ -218,11 +257,12 @@ class HostDialog(QDialog):
             report = await provider.check()
         finally:
             await provider.aclose()
-        if report.models:
+        models = _listable(report.models)
+        if models:
             current = self.model.currentText().strip()
             self.model.clear()
-            self.model.addItems(list(report.models))
-            self.model.setEditText(current or report.models[0])
+            self.model.addItems(models)
+            self.model.setEditText(current or models[0])
         if report.ok:
             self.test_result.setText(f"✓ {report.message}")
         elif report.problem is ProviderProblem.UNKNOWN_MODEL and not settings.model:
@@ -242,9 +282,12 @@ class HostDialog(QDialog):
         self.accept()
 
     def _build_plan(self) -> HostPlan:
-        name = self.room_name.text().strip()
-        if not name:
+        if not self.room_name.text().strip():
             raise ValueError("Give the room a name.")
+        try:
+            name = normalize_room_name(self.room_name.text())
+        except TextRejected as exc:
+            raise ValueError(f"Room name: {exc}.") from None
         try:
             you = normalize_display_name(self.your_name.text())
         except TextRejected as exc:
@@ -264,13 +307,18 @@ class HostDialog(QDialog):
             self._prefs.set(f"model:{settings.preset}", settings.model)
             self._prefs.set(f"base_url:{settings.preset}", without_credentials(self._where()))
         self._prefs.set("provider", self._preset())
-        self._prefs.set("room_name", name)
         self._prefs.set("display_name", you)
         config = RoomConfig(
-            name=name[:64], password=self.password.text() or None,
+            name=name, password=self.password.text() or None,
             max_participants=self.max_people.value() or None, assistant=assistant,
         )  # fmt: skip
         return HostPlan(config, you, settings)
 
     def plan(self) -> HostPlan:
         return self._plan
+
+
+def _listable(models: tuple[str, ...]) -> list[str]:
+    """The model ids worth listing: bounded in number and length, one line each."""
+    usable = [m for m in models if m.isprintable() and 0 < len(m) <= MAX_MODEL_CHARS]
+    return usable[:MAX_LISTED_MODELS]

@@ -1,9 +1,14 @@
 """Joining: the room address or link, your name and the password, and the notice about where
-messages go that everyone sees before entering a room for the first time in a session."""
+messages go that everyone sees before entering a room for the first time in a session.
+
+The room's name and its assistant's provider and model come from the room (or its
+announcement) and may be hostile: they are shown as plain text, bounded and
+direction-isolated (:mod:`desktop.labels`, :mod:`desktop.network_text`).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -17,6 +22,8 @@ from PySide6.QtWidgets import (
 from core.address import InvalidAddress, RoomAddress, parse_room_address
 from core.protocol import RoomInfo
 from core.text_rules import TextRejected, normalize_display_name
+from desktop.labels import PlainLabel, heading
+from desktop.network_text import FIELD_CHARS, fenced
 
 __all__ = ["AddressDialog", "DisclosureDialog", "JoinDialog", "disclosure", "sentence"]
 
@@ -29,9 +36,10 @@ def disclosure(room: RoomInfo) -> str:
     where = "a local server on the host's network" if assistant.provider_kind == "local" else (
         "the cloud"
     )  # fmt: skip
+    provider, model = fenced(assistant.provider, FIELD_CHARS), fenced(assistant.model, FIELD_CHARS)
     return (
         f"Everything you write is visible to everyone here and sent by the host to "
-        f"{assistant.provider} / {assistant.model} ({where})."
+        f"{provider} / {model} ({where})."
     )
 
 
@@ -59,13 +67,12 @@ class AddressDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Join by address or link")
         self.address = QLineEdit(placeholderText="192.168.1.20:47321  or  gptgroup://…")
-        self.problem = QLabel(objectName="problem", wordWrap=True)
-        hint = QLabel(
+        self.problem = PlainLabel(name="problem", wrap=True)
+        hint = PlainLabel(
             "Ask the host for the room's address or link. This works even where the network "
             "blocks the room list (guest Wi-Fi, many offices).",
-            wordWrap=True,
-            objectName="hint",
-        )
+            name="hint", wrap=True,
+        )  # fmt: skip
         self.buttons = _buttons("Continue")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -101,11 +108,11 @@ class JoinDialog(QDialog):
         self, room_name: str, name: str, *, password_required: bool, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Join {room_name}")
+        self.setWindowTitle(f"Join {fenced(room_name)}")
         self.name = QLineEdit(name, placeholderText="How others will see you")
         self.name.setMaxLength(64)
         self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
-        self.problem = QLabel(objectName="problem", wordWrap=True)
+        self.problem = PlainLabel(name="problem", wrap=True)
         form = QFormLayout()
         form.addRow("Your name", self.name)
         if password_required:
@@ -113,9 +120,9 @@ class JoinDialog(QDialog):
         self.buttons = _buttons("Join")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        title = QLabel(f"<b>{_escape(room_name)}</b>", textFormat=Qt.TextFormat.RichText)
+        self.title = heading(fenced(room_name))
         layout = QVBoxLayout(self)
-        layout.addWidget(title)
+        layout.addWidget(self.title)
         layout.addLayout(form)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
@@ -148,29 +155,29 @@ class DisclosureDialog(QDialog):
 
     def __init__(self, room: RoomInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Before you join {room.name}")
-        heading = QLabel(f"<h3>Before you join “{_escape(room.name)}”</h3>")
-        where = QLabel(disclosure(room), wordWrap=True, objectName="disclosureText")
-        advice = QLabel(
+        self.setWindowTitle(f"Before you join {fenced(room.name)}")
+        self.heading = heading(f"Before you join “{fenced(room.name)}”", scale=1.2)
+        self.where = PlainLabel(disclosure(room), name="disclosureText", wrap=True)
+        advice = PlainLabel(
             "Never share private, confidential or sensitive information here: financial "
             "details, health information or passwords. This is a shared space; assume that "
             "anything you type could become public.",
-            wordWrap=True,
-        )
-        kept = QLabel(
+            name="advice", wrap=True,
+        )  # fmt: skip
+        kept = PlainLabel(
             "Nothing is kept after the room closes, on the host's computer or on yours, unless "
             "someone saves a copy.",
-            wordWrap=True,
+            wrap=True,
         )
+        # Our own rich text, with no network text in it: the link to the privacy policy.
         link = QLabel('<a href="privacy">Read the privacy policy</a>')
         link.linkActivated.connect(lambda _href: self.privacy_requested.emit())
         buttons = _buttons("Join the room")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        advice.setObjectName("advice")
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
-        for widget in (heading, where, advice, kept, link):
+        for widget in (self.heading, self.where, advice, kept, link):
             layout.addWidget(widget)
         layout.addSpacing(6)
         layout.addWidget(buttons)
@@ -186,7 +193,3 @@ def _fit(dialog: QDialog, width: int) -> None:
         dialog.setMinimumHeight(layout.heightForWidth(width) if layout.hasHeightForWidth()
                                 else layout.sizeHint().height())  # fmt: skip
     dialog.adjustSize()
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -18,9 +18,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.discovery import DiscoveredRoom
+from desktop.labels import PlainLabel, elided
 from desktop.models import Roles, RoomListModel
+from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line
 
-__all__ = ["LobbyPage"]
+__all__ = ["LobbyPage", "RoomDelegate", "room_details"]
 
 EMPTY_TEXT = """<h3>No rooms found yet</h3>
 <p>Rooms hosted on this network appear here by themselves. That needs:</p>
@@ -33,8 +35,30 @@ EMPTY_TEXT = """<h3>No rooms found yet</h3>
 <b>Join by address or link…</b>. Or host a room yourself.</p>"""
 
 
+def room_details(room: DiscoveredRoom) -> str:
+    """A room's second line: host, people, the assistant, and whether this app can join."""
+    details = []
+    if room.host_name:
+        details.append(f"hosted by {fenced(room.host_name)}")
+    if room.participants is not None:
+        details.append("1 person" if room.participants == 1 else f"{room.participants} people")
+    if room.assistant_kind in ("cloud", "local"):
+        model = fenced(room.model, FIELD_CHARS) if room.model else "?"
+        provider = fenced(room.provider, FIELD_CHARS) if room.provider else "?"
+        details.append(f"assistant: {model} via {provider}")
+    elif room.assistant_kind == "none":
+        details.append("no assistant")
+    if not room.compatible:
+        details.append(f"needs a different app version (protocol {room.protocol or '?'})")
+    return " · ".join(details)
+
+
 class RoomDelegate(QStyledItemDelegate):
-    """A room as two lines: its name and badges, then host, people and the assistant."""
+    """A room as two lines: its name and badges, then host, people and the assistant.
+
+    Every field comes from an announcement on the LAN: each is drawn as plain text, cut to
+    fit, and direction-isolated from the words around it.
+    """
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         line = QFontMetrics(option.font).height()
@@ -66,9 +90,7 @@ class RoomDelegate(QStyledItemDelegate):
         bold.setPointSizeF(option.font.pointSizeF() + 1)
         painter.setFont(bold)
         painter.setPen(text)
-        name = QFontMetrics(bold).elidedText(
-            room.name, Qt.TextElideMode.ElideRight, rect.width() // 2
-        )
+        name = elided(one_line(room.name[:TEXT_CHARS]), QFontMetrics(bold), rect.width() // 2)
         painter.drawText(x, y + QFontMetrics(bold).ascent(), name)
         x += QFontMetrics(bold).horizontalAdvance(name) + 10
         for badge, colour in self._badges(room):
@@ -83,20 +105,7 @@ class RoomDelegate(QStyledItemDelegate):
             x += width + 6
         painter.setFont(option.font)
         painter.setPen(muted)
-        details = []
-        if room.host_name:
-            details.append(f"hosted by {room.host_name}")
-        if room.participants is not None:
-            details.append("1 person" if room.participants == 1 else f"{room.participants} people")
-        if room.assistant_kind in ("cloud", "local"):
-            details.append(f"assistant: {room.model or '?'} via {room.provider or '?'}")
-        elif room.assistant_kind == "none":
-            details.append("no assistant")
-        if not room.compatible:
-            details.append(f"needs a different app version (protocol {room.protocol or '?'})")
-        line = metrics.elidedText(
-            " · ".join(details), Qt.TextElideMode.ElideRight, rect.width() - 24
-        )
+        line = elided(room_details(room), metrics, rect.width() - 24)
         painter.drawText(rect.left() + 12, y + metrics.height() + 6 + metrics.ascent(), line)
         painter.restore()
 
@@ -154,7 +163,7 @@ class LobbyPage(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(empty_page)
         self.stack.addWidget(self.list)
-        self.discovery_note = QLabel(objectName="hint", wordWrap=True)
+        self.discovery_note = PlainLabel(name="hint", wrap=True)
 
         self.join_button = QPushButton("Join", objectName="primary")
         self.address_button = QPushButton("Join by address or link…")

@@ -25,6 +25,7 @@ from desktop.join_dialogs import AddressDialog, DisclosureDialog, JoinDialog, se
 from desktop.lobby import LobbyPage
 from desktop.modal import run_dialog, warn
 from desktop.models import RoomListModel
+from desktop.network_text import TEXT_CHARS, fenced, one_line, shorten
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
 
@@ -233,7 +234,7 @@ class MainWindow(QMainWindow):
                 "does not let you through."
             )
         if isinstance(exc, JoinRefused):
-            return REFUSALS.get(exc.code) or sentence(exc.message)
+            return REFUSALS.get(exc.code) or sentence(shorten(one_line(exc.message), TEXT_CHARS))
         return str(exc)
 
     # ----------------------------------------------------------------- hosting
@@ -289,7 +290,7 @@ class MainWindow(QMainWindow):
         self.chat.left.connect(lambda: self._run(self.leave_room()))
         self.pages.addWidget(self.chat)
         self.pages.setCurrentWidget(self.chat)
-        self.setWindowTitle(f"{session.welcome.room.name} — {APP_NAME}")
+        self.setWindowTitle(f"{fenced(session.welcome.room.name)} — {APP_NAME}")
         session.start()
         self.chat.composer.setFocus()
 

@@ -12,6 +12,10 @@ Safety contract of :func:`render`, whatever the input:
   (``javascript:``, ``file:``, ``data:``, ``mailto:``, ``qrc:``, relative, ...) shows its
   link text as plain text.
 * HTML entities are shown as typed (``&lt;`` stays ``&lt;``), as in other chat apps.
+* Direction controls end with their line: the lines of a paragraph share one bidi paragraph
+  in Qt, so each line is followed by whatever closes the embeddings, overrides and isolates
+  it left open, and a right-to-left override cannot reorder the next line. Blocks (and each
+  row's own document) start afresh anyway.
 
 Rendering is tuned for chat: single newlines are kept as line breaks, runs of spaces are
 kept, a one-line ``1. ...`` is not turned into a list, and a lone ``*`` inside a word
@@ -36,6 +40,8 @@ from pygments.style import StyleMeta
 from pygments.styles import get_style_by_name
 from pygments.token import _TokenType
 from pygments.util import ClassNotFound
+
+from desktop.network_text import close_bidi
 
 __all__ = ["DARK_STYLE", "LIGHT_STYLE", "code_blocks", "render"]
 
@@ -259,7 +265,11 @@ class _Renderer:
         for token in tokens:
             kind, tag = token.type, token.tag
             if kind == "inline":
+                start = len(out)
                 self.inline(token.children or [])
+                lines = "".join(out[start:]).split("<br>")  # text is escaped: only ours
+                del out[start:]
+                out.append("<br>".join(close_bidi(line) for line in lines))
             elif kind in ("paragraph_open", "paragraph_close"):
                 if not token.hidden:  # hidden: a tight list item's paragraph
                     out.append("<p>" if token.nesting > 0 else "</p>")

@@ -12,7 +12,12 @@ import asyncio
 
 from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
 
-__all__ = ["run_dialog", "warn"]
+from desktop.labels import message_box
+from desktop.network_text import shorten
+
+__all__ = ["WARNING_CHARS", "run_dialog", "warn"]
+
+WARNING_CHARS = 600
 
 
 async def run_dialog(dialog: QDialog) -> bool:
@@ -32,7 +37,8 @@ async def run_dialog(dialog: QDialog) -> bool:
 
 
 async def warn(parent: QWidget, title: str, text: str) -> None:
-    """A warning with an OK button, awaited."""
-    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent)
+    """A warning with an OK button, awaited. ``text`` (which may quote the network) is shown
+    as plain text and cut to :data:`WARNING_CHARS`."""
+    box = message_box(QMessageBox.Icon.Warning, title, shorten(text, WARNING_CHARS), parent=parent)
     await run_dialog(box)
     box.deleteLater()

@@ -2,6 +2,10 @@
 
 Each declares its roles once; appends use ``beginInsertRows`` and edits emit ``dataChanged``
 for the one row that changed (a streaming answer updates one row, not the view).
+
+Display texts hold network text (names, room names) fenced off from our words
+(:func:`desktop.network_text.fenced`); tooltips, which Qt reads as rich text when they look
+like markup, are escaped (:func:`desktop.network_text.tooltip`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from core.client import ClientEvent
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.protocol import ParticipantInfo
 from core.transcript import Change, Entry, Transcript
+from desktop.network_text import fenced, one_line, tooltip
 
 __all__ = ["MessageListModel", "ParticipantListModel", "Roles", "RoomListModel"]
 
@@ -46,8 +51,10 @@ class MessageListModel(QAbstractListModel):
         entry = self.transcript.entries[index.row()]
         if role == Roles.ENTRY:
             return entry
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return entry.text if role == Qt.ItemDataRole.DisplayRole else entry.author
+        if role == Qt.ItemDataRole.DisplayRole:
+            return entry.text
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(entry.author)
         return None
 
     def roleNames(self) -> dict[int, bytes]:
@@ -100,6 +107,8 @@ class ParticipantListModel(QAbstractListModel):
             info = self._people[row]
         if role == Roles.PARTICIPANT:
             return info
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(info.name)
         if role == Qt.ItemDataRole.DisplayRole:
             tags = []
             if info.role == "host":
@@ -110,7 +119,7 @@ class ParticipantListModel(QAbstractListModel):
                 tags.append("you")
             if info.status == "reconnecting":
                 tags.append("reconnecting…")
-            return info.name + (f"  ·  {', '.join(tags)}" if tags else "")
+            return fenced(info.name) + (f"  ·  {', '.join(tags)}" if tags else "")
         return None
 
     def set_people(
@@ -143,7 +152,9 @@ class RoomListModel(QAbstractListModel):
         if role == Roles.ROOM:
             return room
         if role == Qt.ItemDataRole.DisplayRole:
-            return room.name
+            return one_line(room.name)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(room.name)
         return None
 
     def room(self, row: int) -> DiscoveredRoom:

@@ -3,10 +3,15 @@
 Everything shown is real: a room hosted on loopback (not announced), real clients, and the
 fake OpenAI server of the tests streaming an answer through the real SDK. Only the lobby's
 list is filled by hand, since discovery must not run on this machine's network.
+
+``--hostile`` renders instead how the app shows a hostile room (names that are markup,
+10,000 characters long or carry direction overrides, a deceptive link), through the
+rewriting relay of the desktop tests; ``--out DIR`` writes somewhere else than the docs.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -28,9 +33,11 @@ from desktop.about import AboutDialog
 from desktop.app import make_application
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import DisclosureDialog
+from desktop.links import follow_link
 from desktop.main_window import MainWindow
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
+from tests.desktop.hostile_room import MARKER, RewritingRelay
 from tests.fake_openai import FakeOpenAI, Reply
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -53,10 +60,13 @@ print(split(96.40, 4))  # 24.1
 So **Ana owes Sam 8.20** and everyone is square."""
 
 
-def save(widget: QWidget, name: str) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(OUT / f"{name}.png"))
-    print(f"saved {OUT / name}.png")
+HOSTILE_NAME = "<img src=/dev/zero> " + "VeryLongName" * 900  # 10,000 characters and more
+
+
+def save(out: Path, widget: QWidget, name: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    widget.grab().save(str(out / f"{name}.png"))
+    print(f"saved {out / name}.png")
 
 
 def sample_room(name: str, **fields: object) -> DiscoveredRoom:
@@ -75,7 +85,7 @@ async def until(condition: object, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.05)
 
 
-async def shoot(app: QApplication) -> None:
+async def shoot(app: QApplication, out: Path) -> None:
     prefs = Preferences()
     lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
     lobby.resize(900, 600)
@@ -90,14 +100,14 @@ async def shoot(app: QApplication) -> None:
     lobby.show()
     lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
     await asyncio.sleep(0.2)
-    save(lobby, "lobby")
+    save(out, lobby, "lobby")
 
     room = RoomInfo("Team lunch", "Ana", 3, None, False, True, assistant=AssistantInfo(
         "assistant", "OpenAI", "cloud", "gpt-4o-mini", "mention"))  # fmt: skip
     notice = DisclosureDialog(room, lobby)
     notice.show()
     await asyncio.sleep(0.2)
-    save(notice, "join-notice")
+    save(out, notice, "join-notice")
     notice.close()
 
     host_dialog = HostDialog(prefs, KeyStore(), lobby)
@@ -106,7 +116,7 @@ async def shoot(app: QApplication) -> None:
     host_dialog.provider.setCurrentIndex(host_dialog.provider.findData("openai"))
     host_dialog.show()
     await asyncio.sleep(0.2)
-    save(host_dialog, "host-dialog")
+    save(out, host_dialog, "host-dialog")
     host_dialog.close()
 
     async with FakeOpenAI() as fake:
@@ -151,7 +161,7 @@ async def shoot(app: QApplication) -> None:
         await asyncio.sleep(0.5)
         chat.view.scrollToBottom()
         await asyncio.sleep(0.2)
-        save(window, "chat")
+        save(out, window, "chat")
         await window.shutdown()
         await sam.leave()
         await ben.leave()
@@ -160,16 +170,113 @@ async def shoot(app: QApplication) -> None:
     about = AboutDialog()
     about.show()
     await asyncio.sleep(0.2)
-    save(about, "about")
+    save(out, about, "about")
     about.show_privacy_tab()
     await asyncio.sleep(0.1)
-    save(about, "about-privacy")
+    save(out, about, "about-privacy")
+    lobby.close()
+
+
+async def shoot_hostile(app: QApplication, out: Path) -> None:
+    """A hostile room, as its host and a guest see it."""
+    prefs = Preferences()
+    lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
+    lobby.resize(900, 600)
+    for room in (
+        sample_room("Team lunch"),
+        sample_room(HOSTILE_NAME, host_name=HOSTILE_NAME, model=HOSTILE_NAME),
+        sample_room("<b>x</b> <a href='file:///etc/passwd'>x</a>", host_name="<style>"),
+        sample_room("\u202e00.001$ owed", host_name="\u202eAna", participants=2),
+    ):
+        lobby.rooms.apply(BrowserEvent("added", room))
+    lobby.show()
+    lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
+    await asyncio.sleep(0.2)
+    save(out, lobby, "hostile-lobby")
+
+    notice = DisclosureDialog(RoomInfo(HOSTILE_NAME, "Ana", 3, None, False, False,
+                                       assistant=AssistantInfo(HOSTILE_NAME, HOSTILE_NAME,
+                                       "cloud", HOSTILE_NAME, "mention")), lobby)  # fmt: skip
+    notice.show()
+    await asyncio.sleep(0.2)
+    save(out, notice, "hostile-join-notice")
+    notice.close()
+
+    async with FakeOpenAI() as fake:
+        fake.script(Reply(["Nothing ", "to ", "add."], delay=0.01))
+        settings = ProviderSettings.from_preset(
+            "compatible", model=MARKER, base_url=fake.base_url, api_key="k"
+        )
+        assistant = AssistantConfig(
+            model=MARKER,
+            provider=f"{MARKER} cloud",
+            provider_kind="cloud",
+            name=MARKER,
+            mode="always",
+        )
+        config = RoomConfig(name=f"{MARKER} room", assistant=assistant)
+        host = RoomHost(config, provider=ChatProvider(settings), bind="127.0.0.1", port=0,
+                        advertise=False)  # fmt: skip
+        await host.start()
+        relay = RewritingRelay(host.port, {MARKER: HOSTILE_NAME, "Sam7": "\u202eSam"})
+        await relay.start()
+        ana = RoomClient(relay.url, "Ana", host_key=host.host_key)
+        window = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
+        window.resize(980, 700)
+        window._enter(RoomSession(ana, await ana.connect(), host=host))
+        window.show()
+        guest = RoomClient(host.local_url(), f"{MARKER} guest")
+        await guest.connect()
+        other = RoomClient(host.local_url(), "Sam7")  # shown with a right-to-left override
+        await other.connect()
+        await guest.send(
+            "Pay me back here: [paypal.com](https://evil.example/login)\n"
+            "I owe you \u202e00.001$\nand this line reads as written"
+        )
+        chat = window.chat
+        assert chat is not None
+
+        def answered() -> bool:
+            return any(e.kind == "answer" and e.status == "complete"
+                       for e in chat.model.transcript.entries)  # fmt: skip
+
+        await until(answered)
+        await guest.set_typing(True)
+        await other.set_typing(True)
+        await until(lambda: "typing" in chat.typing_line.full_text())
+        await asyncio.sleep(0.3)
+        chat.view.scrollToBottom()
+        await asyncio.sleep(0.2)
+        save(out, window, "hostile-chat")
+
+        question = follow_link(window, "paypal.com", "https://evil.example/login")
+        assert question is not None
+        await asyncio.sleep(0.2)
+        save(out, question, "hostile-link-question")
+        question.reject()
+
+        await window.shutdown()
+        await guest.leave()
+        await other.leave()
+        await relay.close()
+        window.close()
+
+    dialog = HostDialog(prefs, KeyStore(), lobby)
+    dialog.room_name.setText("Team\u200blunch")
+    dialog.show()
+    await asyncio.sleep(0.2)
+    save(out, dialog, "host-dialog-room-name")
+    dialog.close()
     lobby.close()
 
 
 def main() -> int:
-    app = make_application(sys.argv)
-    qasync.run(shoot(app))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the PNG files")
+    parser.add_argument("--hostile", action="store_true", help="render a hostile room instead")
+    args = parser.parse_args()
+    app = make_application(sys.argv[:1])
+    qasync.run(shoot_hostile(app, args.out) if args.hostile else shoot(app, args.out))
     return 0
 
 

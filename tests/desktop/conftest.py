@@ -21,8 +21,18 @@ W = TypeVar("W", bound=QWidget)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
-    """Async tests here run on a qasync loop, so Qt and asyncio share one event loop."""
-    return {"qasync": lambda: qasync.QEventLoop(make_application([]))}
+    """Async tests here run on a qasync loop, so Qt and asyncio share one event loop.
+
+    As in the app (see ``desktop.app.run_app``), closing the last window does not stop the
+    loop: a test closes its windows and dialogs as it goes.
+    """
+
+    def loop() -> qasync.QEventLoop:
+        app = make_application([])
+        app.setQuitOnLastWindowClosed(False)
+        return qasync.QEventLoop(app)
+
+    return {"qasync": loop}
 
 
 @pytest.fixture

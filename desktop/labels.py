@@ -1,0 +1,145 @@
+"""Labels and message boxes that never read text as rich text.
+
+A ``QLabel`` or ``QMessageBox`` left at its default text format guesses: text that looks like
+markup is rendered as HTML, so a name like ``<img src=/dev/zero>`` makes Qt read
+``/dev/zero`` as an image until memory runs out. Every widget that may show text from the
+network is made here, with the format fixed to plain text *before* any text is set:
+
+* :class:`PlainLabel` for text that may wrap (long unbroken runs get break opportunities, so
+  the label never widens its window);
+* :class:`ElidedLabel` for one line: cut with "…" to the width it is given, the whole text
+  in its tooltip, and never asking for more than a bounded width;
+* :func:`heading` for a bold title that wraps;
+* :func:`message_box` for questions and warnings.
+
+Our own rich text (the lobby's help, the privacy link) uses a plain ``QLabel`` on purpose and
+holds no network text; ``tests/desktop/test_hostile_text.py`` walks every page to check that.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+
+from desktop.network_text import TEXT_CHARS, breakable, close_bidi, one_line, tooltip
+
+__all__ = ["ElidedLabel", "PlainLabel", "elided", "heading", "message_box"]
+
+MAX_HINT_WIDTH = 480
+"""The most an :class:`ElidedLabel` asks for: a long text is elided, never given more room."""
+
+
+def elided(text: str, metrics: QFontMetrics, width: int,
+           mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> str:  # fmt: skip
+    """``text`` cut with "…" to fit ``width`` pixels; any direction control it opened is
+    closed again even when the cut removed its closing partner."""
+    return close_bidi(metrics.elidedText(text, mode, max(0, width)))
+
+
+class PlainLabel(QLabel):
+    """A label whose text is always plain text. With ``wrap``, it wraps at word boundaries,
+    and a run of 30 characters without a space gets a break opportunity (a zero-width space)
+    so that one long word cannot widen the window."""
+
+    def __init__(
+        self, text: str = "", *, name: str = "", wrap: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        if name:
+            self.setObjectName(name)
+        self.setWordWrap(wrap)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        super().setText(breakable(text) if self.wordWrap() else text)
+
+
+class ElidedLabel(QLabel):
+    """One line of plain text, elided to the width the layout gives it.
+
+    :meth:`full_text` is the text as set (line breaks made spaces); :meth:`text` what is
+    shown. When the text is cut, the tooltip shows all of it (escaped). The label asks for
+    the width of its text up to :data:`MAX_HINT_WIDTH` and can shrink to an ellipsis.
+    """
+
+    def __init__(
+        self, text: str = "", *, name: str = "",
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight, parent: QWidget | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        if name:
+            self.setObjectName(name)
+        self._mode = mode
+        self._full = ""
+        self.setText(text)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def setText(self, text: str) -> None:
+        self._full = one_line(text)
+        self.updateGeometry()
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        extra = self._horizontal_margins()
+        wanted = self.fontMetrics().horizontalAdvance(self._full[:TEXT_CHARS]) + extra
+        return QSize(min(wanted, MAX_HINT_WIDTH), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        width = self.fontMetrics().horizontalAdvance("…") + self._horizontal_margins()
+        return QSize(width, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit()
+
+    def _horizontal_margins(self) -> int:
+        margins = self.contentsMargins()
+        return margins.left() + margins.right() + 2 * self.margin()
+
+    def _fit(self) -> None:
+        width = self.width() - self._horizontal_margins()
+        shown = elided(self._full, self.fontMetrics(), width, self._mode)
+        if shown != super().text():
+            super().setText(shown)
+        self.setToolTip(tooltip(self._full) if shown != self._full else "")
+
+
+def heading(text: str, scale: float = 1.0) -> PlainLabel:
+    """A bold, wrapping, plain-text heading (``scale`` times the usual font size)."""
+    label = PlainLabel(text, wrap=True)
+    font = QFont(label.font())
+    font.setBold(True)
+    if scale != 1.0:
+        font.setPointSizeF(font.pointSizeF() * scale)
+    label.setFont(font)
+    return label
+
+
+def message_box(
+    icon: QMessageBox.Icon, title: str, text: str,
+    buttons: QMessageBox.StandardButton = QMessageBox.StandardButton.Ok,
+    parent: QWidget | None = None,
+) -> QMessageBox:  # fmt: skip
+    """A message box that shows ``text`` as plain text (wrapped, long runs breakable).
+
+    The format is set before the text: a rich-text guess would load images as soon as the
+    text is laid out.
+    """
+    box = QMessageBox(parent)
+    box.setIcon(icon)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setWindowTitle(one_line(title))
+    box.setText(breakable(text))
+    box.setStandardButtons(buttons)
+    return box
