@@ -7,7 +7,9 @@ checks each against the code, both ways, so neither can change without the other
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,16 @@ from core.admission import AdmissionRules
 from core.protocol import (
     MAX_ID_CHARS,
     TERMINAL_CLOSE_CODES,
+    ClientMessage,
     CloseCode,
     ErrorCode,
     Hello,
     Limits,
     ProtocolError,
+    ServerMessage,
     parse_client_frame,
+    parse_server_frame,
+    serialize,
 )
 from core.room import _CLOSE_FOR, RoomConfig
 
@@ -122,3 +128,45 @@ def test_the_limits_table_states_the_defaults() -> None:
     assert f"{config.history_capacity} events kept" in text["history"]
     assert f"{config.resume_grace:.0f} s" in text["reconnect grace"]
     assert f"{config.away_notice_delay:.0f} s" in text["away notice"]
+
+
+def _json_examples() -> list[str]:
+    """Every JSON example in the document: the fenced blocks and the inline table examples."""
+    fenced = re.findall(r"```json\n(.*?)```", DOC, flags=re.DOTALL)
+    inline = re.findall(r"`(\{\"type\":.*?\})`", DOC)
+    return [*fenced, *inline]
+
+
+def _concrete(example: str) -> str:
+    """The document abbreviates with ``...`` and ``"..."``: fill those in with real values."""
+    example = example.replace('"5f1c...e9"', '"' + "5f1c" * 16 + '"')
+    example = re.sub(r'"([0-9A-Za-z]+)\.\.\."', r'"\1"', example)  # "x1Yb..." -> "x1Yb"
+    example = example.replace('"ts":...', '"ts":1764480000.5')
+    example = example.replace('"room":{...room info...}', '"room":' + _ROOM_INFO)
+    example = example.replace('"session_usage":{...usage...}', '"session_usage":{}')
+    example = example.replace(', "..."]', "]")
+    return example
+
+
+_ROOM_INFO = (
+    '{"name":"Team lunch","host_name":"Hana","participant_count":3,"max_participants":null,'
+    '"locked":true,"password_required":false}'
+)
+
+
+def test_there_are_examples_to_check() -> None:
+    types = {json.loads(_concrete(e))["type"] for e in _json_examples()}
+    client = {c.TYPE for c in typing.get_args(ClientMessage)} - {"hello"}
+    server = {c.TYPE for c in typing.get_args(ServerMessage)}
+    assert client <= types | {"hello"} and "hello" in types
+    assert server - types == set(), f"message types without an example: {server - types}"
+
+
+@pytest.mark.parametrize("example", _json_examples(), ids=lambda e: e[:40])
+def test_every_json_example_in_the_document_parses_with_the_real_codec(example: str) -> None:
+    frame = _concrete(example)
+    kind = json.loads(frame)["type"]
+    client_types = {c.TYPE for c in typing.get_args(ClientMessage)}
+    parse = parse_client_frame if kind in client_types else parse_server_frame
+    message = parse(frame)
+    assert parse(serialize(message)) == message  # and it round-trips
