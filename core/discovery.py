@@ -1,14 +1,15 @@
 """Finding rooms on the LAN: advertise and browse over zeroconf (mDNS / DNS-SD).
 
 Each open room is a DNS-SD service of type ``_gptgroup._tcp.local.`` whose TXT record says
-what a person needs to choose a room (see :func:`encode_txt`). :class:`Discovery` owns one
+what a person needs to choose a room (see :mod:`core.room_records`, which this module
+re-exports). :class:`Discovery` owns one
 ``AsyncZeroconf`` on the running loop and hands out :class:`Advertisement` objects (one per
 hosted room, kept current, withdrawn with goodbye packets on close) and a
 :class:`RoomBrowser` (a live list of rooms).
 
-Everything read from the network is untrusted: :func:`decode_txt` turns any TXT record,
-however malformed, into checked values or drops it, and never raises; nothing a record holds
-can make the browser raise in a task either.
+Everything read from the network is untrusted: ``decode_txt`` turns any TXT record, however
+malformed, into checked values or drops it, and never raises; nothing a record holds can make
+the browser raise in a task either.
 
 A room is listed only once one of its addresses answers ``GET /health``, and stays listed
 while it keeps answering (checked every ``check_interval`` seconds). A room whose host vanished
@@ -45,10 +46,16 @@ import ifaddr
 from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from core import __version__
 from core.netinfo import lan_addresses
-from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, SERVICE_TYPE, RoomInfo
-from core.text_rules import clean_label
+from core.protocol import SERVICE_TYPE, RoomInfo
+from core.room_records import (
+    DiscoveredRoom,
+    RoomAdvert,
+    clip_utf8,
+    decode_txt,
+    encode_txt,
+    parse_address,
+)
 
 __all__ = [
     "MAX_CHECK_SOCKETS",
@@ -67,18 +74,7 @@ __all__ = [
 
 log = logging.getLogger("gptgroup.discovery")
 
-# The TXT record. A room name of MAX_ROOM_NAME_CHARS characters takes at most four bytes
-# each, so ``n`` always carries a valid name in full; the other free-text values are cut
-# instead when the record would grow past MAX_TXT_RECORD_BYTES.
-MAX_TXT_RECORD_BYTES = 399  # the whole record, length bytes included: under 400
-MAX_NAME_TXT_BYTES = 4 * MAX_ROOM_NAME_CHARS  # 160
-_TXT_CAPS = {"h": 96, "ap": 48, "am": 64, "av": 16}  # bytes, before the record limit
-_CUT_FIRST = ("h", "ap", "am")  # what gives way when the record is too long, in this order
-_TXT_LIMITS = {"h": 32, "ap": 48, "am": 64, "av": 16}  # characters kept when reading
-ELLIPSIS = "\u2026"
-
 MAX_INSTANCE_BYTES = 63  # a DNS label
-MAX_ADDRESSES = 8  # per room; a record could list hundreds, each one a connection to try
 UPDATE_DEBOUNCE = 0.5  # seconds: many joins at once make one announcement
 
 # The browser's bounds (see the module's docstring).
@@ -103,200 +99,6 @@ class InterfaceError(ValueError):
     """
 
 
-@dataclass(frozen=True)
-class RoomAdvert:
-    """What a host tells the LAN about one room. No chat content, no secrets."""
-
-    room_id: str
-    name: str
-    port: int
-    host_name: str | None = None
-    participants: int = 0
-    password_required: bool = False
-    locked: bool = False
-    assistant_kind: str = "none"  # "cloud", "local" or "none"
-    provider: str | None = None
-    model: str | None = None
-    protocol: int = PROTOCOL_VERSION
-    app_version: str = __version__
-
-    @classmethod
-    def for_room(cls, room_id: str, info: RoomInfo, port: int) -> RoomAdvert:
-        assistant = info.assistant
-        return cls(
-            room_id=room_id, name=info.name, port=port, host_name=info.host_name,
-            participants=info.participant_count, password_required=info.password_required,
-            locked=info.locked, assistant_kind=assistant.provider_kind if assistant else "none",
-            provider=assistant.provider if assistant else None,
-            model=assistant.model if assistant else None,
-        )  # fmt: skip
-
-
-def _clip(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` of UTF-8, never inside a character."""
-    return text.encode()[: max(0, max_bytes)].decode("utf-8", errors="ignore")
-
-
-def _record_bytes(txt: dict[str, str]) -> int:
-    """The size of ``txt`` on the wire: each ``key=value`` string and its length byte."""
-    return sum(1 + len(f"{key}={value}".encode()) for key, value in txt.items())
-
-
-def encode_txt(advert: RoomAdvert) -> dict[str, str]:
-    """The TXT properties for ``advert``: short keys, the whole record under 400 bytes.
-
-    The room name is carried in full (a valid name is at most :data:`MAX_NAME_TXT_BYTES`),
-    so a browser can match it exactly; the host name, then the provider, then the model are
-    cut (between characters) or left out when the record would be too long.
-    """
-    txt = {
-        "v": str(advert.protocol),
-        "rid": advert.room_id,
-        "n": _clip(advert.name, MAX_NAME_TXT_BYTES),
-        "c": str(advert.participants),
-        "pw": "1" if advert.password_required else "0",
-        "lk": "1" if advert.locked else "0",
-        "ak": advert.assistant_kind,
-        "av": _clip(advert.app_version, _TXT_CAPS["av"]),
-    }
-    for key, value in (("h", advert.host_name), ("ap", advert.provider), ("am", advert.model)):
-        if value and (clipped := _clip(value, _TXT_CAPS[key])):
-            txt[key] = clipped
-    for key in _CUT_FIRST:
-        excess = _record_bytes(txt) - MAX_TXT_RECORD_BYTES
-        if excess <= 0:
-            break
-        if key in txt:
-            kept = _clip(txt[key], len(txt[key].encode()) - excess)
-            if kept:
-                txt[key] = kept
-            else:
-                del txt[key]
-    return txt
-
-
-@dataclass(frozen=True)
-class DiscoveredRoom:
-    """A room seen on the LAN, with every field checked. ``key`` identifies it while listed."""
-
-    key: str
-    room_id: str
-    name: str
-    host_name: str | None
-    participants: int | None
-    password_required: bool
-    assistant_kind: str  # "cloud", "local", "none" or "unknown"
-    provider: str | None
-    model: str | None
-    protocol: int | None
-    app_version: str | None
-    addresses: tuple[str, ...]
-    port: int
-    own: bool = False
-    locked: bool = False  # the host refuses new joins for now
-    reachable: str | None = None  # the address that last answered, if any
-    # The record announced a name longer than any room name may be: ``name`` shows its start
-    # and ends in an ellipsis, and is not the room's name (so it never matches one typed).
-    name_cut: bool = False
-
-    @property
-    def compatible(self) -> bool:
-        return self.protocol == PROTOCOL_VERSION
-
-    def url(self) -> str:
-        """The address to join: the one that answered, else the first advertised."""
-        host = self.reachable or self.addresses[0]
-        shown = f"[{host}]" if ":" in host else host
-        return f"ws://{shown}:{self.port}/"
-
-
-def _text(raw: bytes | None, limit: int) -> str | None:
-    if raw is None:
-        return None
-    return clean_label(raw[: limit * 4].decode("utf-8", errors="replace"), limit) or None
-
-
-def _room_name(raw: bytes | None, instance: str) -> tuple[str, bool]:
-    """The name to show for a room (from ``n``, else from the instance name), and whether it
-    had to be cut (see ``DiscoveredRoom.name_cut``)."""
-    limit = MAX_ROOM_NAME_CHARS
-    announced = raw[: 8 * limit].decode("utf-8", errors="replace") if raw is not None else ""
-    for text in (announced, instance):
-        name = clean_label(text, limit + 1)
-        if len(name) > limit:
-            return name[: limit - 1].rstrip() + ELLIPSIS, True
-        if name:
-            return name, False
-    return "Unnamed room", False
-
-
-def _int(raw: bytes | None, low: int, high: int) -> int | None:
-    if raw is None or not raw.isdigit() or len(raw) > 6:
-        return None
-    value = int(raw)
-    return value if low <= value <= high else None
-
-
-def decode_txt(
-    key: str, instance: str, properties: dict[bytes, bytes | None],
-    addresses: Sequence[str], port: int | None,
-) -> DiscoveredRoom | None:  # fmt: skip
-    """A checked :class:`DiscoveredRoom` from raw TXT properties, or None if unusable.
-
-    Unusable means no address or no port: nothing to connect to. Every other field falls back
-    to a safe value (unknown version, unknown participant count, name from the instance name).
-    IPv6 link-local addresses without a scope are left out (nobody can connect to one), and
-    at most :data:`MAX_ADDRESSES` addresses are kept, IPv4 first. Never raises.
-    """
-    usable = sorted({a for a in addresses if _is_joinable(a)}, key=lambda a: (":" in a, a))
-    if not usable or port is None or not 0 < port < 65536:
-        return None
-    props: dict[bytes, bytes | None] = {}
-    for k, v in properties.items():  # zeroconf keeps the first of duplicate keys already
-        if isinstance(k, bytes) and (v is None or isinstance(v, bytes)):
-            props.setdefault(k.lower(), v)
-    kind = (props.get(b"ak") or b"").decode("ascii", errors="replace")
-    name, name_cut = _room_name(props.get(b"n"), instance)
-    room_id = (props.get(b"rid") or b"").decode("ascii", errors="replace")
-    return DiscoveredRoom(
-        key=key,
-        room_id=room_id if room_id.isalnum() and len(room_id) <= 32 else "",
-        name=name,
-        name_cut=name_cut,
-        host_name=_text(props.get(b"h"), _TXT_LIMITS["h"]),
-        participants=_int(props.get(b"c"), 0, 100_000),
-        password_required=props.get(b"pw") == b"1",
-        locked=props.get(b"lk") == b"1",
-        assistant_kind=kind if kind in ("cloud", "local", "none") else "unknown",
-        provider=_text(props.get(b"ap"), _TXT_LIMITS["ap"]),
-        model=_text(props.get(b"am"), _TXT_LIMITS["am"]),
-        protocol=_int(props.get(b"v"), 0, 1000),
-        app_version=_text(props.get(b"av"), _TXT_LIMITS["av"]),
-        addresses=tuple(usable[:MAX_ADDRESSES]),
-        port=port,
-    )
-
-
-def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-def _is_joinable(text: str) -> bool:
-    """Whether ``text`` is an address one could connect to (a link-local IPv6 address only
-    with the scope that says which interface it is on)."""
-    address = _parse_address(text)
-    if address is None or address.is_unspecified or address.is_multicast:
-        return False
-    return not (
-        isinstance(address, ipaddress.IPv6Address)
-        and address.is_link_local
-        and address.scope_id is None
-    )
-
-
 def _adapter_addresses(adapter: ifaddr.Adapter) -> tuple[list[str], list[str]]:
     """An interface's IPv4 and IPv6 addresses, as zeroconf takes them (no scope)."""
     v4 = [ip.ip for ip in adapter.ips if isinstance(ip.ip, str)]
@@ -318,11 +120,11 @@ def resolve_interfaces(choices: Iterable[str]) -> list[str]:
     for adapter in adapters:
         v4, v6 = _adapter_addresses(adapter)
         for text in v4 + v6:
-            if (address := _parse_address(text)) is not None:
+            if (address := parse_address(text)) is not None:
                 ours.setdefault(address, text)
     result: list[str] = []
     for choice in choices:
-        if (address := _parse_address(choice.split("%", 1)[0])) is not None:
+        if (address := parse_address(choice.split("%", 1)[0])) is not None:
             if address not in ours:
                 raise InterfaceError(
                     f"{address} is not an address of this machine; its addresses are: "
@@ -367,7 +169,7 @@ class Advertisement:
 
     def _service_info(self, advert: RoomAdvert, name: str | None = None) -> AsyncServiceInfo:
         suffix = f"@{advert.room_id[:8]}"
-        label = _clip(advert.name, MAX_INSTANCE_BYTES - len(suffix)).replace(".", " ") + suffix
+        label = clip_utf8(advert.name, MAX_INSTANCE_BYTES - len(suffix)).replace(".", " ") + suffix
         return AsyncServiceInfo(
             SERVICE_TYPE,
             name or f"{label}.{SERVICE_TYPE}",

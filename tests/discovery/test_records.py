@@ -12,15 +12,15 @@ import pytest
 
 from core.address import InvalidAddress, parse_room_address, room_link
 from core.cli.rooms import describe_room, matching_rooms, room_json
-from core.discovery import (
+from core.discovery import BrowserEvent
+from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, AssistantInfo, RoomInfo
+from core.room_records import (
     MAX_ADDRESSES,
-    BrowserEvent,
     DiscoveredRoom,
     RoomAdvert,
     decode_txt,
     encode_txt,
 )
-from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, AssistantInfo, RoomInfo
 
 
 def advert(**changes: object) -> RoomAdvert:
