@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NewType
 
 from core.admission import Admission, AdmissionRules, address_key
-from core.ai.context import AnswerJob, TranscriptEntry
+from core.ai.context import AnswerJob, job_for
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
 from core.protocol import (
     ABILITIES,
@@ -978,24 +978,12 @@ class Room:
 
     def _job(self, answer_id: str, request: MessagePosted) -> AnswerJob:
         assert self._desk is not None
-        transcript: list[TranscriptEntry] = []
-        for event in self._history:
-            if event.seq >= request.seq:
-                break
-            if isinstance(event, MessagePosted):
-                transcript.append(TranscriptEntry(event.seq, event.author_name, event.text))
-            elif isinstance(event, AnswerFinished) and event.text:
-                name = self._desk.config.name
-                transcript.append(TranscriptEntry(event.seq, name, event.text, role="assistant"))
-        return AnswerJob(
-            answer_id=answer_id,
-            request=TranscriptEntry(request.seq, request.author_name, request.text),
-            transcript=tuple(transcript),
+        return job_for(
+            answer_id, request, self._history,
             participants=tuple(p.name for p in self._participants.values()),
-            assistant_name=self._desk.config.name,
-            room_name=self.config.name,
+            assistant_name=self._desk.config.name, room_name=self.config.name,
             persona=self._desk.config.persona,
-        )
+        )  # fmt: skip
 
     def _stop_answer(
         self, conn: ConnId, participant: _Participant, answer_id: str

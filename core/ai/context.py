@@ -9,11 +9,19 @@ the provider's address or anything else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.ai.tokens import TokenCounter
+from core.protocol import AnswerFinished, MessagePosted, RoomEvent
 
-__all__ = ["AnswerJob", "TranscriptEntry", "build_messages", "deliberation_messages"]
+__all__ = [
+    "AnswerJob",
+    "TranscriptEntry",
+    "build_messages",
+    "deliberation_messages",
+    "job_for",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,39 @@ class AnswerJob:
     assistant_name: str
     room_name: str
     persona: str = ""
+
+
+def job_for(
+    answer_id: str,
+    request: MessagePosted,
+    history: Iterable[RoomEvent],
+    *,
+    participants: tuple[str, ...],
+    assistant_name: str,
+    room_name: str,
+    persona: str,
+) -> AnswerJob:
+    """A snapshot of what the assistant needs to answer ``request``: the messages and earlier
+    answers in ``history`` (oldest first) that came before it, and who is present."""
+    transcript: list[TranscriptEntry] = []
+    for event in history:
+        if event.seq >= request.seq:
+            break
+        if isinstance(event, MessagePosted):
+            transcript.append(TranscriptEntry(event.seq, event.author_name, event.text))
+        elif isinstance(event, AnswerFinished) and event.text:
+            transcript.append(
+                TranscriptEntry(event.seq, assistant_name, event.text, role="assistant")
+            )
+    return AnswerJob(
+        answer_id=answer_id,
+        request=TranscriptEntry(request.seq, request.author_name, request.text),
+        transcript=tuple(transcript),
+        participants=participants,
+        assistant_name=assistant_name,
+        room_name=room_name,
+        persona=persona,
+    )
 
 
 def _framing(job: AnswerJob) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.ai.context import AnswerJob, TranscriptEntry, build_messages
+from core.ai.context import AnswerJob, TranscriptEntry, build_messages, job_for
 from core.ai.tokens import TokenCounter, context_window_for, load_cl100k_ranks
+from core.protocol import AnswerFinished, MessagePosted, Notice
 from resources import read_bytes
 
 
@@ -90,3 +91,22 @@ def test_the_shipped_token_table_is_checked() -> None:
     assert len(load_cl100k_ranks(data)) == 100_256
     with pytest.raises(ValueError, match="published hash"):
         load_cl100k_ranks(data.replace(b"IQ== 0", b"IQ== 1", 1))
+
+
+def test_a_job_holds_what_came_before_the_request_and_the_earlier_answers() -> None:
+    history = [
+        MessagePosted(1, 0.0, "p1", "Hana", "hi"),
+        Notice(2, 0.0, "info", "x", "not a turn"),
+        AnswerFinished(3, 0.0, "a1", "Hello!", "complete", "m"),
+        MessagePosted(4, 0.0, "p2", "Sam", "@assistant what now?"),
+        MessagePosted(5, 0.0, "p1", "Hana", "after the question"),
+    ]
+    job = job_for(
+        "a2", history[3], history, participants=("Hana", "Sam"), assistant_name="assistant",
+        room_name="Room", persona="Be brief.",
+    )  # fmt: skip
+    assert [(t.author, t.text, t.role) for t in job.transcript] == [
+        ("Hana", "hi", "user"),
+        ("assistant", "Hello!", "assistant"),
+    ]
+    assert job.request.text == "@assistant what now?" and job.persona == "Be brief."
