@@ -32,6 +32,7 @@ from typing import Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from core.codec import parse_server_frame, serialize
 from core.outbox import Outbox, Outgoing
 from core.protocol import (
     ABILITIES,
@@ -81,9 +82,7 @@ from core.protocol import (
     TypingChanged,
     Unban,
     Welcome,
-    parse_server_frame,
     password_proof,
-    serialize,
 )
 
 __all__ = [

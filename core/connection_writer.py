@@ -19,7 +19,11 @@ from collections import deque
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from core.protocol import ServerMessage, close_reason, serialize
+from core.codec import serialize
+from core.protocol import (
+    ServerMessage,
+    close_reason,
+)
 
 __all__ = ["CLOSE_GRACE", "SLOW_READER_CLOSE_GRACE", "ConnectionWriter", "OutputBudget"]
 

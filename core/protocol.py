@@ -1,9 +1,12 @@
-"""The GPT Group wire protocol: every frame as a typed value, with no I/O.
+"""The GPT Group wire protocol: every message as a typed value, its limits and codes; no I/O.
 
-Each WebSocket text frame is one JSON object with a ``type``. This module turns frames into
-frozen dataclasses and back, checks every field at the boundary, and is the only place where
-bad input becomes an error: :func:`parse_client_frame` and :func:`parse_server_frame` raise
-:class:`ProtocolError` (carrying an :class:`ErrorCode`) and never anything else.
+Each WebSocket text frame is one JSON object with a ``type``, and each type is a frozen
+dataclass here. A field's limits live beside it, in its metadata (``max_len``, ``min_len``,
+``min``/``max``, ``choices``; ``limit_error``: the code a value outside them gets, and
+``error``: the code any bad value gets), so that
+:mod:`core.codec`, which turns frames into these values and back, refuses bad input at the
+boundary with a :class:`ProtocolError` (carrying an :class:`ErrorCode`) and nothing else. The
+room applies the rules that need its state (names, rates, roles).
 
 Compatibility rules (see ``docs/protocol.md``):
 
@@ -21,17 +24,11 @@ The exception tree::
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import hashlib
 import hmac
-import json
-import re
-import types
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, Union
+from typing import ClassVar, Union
 
 __all__ = [
     "ABILITIES",
@@ -98,10 +95,7 @@ __all__ = [
     "Usage",
     "Welcome",
     "close_reason",
-    "parse_client_frame",
-    "parse_server_frame",
     "password_proof",
-    "serialize",
 ]
 
 PROTOCOL_VERSION = 1
@@ -400,7 +394,9 @@ class Lock:
 @dataclass(frozen=True)
 class SetMaxParticipants:
     TYPE: ClassVar[str] = "set_max_participants"
-    max: int | None
+    max: int | None = field(
+        metadata={"min": 1, "max": MAX_PARTICIPANTS_LIMIT, "limit_error": ErrorCode.INVALID_VALUE}
+    )
 
 
 @dataclass(frozen=True)
@@ -434,11 +430,17 @@ class ConfigureAssistant:
     """Host only: change how the assistant behaves, live. Every field is the new value."""
 
     TYPE: ClassVar[str] = "configure_assistant"
-    mode: str
+    mode: str = field(metadata={"choices": ANSWER_MODES, "limit_error": ErrorCode.INVALID_VALUE})
     persona: str = field(default="", metadata={"max_len": MAX_PERSONA_CHARS})
-    token_budget: int | None = None
-    answer_quota: int | None = None
-    quota_window: float = 600.0
+    token_budget: int | None = field(
+        default=None, metadata={"min": 1, "limit_error": ErrorCode.INVALID_VALUE}
+    )
+    answer_quota: int | None = field(
+        default=None, metadata={"min": 1, "limit_error": ErrorCode.INVALID_VALUE}
+    )
+    quota_window: float = field(
+        default=600.0, metadata={"min_exclusive": 0, "limit_error": ErrorCode.INVALID_VALUE}
+    )
 
 
 @dataclass(frozen=True)
@@ -713,85 +715,6 @@ ServerMessage = Union[  # noqa: UP007
     BanList,
 ]
 
-_CLIENT_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(ClientMessage)}
-_SERVER_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(ServerMessage)}
-
-# --------------------------------------------------------------------------- (de)serialising
-
-_T = TypeVar("_T")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def serialize(message: ClientMessage | ServerMessage) -> str:
-    """The JSON text of one frame; always valid UTF-8 when encoded.
-
-    The parser refuses lone surrogates, but text also reaches frames from elsewhere (the AI
-    provider's JSON may hold ``"\\ud800"``): any that slipped through become U+FFFD here, so
-    no single value can make a frame unsendable for everyone.
-    """
-    text = json.dumps(_to_json(message), ensure_ascii=False, separators=(",", ":"))
-    if _is_unicode_text(text):
-        return text
-    return _SURROGATE.sub("\ufffd", text)
-
-
-def _is_unicode_text(text: str) -> bool:
-    """Whether ``text`` encodes to UTF-8, i.e. holds no lone surrogate (U+D800-U+DFFF)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _to_json(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        type_name = getattr(value, "TYPE", None)
-        if type_name is not None:
-            out["type"] = type_name
-        for f in dataclasses.fields(value):
-            out[f.name] = _to_json(getattr(value, f.name))
-        return out
-    if isinstance(value, tuple | list):
-        return [_to_json(v) for v in value]
-    return value
-
-
-def parse_client_frame(frame: str | bytes) -> ClientMessage:
-    """Parse a frame a client sent. Raises :class:`ProtocolError` for anything unacceptable."""
-    return typing.cast(ClientMessage, _parse(frame, _CLIENT_TYPES))
-
-
-def parse_server_frame(frame: str | bytes) -> ServerMessage:
-    """Parse a frame a server sent. Raises :class:`ProtocolError` for anything unacceptable."""
-    return typing.cast(ServerMessage, _parse(frame, _SERVER_TYPES))
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _finite_float(text: str) -> float:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise _NumberTooLarge
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _NumberTooLarge
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    # Checked on the digits, before Python converts them: a 4,300-digit integer is valid JSON
-    # but no field of ours can hold it, and converting it costs time quadratic in its length.
-    if len(text) > MAX_NUMBER_CHARS:
-        raise _NumberTooLarge
-    return int(text)
-
-
-class _NumberTooLarge(ValueError):
-    pass
-
 
 def close_reason(text: str) -> str:
     """``text`` cut to fit a WebSocket close frame (123 bytes of UTF-8), on a character
@@ -800,144 +723,3 @@ def close_reason(text: str) -> str:
     if len(data) <= MAX_CLOSE_REASON_BYTES:
         return text.encode("utf-8", "replace").decode("utf-8")
     return data[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
-
-
-def _shown(value: object, limit: int = 40) -> str:
-    """A short, printable echo of a client's value for an error text."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _parse(frame: str | bytes, registry: Mapping[str, type[Any]]) -> Any:
-    if not isinstance(frame, str):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "frames must be JSON text, not binary")
-    try:
-        obj = json.loads(
-            frame,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
-    except _NumberTooLarge:
-        raise ProtocolError(
-            ErrorCode.BAD_MESSAGE,
-            f"the frame holds a number longer than {MAX_NUMBER_CHARS} characters",
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-        raise ProtocolError(
-            ErrorCode.BAD_FRAME, f"frame is not valid JSON: {reason[:80]}"
-        ) from None
-    if not isinstance(obj, dict):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a JSON object")
-    type_name = obj.get("type")
-    if not isinstance(type_name, str):
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, "a frame needs a string 'type'")
-    cls = registry.get(type_name)
-    if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {_shown(type_name)}")
-    ref = obj.get("id")
-    if not isinstance(ref, str) or len(ref) > MAX_ID_CHARS or not _is_unicode_text(ref):
-        ref = None  # echoed back to the client only when it is a valid id
-    try:
-        return _build(cls, obj, type_name)
-    except _FieldError as exc:
-        raise ProtocolError(exc.code, f"{type_name}: {exc}", ref=ref) from None
-
-
-class _FieldError(Exception):
-    """A field that cannot be accepted; ``code`` is ``bad_message`` unless the field's
-    metadata names another (``"error"``)."""
-
-    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_MESSAGE) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-_HINTS: dict[type[Any], dict[str, Any]] = {}
-
-
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
-    return hints
-
-
-def _build(cls: type[_T], obj: Mapping[str, Any], path: str) -> _T:
-    """Build dataclass ``cls`` from ``obj``, checking each field; unknown keys are ignored."""
-    kwargs: dict[str, Any] = {}
-    hints = _hints(cls)
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        where = f"{path}.{f.name}"
-        if f.name not in obj:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise _FieldError(f"missing field {where!r}")
-            continue
-        try:
-            value = _coerce(obj[f.name], hints[f.name], where)
-            if isinstance(value, str):
-                max_len = f.metadata.get("max_len")
-                if max_len is not None and len(value) > max_len:
-                    raise _FieldError(f"{where!r} is longer than {max_len} characters")
-                if len(value) < f.metadata.get("min_len", 0):
-                    raise _FieldError(f"{where!r} must not be empty")
-        except _FieldError as exc:
-            code = f.metadata.get("error")
-            if code is None or exc.code != ErrorCode.BAD_MESSAGE:
-                raise
-            raise _FieldError(str(exc), code) from None
-        kwargs[f.name] = value
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is Union or origin is types.UnionType:
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        candidates = [o for o in options if o is not type(None)]
-        if len(candidates) == 1:
-            return _coerce(value, candidates[0], where)
-        if isinstance(value, dict):  # a union of messages: dispatch on their type key
-            by_type = {c.TYPE: c for c in candidates}
-            cls = by_type.get(value.get("type"))
-            if cls is None:
-                raise _FieldError(f"{where!r} has an unexpected type {_shown(value.get('type'))}")
-            return _build(cls, value, where)
-        raise _FieldError(f"{where!r} has the wrong type")
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise _FieldError(f"{where!r} must be one of {list(typing.get_args(tp))}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise _FieldError(f"{where!r} must be a list")
-        item_type = typing.get_args(tp)[0]
-        return tuple(_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _FieldError(f"{where!r} must be true or false")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _FieldError(f"{where!r} must be an integer")
-        if not -(2**53) <= value <= 2**53:  # what every JSON reader holds exactly
-            raise _FieldError(f"{where!r} is out of range")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _FieldError(f"{where!r} must be a number")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise _FieldError(f"{where!r} must be a string")
-        if not _is_unicode_text(value):
-            raise _FieldError(f"{where!r} holds a lone surrogate, which is not Unicode text")
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise _FieldError(f"{where!r} must be an object")
-        return _build(tp, value, where)  # type: ignore[arg-type]
-    raise TypeError(f"protocol field type {tp!r} is not supported")  # a bug here, not input

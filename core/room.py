@@ -31,11 +31,11 @@ from typing import Literal, NewType
 from core.admission import Admission, AdmissionRules, address_key
 from core.ai.context import AnswerJob, job_for
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
+from core.codec import parse_client_frame
 from core.protocol import (
     ABILITIES,
     AUTH_NONE,
     AUTH_PASSWORD,
-    MAX_PARTICIPANTS_LIMIT,
     PROTOCOL_VERSION,
     Ack,
     AnswerDelta,
@@ -81,7 +81,6 @@ from core.protocol import (
     Usage,
     Welcome,
     close_reason,
-    parse_client_frame,
     password_proof,
 )
 from core.ratelimit import KeyedBuckets, TokenBucket
@@ -701,15 +700,7 @@ class Room:
             case Lock(locked=locked):
                 self._locked = locked
                 return self._room_updated()
-            case SetMaxParticipants(max=limit):
-                if limit is not None and not 1 <= limit <= MAX_PARTICIPANTS_LIMIT:
-                    return [
-                        self._error(
-                            conn,
-                            ErrorCode.INVALID_VALUE,
-                            f"maximum participants must be 1 to {MAX_PARTICIPANTS_LIMIT}",
-                        )
-                    ]
+            case SetMaxParticipants(max=limit):  # its range is checked by the codec
                 self._max_participants = limit
                 return self._room_updated()
             case CloseRoom():
@@ -1019,14 +1010,6 @@ class Room:
     def _configure_assistant(self, conn: ConnId, message: ConfigureAssistant) -> list[RoomAction]:
         if self._desk is None:
             return [self._error(conn, ErrorCode.NO_ASSISTANT, "this room has no assistant")]
-        for value, what in (
-            (message.token_budget, "token budget"),
-            (message.answer_quota, "answer quota"),
-        ):
-            if value is not None and value < 1:
-                return [self._error(conn, ErrorCode.INVALID_VALUE, f"the {what} must be positive")]
-        if message.quota_window <= 0:
-            return [self._error(conn, ErrorCode.INVALID_VALUE, "the quota window must be positive")]
         mode_before = self._desk.config.mode
         try:
             self._desk.configure(

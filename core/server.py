@@ -28,8 +28,13 @@ from core.accept_gate import AcceptGate, gated_connection, raise_open_files_limi
 from core.ai.desk import AnswerOutcome
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
+from core.codec import serialize
 from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
-from core.protocol import CloseCode, RoomInfo, Usage, serialize
+from core.protocol import (
+    CloseCode,
+    RoomInfo,
+    Usage,
+)
 from core.room import (
     CancelAnswer,
     ConnId,

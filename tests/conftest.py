@@ -16,7 +16,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from core.admission import AdmissionRules
 from core.client import ClientEvent, ReconnectPolicy, RoomClient
-from core.protocol import Limits, MessagePosted, parse_server_frame
+from core.codec import parse_server_frame
+from core.protocol import (
+    Limits,
+    MessagePosted,
+)
 from core.room import Room, RoomConfig
 from core.server import RoomServer
 

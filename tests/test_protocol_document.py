@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.admission import AdmissionRules
+from core.codec import parse_client_frame, parse_server_frame, serialize
 from core.protocol import (
     MAX_ID_CHARS,
     TERMINAL_CLOSE_CODES,
@@ -25,9 +26,6 @@ from core.protocol import (
     Limits,
     ProtocolError,
     ServerMessage,
-    parse_client_frame,
-    parse_server_frame,
-    serialize,
 )
 from core.room import _CLOSE_FOR, RoomConfig
 

@@ -16,6 +16,7 @@ from core.ai.desk import AssistantConfig
 from core.ai.provider import ChatProvider, ProviderSettings
 from core.ai.relay import RetryPolicy
 from core.client import RoomClient
+from core.codec import serialize
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -25,7 +26,6 @@ from core.protocol import (
     MessagePosted,
     Notice,
     RoomUpdated,
-    serialize,
 )
 from tests.conftest import Inbox, RoomFactory, RoomHarness, hand_join
 from tests.fake_openai import Cut, Fail, FakeOpenAI, Hang, Reply, StreamError

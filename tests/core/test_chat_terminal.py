@@ -20,6 +20,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from core.cli.chat import build_parser, describe
+from core.codec import serialize
 from core.protocol import (
     PROTOCOL_VERSION,
     AnswerDelta,
@@ -44,7 +45,6 @@ from core.protocol import (
     ServerHello,
     ServerMessage,
     Welcome,
-    serialize,
 )
 from core.terminal_text import BIDI_CONTROLS
 from tests.cli_processes import Process, start_host

@@ -22,6 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.codec import parse_client_frame, parse_server_frame, serialize
 from core.protocol import (
     MAX_CLOSE_REASON_BYTES,
     ClientMessage,
@@ -31,9 +32,6 @@ from core.protocol import (
     RoomEvent,
     ServerMessage,
     Welcome,
-    parse_client_frame,
-    parse_server_frame,
-    serialize,
 )
 from core.room import ConnId, Deliver, Disconnect, Room, RoomConfig
 from tests.core.room_harness import FakeClock

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.codec import parse_client_frame, parse_server_frame, serialize
 from core.protocol import (
     AuthOffer,
     AuthProof,
@@ -24,10 +25,7 @@ from core.protocol import (
     ServerHello,
     SetMaxParticipants,
     Welcome,
-    parse_client_frame,
-    parse_server_frame,
     password_proof,
-    serialize,
 )
 
 CLIENT_EXAMPLES = [
@@ -147,3 +145,20 @@ def test_newer_values_in_kind_fields_still_parse() -> None:
     )
     parsed = parse_server_frame(frame)
     assert isinstance(parsed, ParticipantLeft) and parsed.reason == "vanished_in_a_future_version"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type":"set_max_participants","max":0}',
+        '{"type":"set_max_participants","max":501}',
+        '{"type":"configure_assistant","mode":"sometimes"}',
+        '{"type":"configure_assistant","mode":"always","token_budget":0}',
+        '{"type":"configure_assistant","mode":"always","answer_quota":-1}',
+        '{"type":"configure_assistant","mode":"always","quota_window":0}',
+    ],
+)
+def test_values_out_of_range_are_invalid_values_at_the_boundary(frame: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(frame)
+    assert caught.value.code == ErrorCode.INVALID_VALUE
