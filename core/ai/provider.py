@@ -32,15 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2  # the openai SDK's HTTP client
 import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from core.log_redaction import register_secret
 from core.protocol import Usage
-
-if typing.TYPE_CHECKING:
-    import httpx2  # the openai SDK's HTTP client
 
 __all__ = [
     "PRESETS",
@@ -300,8 +298,8 @@ _WORDING = {
 class ProviderError(Exception):
     """A failure talking to the provider. ``str()`` is safe to show to everyone in the room.
 
-    ``retryable`` says whether trying again may help; ``retry_after`` is the provider's
-    requested wait in seconds, when it gave one (capped).
+    ``problem`` says what kind of failure it is; ``retry_after`` is the provider's requested
+    wait in seconds, when it gave one (capped).
     """
 
     def __init__(
@@ -310,15 +308,6 @@ class ProviderError(Exception):
         super().__init__(message)
         self.problem = problem
         self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        return self.problem in (
-            ProviderProblem.RATE_LIMITED,
-            ProviderProblem.SERVER,
-            ProviderProblem.TIMEOUT,
-            ProviderProblem.UNREACHABLE,
-        )
 
 
 @dataclass(frozen=True)
@@ -372,7 +361,7 @@ class ChatProvider:
         try:
             page = await self._client.models.list()
             ids = [m.id async for m in page]
-        except Exception as exc:
+        except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
             raise self._translate(exc) from None
         return sorted(ids)
 
@@ -411,7 +400,7 @@ class ChatProvider:
                 stream_options={"include_usage": True},
                 **self._limit(max_tokens or self.settings.max_output_tokens),
             )
-        except Exception as exc:
+        except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
             raise self._translate(exc) from None
         finished = False
         try:
@@ -433,7 +422,7 @@ class ChatProvider:
                 raise ProviderError(
                     ProviderProblem.INTERRUPTED, self._wording(ProviderProblem.INTERRUPTED)
                 )
-        except Exception as exc:
+        except (openai.OpenAIError, httpx2.HTTPError) as exc:  # the SDK does not wrap these
             raise self._translate(exc, mid_stream=True) from None
         finally:
             await stream.close()
@@ -450,7 +439,7 @@ class ChatProvider:
                 messages=_typed(messages),
                 **self._limit(max_tokens),
             )
-        except Exception as exc:
+        except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
             raise self._translate(exc) from None
         if not reply.choices or reply.choices[0].message is None:
             return "", None
@@ -537,6 +526,8 @@ def _classify(exc: BaseException, *, mid_stream: bool) -> tuple[ProviderProblem,
             return ProviderProblem.RATE_LIMITED, _retry_after(exc)
         if status == 404 or code == "model_not_found":
             return ProviderProblem.UNKNOWN_MODEL, None
+        # Some compatible servers (vLLM, llama.cpp) give no code for this, only a 400 whose
+        # body says so: the one place where the words decide, for want of anything else.
         if code == "context_length_exceeded" or (status == 400 and "context" in _body_text(exc)):
             return ProviderProblem.CONTEXT_TOO_LONG, None
         if status >= 500:
@@ -549,9 +540,8 @@ def _classify(exc: BaseException, *, mid_stream: bool) -> tuple[ProviderProblem,
         if code == "context_length_exceeded":
             return ProviderProblem.CONTEXT_TOO_LONG, None
         return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.SERVER), None
-    if mid_stream:
-        return ProviderProblem.INTERRUPTED, None
-    return ProviderProblem.UNREACHABLE, None
+    # httpx2's own errors, which the SDK lets through while a stream is read.
+    return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.UNREACHABLE), None
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:
