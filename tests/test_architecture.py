@@ -1,4 +1,4 @@
-"""The layering the design promises: core/ runs without Qt."""
+"""The layering the design promises: core/ runs without Qt and is only the library."""
 
 from __future__ import annotations
 
@@ -9,18 +9,27 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "core"
 QT_MODULES = ("PySide6", "shiboken6", "qasync")
+FRONT_ENDS = ("cli", "desktop")
+
+
+def _imports_of_core() -> list[tuple[str, str]]:
+    found = []
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found += [(path.name, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.append((path.name, node.module))
+    return found
 
 
 def test_no_core_module_imports_qt() -> None:
-    offenders = []
-    for path in CORE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in QT_MODULES]
+    offenders = [f"{f}: {n}" for f, n in _imports_of_core() if n.split(".")[0] in QT_MODULES]
+    assert offenders == []
+
+
+def test_core_never_imports_a_front_end() -> None:
+    offenders = [f"{f}: {n}" for f, n in _imports_of_core() if n.split(".")[0] in FRONT_ENDS]
     assert offenders == []
 
 

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
+from cli.rooms import describe_room, matching_rooms, room_json
 from core.address import InvalidAddress, parse_room_address, room_link
-from core.cli.rooms import describe_room, matching_rooms, room_json
 from core.discovery import BrowserEvent
 from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, AssistantInfo, RoomInfo
 from core.room_records import (

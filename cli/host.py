@@ -18,14 +18,14 @@ import os
 import signal
 import sys
 
-from core import __version__
-from core.ai.provider import OPENAI_KEY_ENV, PROVIDER_KEY_ENV, ProviderError
-from core.cli.assistant_args import (
+from cli.assistant_args import (
     AssistantSetup,
     SetupError,
     add_assistant_arguments,
     assistant_from_args,
 )
+from core import __version__
+from core.ai.provider import OPENAI_KEY_ENV, PROVIDER_KEY_ENV, ProviderError
 from core.discovery import resolve_interfaces
 from core.hosting import AnnounceError, HostingError, RoomHost
 from core.log_redaction import install_log_redaction

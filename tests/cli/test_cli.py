@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli.chat import ASSISTANT, describe
+from cli.chat import ASSISTANT, describe
 from core.client import Ended, Reconnecting, Resumed
 from core.protocol import (
     AnswerFinished,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.terminal_text import (
+from cli.terminal_text import (
     BIDI_CONTROLS,
     TerminalSafeFormatter,
     safe_traceback,

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from core.cli.chat import build_parser, describe
+from cli.chat import build_parser, describe
+from cli.terminal_text import BIDI_CONTROLS
 from core.codec import serialize
 from core.protocol import (
     PROTOCOL_VERSION,
@@ -46,7 +47,6 @@ from core.protocol import (
     ServerMessage,
     Welcome,
 )
-from core.terminal_text import BIDI_CONTROLS
 from tests.cli_processes import Process, start_host
 
 # Each would act on a terminal that received it as it is.

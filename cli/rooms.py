@@ -1,7 +1,7 @@
 """Room discovery for the terminal client: ``--list``, ``--watch`` and ``--room NAME``.
 
 Everything here prints what strangers on the network announced, so each piece of it goes
-through :func:`core.terminal_text.terminal_safe` (or :func:`terminal_json`) on its way out.
+through :func:`cli.terminal_text.terminal_safe` (or :func:`terminal_json`) on its way out.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from cli.terminal_text import terminal_json, terminal_safe
 from core.discovery import BrowserEvent, DiscoveredRoom, Discovery, RoomBrowser
-from core.terminal_text import terminal_json, terminal_safe
 
 __all__ = ["describe_room", "find_room", "list_rooms", "matching_rooms", "room_json"]
 

@@ -18,9 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from cli.rooms import find_room, list_rooms
+from cli.terminal_text import TerminalSafeFormatter, safe_traceback, terminal_safe
 from core import __version__
 from core.address import InvalidAddress, room_url
-from core.cli.rooms import find_room, list_rooms
 from core.client import (
     ClientEvent,
     Ended,
@@ -52,7 +53,6 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
-from core.terminal_text import TerminalSafeFormatter, safe_traceback, terminal_safe
 from core.transcript import LEFT_WORDS
 
 PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
@@ -96,7 +96,7 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
     """The line to print for ``event`` (None for events not worth a line).
 
     ``names`` maps a participant id to a display name. Every piece of text that came from
-    the room is made safe for the terminal here (see :mod:`core.terminal_text`).
+    the room is made safe for the terminal here (see :mod:`cli.terminal_text`).
     """
 
     def name(participant_id: str) -> str:
