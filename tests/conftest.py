@@ -92,6 +92,11 @@ class Inbox:
         await self.wait_for(lambda _e: len(self.texts()) >= count, timeout)
         return self.texts()
 
+    async def wait_stream_end(self, timeout: float = 5.0) -> None:
+        """Until the client's event stream has ended (after its ``Ended``): from then on,
+        nothing more can arrive, so a test can assert what never happened without sleeping."""
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
+
     def close(self) -> None:
         self._task.cancel()
 
