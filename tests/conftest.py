@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
+import keyring
 import pytest
 from hypothesis import settings
+from keyring.backend import KeyringBackend
 from websockets.asyncio.client import ClientConnection, connect
 
 from core.admission import AdmissionRules
@@ -25,6 +29,46 @@ from core.room import Room, RoomConfig
 from core.server import RoomServer
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# No test may read or write the user's own files: settings, keyring files, caches all go to a
+# home made for this run (set before anything creates a QSettings or a keyring).
+_TEST_HOME = Path(tempfile.mkdtemp(prefix="gptgroup-test-home-"))
+for _variable, _folder in (
+    ("XDG_CONFIG_HOME", ".config"),
+    ("XDG_DATA_HOME", ".local/share"),
+    ("XDG_CACHE_HOME", ".cache"),
+    ("XDG_STATE_HOME", ".local/state"),
+):
+    os.environ[_variable] = str(_TEST_HOME / _folder)
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that lives in this process only: no test touches the system's keyring."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.passwords.pop((service, username), None)
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """Every test gets an empty in-memory keyring."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
 
 # Property-based tests: a quick pass in `make test`, at least 100,000 inputs in `make fuzz`.
 settings.register_profile("default", max_examples=150, deadline=None)
