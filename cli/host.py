@@ -68,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--interface", action="append", metavar="ADDRESS_OR_NAME",
         help="announce only on this interface (eth0) or address; repeat for more",
     )  # fmt: skip
-    parser.add_argument("-v", "--verbose", action="store_true", help="log connections")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="log connections; twice (-vv) also every frame, by type and size",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trace-content", action="store_true",
+        help="with -vv: log what frames say too (chat content: for debugging only)",
+    )  # fmt: skip
     add_assistant_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -106,6 +113,7 @@ async def serve(args: argparse.Namespace) -> int:
             provider=assistant.provider if assistant else None,
             bind=args.bind,
             port=args.port,
+            trace_content=args.trace_content,
             advertise=args.advertise,
             interfaces=args.interface,
         )
@@ -214,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
+    if args.verbose > 1:  # our own frame trace; the libraries' debug output would drown it
+        logging.getLogger("gptgroup").setLevel(logging.DEBUG)
     # Keys found later (the provider's, the host key) register themselves as they are made.
     install_log_redaction([os.environ.get(PROVIDER_KEY_ENV), os.environ.get(OPENAI_KEY_ENV)])
     return asyncio.run(serve(args))

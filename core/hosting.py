@@ -64,6 +64,7 @@ class RoomHost:
         advertise: bool = True,
         interfaces: Sequence[str] | None = None,
         discovery: Discovery | None = None,
+        trace_content: bool = False,
     ) -> None:
         self.config = config
         register_secret(config.host_key)
@@ -73,8 +74,9 @@ class RoomHost:
         self._port = port
         self._advertise = advertise
         self.server = RoomServer(
-            Room(config), host=bind, port=port, provider=provider, on_info_changed=self._changed
-        )
+            Room(config), host=bind, port=port, provider=provider, on_info_changed=self._changed,
+            trace_content=trace_content,
+        )  # fmt: skip
         self._shared_discovery = discovery  # the app's own, which also browses: not ours to close
         self._discovery: Discovery | None = None
         self._advertisement: Advertisement | None = None

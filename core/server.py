@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -50,6 +51,8 @@ __all__ = ["RoomServer"]
 
 log = logging.getLogger("gptgroup.server")
 
+_FRAME_TYPE = re.compile(r'"type"\s*:\s*"([^"\\]*)"')
+
 
 class RoomServer:
     """Serves one :class:`Room` over WebSocket until :meth:`close` is called.
@@ -57,7 +60,8 @@ class RoomServer:
     ``host=None`` listens on every interface. ``port=0`` picks a free port; read it from
     :attr:`port` after :meth:`start`. ``GET /health`` answers ``ok`` over plain HTTP.
     ``on_info_changed`` hears every change of the public room info (participant count, lock,
-    assistant), for keeping a LAN advertisement current.
+    assistant), for keeping a LAN advertisement current. At DEBUG level every frame in
+    (``<``) and out (``>``) is logged by type and size; with ``trace_content`` its text too.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class RoomServer:
         provider: ChatProvider | None = None,
         relay_options: dict[str, Any] | None = None,
         on_info_changed: Callable[[RoomInfo], None] | None = None,
+        trace_content: bool = False,
     ) -> None:
         self.room = room
         self._host = host
@@ -97,6 +102,7 @@ class RoomServer:
         self._relay_options = relay_options or {}
         self._relay: AiRelay | None = None
         self._on_info_changed = on_info_changed
+        self._trace_content = trace_content
         self._last_info = room.info()
 
     async def start(self) -> None:
@@ -197,6 +203,8 @@ class RoomServer:
         try:
             self._apply(self.room.connect(conn, _address_of(ws)))
             async for frame in ws:
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("< %d %s", conn, self._traced(frame))
                 self._apply(self.room.receive(conn, frame))
         except ConnectionClosed:
             pass
@@ -247,6 +255,8 @@ class RoomServer:
             return []
         frame = serialize(action.message)
         size = len(frame.encode())
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("> %s %s", ",".join(map(str, action.conns)) or "-", self._traced(frame))
         laggards = [
             conn
             for conn in action.conns
@@ -259,6 +269,14 @@ class RoomServer:
             log.info("connection %d fell behind; dropping it", conn)
             more += self.room.drop_slow(conn)
         return more
+
+    def _traced(self, frame: str | bytes) -> str:
+        """A frame for the debug log: its type and size, and its text only when asked for
+        (``trace_content``), since chat content must not end up in logs by default."""
+        if self._trace_content:
+            return repr(frame[:2000])
+        kind = _FRAME_TYPE.search(frame) if isinstance(frame, str) else None
+        return f"{kind.group(1)[:40] if kind else '?'} ({len(frame)} bytes)"
 
     def _without_provider(self, action: RoomAction) -> list[RoomAction]:
         if isinstance(action, StartAnswer):

@@ -142,3 +142,17 @@ async def test_joiners_that_never_read_do_not_grow_the_host(make_room: RoomFacto
     await still_chatting(room)
     for ws in sleepers:
         ws.transport.abort()
+
+
+async def test_debug_tracing_shows_frames_but_no_chat_content(
+    room: RoomHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="gptgroup.server")
+    a, _ = await room.join("Ann")
+    b, b_inbox = await room.join("Ben")
+    await a.send("the secret plan")
+    await b_inbox.wait_type(MessagePosted, text="the secret plan")
+    traced = [r.getMessage() for r in caplog.records if r.name == "gptgroup.server"]
+    assert any(line.startswith("< ") and "send" in line for line in traced)
+    assert any(line.startswith("> ") and "message" in line for line in traced)
+    assert not any("secret plan" in line for line in traced)
