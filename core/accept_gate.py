@@ -17,7 +17,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from core.admission import address_key
+from core.admission import address_keys, is_loopback
 
 __all__ = ["AcceptGate", "gated_connection", "raise_open_files_limit"]
 
@@ -25,34 +25,47 @@ log = logging.getLogger("gptgroup.server")
 
 
 class AcceptGate:
-    """Counts open sockets per address key (see :func:`core.admission.address_key`) and in
-    total; :meth:`admit` says whether one more may stay open."""
+    """Counts open sockets per address, per IPv6 network (``network_factor`` times as many;
+    see :mod:`core.admission`) and in total; :meth:`admit` says whether one more may stay
+    open. The host's own machine (loopback) is not counted in the total, so that a flood
+    from the LAN never keeps the host's own app out of its room."""
 
-    def __init__(self, per_address: int, total: int) -> None:
+    def __init__(self, per_address: int, total: int, network_factor: int = 8) -> None:
         self.per_address = per_address
         self.total = total
+        self.network_factor = network_factor
         self._open: Counter[str] = Counter()
+        self._total = 0
         self._refused = 0
 
     @property
     def open_sockets(self) -> int:
-        return self._open.total()
+        """Sockets open from elsewhere than loopback."""
+        return self._total
 
     def admit(self, address: str) -> bool:
-        key = address_key(address)
-        if self._open[key] >= self.per_address or self.open_sockets >= self.total:
+        keys = address_keys(address)
+        over = any(
+            self._open[key] >= self.per_address * (self.network_factor if "/" in key else 1)
+            for key in keys
+        )
+        local = is_loopback(address)
+        if over or (not local and self._total >= self.total):
             self._refused += 1
             if self._refused in (1, 10, 100) or self._refused % 1000 == 0:
                 log.warning("refused %d connections over the socket limits", self._refused)
             return False
-        self._open[key] += 1
+        self._open.update(keys)
+        self._total += 0 if local else 1
         return True
 
     def release(self, address: str) -> None:
-        key = address_key(address)
-        self._open[key] -= 1
-        if self._open[key] <= 0:
-            del self._open[key]
+        keys = address_keys(address)
+        self._open.subtract(keys)
+        for key in keys:
+            if self._open[key] <= 0:
+                del self._open[key]
+        self._total -= 0 if is_loopback(address) else 1
 
 
 def gated_connection(gate: AcceptGate) -> type[ServerConnection]:
@@ -88,11 +101,16 @@ def raise_open_files_limit() -> int:
     import resource  # noqa: PLC0415 (Unix only)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    unlimited = hard == resource.RLIM_INFINITY
+    # An unlimited hard limit is not always settable (macOS caps it at OPEN_MAX, 10240).
+    for target in (65536, 10240, 4096) if unlimited else (hard,):
+        if target <= soft:
+            break
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
         except (ValueError, OSError):
-            log.info("could not raise the open-files limit above %d", soft)
+            continue
+        return target
+    if soft < 1024:
+        log.info("the open-files limit stays at %d", soft)
     return soft

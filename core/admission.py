@@ -1,11 +1,14 @@
 """Who may come in, and how often: the room's per-address rules, with no I/O and no clock.
 
 The room asks an :class:`Admission` before it checks a password, lets someone join or resume,
-or posts a message, and tells it about wrong passwords and bans. It counts by
-:func:`address_key`, not by the exact address: one machine can hold a second IPv4 address at
-most by a deliberate effort, but it picks IPv6 addresses from its /64 at will, so an IPv6 /64 is
-one key. A link-local IPv6 address is its own key, because every machine on a link shares
-``fe80::/64``.
+and tells it about wrong passwords and bans. Limits apply at two levels:
+
+* the exact address (:func:`address_key`): what one machine normally has;
+* for IPv6, its network (:func:`network_key`): the /64 a machine picks addresses from at will,
+  and for link-local addresses all of them together (a machine can add as many as it likes).
+  The network's limits are ``network_factor`` times larger, since one /64 is often a whole LAN.
+
+An IPv4 address is its own network: one machine needs a deliberate effort to hold a second one.
 
 Every table here is bounded by what the rules let in: entries that have nothing left to
 remember are pruned on :meth:`Admission.prune`.
@@ -21,59 +24,85 @@ from dataclasses import dataclass
 
 from core.ratelimit import KeyedBuckets, TokenBucket
 
-__all__ = ["Admission", "AdmissionRules", "Ban", "address_key", "is_loopback"]
+__all__ = [
+    "Admission",
+    "AdmissionRules",
+    "Ban",
+    "TwoLevelBuckets",
+    "address_key",
+    "address_keys",
+    "is_loopback",
+    "network_key",
+]
+
+LINK_LOCAL_NETWORK = "fe80::/10"
 
 
 @dataclass(frozen=True)
 class AdmissionRules:
-    """The numbers behind :class:`Admission`. Rates are per minute, bursts are counts."""
+    """The numbers behind :class:`Admission`, per exact address. Rates are per minute, bursts
+    are counts; an IPv6 network gets ``network_factor`` times each."""
 
-    failed_auth_limit: int = 5  # wrong passwords or host keys per address key per window
+    failed_auth_limit: int = 5  # wrong passwords or host keys per address per window
     failed_auth_window: float = 60.0
     room_failed_auth_burst: int = 20  # wrong passwords from anywhere, before the room slows
     room_failed_auth_per_minute: float = 24.0
-    join_burst: int = 10  # new participants per address key
+    join_burst: int = 10  # new participants per address
     joins_per_minute: float = 10.0
-    resume_burst: int = 10  # resumes per address key
+    resume_burst: int = 10  # resumes per address
     resumes_per_minute: float = 30.0
-    session_resume_burst: int = 5  # resumes per session
-    session_resumes_per_minute: float = 12.0
-    max_participants_per_address: int = 8  # online or reconnecting, per address key
+    session_resume_burst: int = 10  # resumes per session
+    session_resumes_per_minute: float = 20.0
+    max_participants_per_address: int = 8  # online or reconnecting
     max_connections_per_address: int = 32
+    network_factor: int = 8
 
 
-def address_key(address: str) -> str:
-    """The unit the room counts, limits and bans by (see the module docstring).
-
-    IPv4 (and IPv4-mapped IPv6) addresses are themselves; a global or unique-local IPv6
-    address becomes its /64; a link-local one stays whole, without its scope. Anything that
-    is not an IP address is returned unchanged.
-    """
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        if not ip.is_link_local:
-            return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def address_key(address: str) -> str:
+    """The exact address, normalised: IPv4-mapped IPv6 as IPv4, IPv6 without its scope.
+    Anything that is not an IP address is returned unchanged."""
+    ip = _ip(address)
+    return str(ip) if ip is not None else address
+
+
+def network_key(address: str) -> str | None:
+    """The IPv6 network ``address`` belongs to (its /64; all link-local addresses count as
+    one), or None for IPv4 and anything else."""
+    ip = _ip(address)
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.is_link_local:
+        return LINK_LOCAL_NETWORK
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+def address_keys(address: str) -> tuple[str, ...]:
+    """The keys ``address`` is counted under: its exact address, and its network if any."""
+    network = network_key(address)
+    exact = address_key(address)
+    return (exact,) if network is None else (exact, network)
 
 
 def is_loopback(address: str) -> bool:
     """Whether ``address`` is this machine's own loopback (where the host's app connects)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    return (mapped or ip).is_loopback
+    ip = _ip(address)
+    return ip is not None and ip.is_loopback
 
 
 @dataclass(frozen=True)
 class Ban:
-    """A ban: the address keys it covers, and whom it was for."""
+    """A ban: the address keys it covers (exact addresses and IPv6 networks), and whom it
+    was for."""
 
     id: str
     name: str
@@ -81,8 +110,31 @@ class Ban:
     keys: frozenset[str]
 
 
+class TwoLevelBuckets:
+    """Token buckets per exact address and, ``factor`` times larger, per IPv6 network."""
+
+    def __init__(self, capacity: float, per_minute: float, factor: int) -> None:
+        self._exact = KeyedBuckets(capacity, per_minute)
+        self._network = KeyedBuckets(capacity * factor, per_minute * factor)
+
+    def take(self, address: str, now: float) -> float | None:
+        """Spend one for ``address`` at both levels: None if allowed, else seconds to wait."""
+        wait = self._exact.take(address_key(address), now)
+        network = network_key(address)
+        if wait is None and network is not None:
+            wait = self._network.take(network, now)
+        return wait
+
+    def prune(self, now: float) -> None:
+        self._exact.prune(now)
+        self._network.prune(now)
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._network)
+
+
 class Admission:
-    """Password guessing, joins, resumes and bans, counted per address key and room-wide."""
+    """Password guessing, joins, resumes and bans, per address, per network and room-wide."""
 
     def __init__(self, rules: AdmissionRules, now: float) -> None:
         self.rules = rules
@@ -90,37 +142,47 @@ class Admission:
         self._room_failures = TokenBucket(
             rules.room_failed_auth_burst, rules.room_failed_auth_per_minute / 60.0, now
         )
-        self._joins = KeyedBuckets(rules.join_burst, rules.joins_per_minute)
-        self._resumes = KeyedBuckets(rules.resume_burst, rules.resumes_per_minute)
+        factor = rules.network_factor
+        self._joins = TwoLevelBuckets(rules.join_burst, rules.joins_per_minute, factor)
+        self._resumes = TwoLevelBuckets(rules.resume_burst, rules.resumes_per_minute, factor)
         self._bans: dict[str, Ban] = {}
         self._ban_ids = itertools.count(1)
 
+    def limit_for(self, key: str, per_address: int) -> int:
+        """The limit that applies to ``key``: ``per_address`` for an exact address, that many
+        times the network factor for an IPv6 network."""
+        return per_address * self.rules.network_factor if "/" in key else per_address
+
     # ----------------------------------------------------------------- passwords
 
-    def auth_wait(self, address: str, now: float) -> float | None:
+    def auth_wait(self, address: str, now: float, *, room_wide: bool = True) -> float | None:
         """None if a password or host key from ``address`` may be checked now, else the
         seconds to wait. Asked before the proof is checked, so a guess made while waiting
         teaches nothing, right or wrong.
 
-        Two limits: ``failed_auth_limit`` failures per address key per window, and a
-        room-wide budget of failures from anywhere, so that no number of addresses buys more
-        than a few dozen guesses a minute. The host's own machine (loopback) is exempt from the
-        room-wide budget, so an attack from the LAN cannot lock the host out of its room.
+        Limits: ``failed_auth_limit`` failures per address (and that times the network factor
+        per IPv6 network) per window, and, unless ``room_wide`` is false, a room-wide budget of
+        failures from anywhere, so that no number of addresses buys more than a few dozen
+        guesses a minute. The host's own machine (loopback) is exempt from the room-wide
+        budget, so an attack from the LAN cannot lock the host out of its room there.
         """
-        failures = self._failures.get(address_key(address))
-        if failures:
-            window = self.rules.failed_auth_window
+        window = self.rules.failed_auth_window
+        for key in address_keys(address):
+            failures = self._failures.get(key)
+            if not failures:
+                continue
             while failures and failures[0] <= now - window:
                 failures.popleft()
-            if len(failures) >= self.rules.failed_auth_limit:
+            if len(failures) >= self.limit_for(key, self.rules.failed_auth_limit):
                 return failures[0] + window - now
-        if not is_loopback(address) and self._room_failures.retry_after(now) > 0:
+        if room_wide and not is_loopback(address) and self._room_failures.retry_after(now) > 0:
             return self._room_failures.retry_after(now)
         return None
 
     def auth_failed(self, address: str, now: float) -> None:
         """A wrong password or host key came from ``address``."""
-        self._failures.setdefault(address_key(address), deque()).append(now)
+        for key in address_keys(address):
+            self._failures.setdefault(key, deque()).append(now)
         if not is_loopback(address):
             self._room_failures.take(now)
 
@@ -128,18 +190,19 @@ class Admission:
 
     def join_wait(self, address: str, now: float) -> float | None:
         """Spend a join for ``address``: None if it may join now, else the seconds to wait."""
-        return self._joins.take(address_key(address), now)
+        return self._joins.take(address, now)
 
     def resume_wait(self, address: str, now: float) -> float | None:
         """Spend a resume for ``address``: None if it may resume now, else seconds to wait."""
-        return self._resumes.take(address_key(address), now)
+        return self._resumes.take(address, now)
 
     # ----------------------------------------------------------------- bans
 
     def ban(self, addresses: Iterable[str], name: str, ts: float) -> Ban:
-        """Ban every address key of ``addresses`` until :meth:`unban` or the room closes;
-        ``name`` and ``ts`` (wall clock) are what the host is shown."""
-        ban = Ban(f"b{next(self._ban_ids)}", name, ts, frozenset(map(address_key, addresses)))
+        """Ban every address in ``addresses`` and, for IPv6, its network, until :meth:`unban`
+        or the room closes; ``name`` and ``ts`` (wall clock) are what the host is shown."""
+        keys = frozenset(key for a in addresses for key in address_keys(a))
+        ban = Ban(f"b{next(self._ban_ids)}", name, ts, keys)
         self._bans[ban.id] = ban
         return ban
 
@@ -148,8 +211,8 @@ class Admission:
         return self._bans.pop(ban_id, None) is not None
 
     def banned(self, address: str) -> bool:
-        key = address_key(address)
-        return any(key in ban.keys for ban in self._bans.values())
+        keys = address_keys(address)
+        return any(key in ban.keys for ban in self._bans.values() for key in keys)
 
     @property
     def bans(self) -> tuple[Ban, ...]:

@@ -103,6 +103,8 @@ __all__ = [
 
 log = logging.getLogger("gptgroup.client")
 
+REPLAY_WAIT = 2.0  # seconds unconfirmed messages wait, at most, for the replay to be read
+
 EndReason = Literal[
     "left",
     "closed_by_host",
@@ -127,10 +129,11 @@ class RoomRestarted(Exception):
 class JoinRefused(Exception):
     """The room answered but would not let us in (wrong password, full, locked, banned...)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 class RoomUnreachable(ConnectionError):
@@ -247,7 +250,7 @@ async def probe_room(url: str, *, wait: float = 5.0) -> RoomPreview:
     finally:
         await ws.close()
     if isinstance(greeting, ErrorMessage):
-        raise JoinRefused(greeting.code, greeting.message)
+        raise JoinRefused(greeting.code, greeting.message, greeting.retry_after)
     if not isinstance(greeting, ServerHello):
         raise JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not greet us properly")
     return greeting.room
@@ -301,6 +304,8 @@ class RoomClient:
         self._closed_reason: EndReason | None = None
         self._leaving = False
         self._bans: tuple[BanInfo, ...] = ()
+        self._replay_until = 0  # the last seq of the replay after the latest welcome
+        self._replay_deadline = 0.0
 
     # ----------------------------------------------------------------- state
 
@@ -519,7 +524,7 @@ class RoomClient:
         try:
             greeting = parse_server_frame(await ws.recv())
             if isinstance(greeting, ErrorMessage):  # refused on sight: closed room, banned...
-                raise JoinRefused(greeting.code, greeting.message)
+                raise JoinRefused(greeting.code, greeting.message, greeting.retry_after)
             if not isinstance(greeting, ServerHello):
                 raise JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not greet us properly")
             if greeting.protocol != PROTOCOL_VERSION:
@@ -558,12 +563,14 @@ class RoomClient:
         except ConnectionClosed as exc:
             raise RoomUnreachable(f"the connection closed during the handshake: {exc}") from exc
         if isinstance(reply, ErrorMessage):
-            raise JoinRefused(reply.code, reply.message)
+            raise JoinRefused(reply.code, reply.message, reply.retry_after)
         if not isinstance(reply, Welcome):
             raise JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not welcome us properly")
         if self._instance is not None and reply.instance != self._instance:
             self._last_seq = 0  # the host restarted the room: its numbering starts again
         self._instance = reply.instance
+        self._replay_until = reply.last_seq
+        self._replay_deadline = time.monotonic() + REPLAY_WAIT
         self._session = reply.session
         self._you = reply.you
         self._my_ids.add(reply.you.id)
@@ -609,9 +616,10 @@ class RoomClient:
     async def _reconnect(self, why: str) -> bool:
         started = time.monotonic()
         attempt = 0
+        asked_to_wait = 0.0  # the room's own retry_after, when it said "not so often"
         while True:
             attempt += 1
-            delay = self._policy.delay(attempt)
+            delay = max(self._policy.delay(attempt), asked_to_wait)
             if time.monotonic() - started + delay > self._policy.give_up_after:
                 self._end(Ended("unreachable", "the room could not be reached again"))
                 return False
@@ -628,6 +636,9 @@ class RoomClient:
                 self._end(Ended("restarted", text, new_room=exc.preview))
                 return False
             except JoinRefused as exc:
+                if exc.code == ErrorCode.FLOODING:  # resuming too often: wait as told, go on
+                    why, asked_to_wait = exc.message, min(exc.retry_after or 5.0, 60.0)
+                    continue
                 reason: EndReason = "banned" if exc.code == ErrorCode.BANNED else "refused"
                 if exc.code == ErrorCode.ROOM_CLOSED:
                     reason = "closed_by_host"
@@ -644,8 +655,15 @@ class RoomClient:
         """Write queued messages to the current connection, in order and at the room's pace."""
         while True:
             item, wait = (None, float("inf"))
-            if self._ws is not None:
-                item, wait = self._outbox.next_ready(time.monotonic())
+            now = time.monotonic()
+            # Nothing is (re)sent before the replay after a welcome has been read (or a moment
+            # has passed): it may confirm messages the room already posted under an identity
+            # we had before, which would otherwise be posted twice.
+            replaying = self._last_seq < self._replay_until and now < self._replay_deadline
+            if replaying:
+                wait = self._replay_deadline - now
+            elif self._ws is not None:
+                item, wait = self._outbox.next_ready(now)
             if item is None:
                 self._sender_wake.clear()
                 timeout = None if wait == float("inf") else wait
@@ -701,6 +719,8 @@ class RoomClient:
         self._last_seq = message.seq
         self._track(message)
         self._events.put_nowait(message)
+        if message.seq == self._replay_until:
+            self._sender_wake.set()  # caught up: unconfirmed messages may go again
 
     def _track(self, event: RoomEvent) -> None:
         """Keep the participant list, room info and outbox in step with the room."""

@@ -9,28 +9,43 @@ a participant that stops reading only ever delays itself. Two kinds of frames go
 * catch-up (the welcome and the history replayed after it): references to events the room
   holds anyway, serialised one at a time as the writer reaches them. A resume that never
   reads therefore costs a list of references, not a copy of the history per connection.
+
+Nothing here waits for a peer for ever: a write that makes no progress for
+:data:`SEND_STALL_TIMEOUT` reports the reader as stalled (the room then cuts it off like any
+laggard), and a close that was to be sent after the queue gives up on the queue after
+:data:`FLUSH_DEADLINE`, so the socket, its slot and its memory always come back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from core.codec import serialize
-from core.protocol import (
-    ServerMessage,
-    close_reason,
-)
+from core.protocol import ServerMessage, close_reason
 
-__all__ = ["CLOSE_GRACE", "SLOW_READER_CLOSE_GRACE", "ConnectionWriter", "OutputBudget"]
+__all__ = [
+    "CLOSE_GRACE",
+    "FLUSH_DEADLINE",
+    "SEND_STALL_TIMEOUT",
+    "SLOW_READER_CLOSE_GRACE",
+    "ConnectionWriter",
+    "OutputBudget",
+]
+
+log = logging.getLogger("gptgroup.server")
 
 CLOSE_GRACE = 2.0  # seconds a closing handshake may take before the socket is cut
 # A reader cut off for falling behind still has our earlier frames to read before it reaches
 # the close frame; give it that long to learn why (4008) before the socket is cut.
 SLOW_READER_CLOSE_GRACE = 20.0
+FLUSH_DEADLINE = 5.0  # seconds a close may wait for the queue ahead of it to be written
+SEND_STALL_TIMEOUT = 20.0  # seconds one write may wait for the reader (as the ping's timeout)
 
 
 class OutputBudget:
@@ -46,16 +61,29 @@ class OutputBudget:
 
 
 class ConnectionWriter:
-    """Frames waiting to be written to one connection, and the task that writes them."""
+    """Frames waiting to be written to one connection, and the task that writes them.
 
-    def __init__(self, ws: ServerConnection, max_pending_bytes: int, budget: OutputBudget) -> None:
+    ``on_stalled`` is called (once) when the reader has taken nothing for
+    :data:`SEND_STALL_TIMEOUT` seconds; the owner then closes the writer without flushing.
+    """
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        max_pending_bytes: int,
+        budget: OutputBudget,
+        on_stalled: Callable[[], None] = lambda: None,
+    ) -> None:
         self._ws = ws
         self._max_pending = max_pending_bytes
         self._budget = budget
+        self._on_stalled = on_stalled
         self._frames: deque[tuple[str | ServerMessage, int]] = deque()
         self._pending = 0
         self._wake = asyncio.Event()
         self._close: tuple[int, str] | None = None
+        self._flushing = False
+        self._flush_deadline: asyncio.TimerHandle | None = None
         self._grace = CLOSE_GRACE
         self._task = asyncio.create_task(self._write())
 
@@ -63,6 +91,10 @@ class ConnectionWriter:
     def pending_bytes(self) -> int:
         """Bytes of live events queued and not yet written."""
         return self._pending
+
+    @property
+    def closing(self) -> bool:
+        return self._close is not None
 
     def put(self, frame: str, size: int) -> bool:
         """Queue a live frame of ``size`` bytes. False if this reader has fallen too far
@@ -83,24 +115,35 @@ class ConnectionWriter:
             self._wake.set()
 
     def close(self, code: int, reason: str, *, flush: bool) -> None:
-        """Close after sending what is queued, or, without ``flush``, drop the queue and send
-        the close frame next, giving a slow reader time to read up to it."""
-        if self._close is not None:
+        """Close after sending what is queued (giving up on the queue after
+        :data:`FLUSH_DEADLINE`), or, without ``flush``, drop the queue and send the close frame
+        next, giving a slow reader time to read up to it. A close without ``flush`` takes over
+        from one still flushing."""
+        if self._close is not None and not (self._flushing and not flush):
             return
         self._close = (code, close_reason(reason))
-        if not flush:
-            self._drop_queue()
-            self._task.cancel()
-            self._grace = SLOW_READER_CLOSE_GRACE
-            self._task = asyncio.create_task(self._close_now(*self._close))
-        self._wake.set()
+        if flush:
+            self._flushing = True
+            loop = asyncio.get_running_loop()
+            self._flush_deadline = loop.call_later(FLUSH_DEADLINE, self._stop_flushing)
+            self._wake.set()
+            return
+        self._flushing = False
+        self._grace = SLOW_READER_CLOSE_GRACE
+        self._close_without_queue()
+
+    def abort(self) -> None:
+        """Cut the connection now, without a closing handshake."""
+        self._drop_queue()
+        self._task.cancel()
+        self._ws.transport.abort()
 
     async def finish(self) -> None:
         """Wait for the writer to end, cutting the socket if it cannot finish in time."""
         if self._close is None:
             self._task.cancel()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), self._grace + 1.0)
+            await asyncio.wait_for(asyncio.shield(self._task), self._grace + FLUSH_DEADLINE + 1)
         except TimeoutError:
             self._task.cancel()
             self._ws.transport.abort()
@@ -109,8 +152,24 @@ class ConnectionWriter:
                 raise
         finally:
             self._drop_queue()
+            if self._flush_deadline is not None:
+                self._flush_deadline.cancel()
 
     # ----------------------------------------------------------------- internals
+
+    def _stop_flushing(self) -> None:
+        """The queue ahead of a close was not written in time: close without it."""
+        if self._flushing and not self._task.done():
+            log.info("a connection did not take its last frames in time; closing it")
+            self._flushing = False
+            self._close_without_queue()
+
+    def _close_without_queue(self) -> None:
+        assert self._close is not None
+        self._drop_queue()
+        self._task.cancel()
+        self._task = asyncio.create_task(self._close_now(*self._close))
+        self._wake.set()
 
     def _count(self, size: int) -> None:
         self._pending += size
@@ -126,7 +185,12 @@ class ConnectionWriter:
                 while self._frames:
                     item, size = self._frames.popleft()
                     self._count(-size)
-                    await self._ws.send(item if isinstance(item, str) else serialize(item))
+                    text = item if isinstance(item, str) else serialize(item)
+                    try:
+                        await asyncio.wait_for(self._ws.send(text), SEND_STALL_TIMEOUT)
+                    except TimeoutError:
+                        self._on_stalled()  # the owner closes us without flushing
+                        return
                 if self._close is not None:
                     await self._close_now(*self._close)
                     return
@@ -134,6 +198,9 @@ class ConnectionWriter:
                 await self._wake.wait()
         except ConnectionClosed:
             pass
+        except Exception:  # a bug here must not leave the socket and its slot open for ever
+            log.exception("writing to a connection failed")
+            self._ws.transport.abort()
 
     async def _close_now(self, code: int, reason: str) -> None:
         self._ws.close_timeout = self._grace

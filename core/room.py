@@ -19,16 +19,24 @@ anywhere, and dropping the room drops it.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import itertools
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, NewType
 
-from core.admission import Admission, AdmissionRules, address_key
+from core.admission import (
+    Admission,
+    AdmissionRules,
+    TwoLevelBuckets,
+    address_key,
+    address_keys,
+    network_key,
+)
 from core.ai.context import AnswerJob, job_for
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
 from core.codec import parse_client_frame
@@ -83,7 +91,7 @@ from core.protocol import (
     close_reason,
     password_proof,
 )
-from core.ratelimit import KeyedBuckets, TokenBucket
+from core.ratelimit import TokenBucket
 from core.text_rules import (
     TextRejected,
     clean_message_text,
@@ -199,6 +207,9 @@ class _Participant:
     away_since: float | None = None  # connection lost, not yet announced as reconnecting
     away_announced: bool = False
     moved: bool = False
+    joined_seq: int = 0  # the seq of its participant_joined
+    token_fresh: bool = False  # its session token was sent and no frame came back since
+    retired_tokens: deque[str] = field(default_factory=deque)
     typing_active: bool = False
     typing_sent_at: float = float("-inf")
     sent_ids: OrderedDict[str, int] = field(default_factory=OrderedDict)
@@ -220,6 +231,11 @@ class _Connection:
     participant: _Participant | None = None
     closing: bool = False
 
+    @functools.cached_property
+    def keys(self) -> tuple[str, ...]:
+        """What this connection is counted under (see :func:`core.admission.address_keys`)."""
+        return address_keys(self.address)
+
 
 class Room:
     """One chat room: participants, roles, history and rules. See the module docstring."""
@@ -235,8 +251,11 @@ class Room:
         self._clock = clock
         self._wall_clock = wall_clock
         self._conns: dict[ConnId, _Connection] = {}
+        self._conn_counts: Counter[str] = Counter()  # open connections per address key
         self._participants: dict[str, _Participant] = {}
         self._sessions: dict[str, _Participant] = {}
+        # Used session tokens, for as long as their owner could still come back with one.
+        self._retired: dict[str, _Participant] = {}
         self._ids = itertools.count(1)
         self._seq = 0
         self._history: deque[RoomEvent] = deque(maxlen=config.history_capacity)
@@ -244,8 +263,10 @@ class Room:
         self._next_prune = 0.0
         # Messages per address key, on top of each participant's own limit: rejoining as a
         # new participant must not buy a fresh burst.
-        self._address_messages = KeyedBuckets(
-            2 * config.limits.message_burst, 2 * config.limits.messages_per_minute
+        self._address_messages = TwoLevelBuckets(
+            2 * config.limits.message_burst,
+            2 * config.limits.messages_per_minute,
+            config.admission.network_factor,
         )
         self._locked = False
         self._max_participants = config.max_participants
@@ -299,11 +320,14 @@ class Room:
             frames=TokenBucket(self.config.frame_burst, self.config.frames_per_second, now),
         )
         self._conns[conn] = record
+        self._conn_counts.update(record.keys)
         if self._closed:
             return self._refuse(conn, ErrorCode.ROOM_CLOSED, "this room has been closed")
-        key = address_key(address)
-        same_address = sum(1 for r in self._conns.values() if address_key(r.address) == key)
-        if same_address > self.config.admission.max_connections_per_address:
+        per_address = self.config.admission.max_connections_per_address
+        if any(
+            self._conn_counts[key] > self._admission.limit_for(key, per_address)
+            for key in record.keys
+        ):
             return self._refuse(
                 conn, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections from your address"
             )
@@ -343,6 +367,8 @@ class Room:
             if not record.frames.take(now, self.config.bad_frame_cost):
                 return self._refuse(conn, ErrorCode.FLOODING, "too many bad frames")
             return [self._error(conn, exc.code, exc.message, ref=exc.ref)]
+        if record.participant is not None:
+            record.participant.token_fresh = False
         if record.participant is None:
             if not isinstance(message, Hello):
                 return self._refuse(
@@ -354,7 +380,13 @@ class Room:
     def connection_lost(self, conn: ConnId) -> list[RoomAction]:
         """``conn`` is gone. Its participant, if any, waits ``resume_grace`` to come back."""
         record = self._conns.pop(conn, None)
-        if record is None or record.participant is None:
+        if record is None:
+            return []
+        self._conn_counts.subtract(record.keys)
+        for key in record.keys:
+            if self._conn_counts[key] <= 0:
+                del self._conn_counts[key]
+        if record.participant is None:
             return []
         participant = record.participant
         if participant.conn != conn or self._closed:
@@ -442,49 +474,85 @@ class Room:
                 f"this room speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}",
             )
         address = record.address
-        if self.config.password is not None or hello.host_proof is not None:
-            wait = self._admission.auth_wait(address, now)
-            if wait is not None:
-                return self._refuse(
-                    conn, ErrorCode.TOO_MANY_ATTEMPTS,
-                    f"too many wrong passwords lately; try again in {_seconds(wait)}",
-                    retry_after=wait,
-                )  # fmt: skip
-        if not self._auth_ok(record, hello):
-            self._admission.auth_failed(address, now)
-            return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong room password")
+        # The host key (which nobody can guess) and a session token are checked first: their
+        # holders are never made to wait for the room-wide guessing limit, which is for new
+        # joins trying passwords. A wrong host key counts as a wrong guess.
         is_host = False
         if hello.host_proof is not None:
+            wait = self._admission.auth_wait(address, now, room_wide=False)
+            if wait is not None:
+                return self._too_many_attempts(conn, wait)
             expected = password_proof(self.config.host_key, record.nonce)
             if not hmac.compare_digest(hello.host_proof.encode(), expected.encode()):
                 self._admission.auth_failed(address, now)
                 return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong host key")
             is_host = True
+        resuming = self._session_for(conn, hello, record) if hello.resume is not None else None
+        if isinstance(resuming, list):  # a token that was taken over: say so, and by whom
+            return resuming
+        if self.config.password is not None:
+            if not is_host:
+                wait = self._admission.auth_wait(address, now, room_wide=resuming is None)
+                if wait is not None:
+                    return self._too_many_attempts(conn, wait)
+            if not self._auth_ok(record, hello):
+                self._admission.auth_failed(address, now)
+                return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong room password")
         if not is_host and self._admission.banned(address):
             return self._refuse(conn, ErrorCode.BANNED, "you have been banned from this room")
-        if hello.resume is not None:
-            participant = self._sessions.get(hello.resume.session)
-            if participant is not None:
-                if participant.role == "host" and not is_host:
-                    # A session token can be read off the LAN; the host role needs the key.
-                    self._admission.auth_failed(address, now)
-                    return self._refuse(
-                        conn, ErrorCode.AUTH_FAILED, "resuming as the host needs the host key"
-                    )
-                refusal = self._resume_refusal(conn, participant, address, now)
-                if refusal:
-                    return refusal
-                return self._resume(conn, record, participant, hello.resume.last_seq)
+        if resuming is not None and hello.resume is not None:
+            if resuming.role == "host" and not is_host:
+                # A session token can be read off the LAN; the host role needs the key.
+                self._admission.auth_failed(address, now)
+                return self._refuse(
+                    conn, ErrorCode.AUTH_FAILED, "resuming as the host needs the host key"
+                )
+            refusal = self._resume_refusal(conn, resuming, address, now)
+            if refusal:
+                return refusal
+            return self._resume(conn, record, resuming, hello.resume.last_seq)
         return self._join(conn, record, hello, is_host, now)
+
+    def _session_for(
+        self, conn: ConnId, hello: Hello, record: _Connection
+    ) -> _Participant | list[RoomAction] | None:
+        """The participant ``hello`` resumes, None for a token the room does not know, or the
+        refusal for a token that was already used.
+
+        A used token is accepted once more only when its new token has not been used yet and
+        the request comes from the same address: the ``welcome`` that carried the new token
+        was lost with the connection. Anyone else holding an old token is told that the
+        place was taken over, and from where (the real owner learns it this way too).
+        """
+        assert hello.resume is not None
+        token = hello.resume.session
+        participant = self._sessions.get(token)
+        if participant is not None:
+            return participant
+        retired = self._retired.get(token)
+        if retired is None or retired.id not in self._participants:
+            return None
+        if retired.token_fresh and address_key(record.address) == address_key(retired.address):
+            return retired
+        text = (
+            "your place in this room was taken over by a connection"
+            f" from {retired.address}; if that was not you, tell the host"
+        )
+        return self._refuse(conn, ErrorCode.SESSION_REPLACED, text)
+
+    def _too_many_attempts(self, conn: ConnId, wait: float) -> list[RoomAction]:
+        return self._refuse(
+            conn, ErrorCode.TOO_MANY_ATTEMPTS,
+            f"too many wrong passwords lately; try again in {_seconds(wait)}", retry_after=wait,
+        )  # fmt: skip
 
     def _resume_refusal(
         self, conn: ConnId, participant: _Participant, address: str, now: float
     ) -> list[RoomAction]:
-        """Refuse a resume that comes too often, for the session or from the address."""
-        wait: float | None
-        if participant.resumes.take(now):
-            wait = self._admission.resume_wait(address, now)
-        else:
+        """Refuse a resume that comes too often from the address or for the session (the
+        address is asked first, so a refusal there spends nothing of the session's)."""
+        wait = self._admission.resume_wait(address, now)
+        if wait is None and not participant.resumes.take(now):
             wait = participant.resumes.retry_after(now)
         if wait is None:
             return []
@@ -531,7 +599,7 @@ class Room:
                 rules.session_resume_burst, rules.session_resumes_per_minute / 60.0, now
             ),
             conn=conn,
-            seen_from={record.address},
+            seen_from={_ban_key(record.address)},
         )
         if is_host and self._host_name is None:
             self._host_name = participant.name
@@ -541,6 +609,7 @@ class Room:
         joined = ParticipantJoined(
             seq=self._next_seq(), ts=self._wall_clock(), participant=participant.info()
         )
+        participant.joined_seq = joined.seq
         self._history.append(joined)
         others = self._online_conns(exclude=conn)
         history = list(self._history)[-self.config.history_on_join :]
@@ -554,13 +623,14 @@ class Room:
     def _address_refusal(self, conn: ConnId, address: str, now: float) -> list[RoomAction]:
         """Refuse a new participant from ``address`` if that address joins too often or
         already holds too many places (online or reconnecting)."""
-        key = address_key(address)
-        held = sum(1 for p in self._participants.values() if address_key(p.address) == key)
-        if held >= self.config.admission.max_participants_per_address:
-            return self._refuse(
-                conn, ErrorCode.TOO_MANY_CONNECTIONS,
-                "too many people are in this room from your address",
-            )  # fmt: skip
+        rules = self.config.admission
+        for key in address_keys(address):
+            held = sum(1 for p in self._participants.values() if key in address_keys(p.address))
+            if held >= self._admission.limit_for(key, rules.max_participants_per_address):
+                return self._refuse(
+                    conn, ErrorCode.TOO_MANY_CONNECTIONS,
+                    "too many people are in this room from your address",
+                )  # fmt: skip
         wait = self._admission.join_wait(address, now)
         if wait is not None:
             return self._refuse(
@@ -574,12 +644,10 @@ class Room:
         self, conn: ConnId, record: _Connection, participant: _Participant, last_seq: int
     ) -> list[RoomAction]:
         actions: list[RoomAction] = []
-        moved = False
         old = participant.conn
         if old is not None and old in self._conns:
             # The old connection has not noticed it is dead yet, or someone else holds the
             # session token: either way the new one takes over, and the old one is told.
-            old_address = self._conns[old].address
             self._conns[old].closing = True
             self._conns[old].participant = None
             text = (
@@ -590,22 +658,28 @@ class Room:
                 self._error(old, ErrorCode.SESSION_REPLACED, text),
                 Disconnect(old, CloseCode.SESSION_REPLACED, "session continued elsewhere"),
             ]
-            # Shown to everyone, so that the host can act on a session taken from elsewhere.
-            moved = address_key(old_address) != address_key(record.address)
-            participant.moved = participant.moved or moved
+        # From another address, online or away: shown to everyone, so that the host can act
+        # on a session someone took with a token read off the network.
+        moved = address_key(record.address) != address_key(participant.address)
+        participant.moved = participant.moved or moved
+        participant.address = record.address
         participant.conn = conn
         participant.reconnect_deadline = None
         participant.away_since = None
         if len(participant.seen_from) < _MAX_ADDRESSES_REMEMBERED:
-            participant.seen_from.add(record.address)
+            participant.seen_from.add(_ban_key(record.address))
         # Single use: whoever read the old token off the wire can no longer resume with it.
-        self._sessions.pop(participant.session, None)
+        # It is remembered for a while, to tell its holder that the place was taken over.
+        self._retire(participant)
         participant.session = secrets.token_urlsafe(24)
         self._sessions[participant.session] = participant
         record.participant = participant
+        # Without shared history, nobody reads what came before they joined: not by resuming
+        # from an earlier point either.
+        floor = last_seq if self.config.share_history else max(last_seq, participant.joined_seq)
         oldest_held = self._history[0].seq if self._history else self._seq + 1
-        replay = [e for e in self._history if e.seq > last_seq]
-        complete = last_seq >= oldest_held - 1
+        replay = [e for e in self._history if e.seq > floor]
+        complete = floor >= oldest_held - 1
         if participant.away_announced or moved:
             back = self._status_event(participant, "online")
             self._history.append(back)
@@ -641,14 +715,36 @@ class Room:
             Deliver((conn,), welcome, catch_up=True),
             *(Deliver((conn,), event, catch_up=True) for event in replay),
         ]
+        participant.token_fresh = True  # until this connection sends something
         current = self._desk.current if self._desk is not None else None
-        caught_up = resumed or self.config.share_history  # a newcomer sees no earlier answer
-        if current is not None and current.text and caught_up:  # streaming: catch up on it
+        if current is not None and current.text and self._may_see(participant, current.answer_id):
+            # An answer is streaming: catch up on it.
             delta = AnswerDelta(answer=current.answer_id, offset=0, text=current.text)
             actions.append(Deliver((conn,), delta, catch_up=True))
         if participant.role == "host":
             actions += self._report_to_hosts(only=conn) + self._bans_to_hosts(only=conn)
         return actions
+
+    def _retire(self, participant: _Participant) -> None:
+        """Stop accepting ``participant``'s current token, but remember the last few."""
+        token = participant.session
+        self._sessions.pop(token, None)
+        self._retired[token] = participant
+        participant.retired_tokens.append(token)
+        while len(participant.retired_tokens) > _RETIRED_TOKENS_KEPT:
+            self._retired.pop(participant.retired_tokens.popleft(), None)
+
+    def _may_see(self, participant: _Participant, answer_id: str) -> bool:
+        """Whether ``participant`` may see answer ``answer_id`` streaming: always when history
+        is shared, else only an answer that started after they joined."""
+        if self.config.share_history:
+            return True
+        return any(
+            isinstance(e, AnswerStarted)
+            and e.answer == answer_id
+            and e.seq > participant.joined_seq
+            for e in self._history
+        )
 
     def _unique_name(self, name: str) -> str:
         taken = {name_key(p.name) for p in self._participants.values()}
@@ -747,7 +843,7 @@ class Room:
         if not participant.messages.take(now):
             wait = participant.messages.retry_after(now)
         elif participant.role != "host":  # the host's own machine may seat several people
-            wait = self._address_messages.take(address_key(participant.address), now)
+            wait = self._address_messages.take(participant.address, now)
         if wait is None:
             return []
         text = f"you are sending too fast; try again in {wait:.1f} s"
@@ -758,10 +854,9 @@ class Room:
     def _typing(self, participant: _Participant, active: bool, now: float) -> list[RoomAction]:
         if not active:
             return self._stop_typing(participant)
-        if (
-            participant.typing_active
-            and now - participant.typing_sent_at < self.config.limits.typing_interval
-        ):
+        # At most one "typing" per interval, whatever came in between (alternating true and
+        # false must not get around it).
+        if now - participant.typing_sent_at < self.config.limits.typing_interval:
             return []
         participant.typing_active = True
         participant.typing_sent_at = now
@@ -781,21 +876,40 @@ class Room:
             return [self._error(conn, ErrorCode.UNKNOWN_PARTICIPANT, "no such participant")]
         if target is host:
             return [self._error(conn, ErrorCode.INVALID_VALUE, "you cannot kick yourself")]
+        if not message.ban:
+            return self._throw_out(target, "kicked")
+        self._admission.ban(target.seen_from, target.name, self._wall_clock())
+        # The same machine's other places go with it: a ban is for a person, not a name. (An
+        # IPv6 network is often a whole LAN: only its exact address counts as the machine.)
+        same_machine = [
+            p for p in self._participants.values()
+            if p.role != "host" and (
+                address_key(p.address) == address_key(target.address)
+                or (network_key(p.address) is None and address_key(p.address) in target.seen_from)
+            )
+        ]  # fmt: skip
         actions: list[RoomAction] = []
-        if message.ban:
-            self._admission.ban(target.seen_from, target.name, self._wall_clock())
+        for participant in same_machine:
+            actions += self._throw_out(participant, "banned")
+        return actions + self._bans_to_hosts()
+
+    def _throw_out(
+        self, target: _Participant, reason: Literal["kicked", "banned"]
+    ) -> list[RoomAction]:
+        """Tell ``target`` it was removed, close its connection and take it out of the room."""
+        actions: list[RoomAction] = []
         target_conn = target.conn
         if target_conn is not None:
             self._conns[target_conn].closing = True
+            banned = reason == "banned"
             code, close = (
                 (ErrorCode.BANNED, CloseCode.BANNED)
-                if message.ban
+                if banned
                 else (ErrorCode.KICKED, CloseCode.KICKED)
             )
-            text = "the host banned you from this room" if message.ban else "the host removed you"
+            text = "the host banned you from this room" if banned else "the host removed you"
             actions += [self._error(target_conn, code, text), Disconnect(target_conn, close, text)]
-        actions += self._remove(target, "banned" if message.ban else "kicked")
-        return actions + (self._bans_to_hosts() if message.ban else [])
+        return actions + self._remove(target, reason)
 
     def _bans_to_hosts(self, only: ConnId | None = None) -> list[RoomAction]:
         """The ban list, to one host connection or to every host online."""
@@ -828,6 +942,8 @@ class Room:
         if self._participants.pop(participant.id, None) is None:
             return []
         self._sessions.pop(participant.session, None)
+        for token in participant.retired_tokens:
+            self._retired.pop(token, None)
         actions = self._stop_typing(participant)
         if participant.conn is not None and participant.conn in self._conns:
             self._conns[participant.conn].participant = None
@@ -1127,7 +1243,13 @@ def _seconds(wait: float) -> str:
     return f"{wait:.1f} s" if wait < 10 else f"{wait:.0f} s"
 
 
+def _ban_key(address: str) -> str:
+    """What a ban on ``address`` covers: an IPv6 address's network, else the address."""
+    return network_key(address) or address_key(address)
+
+
 _MAX_ADDRESSES_REMEMBERED = 16  # per participant, for bans; resumes are rate limited anyway
+_RETIRED_TOKENS_KEPT = 4  # per participant: to recognise a lost welcome or a taken place
 
 _CLOSE_FOR: dict[ErrorCode, CloseCode] = {
     ErrorCode.ROOM_CLOSED: CloseCode.ROOM_CLOSED,

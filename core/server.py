@@ -110,9 +110,13 @@ class RoomServer:
         if self._provider is not None:
             self._relay = AiRelay(self._provider, self, **self._relay_options)
         files = raise_open_files_limit()
-        per_address = 2 * self.room.config.admission.max_connections_per_address
-        # Leave descriptors for everything else the host does (discovery, the AI provider).
-        self._gate = AcceptGate(per_address, total=max(64, min(4096, files - 256)))
+        rules = self.room.config.admission
+        # Leave half the descriptors (and never fewer than 128) for everything else the host
+        # does: discovery, the AI provider, the host's own app over loopback.
+        total = max(2 * rules.max_connections_per_address, min(4096, files // 2))
+        self._gate = AcceptGate(
+            2 * rules.max_connections_per_address, total, network_factor=rules.network_factor
+        )
         where: dict[str, Any] = {"host": self._host, "port": self._port}
         if self._host in (None, "", "::"):
             # One dual-stack socket: a single port for IPv4 and IPv6, even when port is 0.
@@ -166,7 +170,10 @@ class RoomServer:
             self._server.close(close_connections=False)
             if self._handlers:
                 await asyncio.wait(self._handlers, timeout=CLOSE_GRACE + 2.0)
-            self._server.close()
+            for outbox in list(self._outboxes.values()):  # readers that never took their close
+                outbox.abort()
+            if self._handlers:
+                await asyncio.wait(self._handlers, timeout=CLOSE_GRACE)
             await self._server.wait_closed()
         if self._relay is not None:
             await self._relay.aclose()
@@ -198,7 +205,9 @@ class RoomServer:
         assert task is not None
         self._handlers.add(task)
         conn = ConnId(next(self._conn_ids))
-        outbox = ConnectionWriter(ws, self._max_pending, self._budget)
+        outbox = ConnectionWriter(
+            ws, self._max_pending, self._budget, on_stalled=lambda: self._stalled(conn)
+        )
         self._outboxes[conn] = outbox
         try:
             self._apply(self.room.connect(conn, _address_of(ws)))
@@ -209,10 +218,18 @@ class RoomServer:
         except ConnectionClosed:
             pass
         finally:
-            self._apply(self.room.connection_lost(conn))
-            await outbox.finish()
-            self._outboxes.pop(conn, None)
-            self._handlers.discard(task)
+            try:
+                self._apply(self.room.connection_lost(conn))
+            finally:  # whatever the room ran into, the socket and its writer are let go
+                try:
+                    await outbox.finish()
+                finally:
+                    self._outboxes.pop(conn, None)
+                    self._handlers.discard(task)
+
+    def _stalled(self, conn: ConnId) -> None:
+        log.info("connection %d stopped reading; dropping it", conn)
+        self._apply(self.room.drop_slow(conn))
 
     def _apply(self, actions: list[RoomAction]) -> None:
         """Carry out the room's actions in order; a laggard's own drop adds more to carry out."""
@@ -263,7 +280,9 @@ class RoomServer:
             if (outbox := self._outboxes.get(conn)) is not None and not outbox.put(frame, size)
         ]
         if self._budget.exceeded:  # the host as a whole holds too much: cut the worst reader
-            laggards.append(max(self._outboxes, key=lambda c: self._outboxes[c].pending_bytes))
+            open_ones = [c for c, w in self._outboxes.items() if not w.closing]
+            if open_ones:
+                laggards.append(max(open_ones, key=lambda c: self._outboxes[c].pending_bytes))
         more: list[RoomAction] = []
         for conn in dict.fromkeys(laggards):
             log.info("connection %d fell behind; dropping it", conn)

@@ -4,14 +4,23 @@ A :class:`Transcript` takes the events a :class:`core.client.RoomClient` deliver
 ordered list of :class:`Entry` values: chat messages (including this participant's own, shown
 as pending until the room confirms them), the assistant's answers (growing while streamed),
 notices, and small "joined / left" lines. Each call returns the :class:`Change` list a view
-needs (rows inserted or updated), so a Qt model can forward them as row signals and a
+needs (rows inserted, moved or updated), so a Qt model can forward them as row signals and a
 terminal or a test can ignore them.
+
+The order is the room's: entries stand in ``seq`` order, the order everyone in the room sees.
+A message of ours waits at the end while it is pending; once the room posts it, it moves to
+its ``seq``'s place, which after a network hiccup can be above messages that reached us
+first. A message the room refused stays where it was when it failed, between the messages
+around it then.
 
 It lives in memory only, like everything else about a chat.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 from dataclasses import dataclass, field
 
 from core.client import ClientEvent
@@ -30,6 +39,11 @@ from core.protocol import (
 )
 
 __all__ = ["LEFT_WORDS", "Change", "Entry", "Transcript"]
+
+Order = tuple[float, float, int]
+"""Where an entry stands: (epoch, seq, tiebreak). Pending messages sort after everything."""
+
+_PENDING = math.inf
 
 LEFT_WORDS = {
     "left": "left",
@@ -61,13 +75,22 @@ class Entry:
     asked_by_id: str = ""
     answer_id: str = ""
     usage: Usage | None = None
+    regenerates: str = ""  # answers: the id of the answer this one was asked again for
+    question_by: str = ""  # a regenerated answer: who asked the question the first time
+    replaced_by: str = ""  # answers: the id of an answer regenerated from this one
+    seq: int | None = None  # the room's number for it; None while pending or refused
+    order: Order = field(default=(0, 0, 0), repr=False, compare=False)
     version: int = 0
 
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "insert" or "update"
+    """What a view must do: ``insert`` a row at ``index``, ``update`` the row at ``index``,
+    or ``move`` the row at ``index`` so that it ends up at ``to``."""
+
+    kind: str  # "insert", "update" or "move"
     index: int
+    to: int = -1
 
 
 @dataclass
@@ -80,6 +103,7 @@ class Transcript:
     _index: dict[str, int] = field(default_factory=dict)
     _roles: dict[str, str] = field(default_factory=dict)
     _mine: set[str] = field(default_factory=set)
+    _tiebreak: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def set_participants(self, participants: dict[str, ParticipantInfo], me: str) -> None:
         """Learn who is who (from a welcome); ``me`` joins the ids counted as this person's."""
@@ -96,22 +120,49 @@ class Transcript:
         index = self._index.get(key)
         return self.entries[index] if index is not None else None
 
+    def index_of(self, key: str) -> int | None:
+        """The row of the entry with ``key``, or None."""
+        return self._index.get(key)
+
     def add_pending(self, client_id: str, text: str, author: str, ts: float) -> list[Change]:
         """Show a message of ours at once, marked pending until the room posts it."""
         entry = Entry(
             key=f"p:{client_id}", kind="message", text=text, ts=ts, author=author,
             author_id=self.me, role=self._roles.get(self.me, "guest"), mine=True, pending=True,
+            order=(_PENDING, _PENDING, next(self._tiebreak)),
         )  # fmt: skip
         return [self._insert(entry)]
 
     def drop_pending(self, client_id: str) -> list[Change]:
-        """A pending message the room refused: mark it, keeping the text for the sender."""
+        """A pending message the room refused: mark it, keeping the text for the sender.
+
+        It leaves the messages still waiting and stays after the room's messages so far:
+        later messages come after it, as they did for everyone else."""
         entry = self.entry(f"p:{client_id}")
-        if entry is None:
+        if entry is None or not entry.pending:
             return []
         entry.pending = False
         entry.status = "failed"
-        return [self._touch(entry)]
+        index = self._index[entry.key]
+        del self.entries[index]
+        posted = next(
+            (e.order for e in reversed(self.entries) if e.order[0] != _PENDING), (self.epoch, 0, 0)
+        )
+        entry.order = (posted[0], posted[1], next(self._tiebreak))
+        to = self._place(entry)
+        self._reindex(min(index, to), max(index, to) + 1)
+        moved = [Change("move", index, to)] if to != index else []
+        return [*moved, self._touch(entry)]
+
+    def interrupt_streaming(self, error: str) -> list[Change]:
+        """Answers still being written will never be finished for us (the room ended or
+        cannot be reached): mark them cut off, keeping their text, with ``error`` as why."""
+        changes = []
+        for entry in self.entries:
+            if entry.kind == "answer" and entry.status == "streaming":
+                entry.status, entry.error = "interrupted", error
+                changes.append(self._touch(entry))
+        return changes
 
     def apply(self, event: ClientEvent) -> list[Change]:
         """Fold one event in; returns what changed."""
@@ -121,23 +172,20 @@ class Transcript:
             case ParticipantJoined(participant=p):
                 self._roles[p.id] = p.role
                 suffix = " (host)" if p.role == "host" else ""
-                return self._line(self._k("e", event.seq), f"{p.name} joined{suffix}", event.ts)
+                return self._line(
+                    self._k("e", event.seq), f"{p.name} joined{suffix}", event.ts, event.seq
+                )
             case ParticipantLeft(name=name, reason=reason):
                 return self._line(
                     self._k("e", event.seq),
                     f"{name} {LEFT_WORDS.get(reason, 'left')}",
                     event.ts,
+                    event.seq,
                 )
             case ParticipantStatusChanged():
                 return []  # shown live in the participants panel, not in the transcript
             case AnswerStarted():
-                entry = Entry(
-                    key=self._k("a", event.answer), kind="answer", text="", ts=event.ts,
-                    author=event.assistant_name, role="assistant", status="streaming",
-                    model=event.model, asked_by=event.asked_by_name, asked_by_id=event.asked_by,
-                    answer_id=event.answer,
-                )  # fmt: skip
-                return [self._insert(entry)]
+                return self._answer_started(event)
             case AnswerDelta(answer=answer, offset=offset, text=text):
                 growing = self.entry(self._k("a", answer))
                 if growing is None:
@@ -147,21 +195,45 @@ class Transcript:
             case AnswerFinished():
                 return [self._answer_finished(event)]
             case Notice(text=text, level=level):
-                entry = Entry(key=self._k("n", event.seq), kind="notice", text=text, ts=event.ts,
-                              level=level)  # fmt: skip
+                key = self._k("n", event.seq)
+                if key in self._index:
+                    return []
+                entry = Entry(key=key, kind="notice", text=text, ts=event.ts, level=level,
+                              seq=event.seq)  # fmt: skip
                 return [self._insert(entry)]
             case RoomClosed(reason=reason):
                 text = "The host closed the room." if reason == "closed_by_host" else (
                     "The host shut down the room."
                 )  # fmt: skip
-                return self._line(self._k("e", event.seq), text, event.ts)
+                return self._line(self._k("e", event.seq), text, event.ts, event.seq)
         return []
+
+    def _answer_started(self, event: AnswerStarted) -> list[Change]:
+        key = self._k("a", event.answer)
+        if key in self._index:
+            return []
+        entry = Entry(
+            key=key, kind="answer", text="", ts=event.ts, author=event.assistant_name,
+            role="assistant", status="streaming", model=event.model,
+            asked_by=event.asked_by_name, asked_by_id=event.asked_by, answer_id=event.answer,
+            seq=event.seq,
+        )  # fmt: skip
+        first = self.entry(self._k("a", event.regenerates)) if event.regenerates else None
+        if event.regenerates:
+            entry.regenerates = event.regenerates
+            entry.question_by = (first.question_by or first.asked_by) if first else ""
+        changes = [self._insert(entry)]
+        if first is not None:  # after the insert, so that its row number is final
+            first.replaced_by = event.answer
+            changes.append(self._touch(first))
+        return changes
 
     def _answer_finished(self, event: AnswerFinished) -> Change:
         found = self.entry(self._k("a", event.answer))
         if found is None:  # its start fell out of the history we were sent
             entry = Entry(key=self._k("a", event.answer), kind="answer", text="", ts=event.ts,
-                          author="assistant", role="assistant", answer_id=event.answer)  # fmt: skip
+                          author="assistant", role="assistant", answer_id=event.answer,
+                          seq=event.seq)  # fmt: skip
             change = self._insert(entry)
         else:
             entry = found
@@ -173,36 +245,55 @@ class Transcript:
 
     def _message(self, event: MessagePosted) -> list[Change]:
         mine = event.author in self._mine
+        key = self._k("m", event.seq)
         pending = self.entry(f"p:{event.client_id}") if mine and event.client_id else None
-        if pending is not None:  # our own message, confirmed: it keeps its place
+        if pending is not None and key not in self._index:  # ours, confirmed: to its place
             index = self._index.pop(pending.key)
-            pending.key = self._k("m", event.seq)
-            self._index[pending.key] = index
-            pending.pending, pending.ts, pending.text = False, event.ts, event.text
+            del self.entries[index]
+            pending.key, pending.seq = key, event.seq
+            pending.pending, pending.status = False, ""
+            pending.ts, pending.text = event.ts, event.text
+            pending.order = (self.epoch, event.seq, 0)
             pending.version += 1
-            return [Change("update", index)]
-        if self._k("m", event.seq) in self._index:
+            to = self._place(pending)
+            self._reindex(min(index, to), max(index, to) + 1)
+            moved = [Change("move", index, to)] if to != index else []
+            return [*moved, Change("update", to)]
+        if key in self._index:
             return []
         entry = Entry(
-            key=self._k("m", event.seq), kind="message", text=event.text, ts=event.ts,
+            key=key, kind="message", text=event.text, ts=event.ts,
             author=event.author_name, author_id=event.author,
-            role=self._roles.get(event.author, "guest"), mine=mine,
+            role=self._roles.get(event.author, "guest"), mine=mine, seq=event.seq,
         )  # fmt: skip
         return [self._insert(entry)]
 
-    def _line(self, key: str, text: str, ts: float) -> list[Change]:
+    def _line(self, key: str, text: str, ts: float, seq: int) -> list[Change]:
         if key in self._index:
             return []
-        return [self._insert(Entry(key=key, kind="event", text=text, ts=ts))]
+        return [self._insert(Entry(key=key, kind="event", text=text, ts=ts, seq=seq))]
 
     def _k(self, kind: str, ident: object) -> str:
         """A row key: the kind, what identifies it in the room, and the room's epoch."""
         return f"{self.epoch}{kind}:{ident}"
 
     def _insert(self, entry: Entry) -> Change:
-        self._index[entry.key] = len(self.entries)
-        self.entries.append(entry)
-        return Change("insert", len(self.entries) - 1)
+        """Insert ``entry`` in the room's order (a pending one at the end)."""
+        if entry.seq is not None:
+            entry.order = (self.epoch, entry.seq, 0)
+        index = self._place(entry)
+        self._reindex(index, len(self.entries))
+        return Change("insert", index)
+
+    def _place(self, entry: Entry) -> int:
+        """Put ``entry`` into ``entries`` at its order's place; its index there."""
+        index = bisect.bisect_right(self.entries, entry.order, key=lambda e: e.order)
+        self.entries.insert(index, entry)
+        return index
+
+    def _reindex(self, start: int, end: int) -> None:
+        for i in range(start, end):
+            self._index[self.entries[i].key] = i
 
     def _touch(self, entry: Entry) -> Change:
         entry.version += 1

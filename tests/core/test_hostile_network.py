@@ -13,7 +13,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from core.protocol import CloseCode, MessagePosted
+from core import connection_writer
+from core.protocol import CloseCode, MessagePosted, ParticipantStatusChanged
 from tests.conftest import RoomFactory, RoomHarness, hand_join
 
 
@@ -149,10 +150,60 @@ async def test_debug_tracing_shows_frames_but_no_chat_content(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="gptgroup.server")
     a, _ = await room.join("Ann")
-    b, b_inbox = await room.join("Ben")
+    _, b_inbox = await room.join("Ben")
     await a.send("the secret plan")
     await b_inbox.wait_type(MessagePosted, text="the secret plan")
     traced = [r.getMessage() for r in caplog.records if r.name == "gptgroup.server"]
     assert any(line.startswith("< ") and "send" in line for line in traced)
     assert any(line.startswith("> ") and "message" in line for line in traced)
     assert not any("secret plan" in line for line in traced)
+
+
+async def _sleeper(room: RoomHarness, name: str) -> Any:
+    """A participant on a slow link that stops reading right after joining."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", room.server.port))
+    ws = await connect(room.url, sock=sock, proxy=None, compression=None, max_queue=1)
+    welcome = await hand_join(ws, name)
+    return ws, welcome["you"]["id"]
+
+
+async def test_a_reader_that_stopped_is_let_go_when_removed_and_on_closing(
+    make_room: RoomFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection_writer, "FLUSH_DEADLINE", 0.3)
+    room = await make_room(max_pending_bytes=64 * 1024 * 1024)  # the budget never cuts it
+    host, _ = await room.join("Hana", host=True)
+    kicked, kicked_id = await _sleeper(room, "Kicked")
+    stays, _ = await _sleeper(room, "Stays")
+    for _ in range(200):  # more than the socket buffers hold
+        room.server.notice("info", "test", "x" * 30_000)
+        await asyncio.sleep(0)
+    await host.kick(kicked_id)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while len(room.server._outboxes) > 2 and loop.time() - started < 5:  # host and "Stays"
+        await asyncio.sleep(0.05)
+    assert len(room.server._outboxes) == 2, "the removed reader's socket was never let go"
+    started = loop.time()
+    await asyncio.wait_for(room.server.close("closed_by_host"), 10)
+    assert loop.time() - started < 6  # a reader that never reads does not hold the host up
+    for ws in (kicked, stays):
+        ws.transport.abort()
+
+
+async def test_a_reader_that_takes_nothing_for_long_is_cut_off(
+    make_room: RoomFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection_writer, "SEND_STALL_TIMEOUT", 0.5)
+    room = await make_room(max_pending_bytes=64 * 1024 * 1024)
+    _, host_inbox = await room.join("Hana", host=True)
+    ws, sleeper_id = await _sleeper(room, "Sleepy")
+    for _ in range(200):
+        room.server.notice("info", "test", "x" * 30_000)
+        await asyncio.sleep(0)
+    status = await host_inbox.wait_type(ParticipantStatusChanged, timeout=5, participant=sleeper_id)
+    assert status.status == "reconnecting"
+    ws.transport.abort()
+    await still_chatting(room)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -12,7 +13,14 @@ from core.protocol import MessagePosted, ParticipantStatusChanged
 from core.room import Room, RoomConfig
 from core.server import RoomServer
 from tests.blip_proxy import BlipProxy
-from tests.conftest import FAST_RECONNECT, RELAXED, Inbox, RoomFactory, RoomHarness
+from tests.conftest import (
+    FAST_RECONNECT,
+    RELAXED,
+    RELAXED_ADMISSION,
+    Inbox,
+    RoomFactory,
+    RoomHarness,
+)
 
 
 @pytest.fixture
@@ -192,3 +200,27 @@ async def test_a_restarted_room_is_not_joined_behind_the_users_back() -> None:
         await sam.leave()
         await second.close()
         await first.close()
+
+
+async def test_a_flaky_link_is_slowed_down_but_never_thrown_out(make_room: RoomFactory) -> None:
+    rules = replace(RELAXED_ADMISSION, session_resume_burst=2, session_resumes_per_minute=60)
+    room = await make_room(admission=rules)
+    proxy = BlipProxy(room.server.port)
+    await proxy.start()
+    try:
+        _, host_inbox = await room.join("Hana", host=True)
+        sam, sam_inbox = await room.join("Sam", url=proxy.url)
+        for _ in range(5):  # cut right after each resume: the room asks to slow down
+            resumed_before = sum(isinstance(e, Resumed) for e in sam_inbox.events)
+            proxy.cut()
+            await sam_inbox.wait_for(
+                lambda _e, n=resumed_before: (
+                    sum(isinstance(e, Resumed) for e in sam_inbox.events) > n
+                ),
+                timeout=10,
+            )
+        assert not any(isinstance(e, Ended) for e in sam_inbox.events)
+        await sam.send("still here")
+        await host_inbox.wait_type(MessagePosted, text="still here")
+    finally:
+        await proxy.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.admission import AdmissionRules, address_key
+from core.admission import AdmissionRules, address_key, network_key
 from core.protocol import (
     BanList,
     CloseCode,
@@ -13,6 +13,7 @@ from core.protocol import (
     MessagePosted,
     ParticipantLeft,
     ParticipantStatusChanged,
+    TypingChanged,
     Welcome,
 )
 from core.room import RoomConfig
@@ -24,30 +25,46 @@ def joined(peer: Peer) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("address", "key"),
+    ("address", "exact", "network"),
     [
-        ("10.0.0.5", "10.0.0.5"),
-        ("::ffff:10.0.0.5", "10.0.0.5"),
-        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2:ffff:1:2:3", "2001:db8:1:2::/64"),
-        ("fe80::1%eth0", "fe80::1"),  # a link shares fe80::/64: each address counts alone
-        ("not an address", "not an address"),
+        ("10.0.0.5", "10.0.0.5", None),
+        ("::ffff:10.0.0.5", "10.0.0.5", None),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:1:2:3", "2001:db8:1:2:ffff:1:2:3", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::1", "fe80::/10"),  # a machine adds link-local ones at will
+        ("fe80::99", "fe80::99", "fe80::/10"),
+        ("not an address", "not an address", None),
     ],
 )
-def test_addresses_are_counted_per_ipv4_address_and_ipv6_64(address: str, key: str) -> None:
-    assert address_key(address) == key
+def test_addresses_count_alone_and_ipv6_also_by_network(
+    address: str, exact: str, network: str | None
+) -> None:
+    assert address_key(address) == exact
+    assert network_key(address) == network
 
 
 # ----------------------------------------------------------------- password guessing
 
 
 def test_guesses_from_many_addresses_of_one_64_count_together() -> None:
-    h = Harness(password="pw")
-    for i in range(5):
+    rules = AdmissionRules(room_failed_auth_burst=1000)  # this test is about the /64 alone
+    h = Harness(password="pw", admission=rules)
+    for i in range(rules.failed_auth_limit * rules.network_factor):
         h.join("Eve", address=f"2001:db8::{i + 1:x}", password="nope")
     blocked = h.join("Eve", address="2001:db8::ffff", password="pw")
     assert blocked.last_error().code == "too_many_attempts"
     assert blocked.last_error().retry_after is not None
+    assert joined(h.join("Sam", address="2001:db8:0:1::5", password="pw"))  # the next /64
+
+
+def test_guesses_from_many_link_local_addresses_count_together() -> None:
+    rules = AdmissionRules(room_failed_auth_burst=1000)
+    h = Harness(password="pw", admission=rules)
+    for i in range(rules.failed_auth_limit * rules.network_factor):
+        h.join("Eve", address=f"fe80::{i + 1:x}", password="nope")
+    assert h.join("Eve", address="fe80::ffff", password="pw").last_error().code == (
+        "too_many_attempts"
+    )
 
 
 def test_no_arrangement_of_addresses_buys_more_than_a_few_dozen_guesses_a_minute() -> None:
@@ -206,10 +223,12 @@ def test_session_tokens_are_single_use() -> None:
     again = h.join("Sam", address="10.0.0.5", resume={"session": first, "last_seq": 0})
     second = welcome_of(again).session
     assert second != first
+    h.send(again, type="typing", active=True)  # the new token is in use
     h.drop(again)
     replayed = h.join("Sam", address="10.0.0.66", resume={"session": first, "last_seq": 0})
-    w = welcome_of(replayed)
-    assert not w.resumed and w.you.id != welcome_of(sam).you.id  # a stranger, not Sam
+    assert not replayed.of(Welcome)
+    told = replayed.last_error()
+    assert told.code == "session_replaced" and "10.0.0.5" in told.message
 
 
 def test_a_taken_over_session_is_told_and_marked_for_everyone() -> None:
@@ -308,3 +327,112 @@ def test_the_host_sees_the_bans_and_can_lift_one() -> None:
     assert host.of(BanList)[-1].bans == ()
     assert joined(h.join("Eve", address="10.0.0.66"))
     assert not sam.of(BanList)  # guests never see who is banned
+
+
+# ----------------------------------------------------------------- found in review
+
+
+def test_private_history_cannot_be_read_by_resuming_from_the_start() -> None:
+    h = Harness(share_history=False)
+    host = h.host()
+    h.send(host, type="send", id="m1", text="before Sam came")
+    sam = h.join("Sam", address="10.0.0.5")
+    h.drop(sam)
+    again = h.join(
+        "Sam", address="10.0.0.5", resume={"session": welcome_of(sam).session, "last_seq": 0}
+    )
+    assert welcome_of(again).resumed
+    assert "before Sam came" not in [m.text for m in again.of(MessagePosted)]
+
+
+def test_many_link_local_addresses_of_one_machine_share_its_places() -> None:
+    h = Harness()
+    h.host()
+    rules = h.room.config.admission
+    places = rules.max_participants_per_address * rules.network_factor
+    peers = [h.join(f"Eve{i}", address=f"fe80::{i + 1:x}") for i in range(places + 5)]
+    assert sum(joined(p) for p in peers) <= places
+
+
+def test_the_host_and_resuming_guests_are_not_held_up_by_others_guessing() -> None:
+    h = Harness(password="pw")
+    host = h.join("Hana", address="192.168.1.10", host_key="HOSTKEY", password="pw")
+    sam = h.join("Sam", address="10.0.0.5", password="pw")
+    for i in range(60):  # the room-wide guessing budget is spent
+        h.join("Eve", address=f"10.9.{i}.1", password="wrong")
+    assert h.join("New", address="10.0.0.8", password="pw").last_error().code == (
+        "too_many_attempts"
+    )
+    h.drop(host)
+    h.drop(sam)
+    back = h.join("Hana", address="192.168.1.10", host_key="HOSTKEY", password="pw",
+                  resume={"session": welcome_of(host).session, "last_seq": 0})  # fmt: skip
+    assert welcome_of(back).resumed and welcome_of(back).you.role == "host"
+    again = h.join("Sam", address="10.0.0.5", password="pw",
+                   resume={"session": welcome_of(sam).session, "last_seq": 0})  # fmt: skip
+    assert welcome_of(again).resumed
+
+
+def test_a_session_taken_while_its_owner_was_away_is_marked_and_the_owner_told() -> None:
+    h = Harness()
+    host = h.host()
+    vic = h.join("Vic", address="10.0.0.5")
+    w = welcome_of(vic)
+    h.drop(vic)  # asleep
+    thief = h.join("Vic", address="10.0.0.66", resume={"session": w.session, "last_seq": 0})
+    assert welcome_of(thief).resumed and welcome_of(thief).you.moved
+    assert host.of(ParticipantStatusChanged)[-1].moved
+    h.send(thief, type="send", id="t1", text="hi from the thief")
+    woke = h.join("Vic", address="10.0.0.5", resume={"session": w.session, "last_seq": 0})
+    assert not woke.of(Welcome)  # not silently a new "Vic (2)"
+    assert woke.last_error().code == "session_replaced" and "10.0.0.66" in woke.last_error().message
+
+
+def test_a_lost_welcome_does_not_cost_the_participant_its_place() -> None:
+    h = Harness()
+    h.host()
+    sam = h.join("Sam", address="10.0.0.5")
+    first = welcome_of(sam).session
+    h.drop(sam)
+    lost = h.join("Sam", address="10.0.0.5", resume={"session": first, "last_seq": 0})
+    assert welcome_of(lost).resumed
+    h.drop(lost)  # the connection died before Sam's app read that welcome
+    again = h.join("Sam", address="10.0.0.5", resume={"session": first, "last_seq": 0})
+    assert welcome_of(again).resumed and welcome_of(again).you.id == welcome_of(sam).you.id
+    h.send(again, type="send", id="c1", text="once")
+    h.send(again, type="send", id="c1", text="once")
+    assert [m.text for m in h.room.history if isinstance(m, MessagePosted)] == ["once"]
+
+
+def test_a_ban_keeps_every_address_and_the_same_machines_other_places() -> None:
+    h = Harness()
+    host = h.host()
+    eve = h.join("Eve", address="192.168.1.50")
+    twin = h.join("Eve's twin", address="192.168.1.50")
+    session = welcome_of(eve).session
+    for i in range(20):  # many addresses of one /64 fill nothing up
+        h.drop(eve)
+        h.clock.now += 10
+        eve = h.join(
+            "Eve", address=f"2001:db8::{i + 1:x}", resume={"session": session, "last_seq": 0}
+        )
+        session = welcome_of(eve).session
+    h.drop(eve)
+    h.clock.now += 10
+    eve = h.join("Eve", address="192.168.1.51", resume={"session": session, "last_seq": 0})
+    h.send(host, type="kick", participant=welcome_of(eve).you.id, ban=True)
+    assert twin.closed is not None and twin.closed.code == CloseCode.BANNED
+    for address in ("192.168.1.50", "192.168.1.51", "2001:db8::77"):
+        assert h.join("Eve", address=address).last_error().code == "banned", address
+
+
+def test_alternating_typing_notices_are_still_limited() -> None:
+    h = Harness()
+    host = h.host()
+    sam = h.join("Sam")
+    for _ in range(20):
+        h.send(sam, type="typing", active=True)
+        h.send(sam, type="typing", active=False)
+        h.clock.now += 0.1
+    shown = [m for m in host.of(TypingChanged) if m.active]
+    assert len(shown) == 1  # 2 s passed: one notice
