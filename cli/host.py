@@ -25,6 +25,7 @@ from cli.assistant_args import (
     assistant_from_args,
 )
 from core import __version__
+from core.address import host_port
 from core.ai.provider import OPENAI_KEY_ENV, PROVIDER_KEY_ENV, ProviderError
 from core.discovery import resolve_interfaces
 from core.hosting import AnnounceError, HostingError, RoomHost
@@ -86,8 +87,7 @@ def join_instructions(host: RoomHost) -> str:
     port = host.port
     lines = [f"Room {host.config.name!r} is open on port {port}.", "Join with:"]
     for address in host.addresses():
-        shown = f"[{address}]" if ":" in address else address
-        lines.append(f"  gptgroup-chat {shown}:{port} --name YOUR_NAME")
+        lines.append(f"  gptgroup-chat {host_port(address, port)} --name YOUR_NAME")
     lines.append("or share the room link:")
     lines += [f"  {link}" for link in host.links()]
     lines.append("Host controls (keep the key to yourself), on this machine:")

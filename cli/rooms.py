@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from cli.terminal_text import terminal_json, terminal_safe
+from core.address import host_port
 from core.discovery import BrowserEvent, DiscoveredRoom, Discovery, RoomBrowser
 
 __all__ = ["describe_room", "find_room", "list_rooms", "matching_rooms", "room_json"]
@@ -39,9 +40,8 @@ def describe_room(room: DiscoveredRoom) -> str:
         parts.append(f"INCOMPATIBLE (protocol {room.protocol or '?'})")
     if room.own:
         parts.append("yours")
-    host = room.reachable or room.addresses[0]
-    shown = f"[{host}]" if ":" in host else host
-    return terminal_safe("  " + " · ".join(parts) + f"  →  {shown}:{room.port}")
+    where = host_port(room.reachable or room.addresses[0], room.port)
+    return terminal_safe("  " + " · ".join(parts) + f"  →  {where}")
 
 
 def room_json(event: BrowserEvent) -> str:

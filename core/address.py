@@ -23,9 +23,31 @@ from urllib.parse import parse_qs, quote, urlsplit
 from core.protocol import DEFAULT_PORT, MAX_ROOM_NAME_CHARS
 from core.text_rules import clean_label
 
-__all__ = ["InvalidAddress", "RoomAddress", "parse_room_address", "room_link", "room_url"]
+__all__ = [
+    "InvalidAddress",
+    "RoomAddress",
+    "host_port",
+    "parse_room_address",
+    "room_link",
+    "room_url",
+    "ws_url",
+]
 
 LINK_SCHEME = "gptgroup"
+
+
+def host_port(host: str, port: int | None = None, *, in_link: bool = False) -> str:
+    """``host:port`` as people type it and URLs carry it: an IPv6 address in brackets
+    (``[fe80::1%eth0]:47321``; ``in_link`` writes its zone's ``%`` as ``%25``, RFC 6874).
+    Without ``port``, just the host, bracketed if need be."""
+    if ":" in host:
+        host = f"[{host.replace('%', '%25', 1) if in_link else host}]"
+    return host if port is None else f"{host}:{port}"
+
+
+def ws_url(host: str, port: int) -> str:
+    """The ``ws://`` URL of a room at ``host`` and ``port``."""
+    return f"ws://{host_port(host, port)}/"
 
 
 class InvalidAddress(ValueError):
@@ -64,8 +86,7 @@ def parse_room_address(text: str) -> RoomAddress:
     host = _host_with_zone(parts.netloc, parts.hostname)
     if not host:
         raise InvalidAddress("the address has no host")
-    shown = f"[{host}]" if ":" in host else host
-    url = f"ws://{shown}:{port}/"
+    url = ws_url(host, port)
     if parts.scheme == "ws":
         return RoomAddress(url, host, port)
     query = parse_qs(parts.query)
@@ -96,9 +117,9 @@ def room_link(
 ) -> str:  # fmt: skip
     """A ``gptgroup://`` link for a room at ``host:port`` (a scoped IPv6 address keeps its
     scope, as ``[fe80::1%25eth0]``)."""
-    shown = f"[{host.replace('%', '%25', 1)}]" if ":" in host else host
+    where = host_port(host, port, in_link=True)
     room = quote(name, safe="")
-    return f"{LINK_SCHEME}://{shown}:{port}/?room={room}&v={protocol}&pw={int(password_required)}"
+    return f"{LINK_SCHEME}://{where}/?room={room}&v={protocol}&pw={int(password_required)}"
 
 
 def _host_with_zone(netloc: str, hostname: str | None) -> str | None:

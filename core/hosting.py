@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 from typing import Literal
 
-from core.address import room_link
+from core.address import host_port, room_link
 from core.ai.provider import ChatProvider
 from core.discovery import Advertisement, Discovery, RoomAdvert, resolve_interfaces
 from core.log_redaction import register_secret
@@ -119,7 +119,7 @@ class RoomHost:
     def local_address(self) -> str:
         """``host:port`` where this machine itself joins: loopback, unless bound elsewhere."""
         host = "127.0.0.1" if self._bind in _EVERY_INTERFACE else str(self._bind)
-        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        return host_port(host, self.port)
 
     def local_url(self) -> str:
         """Where this machine's own window joins: loopback, unless bound elsewhere."""

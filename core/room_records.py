@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core import __version__
+from core.address import ws_url
 from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, RoomInfo
 from core.text_rules import clean_label
 
@@ -142,9 +143,7 @@ class DiscoveredRoom:
 
     def url(self) -> str:
         """The address to join: the one that answered, else the first advertised."""
-        host = self.reachable or self.addresses[0]
-        shown = f"[{host}]" if ":" in host else host
-        return f"ws://{shown}:{self.port}/"
+        return ws_url(self.reachable or self.addresses[0], self.port)
 
 
 def _text(raw: bytes | None, limit: int) -> str | None:

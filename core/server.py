@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from core.accept_gate import AcceptGate, gated_connection, raise_open_files_limit
+from core.address import ws_url
 from core.ai.desk import AnswerOutcome
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
@@ -150,8 +151,7 @@ class RoomServer:
 
     def url(self, host: str = "127.0.0.1") -> str:
         """The ``ws://`` address to reach this room at ``host``."""
-        shown = f"[{host}]" if ":" in host else host
-        return f"ws://{shown}:{self.port}/"
+        return ws_url(host, self.port)
 
     async def wait_room_closed(self) -> None:
         """Return once the room has been closed (by the host's ``close_room`` or :meth:`close`)."""

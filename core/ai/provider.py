@@ -37,6 +37,7 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
+from core.address import host_port
 from core.log_redaction import register_secret
 from core.protocol import Usage
 
@@ -244,9 +245,7 @@ class ProviderSettings:
 def _where(url: str) -> str:
     """``host:port`` of ``url``, without any ``user:password@`` it may carry."""
     parts = urlsplit(url)
-    host = parts.hostname or "?"
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{parts.port}" if parts.port else host
+    return host_port(parts.hostname or "?", parts.port)
 
 
 def without_credentials(url: str) -> str:

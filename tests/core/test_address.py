@@ -5,7 +5,7 @@ from __future__ import annotations
 import ifaddr
 import pytest
 
-from core.address import parse_room_address, room_link
+from core.address import host_port, parse_room_address, room_link, ws_url
 from core.netinfo import joinable_addresses
 
 # "lo" exists on every machine these tests run on, so the system knows it as a scope name;
@@ -56,3 +56,24 @@ def test_typed_scoped_addresses_join_the_same_room(typed: str) -> None:
 
 def test_an_interface_name_keeps_its_case() -> None:
     assert parse_room_address("[fe80::1%Eth0]:1").url == "ws://[fe80::1%Eth0]:1/"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "in_link", "shown"),
+    [
+        ("192.168.1.20", 47321, False, "192.168.1.20:47321"),
+        ("2001:db8::1", 47321, False, "[2001:db8::1]:47321"),
+        ("fe80::1%eth0", 47321, False, "[fe80::1%eth0]:47321"),
+        ("fe80::1%eth0", 47321, True, "[fe80::1%25eth0]:47321"),
+        ("gpu-box.local", None, False, "gpu-box.local"),
+        ("::1", None, False, "[::1]"),
+    ],
+)
+def test_one_way_to_write_host_and_port(
+    host: str, port: int | None, in_link: bool, shown: str
+) -> None:
+    assert host_port(host, port, in_link=in_link) == shown
+
+
+def test_a_room_url_for_an_ipv6_host_has_brackets() -> None:
+    assert ws_url("2001:db8::1", 5) == "ws://[2001:db8::1]:5/"
