@@ -46,7 +46,8 @@ unit: $(STAMP)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz tests/isolated.sh $(BIN)/pytest tests/core/test_fuzz.py --timeout=0 -p no:cacheprovider $(PYTEST_ARGS)
 
-# The app's screens, rendered offscreen (inside a private network namespace when root).
+# The app's screens, rendered offscreen (inside a private network namespace when root), in the
+# light theme (docs/screenshots/) and the dark one (docs/screenshots/dark/).
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen tests/isolated.sh $(BIN)/python -m tests.screenshots
 

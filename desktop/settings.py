@@ -1,10 +1,10 @@
 """What the app remembers between runs: preferences only, never chat content or room names.
 
-Display name and the assistant choices go in ``QSettings``, in a file only its owner may read
-(mode 0600: a display name and a server address are nobody else's business). Room names are
-not kept, and one an older version kept is removed when the file is opened. The API key goes
-in the OS keyring; where there is no keyring (no desktop session), it is kept for this session
-only and the host dialog says so: it is never written to a file of ours.
+Display name, the assistant choices and the theme go in ``QSettings``, in a file only its owner
+may read (mode 0600: a display name and a server address are nobody else's business). Room
+names are not kept, and one an older version kept is removed when the file is opened. The API
+key goes in the OS keyring; where there is no keyring (no desktop session), it is kept for this
+session only and the host dialog says so: it is never written to a file of ours.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import keyring
 from keyring.errors import KeyringError
 from PySide6.QtCore import QSettings
 
-__all__ = ["FILE_MODE", "FORGOTTEN_KEYS", "KeyStore", "Preferences"]
+from core.log_redaction import register_secret
+
+__all__ = ["FILE_MODE", "FORGOTTEN_KEYS", "THEME_CHOICES", "KeyStore", "Preferences"]
 
 log = logging.getLogger("gptgroup.desktop.settings")
 
@@ -26,6 +28,9 @@ KEYRING_SERVICE = "GPT Group"
 FILE_MODE = 0o600
 FORGOTTEN_KEYS = ("room_name",)
 """Keys older versions wrote that are no longer kept; removed whenever the file is opened."""
+THEME_KEY = "theme"
+THEME_CHOICES = ("system", "light", "dark")
+"""Follow the desktop's colour scheme, or force the light or the dark theme."""
 
 
 class Preferences:
@@ -52,6 +57,18 @@ class Preferences:
         self._settings.setValue(key, value)
         self._write()
 
+    def theme(self) -> str:
+        """One of :data:`THEME_CHOICES`: ``"system"`` unless another was chosen (or the file
+        holds something else)."""
+        value = self.get(THEME_KEY, "system")
+        return value if value in THEME_CHOICES else "system"
+
+    def set_theme(self, choice: str) -> None:
+        """Remember ``choice``; raises ``ValueError`` for anything but :data:`THEME_CHOICES`."""
+        if choice not in THEME_CHOICES:
+            raise ValueError(f"not a theme choice: {choice!r}")
+        self.set(THEME_KEY, choice)
+
     def _write(self) -> None:
         with _private_files():
             self._settings.sync()
@@ -77,7 +94,10 @@ def _private_files() -> Iterator[None]:
 
 
 class KeyStore:
-    """API keys by provider address, in the OS keyring, or in memory when there is none."""
+    """API keys by provider address, in the OS keyring, or in memory when there is none.
+
+    Every key read or stored is registered with :mod:`core.log_redaction`, so no log line
+    carries it from then on, whoever writes the line."""
 
     def __init__(self) -> None:
         self._session_only: dict[str, str] = {}
@@ -87,14 +107,17 @@ class KeyStore:
         if where in self._session_only:
             return self._session_only[where]
         try:
-            return keyring.get_password(KEYRING_SERVICE, where)
+            key = keyring.get_password(KEYRING_SERVICE, where)
         except KeyringError as exc:
             log.info("no keyring: %s", type(exc).__name__)
             self.available = False
             return None
+        register_secret(key)
+        return key
 
     def set(self, where: str, key: str) -> bool:
         """Store ``key``; returns False when it could be kept for this session only."""
+        register_secret(key)
         try:
             keyring.set_password(KEYRING_SERVICE, where, key)
         except KeyringError as exc:

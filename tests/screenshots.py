@@ -1,12 +1,16 @@
-"""Render the app's main screens offscreen into docs/screenshots/ (``make screenshots``).
+"""Render the app's main screens offscreen into docs/screenshots/ (``make screenshots``), in
+the light theme there and in the dark theme in docs/screenshots/dark/.
 
 Everything shown is real: a room hosted on loopback (not announced), real clients, and the
 fake OpenAI server of the tests streaming an answer through the real SDK. Only the lobby's
-list is filled by hand, since discovery must not run on this machine's network.
+list is filled by hand, since discovery must not run on this machine's network. Preferences
+are read from a temporary file, never the person's own, and the theme chosen for a run is
+not remembered.
 
 ``--hostile`` renders instead how the app shows a hostile room (names that are markup,
 10,000 characters long or carry direction overrides, a deceptive link), through the
-rewriting relay of the desktop tests; ``--out DIR`` writes somewhere else than the docs.
+rewriting relay of the desktop tests; ``--out DIR`` writes somewhere else than the docs;
+``--theme light`` or ``--theme dark`` renders one theme only.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core.ai.desk import AssistantConfig
 from core.ai.provider import ChatProvider, ProviderSettings
@@ -29,10 +35,12 @@ from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
 from core.protocol import AssistantInfo, RoomInfo
 from core.room import RoomConfig
+from desktop import theme
 from desktop.about import AboutDialog
 from desktop.app import make_application
 from desktop.host_dialog import HostDialog
-from desktop.join_dialogs import DisclosureDialog
+from desktop.join_dialogs import DisclosureDialog, JoinDialog
+from desktop.labels import message_box
 from desktop.links import follow_link
 from desktop.main_window import MainWindow
 from desktop.session import RoomSession
@@ -41,6 +49,8 @@ from tests.desktop.hostile_room import MARKER, RewritingRelay
 from tests.fake_openai import FakeOpenAI, Reply
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+THEME_FOLDERS = {"light": ".", "dark": "dark"}
+"""Where each theme's screenshots go, under the output folder."""
 
 ANSWER = """Here is a tiny helper that splits the bill evenly:
 
@@ -85,10 +95,17 @@ async def until(condition: object, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.05)
 
 
-async def shoot(app: QApplication, out: Path) -> None:
-    prefs = Preferences()
+def private_preferences(folder: Path) -> Preferences:
+    """Preferences in ``folder``: screenshots never read or write the person's own."""
+    return Preferences(QSettings(str(folder / "prefs.ini"), QSettings.Format.IniFormat))
+
+
+async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
     lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
     lobby.resize(900, 600)
+    lobby.show()
+    await asyncio.sleep(0.2)
+    save(out, lobby, "lobby-empty")
     for room in (
         sample_room("Team lunch"),
         sample_room("Book club", host_name="Ben", participants=5, assistant_kind="local",
@@ -97,10 +114,25 @@ async def shoot(app: QApplication, out: Path) -> None:
         sample_room("Night owls", host_name="Dee", participants=1, protocol=2),
     ):  # fmt: skip
         lobby.rooms.apply(BrowserEvent("added", room))
-    lobby.show()
     lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
+    lobby.lobby.list.setFocus()  # the focus outline, as after Tab
     await asyncio.sleep(0.2)
     save(out, lobby, "lobby")
+
+    join = JoinDialog("Book club", "Ana", password_required=True, parent=lobby)
+    join.show()
+    join.password.setFocus()
+    await asyncio.sleep(0.2)
+    save(out, join, "join-dialog")
+    join.close()
+
+    warning = message_box(
+        QMessageBox.Icon.Warning, "Cannot join", "The room is full.", parent=lobby
+    )
+    warning.show()
+    await asyncio.sleep(0.2)
+    save(out, warning, "warning")
+    warning.close()
 
     room = RoomInfo("Team lunch", "Ana", 3, None, False, True, assistant=AssistantInfo(
         "assistant", "OpenAI", "cloud", "gpt-4o-mini", "mention"))  # fmt: skip
@@ -162,10 +194,22 @@ async def shoot(app: QApplication, out: Path) -> None:
         chat.view.scrollToBottom()
         await asyncio.sleep(0.2)
         save(out, window, "chat")
-        await window.shutdown()
+
+        # Dee's window, when the host closes the room: the conversation stays, under a banner.
+        dee = RoomClient(host.local_url(), "Dee")
+        guest_window = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
+        guest_window.resize(980, 700)
+        guest_window._enter(RoomSession(dee, await dee.connect()))
+        guest_window.show()
         await sam.leave()
         await ben.leave()
+        await window.shutdown()
         window.close()
+        await until(lambda: dee.ended is not None)
+        await asyncio.sleep(0.3)
+        save(out, guest_window, "chat-ended")
+        await guest_window.shutdown()
+        guest_window.close()
 
     about = AboutDialog()
     about.show()
@@ -177,9 +221,8 @@ async def shoot(app: QApplication, out: Path) -> None:
     lobby.close()
 
 
-async def shoot_hostile(app: QApplication, out: Path) -> None:
+async def shoot_hostile(app: QApplication, out: Path, prefs: Preferences) -> None:
     """A hostile room, as its host and a guest see it."""
-    prefs = Preferences()
     lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
     lobby.resize(900, 600)
     for room in (
@@ -270,13 +313,26 @@ async def shoot_hostile(app: QApplication, out: Path) -> None:
     lobby.close()
 
 
+async def shoot_themes(app: QApplication, out: Path, themes: list[str], hostile: bool) -> None:
+    """Every screen in each theme, the light one in ``out`` and the dark one in ``out/dark``."""
+    controller = theme.install(app)
+    with tempfile.TemporaryDirectory() as folder:
+        prefs = private_preferences(Path(folder))
+        for scheme in themes:
+            controller.set_choice(scheme, remember=False)
+            where = (out / THEME_FOLDERS[scheme]).resolve()
+            await (shoot_hostile if hostile else shoot)(app, where, prefs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the PNG files")
     parser.add_argument("--hostile", action="store_true", help="render a hostile room instead")
+    parser.add_argument("--theme", choices=list(THEME_FOLDERS), help="render one theme only")
     args = parser.parse_args()
     app = make_application(sys.argv[:1])
-    qasync.run(shoot_hostile(app, args.out) if args.hostile else shoot(app, args.out))
+    themes = [args.theme] if args.theme else list(THEME_FOLDERS)
+    qasync.run(shoot_themes(app, args.out, themes, args.hostile))
     return 0
 
 
