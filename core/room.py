@@ -830,6 +830,9 @@ class Room:
         while len(participant.sent_ids) > self.config.dedup_memory:
             participant.sent_ids.popitem(last=False)
         actions = self._stop_typing(participant)
+        # A posted message ends the typing; starting the next one may show at once (posts
+        # are rate limited themselves, so this cannot multiply notices).
+        participant.typing_sent_at = float("-inf")
         actions += self._broadcast(posted)
         return actions + self._assistant_after(conn, participant, posted, now)
 
