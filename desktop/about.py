@@ -14,7 +14,6 @@ from PySide6.QtGui import (
     QDesktopServices,
     QIcon,
     QPainter,
-    QPalette,
     QPixmap,
     QTextBlockFormat,
     QTextCursor,
@@ -58,16 +57,27 @@ logins.
 ### Nothing is kept after the room closes
 
 Chats live only in memory, on the host's computer and in each participant's app. The app never
-writes them to disk, and when the room closes they are gone for everyone, unless someone
-explicitly chooses to save a transcript. The developers of {APP_NAME} receive nothing: there
-is no telemetry and there are no servers of ours.
+writes them to disk and cannot save a transcript: when the room closes, the conversation is
+gone for everyone (though anyone in it can copy text or take a screenshot). The developers of
+{APP_NAME} receive nothing: there is no telemetry and there are no servers of ours.
 
 ### Where your messages go
 
-Everyone in a room sees what you write. When the assistant answers, the host's computer sends
-the conversation to the AI provider the host chose: a cloud service such as OpenAI, or a
-server on the local network. Before you join, the app shows which one a room uses. Never share
+Everyone in a room sees what you write. Messages that ask the assistant (or every message, if
+the host set it to answer on its own) go from the host's computer, with the recent
+conversation, to the AI provider the host chose: a cloud service such as OpenAI, or a server
+on the local network. Before you join, the app shows which one a room uses. Never share
 sensitive information in a group chat.
+
+The connection between the apps in a room is **not encrypted**: anyone on the same network can
+read the messages as they travel. Use {APP_NAME} only on networks you trust.
+
+### Who sees what, and when
+
+People who join a room later can read its recent conversation, unless the host chose
+otherwise when opening it ("New people see earlier messages"); the room's header says which.
+The host also chooses whether the room is announced on the local network, where anyone can see
+its name, the host's name and the number of people in it, or only shared by its address.
 
 ### Contact
 
@@ -212,12 +222,8 @@ class AboutDialog(QDialog):
         name_font.setBold(True)
         self.name_label.setFont(name_font)
 
-        self.version_label = QLabel(f"Version {__version__}")
-        muted = self.version_label.palette()
-        muted.setColor(
-            QPalette.ColorRole.WindowText, muted.color(QPalette.ColorRole.PlaceholderText)
-        )
-        self.version_label.setPalette(muted)
+        # Muted by the theme's style sheet, which keeps it readable in light and dark alike.
+        self.version_label = QLabel(f"Version {__version__}", objectName="hint")
         self.version_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.description_label = QLabel(DESCRIPTION)

@@ -1,39 +1,167 @@
-"""The message box: Enter sends, Shift+Enter adds a line, ``@`` completes names."""
+"""The message box: Enter sends, Shift+Enter adds a line, ``@`` completes names.
+
+Nothing typed is lost. The text stays in the box when it is submitted, and goes only when the
+room's client has taken the message (:meth:`Composer.message_queued`, as one step that Ctrl+Z
+undoes); a message the room refuses comes back (:meth:`Composer.restore_unsent`). Near the
+room's length limit a counter appears in the box; over it, the part that does not fit is
+marked, the counter says by how much, and the message cannot be submitted.
+"""
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QStringListModel, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QTextCursor
-from PySide6.QtWidgets import QCompleter, QPlainTextEdit, QSizePolicy, QWidget
+from PySide6.QtCore import QEvent, QRect, QStringListModel, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QResizeEvent, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import QCompleter, QPlainTextEdit, QSizePolicy, QTextEdit, QWidget
 
-__all__ = ["Composer"]
+from core.protocol import Limits
+from desktop.labels import PlainLabel
+
+__all__ = ["COUNTER_FROM", "Composer"]
 
 TYPING_REPEAT = 3.0  # seconds between "still typing" notes; others expire it after 6
+COUNTER_FROM = 0.9  # the counter appears at this share of the limit
+POPUP_WIDTH = 220
+OVER_LIMIT_BACKGROUND = QColor(198, 40, 40, 60)  # a translucent red: readable on any theme
 
 
 class Composer(QPlainTextEdit):
-    """A multi-line text box that emits :attr:`submitted` with its text on Enter."""
+    """A multi-line text box for one message.
+
+    * :attr:`submitted` (the text) when the person sends it (Enter or :meth:`submit`); the
+      text stays in the box until :meth:`message_queued` says the room's client took it.
+    * :attr:`sendable_changed` (bool) when whether it can be sent changes: some text, within
+      :meth:`set_max_chars`, and the box not read-only. :meth:`send_blocker` says why not.
+    * :attr:`typing_changed` (bool) when typing starts, every few seconds while it goes on,
+      and when the box is emptied.
+    """
 
     submitted = Signal(str)
     typing_changed = Signal(bool)
+    sendable_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setPlaceholderText("Write a message…  (Enter sends, Shift+Enter for a new line)")
         self.setTabChangesFocus(True)
+        self._max_chars = Limits().max_text_chars
         self._names = QStringListModel(self)
         self._completer = QCompleter(self._names, self)
         self._completer.setWidget(self)
         self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self._completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self._completer.activated.connect(self._insert_completion)
+        self.counter = PlainLabel(name="hint", parent=self)
+        self.counter.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.counter.hide()
         self._typing = False
         self._said_at = 0.0
+        self._sendable: bool | None = None  # unknown until the text first changes
+        self._base_height = self.fontMetrics().lineSpacing() * 3 + 20
         self.textChanged.connect(self._on_text_changed)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 20)
+        self.setFixedHeight(self._base_height)
+
+    # ----------------------------------------------------------------- the limit
+
+    def set_max_chars(self, limit: int) -> None:
+        """The room's limit on one message (``room.limits.max_text_chars``)."""
+        self._max_chars = max(1, limit)
+        self._check_length()
+
+    def send_blocker(self) -> str:
+        """Why the text cannot be sent now, in a sentence; empty when it can."""
+        if self.isReadOnly():
+            return "You are no longer in the room."
+        length = len(self.toPlainText())
+        if length > self._max_chars:
+            over = length - self._max_chars
+            return (
+                f"{over:,} {'character' if over == 1 else 'characters'} too many: messages are "
+                f"at most {self._max_chars:,} characters. Shorten it to send it."
+            )
+        if not self.toPlainText().strip():
+            return "Write a message first."
+        return ""
+
+    def _check_length(self) -> None:
+        """Show the counter near the limit, mark what does not fit, say whether it can go."""
+        length = len(self.toPlainText())
+        over = length > self._max_chars
+        near = length >= self._max_chars * COUNTER_FROM
+        if near:
+            shown = f"{length:,} / {self._max_chars:,}"
+            self.counter.setText(f"{shown} · {self.send_blocker()}" if over else shown)
+            self.counter.setObjectName("problem" if over else "hint")
+            self.counter.style().unpolish(self.counter)
+            self.counter.style().polish(self.counter)
+        if near != self.counter.isVisible():
+            self.counter.setVisible(near)
+            strip = self._counter_height() if near else 0
+            self.setViewportMargins(0, 0, 0, strip)
+            self.setFixedHeight(self._base_height + strip)
+            self._place_counter()
+        self._mark_overflow(over)
+        sendable = not self.send_blocker()
+        if sendable != self._sendable:
+            self._sendable = sendable
+            self.sendable_changed.emit(sendable)
+
+    def _mark_overflow(self, over: bool) -> None:
+        """Give what is past the limit a red background: what would not be sent."""
+        marks = []
+        if over:
+            mark = QTextEdit.ExtraSelection()
+            mark.cursor = QTextCursor(self.document())
+            mark.cursor.setPosition(_cursor_position(self.toPlainText(), self._max_chars))
+            mark.cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+            mark.format = QTextCharFormat()
+            mark.format.setBackground(OVER_LIMIT_BACKGROUND)
+            marks.append(mark)
+        self.setExtraSelections(marks)
+
+    def _counter_height(self) -> int:
+        return self.counter.fontMetrics().height() + 4
+
+    def _place_counter(self) -> None:
+        viewport = self.viewport().geometry()
+        height = self._counter_height()
+        self.counter.setGeometry(
+            QRect(viewport.left() + 4, viewport.bottom() + 1, viewport.width() - 8, height)
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_counter()
+
+    # ----------------------------------------------------------------- sending
+
+    def submit(self) -> None:
+        """Send the text: emits :attr:`submitted` when it can go; the text stays."""
+        text = self.toPlainText()
+        if self.send_blocker():
+            return
+        self.submitted.emit(text)
+
+    def message_queued(self, text: str) -> None:
+        """The room's client took ``text``: empty the box, if it still holds just that, as
+        one step that Ctrl+Z undoes."""
+        if self.toPlainText() != text:
+            return
+        cursor = QTextCursor(self.document())
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.removeSelectedText()
+        self.setTextCursor(cursor)
+
+    def restore_unsent(self, text: str) -> None:
+        """Put back a message the room refused, before anything typed since."""
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.Start)
+        cursor.insertText(text if self.document().isEmpty() else f"{text}\n")
+        self.moveCursor(QTextCursor.MoveOperation.End)
+
+    # ----------------------------------------------------------------- names
 
     def set_names(self, names: list[str]) -> None:
         """Who ``@`` can complete: participants and the assistant."""
@@ -58,6 +186,31 @@ class Composer(QPlainTextEdit):
         cursor.insertText(f"@{name} ")
         self.setTextCursor(cursor)
 
+    def completion_popup_visible(self) -> bool:
+        return self._completer.popup().isVisible()
+
+    def _show_completions(self, word: str) -> None:
+        """List the names that start with ``word`` (after the ``@``), just under or over the
+        line being typed, never on it; the first is highlighted, so Tab or Enter takes it."""
+        self._completer.setCompletionPrefix(word[1:])
+        if self._completer.completionCount() == 0:
+            self._completer.popup().hide()
+            return
+        # cursorRect() is in the viewport's coordinates; the completer places its popup in
+        # the composer's, which start at the frame, before the padding.
+        line = self.cursorRect().translated(self.viewport().pos()).adjusted(0, -3, 0, 3)
+        line.setLeft(max(0, line.left() - self.fontMetrics().horizontalAdvance(word)))
+        line.setWidth(POPUP_WIDTH)
+        self._completer.complete(line)
+        popup = self._completer.popup()
+        popup.setCurrentIndex(self._completer.completionModel().index(0, 0))
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab moves focus on, except while names are offered: then it takes the name."""
+        if self.completion_popup_visible():
+            return False
+        return super().focusNextPrevChild(next)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         popup = self._completer.popup()
         if popup.isVisible() and event.key() in (
@@ -72,25 +225,28 @@ class Composer(QPlainTextEdit):
         super().keyPressEvent(event)
         word = self._word_before_cursor()
         if word:
-            self._completer.setCompletionPrefix(word[1:])
-            rect = self.cursorRect()
-            rect.setWidth(220)
-            self._completer.complete(rect)
+            self._show_completions(word)
         else:
             popup.hide()
 
-    def submit(self) -> None:
-        text = self.toPlainText()
-        if not text.strip():
-            return
-        self.clear()
-        self.submitted.emit(text)
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._place_counter()
 
     def _on_text_changed(self) -> None:
-        """Say "typing" when it starts and then every few seconds, and "stopped" when cleared."""
+        """Say "typing" when it starts and then every few seconds, and "stopped" when cleared;
+        keep the counter and whether it can be sent current."""
+        self._check_length()
         typing = bool(self.toPlainText().strip())
         now = time.monotonic()
         if typing != self._typing or (typing and now - self._said_at > TYPING_REPEAT):
             self._typing = typing
             self._said_at = now
             self.typing_changed.emit(typing)
+
+
+def _cursor_position(text: str, chars: int) -> int:
+    """The document position after the first ``chars`` characters of ``text``: Qt counts
+    UTF-16 code units, so a character outside the BMP (an emoji) counts twice."""
+    return len(text[:chars].encode("utf-16-le")) // 2

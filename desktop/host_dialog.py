@@ -1,27 +1,38 @@
-"""Hosting a room: its name, your name, a password, a cap, and the assistant.
+"""Hosting a room: its name, your name, a password, a size limit, who can find it and what
+newcomers see, and the assistant.
 
-The room's name is checked as it is typed, by the room's own rules
-(:func:`core.text_rules.normalize_room_name`), and is not remembered: a room name says what a
-group talks about, and preferences are kept in a file. Model names listed by a provider come
-from the network and are shown as plain text.
+The room's name and yours are checked as they are typed, by the room's own rules
+(:func:`core.text_rules.normalize_room_name`, :func:`~core.text_rules.normalize_display_name`);
+a problem is said under its field and goes away as soon as it is fixed. The room's name is
+not remembered: a room name says what a group talks about, and preferences are kept in a
+file. Model names listed by a provider come from the network and are shown as plain text.
+
+A key for a server reached over plain ``http://`` on another machine would cross the network
+readable by anyone on it: the dialog then asks for explicit consent ("Send the key
+unencrypted") and refuses to open the room without it (:class:`InsecureKeyTransport`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -31,8 +42,10 @@ from core.ai.desk import AssistantConfig
 from core.ai.provider import (
     PRESETS,
     ChatProvider,
+    InsecureKeyTransport,
     ProviderProblem,
     ProviderSettings,
+    is_loopback_url,
     without_credentials,
 )
 from core.protocol import MAX_ROOM_NAME_CHARS
@@ -46,6 +59,8 @@ from desktop.settings import KeyStore, Preferences
 __all__ = ["HostDialog", "HostPlan"]
 
 DEFAULT_ROOM_NAME = "Our room"
+DIALOG_WIDTH = 560
+MIN_HEIGHT = 420  # on a small screen the form scrolls, down to this
 MAX_LISTED_MODELS = 1000  # a provider's list is network input: bounded, like its entries
 MAX_MODEL_CHARS = 200
 
@@ -57,47 +72,125 @@ PROVIDER_CHOICES = [
     ("compatible", "Other OpenAI-compatible server"),
 ]
 
+ANNOUNCE_HINT = "Listed for everyone on this network. Unticked: join by address or link only."
+CANNOT_ANNOUNCE_HINT = (
+    "The app is not looking for rooms on this network, so it cannot announce this one: share "
+    "its address or link."
+)
+HISTORY_HINT = "Up to the last 500 messages. Unticked: only what is written after they join."
+NO_ASSISTANT_NOTE = "The room works without an assistant; people just chat."
+
 
 @dataclass
 class HostPlan:
-    """What the dialog settled on: the room to open, who you are, and the provider."""
+    """What the dialog settled on: the room to open, who you are, the provider, and whether
+    the room is announced on the local network."""
 
     config: RoomConfig
     your_name: str
     provider: ProviderSettings | None
+    advertise: bool = True
 
 
 class HostDialog(QDialog):
-    """Collects everything needed to open a room; :meth:`plan` returns it."""
+    """Collects everything needed to open a room; :meth:`plan` returns it once accepted.
 
-    def __init__(self, prefs: Preferences, keys: KeyStore, parent: QWidget | None = None) -> None:
+    ``can_announce`` is false when the app is not browsing the network (discovery is off or
+    unavailable): the room then cannot be announced, and the dialog says so.
+    """
+
+    def __init__(
+        self,
+        prefs: Preferences,
+        keys: KeyStore,
+        parent: QWidget | None = None,
+        *,
+        can_announce: bool = True,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Host a room")
         self._prefs = prefs
         self._keys = keys
         self._tasks: set[asyncio.Task[None]] = set()
+        self._build_room_box(can_announce)
+        self._build_assistant_box()
 
+        self.problem = PlainLabel(name="problem", wrap=True)
+        self.problem.hide()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Open the room")
+        # The form scrolls on a screen too small for all of it; the problem and the buttons
+        # stay in view under it.
+        self.form_area = QWidget()
+        form_layout = QVBoxLayout(self.form_area)
+        form_layout.setContentsMargins(0, 0, 0, 0)
+        form_layout.addWidget(self.room_box)
+        form_layout.addWidget(self.ai_box)
+        form_layout.addStretch(1)
+        self.form_area.installEventFilter(self)
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes through its fields
+        self.scroll.setWidget(self.form_area)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+
+        self._connect_signals()
+        self.provider.setCurrentIndex(max(0, self.provider.findData(prefs.get("provider", "none"))))
+        self._provider_changed()
+        self.setFixedWidth(DIALOG_WIDTH)
+        self._fit_height()
+
+    # ----------------------------------------------------------------- building
+
+    def _build_room_box(self, can_announce: bool) -> None:
         self.room_name = QLineEdit(DEFAULT_ROOM_NAME)
         self.room_name.setMaxLength(MAX_ROOM_NAME_CHARS)
         self.room_name_problem = PlainLabel(name="problem", wrap=True)
         self.room_name_problem.hide()
-        self.your_name = QLineEdit(prefs.get("display_name"))
+        self.your_name = QLineEdit(self._prefs.get("display_name"))
+        self.your_name.setPlaceholderText("How others will see you")
+        self.your_name_problem = PlainLabel(name="problem", wrap=True)
+        self.your_name_problem.hide()
         self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("Optional")
         self.max_people = limit_spin(None, 500, " people")
-        room_form = QFormLayout()
-        room_form.addRow("Room name", self.room_name)
-        room_form.addRow("", self.room_name_problem)
-        room_form.addRow("Your name", self.your_name)
-        room_form.addRow("Password", self.password)
-        room_form.addRow("At most", self.max_people)
+        self.max_people.setPrefix("at most ")
+        self.announce = QCheckBox("Announce this room on the network", checked=can_announce)
+        self.announce.setEnabled(can_announce)
+        self.announce_hint = PlainLabel(
+            ANNOUNCE_HINT if can_announce else CANNOT_ANNOUNCE_HINT, name="hint", wrap=True
+        )
+        self.share_history = QCheckBox("New people see earlier messages", checked=True)
+        self.history_hint = PlainLabel(HISTORY_HINT, name="hint", wrap=True)
+        form = QFormLayout()
+        form.addRow("Room name", self.room_name)
+        form.addRow("", self.room_name_problem)
+        form.addRow("Your name", self.your_name)
+        form.addRow("", self.your_name_problem)
+        form.addRow("Password", self.password)
+        form.addRow("Room size", self.max_people)
+        form.addRow("", self.announce)
+        form.addRow("", self.announce_hint)
+        form.addRow("", self.share_history)
+        form.addRow("", self.history_hint)
+        self.room_box = QGroupBox("Room")
+        self.room_box.setLayout(form)
 
+    def _build_assistant_box(self) -> None:
         self.provider = QComboBox()
         for key, label in PROVIDER_CHOICES:
             self.provider.addItem(label, key)
         self.base_url = QLineEdit()
         self.api_key = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.key_note = PlainLabel(name="hint", wrap=True)
+        self.no_assistant_note = PlainLabel(NO_ASSISTANT_NOTE, name="hint", wrap=True)
+        self.key_over_http = QCheckBox("Send the key unencrypted (http://)")
+        self.key_over_http_note = PlainLabel(name="problem", wrap=True)
         self.model = QComboBox(editable=True)
         self.model.setMinimumWidth(220)
         # Long model names (from the provider) must not widen the dialog.
@@ -108,12 +201,13 @@ class HostDialog(QDialog):
         self.test_button = QPushButton("Test connection")
         self.test_result = PlainLabel(name="hint", wrap=True)
         self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        model_row = QHBoxLayout()
+        self.model_row = model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
         model_row.addWidget(self.test_button)
         self.persona = QPlainTextEdit()
         self.persona.setPlaceholderText("Instructions for the assistant (optional)")
         self.persona.setMaximumHeight(80)
+        self.persona.setTabChangesFocus(True)  # else a keyboard user cannot get past it
         self.mode = QComboBox()
         for key, label in MODE_LABELS.items():
             self.mode.addItem(label, key)
@@ -121,55 +215,95 @@ class HostDialog(QDialog):
         self.budget.setSingleStep(10_000)
         self.quota = limit_spin(None, 1000, " answers")
         self.window = QSpinBox(minimum=1, maximum=24 * 60, suffix=" minutes", value=10)
-        ai_form = QFormLayout()
-        ai_form.addRow("Provider", self.provider)
-        ai_form.addRow("Server address", self.base_url)
-        ai_form.addRow("API key", self.api_key)
-        ai_form.addRow("", self.key_note)
-        ai_form.addRow("Model", model_row)
-        ai_form.addRow("", self.test_result)
-        ai_form.addRow("Answers", self.mode)
-        ai_form.addRow("Instructions", self.persona)
-        ai_form.addRow("Room token budget", self.budget)
-        ai_form.addRow("Per-guest quota", self.quota)
-        ai_form.addRow("Quota window", self.window)
+        self.ai_form = form = QFormLayout()
+        form.addRow("Provider", self.provider)
+        form.addRow("", self.no_assistant_note)
+        form.addRow("Server address", self.base_url)
+        form.addRow("API key", self.api_key)
+        form.addRow("", self.key_note)
+        form.addRow("", self.key_over_http)
+        form.addRow("", self.key_over_http_note)
+        form.addRow("Model", model_row)
+        form.addRow("", self.test_result)
+        form.addRow("Answers", self.mode)
+        form.addRow("Instructions", self.persona)
+        form.addRow("Room token budget", self.budget)
+        form.addRow("Per-guest quota", self.quota)
+        form.addRow("Quota window", self.window)
         self.ai_box = QGroupBox("Assistant")
-        self.ai_box.setLayout(ai_form)
+        self.ai_box.setLayout(form)
+        # Everything but the provider: without an assistant these rows are
+        # hidden and their fields disabled, so nothing looks as if it could be filled in.
+        self._assistant_fields: list[QWidget] = [
+            self.base_url, self.api_key, self.model, self.test_button, self.test_result,
+            self.mode, self.persona, self.budget, self.quota, self.window,
+        ]  # fmt: skip
+        self._assistant_rows: list[QWidget | QHBoxLayout] = [
+            self.base_url, self.api_key, self.key_note, model_row, self.test_result, self.mode,
+            self.persona, self.budget, self.quota, self.window,
+        ]  # fmt: skip
 
-        self.problem = PlainLabel(name="problem", wrap=True)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Open the room")
+    def _connect_signals(self) -> None:
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
-        room_box = QGroupBox("Room")
-        room_box.setLayout(room_form)
-        layout = QVBoxLayout(self)
-        layout.addWidget(room_box)
-        layout.addWidget(self.ai_box)
-        layout.addWidget(self.problem)
-        layout.addWidget(self.buttons)
-
         self.room_name.textChanged.connect(self._check_room_name)
+        self.your_name.textChanged.connect(self._check_your_name)
         self.provider.currentIndexChanged.connect(self._provider_changed)
+        self.base_url.textChanged.connect(self._update_key_consent)
+        self.api_key.textChanged.connect(self._update_key_consent)
+        self.key_over_http.toggled.connect(self._update_key_consent)
         self.test_button.clicked.connect(self._test_clicked)
-        self.provider.setCurrentIndex(max(0, self.provider.findData(prefs.get("provider", "none"))))
-        self._provider_changed()
-        self.resize(520, 0)
+        for edited in (self.room_name.textChanged, self.your_name.textChanged,
+                       self.password.textChanged, self.base_url.textChanged,
+                       self.api_key.textChanged, self.model.editTextChanged,
+                       self.key_over_http.toggled, self.provider.currentIndexChanged):  # fmt: skip
+            edited.connect(self._clear_problem)
 
-    # ----------------------------------------------------------------- room name
+    # ----------------------------------------------------------------- size
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        form = getattr(self, "form_area", None)  # called during construction and teardown too
+        if watched is form and event.type() == QEvent.Type.LayoutRequest:
+            self._fit_height()  # a note appeared or went, rows were shown or hidden
+        return super().eventFilter(watched, event)
+
+    def _fit_height(self) -> None:
+        """As tall as the form needs at this width (wrapped notes included), up to most of
+        the screen; the form scrolls beyond. Qt sizes a window by its layout's size hint,
+        which ignores height-for-width and would squeeze the notes."""
+        form = self.form_area.layout()
+        outer = self.layout()
+        if form is None or outer is None:
+            return
+        self.ensurePolished()
+        outer.activate()  # the scroll area's place as things are now
+        around = self.height() - self.scroll.height()  # margins, the problem, the buttons
+        wanted = around + form.totalHeightForWidth(self.scroll.width())
+        screen = self.screen().availableGeometry().height() if self.screen() else wanted
+        height = min(wanted, int(screen * 0.9))
+        self.setMinimumHeight(min(height, MIN_HEIGHT))
+        if height != self.height():
+            self.resize(self.width(), height)
+
+    # ----------------------------------------------------------------- names
 
     def _check_room_name(self, text: str) -> None:
         """Say under the field what is wrong with the name as typed, by the room's rules."""
-        try:
-            normalize_room_name(text)
-        except TextRejected as exc:
-            self.room_name_problem.setText(sentence(str(exc)))
-            self.room_name_problem.show()
-            return
-        self.room_name_problem.hide()
-        self.room_name_problem.setText("")
+        _show_note(self.room_name_problem, _name_problem(normalize_room_name, text))
+
+    def _check_your_name(self, text: str) -> None:
+        _show_note(self.your_name_problem, _name_problem(normalize_display_name, text))
+
+    def _clear_problem(self, *_: object) -> None:
+        """The problem under the form was about what was there: any change may have fixed
+        it, and a stale one misleads. Opening the room checks everything again."""
+        if self.problem.text():
+            self._say_problem("")
+
+    def _say_problem(self, text: str) -> None:
+        """What stops the room from opening, under the form (outside its scrolling)."""
+        _show_note(self.problem, text)
+        self._fit_height()
 
     # ----------------------------------------------------------------- provider choice
 
@@ -179,12 +313,14 @@ class HostDialog(QDialog):
     def _provider_changed(self) -> None:
         preset = self._preset()
         enabled = preset != "none"
-        for widget in (self.base_url, self.api_key, self.model, self.test_button, self.persona,
-                       self.mode, self.budget, self.quota, self.window):  # fmt: skip
+        for widget in self._assistant_fields:
             widget.setEnabled(enabled)
-        self.test_result.setText("")
+        for row in self._assistant_rows:
+            self.ai_form.setRowVisible(row, enabled)
+        self.ai_form.setRowVisible(self.no_assistant_note, not enabled)
+        self._say_test_result("")
         if not enabled:
-            self.key_note.setText("The room works without an assistant; people just chat.")
+            self._update_key_consent()
             return
         info = PRESETS[preset]
         saved_url = self._prefs.get(f"base_url:{preset}")
@@ -208,45 +344,81 @@ class HostDialog(QDialog):
         if model:
             self.model.addItem(model)
         self.model.setEditText(model)
+        self._update_key_consent()
+
+    def _say_test_result(self, text: str) -> None:
+        """What the connection test found; its row takes no room while there is nothing."""
+        self.test_result.setText(text)
+        self.ai_form.setRowVisible(self.test_result, bool(text) and self._preset() != "none")
 
     def _where(self) -> str:
         return self.base_url.text().strip() or PRESETS[self._preset()].base_url
 
-    def provider_settings(self) -> ProviderSettings | None:
-        """Settings from the form; raises ``ValueError`` with a sentence when unusable."""
+    def key_goes_over_http(self) -> bool:
+        """Whether the key (or credentials in the address) would go unencrypted to another
+        machine: plain ``http://`` to anything but this computer."""
+        if self._preset() == "none":
+            return False
+        url = self._where()
+        try:
+            parts = urlsplit(url)
+            credentials = bool(self.api_key.text().strip() or parts.username or parts.password)
+        except ValueError:
+            return False
+        return credentials and parts.scheme == "http" and not is_loopback_url(url)
+
+    def _update_key_consent(self, *_: object) -> None:
+        """Offer the consent only where it applies; say what it means while it is given."""
+        needed = self.key_goes_over_http()
+        self.ai_form.setRowVisible(self.key_over_http, needed)
+        self.ai_form.setRowVisible(self.key_over_http_note, needed)
+        if needed and self.key_over_http.isChecked():
+            self.key_over_http_note.setText(
+                "Anyone on the network between this computer and the server can read the key."
+            )
+        elif needed:
+            self.key_over_http_note.setText(
+                "This address is not encrypted: use https://, or tick the box to send the key "
+                "anyway."
+            )
+        else:
+            self.key_over_http_note.setText("")
+
+    def provider_settings(self, *, model_required: bool = True) -> ProviderSettings | None:
+        """Settings from the form; None with no assistant. Raises ``ValueError`` with a
+        sentence when unusable (:class:`InsecureKeyTransport` for a key over plain http
+        without consent)."""
         preset = self._preset()
         if preset == "none":
             return None
         model = self.model.currentText().strip()
-        if not model:
+        if not model and model_required:
             raise ValueError("Choose a model (Test connection lists what the server offers).")
         return ProviderSettings.from_preset(
             preset,
             model=model,
             base_url=self._where(),
             api_key=self.api_key.text().strip() or None,
-            env_key=self._preset() == "openai",
+            env_key=preset == "openai",
+            allow_key_over_http=self.key_over_http.isChecked(),
         )
 
     def _test_clicked(self) -> None:
-        try:
-            try:
-                settings = self.provider_settings()
-            except ValueError as exc:
-                if "Choose a model" not in str(exc):
-                    raise
-                settings = ProviderSettings.from_preset(  # test the server, list its models
-                    self._preset(), model="", base_url=self._where(),
-                    api_key=self.api_key.text().strip() or None,
-                    env_key=self._preset() == "openai",
-                )  # fmt: skip
-        except ValueError as exc:  # also a key that would go over plain http
-            self.test_result.setText(sentence(str(exc)))
+        try:  # no model yet: test the server, and list its models
+            settings = self.provider_settings(model_required=False)
+        except InsecureKeyTransport:
+            self._say_test_result(
+                "Not tested: the key would be sent unencrypted (http://). Use https://, or tick "
+                "“Send the key unencrypted” above."
+            )
+            return
+        except ValueError as exc:
+            self._say_test_result(sentence(str(exc)))
             return
         if settings is None:
             return
         self.test_button.setEnabled(False)
-        self.test_result.setText("Testing…")
+        self._say_test_result("Testing…")
         task = asyncio.ensure_future(self._test(settings))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -257,6 +429,7 @@ class HostDialog(QDialog):
             report = await provider.check()
         finally:
             await provider.aclose()
+            self.test_button.setEnabled(True)
         models = _listable(report.models)
         if models:
             current = self.model.currentText().strip()
@@ -264,20 +437,26 @@ class HostDialog(QDialog):
             self.model.addItems(models)
             self.model.setEditText(current or models[0])
         if report.ok:
-            self.test_result.setText(f"✓ {report.message}")
+            self._say_test_result(f"✓ {report.message}")
         elif report.problem is ProviderProblem.UNKNOWN_MODEL and not settings.model:
-            self.test_result.setText(f"✓ Connected; choose one of {len(report.models)} models.")
+            self._say_test_result(f"✓ Connected; choose one of {len(report.models)} models.")
         else:
-            self.test_result.setText(f"✗ {report.message}")
-        self.test_button.setEnabled(True)
+            self._say_test_result(f"✗ {report.message}")
 
     # ----------------------------------------------------------------- accepting
 
     def _accept(self) -> None:
         try:
             self._plan = self._build_plan()
+        except InsecureKeyTransport:
+            self._say_problem(
+                "The API key would be sent unencrypted (http://) to another computer. Use "
+                "https://, or tick “Send the key unencrypted”.",
+            )
+            self.key_over_http.setFocus()
+            return
         except (ValueError, TextRejected) as exc:
-            self.problem.setText(str(exc))
+            self._say_problem(str(exc))
             return
         self.accept()
 
@@ -311,11 +490,30 @@ class HostDialog(QDialog):
         config = RoomConfig(
             name=name, password=self.password.text() or None,
             max_participants=self.max_people.value() or None, assistant=assistant,
+            share_history=self.share_history.isChecked(),
         )  # fmt: skip
-        return HostPlan(config, you, settings)
+        return HostPlan(config, you, settings, advertise=self.announce.isChecked())
 
     def plan(self) -> HostPlan:
         return self._plan
+
+
+def _name_problem(rule: Callable[[str], str], text: str) -> str:
+    """What is wrong with ``text`` by ``rule`` (a normaliser that raises
+    :class:`TextRejected`), as a sentence; empty when nothing is, or nothing was typed."""
+    if not text.strip():
+        return ""
+    try:
+        rule(text)
+    except TextRejected as exc:
+        return sentence(str(exc))
+    return ""
+
+
+def _show_note(label: PlainLabel, text: str) -> None:
+    """Show ``text`` in ``label``; an empty note takes no room."""
+    label.setText(text)
+    label.setVisible(bool(text))
 
 
 def _listable(models: tuple[str, ...]) -> list[str]:

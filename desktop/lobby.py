@@ -1,9 +1,20 @@
-"""The first screen: rooms found on the network, and the ways in (join, by address, host)."""
+"""The first screen: rooms found on the network, and the ways in (join, by address, host).
+
+What the list shows comes through :class:`RoomFeed`, which stands between the browser and the
+list: a room is identified by its room id, and only one room can answer at one address and
+port, so the announcement of a room whose host crashed (it lingers in the network's caches
+for a long time, and the new room on the same port answers its checks) never stays listed as
+a ghost that opens another room.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -17,12 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.discovery import DiscoveredRoom
+from core.discovery import BrowserEvent, DiscoveredRoom
+from desktop import theme
 from desktop.labels import PlainLabel, elided
 from desktop.models import Roles, RoomListModel
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line
 
-__all__ = ["LobbyPage", "RoomDelegate", "room_details"]
+__all__ = ["LobbyPage", "RoomDelegate", "RoomFeed", "room_address", "room_details", "room_note"]
 
 EMPTY_TEXT = """<h3>No rooms found yet</h3>
 <p>Rooms hosted on this network appear here by themselves. That needs:</p>
@@ -33,6 +45,15 @@ EMPTY_TEXT = """<h3>No rooms found yet</h3>
 </ul>
 <p>If the list stays empty, ask the host for the room's address or link and use
 <b>Join by address or link…</b>. Or host a room yourself.</p>"""
+
+LOCKED_BADGE = ("locked", "#8d4e00")
+
+
+def room_address(room: DiscoveredRoom) -> str:
+    """Where the room answers, as ``host:port``: what tells apart two rooms of the same name
+    and host name, and what to type in "Join by address" elsewhere."""
+    host = room.reachable or room.addresses[0]
+    return f"[{host}]:{room.port}" if ":" in host else f"{host}:{room.port}"
 
 
 def room_details(room: DiscoveredRoom) -> str:
@@ -53,8 +74,26 @@ def room_details(room: DiscoveredRoom) -> str:
     return " · ".join(details)
 
 
+def room_note(room: DiscoveredRoom | None) -> str:
+    """Why the selected room cannot be joined from here, or an empty string."""
+    if room is None:
+        return ""
+    name = fenced(room.name)
+    if not room.compatible:
+        return (
+            f"“{name}” needs a different version of GPT Group (protocol "
+            f"{room.protocol or '?'}). Update the app that is older."
+        )
+    if room.locked:
+        return (
+            f"“{name}” is locked: its host is not letting anyone new in right now. Ask the host "
+            "to unlock it, then try again."
+        )
+    return ""
+
+
 class RoomDelegate(QStyledItemDelegate):
-    """A room as two lines: its name and badges, then host, people and the assistant.
+    """A room as two lines: its name, badges and address, then host, people and assistant.
 
     Every field comes from an announcement on the LAN: each is drawn as plain text, cut to
     fit, and direction-isolated from the words around it.
@@ -85,16 +124,27 @@ class RoomDelegate(QStyledItemDelegate):
         muted.setAlpha(170)
         metrics = QFontMetrics(option.font)
         x, y = rect.left() + 12, rect.top() + 8
+        right = rect.right() - 12
+        # The address, right-aligned on the first line: it is what tells rooms apart.
+        address = fenced(room_address(room))
+        address_width = metrics.horizontalAdvance(address)
+        painter.setFont(option.font)
+        painter.setPen(muted)
+        painter.drawText(right - address_width, y + 1 + metrics.ascent(), address)
+        right -= address_width + 12
         bold = QFont(option.font)
         bold.setBold(True)
         bold.setPointSizeF(option.font.pointSizeF() + 1)
         painter.setFont(bold)
         painter.setPen(text)
-        name = elided(one_line(room.name[:TEXT_CHARS]), QFontMetrics(bold), rect.width() // 2)
+        name_width = min(rect.width() // 2, right - x)
+        name = elided(one_line(room.name[:TEXT_CHARS]), QFontMetrics(bold), name_width)
         painter.drawText(x, y + QFontMetrics(bold).ascent(), name)
         x += QFontMetrics(bold).horizontalAdvance(name) + 10
         for badge, colour in self._badges(room):
             width = metrics.horizontalAdvance(badge) + 12
+            if x + width > right:
+                break  # never over the address
             box = QRect(x, y + 1, width, metrics.height())
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(colour))
@@ -112,6 +162,8 @@ class RoomDelegate(QStyledItemDelegate):
     @staticmethod
     def _badges(room: DiscoveredRoom) -> list[tuple[str, str]]:
         badges = []
+        if room.locked:
+            badges.append(LOCKED_BADGE)
         if room.password_required:
             badges.append(("password", "#6b7580"))
         if room.assistant_kind == "cloud":
@@ -119,14 +171,97 @@ class RoomDelegate(QStyledItemDelegate):
         elif room.assistant_kind == "local":
             badges.append(("local AI", "#11818c"))
         if room.own:
-            badges.append(("yours", "#a86a00"))
+            badges.append(("yours", "#8a5700"))  # 6.1:1 under white text
         if not room.compatible:
             badges.append(("incompatible", "#c62828"))
         return badges
 
 
+@dataclass
+class _Seen:
+    room: DiscoveredRoom
+    order: int  # when this room (this room id) was first seen: later is newer
+
+
+class RoomFeed:
+    """Turns the browser's events into the list's, so that the list holds real rooms only.
+
+    * A room is its room id: when the announcement under a key names another room id, the
+      old room leaves the list and the new one arrives (never an "update" of one into the
+      other, which would keep a selection or a join pointing at a different room).
+    * Only one room can answer at one address and port. When two announced rooms share
+      one, the one first seen later is shown: a host that crashed and opened a new room on
+      the same port left the old announcement behind, and the new room answers its checks.
+    * :meth:`disown` hides a room found not to be what its announcement says (the main window
+      checks before joining) until the browser drops or renews it.
+
+    ``sink`` receives :class:`BrowserEvent` values for the list (``RoomListModel.apply``).
+    """
+
+    def __init__(self, sink: Callable[[BrowserEvent], None]) -> None:
+        self._sink = sink
+        self._seen: dict[str, _Seen] = {}
+        self._shown: dict[str, DiscoveredRoom] = {}
+        self._disowned: dict[str, str] = {}  # key: the room id found not to be there
+        self._order = itertools.count()
+
+    def apply(self, event: BrowserEvent) -> None:
+        room = event.room
+        if event.kind == "removed":
+            self._seen.pop(room.key, None)
+            self._disowned.pop(room.key, None)
+        else:
+            seen = self._seen.get(room.key)
+            if seen is None or seen.room.room_id != room.room_id:
+                self._seen[room.key] = _Seen(room, next(self._order))
+                self._disowned.pop(room.key, None)
+            else:
+                seen.room = room
+        self._publish()
+
+    def disown(self, room: DiscoveredRoom) -> None:
+        """Hide ``room``: something else answers where it was announced."""
+        if room.key in self._seen:
+            self._disowned[room.key] = room.room_id
+            self._publish()
+
+    def _wanted(self) -> dict[str, DiscoveredRoom]:
+        """The rooms to list: per address and port, the newest room claiming it."""
+        claimed: set[tuple[str, int]] = set()
+        wanted: dict[str, DiscoveredRoom] = {}
+        for key, seen in sorted(self._seen.items(), key=lambda item: -item[1].order):
+            room = seen.room
+            if self._disowned.get(key) == room.room_id:
+                continue
+            endpoints = {(address, room.port) for address in room.addresses}
+            if endpoints & claimed:
+                continue
+            claimed |= endpoints
+            wanted[key] = room
+        return wanted
+
+    def _publish(self) -> None:
+        wanted = self._wanted()
+        for key, room in list(self._shown.items()):
+            if key not in wanted or wanted[key].room_id != room.room_id:
+                del self._shown[key]
+                self._sink(BrowserEvent("removed", room))
+        for key, room in wanted.items():
+            shown = self._shown.get(key)
+            if shown == room:
+                continue
+            self._shown[key] = room
+            self._sink(BrowserEvent("added" if shown is None else "updated", room))
+
+
 class LobbyPage(QWidget):
-    """Signals say what the person chose; the main window does the joining and hosting."""
+    """Signals say what the person chose; the main window does the joining and hosting.
+
+    Enter on a selected room joins it, as a double click does. A room that cannot be joined
+    (locked, or for another app version) says why under the list when selected, and Join
+    stays off for it. :meth:`set_actions_enabled` switches the ways in off while the window
+    is busy joining or hosting, leaving the list itself readable.
+    """
 
     join_requested = Signal(object)  # a DiscoveredRoom
     join_by_address_requested = Signal()
@@ -136,22 +271,28 @@ class LobbyPage(QWidget):
     def __init__(self, rooms: RoomListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rooms = rooms
+        self._actions_enabled = True
         title = QLabel("GPT Group", objectName="appTitle")
         subtitle = QLabel("Chat with an AI together, as a group, in one place.", objectName="hint")
-        about = QPushButton("About")
-        about.setFlat(True)
+        self.about_button = QPushButton("About")
+        self.about_button.setFlat(True)
         top = QHBoxLayout()
         heading = QVBoxLayout()
         heading.addWidget(title)
         heading.addWidget(subtitle)
         top.addLayout(heading, 1)
-        top.addWidget(about, 0, Qt.AlignmentFlag.AlignTop)
+        self.appearance_button = QPushButton("Appearance")
+        self.appearance_button.setFlat(True)
+        self.appearance_button.setMenu(theme.appearance_menu(self.appearance_button))
+        top.addWidget(self.appearance_button, 0, Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.about_button, 0, Qt.AlignmentFlag.AlignTop)
 
         self.list = QListView(objectName="rooms")
         self.list.setModel(rooms)
         self.list.setItemDelegate(RoomDelegate(self.list))
         self.list.setSpacing(2)
         self.list.setFrameShape(QListView.Shape.NoFrame)
+        self.list.installEventFilter(self)
         self.empty = QLabel(EMPTY_TEXT, objectName="emptyState", wordWrap=True)
         self.empty.setTextFormat(Qt.TextFormat.RichText)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -163,6 +304,8 @@ class LobbyPage(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(empty_page)
         self.stack.addWidget(self.list)
+        self.room_note = PlainLabel(name="problem", wrap=True)
+        self.room_note.hide()
         self.discovery_note = PlainLabel(name="hint", wrap=True)
 
         self.join_button = QPushButton("Join", objectName="primary")
@@ -180,38 +323,62 @@ class LobbyPage(QWidget):
         layout.addSpacing(8)
         layout.addWidget(section)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.room_note)
         layout.addWidget(self.discovery_note)
         layout.addLayout(buttons)
+        self._connect_signals()
+        self._update_buttons()
 
-        about.clicked.connect(self.about_requested)
+    def _connect_signals(self) -> None:
+        self.about_button.clicked.connect(self.about_requested)
         self.address_button.clicked.connect(self.join_by_address_requested)
         self.host_button.clicked.connect(self.host_requested)
-        self.join_button.clicked.connect(self._join_selected)
-        self.list.doubleClicked.connect(self._join_index)
+        self.join_button.clicked.connect(self.on_join_clicked)
+        self.list.doubleClicked.connect(self.on_room_double_clicked)
         self.list.selectionModel().selectionChanged.connect(self._update_buttons)
+        rooms = self.rooms
         for signal in (rooms.rowsInserted, rooms.rowsRemoved, rooms.modelReset, rooms.dataChanged):
             signal.connect(self._update_buttons)
-        self._update_buttons()
 
     def set_discovery_problem(self, text: str) -> None:
         self.discovery_note.setText(text)
 
-    def _selected(self) -> DiscoveredRoom | None:
+    def set_actions_enabled(self, enabled: bool) -> None:
+        """Allow joining and hosting (off while the window is already doing one)."""
+        self._actions_enabled = enabled
+        self.address_button.setEnabled(enabled)
+        self.host_button.setEnabled(enabled)
+        self._update_buttons()
+
+    def selected_room(self) -> DiscoveredRoom | None:
         indexes = self.list.selectionModel().selectedIndexes()
         room = indexes[0].data(Roles.ROOM) if indexes else None
         return room if isinstance(room, DiscoveredRoom) else None
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Enter on the room list joins the selected room."""
+        # Qt may call this while the page is being built or torn down.
+        if watched is getattr(self, "list", None) and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+                self.on_join_clicked()
+                return True
+        return super().eventFilter(watched, event)
+
     def _update_buttons(self, *_: object) -> None:
         self.stack.setCurrentIndex(1 if self.rooms.rowCount() else 0)
-        room = self._selected()
-        self.join_button.setEnabled(room is not None and room.compatible)
+        room = self.selected_room()
+        note = room_note(room)
+        self.room_note.setText(note)
+        self.room_note.setVisible(bool(note))
+        self.join_button.setEnabled(self._actions_enabled and room is not None and not note)
 
-    def _join_selected(self) -> None:
-        room = self._selected()
-        if room is not None:
+    def on_join_clicked(self) -> None:
+        room = self.selected_room()
+        if room is not None and self.join_button.isEnabled():
             self.join_requested.emit(room)
 
-    def _join_index(self, index: QModelIndex) -> None:
+    def on_room_double_clicked(self, index: QModelIndex) -> None:
         room = index.data(Roles.ROOM)
-        if isinstance(room, DiscoveredRoom) and room.compatible:
+        if isinstance(room, DiscoveredRoom) and self._actions_enabled and not room_note(room):
             self.join_requested.emit(room)

@@ -1,35 +1,52 @@
-"""The app's window: the lobby, then the room; joining and hosting flows in between."""
+"""The app's window: the lobby, then the room; joining and hosting flows in between.
+
+One flow (join or host) runs at a time. While it waits on the network, a strip at the bottom
+of the window says what it is doing, with a busy bar and a Cancel button; the lobby stays
+readable, only its ways in are switched off.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable, Iterator
 from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core import APP_NAME
 from core.address import RoomAddress
-from core.ai.provider import ChatProvider
+from core.ai.provider import ChatProvider, ProviderSettings
 from core.client import JoinRefused, RoomClient, RoomUnreachable, probe_room
 from core.discovery import DiscoveredRoom, Discovery, RoomBrowser
 from core.hosting import RoomHost
-from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, RoomInfo, RoomPreview
+from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, AssistantInfo, RoomPreview, Welcome
+from core.room import RoomConfig
 from desktop.about import AboutDialog
 from desktop.chat_page import ChatPage
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import AddressDialog, DisclosureDialog, JoinDialog, sentence
-from desktop.lobby import LobbyPage
-from desktop.modal import run_dialog, warn
+from desktop.labels import ElidedLabel
+from desktop.lobby import LobbyPage, RoomFeed, room_address, room_note
+from desktop.modal import inform, run_dialog, warn
 from desktop.models import RoomListModel
 from desktop.network_text import TEXT_CHARS, fenced, one_line, shorten
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
 
-__all__ = ["MainWindow"]
+__all__ = ["BusyStrip", "MainWindow"]
 
 log = logging.getLogger("gptgroup.desktop")
 
@@ -41,6 +58,55 @@ REFUSALS = {
     "room_closed": "This room has closed.",
     "too_many_attempts": "Too many wrong passwords. Wait a minute, then try again.",
 }
+PASSWORD_REFUSALS = frozenset({"auth_failed", "too_many_attempts"})
+"""Refusals about the password: said in the join dialog, with the password ready to retype."""
+
+
+class BusyStrip(QWidget):
+    """A line at the bottom of the window: what the app is waiting for, a busy bar, Cancel.
+
+    :attr:`cancel_requested` is emitted when the person clicks Cancel.
+    """
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("busyStrip")
+        self.label = ElidedLabel(name="busyText")  # may name a room: network text
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 0)  # busy: no percentage to show
+        self.bar.setTextVisible(False)
+        self.bar.setFixedWidth(140)
+        self.bar.setAccessibleName("Working")
+        self.cancel_button = QPushButton("Cancel")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 4, 12, 8)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.hide()
+
+    def show_busy(self, text: str, *, cancellable: bool = True) -> None:
+        self.label.setText(text)
+        self.cancel_button.setVisible(cancellable)
+        self.show()
+
+    def done(self) -> None:
+        self.hide()
+        self.label.setText("")
+
+
+def notice_key(room: str, assistant: AssistantInfo | None) -> str:
+    """What a join notice was about: this run of a room (its instance, or its address for a
+    room that does not say) and where its messages go. A room that comes back as another
+    run, or with another AI or answer mode, is shown the notice again."""
+    if assistant is None:
+        return f"{room}\0none"
+    return "\0".join(
+        (room, assistant.provider_kind, assistant.provider, assistant.model, assistant.mode)
+    )
 
 
 class MainWindow(QMainWindow):
@@ -65,26 +131,63 @@ class MainWindow(QMainWindow):
         self.prefs = prefs or Preferences()
         self.keys = keys or KeyStore()
         self.rooms = RoomListModel(self)
+        self.feed = RoomFeed(self.rooms.apply)
         self.lobby = LobbyPage(self.rooms)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.lobby)
-        self.setCentralWidget(self.pages)
+        self.busy_strip = BusyStrip()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.busy_strip)
+        self.setCentralWidget(central)
         self.chat: ChatPage | None = None
         self.session: RoomSession | None = None
         self.discovery: Discovery | None = None
         self.browser: RoomBrowser | None = None
         self._discover = discover
-        self._seen_notice: set[str] = set()  # rooms whose notice was shown this session
+        self._seen_notice: set[str] = set()  # notice_key()s shown this session
+        self._history_shared: dict[str, bool] = {}  # by room instance, learnt on joining
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._busy = False
+        self._flow: asyncio.Task[Any] | None = None  # the join or host flow running, if any
         self.resize(980, 680)
         self._connect_signals()
 
     def _connect_signals(self) -> None:
-        self.lobby.join_requested.connect(lambda room: self._run(self.join_discovered(room)))
-        self.lobby.join_by_address_requested.connect(self._ask_address)
-        self.lobby.host_requested.connect(lambda: self._run(self.host_room()))
+        self.lobby.join_requested.connect(self.on_join_requested)
+        self.lobby.join_by_address_requested.connect(self.on_join_by_address_requested)
+        self.lobby.host_requested.connect(self.on_host_requested)
         self.lobby.about_requested.connect(self.show_about)
+        self.busy_strip.cancel_requested.connect(self.on_cancel_requested)
+
+    def _connect_chat(self, chat: ChatPage) -> None:
+        chat.left.connect(self.on_chat_left)
+        chat.join_new_room_requested.connect(self.on_join_new_room_requested)
+
+    # ----------------------------------------------------------------- slots
+
+    def on_join_requested(self, room: DiscoveredRoom) -> None:
+        self._run(self.join_discovered(room))
+
+    def on_join_by_address_requested(self) -> None:
+        dialog = AddressDialog(self)
+        if dialog.exec():
+            self._run(self.join_address(dialog.room_address()))
+
+    def on_host_requested(self) -> None:
+        self._run(self.host_room())
+
+    def on_chat_left(self) -> None:
+        self._run(self.leave_room())
+
+    def on_join_new_room_requested(self, preview: RoomPreview) -> None:
+        self._run(self.join_new_room(preview))
+
+    def on_cancel_requested(self) -> None:
+        if self._flow is not None:
+            self._flow.cancel()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -97,7 +200,7 @@ class MainWindow(QMainWindow):
             self.discovery = Discovery()
             await self.discovery.start()
             self.browser = await self.discovery.browse()
-            self.browser.subscribe(self.rooms.apply)
+            self.browser.subscribe(self.feed.apply)
         except OSError as exc:
             log.warning("room discovery unavailable: %s", exc)
             self.discovery = None
@@ -137,38 +240,71 @@ class MainWindow(QMainWindow):
             dialog.show_privacy_tab()
         dialog.exec()
 
+    @property
+    def busy(self) -> bool:
+        """Whether a join or host flow is running."""
+        return self._flow is not None
+
     def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        if self._busy:
+        """Run a flow, unless one is running already (a second click does nothing)."""
+        if self._flow is not None:
             coroutine.close()
             return
         task = asyncio.ensure_future(self._guarded(coroutine))
+        self._flow = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _guarded(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        self._busy = True
-        self.lobby.setEnabled(False)
+        self.lobby.set_actions_enabled(False)
         try:
             await coroutine
+        except asyncio.CancelledError:
+            log.info("cancelled by the user")
         except Exception as exc:
             log.exception("action failed")
             await self._problem(f"Something went wrong: {exc}")
         finally:
-            self._busy = False
-            self.lobby.setEnabled(True)
+            self._flow = None
+            self.busy_strip.done()
+            self.lobby.set_actions_enabled(True)
+
+    @contextlib.contextmanager
+    def _waiting(self, text: str, *, cancellable: bool = True) -> Iterator[None]:
+        """Show ``text`` with the busy bar (and Cancel) while the block waits on the network."""
+        self.busy_strip.show_busy(text, cancellable=cancellable)
+        try:
+            yield
+        finally:
+            self.busy_strip.done()
 
     async def _problem(self, text: str) -> None:
+        self.busy_strip.done()  # whatever was awaited is over
         await warn(self, APP_NAME, text)
 
     # ----------------------------------------------------------------- joining
 
-    def _ask_address(self) -> None:
-        dialog = AddressDialog(self)
-        if dialog.exec():
-            self._run(self.join_address(dialog.room_address()))
-
     async def join_discovered(self, room: DiscoveredRoom) -> None:
-        await self.join_url(room.url())
+        """Join a room from the list, after checking that it is still the room listed."""
+        note = room_note(room)
+        if note:  # locked, or for another version: said before anything is asked
+            await self._problem(note)
+            return
+        url = room.url()
+        preview = await self._look(url, room.name)
+        if preview is None:
+            return
+        if not room.name_cut and preview.name != room.name:
+            # What answers there is another room: the host closed or lost this one and
+            # opened that one on the same port. Never join it in this one's place.
+            self.feed.disown(room)
+            await self._problem(
+                f"“{fenced(room.name)}” is not open any more. Another room, "
+                f"“{fenced(preview.name)}”, is at {room_address(room)} now: choose it in the "
+                "list to join it."
+            )
+            return
+        await self._join(url, preview, taken_names=[room.host_name or ""])
 
     async def join_address(self, address: RoomAddress) -> None:
         if address.protocol is not None and address.protocol != PROTOCOL_VERSION:
@@ -181,17 +317,43 @@ class MainWindow(QMainWindow):
 
     async def join_url(self, url: str) -> None:
         """The whole join flow: look, ask name and password, show the notice, join."""
+        preview = await self._look(url)
+        if preview is not None:
+            await self._join(url, preview)
+
+    async def join_new_room(self, preview: RoomPreview) -> None:
+        """Join the room the host restarted in place of the one on screen (which has ended):
+        the notice is shown again, since where messages go may have changed."""
+        session = self.session
+        if session is None:
+            return
+        url = session.client.url
+        fresh = await self._look(url, preview.name)
+        if fresh is not None:
+            await self._join(url, fresh, name=session.client.name)
+
+    async def _look(self, url: str, name: str | None = None) -> RoomPreview | None:
+        """What the room at ``url`` says about itself; None (after saying why) if nothing
+        can be learnt."""
+        what = f"Looking for “{fenced(name)}”…" if name else "Looking for the room…"
         try:
-            preview = await probe_room(url)
+            with self._waiting(what):
+                return await probe_room(url)
         except (RoomUnreachable, JoinRefused) as exc:
             await self._problem(self._refusal_text(exc))
-            return
-        password_required = preview.password_required
+            return None
+
+    async def _join(
+        self, url: str, preview: RoomPreview, *, taken_names: Iterable[str] = (),
+        name: str | None = None,
+    ) -> None:  # fmt: skip
+        """Ask for a name (and password), show the notice, join; a wrong password is said in
+        the same dialog, which opens again with everything typed still there."""
+        dialog = JoinDialog(
+            preview.name, name or self.prefs.get("display_name"),
+            password_required=preview.password_required, parent=self, taken_names=taken_names,
+        )  # fmt: skip
         while True:
-            dialog = JoinDialog(
-                preview.name, self.prefs.get("display_name"),
-                password_required=password_required, parent=self,
-            )  # fmt: skip
             if not await run_dialog(dialog):
                 return
             name = dialog.display_name()
@@ -200,31 +362,49 @@ class MainWindow(QMainWindow):
                 return
             client = RoomClient(url, name, password=dialog.room_password())
             try:
-                welcome = await client.connect()
+                with self._waiting(f"Joining “{fenced(preview.name)}”…"):
+                    welcome = await client.connect()
             except JoinRefused as exc:
-                await self._problem(self._refusal_text(exc))
-                if exc.code == "auth_failed":
-                    password_required = True
+                if exc.code in PASSWORD_REFUSALS:
+                    dialog.show_refusal(self._refusal_text(exc), about_password=True)
                     continue
+                await self._problem(self._refusal_text(exc))
                 return
             except RoomUnreachable as exc:
                 await self._problem(self._refusal_text(exc))
                 return
             self._enter(RoomSession(client, welcome))
+            await self._tell_if_renamed(name, welcome)
             return
 
     async def _notice_accepted(self, url: str, preview: RoomPreview) -> bool:
-        key = f"{url} {preview.name}"
+        key = notice_key(preview.instance or url, preview.assistant)
         if key in self._seen_notice:
             return True
-        room = RoomInfo(preview.name, None, 0, None, False, preview.password_required,
-                        assistant=preview.assistant)  # fmt: skip
-        dialog = DisclosureDialog(room, self)
+        dialog = DisclosureDialog(
+            preview, self, history_shared=self._history_shared.get(preview.instance)
+        )
         dialog.privacy_requested.connect(lambda: self.show_about(privacy=True))
         if not await run_dialog(dialog):
             return False
         self._seen_notice.add(key)
         return True
+
+    def _remember(self, welcome: Welcome, url: str) -> None:
+        """What joining taught about the room: its notice is seen, and what newcomers read."""
+        self._seen_notice.add(notice_key(welcome.instance or url, welcome.room.assistant))
+        self._history_shared[welcome.instance] = welcome.room.history_shared
+
+    async def _tell_if_renamed(self, asked: str, welcome: Welcome) -> None:
+        """The room adds a number to a name already in use (by someone else, or by you in
+        another window): never let that pass silently."""
+        given = welcome.you.name
+        if given != asked:
+            await inform(
+                self, "Your name in this room",
+                f"Someone in this room is already called “{fenced(asked)}”, so others see you "
+                f"as “{fenced(given)}”. To change it, leave and join again with another name.",
+            )  # fmt: skip
 
     @staticmethod
     def _refusal_text(exc: Exception) -> str:
@@ -240,34 +420,40 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- hosting
 
     async def host_room(self) -> None:
-        dialog = HostDialog(self.prefs, self.keys, self)
+        dialog = HostDialog(self.prefs, self.keys, self, can_announce=self.discovery is not None)
         if not await run_dialog(dialog):
             return
         plan = dialog.plan()
-        host = await self._open(plan.config, plan.provider)
-        if host is None:
-            return
-        client = RoomClient(
-            host.local_url(), plan.your_name, password=plan.config.password, host_key=host.host_key
-        )
-        try:
-            welcome = await client.connect()
-        except (JoinRefused, RoomUnreachable) as exc:
-            await host.close()
-            await self._problem(f"The room opened but you could not join it: {exc}")
-            return
-        except BaseException:
-            await host.close()
-            raise
-        self._seen_notice.add(f"{host.local_url()} {plan.config.name}")
+        with self._waiting("Opening the room…"):
+            host = await self._open(plan.config, plan.provider, advertise=plan.advertise)
+            if host is None:
+                return
+            client = RoomClient(
+                host.local_url(), plan.your_name, password=plan.config.password,
+                host_key=host.host_key,
+            )  # fmt: skip
+            try:
+                welcome = await client.connect()
+            except (JoinRefused, RoomUnreachable) as exc:
+                await host.close()
+                await self._problem(f"The room opened but you could not join it: {exc}")
+                return
+            except BaseException:
+                await host.close()
+                raise
         self._enter(RoomSession(client, welcome, host=host))
 
-    async def _open(self, config: Any, provider_settings: Any) -> RoomHost | None:
-        for port in (DEFAULT_PORT, 0):  # the usual port, or any free one if it is taken
+    async def _open(
+        self, config: RoomConfig, provider_settings: ProviderSettings | None, *,
+        advertise: bool = True,
+    ) -> RoomHost | None:  # fmt: skip
+        """Open the room on the usual port, or any free one if it is taken; announce it when
+        asked to and the app is looking for rooms (the announcement shares that)."""
+        for port in (DEFAULT_PORT, 0):
             provider = ChatProvider(provider_settings) if provider_settings else None
             host = RoomHost(
-                config, provider=provider, port=port, advertise=self.discovery is not None,
-                discovery=self.discovery,
+                config, provider=provider, port=port,
+                advertise=advertise and self.discovery is not None, discovery=self.discovery,
             )  # fmt: skip
             try:
                 await host.start()
@@ -285,20 +471,38 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- the room page
 
     def _enter(self, session: RoomSession) -> None:
+        """Show ``session``'s room, in place of any room on screen (one that has ended)."""
+        old_session, old_chat = self.session, self.chat
+        if old_session is not None and old_session.client.ended is None:
+            raise RuntimeError("already in a room")
         self.session = session
         self.chat = ChatPage(session)
-        self.chat.left.connect(lambda: self._run(self.leave_room()))
+        self._connect_chat(self.chat)
         self.pages.addWidget(self.chat)
         self.pages.setCurrentWidget(self.chat)
+        if old_chat is not None:
+            self.pages.removeWidget(old_chat)
+            old_chat.deleteLater()
+        if old_session is not None:
+            self._keep(old_session.leave())  # it has ended: this only lets its tasks go
+        self._remember(session.welcome, session.client.url)
         self.setWindowTitle(f"{fenced(session.welcome.room.name)} — {APP_NAME}")
         session.start()
         self.chat.composer.setFocus()
+
+    def _keep(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` in the background, cancelled at shutdown."""
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def leave_room(self) -> None:
         session, chat = self.session, self.chat
         self.session = self.chat = None
         if session is not None:
-            await session.leave()
+            leaving = "Closing the room…" if session.host else "Leaving the room…"
+            with self._waiting(leaving, cancellable=False):  # half left is not an option
+                await session.leave()
         if chat is not None:
             self.pages.removeWidget(chat)
             chat.deleteLater()

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox, QWidget
 from desktop.labels import message_box
 from desktop.network_text import shorten
 
-__all__ = ["WARNING_CHARS", "run_dialog", "warn"]
+__all__ = ["WARNING_CHARS", "inform", "run_dialog", "warn"]
 
 WARNING_CHARS = 600
 
@@ -39,6 +39,15 @@ async def run_dialog(dialog: QDialog) -> bool:
 async def warn(parent: QWidget, title: str, text: str) -> None:
     """A warning with an OK button, awaited. ``text`` (which may quote the network) is shown
     as plain text and cut to :data:`WARNING_CHARS`."""
-    box = message_box(QMessageBox.Icon.Warning, title, shorten(text, WARNING_CHARS), parent=parent)
+    await _tell(QMessageBox.Icon.Warning, parent, title, text)
+
+
+async def inform(parent: QWidget, title: str, text: str) -> None:
+    """Something worth knowing, not a problem: as :func:`warn`, with the information icon."""
+    await _tell(QMessageBox.Icon.Information, parent, title, text)
+
+
+async def _tell(icon: QMessageBox.Icon, parent: QWidget, title: str, text: str) -> None:
+    box = message_box(icon, title, shorten(text, WARNING_CHARS), parent=parent)
     await run_dialog(box)
     box.deleteLater()

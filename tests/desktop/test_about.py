@@ -123,7 +123,7 @@ def test_the_dialog_shows_the_name_and_version(dialog: AboutDialog) -> None:
 def test_the_privacy_tab_shows_the_whole_policy(dialog: AboutDialog) -> None:
     document = dialog.privacy_view.document()
     text = flat(document.toPlainText())
-    assert "last updated: 30 november 2026" in text
+    assert "last updated: 2 december 2026" in text
     assert [h for h in headings(document) if h[0].isdigit()] == SECTION_HEADINGS
     assert "nothing is kept" in text
     assert "when the room closes" in text
@@ -136,6 +136,38 @@ def test_the_about_tab_promises_nothing_is_kept(dialog: AboutDialog) -> None:
     assert "nothing is kept after the room closes" in text
     assert "privacy@gptgroup.app" in text
     assert "issue tracker" in text
+
+
+# What the app cannot do yet must not be promised: each phrase here once claimed it could.
+UNTRUE_PROMISES = [
+    "chooses to save",
+    "save a transcript, copy text",
+    "files and images",
+    "shared files",
+    "names and files",
+    "turn off announcements",
+    "turn announcements off",
+]
+
+
+def test_no_text_promises_what_the_app_cannot_do(dialog: AboutDialog) -> None:
+    for view in (dialog.about_view, dialog.privacy_view):
+        text = flat(view.document().toPlainText())
+        assert [phrase for phrase in UNTRUE_PROMISES if phrase in text] == []
+        assert "cannot save a transcript" in text
+    policy = flat(dialog.privacy_view.document().toPlainText())
+    assert "cannot share files or images" in policy
+
+
+def test_the_texts_say_what_is_true_now(dialog: AboutDialog) -> None:
+    about = flat(dialog.about_view.document().toPlainText())
+    assert "not encrypted" in about and "anyone on the same network can read" in about
+    assert '"new people see earlier messages"' in about
+    assert "whether the room is announced" in about
+    policy = flat(dialog.privacy_view.document().toPlainText())
+    assert "choose not to announce a room when opening it" in policy
+    assert "people who join later receive its recent conversation" in policy
+    assert "whether newcomers see earlier messages" in policy
 
 
 def test_the_licences_tab_names_the_lgpl_and_pyside6(dialog: AboutDialog) -> None:

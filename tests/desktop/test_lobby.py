@@ -1,0 +1,314 @@
+"""The lobby: rooms can be told apart by their address, a locked room says so before anything
+is asked, Enter joins the selected room, a crashed room's announcement never stays listed as
+a ghost that opens another room, and opening a room shows progress without greying out the
+window."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyleOptionViewItem
+from pytestqt.qtbot import QtBot
+
+from core.discovery import BrowserEvent, DiscoveredRoom
+from core.hosting import RoomHost
+from core.room import RoomConfig
+from desktop import main_window as main_window_module
+from desktop.host_dialog import HostDialog
+from desktop.join_dialogs import JoinDialog
+from desktop.lobby import LobbyPage, RoomDelegate, RoomFeed, room_address, room_note
+from desktop.main_window import MainWindow
+from desktop.models import RoomListModel
+from desktop.network_text import fenced
+from desktop.settings import KeyStore, Preferences
+from tests.desktop.conftest import answer_dialog, until
+from tests.desktop.hostile_checks import HOSTILE, hostile_text, rich_text_risks, shows
+
+
+def listed(name: str, **fields: Any) -> DiscoveredRoom:
+    values: dict[str, Any] = {
+        "key": f"{name}@{fields.get('room_id', 'r1')}", "room_id": "r1", "name": name,
+        "host_name": "Ana", "participants": 3, "password_required": False,
+        "assistant_kind": "cloud", "provider": "OpenAI", "model": "gpt-4o-mini", "protocol": 1,
+        "app_version": "0.1.0", "addresses": ("192.168.1.20",), "port": 47321,
+    }  # fmt: skip
+    return DiscoveredRoom(**(values | fields))
+
+
+def lobby_window(prefs: Preferences, keys: KeyStore, *rooms: DiscoveredRoom) -> MainWindow:
+    """A window showing the lobby with ``rooms`` announced (through the feed, as the
+    browser's events are); the caller closes it (``qtbot.addWidget`` or ``cleanup``)."""
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    for room in rooms:
+        window.feed.apply(BrowserEvent("added", room))
+    window.resize(900, 600)
+    window.show()
+    return window
+
+
+def lobby_page(qtbot: QtBot, *rooms: DiscoveredRoom) -> LobbyPage:
+    """The lobby on its own, with ``rooms`` announced."""
+    model = RoomListModel()
+    page = LobbyPage(model)
+    feed = RoomFeed(model.apply)
+    for room in rooms:
+        feed.apply(BrowserEvent("added", room))
+    qtbot.addWidget(page)
+    page.resize(900, 600)
+    page.show()
+    return page
+
+
+def drawn(window: MainWindow | LobbyPage, room: DiscoveredRoom) -> QImage:
+    """``room``'s row as the lobby draws it, at the width of the window's list."""
+    model = RoomListModel()
+    model.apply(BrowserEvent("added", room))
+    view = window.list if isinstance(window, LobbyPage) else window.lobby.list
+    option = QStyleOptionViewItem()
+    option.initFrom(view)
+    option.rect = QRect(0, 0, view.viewport().width(), 60)
+    image = QImage(option.rect.size(), QImage.Format.Format_ARGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    RoomDelegate().paint(painter, option, model.index(0))
+    painter.end()
+    return image
+
+
+def test_rooms_of_the_same_name_and_host_show_their_addresses(qtbot: QtBot) -> None:
+    one = listed("Team lunch", room_id="a1", addresses=("192.168.1.20",))
+    two = listed("Team lunch", room_id="b2", addresses=("192.168.1.21",), port=47322)
+    window = lobby_page(qtbot, one, two)
+    assert window.rooms.rowCount() == 2
+    assert room_address(one) == "192.168.1.20:47321"
+    assert room_address(two) == "192.168.1.21:47322"
+    assert room_address(replace(two, addresses=("fe80::1%eth0",))) == "[fe80::1%eth0]:47322"
+    assert room_address(replace(two, reachable="192.168.1.99")) == "192.168.1.99:47322"
+    assert drawn(window, one) != drawn(window, two)  # the rows can be told apart
+
+
+def test_a_locked_room_has_a_badge_and_says_so_before_anything_is_asked(qtbot: QtBot) -> None:
+    locked = listed("Book club", locked=True)
+    lobby = lobby_page(qtbot, locked)
+    assert ("locked", "#8d4e00") in RoomDelegate._badges(locked)
+    assert drawn(lobby, locked) != drawn(lobby, replace(locked, locked=False))
+    asked: list[DiscoveredRoom] = []
+    lobby.join_requested.connect(asked.append)
+    lobby.list.setCurrentIndex(lobby.rooms.index(0))
+    note = lobby.room_note
+    assert note.isVisible() and "locked" in note.text() and "Book club" in note.text()
+    assert not lobby.join_button.isEnabled()
+    QTest.keyClick(lobby.list, Qt.Key.Key_Return)
+    lobby.on_room_double_clicked(lobby.rooms.index(0))
+    assert asked == []  # nobody is asked for a name to be refused afterwards
+    assert room_note(replace(locked, locked=False)) == ""
+
+
+async def test_joining_a_locked_room_is_refused_before_the_name(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    cleanup.append(window)
+    window.show()
+    seen: list[str] = []
+
+    def read(box: QMessageBox) -> None:
+        seen.append(box.text())
+        box.accept()
+
+    answer_dialog(QMessageBox, read)
+    await window.join_discovered(listed("Book club", locked=True, addresses=("127.0.0.1",)))
+    assert seen and "locked" in seen[0]
+    assert not any(isinstance(w, JoinDialog) for w in QApplication.topLevelWidgets())
+
+
+def test_enter_on_a_selected_room_joins_it(qtbot: QtBot) -> None:
+    other = listed("Book club", room_id="r2", addresses=("192.168.1.30",))
+    lobby = lobby_page(qtbot, listed("Team lunch"), other)
+    asked: list[DiscoveredRoom] = []
+    lobby.join_requested.connect(asked.append)
+    lobby.list.setFocus()
+    lobby.list.setCurrentIndex(lobby.rooms.index(1))
+    QTest.keyClick(lobby.list, Qt.Key.Key_Return)
+    assert [room.name for room in asked] == ["Team lunch"]  # sorted: Book club, Team lunch
+    QTest.keyClick(lobby.list, Qt.Key.Key_Up)
+    QTest.keyClick(lobby.list, Qt.Key.Key_Enter)
+    assert [room.name for room in asked] == ["Team lunch", "Book club"]
+
+
+# -- the feed between the browser and the list ------------------------------------------------
+
+
+def feed_events() -> tuple[RoomFeed, list[tuple[str, str]]]:
+    events: list[tuple[str, str]] = []
+    feed = RoomFeed(lambda e: events.append((e.kind, e.room.room_id)))
+    return feed, events
+
+
+def test_a_new_room_id_under_the_same_key_is_another_room() -> None:
+    feed, events = feed_events()
+    old = listed("Team lunch", room_id="old")
+    feed.apply(BrowserEvent("added", old))
+    feed.apply(BrowserEvent("updated", replace(old, participants=4)))
+    assert events == [("added", "old"), ("updated", "old")]
+    feed.apply(BrowserEvent("updated", replace(old, room_id="new")))
+    assert events[2:] == [("removed", "old"), ("added", "new")]  # never one turned into other
+
+
+def test_a_crashed_rooms_announcement_is_no_ghost_of_the_new_one() -> None:
+    feed, events = feed_events()
+    crashed = listed("Before", room_id="old", key="before@old")
+    feed.apply(BrowserEvent("added", crashed))
+    restarted = listed("After", room_id="new", key="after@new")  # the same address and port
+    feed.apply(BrowserEvent("added", restarted))
+    assert events == [("added", "old"), ("removed", "old"), ("added", "new")]
+    feed.apply(BrowserEvent("updated", replace(crashed, participants=0)))
+    assert events[3:] == []  # the ghost stays out
+    elsewhere = listed("Other", room_id="third", key="other@third", port=47400)
+    feed.apply(BrowserEvent("added", elsewhere))
+    assert events[3:] == [("added", "third")]  # another port is another room
+    feed.apply(BrowserEvent("removed", restarted))
+    assert events[4:] == [("removed", "new"), ("added", "old")]  # until its checks fail
+    feed.apply(BrowserEvent("removed", crashed))
+    assert events[6:] == [("removed", "old")]
+
+
+def test_a_room_found_to_be_another_is_disowned() -> None:
+    feed, events = feed_events()
+    newer_ghost = listed("Before", room_id="old", key="before@old")
+    real = listed("After", room_id="new", key="after@new")
+    feed.apply(BrowserEvent("added", real))
+    feed.apply(BrowserEvent("added", newer_ghost))  # seen later: listed in the real one's place
+    assert events == [("added", "new"), ("removed", "new"), ("added", "old")]
+    feed.disown(newer_ghost)  # joining found "After" there
+    assert events[3:] == [("removed", "old"), ("added", "new")]
+
+
+async def test_joining_a_ghost_says_what_is_there_now_and_drops_it(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    host = RoomHost(RoomConfig(name="After"), bind="127.0.0.1", port=0, advertise=False)
+    await host.start()
+    cleanup.append(host)
+    ghost = listed("Before", room_id="old", key="before@old", addresses=("127.0.0.1",),
+                   port=host.port)  # fmt: skip
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    cleanup.append(window)
+    window.feed.apply(BrowserEvent("added", ghost))
+    window.show()
+    seen: list[str] = []
+
+    def read(box: QMessageBox) -> None:
+        seen.append(box.text())
+        box.accept()
+
+    answer_dialog(QMessageBox, read)
+    await window.join_discovered(ghost)
+    assert window.chat is None  # not moved into "After" under the name "Before"
+    assert seen and "“\u2068Before\u2069” is not open any more" in seen[0]
+    assert "\u2068After\u2069" in seen[0]
+    assert window.rooms.rowCount() == 0
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+class SlowHost(RoomHost):
+    """A room host whose start waits until the test lets it go (as announcing does)."""
+
+    release: ClassVar[asyncio.Event]
+    instances: ClassVar[list[SlowHost]] = []
+
+    async def start(self) -> None:
+        SlowHost.instances.append(self)
+        await SlowHost.release.wait()
+        await super().start()
+
+
+@pytest.fixture
+def slow_host(monkeypatch: pytest.MonkeyPatch) -> type[SlowHost]:
+    SlowHost.release = asyncio.Event()
+    SlowHost.instances = []
+    monkeypatch.setattr(main_window_module, "RoomHost", SlowHost)
+    return SlowHost
+
+
+def fill_host_dialog(dialog: HostDialog) -> None:
+    dialog.your_name.setText("Ana")
+    dialog.provider.setCurrentIndex(dialog.provider.findData("none"))
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+
+
+async def test_opening_a_room_shows_progress_and_keeps_the_lobby_readable(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], slow_host: type[SlowHost]
+) -> None:
+    window = lobby_window(prefs, keys, listed("Team lunch"))
+    cleanup.append(window)
+    answer_dialog(HostDialog, fill_host_dialog)
+    window.lobby.host_button.click()
+    strip = window.busy_strip
+    await until(strip.isVisible, what="the progress strip")
+    assert strip.label.full_text() == "Opening the room…"
+    assert strip.bar.maximum() == 0 and strip.bar.isVisible()  # a busy bar
+    assert strip.cancel_button.isVisible() and strip.cancel_button.isEnabled()
+    assert window.lobby.isEnabled() and window.lobby.list.isEnabled()  # not greyed out
+    assert not window.lobby.host_button.isEnabled()  # but one flow at a time
+    slow_host.release.set()
+    await until(lambda: window.chat is not None, what="the room")
+    assert not strip.isVisible()
+
+
+async def test_opening_a_room_can_be_cancelled(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], slow_host: type[SlowHost]
+) -> None:
+    window = lobby_window(prefs, keys)
+    cleanup.append(window)
+    answer_dialog(HostDialog, fill_host_dialog)
+    window.lobby.host_button.click()
+    await until(window.busy_strip.isVisible, what="the progress strip")
+    window.busy_strip.cancel_button.click()
+    await until(lambda: not window.busy, what="the flow to stop")
+    assert window.chat is None and not window.busy_strip.isVisible()
+    assert window.lobby.host_button.isEnabled()
+    assert slow_host.instances and not slow_host.instances[0].server.room.participants
+
+
+# -- hostile announcements ---------------------------------------------------------------------
+
+
+@pytest.fixture(params=list(HOSTILE))
+def hostile(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return hostile_text(request.param, tmp_path)
+
+
+async def test_what_the_lobby_says_about_a_hostile_room_is_plain_text(
+    hostile: str, prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    locked = listed(hostile, host_name=hostile, locked=True, addresses=("127.0.0.1",), port=9)
+    window = lobby_window(prefs, keys, locked)
+    cleanup.append(window)
+    window.lobby.list.setCurrentIndex(window.rooms.index(0))
+    assert shows(window.lobby.room_note.text(), hostile)
+    window.busy_strip.show_busy(f"Looking for “{fenced(hostile)}”…")
+    window.grab()  # everything laid out and painted
+    assert shows(window.busy_strip.label.full_text(), hostile)
+    assert rich_text_risks(window, hostile) == []
+    assert window.minimumSizeHint().width() <= 1000
+    seen: list[Any] = []
+
+    def read(box: QMessageBox) -> None:
+        seen.append((rich_text_risks(box, hostile), box.text(), box.sizeHint().width()))
+        box.accept()
+
+    answer_dialog(QMessageBox, read)
+    window.busy_strip.done()
+    await window.join_discovered(locked)
+    risks, text, width = seen[0]
+    assert risks == [] and shows(text, hostile) and width <= 1000
