@@ -54,6 +54,7 @@ screenshots: $(STAMP)
 # Benchmarks, on demand (not part of make test). Discovery needs root for its namespaces.
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.chat_view
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.discovery_times --rounds 5
 
 # Installs the system libraries above (needs root; Debian or Ubuntu).

@@ -4,9 +4,10 @@ Run on demand, offscreen (``make bench`` runs it with the discovery benchmark):
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m bench.chat_view
 
-It appends messages to the app's real model and view (``MessageListModel`` shown by a
-``QListView`` with ``MessageDelegate``) and, as the baseline measured in the same run, to a
-single ``QTextBrowser`` (the obvious way to build a chat log, known to slow down as it grows).
+It appends messages to the app's real model and view (``MessageListModel`` shown by
+``ChatView`` with ``MessageDelegate``, which follows the newest message) and, as the baseline
+measured in the same run, to a single ``QTextBrowser`` (the obvious way to build a chat log,
+known to slow down as it grows).
 For each it reports the median time to append one message and repaint, early (the first 500)
 and late (around message 10,000), and the ratio of the two; and it reports how much longer a
 streamed answer takes to update at 10,000 rows than at 500.
@@ -21,11 +22,11 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtWidgets import QApplication, QListView, QTextBrowser
+from PySide6.QtWidgets import QApplication, QTextBrowser
 
 from core.protocol import AnswerDelta, AnswerStarted, MessagePosted
 from desktop.app import make_application
-from desktop.delegate import MessageDelegate
+from desktop.chat_view import ChatView
 from desktop.models import MessageListModel
 
 TOTAL = 10_000
@@ -47,11 +48,8 @@ def timed(step: object) -> float:
 
 def ours(app: QApplication) -> tuple[list[float], list[float], list[float], list[float]]:
     model = MessageListModel()
-    view = QListView()
+    view = ChatView()
     view.setModel(model)
-    view.setItemDelegate(MessageDelegate(view))
-    view.setLayoutMode(QListView.LayoutMode.Batched)
-    view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
     view.resize(700, 600)
     view.show()
     early, late = [], []
@@ -60,8 +58,7 @@ def ours(app: QApplication) -> tuple[list[float], list[float], list[float], list
                               TEXTS[seq % len(TEXTS)])  # fmt: skip
 
         def step(event: MessagePosted = event) -> None:
-            model.apply(event)
-            view.scrollToBottom()
+            model.apply(event)  # the view follows it by itself
 
         if seq <= SAMPLE:
             early.append(timed(step))
@@ -71,6 +68,7 @@ def ours(app: QApplication) -> tuple[list[float], list[float], list[float], list
             step()
             if seq % 500 == 0:
                 app.processEvents()
+    assert view.following and view.first_shown > 0  # at the bottom, laying out a window
     stream_late = stream(model, view, TOTAL + 1)
     small = MessageListModel()
     view.setModel(small)
@@ -80,7 +78,7 @@ def ours(app: QApplication) -> tuple[list[float], list[float], list[float], list
     return early, late, stream_early, stream_late
 
 
-def stream(model: MessageListModel, view: QListView, seq: int) -> list[float]:
+def stream(model: MessageListModel, view: ChatView, seq: int) -> list[float]:
     """Times for each of 100 deltas of a streamed answer at the end of ``model``."""
     model.apply(AnswerStarted(seq, 0.0, "bench", seq - 1, "p1", "P", "assistant", "m"))
     offset, times = 0, []
@@ -89,7 +87,7 @@ def stream(model: MessageListModel, view: QListView, seq: int) -> list[float]:
 
         def step(piece: str = piece, offset: int = offset) -> None:
             model.apply(AnswerDelta("bench", offset, piece))
-            view.scrollToBottom()
+            model.flush_updates()  # the frame it is shown in
 
         times.append(timed(step))
         offset += len(piece)

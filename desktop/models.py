@@ -1,7 +1,8 @@
 """List models for the views: the transcript, the people in the room, the rooms on the LAN.
 
-Each declares its roles once; appends use ``beginInsertRows`` and edits emit ``dataChanged``
-for the one row that changed (a streaming answer updates one row, not the view).
+Each declares its roles once; inserts use ``beginInsertRows`` and edits emit ``dataChanged``
+for the one row that changed (a streaming answer updates one row, not the view, at most once
+per frame).
 
 Display texts hold network text (names, room names) fenced off from our words
 (:func:`desktop.network_text.fenced`); tooltips, which Qt reads as rich text when they look
@@ -13,7 +14,14 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
 
 from core.client import ClientEvent
 from core.discovery import BrowserEvent, DiscoveredRoom
@@ -33,22 +41,36 @@ class Roles(enum.IntEnum):
 
 
 class MessageListModel(QAbstractListModel):
-    """The transcript of one room, one row per :class:`core.transcript.Entry`."""
+    """The transcript of one room, one row per :class:`core.transcript.Entry`, in the room's
+    order (a confirmed message of ours moves to its place: ``rowsMoved``).
+
+    A streaming answer changes many times a second; its ``dataChanged`` is sent at most once
+    per frame (:data:`FRAME_MS`), with what it holds by then, so that views lay out and paint
+    it once per frame however fast the text arrives. Any other change to a row is sent at once
+    (with that row's waiting update first), and :meth:`flush_updates` sends what waits now.
+    """
+
+    FRAME_MS = 16
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.transcript = Transcript()
-        # Rows announced to views so far: the transcript appends first and the model then
-        # announces, and between begin and end views must still see the old count.
-        self._rows = 0
+        # The rows as announced to views: the transcript changes first and the model then
+        # announces, and between begin and end views must still see the rows as they were.
+        self._shown: list[Entry] = []
+        self._waiting: dict[str, None] = {}  # keys of streaming rows changed since a frame
+        self._frame = QTimer(self)
+        self._frame.setSingleShot(True)
+        self._frame.setInterval(self.FRAME_MS)
+        self._frame.timeout.connect(self.flush_updates)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
-        return 0 if parent.isValid() else self._rows
+        return 0 if parent.isValid() else len(self._shown)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < self._rows:
+        if not index.isValid() or not 0 <= index.row() < len(self._shown):
             return None
-        entry = self.transcript.entries[index.row()]
+        entry = self._shown[index.row()]
         if role == Roles.ENTRY:
             return entry
         if role == Qt.ItemDataRole.DisplayRole:
@@ -61,7 +83,7 @@ class MessageListModel(QAbstractListModel):
         return {Roles.ENTRY: b"entry", Qt.ItemDataRole.DisplayRole: b"display"}
 
     def entry(self, row: int) -> Entry:
-        return self.transcript.entries[row]
+        return self._shown[row]
 
     def apply(self, event: ClientEvent) -> None:
         self._show(self.transcript.apply(event))
@@ -72,15 +94,45 @@ class MessageListModel(QAbstractListModel):
     def drop_pending(self, client_id: str) -> None:
         self._show(self.transcript.drop_pending(client_id))
 
+    def interrupt_streaming(self, error: str) -> None:
+        """Mark answers still being written as cut off (see
+        :meth:`core.transcript.Transcript.interrupt_streaming`)."""
+        self._show(self.transcript.interrupt_streaming(error))
+
+    def flush_updates(self) -> None:
+        """Send the streaming rows' waiting ``dataChanged`` now."""
+        self._frame.stop()
+        waiting, self._waiting = self._waiting, {}
+        for key in waiting:
+            row = self.transcript.index_of(key)
+            if row is not None:
+                self._changed(row)
+
     def _show(self, changes: list[Change]) -> None:
         for change in changes:
             if change.kind == "insert":
                 self.beginInsertRows(QModelIndex(), change.index, change.index)
-                self._rows = change.index + 1
+                self._shown.insert(change.index, self.transcript.entries[change.index])
                 self.endInsertRows()
+            elif change.kind == "move":
+                # Qt names the destination as a row of the list before the move.
+                to = change.to + 1 if change.to > change.index else change.to
+                self.beginMoveRows(QModelIndex(), change.index, change.index, QModelIndex(), to)
+                self._shown.insert(change.to, self._shown.pop(change.index))
+                self.endMoveRows()
             else:
-                index = self.index(change.index)
-                self.dataChanged.emit(index, index, [Roles.ENTRY, Qt.ItemDataRole.DisplayRole])
+                entry = self._shown[change.index]
+                if entry.kind == "answer" and entry.status == "streaming":
+                    self._waiting[entry.key] = None
+                    if not self._frame.isActive():
+                        self._frame.start()
+                else:
+                    self._waiting.pop(entry.key, None)  # this update carries it
+                    self._changed(change.index)
+
+    def _changed(self, row: int) -> None:
+        index = self.index(row)
+        self.dataChanged.emit(index, index, [Roles.ENTRY, Qt.ItemDataRole.DisplayRole])
 
 
 class ParticipantListModel(QAbstractListModel):

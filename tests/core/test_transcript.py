@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -83,7 +86,7 @@ def test_notices_and_pending_messages() -> None:
     t.add_pending("c1", "on its way", "Sam", 1.0)
     t.apply(Notice(1, 1.0, "warning", "budget_exhausted", "Budget spent"))
     t.apply(msg(2, text="on its way", client_id="c1"))
-    message, notice = t.entries
+    notice, message = t.entries  # the room's order: the notice was posted first
     assert (message.text, message.pending, message.key.endswith("m:2")) == (
         "on its way",
         False,
@@ -100,3 +103,114 @@ def test_a_restarted_room_starts_a_new_epoch() -> None:
     t.apply(msg(1, text="old"))
     t.new_room()
     assert t.apply(msg(1, text="new")) == [Change("insert", 1)]
+
+
+# -- one order on every screen ---------------------------------------------------------------
+
+
+def test_a_message_sent_through_a_hiccup_takes_its_place_in_the_rooms_order() -> None:
+    """Typed while the connection was down, our message was posted after what others said
+    meanwhile: on our screen too it comes after them, not where it was typed."""
+    t = Transcript()
+    t.set_participants({}, me="p1")
+    t.apply(msg(1, text="before the hiccup"))
+    t.add_pending("c1", "typed while offline", "Ana", 2.0)
+    assert t.apply(msg(2, text="said meanwhile")) == [Change("insert", 1)]  # above ours
+    t.apply(msg(3, text="also meanwhile"))
+    assert [e.text for e in t.entries][-1] == "typed while offline"  # still waiting, last
+    changes = t.apply(msg(4, author="p1", text="typed while offline", client_id="c1"))
+    assert changes == [Change("update", 3)]
+    assert [(e.seq, e.text, e.pending) for e in t.entries] == [
+        (1, "before the hiccup", False),
+        (2, "said meanwhile", False),
+        (3, "also meanwhile", False),
+        (4, "typed while offline", False),
+    ]
+
+
+def test_a_confirmation_moves_our_message_above_ones_still_waiting() -> None:
+    t = Transcript()
+    t.set_participants({}, me="p1")
+    t.add_pending("c1", "first", "Ana", 1.0)
+    t.add_pending("c2", "second", "Ana", 1.0)
+    # The room posted the second one first (the first was held back and sent again).
+    assert t.apply(msg(7, author="p1", text="second", client_id="c2")) == [
+        Change("move", 1, 0),
+        Change("update", 0),
+    ]
+    assert [(e.text, e.pending) for e in t.entries] == [("second", False), ("first", True)]
+    assert t.entry("0m:7") is t.entries[0] and t.index_of("p:c1") == 1
+
+
+def test_a_refused_message_stays_where_it_failed() -> None:
+    t = Transcript()
+    t.set_participants({}, me="p1")
+    t.apply(msg(1, text="hello"))
+    t.add_pending("c1", "too fast", "Ana", 2.0)
+    t.drop_pending("c1")
+    t.apply(msg(2, text="later"))
+    assert [(e.text, e.status) for e in t.entries] == [
+        ("hello", ""), ("too fast", "failed"), ("later", ""),
+    ]  # fmt: skip
+
+
+def test_a_restarted_rooms_messages_follow_the_old_ones() -> None:
+    t = Transcript()
+    t.apply(msg(50, text="old room"))
+    t.new_room()
+    t.apply(msg(3, text="new room"))
+    assert [e.text for e in t.entries] == ["old room", "new room"]
+
+
+@given(st.lists(st.sampled_from(["theirs", "type", "confirm", "refuse"]), max_size=40))
+def test_confirmed_rows_are_always_in_seq_order(steps: list[str]) -> None:
+    """Whatever interleaving of our messages (typed, posted, refused) and others' messages:
+    every posted message stands in seq order, and what still waits stands last."""
+    t = Transcript()
+    t.set_participants({}, me="p1")
+    seq, typed, waiting = 0, 0, []
+    for step in steps:
+        if step == "theirs":
+            seq += 1
+            t.apply(msg(seq))
+        elif step == "type":
+            typed += 1
+            waiting.append(f"c{typed}")
+            t.add_pending(f"c{typed}", f"mine {typed}", "Ana", 0.0)
+        elif waiting:
+            client_id = waiting.pop(len(waiting) // 2)  # not always the oldest
+            if step == "confirm":
+                seq += 1
+                t.apply(msg(seq, author="p1", client_id=client_id))
+            else:
+                t.drop_pending(client_id)
+    seqs = [e.seq for e in t.entries if e.seq is not None]
+    assert seqs == sorted(seqs) == list(range(1, seq + 1))
+    pending = [i for i, e in enumerate(t.entries) if e.pending]
+    assert pending == list(range(len(t.entries) - len(pending), len(t.entries)))
+    assert all(t.index_of(e.key) == i for i, e in enumerate(t.entries))
+
+
+# -- answers -------------------------------------------------------------------------------
+
+
+def test_a_regenerated_answer_says_so_and_the_first_knows_it() -> None:
+    t = Transcript()
+    t.apply(AnswerStarted(1, 1.0, "a1", 0, "p2", "Sam", "Robo", "m"))
+    t.apply(AnswerFinished(2, 2.0, "a1", "First try.", "complete", "m"))
+    changes = t.apply(AnswerStarted(3, 3.0, "a2", 0, "p1", "Ana", "Robo", "m", regenerates="a1"))
+    assert changes == [Change("insert", 1), Change("update", 0)]
+    first, again = t.entries
+    assert (again.regenerates, again.question_by, again.asked_by) == ("a1", "Sam", "Ana")
+    assert first.replaced_by == "a2"
+
+
+def test_answers_still_streaming_can_be_marked_cut_off() -> None:
+    t = Transcript()
+    t.apply(AnswerStarted(1, 1.0, "a1", 0, "p2", "Sam", "Robo", "m"))
+    t.apply(AnswerDelta("a1", 0, "Half an ans"))
+    assert t.interrupt_streaming("the room ended") == [Change("update", 0)]
+    [entry] = t.entries
+    assert (entry.status, entry.error, entry.text) == ("interrupted", "the room ended",
+                                                       "Half an ans")  # fmt: skip
+    assert t.interrupt_streaming("again") == []

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -455,3 +456,95 @@ def test_heading_level_of_setext_and_hr(qapp: Any) -> None:
         if b.blockFormat().hasProperty(QTextFormat.Property.BlockTrailingHorizontalRulerWidth)
     ]
     assert len(rules) == 1
+
+
+# -- bare addresses --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        ("see https://example.org/docs.", [("https://example.org/docs", "https://example.org/docs")]),
+        ("(at http://example.org/a_(b))", [("http://example.org/a_(b)", "http://example.org/a_(b)")]),
+        ("HTTPS://Example.org/x?a=1&b=2, then", [("HTTPS://Example.org/x?a=1&b=2",
+                                                  "HTTPS://Example.org/x?a=1&b=2")]),
+        ("two: https://a.example https://b.example", [("https://a.example", "https://a.example"),
+                                                      ("https://b.example", "https://b.example")]),
+        ("ftp://example.org and javascript://x and file:///etc", []),
+        ("nothttps://example.org", []),
+        ("https:// and https://", []),
+        ("`https://in.code.example`", []),
+        ("[text https://inner.example](https://outer.example)", [
+            ("text https://inner.example", "https://outer.example"),
+        ]),
+    ],
+)  # fmt: skip
+def test_bare_web_addresses_are_links(qapp: Any, text: str, links: list[tuple[str, str]]) -> None:
+    assert anchors(md(text)) == links
+
+
+def test_a_bare_address_stops_at_a_direction_control(qapp: Any) -> None:
+    doc = md("pay at https://example.org/\u202epay.exe now")
+    assert anchors(doc) == [("https://example.org/", "https://example.org/")]
+
+
+# -- direction controls in a message -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "marker", "typed"),
+    [
+        ("I owe you \u202e00.001$", "⟨RLO⟩", "00.001$"),
+        ("x \u202dabc\u202c y", "⟨LRO⟩", "abc"),
+        ("a \u202bright to left\u202c b", "⟨RLE⟩", "right to left"),
+        ("code: `\u202eevil`", "⟨RLO⟩", "evil"),
+        ("```\nif (admin) {\u202e } \u2066 if (x) {\n```", "⟨RLO⟩", " } "),
+    ],
+)
+def test_embeddings_and_overrides_show_as_markers_not_applied(
+    qapp: Any, text: str, marker: str, typed: str
+) -> None:
+    """An override used to reorder the rest of its own line: "I owe you $100.00"."""
+    doc = md(text)
+    plain = doc.toPlainText()
+    assert marker in plain
+    assert not re.search("[\u202a-\u202e]", plain)  # nothing is left to apply
+    assert line_reads_in_order(doc, typed)
+
+
+@pytest.mark.parametrize("text", ["שלום עולם", "مرحبا بالعالم"])
+def test_right_to_left_scripts_still_read_right_to_left(qapp: Any, text: str) -> None:
+    doc = md(f"{text}\nnext line")
+    start = doc.toPlainText().index(text)
+    cursor = QTextCursor(doc)
+    cursor.setPosition(start)
+    block = cursor.block()
+    doc.documentLayout().blockBoundingRect(block)
+    line = block.layout().lineForTextPosition(0)
+    first, last = (line.cursorToX(i)[0] for i in (1, len(text) - 1))
+    assert first > last  # the first letter is drawn right of the last
+    assert "⟨" not in doc.toPlainText()
+
+
+def line_reads_in_order(doc: QTextDocument, text: str) -> bool:
+    """Whether ``text`` (on one line of ``doc``) is laid out left to right, as typed."""
+    start = doc.toPlainText().index(text)
+    cursor = QTextCursor(doc)
+    xs = []
+    for position in range(start, start + len(text) + 1):
+        cursor.setPosition(position)
+        block = cursor.block()
+        doc.documentLayout().blockBoundingRect(block)
+        offset = position - block.position()
+        xs.append(block.layout().lineForTextPosition(offset).cursorToX(offset)[0])
+    return all(a < b for a, b in itertools.pairwise(xs))
+
+
+def test_code_keeps_an_empty_first_and_last_line(qapp: Any) -> None:
+    doc = md("```\n\nmiddle\n\n```")
+    table = QTextCursor(block_with(doc, "middle")).currentTable()
+    assert isinstance(table, QTextTable)
+    cell = table.cellAt(0, 0)
+    cursor = cell.firstCursorPosition()
+    cursor.setPosition(cell.lastCursorPosition().position(), QTextCursor.MoveMode.KeepAnchor)
+    assert cursor.selection().toPlainText() == "\nmiddle\n"

@@ -44,7 +44,7 @@ def test_own_messages_are_pending_until_the_room_posts_them(qtbot: Any) -> None:
     assert not model.index(0).data(Roles.ENTRY).pending
 
 
-def test_a_streaming_answer_updates_only_its_own_row(qtbot: Any) -> None:
+def test_a_streaming_answer_updates_only_its_own_row_once_a_frame(qtbot: Any) -> None:
     model = MessageListModel()
     model.apply(ParticipantJoined(1, 1.0, ParticipantInfo("p2", "Sam", "guest")))
     model.apply(posted(2, text="@assistant hello"))
@@ -55,11 +55,40 @@ def test_a_streaming_answer_updates_only_its_own_row(qtbot: Any) -> None:
     model.rowsInserted.connect(lambda _p, first, _l: inserted.append(first))
     for offset, piece in ((0, "Hel"), (3, "lo"), (5, "!")):
         model.apply(AnswerDelta("a1", offset, piece))
-    model.apply(AnswerFinished(4, 4.0, "a1", "Hello!", "complete", "m", Usage(5, 2, 7)))
-    assert rows == [2, 2, 2, 2] and inserted == []
+    assert rows == []  # not yet: the deltas of one frame make one update
+    qtbot.waitUntil(lambda: rows == [2], timeout=1000)
+    assert model.index(2).data() == "Hello!"
+    model.apply(AnswerDelta("a1", 6, " More"))
+    model.apply(AnswerFinished(4, 4.0, "a1", "Hello! More.", "complete", "m", Usage(5, 2, 7)))
+    assert rows == [2, 2] and inserted == []  # the final text at once, the delta with it
+    qtbot.wait(3 * MessageListModel.FRAME_MS)
+    assert rows == [2, 2]
     answer = model.index(2).data(Roles.ENTRY)
-    assert (answer.text, answer.status, answer.usage.total_tokens) == ("Hello!", "complete", 7)
+    assert (answer.text, answer.status, answer.usage.total_tokens) == ("Hello! More.",
+                                                                       "complete", 7)  # fmt: skip
     assert model.index(0).data(Roles.ENTRY).kind == "event"  # "Sam joined"
+
+
+def test_a_confirmed_message_moves_to_its_place_under_the_model_tester(
+    qtmodeltester: Any,
+) -> None:
+    model = MessageListModel()
+    model.transcript.set_participants({}, "p1")
+    for seq in range(1, 6):
+        model.apply(posted(seq, text=f"message {seq}"))
+    model.add_pending("c1", "first", "Ana", 1.0)
+    model.add_pending("c2", "second", "Ana", 1.0)
+    qtmodeltester.check(model)
+    moves: list[tuple[int, int]] = []
+    model.rowsMoved.connect(lambda _p, start, _e, _d, row: moves.append((start, row)))
+    model.apply(posted(6, text="said meanwhile"))  # above what waits
+    model.apply(posted(7, author="p1", name="Ana", text="second", client_id="c2"))
+    model.drop_pending("c1")
+    assert [model.index(r).data() for r in range(model.rowCount())][5:] == [
+        "said meanwhile", "second", "first",
+    ]  # fmt: skip
+    assert moves == [(7, 6)]  # "second" moved above "first"
+    assert model.entry(6).key == "0m:7" and model.entry(7).status == "failed"
 
 
 def test_a_refused_message_stays_visible_as_not_sent() -> None:

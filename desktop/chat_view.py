@@ -1,0 +1,490 @@
+"""The chat's transcript view: it follows new messages, and leaves a reader who scrolled up
+where they are.
+
+:class:`ChatView` is a ``QListView`` of a :class:`desktop.models.MessageListModel`, drawn by
+:class:`desktop.delegate.MessageDelegate`. Its contract:
+
+* At the bottom, it *follows*: a new message, your own included, and a streaming answer's
+  growth keep the newest line in view, at any length of conversation.
+* Scrolled up, it stays exactly where the reader is, and a floating "N new messages" button
+  (reachable with Tab) counts what arrived below; it, Ctrl+End,
+  :meth:`ChatView.jump_to_latest`, or scrolling back to the bottom follows again. Sending a
+  message jumps to the latest.
+* Joining (a model reset, or the history arriving row by row) lands at the latest message.
+* Right-click (or the menu key) offers "Copy text", and "Copy code" for the code block under
+  the pointer (every code block, from the keyboard), and "Copy link address" on a link.
+
+Qt's list view lays every row out again on each change, asking the delegate for each row's
+height; in batches (``Batched``) it jumped back to the first batch's end on every message.
+Here it lays out in one pass, from heights the delegate caches, and it sees only a window of
+the transcript (:class:`TranscriptWindow`): the latest :data:`ChatView.WINDOW` rows while the
+reader follows, growing a page at a time when the reader scrolls up to its first row. A
+long conversation then costs no more than a short one. The view takes the transcript's own
+indexes too (``visualRect``, ``scrollTo``), so callers need not know about the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QContextMenuEvent, QGuiApplication, QKeySequence, QResizeEvent
+from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QPushButton, QWidget
+
+from core.transcript import Entry
+from desktop.delegate import MessageDelegate
+from desktop.models import MessageListModel, Roles
+
+__all__ = ["ChatView", "TranscriptWindow"]
+
+Index = QModelIndex | QPersistentModelIndex
+
+_COUNTED = ("message", "answer", "notice")  # rows that count as new messages
+
+
+class TranscriptWindow(QAbstractListModel):
+    """The rows of a :class:`MessageListModel` from :attr:`first` on, as a model of their
+    own: what the chat view lays out. It passes the transcript's changes on (rows before
+    :attr:`first` only move the window), and :meth:`move_start` grows or shrinks it at the
+    top."""
+
+    def __init__(self, source: MessageListModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.source = source
+        self.first = 0
+        self._moving = ""  # how a move of the transcript's rows is passed on
+        self._removing = False  # rows of the window are being removed
+        self._connect_signals()
+
+    def _connect_signals(self) -> None:
+        s = self.source
+        s.rowsAboutToBeInserted.connect(self.on_rows_about_to_be_inserted)
+        s.rowsInserted.connect(self.on_rows_inserted)
+        s.rowsAboutToBeRemoved.connect(self.on_rows_about_to_be_removed)
+        s.rowsRemoved.connect(self.on_rows_removed)
+        s.rowsAboutToBeMoved.connect(self.on_rows_about_to_be_moved)
+        s.rowsMoved.connect(self.on_rows_moved)
+        s.dataChanged.connect(self.on_data_changed)
+        s.modelAboutToBeReset.connect(self.beginResetModel)
+        s.modelReset.connect(self.on_model_reset)
+        s.layoutAboutToBeChanged.connect(self.beginResetModel)
+        s.layoutChanged.connect(self.on_model_reset)
+
+    # ----------------------------------------------------------------- the model
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
+        return 0 if parent.isValid() else max(0, self.source.rowCount() - self.first)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        return self.source.data(self.source.index(index.row() + self.first), role)
+
+    def entry(self, row: int) -> Entry:
+        """The entry of window row ``row`` (a negative row is before the window)."""
+        return self.source.entry(row + self.first)
+
+    def to_source(self, index: Index) -> QModelIndex:
+        return self.source.index(index.row() + self.first) if index.isValid() else QModelIndex()
+
+    def from_source(self, index: Index) -> QModelIndex:
+        if not index.isValid() or index.row() < self.first:
+            return QModelIndex()
+        return self.index(index.row() - self.first)
+
+    def move_start(self, first: int) -> None:
+        """Start the window at source row ``first``: earlier rows leave it, later ones join."""
+        first = max(0, min(first, self.source.rowCount()))
+        if first > self.first:
+            self.beginRemoveRows(QModelIndex(), 0, first - self.first - 1)
+            self.first = first
+            self.endRemoveRows()
+        elif first < self.first:
+            self.beginInsertRows(QModelIndex(), 0, self.first - first - 1)
+            self.first = first
+            self.endInsertRows()
+
+    # ----------------------------------------------------------------- passing changes on
+
+    def on_rows_about_to_be_inserted(self, _parent: QModelIndex, start: int, end: int) -> None:
+        if start >= self.first:
+            self.beginInsertRows(QModelIndex(), start - self.first, end - self.first)
+
+    def on_rows_inserted(self, _parent: QModelIndex, start: int, end: int) -> None:
+        if start >= self.first:
+            self.endInsertRows()
+        else:  # before the window: its rows are the same, one place further
+            self.first += end - start + 1
+
+    def on_rows_about_to_be_removed(self, _parent: QModelIndex, start: int, end: int) -> None:
+        self._removing = end >= self.first
+        if self._removing:
+            low = max(start, self.first)
+            self.beginRemoveRows(QModelIndex(), low - self.first, end - self.first)
+
+    def on_rows_removed(self, _parent: QModelIndex, start: int, end: int) -> None:
+        if self._removing:
+            self.endRemoveRows()
+        if end < self.first:
+            self.first -= end - start + 1
+        elif start < self.first:
+            self.first = start
+
+    def on_rows_about_to_be_moved(
+        self, _parent: QModelIndex, start: int, end: int, _dest_parent: QModelIndex, dest: int
+    ) -> None:
+        if start >= self.first and dest >= self.first:  # within the window
+            self._moving = "move"
+            self.beginMoveRows(QModelIndex(), start - self.first, end - self.first,
+                               QModelIndex(), dest - self.first)  # fmt: skip
+        elif start < self.first and dest < self.first:  # before it: nothing to say
+            self._moving = "none"
+        else:  # across its start: a message of ours confirmed after more than a window of
+            self._moving = "reset"  # others' arrived while it waited; rare: start again
+            self.beginResetModel()
+
+    def on_rows_moved(self, *_: object) -> None:
+        moving, self._moving = self._moving, ""
+        if moving == "move":
+            self.endMoveRows()
+        elif moving == "reset":
+            self.endResetModel()
+
+    def on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
+                        roles: Sequence[int] = ()) -> None:  # fmt: skip
+        if bottom_right.row() < self.first:
+            return
+        top = self.index(max(0, top_left.row() - self.first))
+        self.dataChanged.emit(top, self.index(bottom_right.row() - self.first), list(roles))
+
+    def on_model_reset(self) -> None:
+        self.first = 0
+        self.endResetModel()
+
+
+class ChatView(QListView):
+    """See the module docstring. Emits :attr:`unseen_changed` with the number of messages
+    that arrived below a reader who scrolled up (0 once they are seen)."""
+
+    unseen_changed = Signal(int)
+
+    SLACK = 4
+    """Pixels from the bottom that still count as at the bottom (rounding, a stray pixel)."""
+    WINDOW = 150
+    """Rows laid out while following; earlier ones join when the reader scrolls up."""
+    MORE = 100
+    """Earlier rows that join at a time when the reader scrolls up to the first one."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window_model: TranscriptWindow | None = None  # before anything can call back
+        self.setObjectName("messages")
+        self.setItemDelegate(MessageDelegate(self))
+        self.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
+        self.setResizeMode(QListView.ResizeMode.Adjust)  # rows wrap again at a new width
+        self.setUniformItemSizes(False)
+        self.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.setWordWrap(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
+        self._following = True
+        self._pinning = 0  # the view moves itself (maybe while moving): not the reader
+        self._growing = False  # the window grows at the top: not new messages
+        self._unseen = 0
+        self.jump_button = QPushButton(self, objectName="jumpToLatest")
+        self.jump_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.setToolTip("Show the latest message (Ctrl+End)")
+        self.jump_button.hide()
+        QWidget.setTabOrder(self, self.jump_button)
+        self._jump_action = QAction("Show the latest message", self)
+        self._jump_action.setShortcut(QKeySequence("Ctrl+End"))
+        self._jump_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.addAction(self._jump_action)
+        self._connect_signals()
+
+    def _connect_signals(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.rangeChanged.connect(self.on_range_changed)
+        bar.valueChanged.connect(self.on_scrolled)
+        self.jump_button.clicked.connect(self.jump_to_latest)
+        self._jump_action.triggered.connect(self.jump_to_latest)
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def following(self) -> bool:
+        """Whether the view keeps the latest message in view."""
+        return self._following
+
+    @property
+    def unseen(self) -> int:
+        """Messages that arrived below since the reader scrolled up."""
+        return self._unseen
+
+    @property
+    def first_shown(self) -> int:
+        """The transcript row the view's window starts at (earlier rows join it when the
+        reader scrolls up to its top)."""
+        return self.window_model.first if self.window_model is not None else 0
+
+    def jump_to_latest(self) -> None:
+        """Show the latest message and follow again."""
+        self._following = True
+        self._set_unseen(0)
+        self._shrink_window()
+        self._pin()
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        """Show ``model``; a :class:`MessageListModel` through a :class:`TranscriptWindow`."""
+        old = super().model()
+        if old is not None:
+            old.rowsInserted.disconnect(self.on_rows_inserted)
+            old.modelReset.disconnect(self.on_model_reset)
+        if self.window_model is not None:
+            self.window_model.deleteLater()
+            self.window_model = None
+        if isinstance(model, MessageListModel):
+            self.window_model = TranscriptWindow(model, self)
+            model = self.window_model
+        super().setModel(model)
+        if model is not None:
+            model.rowsInserted.connect(self.on_rows_inserted)
+            model.modelReset.connect(self.on_model_reset)
+        self.on_model_reset()
+
+    def source_model(self) -> QAbstractItemModel | None:
+        """The model given to :meth:`setModel` (``model()`` is its window)."""
+        return self.window_model.source if self.window_model is not None else self.model()
+
+    def visualRect(self, index: Index) -> QRect:
+        """Where ``index`` (of the window or of the transcript) is drawn; empty when the
+        transcript row is before the window."""
+        return super().visualRect(self._shown(index))
+
+    def scrollTo(
+        self, index: Index,
+        hint: QAbstractItemView.ScrollHint = QAbstractItemView.ScrollHint.EnsureVisible,
+    ) -> None:  # fmt: skip
+        """Scroll ``index`` (of the window or of the transcript) into view, growing the
+        window to hold it."""
+        window = self.window_model
+        source = window is not None and index.isValid() and index.model() is window.source
+        if source and window is not None and index.row() < window.first:
+            self._following = False
+            self._grow_window(index.row())
+        super().scrollTo(self._shown(index), hint)
+
+    def _shown(self, index: Index) -> QModelIndex:
+        window = self.window_model
+        if window is not None and index.isValid() and index.model() is window.source:
+            return window.from_source(index)
+        return QModelIndex(index)
+
+    # ----------------------------------------------------------------- following
+
+    def on_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        if self._growing:
+            return
+        model = self.model()
+        entries = [model.index(row, 0).data(Roles.ENTRY) for row in range(first, last + 1)]
+        if any(isinstance(e, Entry) and e.mine and e.pending for e in entries):
+            self.jump_to_latest()  # you sent it: you want to see it
+            return
+        if self._following:
+            self._shrink_window()
+            return
+        new = sum(1 for e in entries if isinstance(e, Entry) and e.kind in _COUNTED and not e.mine)
+        if new:
+            self._set_unseen(self._unseen + new)
+
+    def on_model_reset(self) -> None:
+        """A new transcript (or a new model): land at its latest message."""
+        self.jump_to_latest()
+
+    def on_range_changed(self, _minimum: int, _maximum: int) -> None:
+        if self._following:
+            self._pin()
+
+    def on_scrolled(self, value: int) -> None:
+        if self._pinning:
+            return
+        bar = self.verticalScrollBar()
+        if value >= bar.maximum() - self.SLACK:
+            self._following = True
+            self._set_unseen(0)
+        else:
+            self._following = False
+            if value <= 0 and self.first_shown > 0:
+                QTimer.singleShot(0, self, self._show_earlier)
+
+    def _pin(self) -> None:
+        """Scroll to the bottom, as the view (not the reader) moving. Scrolling can lay the
+        rows out again, which can move the bottom: hence the loop."""
+        bar = self.verticalScrollBar()
+        self._pinning += 1
+        try:
+            for _ in range(3):
+                bar.setValue(bar.maximum())
+                if bar.value() == bar.maximum():
+                    break
+        finally:
+            self._pinning -= 1
+
+    def _set_unseen(self, count: int) -> None:
+        if count == self._unseen:
+            return
+        self._unseen = count
+        if count:
+            self.jump_button.setText(
+                "1 new message ↓" if count == 1 else f"{count:,} new messages ↓"
+            )
+            self._place_jump_button()
+            self.jump_button.show()
+            self.jump_button.raise_()
+        else:
+            if self.jump_button.hasFocus():
+                self.setFocus(Qt.FocusReason.OtherFocusReason)  # not lost with the button
+            self.jump_button.hide()
+        self.unseen_changed.emit(count)
+
+    def _place_jump_button(self) -> None:
+        viewport = self.viewport().geometry()
+        size = self.jump_button.sizeHint()
+        self.jump_button.resize(size)
+        self.jump_button.move(
+            viewport.left() + (viewport.width() - size.width()) // 2,
+            viewport.bottom() - size.height() - 12,
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_jump_button()
+
+    def dataChanged(
+        self, top_left: QModelIndex, bottom_right: QModelIndex, roles: Sequence[int] = ()
+    ) -> None:
+        """A row changed: when it keeps its height (a streaming answer that did not start a
+        new line) it is only painted again; Qt's list view would lay every row out again."""
+        if top_left == bottom_right and self._keeps_height(top_left):
+            self.viewport().update(self.visualRect(top_left))
+            return
+        # Named, not super(): PySide's super() here does not lay the rows out again.
+        QListView.dataChanged(self, top_left, bottom_right, list(roles))
+
+    def _keeps_height(self, index: QModelIndex) -> bool:
+        """Whether the row's height now is the height it was laid out with (its visual rect
+        has the height it has now, and the place of the next row that of the last layout)."""
+        if not index.isValid():
+            return False
+        rect = self.visualRect(index)
+        after = index.siblingAtRow(index.row() + 1)
+        if after.isValid():
+            laid_out = self.visualRect(after).top() - rect.top()
+        else:
+            laid_out = self.contentsSize().height() - (rect.top() + self.verticalOffset())
+        return rect.isValid() and laid_out == rect.height()
+
+    # ----------------------------------------------------------------- the window of rows
+
+    def _shrink_window(self) -> None:
+        """While following, keep the latest :data:`WINDOW` rows in the window (dropping
+        :data:`MORE` or more at a time, so that a busy room changes it now and then)."""
+        window = self.window_model
+        if window is None:
+            return
+        start = window.source.rowCount() - self.WINDOW
+        if start - window.first >= self.MORE:
+            window.move_start(start)
+
+    def _grow_window(self, first: int) -> None:
+        """Let transcript rows from ``first`` on into the window, keeping what the reader
+        sees where it is."""
+        window = self.window_model
+        if window is None or first >= window.first:
+            return
+        anchor = QPersistentModelIndex(self.indexAt(QPoint(self.viewport().width() // 2, 0)))
+        before = super().visualRect(QModelIndex(anchor)).top() if anchor.isValid() else 0
+        self._growing = True
+        try:
+            window.move_start(first)
+        finally:
+            self._growing = False
+        self.executeDelayedItemsLayout()
+        if anchor.isValid():
+            bar = self.verticalScrollBar()
+            self._pinning += 1
+            try:
+                bar.setValue(bar.value() + super().visualRect(QModelIndex(anchor)).top() - before)
+            finally:
+                self._pinning -= 1
+
+    def _show_earlier(self) -> None:
+        """The reader scrolled up to the window's first row: :data:`MORE` earlier rows."""
+        if not self._following and self.verticalScrollBar().value() <= 0:
+            self._grow_window(self.first_shown - self.MORE)
+
+    # ----------------------------------------------------------------- the menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        keyboard = event.reason() == QContextMenuEvent.Reason.Keyboard
+        if keyboard:
+            index = self.currentIndex()
+            if not index.isValid():
+                return
+            pos = super().visualRect(index).center()
+        else:
+            pos = event.pos()  # the scroll area passes the viewport's event on as it is
+        menu = self.message_menu(pos, every_code_block=keyboard)
+        if menu is not None:
+            menu.popup(self.viewport().mapToGlobal(pos))
+
+    def message_menu(self, pos: QPoint, *, every_code_block: bool = False) -> QMenu | None:
+        """The menu for the message at ``pos`` (viewport coordinates): "Copy text", and
+        "Copy code" for the code block there (for each of them with ``every_code_block``),
+        "Copy link address" on a link. None where there is no message."""
+        index = self.indexAt(pos)
+        entry = index.data(Roles.ENTRY) if index.isValid() else None
+        if not isinstance(entry, Entry) or not entry.text or entry.kind == "event":
+            return None
+        delegate = self.itemDelegate()
+        assert isinstance(delegate, MessageDelegate)
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        text = entry.text
+        menu.addAction("Copy text", lambda: QGuiApplication.clipboard().setText(text))
+        numbers = [n for n, _rect in delegate.copy_chips(self, index)]
+        under = delegate.code_at(self, index, pos)
+        if every_code_block and len(numbers) > 1:
+            for n in numbers:
+                menu.addAction(f"Copy code block {n + 1}",
+                               lambda n=n: delegate.copy_code(self, index, n))  # fmt: skip
+        elif under is not None or (every_code_block and numbers):
+            number = under if under is not None else numbers[0]
+            menu.addAction("Copy code", lambda: delegate.copy_code(self, index, number))
+        link = delegate.link_under(self, index, pos)
+        if link is not None:
+            href = link[1]
+            menu.addAction("Copy link address", lambda: QGuiApplication.clipboard().setText(href))
+        return menu
+
+    def event(self, event: QEvent) -> bool:
+        # Keep the floating button where it belongs when the style or font changes.
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            QTimer.singleShot(0, self, self._place_jump_button)
+        return super().event(event)
