@@ -174,6 +174,10 @@ class RoomServer:
                 outbox.abort()
             if self._handlers:
                 await asyncio.wait(self._handlers, timeout=CLOSE_GRACE)
+            for handler in list(self._handlers):  # nothing of the room outlives close()
+                handler.cancel()
+            if self._handlers:
+                await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
         if self._relay is not None:
             await self._relay.aclose()

@@ -1,4 +1,8 @@
-"""The host's live assistant settings: when it answers, its instructions, budget and quota."""
+"""The host's live assistant settings: when it answers, its instructions, budget and quota.
+
+When it answers decides where the room's messages go, so the dialog says so for the mode
+chosen, in the words the room's header uses (:func:`where_messages_go`).
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,43 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.protocol import AssistantReport
+from core.protocol import AssistantInfo, AssistantReport
+from desktop.labels import PlainLabel
+from desktop.network_text import FIELD_CHARS, fenced
 
-__all__ = ["MODE_LABELS", "AssistantSettingsDialog", "limit_spin"]
+__all__ = ["MODE_LABELS", "AssistantSettingsDialog", "limit_spin", "where_messages_go"]
 
 MODE_LABELS = {
     "mention": "When mentioned (@assistant)",
     "always": "On every message",
     "auto": "Automatically, when it can help",
 }
+
+EVERY_MESSAGE_MODES = frozenset({"always", "auto"})
+"""Modes in which every message goes to the AI provider (in "auto" so that it can decide)."""
+
+
+def where_messages_go(assistant: AssistantInfo | None, mode: str | None = None) -> str:
+    """Where the room's messages go, in one sentence, with the assistant answering in
+    ``mode`` (its current mode unless given). Provider and model come from the room: fenced."""
+    if assistant is None:
+        return "Messages stay in the room: it has no assistant."
+    place = (
+        "a local server on the host's network" if assistant.provider_kind == "local"
+        else "in the cloud"
+    )  # fmt: skip
+    provider = fenced(assistant.provider, FIELD_CHARS)
+    model = fenced(assistant.model, FIELD_CHARS)
+    where = f"{provider} / {model} ({place})"
+    mode = mode or assistant.mode
+    if mode == "always":
+        return f"Every message goes to {where}."
+    if mode == "auto":
+        return f"Every message goes to {where}, so that the assistant can decide when to answer."
+    return (
+        f"Messages go to {where} only when someone asks @{fenced(assistant.name)}, with the "
+        "recent conversation."
+    )
 
 
 def limit_spin(value: int | None, maximum: int, suffix: str) -> QSpinBox:
@@ -36,17 +68,27 @@ def limit_spin(value: int | None, maximum: int, suffix: str) -> QSpinBox:
 
 
 class AssistantSettingsDialog(QDialog):
-    """Edits every assistant setting at once; :meth:`settings` gives them back."""
+    """Edits every assistant setting at once; :meth:`settings` gives them back.
 
-    def __init__(self, report: AssistantReport, parent: QWidget | None = None) -> None:
+    With ``assistant`` (the room's assistant as everyone sees it), a line under the mode says
+    where messages will go with the mode chosen.
+    """
+
+    def __init__(
+        self, report: AssistantReport, parent: QWidget | None = None, *,
+        assistant: AssistantInfo | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle("Assistant settings")
+        self._assistant = assistant
         self.mode = QComboBox()
         for key, label in MODE_LABELS.items():
             self.mode.addItem(label, key)
         self.mode.setCurrentIndex(max(0, self.mode.findData(report.mode)))
+        self.where = PlainLabel(name="hint", wrap=True)
         self.persona = QPlainTextEdit(report.persona)
         self.persona.setPlaceholderText("Instructions for the assistant (optional)")
+        self.persona.setTabChangesFocus(True)
         self.budget = limit_spin(report.token_budget, 100_000_000, " tokens")
         self.budget.setSingleStep(10_000)
         self.quota = limit_spin(report.answer_quota, 1000, " answers")
@@ -54,16 +96,30 @@ class AssistantSettingsDialog(QDialog):
         self.window.setValue(max(1, round(report.quota_window / 60)))
         form = QFormLayout(self)
         form.addRow("Answers", self.mode)
+        form.addRow("", self.where)
         form.addRow("Instructions", self.persona)
         form.addRow("Room token budget", self.budget)
         form.addRow("Per-guest quota", self.quota)
         form.addRow("Quota window", self.window)
-        buttons = QDialogButtonBox(
+        self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Save settings")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+        self.mode.currentIndexChanged.connect(self._show_where)
+        self._show_where()
+
+    def _show_where(self) -> None:
+        if self._assistant is None:
+            self.where.hide()
+            return
+        mode = self.mode.currentData()
+        said = where_messages_go(self._assistant, mode)
+        if mode != self._assistant.mode:
+            said += " Everyone in the room is told when you save."
+        self.where.setText(said)
 
     def settings(self) -> dict[str, Any]:
         return {

@@ -3,20 +3,22 @@
 Nearly everything here comes from the room, which may be hostile: labels are plain text
 (:mod:`desktop.labels`), one-line ones elided, and names and other network text are fenced
 off from our own words (:func:`desktop.network_text.fenced`).
+
+When the room ends for us (closed, removed, unreachable, restarted, taken over), the page
+stays: the transcript is kept, read-only, until the person goes back to the rooms on purpose.
+Nothing moves the keyboard focus then, so the next key typed cannot leave by accident.
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
-    QFrame,
+    QApplication,
     QHBoxLayout,
-    QListView,
     QMenu,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QToolButton,
@@ -24,31 +26,46 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.client import ClientEvent, Ended, Reconnecting, Resumed, SendFailed
+from core.client import ClientEvent, Ended, Reconnecting, ReconnectPolicy, Resumed, SendFailed
 from core.protocol import (
     AssistantReport,
+    AssistantState,
+    BanList,
+    ErrorCode,
     ErrorMessage,
-    ParticipantInfo,
+    MessagePosted,
+    Notice,
     RoomInfo,
+    RoomPreview,
     RoomUpdated,
     TypingChanged,
 )
 from core.transcript import Entry
-from desktop.assistant_dialog import AssistantSettingsDialog
+from desktop.assistant_dialog import (
+    EVERY_MESSAGE_MODES,
+    AssistantSettingsDialog,
+    where_messages_go,
+)
+from desktop.ban_dialog import BansDialog
+from desktop.chat_view import ChatView
 from desktop.composer import Composer
-from desktop.delegate import MessageDelegate
-from desktop.join_dialogs import disclosure, sentence
+from desktop.confirm import Banner, ask
+from desktop.join_dialogs import history_note, sentence
 from desktop.labels import ElidedLabel, PlainLabel
-from desktop.models import MessageListModel, ParticipantListModel, Roles
-from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line, shorten
+from desktop.models import MessageListModel, Roles
+from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
+from desktop.people import PeoplePanel
 from desktop.session import RoomSession
 
-__all__ = ["ChatPage"]
+__all__ = ["ChatPage", "header_text", "new_room_text"]
 
 
 TYPING_EXPIRES = 6.0
 TYPING_NAME_CHARS = 24
-BANNER_CHARS = 600
+NARROW_WIDTH = 620
+"""Below this page width the people panel folds away, so the messages keep their width."""
+GIVE_UP_AFTER = ReconnectPolicy().give_up_after
+"""How long the app tries to reconnect before it gives up (the protocol's 120 s)."""
 
 _ENDED_WORDS = {
     "closed_by_host": "The host closed the room.",
@@ -56,95 +73,129 @@ _ENDED_WORDS = {
     "kicked": "The host removed you from the room.",
     "banned": "The host banned you from this room.",
     "unreachable": "The room cannot be reached any more.",
-    "replaced": "You joined this room from another window, so this one was disconnected.",
+    "replaced": "Your place in this room was taken over by another connection.",
+    "restarted": "The host restarted the room; this conversation has ended.",
     "left": "You left the room.",
 }
+_KEPT = "The conversation stays here, read-only, until you go back to the rooms."
+_READ_ONLY_NOTE = (
+    "You are no longer in the room. You can still read and copy the conversation; nothing "
+    "you type here is sent."
+)
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in words for people: "40 s", "2 min", "1 min 37 s"."""
+    whole = max(0, round(seconds))
+    minutes, rest = divmod(whole, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min" + (f" {rest} s" if rest else "")
+
+
+def room_sentence(text: str) -> str:
+    """A sentence the room wrote, ready to sit before our own words: one line, bounded, and
+    direction-isolated so that it cannot reorder what follows it."""
+    return isolate(sentence(shorten(one_line(text), TEXT_CHARS)))
+
+
+def header_text(room: RoomInfo) -> str:
+    """The room header's first line: where messages go now (it can change) and who sees
+    them. The line under it says whether people who join later can read back."""
+    return f"{where_messages_go(room.assistant)} Everything you write is visible to everyone here."
+
+
+def new_room_text(preview: RoomPreview) -> str:
+    """What the room the host restarted is now: its name, where its messages go."""
+    password = " It needs a password." if preview.password_required else ""
+    return (
+        f"The new room is “{fenced(preview.name)}”. {where_messages_go(preview.assistant)}"
+        f"{password}"
+    )
 
 
 class ChatPage(QWidget):
-    """One room, live. Emits :attr:`left` when the user is done with it."""
+    """One room, live. Emits :attr:`left` when the person is done with it, and
+    :attr:`join_new_room_requested` (with the :class:`RoomPreview`) when they choose to join
+    the room the host restarted."""
 
     left = Signal()
+    join_new_room_requested = Signal(object)
 
     def __init__(self, session: RoomSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.client = session.client
         self.model = MessageListModel(self)
-        self.people = ParticipantListModel(self)
         self._typing: dict[str, float] = {}
         self._report: AssistantReport | None = None
         self._ended: Ended | None = None
         self._instance = self.client.instance
+        self._replay_until = session.welcome.last_seq  # notices up to here are history
         self._names: list[str] = []
-        self._at_bottom = True
+        self._unconfirmed: dict[str, str] = {}  # client id → text, until the room posts it
         self._stoppable: str | None = None
-        self._banner_text = ""
+        self._reconnecting_since: float | None = None
+        self._taken_over: str = ""  # the room's words when another connection took our place
+        self._side_folded = False  # folded because the page is narrow (not by the person)
+        self._bans_dialog: BansDialog | None = None
+        self._assistant_dialog: AssistantSettingsDialog | None = None
         self._build()
         self._connect_signals()
         me = self.client.you
         self.model.transcript.set_participants(self.client.participants, me.id)
         self._room_changed(self.client.room)
-        self._typing_timer = QTimer(self)
-        self._typing_timer.setInterval(1000)
-        self._typing_timer.timeout.connect(self._show_typing)
-        self._typing_timer.start()
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self.on_clock_tick)
+        self._clock.start()
 
     # ----------------------------------------------------------------- building
 
     def _build(self) -> None:
         self.setObjectName("chatPage")
         self.title = ElidedLabel(name="roomTitle")
-        self.subtitle = PlainLabel(name="disclosure", wrap=True)
+        self.subtitle = PlainLabel(name="whereMessagesGo", wrap=True)
+        self.history_line = PlainLabel(name="disclosure", wrap=True)
         self.host_menu_button = QToolButton(text="Host controls", objectName="hostControls")
         self.host_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.leave_button = QPushButton("Leave")
-        header_text = QVBoxLayout()
-        header_text.addWidget(self.title)
-        header_text.addWidget(self.subtitle)
+        self.leave_button.setAutoDefault(False)
+        header_text_box = QVBoxLayout()
+        header_text_box.addWidget(self.title)
+        header_text_box.addWidget(self.subtitle)
+        header_text_box.addWidget(self.history_line)
         header = QHBoxLayout()
-        header.addLayout(header_text, 1)
-        header.addWidget(self.host_menu_button)
-        header.addWidget(self.leave_button)
+        header.addLayout(header_text_box, 1)
+        header.addWidget(self.host_menu_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addWidget(self.leave_button, 0, Qt.AlignmentFlag.AlignTop)
 
-        self.banner = PlainLabel(name="banner", wrap=True)
-        self.banner.hide()
+        self.banner_bar = Banner()
+        self.banner = self.banner_bar.label
 
-        self.view = QListView(objectName="messages")
+        self.view = ChatView()  # follows new messages; its own menu copies text and code
         self.view.setModel(self.model)
-        self.view.setItemDelegate(MessageDelegate(self.view))
-        self.view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
-        self.view.setLayoutMode(QListView.LayoutMode.Batched)
-        self.view.setBatchSize(100)
-        self.view.setUniformItemSizes(False)
-        self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.view.setWordWrap(True)
-        self.view.setFrameShape(QFrame.Shape.NoFrame)
+        self.view.setMinimumWidth(220)
 
-        self.people_view = QListView(objectName="people")
-        self.people_view.setModel(self.people)
-        self.people_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        # A long name is cut in the middle to the panel's width, so that "host" or
-        # "reconnecting…" after it still shows (the whole name is in the tooltip).
-        self.people_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.people_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.people_view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.people_title = PlainLabel(name="panelTitle")
+        self.people_panel = PeoplePanel()
+        self.people = self.people_panel.model
+        self.people_view = self.people_panel.view
         self.usage_label = PlainLabel(name="usage", wrap=True)
         side = QVBoxLayout()
-        side.addWidget(self.people_title)
-        side.addWidget(self.people_view, 1)
+        side.addWidget(self.people_panel, 1)
         side.addWidget(self.usage_label)
-        side_widget = QWidget(objectName="sidePanel")
-        side_widget.setLayout(side)
+        self.side_panel = QWidget(objectName="sidePanel")
+        self.side_panel.setLayout(side)
+        self.side_panel.setMinimumWidth(150)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.view)
-        splitter.addWidget(side_widget)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([640, 200])
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.side_panel)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setCollapsible(1, True)  # drag it shut, or it folds in a narrow window
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([640, 200])
 
         self.assistant_line = ElidedLabel(name="assistantState")
         self.stop_button = QPushButton("Stop")
@@ -156,17 +207,21 @@ class ChatPage(QWidget):
         status.addWidget(self.stop_button)
         status.addWidget(self.regenerate_button)
 
+        self.composer_note = PlainLabel(_READ_ONLY_NOTE, name="hint", wrap=True)
+        self.composer_note.hide()
         self.composer = Composer()
         self.send_button = QPushButton("Send", objectName="primary")
+        self.send_button.setEnabled(False)  # until there is something to send
         composer_row = QHBoxLayout()
         composer_row.addWidget(self.composer, 1)
         composer_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
 
         layout = QVBoxLayout(self)
         layout.addLayout(header)
-        layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.banner_bar)
+        layout.addWidget(self.splitter, 1)
         layout.addLayout(status)
+        layout.addWidget(self.composer_note)
         layout.addLayout(composer_row)
         self._build_host_menu()
 
@@ -175,8 +230,10 @@ class ChatPage(QWidget):
         self.copy_link_action = QAction("Copy room link", self)
         self.lock_action = QAction("Lock the room to new people", self, checkable=True)
         self.assistant_action = QAction("Assistant settings…", self)
+        self.bans_action = QAction("Banned people…", self)
         self.close_action = QAction("Close the room for everyone…", self)
-        for action in (self.copy_link_action, self.lock_action, self.assistant_action):
+        for action in (self.copy_link_action, self.lock_action, self.assistant_action,
+                       self.bans_action):  # fmt: skip
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.close_action)
@@ -186,22 +243,20 @@ class ChatPage(QWidget):
 
     def _connect_signals(self) -> None:
         self.session.event_received.connect(self.on_event)
-        self.session.action_failed.connect(self._show_problem)
+        self.session.action_failed.connect(self.on_action_failed)
         self.composer.submitted.connect(self.send)
         self.composer.typing_changed.connect(self.session.set_typing)
+        self.composer.sendable_changed.connect(self.on_sendable_changed)
         self.send_button.clicked.connect(self.composer.submit)
-        self.leave_button.clicked.connect(self._leave_clicked)
-        self.stop_button.clicked.connect(self._stop_clicked)
-        self.regenerate_button.clicked.connect(self._regenerate_clicked)
-        self.view.customContextMenuRequested.connect(self._message_menu)
-        self.people_view.customContextMenuRequested.connect(self._person_menu)
-        self.copy_link_action.triggered.connect(self._copy_link)
+        self.leave_button.clicked.connect(self.on_leave_clicked)
+        self.stop_button.clicked.connect(self.on_stop_clicked)
+        self.regenerate_button.clicked.connect(self.on_regenerate_clicked)
+        self.people_panel.removal_confirmed.connect(self.on_removal_confirmed)
+        self.copy_link_action.triggered.connect(self.on_copy_link_triggered)
         self.lock_action.toggled.connect(self.session.lock)
-        self.assistant_action.triggered.connect(self._assistant_settings)
-        self.close_action.triggered.connect(self._close_room_clicked)
-        self.model.rowsInserted.connect(self._follow)
-        self.model.dataChanged.connect(self._follow_growth)
-        self.model.rowsAboutToBeInserted.connect(self._note_position)
+        self.assistant_action.triggered.connect(self.on_assistant_settings_triggered)
+        self.bans_action.triggered.connect(self.show_bans)
+        self.close_action.triggered.connect(self.on_close_room_triggered)
 
     # ----------------------------------------------------------------- events
 
@@ -216,21 +271,32 @@ class ChatPage(QWidget):
                 self._show_typing()
             case RoomUpdated(room=room):
                 self._room_changed(room)
+            case Notice(code="assistant_mode") if event.seq > self._replay_until:
+                self._assistant_mode_changed()
             case AssistantReport():
                 self._report = event
                 self._show_usage()
+            case BanList(bans=bans):
+                if self._bans_dialog is not None:
+                    self._bans_dialog.set_bans(bans)
             case SendFailed(id=client_id, message=message):
                 self.model.drop_pending(client_id)
+                unsent = self._unconfirmed.pop(client_id, None)
+                if unsent is not None:
+                    self.composer.restore_unsent(unsent)  # back in the box, to fix and resend
                 self._show_problem(f"Not sent: {shorten(one_line(message), TEXT_CHARS)}")
+            case MessagePosted(client_id=client_id) if client_id is not None:
+                self._unconfirmed.pop(client_id, None)
+            case ErrorMessage(code=ErrorCode.SESSION_REPLACED, message=message):
+                self._taken_over = message  # said again, plainly, when the room ends for us
             case ErrorMessage(message=message):
                 self._show_problem(sentence(shorten(one_line(message), TEXT_CHARS)))
-            case Reconnecting(attempt=attempt):
-                self._set_banner(
-                    f"Connection lost. Reconnecting (attempt {attempt})… Messages you write now "
-                    "are sent when it is back.",
-                    "warning",
-                )
+            case Reconnecting():
+                if self._reconnecting_since is None:
+                    self._reconnecting_since = time.monotonic()
+                self._show_reconnecting()
             case Resumed(resumed=resumed, history_complete=complete):
+                self._reconnecting_since = None
                 self._resumed(resumed, complete)
             case Ended():
                 self._end(event)
@@ -250,11 +316,27 @@ class ChatPage(QWidget):
             text = "Reconnected."
         self.model.transcript.set_participants(self.client.participants, self.client.you.id)
         self._room_changed(self.client.room)
-        self._show_problem(text, level="info")
+        self.banner_bar.show_message(text, "info" if complete else "warning", dismissable=True)
+
+    def _show_reconnecting(self) -> None:
+        since = self._reconnecting_since
+        away = time.monotonic() - since if since is not None else 0.0
+        lost = f"Connection lost {duration(away)} ago." if away >= 1 else "Connection lost."
+        self.banner_bar.show_message(
+            f"{lost} Reconnecting… Messages you write now are sent when it is back; the app "
+            f"stops trying after {duration(GIVE_UP_AFTER)}.",
+            "warning", key="reconnecting",
+        )  # fmt: skip
 
     def _room_changed(self, room: RoomInfo) -> None:
         self.title.setText(room.name)
-        self.subtitle.setText(disclosure(room))
+        self.subtitle.setText(header_text(room))
+        self.history_line.setText(history_note(room.history_shared))
+        # Bold while every message leaves for the AI provider: it is the thing to know.
+        font = QFont(self.subtitle.font())
+        font.setBold(room.assistant is not None and room.assistant.mode in EVERY_MESSAGE_MODES)
+        self.subtitle.setFont(font)
+        self.composer.set_max_chars(room.limits.max_text_chars)
         self.lock_action.blockSignals(True)
         self.lock_action.setChecked(room.locked)
         self.lock_action.blockSignals(False)
@@ -262,13 +344,27 @@ class ChatPage(QWidget):
         self._refresh_people()
         self._refresh_assistant()
 
+    def _assistant_mode_changed(self) -> None:
+        """The host changed when the assistant answers, which is where messages go: say so
+        where it cannot be missed (the transcript has the room's own notice too)."""
+        where = where_messages_go(self.client.room.assistant)
+        if self.session.is_host:
+            self.banner_bar.show_message(f"Saved. {where} Everyone in the room was told.", "info")
+        else:
+            self.banner_bar.show_message(
+                f"The host changed when the assistant answers. {where}", "warning",
+                dismissable=True,
+            )  # fmt: skip
+
     def _refresh_people(self) -> None:
+        if self._ended is not None:
+            self.people_panel.show_not_connected()
+            return
         assistant = self.client.room.assistant
-        self.people.set_people(
-            self.client.participants, assistant.name if assistant else None, self.client.you.id
-        )
-        count = len(self.client.participants)
-        self.people_title.setText(f"People here · {count}")
+        self.people_panel.show_people(
+            self.client.participants, assistant.name if assistant else None,
+            self.client.you.id, host=self.session.is_host, connected=self.client.connected,
+        )  # fmt: skip
         names = [p.name for p in self.client.participants.values()]
         if assistant is not None:
             names.append(assistant.name)
@@ -277,11 +373,14 @@ class ChatPage(QWidget):
             self.composer.set_names(names)
 
     def _refresh_assistant(self) -> None:
-        state = self.client.assistant_state
-        me = self.client.you.id if self._ended is None else ""
-        host = self.session.is_host and self._ended is None
+        connected = self.client.connected and self._ended is None
+        # Out of touch with the room, what it says the assistant is doing may be stale:
+        # nothing can be stopped or regenerated until we are back.
+        state = self.client.assistant_state if connected else None
+        me = self.client.you.id if connected else ""
+        host = self.session.is_host and connected
         assistant = self.client.room.assistant
-        if assistant is None:
+        if assistant is None or self._ended is not None:
             self.assistant_line.setText("")
         elif state is not None and state.answering is not None:
             waiting = f" · {len(state.waiting)} waiting" if state.waiting else ""
@@ -298,14 +397,15 @@ class ChatPage(QWidget):
             model = fenced(assistant.model, FIELD_CHARS)
             self.assistant_line.setText(f"{fenced(assistant.name)} · {model} · {how}")
         answering = state.answering if state is not None else None
-        self._stoppable = self._stoppable_answer(me, host)
+        self._stoppable = self._stoppable_answer(state, me, host)
         self.stop_button.setVisible(self._stoppable is not None)
         mine_waiting = answering is None or self._stoppable != answering.answer
         self.stop_button.setText("Withdraw my question" if mine_waiting else "Stop")
         last = self._last_answer()
         self.regenerate_button.setVisible(
-            last is not None and answering is None and (host or last.asked_by_id == me)
-        )
+            connected and last is not None and answering is None
+            and (host or last.asked_by_id == me)
+        )  # fmt: skip
 
     def _last_answer(self) -> Entry | None:
         for entry in reversed(self.model.transcript.entries):
@@ -313,13 +413,18 @@ class ChatPage(QWidget):
                 return entry
         return None
 
+    def on_clock_tick(self) -> None:
+        self._show_typing()
+        if self.banner_bar.key == "reconnecting" and self._ended is None:
+            self._show_reconnecting()  # how long it has been, live
+
     def _show_typing(self) -> None:
         now = time.monotonic()
         self._typing = {p: t for p, t in self._typing.items() if now - t < TYPING_EXPIRES}
         names = [  # short enough for "are typing…" to stay in view
             fenced(self.client.participants[p].name, TYPING_NAME_CHARS)
             for p in self._typing
-            if p in self.client.participants
+            if p in self.client.participants and self._ended is None
         ]
         if not names:
             text = ""
@@ -343,135 +448,183 @@ class ChatPage(QWidget):
             f"Assistant this session: {answers}, {approx}{tokens:,}{budget} tokens"
         )
 
-    def _set_banner(self, text: str, level: str) -> None:
-        text = shorten(text, BANNER_CHARS)  # it may quote the room
-        self.banner.setProperty("level", level)
-        self.banner.style().unpolish(self.banner)
-        self.banner.style().polish(self.banner)
-        self.banner.setText(text)
-        self._banner_text = text
-        self.banner.setVisible(bool(text))
+    # ----------------------------------------------------------------- the end
 
     def _end(self, ended: Ended) -> None:
+        """The room is over for us: say why, keep the transcript read-only, and leave the
+        keyboard focus where it was (a Space typed next must not press "Back to rooms")."""
+        focus = QApplication.focusWidget()
         self._ended = ended
         for client_id, _text in self.client.pending:
             self.model.drop_pending(client_id)  # they will never be sent now
-        said = sentence(shorten(one_line(ended.message), TEXT_CHARS))
-        text = _ENDED_WORDS.get(ended.reason) or said
-        if ended.reason == "closed_by_host" and self.session.is_host:
-            text = "You closed the room."
+        self._interrupt_streaming_answers()
         if ended.reason != "left":
-            self._set_banner(f"{text} The conversation stays here until you leave.", "error")
-        self.composer.setEnabled(False)
+            action = None
+            if ended.reason == "restarted" and ended.new_room is not None:
+                preview = ended.new_room
+                action = ("Join the new room", lambda: self.join_new_room_requested.emit(preview))
+            self.banner_bar.show_message(self._ended_text(ended), "error", action=action)
+        self.composer.setReadOnly(True)
+        self.composer.setPlaceholderText("Not connected to the room.")
+        self.composer_note.show()
         self.send_button.setEnabled(False)
         self.host_menu_button.setEnabled(False)
         self.leave_button.setText("Back to rooms")
+        if self._bans_dialog is not None:
+            self._bans_dialog.close()
+        if focus is not None and self.isAncestorOf(focus) and not focus.isEnabled():
+            self.composer.setFocus()  # what had the focus is disabled: not the leave button
+
+    def _ended_text(self, ended: Ended) -> str:
+        said = _ENDED_WORDS.get(ended.reason) or room_sentence(ended.message)
+        if ended.reason == "closed_by_host" and self.session.is_host:
+            said = "You closed the room."
+        elif ended.reason == "unreachable" and self._reconnecting_since is not None:
+            tried = duration(time.monotonic() - self._reconnecting_since)
+            said = (
+                f"The room could not be reached for {tried}, so the app stopped trying. The "
+                "host may have quit, or the network is down."
+            )
+        elif ended.reason == "replaced" and self._taken_over:
+            said = room_sentence(self._taken_over)  # it says from which address
+        elif ended.reason == "restarted" and ended.new_room is not None:
+            return f"{said} {_KEPT} {new_room_text(ended.new_room)}"
+        return f"{said} {_KEPT}"
+
+    def _interrupt_streaming_answers(self) -> None:
+        """An answer still being written will never be finished for us: mark it cut off, so
+        that it neither says "writing…" nor offers Stop."""
+        for row, entry in enumerate(self.model.transcript.entries):
+            if entry.kind == "answer" and entry.status == "streaming":
+                entry.status = "interrupted"
+                entry.error = "the connection to the room ended"
+                entry.version += 1  # views cache rows by version
+                index = self.model.index(row)
+                self.model.dataChanged.emit(index, index, [Roles.ENTRY])
+
+    # ----------------------------------------------------------------- problems
+
+    def on_action_failed(self, text: str) -> None:
+        self._show_problem(text)
 
     def _show_problem(self, text: str, level: str = "warning") -> None:
-        """A banner that goes away by itself (unless something else replaced it)."""
-        text = shorten(text, BANNER_CHARS)
-        self._set_banner(text, level)
-        QTimer.singleShot(6000, self, lambda: self._hide_banner_if(text))
+        """Something did not work: a warning that stays until dismissed or replaced. Once
+        the room has ended, what says so stays up instead."""
+        if self._ended is not None:
+            return
+        self.banner_bar.show_message(text, level, dismissable=level != "info")
 
-    def _hide_banner_if(self, text: str) -> None:
-        if self._banner_text == text and self._ended is None:
-            self.banner.hide()
+    # ----------------------------------------------------------------- layout
 
-    def _note_position(self, *_: object) -> None:
-        bar = self.view.verticalScrollBar()
-        self._at_bottom = bar.value() >= bar.maximum() - 80
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # Once the splitter has its new width too (it may be laid out after this event).
+        QTimer.singleShot(0, self, self._fit_side_panel)
 
-    def _follow(self, _parent: QModelIndex, _first: int, _last: int) -> None:
-        """Keep the newest message in view, unless the user scrolled up to read."""
-        if self._at_bottom:
-            QTimer.singleShot(0, self, self.view.scrollToBottom)
-
-    def _follow_growth(self, first: QModelIndex, *_: object) -> None:
-        """A streaming answer grows in place: keep its end in view, as for new rows."""
-        bar = self.view.verticalScrollBar()  # not laid out again yet: where the reader was
-        if first.row() == self.model.rowCount() - 1 and bar.value() >= bar.maximum() - 80:
-            QTimer.singleShot(0, self, self.view.scrollToBottom)
+    def _fit_side_panel(self) -> None:
+        """Fold the people panel away in a narrow page (the messages need the width more),
+        and open it again once there is room. The person can drag it open or shut."""
+        narrow = self.width() < NARROW_WIDTH
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if narrow and sizes[1] > 0:
+            self._side_folded = True
+            self.splitter.setSizes([total, 0])
+        elif not narrow and self._side_folded:
+            self._side_folded = False
+            side = min(240, total // 4)
+            self.splitter.setSizes([total - side, side])
 
     # ----------------------------------------------------------------- actions
 
     def send(self, text: str) -> None:
+        """Hand ``text`` to the room's client; the composer keeps it until the client took it
+        (and gets it back if the room refuses it)."""
+        if self._ended is not None:
+            return
         client_id = self.session.send(text)
         if client_id is not None:
+            self._unconfirmed[client_id] = text
+            self.composer.message_queued(text)
             self.model.add_pending(client_id, text, self.client.you.name, time.time())
-            self.view.scrollToBottom()
 
-    def _stoppable_answer(self, me: str, host: bool) -> str | None:
+    def on_sendable_changed(self, sendable: bool) -> None:
+        self.send_button.setEnabled(sendable and self._ended is None)
+
+    @staticmethod
+    def _stoppable_answer(state: AssistantState | None, me: str, host: bool) -> str | None:
         """The answer the Stop button acts on: the one being written, when we may stop it,
         else our own question still waiting in the queue."""
-        state = self.client.assistant_state
         if state is None or not me:
             return None
         if state.answering is not None and (host or state.answering.asked_by == me):
             return state.answering.answer
         return next((t.answer for t in state.waiting if t.asked_by == me), None)
 
-    def _stop_clicked(self) -> None:
+    def on_stop_clicked(self) -> None:
         if self._stoppable is not None:
             self.session.stop_answer(self._stoppable)
 
-    def _regenerate_clicked(self) -> None:
+    def on_regenerate_clicked(self) -> None:
         last = self._last_answer()
         if last is not None:
             self.session.regenerate(last.answer_id)
 
-    def _leave_clicked(self) -> None:
-        if self._ended is None and self.session.host is not None:
-            answer = QMessageBox.question(
-                self, "Close the room?",
-                "You host this room. Leaving closes it for everyone, and the conversation is "
-                "gone for good.",
-            )  # fmt: skip
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-        self.left.emit()
+    def on_leave_clicked(self) -> None:
+        """Leaving loses the conversation (no copy is kept), so it is asked first; once the
+        room has ended the banner has said so, and the button just goes back."""
+        if self._ended is not None:
+            self.left.emit()
+        elif self.session.host is not None:
+            ask(self, title="Close the room?",
+                text="You host this room. Leaving closes it for everyone, and the conversation "
+                     "is gone for good.",
+                verb="Close the room and leave", back="Stay",
+                on_confirmed=self.left.emit)  # fmt: skip
+        else:
+            ask(self, title="Leave the room?",
+                text="This app keeps no copy of the conversation: once you leave, it is gone "
+                     "from this window.",
+                verb="Leave and discard", back="Stay",
+                on_confirmed=self.left.emit)  # fmt: skip
 
-    def _close_room_clicked(self) -> None:
-        answer = QMessageBox.question(
-            self, "Close the room?",
-            "Everyone is told the host closed the room, and the conversation is gone for good.",
-        )  # fmt: skip
-        if answer == QMessageBox.StandardButton.Yes:
-            self.session.close_room()
+    def on_close_room_triggered(self) -> None:
+        ask(self, title="Close the room for everyone?",
+            text="Everyone is told the host closed the room, and the conversation is gone for "
+                 "good.",
+            verb="Close the room", back="Keep it open",
+            on_confirmed=self.session.close_room)  # fmt: skip
 
-    def _copy_link(self) -> None:
+    def on_removal_confirmed(self, participant_id: str, ban: bool) -> None:
+        self.session.kick(participant_id, ban=ban)
+
+    def _person_menu(self, pos: QPoint) -> None:
+        """The host's menu for a person (see :class:`desktop.people.PeoplePanel`)."""
+        self.people_panel.on_menu_requested(pos)
+
+    def show_bans(self) -> None:
+        """Host controls → Banned people…: the bans in force, each of which can be lifted.
+        One dialog, kept for the page's life and opened again (the room keeps it current)."""
+        if self._bans_dialog is None:
+            self._bans_dialog = BansDialog(self.client.bans, self)
+            self._bans_dialog.unban_requested.connect(self.session.unban)
+        else:
+            self._bans_dialog.set_bans(self.client.bans)
+        self._bans_dialog.open()
+
+    def on_copy_link_triggered(self) -> None:
         host = self.session.host
         if host is not None and host.links():
             QGuiApplication.clipboard().setText(host.links()[0])
-            self._set_banner(f"Room link copied: {host.links()[0]}", "info")
+            self.banner_bar.show_message(f"Room link copied: {host.links()[0]}", "info")
 
-    def _assistant_settings(self) -> None:
+    def on_assistant_settings_triggered(self) -> None:
         report = self._report
         assistant = self.client.room.assistant
         if report is None or assistant is None:
             return
-        dialog = AssistantSettingsDialog(report, self)
-        if dialog.exec():
-            self.session.configure_assistant(**dialog.settings())
-
-    def _message_menu(self, pos: QPoint) -> None:
-        index = self.view.indexAt(pos)
-        entry = index.data(Roles.ENTRY) if index.isValid() else None
-        if not isinstance(entry, Entry) or not entry.text:
-            return
-        menu = QMenu(self)
-        menu.addAction("Copy text", lambda: QGuiApplication.clipboard().setText(entry.text))
-        menu.exec(self.view.viewport().mapToGlobal(pos))
-
-    def _person_menu(self, pos: QPoint) -> None:
-        index = self.people_view.indexAt(pos)
-        person = index.data(Roles.PARTICIPANT) if index.isValid() else None
-        if not isinstance(person, ParticipantInfo) or not self.session.is_host:
-            return
-        if person.role == "assistant" or person.id == self.client.you.id or self._ended:
-            return
-        menu = QMenu(self)
-        # A menu item's text is plain, but "&" marks a shortcut key: double it to show it.
-        name = fenced(person.name).replace("&", "&&")
-        menu.addAction(f"Remove {name}", lambda: self.session.kick(person.id))
-        menu.addAction(f"Remove and ban {name}", lambda: self.session.kick(person.id, ban=True))
-        menu.exec(self.people_view.viewport().mapToGlobal(pos))
+        if self._assistant_dialog is not None:  # answered long ago: nothing waits on it
+            self._assistant_dialog.deleteLater()
+        dialog = self._assistant_dialog = AssistantSettingsDialog(report, self, assistant=assistant)
+        dialog.accepted.connect(lambda: self.session.configure_assistant(**dialog.settings()))
+        dialog.open()

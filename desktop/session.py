@@ -90,6 +90,10 @@ class RoomSession(QObject):
     def kick(self, participant_id: str, *, ban: bool = False) -> None:
         self._run(self.client.kick(participant_id, ban=ban))
 
+    def unban(self, ban_id: str) -> None:
+        """Host only: lift a ban (an id from ``client.bans``); a ``BanList`` event follows."""
+        self._run(self.client.unban(ban_id))
+
     def lock(self, locked: bool) -> None:
         self._run(self.client.lock(locked))
 

@@ -144,7 +144,9 @@ async def test_kicked_and_closed_rooms_keep_the_transcript(
     sam_id = sam.session.client.you.id  # type: ignore[union-attr]
     host.session.kick(sam_id)
     await until(lambda: sam.chat.banner.isVisible() and "removed you" in sam.chat.banner.text())
-    assert not sam.chat.composer.isEnabled()
+    # Read-only, not disabled: the keyboard focus stays where it was (a Space typed next
+    # must not land on "Back to rooms"), but nothing more can be sent.
+    assert sam.chat.composer.isReadOnly() and not sam.chat.send_button.isEnabled()
     assert "before anything happens" in texts(sam.chat)
     assert sam.chat.leave_button.text() == "Back to rooms"
     url = room_url(host)
