@@ -70,6 +70,7 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     yield backend
     keyring.set_keyring(previous)
 
+
 # Property-based tests: a quick pass in `make test`, at least 100,000 inputs in `make fuzz`.
 settings.register_profile("default", max_examples=150, deadline=None)
 settings.register_profile("fuzz", max_examples=30_000, deadline=None)
