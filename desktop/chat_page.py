@@ -331,7 +331,8 @@ class ChatPage(QWidget):
     def _room_changed(self, room: RoomInfo) -> None:
         self.title.setText(room.name)
         self.subtitle.setText(header_text(room))
-        self.history_line.setText(history_note(room.history_shared))
+        locked = " The host has locked the room: nobody new can join." if room.locked else ""
+        self.history_line.setText(history_note(room.history_shared) + locked)
         # Bold while every message leaves for the AI provider: it is the thing to know.
         font = QFont(self.subtitle.font())
         font.setBold(room.assistant is not None and room.assistant.mode in EVERY_MESSAGE_MODES)

@@ -394,3 +394,16 @@ def test_a_hostile_new_room_is_offered_in_plain_words(qapp: Any, hostile: str) -
     assert banner.action_button.text() == "Join the new room"
     assert banner.sizeHint().width() <= 1000
     banner.close()
+
+
+async def test_a_locked_room_says_so_inside(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    host = await hosted(prefs, keys, cleanup)
+    guest = await joined(room_url(host), "Sam", prefs, keys, cleanup)
+    assert host.session is not None and guest.chat is not None
+    assert "locked" not in guest.chat.history_line.text()
+    host.session.lock(True)
+    await until(lambda: "locked" in guest.chat.history_line.text(), what="the lock shown")
+    host.session.lock(False)
+    await until(lambda: "locked" not in guest.chat.history_line.text(), what="the lock gone")
