@@ -135,6 +135,8 @@ class ConnectionWriter:
     def abort(self) -> None:
         """Cut the connection now, without a closing handshake."""
         self._drop_queue()
+        if self._flush_deadline is not None:
+            self._flush_deadline.cancel()
         self._task.cancel()
         self._ws.transport.abort()
 
@@ -186,8 +188,9 @@ class ConnectionWriter:
                     item, size = self._frames.popleft()
                     self._count(-size)
                     text = item if isinstance(item, str) else serialize(item)
-                    try:
-                        await asyncio.wait_for(self._ws.send(text), SEND_STALL_TIMEOUT)
+                    try:  # (a timeout in this task: wait_for would start one task per frame)
+                        async with asyncio.timeout(SEND_STALL_TIMEOUT):
+                            await self._ws.send(text)
                     except TimeoutError:
                         self._on_stalled()  # the owner closes us without flushing
                         return
@@ -205,6 +208,7 @@ class ConnectionWriter:
     async def _close_now(self, code: int, reason: str) -> None:
         self._ws.close_timeout = self._grace
         try:
-            await asyncio.wait_for(self._ws.close(code, reason), self._grace)
+            async with asyncio.timeout(self._grace):
+                await self._ws.close(code, reason)
         except TimeoutError:
             self._ws.transport.abort()

@@ -172,12 +172,8 @@ class RoomServer:
                 await asyncio.wait(self._handlers, timeout=CLOSE_GRACE + 2.0)
             for outbox in list(self._outboxes.values()):  # readers that never took their close
                 outbox.abort()
-            if self._handlers:
-                await asyncio.wait(self._handlers, timeout=CLOSE_GRACE)
-            for handler in list(self._handlers):  # nothing of the room outlives close()
-                handler.cancel()
-            if self._handlers:
-                await asyncio.gather(*self._handlers, return_exceptions=True)
+            if self._handlers:  # aborted sockets end their handlers at once
+                await asyncio.wait(self._handlers, timeout=CLOSE_GRACE + 1.0)
             await self._server.wait_closed()
         if self._relay is not None:
             await self._relay.aclose()
