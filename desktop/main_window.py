@@ -13,7 +13,7 @@ import logging
 from collections.abc import Coroutine, Iterable, Iterator
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -222,15 +222,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         session = self.session
-        if session is not None and session.host is not None and session.client.ended is None:
-            answer = QMessageBox.question(
-                self, "Close the room?",
-                "You host this room. Quitting closes it for everyone, and the conversation is "
-                "gone for good.",
-            )  # fmt: skip
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+        hosting = session is not None and session.host is not None and session.client.ended is None
+        if hosting and not confirm_quitting_as_host(self):
+            event.ignore()
+            return
         event.accept()
         self.closed.emit()
 
@@ -508,3 +503,22 @@ class MainWindow(QMainWindow):
             chat.deleteLater()
         self.pages.setCurrentWidget(self.lobby)
         self.setWindowTitle(APP_NAME)
+
+
+def confirm_quitting_as_host(parent: QWidget) -> bool:
+    """Ask the host, in verbs, whether quitting should close the room for everyone.
+
+    Modal on purpose: a close event must be answered before it returns."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Close the room?")
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setText(
+        "You host this room. Quitting closes it for everyone, and the conversation is gone "
+        "for good."
+    )
+    close = box.addButton("Close the room and quit", QMessageBox.ButtonRole.AcceptRole)
+    stay = box.addButton("Keep it open", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(stay)
+    box.exec()
+    return box.clickedButton() is close

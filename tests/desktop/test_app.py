@@ -286,8 +286,7 @@ async def test_closing_the_window_closes_the_room_then_the_app(
     from desktop.app import make_application, run_app  # noqa: PLC0415
     from desktop.session import RoomSession  # noqa: PLC0415
 
-    yes = main_window.QMessageBox.StandardButton.Yes
-    monkeypatch.setattr(main_window.QMessageBox, "question", lambda *_a, **_k: yes)
+    monkeypatch.setattr(main_window, "confirm_quitting_as_host", lambda _parent: True)
     monkeypatch.setattr(main_window, "Preferences", lambda: prefs)
     app = make_application([])
     before = set(app.topLevelWidgets())

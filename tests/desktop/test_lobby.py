@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox, QStyleOptionViewItem
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
 
 from core.discovery import BrowserEvent, DiscoveredRoom
@@ -24,7 +24,7 @@ from desktop import main_window as main_window_module
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import JoinDialog
 from desktop.lobby import LobbyPage, RoomDelegate, RoomFeed, room_address, room_note
-from desktop.main_window import MainWindow
+from desktop.main_window import MainWindow, confirm_quitting_as_host
 from desktop.models import RoomListModel
 from desktop.network_text import fenced
 from desktop.settings import KeyStore, Preferences
@@ -316,3 +316,17 @@ async def test_what_the_lobby_says_about_a_hostile_room_is_plain_text(
     await window.join_discovered(locked)
     risks, text, width = seen[0]
     assert risks == [] and shows(text, hostile) and width <= 1000
+
+
+def test_quitting_as_host_asks_in_verbs(qtbot: QtBot) -> None:
+    seen: list[list[str]] = []
+
+    def answer(box: QMessageBox) -> None:
+        seen.append([b.text() for b in box.buttons()])
+        box.reject()
+
+    answer_dialog(QMessageBox, answer)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    assert confirm_quitting_as_host(parent) is False  # keeping the room open is the default
+    assert seen and "Close the room and quit" in seen[0] and "Keep it open" in seen[0]
