@@ -384,8 +384,10 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 
 
 async def test_a_room_with_an_assistant_is_followed_and_regenerated_answers_say_so(
-    make_room: RoomFactory, fake: FakeOpenAI, qtbot: Any, cleanup: list[Any]
+    qtbot: Any, make_room: RoomFactory, fake: FakeOpenAI, cleanup: list[Any]
 ) -> None:
+    # qtbot first: fixtures are torn down in reverse, and qtbot's teardown runs Qt's events
+    # outside the asyncio loop, which must find the room already closed.
     settings = ProviderSettings.from_preset("compatible", model="gpt-4o-mini",
                                             base_url=fake.base_url, api_key="k")  # fmt: skip
     config = AssistantConfig(model=settings.model, provider=settings.label,
