@@ -1,10 +1,13 @@
-"""The client's outbox: messages typed but not yet confirmed by the room. No I/O.
+"""The participant's outbox: messages typed but not yet confirmed by the room. No I/O.
 
 Messages go out in the order they were typed, paced a little below the room's announced rate
 so an honest client never trips the room's limit (a pasted block of lines is sent steadily
 rather than refused). A message stays in the outbox until the room confirms it (its event, or
 an ``ack`` for a repeat) or refuses it; after a reconnect every unconfirmed message is queued
 again, and the room's deduplication by client id makes that safe.
+
+It is one part of :class:`core.participant.Participant`, which says when a message is
+confirmed, refused or deferred and when the connection allows sending; times are passed in.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from core.ratelimit import TokenBucket
 __all__ = ["Outbox", "Outgoing"]
 
 _PACE_MARGIN = 0.9  # send at 90% of the room's rate, so clock drift never trips its limit
+_ROUNDING_MARGIN = 1e-6  # seconds added to a wait for a token
 
 
 @dataclass(frozen=True)
 class Outgoing:
+    """One message the user typed: its client id (which the room deduplicates by) and text."""
+
     id: str
     text: str
 
@@ -29,7 +35,8 @@ class Outgoing:
 class Outbox:
     """Unconfirmed messages and the order and pace to (re)send them in."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float = float("-inf")) -> None:
+        """An empty outbox; nothing is held back before ``now`` (by default, ever)."""
         self._items: OrderedDict[str, Outgoing] = OrderedDict()
         self._unsent: deque[str] = deque()
         self._bucket: TokenBucket | None = None
@@ -37,6 +44,10 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __contains__(self, message_id: object) -> bool:
+        """Whether the message with client id ``message_id`` is still unconfirmed."""
+        return message_id in self._items
 
     @property
     def items(self) -> list[Outgoing]:
@@ -82,5 +93,7 @@ class Outbox:
         if now < self._not_before:
             return None, self._not_before - now
         if self._bucket is not None and not self._bucket.take(now):
-            return None, max(0.001, self._bucket.retry_after(now))
+            # A hair past the token's due time, so that asking again then finds it there
+            # (exactly then, rounding can leave the bucket a whisker short).
+            return None, max(0.001, self._bucket.retry_after(now) + _ROUNDING_MARGIN)
         return self._items[self._unsent.popleft()], 0.0

@@ -55,3 +55,27 @@ def test_defer_waits_then_resends_first() -> None:
     item, wait = box.next_ready(1.0)
     assert item is None and wait == 1.0
     assert drain(box, 2.0) == ["first"]
+
+
+def test_asking_again_after_the_wait_finds_the_message_ready() -> None:
+    box = Outbox()
+    box.pace_for(Limits(message_burst=4, messages_per_minute=60), 0.0)
+    for i in range(20):
+        box.add(Outgoing(f"id{i}", f"m{i}"))
+    now, sent = 0.0, drain(box, 0.0)
+    while len(sent) < 20:  # waiting exactly as told never comes back empty-handed
+        item, wait = box.next_ready(now)
+        assert item is None
+        now += wait
+        item, _ = box.next_ready(now)
+        assert item is not None
+        sent.append(item.text)
+    assert sent == [f"m{i}" for i in range(20)]
+
+
+def test_membership_is_by_client_id_until_confirmed() -> None:
+    box = Outbox()
+    box.add(Outgoing("a", "first"))
+    assert "a" in box and "b" not in box
+    box.confirm("a")
+    assert "a" not in box

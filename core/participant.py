@@ -1,0 +1,760 @@
+"""The participant's side of a room as a state machine: frames and time in, actions out.
+
+No sockets, no clocks, no randomness. A transport adapter (:class:`core.client.RoomClient`)
+owns the connection, the tasks and the timers, and reports to one :class:`Participant`:
+
+* :meth:`~Participant.opened` when a connection to the room is open, before any frame,
+* :meth:`~Participant.receive` for each frame the room sends on it,
+* :meth:`~Participant.connection_failed` when an attempt ends before a welcome (nothing
+  answered, it timed out, it closed during the handshake),
+* :meth:`~Participant.connection_lost` when the live connection drops,
+* :meth:`~Participant.tick` at :attr:`~Participant.next_wakeup`, so paced messages go out,
+* :meth:`~Participant.post`, :meth:`~Participant.leave` and :meth:`~Participant.left` for
+  what the user does; :meth:`~Participant.abandon` when the adapter itself cannot go on.
+
+Each returns the actions to carry out, in order: :class:`SendFrame`, :class:`Deliver`,
+:class:`Joined`, :class:`AttemptFailed`, :class:`ScheduleReconnect`, :class:`End`. Time comes
+in as ``now`` (seconds on any monotonic clock) and the reconnect jitter from the source given
+to the constructor, so a test can replay any story exactly.
+
+The rules kept here:
+
+* **Handshake.** A room that speaks another protocol version, or asks for a password we do
+  not have, is refused before we say hello. The hello carries the password proof, the host
+  proof and, after the first welcome, the session and last ``seq`` to resume from.
+* **Resume and de-duplication.** An event whose ``seq`` is not above the last one delivered
+  was delivered before a reconnect and is dropped: each event reaches the app once, in order.
+* **The instance.** When a reconnect finds another run of the room (the host restarted it),
+  no hello is sent: the client ends with reason ``restarted`` and the new room's preview.
+* **The mirror.** Participants, room info, the assistant's state and the bans follow the
+  room's events.
+* **Confirmations.** A message stays in the outbox until the room posts it (a ``message``
+  event with its client id, under any identity we have had), acknowledges a repeat (``ack``)
+  or refuses it (an ``error`` whose ``ref`` is its id, reported as :class:`SendFailed`).
+  Messages go out in order at 90% of the room's rate (:mod:`core.outbox`). After a welcome,
+  nothing is (re)sent until the replay it announced has been read, or :data:`REPLAY_WAIT`
+  has passed: the replay may confirm messages the room posted under an earlier identity.
+* **Reconnecting.** A close with a terminal code ends the client; any other loss is retried
+  with jittered exponential backoff (:class:`ReconnectPolicy`) until ``give_up_after``
+  seconds, waiting at least as long as a ``flooding`` refusal's ``retry_after`` asks (capped
+  at 60 s). A refusal on reconnecting (banned, closed, ...) ends the client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from core.codec import parse_server_frame, serialize
+from core.outbox import Outbox, Outgoing
+from core.protocol import (
+    ABILITIES,
+    AUTH_PASSWORD,
+    PROTOCOL_VERSION,
+    TERMINAL_CLOSE_CODES,
+    Ack,
+    AnswerDelta,
+    AnswerFinished,
+    AnswerStarted,
+    AssistantReport,
+    AssistantState,
+    AssistantStateChanged,
+    AuthProof,
+    BanInfo,
+    BanList,
+    ClientMessage,
+    CloseCode,
+    ErrorCode,
+    ErrorMessage,
+    Hello,
+    Leave,
+    MessagePosted,
+    Notice,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantStatusChanged,
+    ProtocolError,
+    ResumeRequest,
+    RoomClosed,
+    RoomEvent,
+    RoomInfo,
+    RoomPreview,
+    RoomUpdated,
+    SendMessage,
+    ServerHello,
+    SetTyping,
+    TypingChanged,
+    Welcome,
+    password_proof,
+)
+
+__all__ = [
+    "REPLAY_WAIT",
+    "AttemptFailed",
+    "ClientEvent",
+    "Deliver",
+    "End",
+    "EndReason",
+    "Ended",
+    "JoinError",
+    "JoinRefused",
+    "Joined",
+    "MessageTooLarge",
+    "NotConnected",
+    "Participant",
+    "ParticipantAction",
+    "ReconnectPolicy",
+    "Reconnecting",
+    "Resumed",
+    "RoomRestarted",
+    "RoomUnreachable",
+    "ScheduleReconnect",
+    "SendFailed",
+    "SendFrame",
+    "read_greeting",
+]
+
+log = logging.getLogger("gptgroup.client")
+
+REPLAY_WAIT = 2.0  # seconds unconfirmed messages wait, at most, for the replay to be read
+FLOODING_WAIT_DEFAULT = 5.0  # a flooding refusal without retry_after: wait this long
+FLOODING_WAIT_CAP = 60.0  # never wait longer than this because a room said so
+
+EndReason = Literal[
+    "left",
+    "closed_by_host",
+    "host_shutdown",
+    "kicked",
+    "banned",
+    "refused",
+    "unreachable",
+    "replaced",
+    "restarted",
+]
+
+# --------------------------------------------------------------------------- errors
+
+
+class RoomRestarted(Exception):
+    """On reconnecting, another run of the room answered (the host restarted it)."""
+
+    def __init__(self, preview: RoomPreview) -> None:
+        super().__init__("the host restarted the room")
+        self.preview = preview
+
+
+class JoinRefused(Exception):
+    """The room answered but would not let us in (wrong password, full, locked, banned...)."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RoomUnreachable(ConnectionError):
+    """Nothing that speaks the room protocol answered at that address."""
+
+
+class NotConnected(RuntimeError):
+    """The action needs a live connection (the client is reconnecting, or has ended)."""
+
+
+class MessageTooLarge(ValueError):
+    """The message would not fit in one frame under the room's limits."""
+
+
+JoinError = JoinRefused | RoomUnreachable | RoomRestarted
+"""Why one connection attempt did not end in a welcome."""
+
+# --------------------------------------------------------------------------- client events
+
+
+@dataclass(frozen=True)
+class Reconnecting:
+    """The connection dropped; attempt ``attempt`` to resume starts in ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Back in the room. ``resumed`` is false when the room had forgotten us and we rejoined
+    as a new participant; ``history_complete`` is false when some missed events were gone."""
+
+    resumed: bool
+    history_complete: bool
+    you: ParticipantInfo
+
+
+@dataclass(frozen=True)
+class SendFailed:
+    """The room refused the message with client id ``id``; it will not be posted."""
+
+    id: str
+    code: str
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The client is out of the room for good and will not retry.
+
+    ``reason`` ``"restarted"``: the host restarted the room as a new one (another
+    ``instance``) while we were away; we did not join it. ``new_room`` says what it is, so
+    the user can decide whether to join it (where messages go may have changed).
+    """
+
+    reason: EndReason
+    message: str
+    close_code: int | None = None
+    new_room: RoomPreview | None = None
+
+
+ClientEvent = (
+    RoomEvent
+    | TypingChanged
+    | ErrorMessage
+    | AnswerDelta
+    | AssistantStateChanged
+    | AssistantReport
+    | BanList
+    | Reconnecting
+    | Resumed
+    | SendFailed
+    | Ended
+)
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class SendFrame:
+    """Write ``text`` to the connection whose frame, or whose welcome, led to it (for
+    :meth:`Participant.post` and :meth:`Participant.tick`: the live connection). A frame
+    that cannot be written because that connection dropped is simply dropped: whatever it
+    carried that matters is sent again after the next welcome."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Put ``event`` on the app's event stream (after the events delivered before it)."""
+
+    event: ClientEvent
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The handshake succeeded: this connection is now the live one."""
+
+    welcome: Welcome
+
+
+@dataclass(frozen=True)
+class AttemptFailed:
+    """This connection attempt is over: close its connection. On the first attempt,
+    ``error`` is what joining failed with; on a reconnect the actions after this one say
+    what happens next (another :class:`ScheduleReconnect`, or :class:`End`)."""
+
+    error: JoinError
+
+
+@dataclass(frozen=True)
+class ScheduleReconnect:
+    """Open a new connection to the room in ``delay`` seconds, and report how it goes."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class End:
+    """The client is out for good: stop writing and timing, close what is open, and put
+    ``ended`` on the event stream as its last event. Nothing follows an ``End``."""
+
+    ended: Ended
+
+
+ParticipantAction = SendFrame | Deliver | Joined | AttemptFailed | ScheduleReconnect | End
+
+# --------------------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """Backoff between reconnect attempts: doubling from ``initial_delay`` up to
+    ``max_delay``, each delay jittered to between half and all of it; after
+    ``give_up_after`` seconds without success the client ends with reason ``unreachable``."""
+
+    initial_delay: float = 0.25
+    max_delay: float = 5.0
+    give_up_after: float = 120.0
+
+    def delay(self, attempt: int, jitter: float | None = None) -> float:
+        """The wait before attempt ``attempt`` (1 for the first): ``cap * (1 + jitter) / 2``.
+
+        ``jitter`` (0 to 1) says where between half and all of the cap it falls.
+        :class:`Participant` always passes one from the source it was given; without one, one
+        is drawn at random, as the one-argument form always did.
+        """
+        cap = min(self.max_delay, self.initial_delay * 2.0 ** (attempt - 1))
+        if jitter is None:
+            jitter = random.random()
+        return float(cap / 2 + cap / 2 * jitter)
+
+
+_END_FOR_CLOSE: dict[int, EndReason] = {
+    CloseCode.NORMAL: "left",
+    CloseCode.ROOM_CLOSED: "closed_by_host",
+    CloseCode.KICKED: "kicked",
+    CloseCode.BANNED: "banned",
+    CloseCode.SESSION_REPLACED: "replaced",
+}
+
+RESTARTED_TEXT = "The host restarted the room: it is a new room now, and you are not in it."
+
+
+def _unreadable(exc: ProtocolError) -> JoinRefused:
+    refused = JoinRefused(exc.code, f"the server sent something unreadable: {exc}")
+    refused.__cause__ = exc
+    return refused
+
+
+def read_greeting(frame: str | bytes) -> ServerHello:
+    """The room's greeting in ``frame``, the first one a connection gets.
+
+    Raises :class:`JoinRefused`: with the room's own code when it refused on sight (closed,
+    banned, too many connections...), or when the frame is unreadable or not a greeting.
+    """
+    try:
+        greeting = parse_server_frame(frame)
+    except ProtocolError as exc:
+        raise _unreadable(exc) from exc
+    if isinstance(greeting, ErrorMessage):
+        raise JoinRefused(greeting.code, greeting.message, greeting.retry_after)
+    if not isinstance(greeting, ServerHello):
+        raise JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not greet us properly")
+    return greeting
+
+
+# --------------------------------------------------------------------------- the machine
+
+_Phase = Literal["offline", "greeting", "welcoming", "live"]
+
+
+@dataclass
+class _Retry:
+    """A reconnect in progress: since when, how many attempts so far, and the least wait
+    the room asked for (a ``flooding`` refusal's ``retry_after``)."""
+
+    started: float
+    attempt: int = 0
+    asked_to_wait: float = 0.0
+
+
+class Participant:
+    """One participant's side of one room. See the module docstring.
+
+    ``jitter`` returns a number from 0 to 1 for each reconnect delay (the adapter passes
+    ``random.random``; a test passes a constant). ``session`` may be set before the first
+    connection to resume a session obtained elsewhere.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        jitter: Callable[[], float],
+        password: str | None = None,
+        host_key: str | None = None,
+        policy: ReconnectPolicy | None = None,
+        client_name: str = "gptgroup",
+    ) -> None:
+        self.name = name
+        self.session: str | None = None
+        self._jitter = jitter
+        self._password = password
+        self._host_key = host_key
+        self._policy = policy or ReconnectPolicy()
+        self._client_name = client_name
+        self._phase: _Phase = "offline"
+        self._retry: _Retry | None = None  # set from a lost connection until the next welcome
+        self._leaving = False
+        self._ended: Ended | None = None
+        self._instance: str | None = None
+        self._my_ids: set[str] = set()  # every participant id the room has given us
+        self._last_seq = 0
+        self._replay_until = 0  # the last seq of the replay after the latest welcome
+        self._replay_deadline = 0.0
+        self._outbox = Outbox()
+        self._wakeup: float | None = None
+        # The mirror of the room.
+        self._you: ParticipantInfo | None = None
+        self._room: RoomInfo | None = None
+        self._participants: dict[str, ParticipantInfo] = {}
+        self._assistant_state: AssistantState | None = None
+        self._bans: tuple[BanInfo, ...] = ()
+        self._closed_reason: EndReason | None = None
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def you(self) -> ParticipantInfo | None:
+        """Who we are in the room (None before the first welcome)."""
+        return self._you
+
+    @property
+    def room(self) -> RoomInfo | None:
+        """The room's info as last announced (None before the first welcome)."""
+        return self._room
+
+    @property
+    def participants(self) -> dict[str, ParticipantInfo]:
+        """Everyone in the room now, by participant id (a copy)."""
+        return dict(self._participants)
+
+    @property
+    def instance(self) -> str | None:
+        """Which run of the room we are in (None before the first welcome)."""
+        return self._instance
+
+    @property
+    def assistant_state(self) -> AssistantState | None:
+        """What the assistant is doing (None in a room without one)."""
+        return self._assistant_state
+
+    @property
+    def bans(self) -> tuple[BanInfo, ...]:
+        """Host only: the bans in force (empty for guests)."""
+        return self._bans
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the last room event delivered (0 before any)."""
+        return self._last_seq
+
+    @property
+    def connected(self) -> bool:
+        """Whether there is a live connection (welcomed, not yet lost) and we have not ended."""
+        return self._phase == "live" and self._ended is None
+
+    @property
+    def ended(self) -> Ended | None:
+        return self._ended
+
+    @property
+    def pending(self) -> list[tuple[str, str]]:
+        """Messages sent but not yet confirmed by the room, as (client id, text), in order."""
+        return [(o.id, o.text) for o in self._outbox.items]
+
+    @property
+    def next_wakeup(self) -> float | None:
+        """When :meth:`tick` next has something to do (a paced message, the end of the
+        replay wait), on the clock of the ``now`` values given; None when nothing waits.
+        It may change after any call: read it again after carrying out each one's actions."""
+        return self._wakeup
+
+    # ----------------------------------------------------------------- connection
+
+    def opened(self) -> list[ParticipantAction]:
+        """A connection to the room is open; its first frame is to be the room's greeting."""
+        if self._ended is None:
+            self._phase = "greeting"
+        return []
+
+    def receive(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
+        """A frame from the room, on the connection being opened or the live one."""
+        if self._ended is not None:
+            return []
+        match self._phase:
+            case "greeting":
+                return self._on_greeting(frame, now)
+            case "welcoming":
+                return self._on_welcome(frame, now)
+            case "live":
+                return self._on_event(frame, now) + self._pump(now)
+            case "offline":  # no connection the frame could have come on: nothing to do
+                return []
+
+    def connection_failed(self, why: str, now: float) -> list[ParticipantAction]:
+        """A connection attempt ended before a welcome: nothing answered, it did not answer
+        in time, or it closed during the handshake. ``why`` says which, for people."""
+        return self._attempt_failed(RoomUnreachable(why), now)
+
+    def connection_lost(self, code: int | None, reason: str, now: float) -> list[ParticipantAction]:
+        """The live connection closed, with the close ``code`` and ``reason`` it carried."""
+        self._phase = "offline"
+        self._wakeup = None
+        if self._ended is not None or self._leaving:
+            return []
+        if code is not None and code in TERMINAL_CLOSE_CODES:
+            end_reason = _END_FOR_CLOSE.get(code, "refused")
+            if code == CloseCode.ROOM_CLOSED and self._closed_reason is not None:
+                end_reason = self._closed_reason  # the room said why before closing
+            return self._end(Ended(end_reason, reason or "the room closed the connection", code))
+        self._retry = _Retry(started=now)
+        return self._next_attempt(self._retry, f"connection lost ({code or 'no close code'})", now)
+
+    def tick(self, now: float) -> list[ParticipantAction]:
+        """Time has passed: the paced messages now due."""
+        return self._pump(now)
+
+    # ----------------------------------------------------------------- what the user does
+
+    def post(self, message_id: str, text: str, now: float) -> list[ParticipantAction]:
+        """Queue ``text`` under client id ``message_id``; returns what can be sent at once.
+
+        Raises :class:`NotConnected` once ended, :class:`MessageTooLarge` when it would
+        break the room's limits (known after the first welcome)."""
+        if self._ended is not None:
+            raise NotConnected(f"no longer in the room: {self._ended.message}")
+        frame = serialize(SendMessage(id=message_id, text=text))
+        if self._room is not None:
+            limits = self._room.limits
+            if len(text) > limits.max_text_chars:
+                raise MessageTooLarge(f"messages are at most {limits.max_text_chars} characters")
+            if len(frame.encode()) > limits.max_frame_bytes:
+                raise MessageTooLarge("message is too large to send")
+        self._outbox.add(Outgoing(message_id, text))
+        return self._pump(now)
+
+    def command(self, message: ClientMessage) -> SendFrame:
+        """The frame for a request to send on the live connection at once (host controls,
+        stop, regenerate). Raises :class:`NotConnected` when there is none."""
+        if not self.connected:
+            raise NotConnected("not connected to the room right now")
+        return SendFrame(serialize(message))
+
+    def typing(self, active: bool) -> SendFrame | None:
+        """The frame saying whether we are typing; None while not connected (it is ephemeral,
+        so it is not kept for later)."""
+        return SendFrame(serialize(SetTyping(active=active))) if self.connected else None
+
+    def leave(self) -> SendFrame | None:
+        """We are leaving: the frame to say so on the live connection (None without one).
+        From now on a lost connection is not retried; call :meth:`left` once it is closed."""
+        if self._ended is not None:
+            return None
+        self._leaving = True
+        return SendFrame(serialize(Leave())) if self._phase == "live" else None
+
+    def left(self) -> list[ParticipantAction]:
+        """We are out (the connection is closed, or there was none): end as ``left``."""
+        return self._end(Ended("left", "you left the room", CloseCode.NORMAL))
+
+    def abandon(self, message: str) -> list[ParticipantAction]:
+        """The adapter cannot go on (an unexpected failure): end as ``unreachable``."""
+        return self._end(Ended("unreachable", message))
+
+    # ----------------------------------------------------------------- the handshake
+
+    def _on_greeting(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
+        try:
+            hello = self._hello_for(read_greeting(frame))
+        except (JoinRefused, RoomRestarted) as exc:
+            return self._attempt_failed(exc, now)
+        self._phase = "welcoming"
+        return [SendFrame(serialize(hello))]
+
+    def _hello_for(self, greeting: ServerHello) -> Hello:
+        """Our answer to ``greeting``. Raises :class:`JoinRefused` or :class:`RoomRestarted`
+        where we must not join."""
+        if greeting.protocol != PROTOCOL_VERSION:
+            raise JoinRefused(
+                ErrorCode.INCOMPATIBLE_VERSION,
+                f"the room speaks protocol {greeting.protocol}; this app speaks "
+                f"{PROTOCOL_VERSION}. Update the app that is older.",
+            )
+        restarted = greeting.room.instance and greeting.room.instance != self._instance
+        if self._instance is not None and restarted:
+            raise RoomRestarted(greeting.room)  # before hello: we never join it
+        if greeting.room.password_required and self._password is None:
+            raise JoinRefused(ErrorCode.AUTH_FAILED, "this room needs a password")
+        nonce = greeting.auth.nonce
+        auth = None
+        if self._password is not None and AUTH_PASSWORD in greeting.auth.methods:
+            auth = AuthProof(AUTH_PASSWORD, password_proof(self._password, nonce))
+        resume = None
+        if self.session is not None:
+            resume = ResumeRequest(session=self.session, last_seq=self._last_seq)
+        host_proof = None if self._host_key is None else password_proof(self._host_key, nonce)
+        return Hello(
+            protocol=PROTOCOL_VERSION,
+            name=self.name,
+            abilities=ABILITIES,
+            auth=auth,
+            resume=resume,
+            host_proof=host_proof,
+            client=self._client_name,
+        )
+
+    def _on_welcome(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
+        try:
+            reply = parse_server_frame(frame)
+        except ProtocolError as exc:
+            return self._attempt_failed(_unreadable(exc), now)
+        if isinstance(reply, ErrorMessage):
+            return self._attempt_failed(
+                JoinRefused(reply.code, reply.message, reply.retry_after), now
+            )
+        if not isinstance(reply, Welcome):
+            refused = JoinRefused(ErrorCode.BAD_MESSAGE, "the server did not welcome us properly")
+            return self._attempt_failed(refused, now)
+        return self._join(reply, now)
+
+    def _join(self, welcome: Welcome, now: float) -> list[ParticipantAction]:
+        if self._instance is not None and welcome.instance != self._instance:
+            self._last_seq = 0  # another run of the room: its numbering starts again
+        self._instance = welcome.instance
+        self._replay_until = welcome.last_seq
+        self._replay_deadline = now + REPLAY_WAIT
+        self.session = welcome.session
+        self._you = welcome.you
+        self._my_ids.add(welcome.you.id)
+        self._room = welcome.room
+        self._participants = {p.id: p for p in welcome.participants}
+        self._assistant_state = welcome.assistant_state
+        self._outbox.pace_for(welcome.room.limits, now)
+        # Whatever is unconfirmed goes (again) on this connection, in order; the room drops
+        # any it already has by client id.
+        self._outbox.requeue_all()
+        self._phase = "live"
+        actions: list[ParticipantAction] = [Joined(welcome)]
+        if self._retry is not None:
+            self._retry = None
+            if not welcome.resumed:
+                log.info("the room forgot our session; rejoined as %s", welcome.you.name)
+            actions.append(Deliver(Resumed(welcome.resumed, welcome.history_complete, welcome.you)))
+        return actions + self._pump(now)
+
+    def _attempt_failed(self, error: JoinError, now: float) -> list[ParticipantAction]:
+        self._phase = "offline"
+        self._wakeup = None
+        actions: list[ParticipantAction] = [AttemptFailed(error)]
+        retry = self._retry
+        if self._ended is not None or retry is None:
+            return actions  # the first attempt: whoever started it reports the error
+        if isinstance(error, RoomRestarted):
+            return actions + self._end(Ended("restarted", RESTARTED_TEXT, new_room=error.preview))
+        if isinstance(error, JoinRefused) and error.code == ErrorCode.FLOODING:
+            # Resuming too often: wait as told, then go on.
+            retry.asked_to_wait = min(error.retry_after or FLOODING_WAIT_DEFAULT, FLOODING_WAIT_CAP)
+            return actions + self._next_attempt(retry, error.message, now)
+        if isinstance(error, JoinRefused):
+            reason: EndReason = "banned" if error.code == ErrorCode.BANNED else "refused"
+            if error.code == ErrorCode.ROOM_CLOSED:
+                reason = "closed_by_host"
+            return actions + self._end(Ended(reason, error.message))
+        return actions + self._next_attempt(retry, str(error), now)
+
+    def _next_attempt(self, retry: _Retry, why: str, now: float) -> list[ParticipantAction]:
+        retry.attempt += 1
+        delay = max(self._policy.delay(retry.attempt, self._jitter()), retry.asked_to_wait)
+        if now - retry.started + delay > self._policy.give_up_after:
+            return self._end(Ended("unreachable", "the room could not be reached again"))
+        return [Deliver(Reconnecting(retry.attempt, delay, why)), ScheduleReconnect(delay)]
+
+    def _end(self, ended: Ended) -> list[ParticipantAction]:
+        if self._ended is not None:
+            return []
+        self._ended = ended
+        self._phase = "offline"
+        self._retry = None
+        self._wakeup = None
+        return [End(ended)]
+
+    # ----------------------------------------------------------------- the live connection
+
+    def _on_event(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
+        try:
+            message = parse_server_frame(frame)
+        except ProtocolError as exc:
+            log.warning("ignoring a frame from the room: %s", exc)
+            return []
+        match message:
+            case Ack(id=message_id):
+                self._outbox.confirm(message_id)
+                return []
+            case ErrorMessage(ref=ref, code=ErrorCode.RATE_LIMITED) if ref is not None:
+                # Paced sends should not get here; if they do, wait as told and try again.
+                self._outbox.defer(ref, message.retry_after or 1.0, now)
+                return []
+            case ErrorMessage(ref=ref) if ref is not None and ref in self._outbox:
+                self._outbox.confirm(ref)
+                failed = SendFailed(ref, message.code, message.message, message.retry_after)
+                return [Deliver(failed)]
+            case AssistantStateChanged(state=state):
+                self._assistant_state = state
+                return [Deliver(message)]
+            case BanList(bans=bans):
+                self._bans = bans
+                return [Deliver(message)]
+            case ErrorMessage() | TypingChanged() | AnswerDelta() | AssistantReport():
+                return [Deliver(message)]
+            case ServerHello() | Welcome():
+                log.warning("ignoring an unexpected %s frame", message.TYPE)
+                return []
+        if message.seq <= self._last_seq:
+            return []  # delivered already, before a reconnect
+        self._last_seq = message.seq
+        self._track(message, now)
+        return [Deliver(message)]
+
+    def _track(self, event: RoomEvent, now: float) -> None:
+        """Keep the mirror and the outbox in step with the room."""
+        match event:
+            case MessagePosted(author=author, client_id=client_id):
+                # Any identity we have had: a message sent before the room forgot our session
+                # comes back under our old id, and must still count as delivered.
+                if author in self._my_ids and client_id is not None:
+                    self._outbox.confirm(client_id)
+            case ParticipantJoined(participant=p):
+                self._participants[p.id] = p
+            case ParticipantLeft(participant=pid):
+                self._participants.pop(pid, None)
+            case ParticipantStatusChanged(participant=pid, status=status, moved=moved):
+                if pid in self._participants:
+                    old = self._participants[pid]
+                    self._participants[pid] = dataclasses.replace(
+                        old, status=status, moved=old.moved or moved
+                    )
+            case RoomUpdated(room=room):
+                self._room = room
+                self._outbox.pace_for(room.limits, now)
+            case AnswerStarted() | AnswerFinished() | Notice():
+                pass
+            case RoomClosed(reason=reason):
+                self._closed_reason = (
+                    "host_shutdown" if reason == "host_shutdown" else "closed_by_host"
+                )
+
+    def _pump(self, now: float) -> list[ParticipantAction]:
+        """The messages due now on the live connection; sets :attr:`next_wakeup`."""
+        self._wakeup = None
+        if not self.connected:
+            return []
+        if self._last_seq < self._replay_until and now < self._replay_deadline:
+            # Nothing is (re)sent before the replay after a welcome has been read (or a moment
+            # has passed): it may confirm messages the room already posted under an identity
+            # we had before, which would otherwise be posted twice.
+            self._wakeup = self._replay_deadline
+            return []
+        actions: list[ParticipantAction] = []
+        while True:
+            item, wait = self._outbox.next_ready(now)
+            if item is None:
+                break
+            actions.append(SendFrame(serialize(SendMessage(id=item.id, text=item.text))))
+        if wait != float("inf"):
+            self._wakeup = now + wait
+        return actions
