@@ -17,7 +17,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from core.admission import address_keys, is_loopback
+from core.admission import address_keys, is_loopback, limit_for
 
 __all__ = ["AcceptGate", "gated_connection", "raise_open_files_limit"]
 
@@ -46,8 +46,7 @@ class AcceptGate:
     def admit(self, address: str) -> bool:
         keys = address_keys(address)
         over = any(
-            self._open[key] >= self.per_address * (self.network_factor if "/" in key else 1)
-            for key in keys
+            self._open[key] >= limit_for(key, self.per_address, self.network_factor) for key in keys
         )
         local = is_loopback(address)
         if over or (not local and self._total >= self.total):

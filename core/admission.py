@@ -32,6 +32,7 @@ __all__ = [
     "address_key",
     "address_keys",
     "is_loopback",
+    "limit_for",
     "network_key",
 ]
 
@@ -93,6 +94,12 @@ def address_keys(address: str) -> tuple[str, ...]:
     return (exact,) if network is None else (exact, network)
 
 
+def limit_for(key: str, per_address: int, network_factor: int) -> int:
+    """The limit that applies to an :func:`address_keys` key: ``per_address`` for an exact
+    address, ``network_factor`` times that for an IPv6 network."""
+    return per_address * network_factor if "/" in key else per_address  # "2001:db8::/64"
+
+
 def is_loopback(address: str) -> bool:
     """Whether ``address`` is this machine's own loopback (where the host's app connects)."""
     ip = _ip(address)
@@ -149,9 +156,8 @@ class Admission:
         self._ban_ids = itertools.count(1)
 
     def limit_for(self, key: str, per_address: int) -> int:
-        """The limit that applies to ``key``: ``per_address`` for an exact address, that many
-        times the network factor for an IPv6 network."""
-        return per_address * self.rules.network_factor if "/" in key else per_address
+        """The limit that applies to ``key`` (see :func:`limit_for`)."""
+        return limit_for(key, per_address, self.rules.network_factor)
 
     # ----------------------------------------------------------------- passwords
 
