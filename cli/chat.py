@@ -22,6 +22,7 @@ from cli.rooms import find_room, list_rooms
 from cli.terminal_text import TerminalSafeFormatter, safe_traceback, terminal_safe
 from core import __version__
 from core.address import InvalidAddress, room_url
+from core.answer_rights import stoppable_answer
 from core.client import (
     ClientEvent,
     Ended,
@@ -53,7 +54,7 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
-from core.transcript import LEFT_WORDS
+from core.wording import answer_status_words, left_words, room_closed_words
 
 PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
 HOST_KEY_ENV = "GPTGROUP_HOST_KEY"
@@ -74,7 +75,6 @@ HELP = """Commands:
 Anything else is sent as a message."""
 
 _END_EXIT = {"left": 0, "closed_by_host": 0, "host_shutdown": 0}
-_STATUS_WORDS = {"stopped": "stopped", "interrupted": "cut off", "failed": "no answer"}
 ASSISTANT = "\x00assistant"  # the id ``names`` maps to the assistant's display name
 
 
@@ -110,7 +110,7 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
         case ParticipantJoined(participant=p):
             return f"* {_one_line(p.name)} joined" + (" (host)" if p.role == "host" else "")
         case ParticipantLeft(name=left, reason=reason):
-            return f"* {_one_line(left)} {LEFT_WORDS.get(reason, 'left')}"
+            return f"* {_one_line(left)} {left_words(reason)}"
         case ParticipantStatusChanged(participant=pid, status="reconnecting"):
             return f"* {name(pid)} is reconnecting..."
         case ParticipantStatusChanged(participant=pid, status="online"):
@@ -120,11 +120,7 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
             cap = f", at most {room.max_participants}" if room.max_participants else ""
             return f"* The room is {lock}{cap}"
         case RoomClosed(reason=reason):
-            return (
-                "* The host closed the room"
-                if reason == "closed_by_host"
-                else "* The host shut down"
-            )
+            return f"* {room_closed_words(reason)}"
         case AnswerStarted(assistant_name=assistant, asked_by_name=asker):
             return f"* {_one_line(assistant)} is answering {_one_line(asker)}..."
         case AnswerFinished(ts=ts, text=text, status=status, error=error):
@@ -134,7 +130,7 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
                 assistant = name(ASSISTANT)
                 lines.append(f"[{stamp}] {assistant}: {_message(text, stamp, assistant)}")
             if status != "complete":
-                said = _one_line(_STATUS_WORDS.get(status, status))
+                said = _one_line(answer_status_words(status))
                 lines.append(f"  ({said}{': ' + _one_line(error) if error else ''})")
             return "\n".join(lines) or None
         case Notice(text=text, level=level):
@@ -280,10 +276,12 @@ class TerminalChat:
         elif command == "close":
             await client.close_room()
         elif command == "stop":
-            if self.current_answer is None:
-                self.out("! the assistant is not answering")
+            you = client.you
+            answer = stoppable_answer(client.assistant_state, you.id, host=you.role == "host")
+            if answer is None:
+                self.out("! there is no answer of yours to stop")
             else:
-                await client.stop_answer(self.current_answer)
+                await client.stop_answer(answer)
         elif command == "regen":
             answer = self.my_last_answer if client.you.role != "host" else self.last_answer
             if answer is None:

@@ -36,6 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from core.participant import (
+    Acknowledged,
     AttemptFailed,
     ClientEvent,
     Deliver,
@@ -48,6 +49,7 @@ from core.participant import (
     NotConnected,
     Participant,
     ParticipantAction,
+    Queued,
     Reconnecting,
     ReconnectPolicy,
     Resumed,
@@ -77,11 +79,13 @@ from core.protocol import (
 )
 
 __all__ = [
+    "Acknowledged",
     "ClientEvent",
     "Ended",
     "JoinRefused",
     "MessageTooLarge",
     "NotConnected",
+    "Queued",
     "ReconnectPolicy",
     "Reconnecting",
     "Resumed",
@@ -208,8 +212,8 @@ class RoomClient:
         return self._machine.ended
 
     @property
-    def pending(self) -> list[tuple[str, str]]:
-        """Messages sent but not yet confirmed by the room, as (client id, text), in order."""
+    def pending(self) -> list[Queued]:
+        """Messages sent but not yet confirmed by the room, in the order they were typed."""
         return self._machine.pending
 
     @property
@@ -291,7 +295,7 @@ class RoomClient:
         in the outbox (see :attr:`pending`) and go out on resume. A refusal arrives as a
         :class:`SendFailed` event. Raises :class:`MessageTooLarge` or :class:`NotConnected`."""
         message_id = uuid.uuid4().hex
-        self._carry_out(self._machine.post(message_id, text, _now()), self._ws)
+        self._carry_out(self._machine.post(message_id, text, _now(), time.time()), self._ws)
         return message_id
 
     async def set_typing(self, active: bool) -> None:

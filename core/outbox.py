@@ -26,10 +26,12 @@ _ROUNDING_MARGIN = 1e-6  # seconds added to a wait for a token
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message the user typed: its client id (which the room deduplicates by) and text."""
+    """One message the user typed: its client id (which the room deduplicates by), its text
+    and when it was typed (wall clock, for display only)."""
 
     id: str
     text: str
+    ts: float = 0.0
 
 
 class Outbox:
@@ -64,6 +66,11 @@ class Outbox:
     def add(self, item: Outgoing) -> None:
         self._items[item.id] = item
         self._unsent.append(item.id)
+
+    def text_of(self, message_id: str) -> str:
+        """The text of unconfirmed message ``message_id`` ("" when it is not here)."""
+        item = self._items.get(message_id)
+        return item.text if item is not None else ""
 
     def confirm(self, message_id: str) -> bool:
         """The room posted or refused it: forget it. Returns whether it was here."""

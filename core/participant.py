@@ -95,6 +95,7 @@ from core.protocol import (
 
 __all__ = [
     "REPLAY_WAIT",
+    "Acknowledged",
     "AttemptFailed",
     "ClientEvent",
     "Deliver",
@@ -108,6 +109,7 @@ __all__ = [
     "NotConnected",
     "Participant",
     "ParticipantAction",
+    "Queued",
     "ReconnectPolicy",
     "Reconnecting",
     "Resumed",
@@ -196,13 +198,38 @@ class Resumed:
 
 
 @dataclass(frozen=True)
+class Queued:
+    """A message of ours is in the outbox, not yet confirmed by the room. Exactly one of
+    these follows it: a ``message`` event with ``client_id`` ``id`` (posted), an
+    :class:`Acknowledged` (posted, its event not seen), a :class:`SendFailed` (refused), or
+    the :class:`Ended` that lists it among ``unsent``. The client is the one owner of an
+    unconfirmed message; a front end shows these events and keeps no list of its own.
+
+    ``ts`` is the wall-clock time it was typed, for display only."""
+
+    id: str
+    text: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """The room says it posted message ``id`` already (an ``ack`` for a repeat), but its
+    ``message`` event did not reach us (it was in history we missed). It is sent."""
+
+    id: str
+
+
+@dataclass(frozen=True)
 class SendFailed:
-    """The room refused the message with client id ``id``; it will not be posted."""
+    """The room refused the message with client id ``id``; it will not be posted. ``text``
+    is what it said, so that it can be given back to the person to fix and send again."""
 
     id: str
     code: str
     message: str
     retry_after: float | None = None
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -218,6 +245,8 @@ class Ended:
     message: str
     close_code: int | None = None
     new_room: RoomPreview | None = None
+    unsent: tuple[Queued, ...] = ()
+    """Our messages still unconfirmed when we ended: they will never be sent."""
 
 
 ClientEvent = (
@@ -230,6 +259,8 @@ ClientEvent = (
     | BanList
     | Reconnecting
     | Resumed
+    | Queued
+    | Acknowledged
     | SendFailed
     | Ended
 )
@@ -453,9 +484,9 @@ class Participant:
         return self._ended
 
     @property
-    def pending(self) -> list[tuple[str, str]]:
-        """Messages sent but not yet confirmed by the room, as (client id, text), in order."""
-        return [(o.id, o.text) for o in self._outbox.items]
+    def pending(self) -> list[Queued]:
+        """Messages sent but not yet confirmed by the room, in the order they were typed."""
+        return [Queued(o.id, o.text, o.ts) for o in self._outbox.items]
 
     @property
     def next_wakeup(self) -> float | None:
@@ -511,8 +542,11 @@ class Participant:
 
     # ----------------------------------------------------------------- what the user does
 
-    def post(self, message_id: str, text: str, now: float) -> list[ParticipantAction]:
-        """Queue ``text`` under client id ``message_id``; returns what can be sent at once.
+    def post(
+        self, message_id: str, text: str, now: float, typed_at: float = 0.0
+    ) -> list[ParticipantAction]:
+        """Queue ``text`` under client id ``message_id``; returns a :class:`Queued` for the
+        app, then what can be sent at once. ``typed_at`` is the wall-clock time, for display.
 
         Raises :class:`NotConnected` once ended, :class:`MessageTooLarge` when it would
         break the room's limits (known after the first welcome)."""
@@ -525,8 +559,8 @@ class Participant:
                 raise MessageTooLarge(f"messages are at most {limits.max_text_chars} characters")
             if len(frame.encode()) > limits.max_frame_bytes:
                 raise MessageTooLarge("message is too large to send")
-        self._outbox.add(Outgoing(message_id, text))
-        return self._pump(now)
+        self._outbox.add(Outgoing(message_id, text, typed_at))
+        return [Deliver(Queued(message_id, text, typed_at)), *self._pump(now)]
 
     def command(self, message: ClientMessage) -> SendFrame:
         """The frame for a request to send on the live connection at once (host controls,
@@ -667,6 +701,7 @@ class Participant:
     def _end(self, ended: Ended) -> list[ParticipantAction]:
         if self._ended is not None:
             return []
+        ended = dataclasses.replace(ended, unsent=tuple(self.pending))
         self._ended = ended
         self._phase = "offline"
         self._retry = None
@@ -683,15 +718,16 @@ class Participant:
             return []
         match message:
             case Ack(id=message_id):
-                self._outbox.confirm(message_id)
-                return []
+                posted = self._outbox.confirm(message_id)
+                return [Deliver(Acknowledged(message_id))] if posted else []
             case ErrorMessage(ref=ref, code=ErrorCode.RATE_LIMITED) if ref is not None:
                 # Paced sends should not get here; if they do, wait as told and try again.
                 self._outbox.defer(ref, message.retry_after or 1.0, now)
                 return []
             case ErrorMessage(ref=ref) if ref is not None and ref in self._outbox:
+                text = self._outbox.text_of(ref)
                 self._outbox.confirm(ref)
-                failed = SendFailed(ref, message.code, message.message, message.retry_after)
+                failed = SendFailed(ref, message.code, message.message, message.retry_after, text)
                 return [Deliver(failed)]
             case AssistantStateChanged(state=state):
                 self._assistant_state = state

@@ -39,6 +39,7 @@ from core.admission import (
 )
 from core.ai.context import AnswerJob, job_for
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
+from core.answer_rights import may_control_answer
 from core.codec import parse_client_frame
 from core.protocol import (
     ABILITIES,
@@ -1101,7 +1102,9 @@ class Room:
         ticket = self._desk.find(answer_id) if self._desk is not None else None
         if ticket is None or self._desk is None:
             return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
-        if participant.role != "host" and participant.id != ticket.asked_by:
+        if not may_control_answer(
+            host=participant.role == "host", me=participant.id, asked_by=ticket.asked_by
+        ):
             return [
                 self._error(conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can stop it")
             ]
@@ -1118,7 +1121,9 @@ class Room:
         ticket = self._desk.find(answer_id) if self._desk is not None else None
         if ticket is None:
             return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
-        if participant.role != "host" and participant.id != ticket.asked_by:
+        if not may_control_answer(
+            host=participant.role == "host", me=participant.id, asked_by=ticket.asked_by
+        ):
             return [
                 self._error(
                     conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can regenerate it"

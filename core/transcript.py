@@ -22,8 +22,9 @@ import bisect
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
-from core.client import ClientEvent
+from core.client import Acknowledged, ClientEvent, Ended, Queued, SendFailed
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -37,21 +38,19 @@ from core.protocol import (
     RoomClosed,
     Usage,
 )
+from core.wording import left_words, room_closed_words
 
-__all__ = ["LEFT_WORDS", "Change", "Entry", "Transcript"]
+__all__ = ["Change", "ChangeKind", "Entry", "EntryKind", "Transcript"]
 
 Order = tuple[float, float, int]
 """Where an entry stands: (epoch, seq, tiebreak). Pending messages sort after everything."""
 
 _PENDING = math.inf
 
-LEFT_WORDS = {
-    "left": "left",
-    "kicked": "was removed by the host",
-    "banned": "was banned by the host",
-    "timed_out": "lost connection",
-}
-"""How a departure reads, by ``participant_left`` reason (unknown reasons read as "left")."""
+EntryKind = Literal["message", "answer", "notice", "event"]
+"""A chat message, an answer of the assistant, a notice of the room, a "joined / left" line."""
+
+ChangeKind = Literal["insert", "update", "move"]
 
 
 @dataclass
@@ -59,7 +58,7 @@ class Entry:
     """One row of the transcript. ``version`` goes up whenever the entry changes."""
 
     key: str
-    kind: str  # "message", "answer", "notice" or "event"
+    kind: EntryKind
     text: str
     ts: float
     author: str = ""
@@ -88,7 +87,7 @@ class Change:
     """What a view must do: ``insert`` a row at ``index``, ``update`` the row at ``index``,
     or ``move`` the row at ``index`` so that it ends up at ``to``."""
 
-    kind: str  # "insert", "update" or "move"
+    kind: ChangeKind
     index: int
     to: int = -1
 
@@ -103,12 +102,15 @@ class Transcript:
     _index: dict[str, int] = field(default_factory=dict)
     _roles: dict[str, str] = field(default_factory=dict)
     _mine: set[str] = field(default_factory=set)
+    _my_name: str = ""
     _tiebreak: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def set_participants(self, participants: dict[str, ParticipantInfo], me: str) -> None:
         """Learn who is who (from a welcome); ``me`` joins the ids counted as this person's."""
         self.me = me
         self._mine.add(me)
+        if me in participants:
+            self._my_name = participants[me].name
         self._roles.update({p.id: p.role for p in participants.values()})
 
     def new_room(self) -> None:
@@ -124,17 +126,20 @@ class Transcript:
         """The row of the entry with ``key``, or None."""
         return self._index.get(key)
 
-    def add_pending(self, client_id: str, text: str, author: str, ts: float) -> list[Change]:
+    def _queued(self, event: Queued) -> list[Change]:
         """Show a message of ours at once, marked pending until the room posts it."""
+        if f"p:{event.id}" in self._index:
+            return []
         entry = Entry(
-            key=f"p:{client_id}", kind="message", text=text, ts=ts, author=author,
-            author_id=self.me, role=self._roles.get(self.me, "guest"), mine=True, pending=True,
-            order=(_PENDING, _PENDING, next(self._tiebreak)),
+            key=f"p:{event.id}", kind="message", text=event.text, ts=event.ts,
+            author=self._my_name, author_id=self.me, role=self._roles.get(self.me, "guest"),
+            mine=True, pending=True, order=(_PENDING, _PENDING, next(self._tiebreak)),
         )  # fmt: skip
         return [self._insert(entry)]
 
-    def drop_pending(self, client_id: str) -> list[Change]:
-        """A pending message the room refused: mark it, keeping the text for the sender.
+    def _settle(self, client_id: str, status: str) -> list[Change]:
+        """A pending message the room refused (``status`` "failed") or acknowledged without
+        its event reaching us (``status`` ""): it stops being pending, keeping its text.
 
         It leaves the messages still waiting and stays after the room's messages so far:
         later messages come after it, as they did for everyone else."""
@@ -142,7 +147,7 @@ class Transcript:
         if entry is None or not entry.pending:
             return []
         entry.pending = False
-        entry.status = "failed"
+        entry.status = status
         index = self._index[entry.key]
         del self.entries[index]
         posted = next(
@@ -169,6 +174,14 @@ class Transcript:
         match event:
             case MessagePosted():
                 return self._message(event)
+            case Queued():
+                return self._queued(event)
+            case Acknowledged(id=client_id):
+                return self._settle(client_id, "")
+            case SendFailed(id=client_id):
+                return self._settle(client_id, "failed")
+            case Ended(unsent=unsent):  # they will never be sent now
+                return [change for q in unsent for change in self._settle(q.id, "failed")]
             case ParticipantJoined(participant=p):
                 self._roles[p.id] = p.role
                 suffix = " (host)" if p.role == "host" else ""
@@ -177,10 +190,7 @@ class Transcript:
                 )
             case ParticipantLeft(name=name, reason=reason):
                 return self._line(
-                    self._k("e", event.seq),
-                    f"{name} {LEFT_WORDS.get(reason, 'left')}",
-                    event.ts,
-                    event.seq,
+                    self._k("e", event.seq), f"{name} {left_words(reason)}", event.ts, event.seq
                 )
             case ParticipantStatusChanged():
                 return []  # shown live in the participants panel, not in the transcript
@@ -202,9 +212,7 @@ class Transcript:
                               seq=event.seq)  # fmt: skip
                 return [self._insert(entry)]
             case RoomClosed(reason=reason):
-                text = "The host closed the room." if reason == "closed_by_host" else (
-                    "The host shut down the room."
-                )  # fmt: skip
+                text = room_closed_words(reason)
                 return self._line(self._k("e", event.seq), text, event.ts, event.seq)
         return []
 

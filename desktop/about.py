@@ -223,7 +223,8 @@ class AboutDialog(QDialog):
         self.name_label.setFont(name_font)
 
         # Muted by the theme's style sheet, which keeps it readable in light and dark alike.
-        self.version_label = QLabel(f"Version {__version__}", objectName="hint")
+        self.version_label = QLabel(f"Version {__version__}")
+        self.version_label.setObjectName("hint")
         self.version_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.description_label = QLabel(DESCRIPTION)

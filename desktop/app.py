@@ -3,6 +3,11 @@
 ``main()`` runs until the window closes, then leaves the room (closing it for everyone when we
 host it), withdraws the LAN announcement, and only then stops the event loop and exits. Its
 log lines pass through :mod:`core.log_redaction` first, so none carries a credential.
+
+Logging, as ``gptgroup-host`` does it: warnings only by default; ``-v`` adds what our own
+loggers (``gptgroup.*``) say at INFO (connections, the room listening, the announcement);
+``-vv`` adds their DEBUG lines, among them the trace of every frame of a room we host, by
+type and size only, never what it says. Libraries stay at warnings.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import dataclass
 
-import qasync
+import qasync  # type: ignore[import-untyped]  # (no type information shipped)
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -23,7 +29,18 @@ from desktop.main_window import MainWindow
 from desktop.settings import THEME_CHOICES, Preferences
 from resources import path
 
-__all__ = ["main", "make_application", "run_app", "set_up_logging"]
+__all__ = [
+    "AppOptions",
+    "log_level",
+    "main",
+    "make_application",
+    "parse_arguments",
+    "run_app",
+    "set_up_logging",
+]
+
+OUR_LOGGER = "gptgroup"
+"""The parent of every logger of ours (``gptgroup.server``, ``gptgroup.desktop``…)."""
 
 
 def make_application(
@@ -74,26 +91,60 @@ async def _run_window(app: QApplication, discover: bool) -> None:
     await window.shutdown()
 
 
-def set_up_logging() -> None:
-    """Log warnings to stderr, every line redacted (URL credentials, keys, the host key)."""
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+def log_level(verbose: int) -> int:
+    """The level of our loggers for ``verbose`` (how many ``-v`` were given): without any,
+    unset, so that they log as the root logger does (warnings)."""
+    if verbose >= 2:
+        return logging.DEBUG
+    return logging.INFO if verbose == 1 else logging.NOTSET
+
+
+def set_up_logging(verbose: int = 0) -> None:
+    """Log to stderr: warnings, and with ``verbose`` our own loggers' lines at
+    :func:`log_level`; every line redacted (URL credentials, keys, the host key)."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s" if verbose else "%(name)s: %(message)s",
+    )
+    # Our loggers only: the libraries' (qasync, websockets) debug output would drown ours.
+    logging.getLogger(OUR_LOGGER).setLevel(log_level(verbose))
     install_log_redaction()
 
 
-def parse_arguments(argv: list[str]) -> argparse.Namespace:
-    """Our options; Qt's own (``-platform``, ``-style``…) are left for Qt."""
+@dataclass(frozen=True)
+class AppOptions:
+    """What the command line asked for."""
+
+    theme: str | None = None  # one of THEME_CHOICES, for this run only
+    verbose: int = 0  # how many -v: see log_level()
+
+
+def parse_arguments(argv: list[str]) -> AppOptions:
+    """Our options; Qt's own (``-platform``, ``-style``…) are left for Qt. A wrong value
+    of ours prints the usage and raises ``SystemExit``, as argparse does."""
     parser = argparse.ArgumentParser(prog="gptgroup", description=f"{APP_NAME}, the desktop app.")
     parser.add_argument(
         "--theme", choices=THEME_CHOICES,
         help="use this theme for this run only (the Appearance menu's choice is kept)",
     )  # fmt: skip
-    known, _qt_options = parser.parse_known_args(argv)
-    return known
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="log what the app and its rooms do; twice (-vv) also every frame of a room you "
+        "host, by type and size (never what it says)",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # Qt's own options are single-dash words (``-platform``, ``-visual``): argparse would take
+    # ``-visual`` for -v with a stray value, so among words that start "-v" only -v, -vv… are ours.
+    ours = [arg for arg in argv if not (arg.startswith("-v") and arg.strip("-v"))]
+    known, _qt_options = parser.parse_known_args(ours)
+    theme: str | None = known.theme
+    verbose: int = known.verbose
+    return AppOptions(theme=theme, verbose=verbose)
 
 
 def main() -> int:
-    set_up_logging()
     options = parse_arguments(sys.argv[1:])
+    set_up_logging(options.verbose)
     app = make_application(sys.argv, prefs=Preferences(), theme_choice=options.theme)
     qasync.run(run_app(app))
     return 0

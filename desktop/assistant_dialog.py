@@ -6,8 +6,6 @@ chosen, in the words the room's header uses (:func:`where_messages_go`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -18,11 +16,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.protocol import AssistantInfo, AssistantReport
+from core.protocol import AssistantInfo, AssistantReport, ConfigureAssistant
 from desktop.labels import PlainLabel
 from desktop.network_text import FIELD_CHARS, fenced
 
-__all__ = ["MODE_LABELS", "AssistantSettingsDialog", "limit_spin", "where_messages_go"]
+__all__ = [
+    "MODE_LABELS",
+    "AssistantSettingsDialog",
+    "limit_spin",
+    "quota_window_spin",
+    "where_messages_go",
+]
 
 MODE_LABELS = {
     "mention": "When mentioned (@assistant)",
@@ -67,6 +71,15 @@ def limit_spin(value: int | None, maximum: int, suffix: str) -> QSpinBox:
     return spin
 
 
+def quota_window_spin(minutes: int) -> QSpinBox:
+    """The per-guest quota's window in whole minutes, from one minute to a day."""
+    spin = QSpinBox()
+    spin.setRange(1, 24 * 60)
+    spin.setSuffix(" minutes")
+    spin.setValue(minutes)
+    return spin
+
+
 class AssistantSettingsDialog(QDialog):
     """Edits every assistant setting at once; :meth:`settings` gives them back.
 
@@ -92,15 +105,14 @@ class AssistantSettingsDialog(QDialog):
         self.budget = limit_spin(report.token_budget, 100_000_000, " tokens")
         self.budget.setSingleStep(10_000)
         self.quota = limit_spin(report.answer_quota, 1000, " answers")
-        self.window = QSpinBox(minimum=1, maximum=24 * 60, suffix=" minutes")
-        self.window.setValue(max(1, round(report.quota_window / 60)))
+        self.quota_window = quota_window_spin(max(1, round(report.quota_window / 60)))
         form = QFormLayout(self)
         form.addRow("Answers", self.mode)
         form.addRow("", self.where)
         form.addRow("Instructions", self.persona)
         form.addRow("Room token budget", self.budget)
         form.addRow("Per-guest quota", self.quota)
-        form.addRow("Quota window", self.window)
+        form.addRow("Quota window", self.quota_window)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -121,11 +133,13 @@ class AssistantSettingsDialog(QDialog):
             said += " Everyone in the room is told when you save."
         self.where.setText(said)
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode.currentData(),
-            "persona": self.persona.toPlainText().strip(),
-            "token_budget": self.budget.value() or None,
-            "answer_quota": self.quota.value() or None,
-            "quota_window": self.window.value() * 60.0,
-        }
+    def settings(self) -> ConfigureAssistant:
+        """The settings as the form holds them, as the message that sets them in the room
+        (every field a new value; 0 in a limit's box is no limit)."""
+        return ConfigureAssistant(
+            mode=str(self.mode.currentData()),
+            persona=self.persona.toPlainText().strip(),
+            token_budget=self.budget.value() or None,
+            answer_quota=self.quota.value() or None,
+            quota_window=self.quota_window.value() * 60.0,
+        )

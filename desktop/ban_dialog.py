@@ -55,7 +55,8 @@ class BansDialog(QDialog):
             "to let them back in.",
             wrap=True,
         )
-        self.list = QListWidget(objectName="bans")
+        self.list = QListWidget()
+        self.list.setObjectName("bans")
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.empty = PlainLabel("Nobody is banned from this room.", name="emptyState", wrap=True)
@@ -87,17 +88,21 @@ class BansDialog(QDialog):
             self.list.addItem(item)
             if ban.id == selected:
                 self.list.setCurrentItem(item)
-        if self.list.currentItem() is None and self.list.count():
+        if self._current_item() is None and self.list.count():
             self.list.setCurrentRow(0)
         self.stack.setCurrentWidget(self.list if bans else self.empty)
         self.on_current_item_changed()
 
+    def _current_item(self) -> QListWidgetItem | None:
+        """The selected row's item, None when no row is (PySide6's stub leaves out None)."""
+        return self.list.currentItem()
+
     def _selected_id(self) -> str | None:
-        item = self.list.currentItem()
+        item = self._current_item()
         return str(item.data(_BAN_ID)) if item is not None else None
 
     def on_current_item_changed(self, *_: object) -> None:
-        item = self.list.currentItem()
+        item = self._current_item()
         self.lift_button.setEnabled(item is not None)
         if item is None:
             self.lift_button.setText("Lift the ban")

@@ -29,11 +29,9 @@ from PySide6.QtWidgets import (
 from core.client import ClientEvent, Ended, Reconnecting, ReconnectPolicy, Resumed, SendFailed
 from core.protocol import (
     AssistantReport,
-    AssistantState,
     BanList,
     ErrorCode,
     ErrorMessage,
-    MessagePosted,
     Notice,
     RoomInfo,
     RoomPreview,
@@ -41,6 +39,7 @@ from core.protocol import (
     TypingChanged,
 )
 from core.transcript import Entry
+from core.wording import ended_words
 from desktop.assistant_dialog import (
     EVERY_MESSAGE_MODES,
     AssistantSettingsDialog,
@@ -67,16 +66,6 @@ NARROW_WIDTH = 620
 GIVE_UP_AFTER = ReconnectPolicy().give_up_after
 """How long the app tries to reconnect before it gives up (the protocol's 120 s)."""
 
-_ENDED_WORDS = {
-    "closed_by_host": "The host closed the room.",
-    "host_shutdown": "The host shut down the room.",
-    "kicked": "The host removed you from the room.",
-    "banned": "The host banned you from this room.",
-    "unreachable": "The room cannot be reached any more.",
-    "replaced": "Your place in this room was taken over by another connection.",
-    "restarted": "The host restarted the room; this conversation has ended.",
-    "left": "You left the room.",
-}
 _KEPT = "The conversation stays here, read-only, until you go back to the rooms."
 _READ_ONLY_NOTE = (
     "You are no longer in the room. You can still read and copy the conversation; nothing "
@@ -125,15 +114,13 @@ class ChatPage(QWidget):
     def __init__(self, session: RoomSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.client = session.client
         self.model = MessageListModel(self)
         self._typing: dict[str, float] = {}
         self._report: AssistantReport | None = None
         self._ended: Ended | None = None
-        self._instance = self.client.instance
+        self._instance = self.session.instance
         self._replay_until = session.welcome.last_seq  # notices up to here are history
         self._names: list[str] = []
-        self._unconfirmed: dict[str, str] = {}  # client id → text, until the room posts it
         self._stoppable: str | None = None
         self._reconnecting_since: float | None = None
         self._taken_over: str = ""  # the room's words when another connection took our place
@@ -142,9 +129,8 @@ class ChatPage(QWidget):
         self._assistant_dialog: AssistantSettingsDialog | None = None
         self._build()
         self._connect_signals()
-        me = self.client.you
-        self.model.transcript.set_participants(self.client.participants, me.id)
-        self._room_changed(self.client.room)
+        self.model.transcript.set_participants(session.participants, session.you.id)
+        self._room_changed(self.session.room)
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self.on_clock_tick)
@@ -157,7 +143,9 @@ class ChatPage(QWidget):
         self.title = ElidedLabel(name="roomTitle")
         self.subtitle = PlainLabel(name="whereMessagesGo", wrap=True)
         self.history_line = PlainLabel(name="disclosure", wrap=True)
-        self.host_menu_button = QToolButton(text="Host controls", objectName="hostControls")
+        self.host_menu_button = QToolButton()
+        self.host_menu_button.setText("Host controls")
+        self.host_menu_button.setObjectName("hostControls")
         self.host_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.leave_button = QPushButton("Leave")
         self.leave_button.setAutoDefault(False)
@@ -184,7 +172,8 @@ class ChatPage(QWidget):
         side = QVBoxLayout()
         side.addWidget(self.people_panel, 1)
         side.addWidget(self.usage_label)
-        self.side_panel = QWidget(objectName="sidePanel")
+        self.side_panel = QWidget()
+        self.side_panel.setObjectName("sidePanel")
         self.side_panel.setLayout(side)
         self.side_panel.setMinimumWidth(150)
 
@@ -210,7 +199,8 @@ class ChatPage(QWidget):
         self.composer_note = PlainLabel(_READ_ONLY_NOTE, name="hint", wrap=True)
         self.composer_note.hide()
         self.composer = Composer()
-        self.send_button = QPushButton("Send", objectName="primary")
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
         self.send_button.setEnabled(False)  # until there is something to send
         composer_row = QHBoxLayout()
         composer_row.addWidget(self.composer, 1)
@@ -279,14 +269,10 @@ class ChatPage(QWidget):
             case BanList(bans=bans):
                 if self._bans_dialog is not None:
                     self._bans_dialog.set_bans(bans)
-            case SendFailed(id=client_id, message=message):
-                self.model.drop_pending(client_id)
-                unsent = self._unconfirmed.pop(client_id, None)
-                if unsent is not None:
+            case SendFailed(message=message, text=unsent):
+                if unsent:
                     self.composer.restore_unsent(unsent)  # back in the box, to fix and resend
                 self._show_problem(f"Not sent: {shorten(one_line(message), TEXT_CHARS)}")
-            case MessagePosted(client_id=client_id) if client_id is not None:
-                self._unconfirmed.pop(client_id, None)
             case ErrorMessage(code=ErrorCode.SESSION_REPLACED, message=message):
                 self._taken_over = message  # said again, plainly, when the room ends for us
             case ErrorMessage(message=message):
@@ -304,8 +290,8 @@ class ChatPage(QWidget):
         self._refresh_assistant()
 
     def _resumed(self, resumed: bool, complete: bool) -> None:
-        if self.client.instance != self._instance:  # the host restarted the room
-            self._instance = self.client.instance
+        if self.session.instance != self._instance:  # the host restarted the room
+            self._instance = self.session.instance
             self.model.transcript.new_room()
             text = "The host restarted the room: you are back in, as a new participant."
         elif not resumed:
@@ -314,8 +300,8 @@ class ChatPage(QWidget):
             text = "Reconnected. Some messages from while you were away are no longer available."
         else:
             text = "Reconnected."
-        self.model.transcript.set_participants(self.client.participants, self.client.you.id)
-        self._room_changed(self.client.room)
+        self.model.transcript.set_participants(self.session.participants, self.session.you.id)
+        self._room_changed(self.session.room)
         self.banner_bar.show_message(text, "info" if complete else "warning", dismissable=True)
 
     def _show_reconnecting(self) -> None:
@@ -348,7 +334,7 @@ class ChatPage(QWidget):
     def _assistant_mode_changed(self) -> None:
         """The host changed when the assistant answers, which is where messages go: say so
         where it cannot be missed (the transcript has the room's own notice too)."""
-        where = where_messages_go(self.client.room.assistant)
+        where = where_messages_go(self.session.room.assistant)
         if self.session.is_host:
             self.banner_bar.show_message(f"Saved. {where} Everyone in the room was told.", "info")
         else:
@@ -361,12 +347,12 @@ class ChatPage(QWidget):
         if self._ended is not None:
             self.people_panel.show_not_connected()
             return
-        assistant = self.client.room.assistant
+        assistant = self.session.room.assistant
         self.people_panel.show_people(
-            self.client.participants, assistant.name if assistant else None,
-            self.client.you.id, host=self.session.is_host, connected=self.client.connected,
+            self.session.participants, assistant.name if assistant else None,
+            self.session.you.id, host=self.session.is_host, connected=self.session.connected,
         )  # fmt: skip
-        names = [p.name for p in self.client.participants.values()]
+        names = [p.name for p in self.session.participants.values()]
         if assistant is not None:
             names.append(assistant.name)
         if names != self._names:  # resetting the list would lose the highlighted choice
@@ -374,13 +360,11 @@ class ChatPage(QWidget):
             self.composer.set_names(names)
 
     def _refresh_assistant(self) -> None:
-        connected = self.client.connected and self._ended is None
         # Out of touch with the room, what it says the assistant is doing may be stale:
         # nothing can be stopped or regenerated until we are back.
-        state = self.client.assistant_state if connected else None
-        me = self.client.you.id if connected else ""
-        host = self.session.is_host and connected
-        assistant = self.client.room.assistant
+        connected = self.session.connected and self._ended is None
+        state = self.session.assistant_state if connected else None
+        assistant = self.session.room.assistant
         if assistant is None or self._ended is not None:
             self.assistant_line.setText("")
         elif state is not None and state.answering is not None:
@@ -398,14 +382,14 @@ class ChatPage(QWidget):
             model = fenced(assistant.model, FIELD_CHARS)
             self.assistant_line.setText(f"{fenced(assistant.name)} · {model} · {how}")
         answering = state.answering if state is not None else None
-        self._stoppable = self._stoppable_answer(state, me, host)
+        self._stoppable = self.session.stoppable_answer() if connected else None
         self.stop_button.setVisible(self._stoppable is not None)
         mine_waiting = answering is None or self._stoppable != answering.answer
         self.stop_button.setText("Withdraw my question" if mine_waiting else "Stop")
         last = self._last_answer()
         self.regenerate_button.setVisible(
             connected and last is not None and answering is None
-            and (host or last.asked_by_id == me)
+            and self.session.may_regenerate(last.asked_by_id)
         )  # fmt: skip
 
     def _last_answer(self) -> Entry | None:
@@ -423,9 +407,9 @@ class ChatPage(QWidget):
         now = time.monotonic()
         self._typing = {p: t for p, t in self._typing.items() if now - t < TYPING_EXPIRES}
         names = [  # short enough for "are typing…" to stay in view
-            fenced(self.client.participants[p].name, TYPING_NAME_CHARS)
+            fenced(self.session.participants[p].name, TYPING_NAME_CHARS)
             for p in self._typing
-            if p in self.client.participants and self._ended is None
+            if p in self.session.participants and self._ended is None
         ]
         if not names:
             text = ""
@@ -456,8 +440,6 @@ class ChatPage(QWidget):
         keyboard focus where it was (a Space typed next must not press "Back to rooms")."""
         focus = QApplication.focusWidget()
         self._ended = ended
-        for client_id, _text in self.client.pending:
-            self.model.drop_pending(client_id)  # they will never be sent now
         self._interrupt_streaming_answers()
         if ended.reason != "left":
             action = None
@@ -477,7 +459,7 @@ class ChatPage(QWidget):
             self.composer.setFocus()  # what had the focus is disabled: not the leave button
 
     def _ended_text(self, ended: Ended) -> str:
-        said = _ENDED_WORDS.get(ended.reason) or room_sentence(ended.message)
+        said = ended_words(ended.reason) or room_sentence(ended.message)
         if ended.reason == "closed_by_host" and self.session.is_host:
             said = "You closed the room."
         elif ended.reason == "unreachable" and self._reconnecting_since is not None:
@@ -545,22 +527,10 @@ class ChatPage(QWidget):
             return
         client_id = self.session.send(text)
         if client_id is not None:
-            self._unconfirmed[client_id] = text
-            self.composer.message_queued(text)
-            self.model.add_pending(client_id, text, self.client.you.name, time.time())
+            self.composer.message_queued(text)  # the client owns it now; its row follows
 
     def on_sendable_changed(self, sendable: bool) -> None:
         self.send_button.setEnabled(sendable and self._ended is None)
-
-    @staticmethod
-    def _stoppable_answer(state: AssistantState | None, me: str, host: bool) -> str | None:
-        """The answer the Stop button acts on: the one being written, when we may stop it,
-        else our own question still waiting in the queue."""
-        if state is None or not me:
-            return None
-        if state.answering is not None and (host or state.answering.asked_by == me):
-            return state.answering.answer
-        return next((t.answer for t in state.waiting if t.asked_by == me), None)
 
     def on_stop_clicked(self) -> None:
         if self._stoppable is not None:
@@ -607,10 +577,10 @@ class ChatPage(QWidget):
         """Host controls → Banned people…: the bans in force, each of which can be lifted.
         One dialog, kept for the page's life and opened again (the room keeps it current)."""
         if self._bans_dialog is None:
-            self._bans_dialog = BansDialog(self.client.bans, self)
+            self._bans_dialog = BansDialog(self.session.bans, self)
             self._bans_dialog.unban_requested.connect(self.session.unban)
         else:
-            self._bans_dialog.set_bans(self.client.bans)
+            self._bans_dialog.set_bans(self.session.bans)
         self._bans_dialog.open()
 
     def on_copy_link_triggered(self) -> None:
@@ -621,11 +591,11 @@ class ChatPage(QWidget):
 
     def on_assistant_settings_triggered(self) -> None:
         report = self._report
-        assistant = self.client.room.assistant
+        assistant = self.session.room.assistant
         if report is None or assistant is None:
             return
         if self._assistant_dialog is not None:  # answered long ago: nothing waits on it
             self._assistant_dialog.deleteLater()
         dialog = self._assistant_dialog = AssistantSettingsDialog(report, self, assistant=assistant)
-        dialog.accepted.connect(lambda: self.session.configure_assistant(**dialog.settings()))
+        dialog.accepted.connect(lambda: self.session.configure_assistant(dialog.settings()))
         dialog.open()

@@ -52,6 +52,9 @@ class Composer(QPlainTextEdit):
         self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self._completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self._completer.activated.connect(self._insert_completion)
+        popup = self._completer.popup()
+        assert popup is not None  # the completer makes its list when first asked for it
+        self._popup = popup
         self.counter = PlainLabel(name="hint", parent=self)
         self.counter.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.counter.hide()
@@ -187,14 +190,14 @@ class Composer(QPlainTextEdit):
         self.setTextCursor(cursor)
 
     def completion_popup_visible(self) -> bool:
-        return self._completer.popup().isVisible()
+        return self._popup.isVisible()
 
     def _show_completions(self, word: str) -> None:
         """List the names that start with ``word`` (after the ``@``), just under or over the
         line being typed, never on it; the first is highlighted, so Tab or Enter takes it."""
         self._completer.setCompletionPrefix(word[1:])
         if self._completer.completionCount() == 0:
-            self._completer.popup().hide()
+            self._popup.hide()
             return
         # cursorRect() is in the viewport's coordinates; the completer places its popup in
         # the composer's, which start at the frame, before the padding.
@@ -202,8 +205,7 @@ class Composer(QPlainTextEdit):
         line.setLeft(max(0, line.left() - self.fontMetrics().horizontalAdvance(word)))
         line.setWidth(POPUP_WIDTH)
         self._completer.complete(line)
-        popup = self._completer.popup()
-        popup.setCurrentIndex(self._completer.completionModel().index(0, 0))
+        self._popup.setCurrentIndex(self._completer.completionModel().index(0, 0))
 
     def focusNextPrevChild(self, next: bool) -> bool:
         """Tab moves focus on, except while names are offered: then it takes the name."""
@@ -212,8 +214,7 @@ class Composer(QPlainTextEdit):
         return super().focusNextPrevChild(next)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        popup = self._completer.popup()
-        if popup.isVisible() and event.key() in (
+        if self._popup.isVisible() and event.key() in (
             Qt.Key.Key_Enter, Qt.Key.Key_Return, Qt.Key.Key_Tab, Qt.Key.Key_Escape,
         ):  # fmt: skip
             event.ignore()  # the completer takes these
@@ -227,7 +228,7 @@ class Composer(QPlainTextEdit):
         if word:
             self._show_completions(word)
         else:
-            popup.hide()
+            self._popup.hide()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

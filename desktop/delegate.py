@@ -64,7 +64,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.transcript import LEFT_WORDS, Entry
+from core.transcript import Entry
+from core.wording import LEFT_WORDS
 from desktop.labels import elided
 from desktop.links import follow_link, link_at, shown_target
 from desktop.markdown import (

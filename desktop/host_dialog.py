@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -51,7 +50,7 @@ from core.ai.provider import (
 from core.protocol import MAX_ROOM_NAME_CHARS
 from core.room import RoomConfig
 from core.text_rules import TextRejected, normalize_display_name, normalize_room_name
-from desktop.assistant_dialog import MODE_LABELS, limit_spin
+from desktop.assistant_dialog import MODE_LABELS, limit_spin, quota_window_spin
 from desktop.join_dialogs import sentence
 from desktop.labels import PlainLabel
 from desktop.settings import KeyStore, Preferences
@@ -130,12 +129,13 @@ class HostDialog(QDialog):
         form_layout.addWidget(self.ai_box)
         form_layout.addStretch(1)
         self.form_area.installEventFilter(self)
-        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes through its fields
-        self.scroll.setWidget(self.form_area)
+        self.scroll_area = QScrollArea(widgetResizable=True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes through its fields
+        self.scroll_area.setWidget(self.form_area)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
 
@@ -160,12 +160,14 @@ class HostDialog(QDialog):
         self.password.setPlaceholderText("Optional")
         self.max_people = limit_spin(None, 500, " people")
         self.max_people.setPrefix("at most ")
-        self.announce = QCheckBox("Announce this room on the network", checked=can_announce)
+        self.announce = QCheckBox("Announce this room on the network")
+        self.announce.setChecked(can_announce)
         self.announce.setEnabled(can_announce)
         self.announce_hint = PlainLabel(
             ANNOUNCE_HINT if can_announce else CANNOT_ANNOUNCE_HINT, name="hint", wrap=True
         )
-        self.share_history = QCheckBox("New people see earlier messages", checked=True)
+        self.share_history = QCheckBox("New people see earlier messages")
+        self.share_history.setChecked(True)
         self.history_hint = PlainLabel(HISTORY_HINT, name="hint", wrap=True)
         form = QFormLayout()
         form.addRow("Room name", self.room_name)
@@ -214,7 +216,7 @@ class HostDialog(QDialog):
         self.budget = limit_spin(None, 100_000_000, " tokens")
         self.budget.setSingleStep(10_000)
         self.quota = limit_spin(None, 1000, " answers")
-        self.window = QSpinBox(minimum=1, maximum=24 * 60, suffix=" minutes", value=10)
+        self.quota_window = quota_window_spin(10)
         self.ai_form = form = QFormLayout()
         form.addRow("Provider", self.provider)
         form.addRow("", self.no_assistant_note)
@@ -229,18 +231,18 @@ class HostDialog(QDialog):
         form.addRow("Instructions", self.persona)
         form.addRow("Room token budget", self.budget)
         form.addRow("Per-guest quota", self.quota)
-        form.addRow("Quota window", self.window)
+        form.addRow("Quota window", self.quota_window)
         self.ai_box = QGroupBox("Assistant")
         self.ai_box.setLayout(form)
         # Everything but the provider: without an assistant these rows are
         # hidden and their fields disabled, so nothing looks as if it could be filled in.
         self._assistant_fields: list[QWidget] = [
             self.base_url, self.api_key, self.model, self.test_button, self.test_result,
-            self.mode, self.persona, self.budget, self.quota, self.window,
+            self.mode, self.persona, self.budget, self.quota, self.quota_window,
         ]  # fmt: skip
         self._assistant_rows: list[QWidget | QHBoxLayout] = [
             self.base_url, self.api_key, self.key_note, model_row, self.test_result, self.mode,
-            self.persona, self.budget, self.quota, self.window,
+            self.persona, self.budget, self.quota, self.quota_window,
         ]  # fmt: skip
 
     def _connect_signals(self) -> None:
@@ -277,8 +279,8 @@ class HostDialog(QDialog):
             return
         self.ensurePolished()
         outer.activate()  # the scroll area's place as things are now
-        around = self.height() - self.scroll.height()  # margins, the problem, the buttons
-        wanted = around + form.totalHeightForWidth(self.scroll.width())
+        around = self.height() - self.scroll_area.height()  # margins, the problem, the buttons
+        wanted = around + form.totalHeightForWidth(self.scroll_area.width())
         screen = self.screen().availableGeometry().height() if self.screen() else wanted
         height = min(wanted, int(screen * 0.9))
         self.setMinimumHeight(min(height, MIN_HEIGHT))
@@ -478,7 +480,7 @@ class HostDialog(QDialog):
                 model=settings.model, provider=settings.label, provider_kind=settings.kind,
                 mode=str(self.mode.currentData()), persona=self.persona.toPlainText().strip(),
                 token_budget=self.budget.value() or None, answer_quota=self.quota.value() or None,
-                quota_window=self.window.value() * 60.0,
+                quota_window=self.quota_window.value() * 60.0,
             )  # fmt: skip
             key = self.api_key.text().strip()
             if key:

@@ -13,7 +13,16 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -28,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.address import host_port
 from core.discovery import BrowserEvent, DiscoveredRoom
 from desktop import theme
 from desktop.labels import PlainLabel, elided
@@ -52,8 +62,7 @@ LOCKED_BADGE = ("locked", "#8d4e00")
 def room_address(room: DiscoveredRoom) -> str:
     """Where the room answers, as ``host:port``: what tells apart two rooms of the same name
     and host name, and what to type in "Join by address" elsewhere."""
-    host = room.reachable or room.addresses[0]
-    return f"[{host}]:{room.port}" if ":" in host else f"{host}:{room.port}"
+    return host_port(room.reachable or room.addresses[0], room.port)
 
 
 def room_details(room: DiscoveredRoom) -> str:
@@ -99,11 +108,18 @@ class RoomDelegate(QStyledItemDelegate):
     fit, and direction-isolated from the words around it.
     """
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         line = QFontMetrics(option.font).height()
         return QSize(option.rect.width(), 2 * line + 22)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         room = index.data(Roles.ROOM)
         if not isinstance(room, DiscoveredRoom):
             super().paint(painter, option, index)
@@ -272,8 +288,8 @@ class LobbyPage(QWidget):
         super().__init__(parent)
         self.rooms = rooms
         self._actions_enabled = True
-        title = QLabel("GPT Group", objectName="appTitle")
-        subtitle = QLabel("Chat with an AI together, as a group, in one place.", objectName="hint")
+        title = PlainLabel("GPT Group", name="appTitle")
+        subtitle = PlainLabel("Chat with an AI together, as a group, in one place.", name="hint")
         self.about_button = QPushButton("About")
         self.about_button.setFlat(True)
         top = QHBoxLayout()
@@ -287,14 +303,19 @@ class LobbyPage(QWidget):
         top.addWidget(self.appearance_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.about_button, 0, Qt.AlignmentFlag.AlignTop)
 
-        self.list = QListView(objectName="rooms")
+        self.list = QListView()
+        self.list.setObjectName("rooms")
         self.list.setModel(rooms)
         self.list.setItemDelegate(RoomDelegate(self.list))
         self.list.setSpacing(2)
         self.list.setFrameShape(QListView.Shape.NoFrame)
         self.list.installEventFilter(self)
-        self.empty = QLabel(EMPTY_TEXT, objectName="emptyState", wordWrap=True)
+        # Our own rich text, with no network text in it (see desktop.labels).
+        self.empty = QLabel()
+        self.empty.setObjectName("emptyState")
         self.empty.setTextFormat(Qt.TextFormat.RichText)
+        self.empty.setWordWrap(True)
+        self.empty.setText(EMPTY_TEXT)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop)
         empty_page = QWidget()
         empty_layout = QVBoxLayout(empty_page)
@@ -308,7 +329,8 @@ class LobbyPage(QWidget):
         self.room_note.hide()
         self.discovery_note = PlainLabel(name="hint", wrap=True)
 
-        self.join_button = QPushButton("Join", objectName="primary")
+        self.join_button = QPushButton("Join")
+        self.join_button.setObjectName("primary")
         self.address_button = QPushButton("Join by address or link…")
         self.host_button = QPushButton("Host a room…")
         buttons = QHBoxLayout()
@@ -317,7 +339,7 @@ class LobbyPage(QWidget):
         buttons.addWidget(self.address_button)
         buttons.addWidget(self.join_button)
 
-        section = QLabel("Rooms on this network", objectName="panelTitle")
+        section = PlainLabel("Rooms on this network", name="panelTitle")
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addSpacing(8)

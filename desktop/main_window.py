@@ -34,6 +34,7 @@ from core.discovery import DiscoveredRoom, Discovery, RoomBrowser
 from core.hosting import RoomHost
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, AssistantInfo, RoomPreview, Welcome
 from core.room import RoomConfig
+from core.wording import JOIN_REFUSALS
 from desktop.about import AboutDialog
 from desktop.chat_page import ChatPage
 from desktop.host_dialog import HostDialog
@@ -50,14 +51,6 @@ __all__ = ["BusyStrip", "MainWindow"]
 
 log = logging.getLogger("gptgroup.desktop")
 
-REFUSALS = {
-    "auth_failed": "Wrong room password.",
-    "room_full": "The room is full.",
-    "room_locked": "The host has locked the room to new people.",
-    "banned": "You cannot join this room: the host banned this computer.",
-    "room_closed": "This room has closed.",
-    "too_many_attempts": "Too many wrong passwords. Wait a minute, then try again.",
-}
 PASSWORD_REFUSALS = frozenset({"auth_failed", "too_many_attempts"})
 """Refusals about the password: said in the join dialog, with the password ready to retype."""
 
@@ -222,7 +215,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         session = self.session
-        hosting = session is not None and session.host is not None and session.client.ended is None
+        hosting = session is not None and session.host is not None and session.ended is None
         if hosting and not confirm_quitting_as_host(self):
             event.ignore()
             return
@@ -322,10 +315,10 @@ class MainWindow(QMainWindow):
         session = self.session
         if session is None:
             return
-        url = session.client.url
+        url = session.url
         fresh = await self._look(url, preview.name)
         if fresh is not None:
-            await self._join(url, fresh, name=session.client.name)
+            await self._join(url, fresh, name=session.name)
 
     async def _look(self, url: str, name: str | None = None) -> RoomPreview | None:
         """What the room at ``url`` says about itself; None (after saying why) if nothing
@@ -409,7 +402,9 @@ class MainWindow(QMainWindow):
                 "does not let you through."
             )
         if isinstance(exc, JoinRefused):
-            return REFUSALS.get(exc.code) or sentence(shorten(one_line(exc.message), TEXT_CHARS))
+            return JOIN_REFUSALS.get(exc.code) or sentence(
+                shorten(one_line(exc.message), TEXT_CHARS)
+            )
         return str(exc)
 
     # ----------------------------------------------------------------- hosting
@@ -468,7 +463,7 @@ class MainWindow(QMainWindow):
     def _enter(self, session: RoomSession) -> None:
         """Show ``session``'s room, in place of any room on screen (one that has ended)."""
         old_session, old_chat = self.session, self.chat
-        if old_session is not None and old_session.client.ended is None:
+        if old_session is not None and old_session.ended is None:
             raise RuntimeError("already in a room")
         self.session = session
         self.chat = ChatPage(session)
@@ -480,7 +475,7 @@ class MainWindow(QMainWindow):
             old_chat.deleteLater()
         if old_session is not None:
             self._keep(old_session.leave())  # it has ended: this only lets its tasks go
-        self._remember(session.welcome, session.client.url)
+        self._remember(session.welcome, session.url)
         self.setWindowTitle(f"{fenced(session.welcome.room.name)} — {APP_NAME}")
         session.start()
         self.chat.composer.setFocus()

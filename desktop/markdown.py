@@ -47,17 +47,17 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-import regex
+import regex  # type: ignore[import-untyped]  # (it and Pygments ship no type information)
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline.state_inline import Delimiter, StateInline
 from markdown_it.token import Token
-from pygments.lexer import Lexer, RegexLexer
-from pygments.lexers import get_lexer_by_name
-from pygments.lexers.c_cpp import CFamilyLexer
-from pygments.style import StyleMeta
-from pygments.styles import get_style_by_name
-from pygments.token import Error, Keyword, Name, Whitespace, _TokenType
-from pygments.util import ClassNotFound
+from pygments.lexer import Lexer, RegexLexer  # type: ignore[import-untyped]
+from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
+from pygments.lexers.c_cpp import CFamilyLexer  # type: ignore[import-untyped]
+from pygments.style import StyleMeta  # type: ignore[import-untyped]
+from pygments.styles import get_style_by_name  # type: ignore[import-untyped]
+from pygments.token import Error, Keyword, Name, Whitespace, _TokenType  # type: ignore[import-untyped]
+from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
 from desktop.network_text import close_bidi
 
@@ -362,7 +362,9 @@ class _Reach:
     for a docstring that ends with ``\"\"\"`` fails until the ``\"\"\"`` is there)."""
 
     def __init__(self, lexer: RegexLexer, end: int) -> None:
-        self.partials = _partial_rules(type(lexer))
+        # (not type(): Pygments is untyped here, and mypy takes type() of an untyped
+        # value for something the cache cannot hash)
+        self.partials = _partial_rules(lexer.__class__)
         self.end = end  # the length of the text
         self.first = end  # no such place yet
 
@@ -647,8 +649,8 @@ class _Renderer:
                 # Qt gives a list's bottom margin to the block of its last item, which sits
                 # above any list nested in that item: keep it 0 or a gap opens there.
                 top = "0" if self.lists else "6px"
-                start = token.attrGet("start")
-                attr = f' start="{int(start)}"' if start is not None else ""
+                first = token.attrGet("start")
+                attr = f' start="{int(first)}"' if first is not None else ""
                 out.append(f'<{tag}{attr} style="margin-top:{top};margin-bottom:0">')
                 self.lists += 1
             elif kind in ("bullet_list_close", "ordered_list_close"):

@@ -16,6 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QByteArray,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -79,20 +80,17 @@ class MessageListModel(QAbstractListModel):
             return tooltip(entry.author)
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
-        return {Roles.ENTRY: b"entry", Qt.ItemDataRole.DisplayRole: b"display"}
+    def roleNames(self) -> dict[int, QByteArray]:
+        return {
+            Roles.ENTRY: QByteArray(b"entry"),
+            Qt.ItemDataRole.DisplayRole: QByteArray(b"display"),
+        }
 
     def entry(self, row: int) -> Entry:
         return self._shown[row]
 
     def apply(self, event: ClientEvent) -> None:
         self._show(self.transcript.apply(event))
-
-    def add_pending(self, client_id: str, text: str, author: str, ts: float) -> None:
-        self._show(self.transcript.add_pending(client_id, text, author, ts))
-
-    def drop_pending(self, client_id: str) -> None:
-        self._show(self.transcript.drop_pending(client_id))
 
     def interrupt_streaming(self, error: str) -> None:
         """Mark answers still being written as cut off (see

@@ -140,7 +140,8 @@ class PeoplePanel(QWidget):
         self.setObjectName("peoplePanel")
         self.title = PlainLabel(name="panelTitle", wrap=True)
         self.model = PeopleModel(self)
-        self.view = QListView(objectName="people")
+        self.view = QListView()
+        self.view.setObjectName("people")
         self.view.setModel(self.model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         # A long name is cut in the middle to the panel's width, so that "host" or

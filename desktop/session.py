@@ -1,9 +1,14 @@
 """The bridge between a :class:`core.client.RoomClient` and Qt.
 
 A :class:`RoomSession` runs the client's event stream on the qasync loop and re-emits every
-event as a Qt signal, so widgets only subscribe. Its actions are plain methods that start a
-tracked task (qasync's ``asyncSlot`` keeps no reference to its tasks, so we keep our own);
-a failed action is reported through :attr:`RoomSession.action_failed`, never raised into Qt.
+event as a Qt signal, so widgets only subscribe. It is the one thing widgets talk to: they
+read the room's state from its properties (never from the client underneath) and act through
+its methods. Its actions are plain methods that start a tracked task (qasync's ``asyncSlot``
+keeps no reference to its tasks, so we keep our own); a failed action is reported through
+:attr:`RoomSession.action_failed`, never raised into Qt.
+
+The rules of who may do what come from core (:mod:`core.answer_rights`), so that a button is
+offered exactly when the room would allow it.
 """
 
 from __future__ import annotations
@@ -16,9 +21,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.client import Ended, MessageTooLarge, NotConnected, RoomClient
+from core.answer_rights import may_control_answer, stoppable_answer
+from core.client import ClientEvent, Ended, MessageTooLarge, NotConnected, RoomClient
 from core.hosting import RoomHost
-from core.protocol import Welcome
+from core.protocol import (
+    AssistantState,
+    BanInfo,
+    ConfigureAssistant,
+    ParticipantInfo,
+    RoomInfo,
+    Welcome,
+)
 
 __all__ = ["RoomSession"]
 
@@ -28,9 +41,10 @@ log = logging.getLogger("gptgroup.desktop.session")
 class RoomSession(QObject):
     """One joined room: its client, the host side when we host it, and its events as signals."""
 
-    event_received = Signal(object)  # every ClientEvent, in room order
-    action_failed = Signal(str)  # a sentence for the user
-    ended = Signal(object)  # the final Ended event
+    event_received = Signal(object)
+    """Every :data:`core.client.ClientEvent`, in room order (the welcome's replay first)."""
+    action_failed = Signal(str)
+    """A sentence for the user: an action could not be carried out."""
 
     def __init__(
         self,
@@ -40,15 +54,75 @@ class RoomSession(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.client = client
+        self.client = client  # for the session's own use (and tests): widgets read the properties
         self.welcome = welcome
         self.host = host  # set when this app hosts the room
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pump: asyncio.Task[None] | None = None
 
+    # ----------------------------------------------------------------- state, read-only
+
     @property
     def is_host(self) -> bool:
         return self.client.you.role == "host"
+
+    @property
+    def you(self) -> ParticipantInfo:
+        return self.client.you
+
+    @property
+    def participants(self) -> dict[str, ParticipantInfo]:
+        return self.client.participants
+
+    @property
+    def room(self) -> RoomInfo:
+        return self.client.room
+
+    @property
+    def instance(self) -> str | None:
+        """Which run of the room this is; it changes when the host restarts the room."""
+        return self.client.instance
+
+    @property
+    def connected(self) -> bool:
+        """Whether we are in touch with the room now (not reconnecting, not ended)."""
+        return self.client.connected
+
+    @property
+    def ended(self) -> Ended | None:
+        """Why we are out of the room for good, once we are (the last event says it too)."""
+        return self.client.ended
+
+    @property
+    def url(self) -> str:
+        return self.client.url
+
+    @property
+    def name(self) -> str:
+        """The display name we asked to join with."""
+        return self.client.name
+
+    @property
+    def assistant_state(self) -> AssistantState | None:
+        """What the assistant is doing, or None while out of touch (it may be stale then)."""
+        return self.client.assistant_state if self.connected else None
+
+    @property
+    def bans(self) -> tuple[BanInfo, ...]:
+        return self.client.bans
+
+    def stoppable_answer(self) -> str | None:
+        """The answer a Stop acts on for us now (see :func:`core.answer_rights.stoppable_answer`);
+        None while out of touch with the room."""
+        if not self.connected:
+            return None
+        return stoppable_answer(self.assistant_state, self.you.id, host=self.is_host)
+
+    def may_regenerate(self, asked_by: str) -> bool:
+        """Whether we may ask again for an answer to ``asked_by``'s question, now."""
+        return self.connected and may_control_answer(
+            host=self.is_host, me=self.you.id, asked_by=asked_by
+        )
 
     def start(self) -> None:
         """Begin delivering events (the welcome's replay comes first)."""
@@ -63,10 +137,9 @@ class RoomSession(QObject):
         await host.close("closed_by_host")
 
     async def _deliver(self) -> None:
+        event: ClientEvent
         async for event in self.client.events():
-            self.event_received.emit(event)
-            if isinstance(event, Ended):
-                self.ended.emit(event)
+            self.event_received.emit(event)  # an Ended comes last
 
     # ----------------------------------------------------------------- actions
 
@@ -97,8 +170,17 @@ class RoomSession(QObject):
     def lock(self, locked: bool) -> None:
         self._run(self.client.lock(locked))
 
-    def configure_assistant(self, **settings: Any) -> None:
-        self._run(self.client.configure_assistant(**settings))
+    def configure_assistant(self, settings: ConfigureAssistant) -> None:
+        """Host only: how the assistant behaves from now on (every setting at once)."""
+        self._run(
+            self.client.configure_assistant(
+                mode=settings.mode,
+                persona=settings.persona,
+                token_budget=settings.token_budget,
+                answer_quota=settings.answer_quota,
+                quota_window=settings.quota_window,
+            )
+        )
 
     def close_room(self) -> None:
         self._run(self.client.close_room())

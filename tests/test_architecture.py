@@ -52,3 +52,19 @@ def test_importing_all_of_core_loads_no_qt() -> None:
     )
     assert out.stdout.strip() == "[]", out.stdout
     assert len(modules) > 10  # the walk found the package
+
+
+DESKTOP = CORE.parent / "desktop"
+
+
+def test_widgets_talk_to_the_room_only_through_the_session() -> None:
+    """``desktop/session.py`` is the one bridge to the room's client: a widget that reached
+    past it (``session.client.…``) would read state the session does not vouch for."""
+    offenders = []
+    for path in DESKTOP.glob("*.py"):
+        if path.name == "session.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "client":
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

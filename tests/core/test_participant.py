@@ -19,6 +19,7 @@ from core.admission import AdmissionRules
 from core.codec import parse_client_frame, serialize
 from core.participant import (
     REPLAY_WAIT,
+    Acknowledged,
     AttemptFailed,
     ClientEvent,
     Deliver,
@@ -30,6 +31,7 @@ from core.participant import (
     NotConnected,
     Participant,
     ParticipantAction,
+    Queued,
     Reconnecting,
     ReconnectPolicy,
     Resumed,
@@ -341,13 +343,14 @@ def test_a_message_is_confirmed_by_its_event_an_ack_or_a_refusal() -> None:
     for text in ("one", "two", "three", "four"):
         d.post(text)
     assert texts_sent(d.actions) == ["one", "two", "three", "four"]
-    assert [text for _, text in d.p.pending] == ["one", "two", "three", "four"]
+    assert [q.text for q in d.p.pending] == ["one", "two", "three", "four"]
     d.frame(said(1, "one", author="p2", client_id="id-one"))  # our own event
     d.frame(said(2, "two", author="p1", client_id="id-two"))  # someone else's: not ours
     d.frame(Ack(id="id-two", seq=5))  # a repeat the room had already posted
+    assert d.events()[-1] == Acknowledged("id-two")
     d.frame(ErrorMessage("text_too_long", "too long", ref="id-three"))
-    assert [text for _, text in d.p.pending] == ["four"]
-    assert d.events()[-1] == SendFailed("id-three", "text_too_long", "too long")
+    assert [q.text for q in d.p.pending] == ["four"]
+    assert d.events()[-1] == SendFailed("id-three", "text_too_long", "too long", text="three")
     not_ours = ErrorMessage("not_allowed", "no", ref="someone-elses")
     d.frame(not_ours)
     assert d.events()[-1] == not_ours  # an error about something else is shown as it is
@@ -781,3 +784,50 @@ def test_any_story_delivers_each_seq_at_most_once_and_in_order(
             highest = seq
     assert delivered == expected
     assert d.p.ended is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["post", "event", "ack", "refuse", "lose"]), st.integers(0, 7)),
+        max_size=40,
+    )
+)
+def test_every_message_typed_is_settled_exactly_once(steps: list[tuple[str, int]]) -> None:
+    """The client is the one owner of an unconfirmed message: the app learns of it once
+    (``Queued``) and then of exactly one outcome, the room's event, an ``ack``, a refusal,
+    or the end that lists it as never sent, whatever the room says in whatever order."""
+    d = Driver()
+    d.join()
+    seq = 1
+    for step, n in steps:
+        message_id = f"id-{n}"
+        match step:
+            case "post":
+                d.post(f"m{len(d.events())}", message_id=f"id-{len(d.events())}")
+            case "event":
+                seq += 1
+                d.frame(said(seq, "x", author="p2", client_id=message_id))
+            case "ack":
+                d.frame(Ack(id=message_id, seq=seq))
+            case "refuse":
+                d.frame(ErrorMessage("text_too_long", "too long", ref=message_id))
+            case "lose":
+                d.lose()
+                d.carry(d.p.opened())
+                d.frame(greeting())
+                d.frame(welcome(resumed=True, last_seq=seq))
+    d.carry(d.p.left())
+    waiting: set[str] = set()  # queued and not yet settled, as the app sees it
+    for e in d.events():
+        match e:
+            case Queued(id=cid):
+                assert cid not in waiting
+                waiting.add(cid)
+            case MessagePosted(author="p2", client_id=str(cid)):
+                waiting.discard(cid)  # the room's event (it may repeat after a resume)
+            case Acknowledged(id=cid) | SendFailed(id=cid):
+                waiting.remove(cid)  # KeyError: an outcome for a message already settled
+            case Ended(unsent=unsent):
+                assert {q.id for q in unsent} == waiting
+                waiting.clear()
+    assert not waiting

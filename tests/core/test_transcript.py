@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.client import Acknowledged, Ended, Queued, SendFailed
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -83,7 +84,7 @@ def test_a_finished_answer_without_its_start_still_shows() -> None:
 def test_notices_and_pending_messages() -> None:
     t = Transcript()
     t.set_participants({}, me="p2")
-    t.add_pending("c1", "on its way", "Sam", 1.0)
+    t.apply(Queued("c1", "on its way", 1.0))
     t.apply(Notice(1, 1.0, "warning", "budget_exhausted", "Budget spent"))
     t.apply(msg(2, text="on its way", client_id="c1"))
     notice, message = t.entries  # the room's order: the notice was posted first
@@ -93,8 +94,8 @@ def test_notices_and_pending_messages() -> None:
         True,
     )
     assert (notice.kind, notice.level) == ("notice", "warning")
-    t.add_pending("c2", "refused", "Sam", 3.0)
-    t.drop_pending("c2")
+    t.apply(Queued("c2", "refused", 3.0))
+    t.apply(SendFailed("c2", "rate_limited", "too fast"))
     assert t.entries[-1].status == "failed" and not t.entries[-1].pending
 
 
@@ -114,7 +115,7 @@ def test_a_message_sent_through_a_hiccup_takes_its_place_in_the_rooms_order() ->
     t = Transcript()
     t.set_participants({}, me="p1")
     t.apply(msg(1, text="before the hiccup"))
-    t.add_pending("c1", "typed while offline", "Ana", 2.0)
+    t.apply(Queued("c1", "typed while offline", 2.0))
     assert t.apply(msg(2, text="said meanwhile")) == [Change("insert", 1)]  # above ours
     t.apply(msg(3, text="also meanwhile"))
     assert [e.text for e in t.entries][-1] == "typed while offline"  # still waiting, last
@@ -131,8 +132,8 @@ def test_a_message_sent_through_a_hiccup_takes_its_place_in_the_rooms_order() ->
 def test_a_confirmation_moves_our_message_above_ones_still_waiting() -> None:
     t = Transcript()
     t.set_participants({}, me="p1")
-    t.add_pending("c1", "first", "Ana", 1.0)
-    t.add_pending("c2", "second", "Ana", 1.0)
+    t.apply(Queued("c1", "first", 1.0))
+    t.apply(Queued("c2", "second", 1.0))
     # The room posted the second one first (the first was held back and sent again).
     assert t.apply(msg(7, author="p1", text="second", client_id="c2")) == [
         Change("move", 1, 0),
@@ -146,8 +147,8 @@ def test_a_refused_message_stays_where_it_failed() -> None:
     t = Transcript()
     t.set_participants({}, me="p1")
     t.apply(msg(1, text="hello"))
-    t.add_pending("c1", "too fast", "Ana", 2.0)
-    t.drop_pending("c1")
+    t.apply(Queued("c1", "too fast", 2.0))
+    t.apply(SendFailed("c1", "rate_limited", "too fast"))
     t.apply(msg(2, text="later"))
     assert [(e.text, e.status) for e in t.entries] == [
         ("hello", ""), ("too fast", "failed"), ("later", ""),
@@ -176,14 +177,14 @@ def test_confirmed_rows_are_always_in_seq_order(steps: list[str]) -> None:
         elif step == "type":
             typed += 1
             waiting.append(f"c{typed}")
-            t.add_pending(f"c{typed}", f"mine {typed}", "Ana", 0.0)
+            t.apply(Queued(f"c{typed}", f"mine {typed}", 0.0))
         elif waiting:
             client_id = waiting.pop(len(waiting) // 2)  # not always the oldest
             if step == "confirm":
                 seq += 1
                 t.apply(msg(seq, author="p1", client_id=client_id))
             else:
-                t.drop_pending(client_id)
+                t.apply(SendFailed(client_id, "rate_limited", "too fast"))
     seqs = [e.seq for e in t.entries if e.seq is not None]
     assert seqs == sorted(seqs) == list(range(1, seq + 1))
     pending = [i for i, e in enumerate(t.entries) if e.pending]
@@ -214,3 +215,30 @@ def test_answers_still_streaming_can_be_marked_cut_off() -> None:
     assert (entry.status, entry.error, entry.text) == ("interrupted", "the room ended",
                                                        "Half an ans")  # fmt: skip
     assert t.interrupt_streaming("again") == []
+
+
+def test_an_acknowledged_message_is_sent_even_when_its_event_never_came() -> None:
+    """The room says it posted a repeat whose event we missed: the row must stop saying
+    "sending…", keep its words, and stand after the room's messages so far."""
+    t = Transcript()
+    t.set_participants({"p1": ParticipantInfo("p1", "Ana", "guest")}, "p1")
+    t.apply(Queued("c1", "posted while we were away", 1.0))
+    t.apply(Queued("c2", "still waiting", 1.5))
+    t.apply(msg(5, text="said meanwhile"))
+    t.apply(Acknowledged("c1"))
+    assert [(e.text, e.pending, e.status) for e in t.entries] == [
+        ("said meanwhile", False, ""),
+        ("posted while we were away", False, ""),
+        ("still waiting", True, ""),
+    ]
+
+
+def test_messages_unsent_when_the_room_ends_are_marked_not_sent() -> None:
+    t = Transcript()
+    t.set_participants({"p1": ParticipantInfo("p1", "Ana", "guest")}, "p1")
+    t.apply(Queued("c1", "never went out", 1.0))
+    t.apply(Ended("closed_by_host", "closed", unsent=(Queued("c1", "never went out", 1.0),)))
+    (entry,) = t.entries
+    assert (entry.text, entry.pending, entry.status, entry.author) == (
+        "never went out", False, "failed", "Ana",
+    )  # fmt: skip

@@ -19,6 +19,7 @@ from core.client import JoinRefused, RoomClient, RoomUnreachable, probe_room
 from core.discovery import Discovery
 from core.hosting import RoomHost
 from core.room import RoomConfig
+from core.transcript import Entry
 from desktop.join_dialogs import DisclosureDialog, JoinDialog
 from desktop.main_window import MainWindow
 from desktop.markdown import render
@@ -62,7 +63,7 @@ async def test_joining_shows_where_messages_go_first(
     notice = seen[0]
     assert "visible to everyone" in notice and "sensitive information" in notice
     assert "privacy policy" in notice.lower()
-    assert host.session is not None and len(host.session.client.participants) == 1
+    assert host.session is not None and len(host.session.participants) == 1
 
     guest2 = await joined(room_url(host), "Sam", prefs, keys, cleanup)
     assert guest2.chat is not None and "visible to everyone here" in guest2.chat.subtitle.text()
@@ -141,7 +142,7 @@ async def test_kicked_and_closed_rooms_keep_the_transcript(
     assert host.session and host.chat and sam.chat and ben.chat
     host.chat.send("before anything happens")
     await until(lambda: "before anything happens" in texts(sam.chat))
-    sam_id = sam.session.client.you.id  # type: ignore[union-attr]
+    sam_id = sam.session.you.id  # type: ignore[union-attr]
     host.session.kick(sam_id)
     await until(lambda: sam.chat.banner.isVisible() and "removed you" in sam.chat.banner.text())
     # Read-only, not disabled: the keyboard focus stays where it was (a Space typed next
@@ -186,11 +187,15 @@ async def test_reconnect_banner_and_pending_messages(
     proxy.cut()
     await until(lambda: page.banner.isVisible() and "Reconnecting" in page.banner.text())
     page.send("written while offline")
-    pending = [e for e in page.model.transcript.entries if e.text == "written while offline"]
-    assert pending and pending[0].pending
+
+    def pending() -> list[Entry]:
+        return [e for e in page.model.transcript.entries if e.text == "written while offline"]
+
+    await until(lambda: bool(pending()), what="the message shown while offline")
+    assert pending()[0].pending and page.composer.toPlainText() == ""
     proxy.refusing = False
     await until(lambda: "written while offline" in texts(host.chat), what="delivery on resume")
-    await until(lambda: not pending[0].pending)
+    await until(lambda: not pending()[0].pending)
     await until(lambda: not page.banner.isVisible(), what="the banner to clear")
 
 

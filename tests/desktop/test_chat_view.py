@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 from core.ai.desk import AssistantConfig
 from core.ai.provider import ChatProvider, ProviderSettings
-from core.client import RoomClient
+from core.client import Queued, RoomClient
 from core.protocol import (
     AnswerDelta,
     AnswerStarted,
@@ -203,7 +203,7 @@ def test_sending_a_message_jumps_to_the_latest(chat: tuple[MessageListModel, Cha
     model, view = chat
     fill(model, 1, 300)
     scroll_up(view, 2000)
-    model.add_pending("c1", "my own words", "Ana", time.time())
+    model.apply(Queued("c1", "my own words", time.time()))
     settle(model)
     assert newest_in_view(model, view) and view.following
 

@@ -185,4 +185,4 @@ async def test_an_unannounced_room_is_not_announced(
     await window.host_room()
     assert window.session is not None and window.session.host is not None
     assert not window.session.host.advertised
-    assert not window.session.client.room.history_shared
+    assert not window.session.room.history_shared

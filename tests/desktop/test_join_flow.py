@@ -215,8 +215,8 @@ async def test_a_restarted_room_is_joined_only_when_asked_after_the_notice(
     crash(before)
     after = await open_room(RoomConfig(name="After", assistant=OLLAMA), cleanup,
                             port=before.port)  # fmt: skip
-    await until(lambda: old_session.client.ended is not None, what="the old room to end")
-    ended = old_session.client.ended
+    await until(lambda: old_session.ended is not None, what="the old room to end")
+    ended = old_session.ended
     assert isinstance(ended, Ended) and ended.reason == "restarted"
     assert window.chat is old_page  # nothing moved behind the user's back
     assert not after.server.room.participants
@@ -233,7 +233,7 @@ async def test_a_restarted_room_is_joined_only_when_asked_after_the_notice(
     assert window.chat is not None and window.pages.currentWidget() is window.chat
     assert window.pages.count() == 2  # the lobby and the new room
     assert window.session is not None
-    assert [p.name for p in window.session.client.participants.values()] == ["Sam"]
+    assert [p.name for p in window.session.participants.values()] == ["Sam"]
     assert "After" in window.windowTitle()
 
 
@@ -259,7 +259,7 @@ async def test_a_name_already_in_the_room_is_never_changed_silently(
     dialogs.on(JoinDialog, read_name_note)
     await window.join_discovered(listed)
     assert notes and "already in this room" in unfenced(notes[0])
-    assert window.session is not None and window.session.client.you.name == "Ana (2)"
+    assert window.session is not None and window.session.you.name == "Ana (2)"
     assert dialogs.boxes and "others see you as “Ana (2)”" in dialogs.boxes[0]
 
 

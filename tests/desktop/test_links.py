@@ -136,6 +136,7 @@ async def test_hovering_a_link_shows_its_real_target(
     page = host.chat
     assert page is not None
     page.send(MESSAGE)
+    await until(lambda: page.model.rowCount() > 0, what="the message shown")
     entry = page.model.entry(page.model.rowCount() - 1)
     await until(lambda: not entry.pending, what="the message posted")
     await until(lambda: len(link_rects(page, MESSAGE)) == 3, what="the message laid out")

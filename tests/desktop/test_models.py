@@ -6,6 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex
 
+from core.client import Queued, SendFailed
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -35,7 +36,7 @@ def test_ten_thousand_messages_pass_the_model_tester(qtmodeltester: Any) -> None
 def test_own_messages_are_pending_until_the_room_posts_them(qtbot: Any) -> None:
     model = MessageListModel()
     model.transcript.set_participants({"p1": ParticipantInfo("p1", "Ana", "host")}, "p1")
-    model.add_pending("c1", "on its way", "Ana", 5.0)
+    model.apply(Queued("c1", "on its way", 5.0))
     entry = model.index(0).data(Roles.ENTRY)
     assert entry.pending and entry.mine and entry.role == "host"
     with qtbot.waitSignal(model.dataChanged) as changed:
@@ -76,14 +77,14 @@ def test_a_confirmed_message_moves_to_its_place_under_the_model_tester(
     model.transcript.set_participants({}, "p1")
     for seq in range(1, 6):
         model.apply(posted(seq, text=f"message {seq}"))
-    model.add_pending("c1", "first", "Ana", 1.0)
-    model.add_pending("c2", "second", "Ana", 1.0)
+    model.apply(Queued("c1", "first", 1.0))
+    model.apply(Queued("c2", "second", 1.0))
     qtmodeltester.check(model)
     moves: list[tuple[int, int]] = []
     model.rowsMoved.connect(lambda _p, start, _e, _d, row: moves.append((start, row)))
     model.apply(posted(6, text="said meanwhile"))  # above what waits
     model.apply(posted(7, author="p1", name="Ana", text="second", client_id="c2"))
-    model.drop_pending("c1")
+    model.apply(SendFailed("c1", "rate_limited", "too fast"))
     assert [model.index(r).data() for r in range(model.rowCount())][5:] == [
         "said meanwhile", "second", "first",
     ]  # fmt: skip
@@ -93,8 +94,8 @@ def test_a_confirmed_message_moves_to_its_place_under_the_model_tester(
 
 def test_a_refused_message_stays_visible_as_not_sent() -> None:
     model = MessageListModel()
-    model.add_pending("c9", "too fast", "Ana", 1.0)
-    model.drop_pending("c9")
+    model.apply(Queued("c9", "too fast", 1.0))
+    model.apply(SendFailed("c9", "rate_limited", "too fast", text="too fast"))
     entry = model.index(0).data(Roles.ENTRY)
     assert not entry.pending and entry.status == "failed" and entry.text == "too fast"
     assert model.rowCount(QModelIndex()) == 1

@@ -146,7 +146,7 @@ async def test_once_out_of_the_room_nobody_is_listed_as_here(
     page = sam.chat
     assert page is not None and host.session is not None
     await until(lambda: page.people.rowCount() == 2)
-    host.session.kick(sam.session.client.you.id)  # type: ignore[union-attr]
+    host.session.kick(sam.session.you.id)  # type: ignore[union-attr]
     await until(lambda: "removed you" in page.banner.text())
     assert page.people.rowCount() == 0
     assert page.people_panel.title.text() == "People · not connected"

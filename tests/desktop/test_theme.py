@@ -292,7 +292,7 @@ def _places(window: QWidget) -> Iterator[tuple[str, QWidget, QRect | None]]:
     """What shows text in ``window``: each widget (None: its text area, once in view), each
     tab and each row of each list (their rectangles)."""
     for widget in [window, *window.findChildren(QWidget)]:
-        if QWidget.window(widget) is not window:  # (HostDialog.window is a spin box)
+        if widget.window() is not window:
             continue  # a dialog of this window's: a window of its own
         if not widget.isVisibleTo(window):
             continue
@@ -391,7 +391,7 @@ async def every_screen_unreadable(prefs: Preferences, keys: KeyStore,
     problems += [f"host's room: {p}" for p in unreadable(host)]
     assert host.session is not None
     await host.session.leave()  # closes the room
-    await until(lambda: guest.session is not None and guest.session.client.ended is not None)
+    await until(lambda: guest.session is not None and guest.session.ended is not None)
     await until(lambda: guest.chat is not None and guest.chat.banner.isVisible())
     problems += [f"guest's ended room: {p}" for p in unreadable(guest)]
     return problems
@@ -533,7 +533,7 @@ async def focus_problems(window: QWidget, scheme: str) -> list[str]:
     problems = []
     controls = [
         w for w in window.findChildren(QWidget)
-        if QWidget.window(w) is window and w.isVisibleTo(window) and w.isEnabled()
+        if w.window() is window and w.isVisibleTo(window) and w.isEnabled()
         and w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.focusProxy() is None
     ]  # fmt: skip
     assert controls

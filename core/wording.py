@@ -1,0 +1,91 @@
+"""The words people read that every front end shares. No I/O.
+
+The terminal client, the desktop app and the transcript all tell people the same things: how
+an answer ended, why someone left, why the room is over for us, why a join was refused. They
+take the words from here, so that the two front ends cannot drift apart. Each table is keyed
+by the protocol's code for the thing (see ``docs/protocol.md``); a code this version does not
+know reads through the ``*_for`` function's fallback, never as an error.
+
+Front ends still decorate the words (a terminal prefixes ``*``, the app adds a sentence about
+what stays on screen); what something *is called* lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ANSWER_STATUS_WORDS",
+    "ENDED_WORDS",
+    "JOIN_REFUSALS",
+    "LEFT_WORDS",
+    "ROOM_CLOSED_WORDS",
+    "answer_status_words",
+    "ended_words",
+    "left_words",
+    "room_closed_words",
+]
+
+LEFT_WORDS: Final = {
+    "left": "left",
+    "kicked": "was removed by the host",
+    "banned": "was banned by the host",
+    "timed_out": "lost connection",
+}
+"""How a departure reads after the name, by ``participant_left`` reason."""
+
+ANSWER_STATUS_WORDS: Final = {
+    "streaming": "writing…",
+    "stopped": "stopped",
+    "interrupted": "cut off",
+    "failed": "no answer",
+}
+"""How an answer that is not simply complete is marked, by its ``status``."""
+
+ROOM_CLOSED_WORDS: Final = {
+    "closed_by_host": "The host closed the room.",
+    "host_shutdown": "The host shut down the room.",
+}
+"""The line a ``room_closed`` event becomes, by its ``reason``."""
+
+ENDED_WORDS: Final = {
+    **ROOM_CLOSED_WORDS,
+    "kicked": "The host removed you from the room.",
+    "banned": "The host banned you from this room.",
+    "unreachable": "The room cannot be reached any more.",
+    "replaced": "Your place in this room was taken over by another connection.",
+    "restarted": "The host restarted the room; this conversation has ended.",
+    "left": "You left the room.",
+}
+"""Why the room is over for us, by :class:`core.client.Ended` ``reason``."""
+
+JOIN_REFUSALS: Final = {
+    "auth_failed": "Wrong room password.",
+    "room_full": "The room is full.",
+    "room_locked": "The host has locked the room to new people.",
+    "banned": "You cannot join this room: the host banned this computer.",
+    "room_closed": "This room has closed.",
+    "too_many_attempts": "Too many wrong passwords. Wait a minute, then try again.",
+}
+"""Why joining did not work, by the ``error`` code the room refused us with."""
+
+
+def left_words(reason: str) -> str:
+    """The words after a name for a departure; an unknown reason reads as "left"."""
+    return LEFT_WORDS.get(reason, "left")
+
+
+def answer_status_words(status: str) -> str:
+    """The mark of an answer's ``status``; an unknown status reads as itself."""
+    return ANSWER_STATUS_WORDS.get(status, status)
+
+
+def room_closed_words(reason: str) -> str:
+    """The line for a ``room_closed`` event; an unknown reason reads as a shutdown."""
+    return ROOM_CLOSED_WORDS.get(reason, ROOM_CLOSED_WORDS["host_shutdown"])
+
+
+def ended_words(reason: str) -> str | None:
+    """Why the room is over for us, or None when the reason has no words of its own (say
+    the room's own message instead)."""
+    return ENDED_WORDS.get(reason)
