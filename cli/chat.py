@@ -67,7 +67,8 @@ HELP = """Commands:
   /lock, /unlock       (host) refuse or allow new joins
   /max N|none          (host) limit how many may be in the room
   /close               (host) close the room for everyone
-  /stop                stop the assistant's answer (yours, or any if you are the host)
+  /stop                stop the assistant's answer (yours, or any if you are the host),
+                       or withdraw your question while it waits
   /regen               ask the assistant again (for your last question)
   /mode MODE           (host) when the assistant answers: mention, always or auto
   /usage               (host) tokens the assistant has used

@@ -26,11 +26,10 @@ from PySide6.QtCore import (
 
 from core.client import ClientEvent
 from core.discovery import BrowserEvent, DiscoveredRoom
-from core.protocol import ParticipantInfo
 from core.transcript import Change, Entry, Transcript
-from desktop.network_text import fenced, one_line, tooltip
+from desktop.network_text import one_line, tooltip
 
-__all__ = ["MessageListModel", "ParticipantListModel", "Roles", "RoomListModel"]
+__all__ = ["MessageListModel", "Roles", "RoomListModel"]
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -131,58 +130,6 @@ class MessageListModel(QAbstractListModel):
     def _changed(self, row: int) -> None:
         index = self.index(row)
         self.dataChanged.emit(index, index, [Roles.ENTRY, Qt.ItemDataRole.DisplayRole])
-
-
-class ParticipantListModel(QAbstractListModel):
-    """Everyone in the room, host first, then by name; the assistant, when there is one."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._people: list[ParticipantInfo] = []
-        self.assistant_name: str | None = None
-        self._me = ""
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        if parent.isValid():
-            return 0
-        return len(self._people) + (1 if self.assistant_name else 0)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row = index.row()
-        if row >= len(self._people):
-            info = ParticipantInfo("", self.assistant_name or "assistant", "assistant")
-        else:
-            info = self._people[row]
-        if role == Roles.PARTICIPANT:
-            return info
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(info.name)
-        if role == Qt.ItemDataRole.DisplayRole:
-            tags = []
-            if info.role == "host":
-                tags.append("host")
-            if info.role == "assistant":
-                tags.append("AI assistant")
-            if info.id and info.id == self._me:
-                tags.append("you")
-            if info.status == "reconnecting":
-                tags.append("reconnecting…")
-            return fenced(info.name) + (f"  ·  {', '.join(tags)}" if tags else "")
-        return None
-
-    def set_people(
-        self, people: dict[str, ParticipantInfo], assistant: str | None, me: str = ""
-    ) -> None:
-        ordered = sorted(people.values(), key=lambda p: (p.role != "host", p.name.casefold()))
-        if (ordered, assistant, me) == (self._people, self.assistant_name, self._me):
-            return
-        self.beginResetModel()  # a handful of rows: a reset is simplest and cheap
-        self._people = ordered
-        self.assistant_name = assistant
-        self._me = me
-        self.endResetModel()
 
 
 class RoomListModel(QAbstractListModel):

@@ -311,6 +311,32 @@ async def test_headless_host_with_an_assistant() -> None:
                 await proc.kill()
 
 
+async def test_stop_in_the_terminal_follows_the_rooms_rule() -> None:
+    """/stop offers what the room allows: a guest cannot stop someone else's answer (and is
+    told so without a round trip), the asker can."""
+    async with FakeOpenAI(models=("llama3.2",)) as fake:
+        fake.default = Reply(["slow"] * 200, delay=0.05)
+        env = {"OPENAI_API_KEY": "sk-cli-test-key", "OPENAI_BASE_URL": fake.base_url}
+        host, address, key = await start_host("--provider", "compatible", env=env)
+        procs = [host]
+        try:
+            sam = await Process.start("gptgroup-chat", address, "--name", "Sam")
+            procs.append(sam)
+            await sam.expect("You joined")
+            bob = await Process.start("gptgroup-chat", address, "--name", "Bob")
+            procs.append(bob)
+            await bob.expect("You joined")
+            await sam.type("@assistant take your time")
+            await bob.expect(r"\* assistant is answering Sam")
+            await bob.type("/stop")
+            await bob.expect("! there is no answer of yours to stop")
+            await sam.type("/stop")
+            await sam.expect(r"\(stopped\)")
+        finally:
+            for proc in procs:
+                await proc.kill()
+
+
 async def test_host_lists_models_and_refuses_bad_assistant_options() -> None:
     async with FakeOpenAI(models=("llama3.2", "qwen2.5")) as fake:
         lister = await Process.start(
