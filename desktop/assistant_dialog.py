@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.protocol import AssistantInfo, AssistantReport, ConfigureAssistant
+from core.protocol import MAX_PERSONA_CHARS, AssistantInfo, AssistantReport, ConfigureAssistant
 from desktop.labels import PlainLabel
 from desktop.network_text import FIELD_CHARS, fenced
 
@@ -58,6 +58,15 @@ def where_messages_go(assistant: AssistantInfo | None, mode: str | None = None) 
     return (
         f"Messages go to {where} only when someone asks @{fenced(assistant.name)}, with the "
         "recent conversation."
+    )
+
+
+def persona_problem(persona: str) -> str | None:
+    """What is wrong with the assistant's instructions for the room (too long), or None."""
+    if len(persona) <= MAX_PERSONA_CHARS:
+        return None
+    return (
+        f"Instructions can be at most {MAX_PERSONA_CHARS:,} characters; these are {len(persona):,}."
     )
 
 
@@ -117,8 +126,11 @@ class AssistantSettingsDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Save settings")
-        self.buttons.accepted.connect(self.accept)
+        self.problem = PlainLabel(name="problem", wrap=True)
+        self.problem.hide()
+        self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
+        form.addRow(self.problem)
         form.addRow(self.buttons)
         self.mode.currentIndexChanged.connect(self._show_where)
         self._show_where()
@@ -132,6 +144,16 @@ class AssistantSettingsDialog(QDialog):
         if mode != self._assistant.mode:
             said += " Everyone in the room is told when you save."
         self.where.setText(said)
+
+    def _accept(self) -> None:
+        """Save, unless the room would refuse the settings: then say why, keeping them."""
+        problem = persona_problem(self.persona.toPlainText().strip())
+        if problem is not None:
+            self.problem.setText(problem)
+            self.problem.show()
+            self.persona.setFocus()
+            return
+        self.accept()
 
     def settings(self) -> ConfigureAssistant:
         """The settings as the form holds them, as the message that sets them in the room

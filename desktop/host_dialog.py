@@ -50,7 +50,7 @@ from core.ai.provider import (
 from core.protocol import MAX_ROOM_NAME_CHARS
 from core.room import RoomConfig
 from core.text_rules import TextRejected, normalize_display_name, normalize_room_name
-from desktop.assistant_dialog import MODE_LABELS, limit_spin, quota_window_spin
+from desktop.assistant_dialog import MODE_LABELS, limit_spin, persona_problem, quota_window_spin
 from desktop.join_dialogs import sentence
 from desktop.labels import PlainLabel
 from desktop.settings import KeyStore, Preferences
@@ -475,6 +475,9 @@ class HostDialog(QDialog):
             raise ValueError(f"Your name: {exc}.") from None
         settings = self.provider_settings()
         assistant = None
+        problem = persona_problem(self.persona.toPlainText().strip())
+        if settings is not None and problem is not None:
+            raise ValueError(problem)
         if settings is not None:
             assistant = AssistantConfig(
                 model=settings.model, provider=settings.label, provider_kind=settings.kind,

@@ -90,3 +90,21 @@ def test_a_window_outside_the_boxs_range_is_shown_within_it(qtbot: QtBot, second
     settings = dialog.settings()
     assert 60.0 <= settings.quota_window <= 24 * 3600.0
     assert parse_client_frame(serialize(settings)) == settings
+
+
+def test_instructions_longer_than_the_room_takes_are_said_and_kept(qtbot: QtBot) -> None:
+    """The room refuses instructions over its limit: the dialog says so before saving, and
+    keeps every character typed so the host can shorten them."""
+    dialog = AssistantSettingsDialog(report())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    long = "Be brief. " * 900  # 9,000 characters
+    dialog.persona.setPlainText(long)
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.isVisible() and dialog.result() != dialog.DialogCode.Accepted
+    assert "at most 8,000 characters; these are 8,999" in dialog.problem.text()
+    assert dialog.persona.toPlainText() == long
+    dialog.persona.setPlainText("Be brief.")
+    with qtbot.waitSignal(dialog.accepted):
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert dialog.settings().persona == "Be brief."
