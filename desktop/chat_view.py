@@ -26,6 +26,7 @@ indexes too (``visualRect``, ``scrollTo``), so callers need not know about the w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import (
@@ -206,7 +207,8 @@ class ChatView(QListView):
         self._pinning = 0  # the view moves itself (maybe while moving): not the reader
         self._growing = False  # the window grows at the top: not new messages
         self._unseen = 0
-        self.jump_button = QPushButton(self, objectName="jumpToLatest")
+        self.jump_button = QPushButton(self)
+        self.jump_button.setObjectName("jumpToLatest")
         self.jump_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.jump_button.setToolTip("Show the latest message (Ctrl+End)")
@@ -290,11 +292,11 @@ class ChatView(QListView):
             self._grow_window(index.row())
         super().scrollTo(self._shown(index), hint)
 
-    def _shown(self, index: Index) -> QModelIndex:
+    def _shown(self, index: Index) -> Index:
         window = self.window_model
         if window is not None and index.isValid() and index.model() is window.source:
             return window.from_source(index)
-        return QModelIndex(index)
+        return index
 
     # ----------------------------------------------------------------- following
 
@@ -376,9 +378,7 @@ class ChatView(QListView):
         super().resizeEvent(event)
         self._place_jump_button()
 
-    def dataChanged(
-        self, top_left: QModelIndex, bottom_right: QModelIndex, roles: Sequence[int] = ()
-    ) -> None:
+    def dataChanged(self, top_left: Index, bottom_right: Index, roles: Sequence[int] = ()) -> None:
         """A row changed: when it keeps its height (a streaming answer that did not start a
         new line) it is only painted again; Qt's list view would lay every row out again."""
         if top_left == bottom_right and self._keeps_height(top_left):
@@ -387,13 +387,13 @@ class ChatView(QListView):
         # Named, not super(): PySide's super() here does not lay the rows out again.
         QListView.dataChanged(self, top_left, bottom_right, list(roles))
 
-    def _keeps_height(self, index: QModelIndex) -> bool:
+    def _keeps_height(self, index: Index) -> bool:
         """Whether the row's height now is the height it was laid out with (its visual rect
         has the height it has now, and the place of the next row that of the last layout)."""
         if not index.isValid():
             return False
         rect = self.visualRect(index)
-        after = index.siblingAtRow(index.row() + 1)
+        after = index.sibling(index.row() + 1, 0)
         if after.isValid():
             laid_out = self.visualRect(after).top() - rect.top()
         else:
@@ -419,7 +419,7 @@ class ChatView(QListView):
         if window is None or first >= window.first:
             return
         anchor = QPersistentModelIndex(self.indexAt(QPoint(self.viewport().width() // 2, 0)))
-        before = super().visualRect(QModelIndex(anchor)).top() if anchor.isValid() else 0
+        before = super().visualRect(anchor).top() if anchor.isValid() else 0
         self._growing = True
         try:
             window.move_start(first)
@@ -430,7 +430,7 @@ class ChatView(QListView):
             bar = self.verticalScrollBar()
             self._pinning += 1
             try:
-                bar.setValue(bar.value() + super().visualRect(QModelIndex(anchor)).top() - before)
+                bar.setValue(bar.value() + super().visualRect(anchor).top() - before)
             finally:
                 self._pinning -= 1
 
@@ -472,8 +472,9 @@ class ChatView(QListView):
         under = delegate.code_at(self, index, pos)
         if every_code_block and len(numbers) > 1:
             for n in numbers:
-                menu.addAction(f"Copy code block {n + 1}",
-                               lambda n=n: delegate.copy_code(self, index, n))  # fmt: skip
+                menu.addAction(
+                    f"Copy code block {n + 1}", partial(delegate.copy_code, self, index, n)
+                )
         elif under is not None or (every_code_block and numbers):
             number = under if under is not None else numbers[0]
             menu.addAction("Copy code", lambda: delegate.copy_code(self, index, number))

@@ -2,11 +2,17 @@
 
 A message body is Markdown rendered by :mod:`desktop.markdown` into segments (one per
 top-level block, and a long code block in chunks of lines), each laid out in its own
-``QTextDocument`` and stacked. Documents are cached by their HTML and width, bodies and row
-heights by the row's version and width, so scrolling 10,000 messages lays out only what is
-new, and a streaming answer (rendered by a :class:`desktop.markdown.StreamingMarkdown`) lays
-out only its last block again: what a delta costs does not grow with the answer. Only the
-parts of a long body that are in view are painted.
+``QTextDocument`` and stacked. Documents are cached by their HTML and width, bodies, row
+layouts and row heights by the row's version and width, so scrolling 10,000 messages lays out
+only what is new, and a streaming answer (rendered by a
+:class:`desktop.markdown.StreamingMarkdown`) lays out only its last block again: what a delta
+costs does not grow with the answer. Only the parts of a long body that are in view are
+painted.
+
+Where each part of a row goes (its bubble, header, body, footer, chips and links) is worked
+out once, as a :class:`RowLayout`, by :func:`row_layout`; the row's height, its painting,
+clicks, tooltips and the view's menu all read that one layout, so what is drawn is what a
+click finds.
 
 Rows sit in a text column of about :data:`COLUMN_CHARS` characters, centred in a wide view,
 and never wider than the view. Consecutive messages from one author within five minutes
@@ -14,7 +20,7 @@ share a header. Each code block carries a "Copy code" chip (its top strip, with 
 language, for a code block of its own; its corner for one inside a list or a quote), which
 says "Copied" for a moment after a click. Hovering a link shows where it goes; clicking an
 http(s) link opens the system browser, after a question when its text names another address
-(:mod:`desktop.links`).
+(:mod:`desktop.links`). A notice's chips and links work as a message's do.
 
 Names, models, languages and errors come from the network: each is drawn as plain text, cut
 to fit, and direction-isolated (:func:`desktop.network_text.fenced`) so that it cannot
@@ -27,11 +33,14 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QEvent,
     QModelIndex,
     QObject,
+    QPersistentModelIndex,
     QPoint,
     QPointF,
     QRect,
@@ -52,6 +61,7 @@ from PySide6.QtGui import (
     QPalette,
     QTextDocument,
     QTextFrame,
+    QTextLine,
     QTextOption,
     QTextTable,
 )
@@ -65,7 +75,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.transcript import Entry
-from core.wording import LEFT_WORDS
+from core.wording import ANSWER_STATUS_WORDS, LEFT_WORDS
 from desktop.labels import elided
 from desktop.links import follow_link, link_at, shown_target
 from desktop.markdown import (
@@ -79,7 +89,23 @@ from desktop.models import Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, tooltip
 from desktop.theme import colours_for
 
-__all__ = ["COLUMN_CHARS", "MessageDelegate", "column", "event_line", "footer_text"]
+__all__ = [
+    "COLUMN_CHARS",
+    "MessageDelegate",
+    "RowLayout",
+    "column",
+    "event_line",
+    "footer_text",
+    "row_layout",
+    "text_width",
+]
+
+Index = QModelIndex | QPersistentModelIndex
+K = TypeVar("K")
+V = TypeVar("V")
+_RowKey = tuple[str, int, bool, str, bool]
+"""What a row's layout depends on besides its version: its key, the view's width, whether
+the view is dark, the font's key, and whether it continues the previous message."""
 
 PAD = 10  # around a message bubble
 GAP = 4  # between the rows of one message
@@ -90,7 +116,7 @@ COLUMN_CHARS = 80
 """The text column is about this many average characters wide, at most."""
 COPIED_MS = 1500
 DOCUMENTS = 2000  # cached layouts of segments
-BODIES = 600  # cached bodies (rows' stacks of segments) and rendered texts
+BODIES = 600  # cached bodies (rows' stacks of segments), rendered texts and row layouts
 HEIGHTS = 20_000  # cached row heights: what a layout pass asks for
 STREAMS = 8  # answers rendered incrementally at once
 
@@ -101,12 +127,6 @@ _EVENT_ENDINGS = tuple(
            key=len, reverse=True)
 )  # fmt: skip
 
-_STATUS = {
-    "streaming": "writing…",
-    "stopped": "stopped",
-    "interrupted": "cut off",
-    "failed": "no answer",
-}
 _CHARS_PER_TOKEN = (1, 8)  # a plausible estimate has one token per 1 to 8 characters
 
 
@@ -153,8 +173,8 @@ def footer_text(entry: Entry) -> str:
     if entry.kind != "answer":
         return ""
     parts = []
-    if entry.status in _STATUS:
-        parts.append(_STATUS[entry.status])
+    if entry.status in ANSWER_STATUS_WORDS:
+        parts.append(ANSWER_STATUS_WORDS[entry.status])
     if entry.error and entry.text:  # without text, the error is the body
         parts.append(fenced(entry.error, TEXT_CHARS))
     if entry.status != "streaming":
@@ -254,6 +274,211 @@ def _code_tables(doc: QTextDocument, background: QColor) -> list[QRectF]:
     return found
 
 
+# ----------------------------------------------------------------- a row's layout
+
+
+_NO_BODY = _Body((), (), 0)  # a "joined" or "left" line has none
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The first line of a message that does not continue the one before: its author's
+    name (cut to fit), a badge for the host or the assistant ("" for none), and the time.
+    The points are where the baselines of the name and the time start."""
+
+    name: str
+    name_at: QPoint
+    badge: str
+    badge_rect: QRect
+    stamp: str
+    stamp_at: QPoint
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where everything of one row is: what :meth:`MessageDelegate.sizeHint` measures,
+    what :meth:`MessageDelegate.paint` draws, and what a click, a hover or the menu is
+    tested against, so that the three agree by construction.
+
+    :func:`row_layout` computes it relative to the row's top left corner; :meth:`at` places
+    it in a row's rect (view coordinates). ``frame`` is the bubble of a message or an
+    answer, the box of a notice, or the column a "joined" or "left" line is centred in.
+    ``line`` is the row's small line, already cut to fit ``line_rect``: the whole of a
+    "joined" or "left" row, or the footer under a message or an answer ("" for none).
+    ``chips`` are the "Copy code" chips, each with the number of its code block in the
+    message. The body's links are found in its laid-out documents (:meth:`links`).
+
+    Its rects are the layout's own: a caller changes copies, never them.
+    """
+
+    height: int
+    frame: QRect
+    header: _Header | None
+    body: _Body
+    origin: QPoint  # the body's top left corner
+    line: str
+    line_rect: QRect
+    chips: tuple[tuple[int, QRect], ...]
+
+    def at(self, rect: QRect) -> RowLayout:
+        """This layout in the row at ``rect``. Its frame stretches to the rect's height, as
+        a row painted before the view laid it out at its new height expects."""
+        offset = rect.topLeft()
+        frame = self.frame.translated(offset)
+        frame.setBottom(rect.bottom() - (self.height - 1 - self.frame.bottom()))
+        header = self.header
+        if header is not None:
+            header = _Header(
+                header.name, header.name_at + offset, header.badge,
+                header.badge_rect.translated(offset), header.stamp, header.stamp_at + offset,
+            )  # fmt: skip
+        chips = tuple((number, chip.translated(offset)) for number, chip in self.chips)
+        return RowLayout(self.height, frame, header, self.body, self.origin + offset,
+                         self.line, self.line_rect.translated(offset), chips)  # fmt: skip
+
+    def chip_at(self, pos: QPoint) -> int | None:
+        """The number of the code block whose "Copy code" chip is under ``pos``, if any."""
+        return next((number for number, chip in self.chips if chip.contains(pos)), None)
+
+    def code_at(self, pos: QPoint) -> int | None:
+        """The number of the code block under ``pos``, if any."""
+        for box in self.body.boxes:
+            if box.rect.translated(self.origin).contains(pos):
+                return box.number
+        return None
+
+    def link_at(self, pos: QPoint) -> tuple[str, str] | None:
+        """The link under ``pos``: its visible text and its target."""
+        for part in self.body.parts:
+            point = QPointF(pos - self.origin) - QPointF(part.x, part.y)
+            if QRectF(QPointF(0, 0), part.doc.size()).contains(point):
+                return link_at(part.doc, point)
+        return None
+
+    def links(self) -> list[tuple[str, str, QRect]]:
+        """Each link in the body: its visible text, its target, and where its first line is
+        drawn, in reading order."""
+        found: list[tuple[str, str, QRect]] = []
+        for part in self.body.parts:
+            corner = QPointF(self.origin) + QPointF(part.x, part.y)
+            doc = part.doc
+            block = doc.begin()
+            while block.isValid():
+                box = doc.documentLayout().blockBoundingRect(block)  # also lays it out
+                layout = block.layout()
+                it = block.begin()
+                while not it.atEnd():
+                    fragment = it.fragment()
+                    it += 1
+                    if not fragment.charFormat().isAnchor() or fragment.length() == 0:
+                        continue
+                    start = fragment.position() - block.position()
+                    line = layout.lineForTextPosition(start)
+                    x0 = _cursor_x(line, start)
+                    x1 = _cursor_x(
+                        line, min(start + fragment.length(), line.textStart() + line.textLength())
+                    )
+                    rect = QRectF(min(x0, x1), line.y(), abs(x1 - x0), line.height())
+                    rect.translate(corner + box.topLeft())
+                    link = link_at(doc, rect.center() - corner)
+                    if link is not None and (not found or found[-1][:2] != link):
+                        found.append((*link, rect.toRect()))
+                block = block.next()
+        return found
+
+
+def _cursor_x(line: QTextLine, position: int) -> float:
+    """Where the cursor at ``position`` of ``line`` is drawn (PySide6's stub types
+    ``cursorToX`` as returning an object; it returns ``(x, position)``)."""
+    found = line.cursorToX(position)
+    assert isinstance(found, tuple)
+    return float(found[0])
+
+
+def text_width(kind: str, width: int, font: QFont) -> int:
+    """How wide the body of a row of ``kind`` is laid out in a view ``width`` pixels wide."""
+    widest = max(120, column(QRect(0, 0, width, 0), font).width() - 4 * PAD)
+    return widest - PAD if kind == "notice" else widest
+
+
+def row_layout(entry: Entry, width: int, font: QFont, body: _Body, *, grouped: bool) -> RowLayout:
+    """The layout of ``entry``'s row in a view ``width`` pixels wide, relative to the row's
+    top left corner; ``body`` is its body laid out :func:`text_width` wide, and
+    ``grouped`` says whether it continues the previous message (no header then)."""
+    rect = column(QRect(0, 0, width, 0), font)
+    line = QFontMetrics(font).height()
+    small = QFontMetrics(_small(font))
+    if entry.kind == "event":
+        height = line + 2 * GAP
+        frame = QRect(rect.left(), 0, rect.width(), height)
+        text = elided(f"{event_line(entry)}  ·  {_stamp(entry)}", small, rect.width() - 2 * PAD)
+        return RowLayout(height, frame, None, _NO_BODY, frame.topLeft(), text, frame, ())
+    if entry.kind == "notice":
+        height = body.height + 2 * PAD
+        frame = QRect(rect.left() + PAD, GAP, rect.width() - 2 * PAD, height - 2 * GAP)
+        origin = QPoint(frame.left() + PAD + 4, frame.top() + PAD - GAP)
+        return RowLayout(height, frame, None, body, origin, "", QRect(),
+                         _chips(body, origin, font))  # fmt: skip
+    inner = text_width(entry.kind, width, font)
+    x, y = rect.left() + 2 * PAD, GAP + GAP  # inside the bubble, which starts a GAP down
+    header = None
+    if not grouped:
+        header = _header(entry, font, QPoint(x, y + PAD // 2), inner)
+        y += PAD // 2 + line + GAP
+    origin = QPoint(x, y)
+    y += max(line, body.height) + GAP
+    footer = footer_text(entry)
+    footer_rect = QRect(x, y, inner, line) if footer else QRect()
+    height = y + (line if footer else 0) + GAP
+    bubble = QRect(rect.left() + PAD, GAP, rect.width() - 2 * PAD, height - 2 * GAP)
+    return RowLayout(height, bubble, header, body, origin, elided(footer, small, inner),
+                     footer_rect, _chips(body, origin, font))  # fmt: skip
+
+
+def _stamp(entry: Entry) -> str:
+    return time.strftime("%H:%M", time.localtime(entry.ts))
+
+
+def _header(entry: Entry, font: QFont, top_left: QPoint, width: int) -> _Header:
+    """The header line at ``top_left``: the name gets what the badge and the time leave of
+    ``width``."""
+    bold = QFont(font)
+    bold.setBold(True)
+    names = QFontMetrics(bold)
+    small = _small(font, 1.5)
+    small.setBold(True)
+    smalls = QFontMetrics(small)
+    badge = {"host": "HOST", "assistant": "AI"}.get(entry.role, "")
+    stamp = _stamp(entry)
+    badge_width = smalls.horizontalAdvance(badge) + 10 if badge else 0
+    room = width - (badge_width + PAD if badge else 0) - smalls.horizontalAdvance(stamp) - PAD
+    name = elided(fenced(entry.author) + (" (you)" if entry.mine else ""), names, room)
+    metrics = QFontMetrics(font)
+    x, y = top_left.x(), top_left.y()
+    cursor = x + names.horizontalAdvance(name) + PAD
+    badge_rect = QRect()
+    if badge:
+        badge_rect = QRect(cursor, y + 1, badge_width, metrics.height() - 2)
+        cursor += badge_width + PAD
+    baseline = y + metrics.ascent()
+    return _Header(name, QPoint(x, baseline), badge, badge_rect, stamp, QPoint(cursor, baseline))
+
+
+def _chips(body: _Body, origin: QPoint, font: QFont) -> tuple[tuple[int, QRect], ...]:
+    """Each code block's "Copy code" chip: at the right of its strip, or in the top right
+    corner of a code block inside a list or a quote."""
+    metrics = QFontMetrics(_small(font))
+    width = max(metrics.horizontalAdvance(w) for w in ("Copy code", "Copied")) + 2 * PAD
+    height = metrics.height() + GAP
+    chips = []
+    for box in body.boxes:
+        rect = box.rect.translated(origin)
+        top = rect.top() + (GAP if box.strip else 2)
+        left = rect.right() - width - (CODE_PAD if box.strip else 2)
+        chips.append((box.number, QRect(left, top, width, height)))
+    return tuple(chips)
+
+
 class MessageDelegate(QStyledItemDelegate):
     """See the module docstring."""
 
@@ -265,7 +490,8 @@ class MessageDelegate(QStyledItemDelegate):
         self._bodies: OrderedDict[tuple[str, int, bool, str], tuple[int, _Body]] = OrderedDict()
         self._segments: OrderedDict[tuple[str, bool], tuple[int, list[Segment]]] = OrderedDict()
         self._streams: OrderedDict[tuple[str, bool], StreamingMarkdown] = OrderedDict()
-        self._heights: OrderedDict[tuple[object, ...], tuple[int, int]] = OrderedDict()
+        self._layouts: OrderedDict[_RowKey, tuple[int, RowLayout]] = OrderedDict()
+        self._heights: OrderedDict[_RowKey, tuple[int, int]] = OrderedDict()
         self._copied: tuple[str, int] | None = None  # (row key, code block) just copied
         self._copied_at = 0.0
         self._looks_for: tuple[int, QFont] | None = None  # (palette key, font) of _looks
@@ -351,8 +577,8 @@ class MessageDelegate(QStyledItemDelegate):
                 y += SEGMENT_GAP if n else 0
             if segment.code < 0:
                 doc = self._document(segment.html, width, font)
-                for rect in _code_tables(doc, background):
-                    box = rect.toAlignedRect().translated(0, y)
+                for table in _code_tables(doc, background):
+                    box = table.toAlignedRect().translated(0, y)
                     box.setRight(min(box.right(), width - 1))  # its frame can reach past
                     boxes.append(_CodeBox(next_code, box, strip=False))
                     next_code += 1
@@ -375,7 +601,7 @@ class MessageDelegate(QStyledItemDelegate):
     # ----------------------------------------------------------------- layout
 
     @staticmethod
-    def _entry(index: QModelIndex, row: int) -> object:
+    def _entry(index: Index, row: int) -> object:
         """The entry of ``row`` in ``index``'s model, None when there is no such row; straight
         from a model with an ``entry`` method (ours: a layout asks for every row). A window
         onto the transcript (with a ``first`` row) has rows before its own row 0."""
@@ -388,7 +614,7 @@ class MessageDelegate(QStyledItemDelegate):
         return entry_of(row)
 
     @classmethod
-    def _grouped(cls, index: QModelIndex, entry: Entry) -> bool:
+    def _grouped(cls, index: Index, entry: Entry) -> bool:
         """Whether this message continues the previous row's (same author, same minutes)."""
         if entry.kind != "message":
             return False
@@ -400,88 +626,78 @@ class MessageDelegate(QStyledItemDelegate):
             and entry.ts - before.ts < GROUP_SECONDS
         )
 
-    @staticmethod
-    def _body_width(option: QStyleOptionViewItem) -> int:
-        return max(120, column(option.rect, option.font).width() - 4 * PAD)
+    def _row(self, entry: Entry, key: _RowKey, font: QFont) -> RowLayout:
+        """The row's layout (relative to its top left corner) for ``key``, computed once per
+        version of the row."""
+        cached = self._layouts.get(key)
+        if cached is not None and cached[0] == entry.version:
+            self._layouts.move_to_end(key)
+            return cached[1]
+        _key, width, dark, _font, grouped = key
+        body = _NO_BODY
+        if entry.kind != "event":
+            body = self._body(entry, text_width(entry.kind, width, font), dark, font)
+        layout = row_layout(entry, width, font, body, grouped=grouped)
+        self._layouts[key] = (entry.version, layout)
+        _trim(self._layouts, BODIES)
+        return layout
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def _key(self, entry: Entry, option: QStyleOptionViewItem, index: Index) -> _RowKey:
+        """What a row's layout depends on besides its version."""
+        dark, font = self._look(option)
+        return (entry.key, option.rect.width(), dark, font, self._grouped(index, entry))
+
+    def _placed(self, option: QStyleOptionViewItem, index: Index) -> tuple[Entry, RowLayout] | None:
+        """The row's entry and its layout at ``option.rect``; None for a row without one."""
+        entry = index.data(Roles.ENTRY)
+        if not isinstance(entry, Entry):
+            return None
+        return entry, self._row(entry, self._key(entry, option, index), option.font).at(
+            option.rect
+        )  # fmt: skip
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         entry = self._entry(index, index.row())
         if not isinstance(entry, Entry):
             return super().sizeHint(option, index)
         width = option.rect.width()
         if width <= 0:  # asked before the view has a width: no layout yet
             return QSize(0, QFontMetrics(option.font).height())
-        grouped = self._grouped(index, entry)
-        dark, font = self._look(option)
-        key = (entry.key, width, dark, font, grouped)
+        # A layout pass asks for every row: the heights are kept for many more rows than
+        # the layouts, which hold documents.
+        key = self._key(entry, option, index)
         cached = self._heights.get(key)
         if cached is not None and cached[0] == entry.version:
             return QSize(width, cached[1])
-        line = QFontMetrics(option.font).height()
-        height = self._height(entry, option, grouped, dark, line)
+        height = self._row(entry, key, option.font).height
         self._heights[key] = (entry.version, height)
         _trim(self._heights, HEIGHTS)
         return QSize(width, height)
 
-    def _height(self, entry: Entry, option: QStyleOptionViewItem, grouped: bool, dark: bool,
-                line: int) -> int:  # fmt: skip
-        if entry.kind == "event":
-            return line + 2 * GAP
-        if entry.kind == "notice":
-            body = self._body(entry, self._body_width(option) - PAD, dark, option.font)
-            return body.height + 2 * PAD
-        height = GAP
-        if not grouped:
-            height += line + GAP + PAD // 2
-        body = self._body(entry, self._body_width(option), dark, option.font)
-        height += max(line, body.height) + 2 * GAP
-        if footer_text(entry):
-            height += line
-        return height + GAP
-
-    def _body_origin(self, entry: Entry, option: QStyleOptionViewItem, grouped: bool) -> QPoint:
-        """Where the body's top left corner is drawn (view coordinates)."""
-        y = option.rect.top() + GAP + GAP
-        if not grouped:
-            y += PAD // 2 + QFontMetrics(option.font).height() + GAP
-        return QPoint(column(option.rect, option.font).left() + 2 * PAD, y)
-
     # ----------------------------------------------------------------- painting
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        entry = index.data(Roles.ENTRY)
-        if not isinstance(entry, Entry):
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        placed = self._placed(option, index)
+        if placed is None:
             super().paint(painter, option, index)
             return
+        entry, layout = placed
         colours = _palette(option.widget)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if entry.kind == "event":
-            self._paint_event(painter, option, entry, colours)
+            painter.setFont(_small(option.font))
+            painter.setPen(colours.muted)
+            painter.drawText(layout.line_rect, Qt.AlignmentFlag.AlignCenter, layout.line)
         elif entry.kind == "notice":
-            self._paint_notice(painter, option, entry, colours)
+            self._paint_notice(painter, option, entry, layout, colours)
         else:
-            self._paint_message(painter, option, index, entry, colours)
+            self._paint_message(painter, option, entry, layout, colours)
         painter.restore()
 
-    def _paint_event(self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry,
-                     colours: _Palette) -> None:  # fmt: skip
-        small = _small(option.font)
-        rect = column(option.rect, option.font)
-        painter.setFont(small)
-        painter.setPen(colours.muted)
-        stamp = time.strftime("%H:%M", time.localtime(entry.ts))
-        line = f"{event_line(entry)}  ·  {stamp}"
-        line = elided(line, QFontMetrics(small), rect.width() - 2 * PAD)
-        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, line)
-
-    def _paint_message(self, painter: QPainter, option: QStyleOptionViewItem,
-                       index: QModelIndex, entry: Entry, colours: _Palette) -> None:  # fmt: skip
-        rect = column(option.rect, option.font)
-        metrics = QFontMetrics(option.font)
-        grouped = self._grouped(index, entry)
-        bubble = QRect(rect.left() + PAD, rect.top() + GAP, rect.width() - 2 * PAD,
-                       rect.height() - 2 * GAP)  # fmt: skip
+    def _paint_message(self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry,
+                       layout: RowLayout, colours: _Palette) -> None:  # fmt: skip
+        bubble = layout.frame
         fill = colours.answer if entry.kind == "answer" else (
             colours.mine if entry.mine else colours.other
         )  # fmt: skip
@@ -492,32 +708,26 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setPen(colours.accent)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 8, 8)
-        x = bubble.left() + PAD
-        if not grouped:
-            self._paint_header(painter, option, entry, colours, x, bubble.top() + GAP + PAD // 2)
-        origin = self._body_origin(entry, option, grouped)
-        body = self._body(entry, self._body_width(option), self._dark(option), option.font)
+        if layout.header is not None:
+            self._paint_header(painter, option.font, layout.header, colours)
         if not entry.text and entry.status == "streaming":
             painter.setPen(colours.muted)
-            painter.drawText(QPointF(origin.x(), origin.y() + metrics.ascent()), "…")
-        self._paint_body(painter, option, entry, body, origin, colours.text, colours)
-        y = origin.y() + max(metrics.height(), body.height) + GAP
-        footer = footer_text(entry)
-        if footer:
-            failed = entry.status in ("failed", "interrupted") or footer == "not sent"
+            ascent = QFontMetrics(option.font).ascent()
+            painter.drawText(layout.origin + QPoint(0, ascent), "…")
+        self._paint_body(painter, option, entry, layout, colours.text, colours)
+        if layout.line:
+            failed = entry.status in ("failed", "interrupted")  # "no answer", "not sent"
             painter.setPen(colours.error if failed else colours.muted)
-            small = _small(option.font)
-            painter.setFont(small)
-            width = self._body_width(option)
-            footer = elided(footer, QFontMetrics(small), width)
-            painter.drawText(QRect(x, y, width, metrics.height()), 0, footer)
+            painter.setFont(_small(option.font))
+            painter.drawText(layout.line_rect, 0, layout.line)
             painter.setFont(option.font)
 
     def _paint_body(
-        self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry, body: _Body,
-        origin: QPoint, text: QColor, colours: _Palette,
+        self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry, layout: RowLayout,
+        text: QColor, colours: _Palette,
     ) -> None:  # fmt: skip
         """The body's code backgrounds, its segments that are in view, and its chips."""
+        body, origin = layout.body, layout.origin
         dark = self._dark(option)
         background = QColor(code_background(dark=dark))
         small = _small(option.font)
@@ -550,8 +760,8 @@ class MessageDelegate(QStyledItemDelegate):
                               _strip_height(option.font))  # fmt: skip
                 name = elided(fenced(box.language, 24), QFontMetrics(small), label.width())
                 painter.drawText(label, Qt.AlignmentFlag.AlignVCenter, name)
-            chip = self._chip_rect(box, origin, option.font)
-            copied = self._copied == (entry.key, box.number) and (
+        for number, chip in layout.chips:
+            copied = self._copied == (entry.key, number) and (
                 time.monotonic() - self._copied_at < COPIED_MS / 1000
             )
             painter.setPen(colours.accent)
@@ -562,70 +772,41 @@ class MessageDelegate(QStyledItemDelegate):
         painter.setFont(option.font)
 
     @staticmethod
-    def _chip_rect(box: _CodeBox, origin: QPoint, font: QFont) -> QRect:
-        """Where a code block's "Copy code" chip is: at the right of its strip, or in the
-        top right corner of a code block inside a list or a quote."""
-        metrics = QFontMetrics(_small(font))
-        width = max(metrics.horizontalAdvance(w) for w in ("Copy code", "Copied")) + 2 * PAD
-        height = metrics.height() + GAP
-        rect = box.rect.translated(origin)
-        top = rect.top() + (GAP if box.strip else 2)
-        return QRect(rect.right() - width - (CODE_PAD if box.strip else 2), top, width, height)
-
-    def _paint_header(
-        self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry, colours: _Palette,
-        x: int, y: int,
-    ) -> None:  # fmt: skip
-        metrics = QFontMetrics(option.font)
-        bold = QFont(option.font)
+    def _paint_header(painter: QPainter, font: QFont, header: _Header, colours: _Palette) -> None:
+        bold = QFont(font)
         bold.setBold(True)
-        badge = {"host": "HOST", "assistant": "AI"}.get(entry.role)
-        small = _small(option.font, 1.5)
-        small.setBold(True)
-        stamp = time.strftime("%H:%M", time.localtime(entry.ts))
-        # The name gets what the badge and the time leave of the bubble's width.
-        badge_width = QFontMetrics(small).horizontalAdvance(badge) + 10 + PAD if badge else 0
-        room = self._body_width(option) - badge_width - QFontMetrics(small).horizontalAdvance(
-            stamp
-        ) - PAD  # fmt: skip
-        name = fenced(entry.author) + (" (you)" if entry.mine else "")
-        name = elided(name, QFontMetrics(bold), room)
         painter.setFont(bold)
         painter.setPen(colours.text)
-        painter.drawText(x, y + metrics.ascent(), name)
-        cursor = x + QFontMetrics(bold).horizontalAdvance(name) + PAD
-        painter.setFont(small)
-        if badge:
-            width = QFontMetrics(small).horizontalAdvance(badge) + 10
-            box = QRect(cursor, y + 1, width, metrics.height() - 2)
+        painter.drawText(header.name_at, header.name)
+        small = _small(font, 1.5)
+        if header.badge:
+            small.setBold(True)
+            painter.setFont(small)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(colours.host if badge == "HOST" else colours.accent)
-            painter.drawRoundedRect(box, 4, 4)
+            painter.setBrush(colours.host if header.badge == "HOST" else colours.accent)
+            painter.drawRoundedRect(header.badge_rect, 4, 4)
             painter.setPen(colours.badge_text)
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, badge)
-            cursor += width + PAD
-        small.setBold(False)
+            painter.drawText(header.badge_rect, Qt.AlignmentFlag.AlignCenter, header.badge)
+            small.setBold(False)
         painter.setFont(small)
         painter.setPen(colours.muted)
-        painter.drawText(cursor, y + metrics.ascent(), stamp)
-        painter.setFont(option.font)
+        painter.drawText(header.stamp_at, header.stamp)
+        painter.setFont(font)
 
     def _paint_notice(self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry,
-                      colours: _Palette) -> None:  # fmt: skip
-        rect = column(option.rect, option.font).adjusted(PAD, GAP, -PAD, -GAP)
+                      layout: RowLayout, colours: _Palette) -> None:  # fmt: skip
+        rect = layout.frame
         colour = colours.error if entry.level == "error" else (
             colours.warn if entry.level == "warning" else colours.accent
         )  # fmt: skip
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(colour)
         painter.drawRoundedRect(QRect(rect.left(), rect.top(), 4, rect.height()), 2, 2)
-        body = self._body(entry, self._body_width(option) - PAD, self._dark(option), option.font)
-        origin = QPoint(rect.left() + PAD + 4, rect.top() + PAD - GAP)
-        self._paint_body(painter, option, entry, body, origin, colours.muted, colours)
+        self._paint_body(painter, option, entry, layout, colours.muted, colours)
 
     # ----------------------------------------------------------------- hit tests
 
-    def _option(self, view: QAbstractItemView, index: QModelIndex) -> QStyleOptionViewItem:
+    def _option(self, view: QAbstractItemView, index: Index) -> QStyleOptionViewItem:
         option = QStyleOptionViewItem()
         option.rect = view.visualRect(index)
         option.font = view.font()
@@ -633,41 +814,24 @@ class MessageDelegate(QStyledItemDelegate):
         option.widget = view
         return option
 
-    def _placed_body(
-        self, entry: Entry, option: QStyleOptionViewItem, index: QModelIndex
-    ) -> tuple[_Body, QPoint] | None:
-        """A message's or an answer's body and where it is drawn, else None."""
-        if entry.kind not in ("message", "answer"):
-            return None
-        body = self._body(entry, self._body_width(option), self._dark(option), option.font)
-        return body, self._body_origin(entry, option, self._grouped(index, entry))
+    def layout_of(self, view: QAbstractItemView, index: Index) -> RowLayout | None:
+        """The layout of the row at ``index`` as ``view`` shows it (view coordinates): the
+        one it is painted with. None for a row that is not a transcript entry."""
+        placed = self._placed(self._option(view, index), index)
+        return placed[1] if placed is not None else None
 
-    def code_at(self, view: QAbstractItemView, index: QModelIndex, pos: QPoint) -> int | None:
+    def code_at(self, view: QAbstractItemView, index: Index, pos: QPoint) -> int | None:
         """The number of the code block under ``pos`` (view coordinates) in the row, if any."""
-        entry = index.data(Roles.ENTRY)
-        placed = self._placed_body(entry, self._option(view, index), index) if isinstance(
-            entry, Entry
-        ) else None  # fmt: skip
-        if placed is None:
-            return None
-        body, origin = placed
-        for box in body.boxes:
-            if box.rect.translated(origin).contains(pos):
-                return box.number
-        return None
+        layout = self.layout_of(view, index)
+        return layout.code_at(pos) if layout is not None else None
 
-    def copy_chips(self, view: QAbstractItemView, index: QModelIndex) -> list[tuple[int, QRect]]:
+    def copy_chips(self, view: QAbstractItemView, index: Index) -> list[tuple[int, QRect]]:
         """Each "Copy code" chip in the row: its code block's number and where it is (view
         coordinates)."""
-        entry = index.data(Roles.ENTRY)
-        option = self._option(view, index)
-        placed = self._placed_body(entry, option, index) if isinstance(entry, Entry) else None
-        if placed is None:
-            return []
-        body, origin = placed
-        return [(box.number, self._chip_rect(box, origin, option.font)) for box in body.boxes]
+        layout = self.layout_of(view, index)
+        return list(layout.chips) if layout is not None else []
 
-    def copy_code(self, view: QAbstractItemView, index: QModelIndex, number: int) -> bool:
+    def copy_code(self, view: QAbstractItemView, index: Index, number: int) -> bool:
         """Put the row's code block ``number`` on the clipboard, and say "Copied" on its chip
         for a moment. False when the row has no such block."""
         entry = index.data(Roles.ENTRY)
@@ -684,106 +848,60 @@ class MessageDelegate(QStyledItemDelegate):
         return True
 
     def editorEvent(
-        self, event: QEvent, model: object, option: QStyleOptionViewItem, index: QModelIndex
-    ) -> bool:
+        self, event: QEvent, model: QAbstractItemModel, option: QStyleOptionViewItem,
+        index: Index,
+    ) -> bool:  # fmt: skip
         if event.type() != QEvent.Type.MouseButtonRelease or not isinstance(event, QMouseEvent):
             return False
         if event.button() != Qt.MouseButton.LeftButton:
             return False  # right-click is for the menu, middle-click for nothing
-        entry = index.data(Roles.ENTRY)
-        placed = self._placed_body(entry, option, index) if isinstance(entry, Entry) else None
+        placed = self._placed(option, index)
         if placed is None:
             return False
-        assert isinstance(entry, Entry)
+        layout = placed[1]
         pos = event.position().toPoint()
-        body, origin = placed
         view = option.widget if isinstance(option.widget, QAbstractItemView) else None
-        for box in body.boxes:
-            if view is not None and self._chip_rect(box, origin, option.font).contains(pos):
-                return self.copy_code(view, index, box.number)
-        link = self._link_at(body, origin, pos)
+        number = layout.chip_at(pos)
+        if number is not None and view is not None:
+            return self.copy_code(view, index, number)
+        link = layout.link_at(pos)
         if link is not None:
             follow_link(option.widget or self._view(), *link)
             return True
         return False
 
-    def link_under(self, view: QAbstractItemView, index: QModelIndex,
+    def link_under(self, view: QAbstractItemView, index: Index,
                    pos: QPoint) -> tuple[str, str] | None:  # fmt: skip
         """The link under ``pos`` (view coordinates) in the row: its text and its target."""
-        entry = index.data(Roles.ENTRY)
-        option = self._option(view, index)
-        placed = self._placed_body(entry, option, index) if isinstance(entry, Entry) else None
-        return self._link_at(*placed, pos) if placed is not None else None
+        layout = self.layout_of(view, index)
+        return layout.link_at(pos) if layout is not None else None
 
     def helpEvent(
         self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem,
-        index: QModelIndex,
+        index: Index,
     ) -> bool:  # fmt: skip
         """Hovering a link shows where it really goes."""
-        entry = index.data(Roles.ENTRY)
-        if event.type() == QEvent.Type.ToolTip and isinstance(entry, Entry):
-            placed = self._placed_body(entry, option, index)
-            link = self._link_at(*placed, event.pos()) if placed is not None else None
+        if event.type() == QEvent.Type.ToolTip:
+            placed = self._placed(option, index)
+            link = placed[1].link_at(event.pos()) if placed is not None else None
             if link is not None:
                 QToolTip.showText(event.globalPos(), tooltip(shown_target(link[1])), view)
                 return True
         return super().helpEvent(event, view, option, index)
 
-    def link_rects(
-        self, view: QAbstractItemView, index: QModelIndex
-    ) -> list[tuple[str, str, QRect]]:
-        """Each link in a message row: its visible text, its target, and where its first
-        line is drawn (view coordinates), in reading order."""
-        entry = index.data(Roles.ENTRY)
-        option = self._option(view, index)
-        placed = self._placed_body(entry, option, index) if isinstance(entry, Entry) else None
-        if placed is None:
-            return []
-        body, origin = placed
-        found: list[tuple[str, str, QRect]] = []
-        for part in body.parts:
-            left, top = origin.x() + part.x, origin.y() + part.y
-            doc = part.doc
-            block = doc.begin()
-            while block.isValid():
-                box = doc.documentLayout().blockBoundingRect(block)  # also lays it out
-                layout = block.layout()
-                it = block.begin()
-                while not it.atEnd():
-                    fragment = it.fragment()
-                    it += 1
-                    if not fragment.charFormat().isAnchor() or fragment.length() == 0:
-                        continue
-                    start = fragment.position() - block.position()
-                    line = layout.lineForTextPosition(start)
-                    x0 = line.cursorToX(start)[0]
-                    x1 = line.cursorToX(
-                        min(start + fragment.length(), line.textStart() + line.textLength())
-                    )[0]
-                    rect = QRectF(min(x0, x1), line.y(), abs(x1 - x0), line.height())
-                    rect.translate(left + box.left(), top + box.top())
-                    link = link_at(doc, rect.center() - QPointF(left, top))
-                    if link is not None and (not found or found[-1][:2] != link):
-                        found.append((*link, rect.toRect()))
-                block = block.next()
-        return found
+    def link_rects(self, view: QAbstractItemView, index: Index) -> list[tuple[str, str, QRect]]:
+        """Each link in the row: its visible text, its target, and where its first line is
+        drawn (view coordinates), in reading order."""
+        layout = self.layout_of(view, index)
+        return layout.links() if layout is not None else []
 
     def _view(self) -> QWidget:
         parent = self.parent()
         assert isinstance(parent, QWidget)
         return parent
 
-    @staticmethod
-    def _link_at(body: _Body, origin: QPoint, pos: QPoint) -> tuple[str, str] | None:
-        """The link under ``pos`` (view coordinates): its visible text and its target."""
-        for part in body.parts:
-            point = QPointF(pos.x() - origin.x() - part.x, pos.y() - origin.y() - part.y)
-            if QRectF(QPointF(0, 0), part.doc.size()).contains(point):
-                return link_at(part.doc, point)
-        return None
 
-
-def _trim(cache: OrderedDict, size: int) -> None:  # type: ignore[type-arg]
+def _trim(cache: OrderedDict[K, V], size: int) -> None:
     """Forget the oldest entries of an insertion-ordered cache beyond ``size``."""
     while len(cache) > size:
         cache.popitem(last=False)

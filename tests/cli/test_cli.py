@@ -317,7 +317,7 @@ async def test_stop_in_the_terminal_follows_the_rooms_rule() -> None:
     async with FakeOpenAI(models=("llama3.2",)) as fake:
         fake.default = Reply(["slow"] * 200, delay=0.05)
         env = {"OPENAI_API_KEY": "sk-cli-test-key", "OPENAI_BASE_URL": fake.base_url}
-        host, address, key = await start_host("--provider", "compatible", env=env)
+        host, address, _key = await start_host("--provider", "compatible", env=env)
         procs = [host]
         try:
             sam = await Process.start("gptgroup-chat", address, "--name", "Sam")

@@ -50,7 +50,7 @@ async def test_resume_after_a_cut_loses_and_repeats_nothing(
     for i in range(10):
         await host.send(f"missed {i}")
     sent_offline = await sam.send("typed while offline")
-    assert [text for _, text in sam.pending] == ["typed while offline"]
+    assert [q.text for q in sam.pending] == ["typed while offline"]
     proxy.refusing = False
 
     resumed = await sam_inbox.wait_type(Resumed, timeout=10)
