@@ -40,6 +40,7 @@ from core.log_redaction import install_log_redaction
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
+    AnswerId,
     AnswerStarted,
     AssistantReport,
     AssistantStateChanged,
@@ -168,9 +169,8 @@ class TerminalChat:
     def __init__(self, client: RoomClient, out: Callable[[str], None]) -> None:
         self.client = client
         self.out = out
-        self.current_answer: str | None = None
-        self.last_answer: str | None = None
-        self.my_last_answer: str | None = None
+        self.last_answer: AnswerId | None = None
+        self.my_last_answer: AnswerId | None = None
         self.report: AssistantReport | None = None
 
     def name_of(self, participant_id: str) -> str:
@@ -198,17 +198,14 @@ class TerminalChat:
         return 0
 
     def _remember(self, event: ClientEvent) -> None:
-        """Keep what /stop and /regen need: the latest answers, and mine."""
+        """Keep what /regen needs: the latest answer, and my latest."""
         you = self.client.you.id
         match event:
             case AnswerStarted(answer=answer, asked_by=asker):
-                self.current_answer = answer
                 if asker == you:
                     self.my_last_answer = answer
             case AnswerFinished(answer=answer):
                 self.last_answer = answer
-                if self.current_answer == answer:
-                    self.current_answer = None
             case AssistantReport():
                 self.report = event
 

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.protocol import BanId
 from core.ratelimit import KeyedBuckets, TokenBucket
 
 __all__ = [
@@ -111,7 +112,7 @@ class Ban:
     """A ban: the address keys it covers (exact addresses and IPv6 networks), and whom it
     was for."""
 
-    id: str
+    id: BanId
     name: str
     ts: float
     keys: frozenset[str]
@@ -208,7 +209,7 @@ class Admission:
         """Ban every address in ``addresses`` and, for IPv6, its network, until :meth:`unban`
         or the room closes; ``name`` and ``ts`` (wall clock) are what the host is shown."""
         keys = frozenset(key for a in addresses for key in address_keys(a))
-        ban = Ban(f"b{next(self._ban_ids)}", name, ts, keys)
+        ban = Ban(BanId(f"b{next(self._ban_ids)}"), name, ts, keys)
         self._bans[ban.id] = ban
         return ban
 

@@ -8,18 +8,20 @@ taking the rule from here keeps the two in step.
 
 from __future__ import annotations
 
-from core.protocol import AssistantState
+from core.protocol import AnswerId, AssistantState, ParticipantId
 
 __all__ = ["may_control_answer", "stoppable_answer"]
 
 
-def may_control_answer(*, host: bool, me: str, asked_by: str) -> bool:
+def may_control_answer(*, host: bool, me: ParticipantId, asked_by: ParticipantId) -> bool:
     """Whether participant ``me`` (the host when ``host``) may stop or regenerate an answer
     to a question ``asked_by`` asked."""
     return host or (bool(me) and me == asked_by)
 
 
-def stoppable_answer(state: AssistantState | None, me: str, *, host: bool) -> str | None:
+def stoppable_answer(
+    state: AssistantState | None, me: ParticipantId, *, host: bool
+) -> AnswerId | None:
     """The answer a Stop acts on for ``me``: the one being written, when we may stop it,
     else our own question still waiting in the queue (stopping it withdraws it); None when
     there is nothing we may stop, or nothing known (``state`` None: not connected)."""

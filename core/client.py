@@ -61,13 +61,17 @@ from core.participant import (
     read_greeting,
 )
 from core.protocol import (
+    AnswerId,
     AssistantState,
+    BanId,
     BanInfo,
     ClientMessage,
     CloseRoom,
     ConfigureAssistant,
     Kick,
     Lock,
+    MessageId,
+    ParticipantId,
     ParticipantInfo,
     Regenerate,
     RoomInfo,
@@ -284,17 +288,17 @@ class RoomClient:
 
     # ----------------------------------------------------------------- actions
 
-    async def send(self, text: str) -> str:
+    async def send(self, text: str) -> MessageId:
         """Queue ``text`` to be posted; returns its client id at once (see :meth:`post`)."""
         return self.post(text)
 
-    def post(self, text: str) -> str:
+    def post(self, text: str) -> MessageId:
         """Queue ``text`` to be posted; returns its client id. Never waits, so a GUI can call it.
 
         Messages go out in order, paced to the room's rate limit; while reconnecting they wait
         in the outbox (see :attr:`pending`) and go out on resume. A refusal arrives as a
         :class:`SendFailed` event. Raises :class:`MessageTooLarge` or :class:`NotConnected`."""
-        message_id = uuid.uuid4().hex
+        message_id = MessageId(uuid.uuid4().hex)
         self._carry_out(self._machine.post(message_id, text, _now(), time.time()), self._ws)
         return message_id
 
@@ -311,11 +315,11 @@ class RoomClient:
         """Host only: the bans in force (empty for guests)."""
         return self._machine.bans
 
-    async def unban(self, ban_id: str) -> None:
+    async def unban(self, ban_id: BanId) -> None:
         """Host only: lift a ban (an id from :attr:`bans`)."""
         await self._send_now(Unban(ban=ban_id))
 
-    async def kick(self, participant_id: str, *, ban: bool = False) -> None:
+    async def kick(self, participant_id: ParticipantId, *, ban: bool = False) -> None:
         """Host only: remove a participant; with ``ban`` their address may not rejoin."""
         await self._send_now(Kick(participant=participant_id, ban=ban))
 
@@ -331,11 +335,11 @@ class RoomClient:
         """Host only: close the room for everyone."""
         await self._send_now(CloseRoom())
 
-    async def stop_answer(self, answer_id: str) -> None:
+    async def stop_answer(self, answer_id: AnswerId) -> None:
         """Stop an answer (or take it off the queue): the person who asked, or the host."""
         await self._send_now(StopAnswer(answer=answer_id))
 
-    async def regenerate(self, answer_id: str) -> None:
+    async def regenerate(self, answer_id: AnswerId) -> None:
         """Ask for a new answer to the same message: the person who asked, or the host."""
         await self._send_now(Regenerate(answer=answer_id))
 

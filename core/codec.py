@@ -219,6 +219,8 @@ def _check_limits(value: Any, limits: Mapping[str, Any], where: str) -> None:
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
+    if isinstance(tp, typing.NewType):  # an id: on the wire, the type it is made from
+        return _coerce(value, tp.__supertype__, where)
     origin = typing.get_origin(tp)
     if origin is Union or origin is types.UnionType:
         options = typing.get_args(tp)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from core.protocol import Limits
+from core.protocol import Limits, MessageId
 from core.ratelimit import TokenBucket
 
 __all__ = ["Outbox", "Outgoing"]
@@ -29,7 +29,7 @@ class Outgoing:
     """One message the user typed: its client id (which the room deduplicates by), its text
     and when it was typed (wall clock, for display only)."""
 
-    id: str
+    id: MessageId
     text: str
     ts: float = 0.0
 

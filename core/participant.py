@@ -72,6 +72,7 @@ from core.protocol import (
     ErrorMessage,
     Hello,
     Leave,
+    MessageId,
     MessagePosted,
     Notice,
     ParticipantInfo,
@@ -207,7 +208,7 @@ class Queued:
 
     ``ts`` is the wall-clock time it was typed, for display only."""
 
-    id: str
+    id: MessageId
     text: str
     ts: float
 
@@ -217,7 +218,7 @@ class Acknowledged:
     """The room says it posted message ``id`` already (an ``ack`` for a repeat), but its
     ``message`` event did not reach us (it was in history we missed). It is sent."""
 
-    id: str
+    id: MessageId
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ class SendFailed:
     """The room refused the message with client id ``id``; it will not be posted. ``text``
     is what it said, so that it can be given back to the person to fix and send again."""
 
-    id: str
+    id: MessageId
     code: str
     message: str
     retry_after: float | None = None
@@ -543,7 +544,7 @@ class Participant:
     # ----------------------------------------------------------------- what the user does
 
     def post(
-        self, message_id: str, text: str, now: float, typed_at: float = 0.0
+        self, message_id: MessageId, text: str, now: float, typed_at: float = 0.0
     ) -> list[ParticipantAction]:
         """Queue ``text`` under client id ``message_id``; returns a :class:`Queued` for the
         app, then what can be sent at once. ``typed_at`` is the wall-clock time, for display.
@@ -727,7 +728,9 @@ class Participant:
             case ErrorMessage(ref=ref) if ref is not None and ref in self._outbox:
                 text = self._outbox.text_of(ref)
                 self._outbox.confirm(ref)
-                failed = SendFailed(ref, message.code, message.message, message.retry_after, text)
+                failed = SendFailed(
+                    MessageId(ref), message.code, message.message, message.retry_after, text
+                )
                 return [Deliver(failed)]
             case AssistantStateChanged(state=state):
                 self._assistant_state = state

@@ -28,7 +28,7 @@ import enum
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import ClassVar, Union
+from typing import ClassVar, NewType, Union
 
 __all__ = [
     "ABILITIES",
@@ -49,6 +49,7 @@ __all__ = [
     "Ack",
     "AnswerDelta",
     "AnswerFinished",
+    "AnswerId",
     "AnswerStarted",
     "AnswerTicket",
     "AssistantInfo",
@@ -57,6 +58,7 @@ __all__ = [
     "AssistantStateChanged",
     "AuthOffer",
     "AuthProof",
+    "BanId",
     "BanInfo",
     "BanList",
     "ClientMessage",
@@ -70,8 +72,10 @@ __all__ = [
     "Leave",
     "Limits",
     "Lock",
+    "MessageId",
     "MessagePosted",
     "Notice",
+    "ParticipantId",
     "ParticipantInfo",
     "ParticipantJoined",
     "ParticipantLeft",
@@ -226,6 +230,17 @@ class Limits:
     typing_interval: float = 2.0
 
 
+# --------------------------------------------------------------------------- identifiers
+
+ParticipantId = NewType("ParticipantId", str)
+"""A participant's id in one room (``"p7"``), assigned by the room."""
+AnswerId = NewType("AnswerId", str)
+"""An answer of the assistant, assigned by the room."""
+MessageId = NewType("MessageId", str)
+"""The client's own id for a message it sends, which makes retries idempotent."""
+BanId = NewType("BanId", str)
+"""A ban in force, as listed to the host."""
+
 # --------------------------------------------------------------------------- shared values
 
 
@@ -233,7 +248,7 @@ class Limits:
 class ParticipantInfo:
     """One person in the room, as everyone sees them."""
 
-    id: str
+    id: ParticipantId
     name: str
     role: str  # "host" or "guest"; show unknown roles as guests
     status: str = "online"  # "online" or "reconnecting"
@@ -271,8 +286,8 @@ class Usage:
 class AnswerTicket:
     """An answer being written or waiting its turn, and who asked for it."""
 
-    answer: str
-    asked_by: str
+    answer: AnswerId
+    asked_by: ParticipantId
     asked_by_name: str
 
 
@@ -366,7 +381,7 @@ class SendMessage:
     """Post ``text``; ``id`` is the client's own id for it, which makes retries idempotent."""
 
     TYPE: ClassVar[str] = "send"
-    id: str = field(metadata={"max_len": MAX_ID_CHARS, "min_len": 1})
+    id: MessageId = field(metadata={"max_len": MAX_ID_CHARS, "min_len": 1})
     text: str
 
 
@@ -381,7 +396,7 @@ class Kick:
     """Host only: remove a participant; with ``ban`` their address may not come back."""
 
     TYPE: ClassVar[str] = "kick"
-    participant: str = field(metadata={"max_len": MAX_ID_CHARS})
+    participant: ParticipantId = field(metadata={"max_len": MAX_ID_CHARS})
     ban: bool = False
 
 
@@ -414,7 +429,7 @@ class StopAnswer:
     """Stop an answer being written (or drop it from the queue): its asker or the host."""
 
     TYPE: ClassVar[str] = "stop_answer"
-    answer: str = field(metadata={"max_len": MAX_ID_CHARS})
+    answer: AnswerId = field(metadata={"max_len": MAX_ID_CHARS})
 
 
 @dataclass(frozen=True)
@@ -422,7 +437,7 @@ class Regenerate:
     """Ask for a new answer to the same message: the first answer's asker or the host."""
 
     TYPE: ClassVar[str] = "regenerate"
-    answer: str = field(metadata={"max_len": MAX_ID_CHARS})
+    answer: AnswerId = field(metadata={"max_len": MAX_ID_CHARS})
 
 
 @dataclass(frozen=True)
@@ -448,7 +463,7 @@ class Unban:
     """Host only: lift ban ``ban`` (an id from ``ban_list``)."""
 
     TYPE: ClassVar[str] = "unban"
-    ban: str = field(metadata={"max_len": MAX_ID_CHARS})
+    ban: BanId = field(metadata={"max_len": MAX_ID_CHARS})
 
 
 ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are built from it)
@@ -508,10 +523,10 @@ class MessagePosted:
     TYPE: ClassVar[str] = "message"
     seq: int
     ts: float
-    author: str
+    author: ParticipantId
     author_name: str
     text: str
-    client_id: str | None = None
+    client_id: MessageId | None = None
 
 
 @dataclass(frozen=True)
@@ -527,7 +542,7 @@ class ParticipantLeft:
     TYPE: ClassVar[str] = "participant_left"
     seq: int
     ts: float
-    participant: str
+    participant: ParticipantId
     name: str
     reason: str  # "left", "kicked", "banned" or "timed_out"; unknown reasons read as "left"
 
@@ -537,7 +552,7 @@ class ParticipantStatusChanged:
     TYPE: ClassVar[str] = "participant_status"
     seq: int
     ts: float
-    participant: str
+    participant: ParticipantId
     status: str  # "online" or "reconnecting"
     moved: bool = False  # see ParticipantInfo.moved
 
@@ -563,7 +578,7 @@ class TypingChanged:
     """Someone started or stopped typing. Ephemeral: no ``seq``, not kept in history."""
 
     TYPE: ClassVar[str] = "typing"
-    participant: str
+    participant: ParticipantId
     active: bool
 
 
@@ -572,7 +587,7 @@ class Ack:
     """A ``send`` whose ``id`` the room had already accepted; ``seq`` is the original event."""
 
     TYPE: ClassVar[str] = "ack"
-    id: str
+    id: MessageId
     seq: int
 
 
@@ -594,13 +609,13 @@ class AnswerStarted:
     TYPE: ClassVar[str] = "answer_started"
     seq: int
     ts: float
-    answer: str
+    answer: AnswerId
     request_seq: int
-    asked_by: str
+    asked_by: ParticipantId
     asked_by_name: str
     assistant_name: str
     model: str
-    regenerates: str | None = None
+    regenerates: AnswerId | None = None
 
 
 @dataclass(frozen=True)
@@ -611,7 +626,7 @@ class AnswerDelta:
     """
 
     TYPE: ClassVar[str] = "answer_delta"
-    answer: str
+    answer: AnswerId
     offset: int
     text: str
 
@@ -625,12 +640,12 @@ class AnswerFinished:
     TYPE: ClassVar[str] = "answer_finished"
     seq: int
     ts: float
-    answer: str
+    answer: AnswerId
     text: str
     status: str
     model: str
     usage: Usage | None = None
-    stopped_by: str | None = None
+    stopped_by: ParticipantId | None = None
     error: str | None = None
 
 
@@ -670,7 +685,7 @@ class AssistantReport:
 class BanInfo:
     """One ban: whom it was for (their name then) and when, in host wall-clock seconds."""
 
-    id: str
+    id: BanId
     name: str
     ts: float
 

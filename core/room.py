@@ -49,6 +49,7 @@ from core.protocol import (
     Ack,
     AnswerDelta,
     AnswerFinished,
+    AnswerId,
     AnswerStarted,
     AssistantReport,
     AssistantStateChanged,
@@ -68,6 +69,7 @@ from core.protocol import (
     Lock,
     MessagePosted,
     Notice,
+    ParticipantId,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
@@ -152,7 +154,7 @@ class CancelAnswer:
     """Stop writing answer ``answer_id`` (closing the upstream request), then report it
     finished with status ``stopped`` and the text written so far."""
 
-    answer_id: str
+    answer_id: AnswerId
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class RoomConfig:
 
 @dataclass
 class _Participant:
-    id: str
+    id: ParticipantId
     name: str
     role: Literal["host", "guest"]
     session: str
@@ -590,7 +592,7 @@ class Room:
         limits = self.config.limits
         rules = self.config.admission
         participant = _Participant(
-            id=f"p{next(self._ids)}",
+            id=ParticipantId(f"p{next(self._ids)}"),
             name=self._unique_name(name),
             role="host" if is_host else "guest",
             session=secrets.token_urlsafe(24),
@@ -735,7 +737,7 @@ class Room:
         while len(participant.retired_tokens) > _RETIRED_TOKENS_KEPT:
             self._retired.pop(participant.retired_tokens.popleft(), None)
 
-    def _may_see(self, participant: _Participant, answer_id: str) -> bool:
+    def _may_see(self, participant: _Participant, answer_id: AnswerId) -> bool:
         """Whether ``participant`` may see answer ``answer_id`` streaming: always when history
         is shared, else only an answer that started after they joined."""
         if self.config.share_history:
@@ -963,7 +965,7 @@ class Room:
 
     # ----------------------------------------------------------------- the assistant
 
-    def answer_delta(self, answer_id: str, text: str) -> list[RoomAction]:
+    def answer_delta(self, answer_id: AnswerId, text: str) -> list[RoomAction]:
         """More text of the answer being written (coalesced by the relay)."""
         text = strip_controls(text)  # the model's output must not drive anyone's terminal
         if self._desk is None or self._closed or not text:
@@ -973,7 +975,7 @@ class Room:
             return []
         return [Deliver(self._online_conns(), AnswerDelta(answer_id, offset, text))]
 
-    def answer_finished(self, answer_id: str, outcome: AnswerOutcome) -> list[RoomAction]:
+    def answer_finished(self, answer_id: AnswerId, outcome: AnswerOutcome) -> list[RoomAction]:
         """The relay is done with ``answer_id``: post the final answer, start the next one."""
         desk = self._desk
         if desk is None or self._closed:
@@ -1047,7 +1049,7 @@ class Room:
 
     def _request_answer(
         self, conn: ConnId, participant: _Participant, request: MessagePosted, now: float,
-        regenerates: str | None = None, explicit: bool = True,
+        regenerates: AnswerId | None = None, explicit: bool = True,
     ) -> list[RoomAction]:  # fmt: skip
         """Queue an answer for ``participant``; ``explicit`` requests (a mention, regenerate)
         are told why not, while ``always`` mode just lets the extra message be context."""
@@ -1085,9 +1087,9 @@ class Room:
 
     def _deliberate(self, posted: MessagePosted) -> list[RoomAction]:
         self._deliberating = posted.seq
-        return [Deliberate(self._job("", posted))]
+        return [Deliberate(self._job(AnswerId(""), posted))]
 
-    def _job(self, answer_id: str, request: MessagePosted) -> AnswerJob:
+    def _job(self, answer_id: AnswerId, request: MessagePosted) -> AnswerJob:
         assert self._desk is not None
         return job_for(
             answer_id, request, self._history,
@@ -1097,7 +1099,7 @@ class Room:
         )  # fmt: skip
 
     def _stop_answer(
-        self, conn: ConnId, participant: _Participant, answer_id: str
+        self, conn: ConnId, participant: _Participant, answer_id: AnswerId
     ) -> list[RoomAction]:
         ticket = self._desk.find(answer_id) if self._desk is not None else None
         if ticket is None or self._desk is None:
@@ -1116,7 +1118,7 @@ class Room:
         return []  # already finished or already stopping: nothing to do
 
     def _regenerate(
-        self, conn: ConnId, participant: _Participant, answer_id: str, now: float
+        self, conn: ConnId, participant: _Participant, answer_id: AnswerId, now: float
     ) -> list[RoomAction]:
         ticket = self._desk.find(answer_id) if self._desk is not None else None
         if ticket is None:

@@ -33,6 +33,7 @@ from core.ai.relay import AiRelay
 from core.codec import serialize
 from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
 from core.protocol import (
+    AnswerId,
     CloseCode,
     RoomInfo,
     Usage,
@@ -307,10 +308,10 @@ class RoomServer:
 
     # ----------------------------------------------------------------- RelaySink
 
-    def answer_delta(self, answer_id: str, text: str) -> None:
+    def answer_delta(self, answer_id: AnswerId, text: str) -> None:
         self._apply(self.room.answer_delta(answer_id, text))
 
-    def answer_finished(self, answer_id: str, outcome: AnswerOutcome) -> None:
+    def answer_finished(self, answer_id: AnswerId, outcome: AnswerOutcome) -> None:
         self._apply(self.room.answer_finished(answer_id, outcome))
 
     def deliberated(self, request_seq: int, answer: bool, usage: Usage | None) -> None:

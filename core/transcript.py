@@ -28,9 +28,11 @@ from core.client import Acknowledged, ClientEvent, Ended, Queued, SendFailed
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
+    AnswerId,
     AnswerStarted,
     MessagePosted,
     Notice,
+    ParticipantId,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
@@ -46,6 +48,8 @@ Order = tuple[float, float, int]
 """Where an entry stands: (epoch, seq, tiebreak). Pending messages sort after everything."""
 
 _PENDING = math.inf
+_NOBODY = ParticipantId("")
+_NO_ANSWER = AnswerId("")
 
 EntryKind = Literal["message", "answer", "notice", "event"]
 """A chat message, an answer of the assistant, a notice of the room, a "joined / left" line."""
@@ -62,7 +66,7 @@ class Entry:
     text: str
     ts: float
     author: str = ""
-    author_id: str = ""
+    author_id: ParticipantId = _NOBODY
     role: str = ""  # "host", "guest" or "assistant"
     mine: bool = False
     pending: bool = False
@@ -71,12 +75,12 @@ class Entry:
     level: str = ""  # notices: "info", "warning" or "error"
     model: str = ""
     asked_by: str = ""
-    asked_by_id: str = ""
-    answer_id: str = ""
+    asked_by_id: ParticipantId = _NOBODY
+    answer_id: AnswerId = _NO_ANSWER
     usage: Usage | None = None
-    regenerates: str = ""  # answers: the id of the answer this one was asked again for
+    regenerates: AnswerId = _NO_ANSWER  # answers: the answer this one was asked again for
     question_by: str = ""  # a regenerated answer: who asked the question the first time
-    replaced_by: str = ""  # answers: the id of an answer regenerated from this one
+    replaced_by: AnswerId = _NO_ANSWER  # answers: the id of an answer regenerated from this one
     seq: int | None = None  # the room's number for it; None while pending or refused
     order: Order = field(default=(0, 0, 0), repr=False, compare=False)
     version: int = 0
@@ -96,7 +100,7 @@ class Change:
 class Transcript:
     """See the module docstring. ``me`` is this participant's id (it can change on rejoin)."""
 
-    me: str = ""
+    me: ParticipantId = _NOBODY
     epoch: int = 0  # goes up when the host restarted the room: its numbers start again
     entries: list[Entry] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
@@ -105,7 +109,7 @@ class Transcript:
     _my_name: str = ""
     _tiebreak: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def set_participants(self, participants: dict[str, ParticipantInfo], me: str) -> None:
+    def set_participants(self, participants: dict[str, ParticipantInfo], me: ParticipantId) -> None:
         """Learn who is who (from a welcome); ``me`` joins the ids counted as this person's."""
         self.me = me
         self._mine.add(me)

@@ -28,11 +28,13 @@ from PySide6.QtWidgets import (
 
 from core.client import ClientEvent, Ended, Reconnecting, ReconnectPolicy, Resumed, SendFailed
 from core.protocol import (
+    AnswerId,
     AssistantReport,
     BanList,
     ErrorCode,
     ErrorMessage,
     Notice,
+    ParticipantId,
     RoomInfo,
     RoomPreview,
     RoomUpdated,
@@ -121,7 +123,7 @@ class ChatPage(QWidget):
         self._instance = self.session.instance
         self._replay_until = session.welcome.last_seq  # notices up to here are history
         self._names: list[str] = []
-        self._stoppable: str | None = None
+        self._stoppable: AnswerId | None = None
         self._reconnecting_since: float | None = None
         self._taken_over: str = ""  # the room's words when another connection took our place
         self._side_folded = False  # folded because the page is narrow (not by the person)
@@ -567,7 +569,7 @@ class ChatPage(QWidget):
             on_confirmed=self.session.close_room)  # fmt: skip
 
     def on_removal_confirmed(self, participant_id: str, ban: bool) -> None:
-        self.session.kick(participant_id, ban=ban)
+        self.session.kick(ParticipantId(participant_id), ban=ban)  # from a ParticipantInfo
 
     def _person_menu(self, pos: QPoint) -> None:
         """The host's menu for a person (see :class:`desktop.people.PeoplePanel`)."""

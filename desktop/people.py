@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.protocol import ParticipantInfo
+from core.protocol import ParticipantId, ParticipantInfo
 from desktop.confirm import ask, button_text
 from desktop.labels import PlainLabel
 from desktop.models import Roles
@@ -98,7 +98,7 @@ class PeopleModel(QAbstractListModel):
         if index.row() < len(self._people):
             info = self._people[index.row()]
         else:
-            info = ParticipantInfo("", self._assistant or "assistant", "assistant")
+            info = ParticipantInfo(ParticipantId(""), self._assistant or "assistant", "assistant")
         if role == Roles.PARTICIPANT:
             return info
         if role == Qt.ItemDataRole.DisplayRole:

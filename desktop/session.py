@@ -25,9 +25,12 @@ from core.answer_rights import may_control_answer, stoppable_answer
 from core.client import ClientEvent, Ended, MessageTooLarge, NotConnected, RoomClient
 from core.hosting import RoomHost
 from core.protocol import (
+    AnswerId,
     AssistantState,
+    BanId,
     BanInfo,
     ConfigureAssistant,
+    ParticipantId,
     ParticipantInfo,
     RoomInfo,
     Welcome,
@@ -111,14 +114,14 @@ class RoomSession(QObject):
     def bans(self) -> tuple[BanInfo, ...]:
         return self.client.bans
 
-    def stoppable_answer(self) -> str | None:
+    def stoppable_answer(self) -> AnswerId | None:
         """The answer a Stop acts on for us now (see :func:`core.answer_rights.stoppable_answer`);
         None while out of touch with the room."""
         if not self.connected:
             return None
         return stoppable_answer(self.assistant_state, self.you.id, host=self.is_host)
 
-    def may_regenerate(self, asked_by: str) -> bool:
+    def may_regenerate(self, asked_by: ParticipantId) -> bool:
         """Whether we may ask again for an answer to ``asked_by``'s question, now."""
         return self.connected and may_control_answer(
             host=self.is_host, me=self.you.id, asked_by=asked_by
@@ -154,16 +157,16 @@ class RoomSession(QObject):
     def set_typing(self, active: bool) -> None:
         self._run(self.client.set_typing(active))
 
-    def stop_answer(self, answer_id: str) -> None:
+    def stop_answer(self, answer_id: AnswerId) -> None:
         self._run(self.client.stop_answer(answer_id))
 
-    def regenerate(self, answer_id: str) -> None:
+    def regenerate(self, answer_id: AnswerId) -> None:
         self._run(self.client.regenerate(answer_id))
 
-    def kick(self, participant_id: str, *, ban: bool = False) -> None:
+    def kick(self, participant_id: ParticipantId, *, ban: bool = False) -> None:
         self._run(self.client.kick(participant_id, ban=ban))
 
-    def unban(self, ban_id: str) -> None:
+    def unban(self, ban_id: BanId) -> None:
         """Host only: lift a ban (an id from ``client.bans``); a ``BanList`` event follows."""
         self._run(self.client.unban(ban_id))
 

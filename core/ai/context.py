@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.ai.tokens import TokenCounter
-from core.protocol import AnswerFinished, MessagePosted, RoomEvent
+from core.protocol import AnswerFinished, AnswerId, MessagePosted, RoomEvent
 
 __all__ = [
     "AnswerJob",
@@ -38,7 +38,7 @@ class TranscriptEntry:
 class AnswerJob:
     """Everything the relay needs to write one answer."""
 
-    answer_id: str
+    answer_id: AnswerId
     request: TranscriptEntry
     transcript: tuple[TranscriptEntry, ...]  # earlier turns, oldest first, request excluded
     participants: tuple[str, ...]
@@ -48,7 +48,7 @@ class AnswerJob:
 
 
 def job_for(
-    answer_id: str,
+    answer_id: AnswerId,
     request: MessagePosted,
     history: Iterable[RoomEvent],
     *,

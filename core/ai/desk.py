@@ -14,11 +14,13 @@ from dataclasses import dataclass, field, replace
 
 from core.protocol import (
     ANSWER_MODES,
+    AnswerId,
     AnswerTicket,
     AssistantInfo,
     AssistantState,
     ErrorCode,
     MessagePosted,
+    ParticipantId,
     Usage,
 )
 
@@ -67,13 +69,13 @@ class Refusal:
 class Ticket:
     """One requested answer, queued or being written."""
 
-    answer_id: str
+    answer_id: AnswerId
     request: MessagePosted
-    asked_by: str
+    asked_by: ParticipantId
     asked_by_name: str
-    regenerates: str | None = None
+    regenerates: AnswerId | None = None
     text: str = ""
-    stopped_by: str | None = None
+    stopped_by: ParticipantId | None = None
 
     def public(self) -> AnswerTicket:
         return AnswerTicket(self.answer_id, self.asked_by, self.asked_by_name)
@@ -146,11 +148,11 @@ class AssistantDesk:
     # ----------------------------------------------------------------- the queue
 
     def enqueue(
-        self, request: MessagePosted, asker: str, asker_name: str, now: float,
-        regenerates: str | None = None,
+        self, request: MessagePosted, asker: ParticipantId, asker_name: str, now: float,
+        regenerates: AnswerId | None = None,
     ) -> Ticket:  # fmt: skip
         self._next_id += 1
-        ticket = Ticket(f"a{self._next_id}", request, asker, asker_name, regenerates)
+        ticket = Ticket(AnswerId(f"a{self._next_id}"), request, asker, asker_name, regenerates)
         self.queue.append(ticket)
         self._asked_at.setdefault(asker, deque()).append(now)
         return ticket
@@ -162,7 +164,7 @@ class AssistantDesk:
         self.current = self.queue.popleft()
         return self.current
 
-    def append(self, answer_id: str, text: str) -> int | None:
+    def append(self, answer_id: AnswerId, text: str) -> int | None:
         """Add streamed text to the current answer; returns the offset it starts at."""
         if self.current is None or self.current.answer_id != answer_id:
             return None
@@ -170,7 +172,7 @@ class AssistantDesk:
         self.current.text += text
         return offset
 
-    def finish(self, answer_id: str, usage: Usage | None) -> Ticket | None:
+    def finish(self, answer_id: AnswerId, usage: Usage | None) -> Ticket | None:
         """End the current answer; count its usage; remember it for regenerate."""
         ticket = self.current
         if ticket is None or ticket.answer_id != answer_id:
@@ -195,7 +197,7 @@ class AssistantDesk:
             total.estimated or usage.estimated,
         )
 
-    def find(self, answer_id: str) -> Ticket | None:
+    def find(self, answer_id: AnswerId) -> Ticket | None:
         """A current, queued or finished answer by id."""
         if self.current is not None and self.current.answer_id == answer_id:
             return self.current
@@ -204,7 +206,7 @@ class AssistantDesk:
                 return ticket
         return self._finished.get(answer_id)
 
-    def drop_queued(self, answer_id: str) -> Ticket | None:
+    def drop_queued(self, answer_id: AnswerId) -> Ticket | None:
         for ticket in self.queue:
             if ticket.answer_id == answer_id:
                 self.queue.remove(ticket)

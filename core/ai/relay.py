@@ -27,7 +27,7 @@ from core.ai.context import AnswerJob, build_messages, deliberation_messages
 from core.ai.desk import AnswerOutcome
 from core.ai.provider import ChatProvider, ProviderError, ProviderProblem
 from core.ai.tokens import TokenCounter, context_window_for
-from core.protocol import Usage
+from core.protocol import AnswerId, Usage
 
 __all__ = ["AiRelay", "RelaySink", "RetryPolicy"]
 
@@ -40,9 +40,9 @@ DECISION_TOKENS = 16  # room for "YES"/"NO" (reasoning models need some slack)
 class RelaySink(Protocol):
     """Where the relay reports; the room server implements it."""
 
-    def answer_delta(self, answer_id: str, text: str) -> None: ...
+    def answer_delta(self, answer_id: AnswerId, text: str) -> None: ...
 
-    def answer_finished(self, answer_id: str, outcome: AnswerOutcome) -> None: ...
+    def answer_finished(self, answer_id: AnswerId, outcome: AnswerOutcome) -> None: ...
 
     def deliberated(self, request_seq: int, answer: bool, usage: Usage | None) -> None: ...
 
@@ -66,7 +66,7 @@ class RetryPolicy:
 class _Coalescer:
     """Gathers streamed text and hands it on at most ``interval`` seconds after it arrived."""
 
-    def __init__(self, sink: RelaySink, answer_id: str, interval: float) -> None:
+    def __init__(self, sink: RelaySink, answer_id: AnswerId, interval: float) -> None:
         self._sink = sink
         self._answer_id = answer_id
         self._interval = interval
@@ -124,7 +124,7 @@ class AiRelay:
             self._answers.pop(job.answer_id, None)
             self._sink.answer_finished(job.answer_id, AnswerOutcome("stopped", ""))
 
-    def cancel(self, answer_id: str) -> None:
+    def cancel(self, answer_id: AnswerId) -> None:
         """Stop an answer; it is reported finished as ``stopped`` with its text so far."""
         task = self._answers.get(answer_id)
         if task is not None:
