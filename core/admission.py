@@ -1,7 +1,8 @@
 """Who may come in, and how often: the room's per-address rules, with no I/O and no clock.
 
-The room asks an :class:`Admission` before it checks a password, lets someone join or resume,
-and tells it about wrong passwords and bans. Limits apply at two levels:
+The room asks an :class:`Admission` before it answers a room-code exchange, checks a host key,
+lets someone join or resume, and tells it about guesses (each exchange answered, each wrong
+host key) and bans. Limits apply at two levels:
 
 * the exact address (:func:`address_key`): what one machine normally has;
 * for IPv6, its network (:func:`network_key`): the /64 a machine picks addresses from at will,
@@ -29,6 +30,7 @@ __all__ = [
     "Admission",
     "AdmissionRules",
     "Ban",
+    "Guess",
     "TwoLevelBuckets",
     "address_key",
     "address_keys",
@@ -45,9 +47,9 @@ class AdmissionRules:
     """The numbers behind :class:`Admission`, per exact address. Rates are per minute, bursts
     are counts; an IPv6 network gets ``network_factor`` times each."""
 
-    failed_auth_limit: int = 5  # wrong passwords or host keys per address per window
+    failed_auth_limit: int = 5  # room-code guesses or wrong host keys per address per window
     failed_auth_window: float = 60.0
-    room_failed_auth_burst: int = 20  # wrong passwords from anywhere, before the room slows
+    room_failed_auth_burst: int = 20  # guesses from anywhere, before the room slows
     room_failed_auth_per_minute: float = 24.0
     join_burst: int = 10  # new participants per address
     joins_per_minute: float = 10.0
@@ -118,6 +120,24 @@ class Ban:
     keys: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Guess:
+    """One attempt at a secret as :meth:`Admission.guessed` counted it: what to give back if
+    it turns out to have been no guess (:meth:`Admission.refund`)."""
+
+    keys: tuple[str, ...]  # the address keys it was counted under
+    at: float  # when
+    room_wide: bool  # whether it took a token from the room-wide budget
+
+
+class _RefundableBucket(TokenBucket):
+    """A token bucket that can take a token back: a guess that proved to be none."""
+
+    def give_back(self, now: float, cost: float = 1.0) -> None:
+        self._refill(now)
+        self._tokens = min(self.capacity, self._tokens + cost)
+
+
 class TwoLevelBuckets:
     """Token buckets per exact address and, ``factor`` times larger, per IPv6 network."""
 
@@ -142,12 +162,13 @@ class TwoLevelBuckets:
 
 
 class Admission:
-    """Password guessing, joins, resumes and bans, per address, per network and room-wide."""
+    """Guessing (room codes, host keys), joins, resumes and bans, per address, per network and
+    room-wide."""
 
     def __init__(self, rules: AdmissionRules, now: float) -> None:
         self.rules = rules
         self._failures: dict[str, deque[float]] = {}
-        self._room_failures = TokenBucket(
+        self._room_failures = _RefundableBucket(
             rules.room_failed_auth_burst, rules.room_failed_auth_per_minute / 60.0, now
         )
         factor = rules.network_factor
@@ -160,16 +181,16 @@ class Admission:
         """The limit that applies to ``key`` (see :func:`limit_for`)."""
         return limit_for(key, per_address, self.rules.network_factor)
 
-    # ----------------------------------------------------------------- passwords
+    # ----------------------------------------------------------------- guessing
 
     def auth_wait(self, address: str, now: float, *, room_wide: bool = True) -> float | None:
-        """None if a password or host key from ``address`` may be checked now, else the
-        seconds to wait. Asked before the proof is checked, so a guess made while waiting
-        teaches nothing, right or wrong.
+        """None if ``address`` may make a guess now (be answered a room-code exchange, have a
+        host key checked), else the seconds to wait. Asked before anything is checked or
+        answered, so that nothing is learnt while waiting, right or wrong.
 
-        Limits: ``failed_auth_limit`` failures per address (and that times the network factor
+        Limits: ``failed_auth_limit`` guesses per address (and that times the network factor
         per IPv6 network) per window, and, unless ``room_wide`` is false, a room-wide budget of
-        failures from anywhere, so that no number of addresses buys more than a few dozen
+        guesses from anywhere, so that no number of addresses buys more than a few dozen
         guesses a minute. The host's own machine (loopback) is exempt from the room-wide
         budget, so an attack from the LAN cannot lock the host out of its room there.
         """
@@ -186,12 +207,30 @@ class Admission:
             return self._room_failures.retry_after(now)
         return None
 
-    def auth_failed(self, address: str, now: float) -> None:
-        """A wrong password or host key came from ``address``."""
-        for key in address_keys(address):
+    def guessed(self, address: str, now: float) -> Guess:
+        """Count a guess from ``address``: a room-code exchange the room answered (whether or
+        not it turns out right), or a wrong host key. The room-wide budget is spent too,
+        except from loopback. Returns what :meth:`refund` needs."""
+        keys = address_keys(address)
+        for key in keys:
             self._failures.setdefault(key, deque()).append(now)
-        if not is_loopback(address):
-            self._room_failures.take(now)
+        # What an empty budget could not give (a guess it did not hold up) is not given back.
+        room_wide = not is_loopback(address) and self._room_failures.take(now)
+        return Guess(keys=keys, at=now, room_wide=room_wide)
+
+    def auth_failed(self, address: str, now: float) -> None:
+        """A wrong host key came from ``address``: a guess that stays counted."""
+        self.guessed(address, now)
+
+    def refund(self, guess: Guess, now: float) -> None:
+        """``guess`` proved to be no guess (its sender showed it holds the code): take it back
+        from every limit it was counted against. Only once per guess."""
+        for key in guess.keys:
+            failures = self._failures.get(key)
+            if failures and guess.at in failures:  # else it has left the window already
+                failures.remove(guess.at)
+        if guess.room_wide:
+            self._room_failures.give_back(now)
 
     # ----------------------------------------------------------------- joins and resumes
 

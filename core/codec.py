@@ -2,8 +2,9 @@
 
 :func:`parse_client_frame` and :func:`parse_server_frame` check every field at the boundary
 against the message dataclasses' type hints and field metadata (``max_len``, ``min_len``,
-``min``/``max`` for numbers, ``choices``; ``limit_error``: the code a value outside those
-gets, and ``error``: the code any bad value of the field gets, instead of ``bad_message``),
+``min``/``max`` for numbers, ``choices``, ``base64url`` for text of that alphabet only;
+``limit_error``: the code a value outside those gets, and ``error``: the code any bad value
+of the field gets, instead of ``bad_message``),
 and raise :class:`~core.protocol.ProtocolError` and nothing else. :func:`serialize` turns any
 message into JSON text that always encodes as UTF-8. Unknown keys are ignored; an unknown
 ``type`` is ``unknown_type``.
@@ -37,6 +38,7 @@ _SERVER_TYPES: dict[str, type[Any]] = {c.TYPE: c for c in typing.get_args(Server
 
 _T = TypeVar("_T")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_BASE64URL = re.compile("[A-Za-z0-9_-]*", re.ASCII)  # RFC 4648 section 5, without padding
 
 
 def serialize(message: ClientMessage | ServerMessage) -> str:
@@ -205,6 +207,8 @@ def _check_limits(value: Any, limits: Mapping[str, Any], where: str) -> None:
             raise _FieldError(f"{where!r} is longer than {max_len} characters")
         if len(value) < limits.get("min_len", 0):
             raise _FieldError(f"{where!r} must not be empty")
+        if limits.get("base64url") and not _BASE64URL.fullmatch(value):
+            raise _FieldError(f"{where!r} must be unpadded base64url text")
     choices = limits.get("choices")
     if choices is not None and value not in choices:
         raise _FieldError(f"{where!r} must be one of {', '.join(map(str, choices))}", code)

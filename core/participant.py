@@ -1,13 +1,17 @@
 """The participant's side of a room as a state machine: frames and time in, actions out.
 
-No sockets, no clocks, no randomness. A transport adapter (:class:`core.client.RoomClient`)
-owns the connection, the tasks and the timers, and reports to one :class:`Participant`:
+No sockets, no clocks, and randomness only from the sources given to the constructor. A
+transport adapter (:class:`core.client.RoomClient`) owns the connection, the tasks and the
+timers, and reports to one :class:`Participant`:
 
-* :meth:`~Participant.opened` when a connection to the room is open, before any frame,
+* :meth:`~Participant.opened` when a connection to the room is open, before any frame, with
+  the fingerprint of the certificate that connection presented,
 * :meth:`~Participant.receive` for each frame the room sends on it,
 * :meth:`~Participant.connection_failed` when an attempt ends before a welcome (nothing
   answered, it timed out, it closed during the handshake),
 * :meth:`~Participant.connection_lost` when the live connection drops,
+* :meth:`~Participant.certificate_changed` when a reconnect met another certificate than the
+  one the session began with,
 * :meth:`~Participant.tick` at :attr:`~Participant.next_wakeup`, so paced messages go out,
 * :meth:`~Participant.post`, :meth:`~Participant.leave` and :meth:`~Participant.left` for
   what the user does; :meth:`~Participant.abandon` when the adapter itself cannot go on.
@@ -19,13 +23,19 @@ to the constructor, so a test can replay any story exactly.
 
 The rules kept here:
 
-* **Handshake.** A room that speaks another protocol version, or asks for a password we do
-  not have, is refused before we say hello. The hello carries the password proof, the host
-  proof and, after the first welcome, the session and last ``seq`` to resume from.
+* **Handshake.** A room that speaks another protocol version, asks for a room code we do not
+  have, or checks it in a way we do not know, is refused before we say anything. In a room
+  with a room code, every connection runs the exchange of :mod:`core.pake` first, bound to
+  the certificate *that connection* presented: ``auth_start``, then the room's
+  ``auth_reply``, whose confirmation must verify before we say hello (else the code is wrong
+  or the room is not the one we think, and our name and session stay unsaid). The hello
+  carries our confirmation, the host proof and, after the first welcome, the session and
+  last ``seq`` to resume from.
 * **Resume and de-duplication.** An event whose ``seq`` is not above the last one delivered
   was delivered before a reconnect and is dropped: each event reaches the app once, in order.
 * **The instance.** When a reconnect finds another run of the room (the host restarted it),
   no hello is sent: the client ends with reason ``restarted`` and the new room's preview.
+  Another certificate on a reconnect ends it too (``certificate_changed``), before any frame.
 * **The mirror.** Participants, room info, the assistant's state and the bans follow the
   room's events.
 * **Confirmations.** A message stays in the outbox until the room posts it (a ``message``
@@ -44,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,9 +62,22 @@ from typing import Literal
 
 from core.codec import parse_server_frame, serialize
 from core.outbox import Outbox, Outgoing
+from core.pake import (
+    FINGERPRINT_BYTES,
+    BadPakeMessage,
+    Entropy,
+    GuestExchange,
+    InvalidRoomCode,
+    WrongCode,
+    decode_confirmation,
+    decode_message,
+    decode_nonce,
+    encode_b64url,
+)
 from core.protocol import (
     ABILITIES,
-    AUTH_PASSWORD,
+    AUTH_NONE,
+    AUTH_SPAKE2,
     PROTOCOL_VERSION,
     TERMINAL_CLOSE_CODES,
     Ack,
@@ -64,6 +88,8 @@ from core.protocol import (
     AssistantState,
     AssistantStateChanged,
     AuthProof,
+    AuthReply,
+    AuthStart,
     BanInfo,
     BanList,
     ClientMessage,
@@ -91,13 +117,15 @@ from core.protocol import (
     SetTyping,
     TypingChanged,
     Welcome,
-    password_proof,
+    key_proof,
 )
+from core.wording import ENDED_WORDS
 
 __all__ = [
     "REPLAY_WAIT",
     "Acknowledged",
     "AttemptFailed",
+    "CertificateChanged",
     "ClientEvent",
     "Deliver",
     "End",
@@ -138,6 +166,7 @@ EndReason = Literal[
     "unreachable",
     "replaced",
     "restarted",
+    "certificate_changed",
 ]
 
 # --------------------------------------------------------------------------- errors
@@ -152,13 +181,23 @@ class RoomRestarted(Exception):
 
 
 class JoinRefused(Exception):
-    """The room answered but would not let us in (wrong password, full, locked, banned...)."""
+    """The room answered but would not let us in (wrong room code, full, locked, banned...),
+    or we would not join it (another protocol version; a room that could not prove it holds
+    the room code, with ``code`` ``auth_failed``)."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+
+
+class CertificateChanged(Exception):
+    """On reconnecting, the room presented another certificate than the one the session
+    began with: the host restarted it as a new room, or someone is impersonating it."""
+
+    def __init__(self) -> None:
+        super().__init__(CERTIFICATE_CHANGED_TEXT)
 
 
 class RoomUnreachable(ConnectionError):
@@ -173,7 +212,7 @@ class MessageTooLarge(ValueError):
     """The message would not fit in one frame under the room's limits."""
 
 
-JoinError = JoinRefused | RoomUnreachable | RoomRestarted
+JoinError = JoinRefused | RoomUnreachable | RoomRestarted | CertificateChanged
 """Why one connection attempt did not end in a welcome."""
 
 # --------------------------------------------------------------------------- client events
@@ -240,6 +279,8 @@ class Ended:
     ``reason`` ``"restarted"``: the host restarted the room as a new one (another
     ``instance``) while we were away; we did not join it. ``new_room`` says what it is, so
     the user can decide whether to join it (where messages go may have changed).
+    ``"certificate_changed"``: a reconnect met another certificate than the one the session
+    began with (a restarted room, or an impersonator); we did not rejoin.
     """
 
     reason: EndReason
@@ -354,6 +395,8 @@ _END_FOR_CLOSE: dict[int, EndReason] = {
 }
 
 RESTARTED_TEXT = "The host restarted the room: it is a new room now, and you are not in it."
+CERTIFICATE_CHANGED_TEXT = ENDED_WORDS["certificate_changed"]
+WRONG_CODE_TEXT = "wrong room code, or this is not the room you think"
 
 
 def _unreadable(exc: ProtocolError) -> JoinRefused:
@@ -381,7 +424,7 @@ def read_greeting(frame: str | bytes) -> ServerHello:
 
 # --------------------------------------------------------------------------- the machine
 
-_Phase = Literal["offline", "greeting", "welcoming", "live"]
+_Phase = Literal["offline", "greeting", "authenticating", "welcoming", "live"]
 
 
 @dataclass
@@ -398,8 +441,10 @@ class Participant:
     """One participant's side of one room. See the module docstring.
 
     ``jitter`` returns a number from 0 to 1 for each reconnect delay (the adapter passes
-    ``random.random``; a test passes a constant). ``session`` may be set before the first
-    connection to resume a session obtained elsewhere.
+    ``random.random``; a test passes a constant). ``password`` is the room code, as typed.
+    ``entropy`` is where the room-code exchange draws its secrets (:func:`os.urandom`; a test
+    may fix it). ``session`` may be set before the first connection to resume a session
+    obtained elsewhere.
     """
 
     def __init__(
@@ -411,15 +456,20 @@ class Participant:
         host_key: str | None = None,
         policy: ReconnectPolicy | None = None,
         client_name: str = "gptgroup",
+        entropy: Entropy = os.urandom,
     ) -> None:
         self.name = name
         self.session: str | None = None
         self._jitter = jitter
+        self._entropy = entropy
         self._password = password
         self._host_key = host_key
         self._policy = policy or ReconnectPolicy()
         self._client_name = client_name
         self._phase: _Phase = "offline"
+        self._fingerprint = bytes(FINGERPRINT_BYTES)  # of this connection's certificate
+        self._exchange: GuestExchange | None = None  # this connection's, until the reply
+        self._greeting: ServerHello | None = None  # this connection's, until our hello
         self._retry: _Retry | None = None  # set from a lost connection until the next welcome
         self._leaving = False
         self._ended: Ended | None = None
@@ -498,10 +548,21 @@ class Participant:
 
     # ----------------------------------------------------------------- connection
 
-    def opened(self) -> list[ParticipantAction]:
-        """A connection to the room is open; its first frame is to be the room's greeting."""
+    def opened(self, fingerprint: bytes = bytes(FINGERPRINT_BYTES)) -> list[ParticipantAction]:
+        """A connection to the room is open; its first frame is to be the room's greeting.
+
+        ``fingerprint`` is the SHA-256 of the certificate *this* connection presented (all
+        zeros without TLS): the room-code exchange is bound to it, so that a relay in the
+        middle, which presents its own, cannot complete it. Raises ``ValueError`` for one
+        that is not 32 bytes.
+        """
+        if len(fingerprint) != FINGERPRINT_BYTES:
+            raise ValueError("a certificate fingerprint is the 32 bytes of a SHA-256")
         if self._ended is None:
             self._phase = "greeting"
+            self._fingerprint = bytes(fingerprint)
+            self._exchange = None
+            self._greeting = None
         return []
 
     def receive(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
@@ -511,6 +572,8 @@ class Participant:
         match self._phase:
             case "greeting":
                 return self._on_greeting(frame, now)
+            case "authenticating":
+                return self._on_auth_reply(frame, now)
             case "welcoming":
                 return self._on_welcome(frame, now)
             case "live":
@@ -536,6 +599,16 @@ class Participant:
             return self._end(Ended(end_reason, reason or "the room closed the connection", code))
         self._retry = _Retry(started=now)
         return self._next_attempt(self._retry, f"connection lost ({code or 'no close code'})", now)
+
+    def certificate_changed(self, now: float) -> list[ParticipantAction]:
+        """The connection being opened presented another certificate than the one this
+        session began with (the adapter compares them, before any frame): not the room we
+        were in. Ends the client as ``certificate_changed``, without rejoining; the adapter
+        closes that connection. Returns :class:`AttemptFailed`, then :class:`End`."""
+        if self._ended is not None:
+            return []
+        failed = AttemptFailed(CertificateChanged())
+        return [failed, *self._end(Ended("certificate_changed", CERTIFICATE_CHANGED_TEXT))]
 
     def tick(self, now: float) -> list[ParticipantAction]:
         """Time has passed: the paced messages now due."""
@@ -595,35 +668,101 @@ class Participant:
 
     def _on_greeting(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
         try:
-            hello = self._hello_for(read_greeting(frame))
+            greeting = read_greeting(frame)
+            self._check_greeting(greeting)
+            exchange = self._exchange_for(greeting)
         except (JoinRefused, RoomRestarted) as exc:
             return self._attempt_failed(exc, now)
-        self._phase = "welcoming"
-        return [SendFrame(serialize(hello))]
+        self._greeting = greeting
+        if exchange is None:
+            return self._say_hello(None)
+        self._exchange = exchange
+        self._phase = "authenticating"
+        start = AuthStart(method=AUTH_SPAKE2, message=encode_b64url(exchange.start()))
+        return [SendFrame(serialize(start))]
 
-    def _hello_for(self, greeting: ServerHello) -> Hello:
-        """Our answer to ``greeting``. Raises :class:`JoinRefused` or :class:`RoomRestarted`
-        where we must not join."""
+    def _check_greeting(self, greeting: ServerHello) -> None:
+        """Raise :class:`JoinRefused` or :class:`RoomRestarted` if we must not join the room
+        that sent ``greeting``."""
         if greeting.protocol != PROTOCOL_VERSION:
-            raise JoinRefused(
-                ErrorCode.INCOMPATIBLE_VERSION,
-                f"the room speaks protocol {greeting.protocol}; this app speaks "
-                f"{PROTOCOL_VERSION}. Update the app that is older.",
-            )
+            if greeting.protocol < PROTOCOL_VERSION:
+                text = (
+                    f"this room runs an older GPT Group (protocol {greeting.protocol}; this app "
+                    f"speaks {PROTOCOL_VERSION}); ask the host to update"
+                )
+            else:
+                text = (
+                    f"this room runs a newer GPT Group (protocol {greeting.protocol}; this app "
+                    f"speaks {PROTOCOL_VERSION}); update this app to join it"
+                )
+            raise JoinRefused(ErrorCode.INCOMPATIBLE_VERSION, text)
         restarted = greeting.room.instance and greeting.room.instance != self._instance
         if self._instance is not None and restarted:
             raise RoomRestarted(greeting.room)  # before hello: we never join it
-        if greeting.room.password_required and self._password is None:
-            raise JoinRefused(ErrorCode.AUTH_FAILED, "this room needs a password")
-        nonce = greeting.auth.nonce
-        auth = None
-        if self._password is not None and AUTH_PASSWORD in greeting.auth.methods:
-            auth = AuthProof(AUTH_PASSWORD, password_proof(self._password, nonce))
+
+    def _exchange_for(self, greeting: ServerHello) -> GuestExchange | None:
+        """The room-code exchange ``greeting`` asks for, or None when it needs none. Raises
+        :class:`JoinRefused` when we cannot take part: no code, a method we do not know, an
+        unusable code or nonce."""
+        methods = greeting.auth.methods
+        if not greeting.room.password_required and AUTH_NONE in methods:
+            return None
+        if AUTH_SPAKE2 not in methods:
+            raise JoinRefused(
+                ErrorCode.INCOMPATIBLE_VERSION,
+                "the room checks its room code in a way this app does not know "
+                f"({', '.join(methods)[:80] or 'none named'}); one of the two needs updating",
+            )
+        if self._password is None:
+            raise JoinRefused(ErrorCode.AUTH_FAILED, "this room needs a room code")
+        try:
+            nonce = decode_nonce(greeting.auth.nonce)
+        except BadPakeMessage:
+            raise JoinRefused(ErrorCode.BAD_MESSAGE, "the room sent a malformed nonce") from None
+        try:
+            return GuestExchange(self._password, self._fingerprint, nonce, entropy=self._entropy)
+        except InvalidRoomCode as exc:
+            raise JoinRefused(ErrorCode.AUTH_FAILED, str(exc)) from None
+
+    def _on_auth_reply(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
+        """The room's answer to our ``auth_start``: if its confirmation verifies, our hello
+        with our own; else the attempt fails and nothing more is said on this connection."""
+        exchange, self._exchange = self._exchange, None
+        assert exchange is not None
+        try:
+            reply = parse_server_frame(frame)
+        except ProtocolError as exc:
+            return self._attempt_failed(_unreadable(exc), now)
+        if isinstance(reply, ErrorMessage):  # e.g. too many attempts
+            return self._attempt_failed(
+                JoinRefused(reply.code, reply.message, reply.retry_after), now
+            )
+        if not isinstance(reply, AuthReply):
+            refused = JoinRefused(ErrorCode.BAD_MESSAGE, "the room did not answer the room code")
+            return self._attempt_failed(refused, now)
+        try:
+            confirmed = exchange.finish(
+                decode_message(reply.message), decode_confirmation(reply.confirmation)
+            )
+        except WrongCode:
+            return self._attempt_failed(JoinRefused(ErrorCode.AUTH_FAILED, WRONG_CODE_TEXT), now)
+        except BadPakeMessage as exc:
+            refused = JoinRefused(
+                ErrorCode.BAD_MESSAGE, f"the room's auth_reply is malformed: {exc}"
+            )
+            return self._attempt_failed(refused, now)
+        return self._say_hello(AuthProof(AUTH_SPAKE2, encode_b64url(confirmed.confirmation)))
+
+    def _say_hello(self, auth: AuthProof | None) -> list[ParticipantAction]:
+        """Our hello on this connection, with ``auth`` (our confirmation) if any."""
+        greeting, self._greeting = self._greeting, None
+        assert greeting is not None
         resume = None
         if self.session is not None:
             resume = ResumeRequest(session=self.session, last_seq=self._last_seq)
-        host_proof = None if self._host_key is None else password_proof(self._host_key, nonce)
-        return Hello(
+        nonce = greeting.auth.nonce
+        host_proof = None if self._host_key is None else key_proof(self._host_key, nonce)
+        hello = Hello(
             protocol=PROTOCOL_VERSION,
             name=self.name,
             abilities=ABILITIES,
@@ -632,6 +771,8 @@ class Participant:
             host_proof=host_proof,
             client=self._client_name,
         )
+        self._phase = "welcoming"
+        return [SendFrame(serialize(hello))]
 
     def _on_welcome(self, frame: str | bytes, now: float) -> list[ParticipantAction]:
         try:
@@ -740,7 +881,7 @@ class Participant:
                 return [Deliver(message)]
             case ErrorMessage() | TypingChanged() | AnswerDelta() | AssistantReport():
                 return [Deliver(message)]
-            case ServerHello() | Welcome():
+            case ServerHello() | AuthReply() | Welcome():
                 log.warning("ignoring an unexpected %s frame", message.TYPE)
                 return []
         if message.seq <= self._last_seq:

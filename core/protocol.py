@@ -30,12 +30,15 @@ import hmac
 from dataclasses import dataclass, field
 from typing import ClassVar, NewType, Union
 
+from core.pake import METHOD as _SPAKE2_METHOD
+
 __all__ = [
     "ABILITIES",
     "ANSWER_MODES",
     "AUTH_NONE",
-    "AUTH_PASSWORD",
+    "AUTH_SPAKE2",
     "DEFAULT_PORT",
+    "MAX_AUTH_VALUE_CHARS",
     "MAX_CLOSE_REASON_BYTES",
     "MAX_ID_CHARS",
     "MAX_NAME_INPUT_CHARS",
@@ -58,6 +61,8 @@ __all__ = [
     "AssistantStateChanged",
     "AuthOffer",
     "AuthProof",
+    "AuthReply",
+    "AuthStart",
     "BanId",
     "BanInfo",
     "BanList",
@@ -99,11 +104,14 @@ __all__ = [
     "Usage",
     "Welcome",
     "close_reason",
-    "password_proof",
+    "key_proof",
 ]
 
-PROTOCOL_VERSION = 1
-"""The protocol version this code speaks. Both sides must speak the same version."""
+PROTOCOL_VERSION = 2
+"""The protocol version this code speaks. Both sides must speak the same version.
+
+1: the first (a password's HMAC proof, plain WebSocket). 2: TLS with a certificate per room,
+and the room code checked by SPAKE2 (``auth_start`` / ``auth_reply``)."""
 
 ABILITIES: tuple[str, ...] = ("resume", "typing", "host-controls", "assistant")
 """Optional features this implementation supports, announced in the handshake."""
@@ -112,7 +120,7 @@ DEFAULT_PORT = 47321
 SERVICE_TYPE = "_gptgroup._tcp.local."
 
 AUTH_NONE = "none"
-AUTH_PASSWORD = "password-hmac-sha256"
+AUTH_SPAKE2 = _SPAKE2_METHOD  # "spake2-ed25519-v1": the room code, see core.pake
 
 MAX_ID_CHARS = 64
 MAX_NUMBER_CHARS = 24  # a JSON number longer than this is refused before it is converted
@@ -121,6 +129,7 @@ MAX_NAME_INPUT_CHARS = 256  # a raw name longer than this is refused before norm
 MAX_ROOM_NAME_CHARS = 40  # characters; the TXT record carries any valid name in full
 MAX_PARTICIPANTS_LIMIT = 500
 MAX_PERSONA_CHARS = 8000
+MAX_AUTH_VALUE_CHARS = 256  # a base64url value of the room-code exchange (spake2: 43 or 44)
 ANSWER_MODES = ("mention", "always", "auto")
 
 
@@ -317,8 +326,9 @@ class RoomInfo:
 
 @dataclass(frozen=True)
 class RoomPreview:
-    """What a connecting client may know before it has proved the password: enough to ask
-    for a password and to say where messages go, nothing about people or content."""
+    """What a connecting client may know before it has proved the room code: enough to ask
+    for the code and to say where messages go, nothing about people or content.
+    (``password_required``: whether the room has a room code; the wire keeps the v1 name.)"""
 
     name: str
     password_required: bool
@@ -330,16 +340,25 @@ class RoomPreview:
 
 @dataclass(frozen=True)
 class AuthOffer:
-    """The authentication methods the room accepts, and the nonce a proof must cover."""
+    """The authentication methods the room accepts (:data:`AUTH_SPAKE2` in a room with a
+    room code, else :data:`AUTH_NONE`), and this connection's nonce: unpadded base64url of 16
+    to 64 random bytes, which the room-code exchange and a host proof are bound to."""
 
     methods: tuple[str, ...]
     nonce: str
 
 
+# A value of the room-code exchange: unpadded base64url, parsed strictly by core.pake's
+# decode_* helpers once the codec has checked that it is short text of the right alphabet.
+_AUTH_VALUE = {"max_len": MAX_AUTH_VALUE_CHARS, "base64url": True}
+
+
 @dataclass(frozen=True)
 class AuthProof:
-    method: str
-    proof: str = field(default="", metadata={"max_len": 256})
+    """In ``hello``: the guest's key confirmation from the room-code exchange."""
+
+    method: str = field(metadata={"max_len": 64})
+    confirmation: str = field(default="", metadata=_AUTH_VALUE)
 
 
 @dataclass(frozen=True)
@@ -348,14 +367,16 @@ class ResumeRequest:
     last_seq: int = 0
 
 
-def password_proof(password: str, nonce: str) -> str:
-    """The proof of knowing ``password`` (or the host key) for one connection: HMAC-SHA256
-    over the nonce, as lowercase hex.
+def key_proof(key: str, nonce: str) -> str:
+    """The proof of holding the host key ``key`` on the connection whose greeting carried
+    ``nonce``: HMAC-SHA256 keyed with the key's text over the nonce's text (both as UTF-8),
+    as lowercase hex.
 
-    The secret itself never crosses the wire. This keeps it from being read off the LAN,
-    but a recorded exchange can still be attacked offline: it is no substitute for TLS.
+    The key never crosses the wire, and one connection's proof is worth nothing on another.
+    It suits only a secret nobody can guess (a host key is 128 random bits by default): a recorded
+    proof lets anyone test guesses offline, which is why room codes use SPAKE2 instead.
     """
-    return hmac.new(password.encode(), nonce.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key.encode(), nonce.encode(), hashlib.sha256).hexdigest()
 
 
 # --------------------------------------------------------------------------- client -> server
@@ -363,7 +384,8 @@ def password_proof(password: str, nonce: str) -> str:
 
 @dataclass(frozen=True)
 class Hello:
-    """The first frame a client sends: who it is, and how it proves it may come in."""
+    """Who the client is, and how it proves it may come in: the first frame a client sends,
+    or the second, after :class:`AuthStart`, in a room with a room code."""
 
     TYPE: ClassVar[str] = "hello"
     # A version we cannot read is still an answer about versions, not a malformed frame.
@@ -374,6 +396,16 @@ class Hello:
     resume: ResumeRequest | None = None
     host_proof: str | None = field(default=None, metadata={"max_len": 256})
     client: str | None = field(default=None, metadata={"max_len": 100})
+
+
+@dataclass(frozen=True)
+class AuthStart:
+    """In a room with a room code, the first frame a client sends: the guest's SPAKE2
+    message (see :mod:`core.pake`). Each one the room answers counts as a guess."""
+
+    TYPE: ClassVar[str] = "auth_start"
+    method: str = field(metadata={"max_len": 64})
+    message: str = field(metadata=_AUTH_VALUE)
 
 
 @dataclass(frozen=True)
@@ -468,6 +500,7 @@ class Unban:
 
 ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are built from it)
     Hello,
+    AuthStart,
     SendMessage,
     SetTyping,
     Kick,
@@ -493,6 +526,16 @@ class ServerHello:
     abilities: tuple[str, ...]
     room: RoomPreview
     auth: AuthOffer
+
+
+@dataclass(frozen=True)
+class AuthReply:
+    """The room's answer to ``auth_start``: its SPAKE2 message and its key confirmation, which
+    the client checks before it sends anything else."""
+
+    TYPE: ClassVar[str] = "auth_reply"
+    message: str = field(metadata=_AUTH_VALUE)
+    confirmation: str = field(metadata=_AUTH_VALUE)
 
 
 @dataclass(frozen=True)
@@ -711,6 +754,7 @@ RoomEvent = Union[  # noqa: UP007
 ]
 ServerMessage = Union[  # noqa: UP007
     ServerHello,
+    AuthReply,
     Welcome,
     MessagePosted,
     ParticipantJoined,

@@ -13,6 +13,11 @@ Each returns a list of actions to carry out in order: :class:`Deliver` a message
 connections, or :class:`Disconnect` one. Because every event passes through this one object
 and gets the next sequence number here, every participant sees the same order.
 
+The adapter also tells the room, when it is made, the fingerprint of the certificate its
+connections present: in a room with a room code, every connection proves the code with the
+exchange of :mod:`core.pake` (``auth_start``, ``auth_reply``, then ``hello`` with the guest's
+confirmation), bound to that certificate and to the connection's nonce.
+
 All chat content lives in this object's memory (the bounded ``history``); nothing is written
 anywhere, and dropping the room drops it.
 """
@@ -32,6 +37,7 @@ from typing import Literal, NewType
 from core.admission import (
     Admission,
     AdmissionRules,
+    Guess,
     TwoLevelBuckets,
     address_key,
     address_keys,
@@ -41,10 +47,21 @@ from core.ai.context import AnswerJob, job_for
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
 from core.answer_rights import may_control_answer
 from core.codec import parse_client_frame
+from core.pake import (
+    FINGERPRINT_BYTES,
+    BadPakeMessage,
+    RoomExchange,
+    WrongCode,
+    decode_confirmation,
+    decode_message,
+    encode_b64url,
+    new_nonce,
+    normalise_room_code,
+)
 from core.protocol import (
     ABILITIES,
     AUTH_NONE,
-    AUTH_PASSWORD,
+    AUTH_SPAKE2,
     PROTOCOL_VERSION,
     Ack,
     AnswerDelta,
@@ -54,6 +71,8 @@ from core.protocol import (
     AssistantReport,
     AssistantStateChanged,
     AuthOffer,
+    AuthReply,
+    AuthStart,
     BanInfo,
     BanList,
     ClientMessage,
@@ -92,7 +111,7 @@ from core.protocol import (
     Usage,
     Welcome,
     close_reason,
-    password_proof,
+    key_proof,
 )
 from core.ratelimit import TokenBucket
 from core.text_rules import (
@@ -170,7 +189,9 @@ RoomAction = Deliver | Disconnect | StartAnswer | CancelAnswer | Deliberate
 
 @dataclass(frozen=True)
 class RoomConfig:
-    """How a room is set up by its host. ``host_key`` is the secret that grants the host role."""
+    """How a room is set up by its host. ``host_key`` is the secret that grants the host role;
+    ``password`` is the room code, if the room has one (as typed: it is compared in its
+    normal form, :func:`core.pake.normalise_room_code`)."""
 
     name: str
     host_key: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
@@ -191,9 +212,12 @@ class RoomConfig:
     assistant: AssistantConfig | None = None
 
     def __post_init__(self) -> None:
-        """Normalise the room name; raises ``ValueError`` (``TextRejected``) saying why a
-        name is refused, so that every room's name fits its announcement whole."""
+        """Normalise the room name and check the room code; raises ``ValueError`` saying why
+        a name (``TextRejected``) or a code (:class:`core.pake.InvalidRoomCode`) is refused,
+        so that every room's name fits its announcement whole and every code can be typed."""
         object.__setattr__(self, "name", normalize_room_name(self.name))
+        if self.password is not None:
+            normalise_room_code(self.password)
 
 
 @dataclass
@@ -228,11 +252,20 @@ class _Participant:
 @dataclass
 class _Connection:
     address: str
-    nonce: str
+    nonce: bytes
     opened: float
     frames: TokenBucket
     participant: _Participant | None = None
     closing: bool = False
+    # In a room with a room code: the exchange once auth_start was answered, and the guess
+    # that answer was counted as, until the guest's confirmation shows it was none.
+    exchange: RoomExchange | None = None
+    guess: Guess | None = None
+
+    @functools.cached_property
+    def nonce_text(self) -> str:
+        """The nonce as the greeting carries it (and as a host proof covers it)."""
+        return encode_b64url(self.nonce)
 
     @functools.cached_property
     def keys(self) -> tuple[str, ...]:
@@ -249,8 +282,16 @@ class Room:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        fingerprint: bytes = bytes(FINGERPRINT_BYTES),
     ) -> None:
+        """``fingerprint``: the SHA-256 of the certificate the room's connections present,
+        which the room-code exchange binds to (the default, all zeros, is for a room without
+        TLS, in tests). Raises ``ValueError`` for one that is not 32 bytes."""
+        if len(fingerprint) != FINGERPRINT_BYTES:
+            raise ValueError("a certificate fingerprint is the 32 bytes of a SHA-256")
         self.config = config
+        self._fingerprint = bytes(fingerprint)
+        self._code = None if config.password is None else normalise_room_code(config.password)
         self._clock = clock
         self._wall_clock = wall_clock
         self._conns: dict[ConnId, _Connection] = {}
@@ -305,7 +346,7 @@ class Room:
             participant_count=len(self._participants),
             max_participants=self._max_participants,
             locked=self._locked,
-            password_required=self.config.password is not None,
+            password_required=self._code is not None,
             limits=self.config.limits,
             assistant=self._desk.info() if self._desk is not None else None,
             history_shared=self.config.share_history,
@@ -318,7 +359,7 @@ class Room:
         now = self._clock()
         record = _Connection(
             address=address,
-            nonce=secrets.token_urlsafe(18),
+            nonce=new_nonce(),
             opened=now,
             frames=TokenBucket(self.config.frame_burst, self.config.frames_per_second, now),
         )
@@ -334,17 +375,17 @@ class Room:
             return self._refuse(
                 conn, ErrorCode.TOO_MANY_CONNECTIONS, "too many connections from your address"
             )
-        methods = (AUTH_PASSWORD,) if self.config.password is not None else (AUTH_NONE,)
+        methods = (AUTH_SPAKE2,) if self._code is not None else (AUTH_NONE,)
         hello = ServerHello(
             protocol=PROTOCOL_VERSION,
             abilities=ABILITIES,
             room=RoomPreview(
                 name=self.config.name,
-                password_required=self.config.password is not None,
+                password_required=self._code is not None,
                 assistant=self._desk.info() if self._desk is not None else None,
                 instance=self.instance,
             ),
-            auth=AuthOffer(methods=methods, nonce=record.nonce),
+            auth=AuthOffer(methods=methods, nonce=record.nonce_text),
         )
         return [Deliver((conn,), hello)]
 
@@ -360,11 +401,9 @@ class Room:
             message = parse_client_frame(frame)
         except ProtocolError as exc:
             if record.participant is None:
-                if exc.code == ErrorCode.UNKNOWN_TYPE:  # whatever it is, it is not 'hello'
+                if exc.code == ErrorCode.UNKNOWN_TYPE:  # whatever it is, not what is due
                     return self._refuse(
-                        conn,
-                        ErrorCode.HANDSHAKE_REQUIRED,
-                        f"the first frame must be 'hello': {exc}",
+                        conn, ErrorCode.HANDSHAKE_REQUIRED, f"{self._due(record)}: {exc}"
                     )
                 return self._refuse(conn, exc.code, exc.message)
             if not record.frames.take(now, self.config.bad_frame_cost):
@@ -373,11 +412,7 @@ class Room:
         if record.participant is not None:
             record.participant.token_fresh = False
         if record.participant is None:
-            if not isinstance(message, Hello):
-                return self._refuse(
-                    conn, ErrorCode.HANDSHAKE_REQUIRED, "the first frame must be 'hello'"
-                )
-            return self._hello(conn, record, message, now)
+            return self._handshake(conn, record, message, now)
         return self._dispatch(conn, record.participant, message, now)
 
     def connection_lost(self, conn: ConnId) -> list[RoomAction]:
@@ -467,6 +502,86 @@ class Room:
 
     # ----------------------------------------------------------------- handshake
 
+    def _due(self, record: _Connection) -> str:
+        """The handshake frame ``record`` must send next, in words."""
+        if self._code is None:
+            return "the first frame must be 'hello'"
+        if record.exchange is None:
+            return "this room has a room code: the first frame must be 'auth_start'"
+        return "the frame after 'auth_start' must be 'hello'"
+
+    def _handshake(
+        self, conn: ConnId, record: _Connection, message: ClientMessage, now: float
+    ) -> list[RoomAction]:
+        """A frame before the connection joined: ``auth_start`` first in a room with a room
+        code (once), then ``hello``; anything else ends the connection."""
+        if self._code is not None and record.exchange is None:
+            if isinstance(message, AuthStart):
+                return self._auth_start(conn, record, message, now)
+        elif isinstance(message, Hello):
+            return self._hello(conn, record, message, now)
+        return self._refuse(conn, ErrorCode.HANDSHAKE_REQUIRED, self._due(record))
+
+    def _auth_start(
+        self, conn: ConnId, record: _Connection, start: AuthStart, now: float
+    ) -> list[RoomAction]:
+        """Answer the guest's half of the room-code exchange, if its address may guess now.
+
+        The answer lets its receiver check one code offline (against the room's
+        confirmation), so it is counted as a guess when it is given, whether or not a
+        ``hello`` follows; a confirmation that verifies takes it back (:meth:`_hello`).
+        """
+        assert self._code is not None
+        if start.method != AUTH_SPAKE2:
+            return self._refuse(
+                conn, ErrorCode.BAD_MESSAGE,
+                f"auth_start: this room checks room codes with {AUTH_SPAKE2} only",
+            )  # fmt: skip
+        # The room-wide budget holds back guessing from many addresses. The host and
+        # participants coming back cannot say who they are before the exchange, so the
+        # addresses where someone in the room is (online or away) are spared it; per
+        # address, everyone is counted (a right code is refunded).
+        room_wide = not self._someone_at(record.address)
+        wait = self._admission.auth_wait(record.address, now, room_wide=room_wide)
+        if wait is not None:
+            return self._too_many_attempts(conn, wait, "room-code guesses")
+        exchange = RoomExchange(self._code, self._fingerprint, record.nonce)
+        try:
+            reply = exchange.respond(decode_message(start.message))
+        except BadPakeMessage as exc:
+            return self._refuse(conn, ErrorCode.BAD_MESSAGE, f"auth_start.message: {exc}")
+        record.exchange = exchange
+        record.guess = self._admission.guessed(record.address, now)
+        answer = AuthReply(
+            message=encode_b64url(reply.message), confirmation=encode_b64url(reply.confirmation)
+        )
+        return [Deliver((conn,), answer)]
+
+    def _someone_at(self, address: str) -> bool:
+        """Whether a participant of the room (online or away) was last at ``address``."""
+        key = address_key(address)
+        return any(address_key(p.address) == key for p in self._participants.values())
+
+    def _code_refusal(
+        self, conn: ConnId, record: _Connection, hello: Hello, now: float
+    ) -> list[RoomAction]:
+        """In a room with a room code, refuse ``hello`` unless it carries the guest's key
+        confirmation of this connection's exchange; a right one takes the guess back."""
+        exchange = record.exchange
+        assert exchange is not None  # _handshake lets hello through only after auth_start
+        if hello.auth is None or hello.auth.method != AUTH_SPAKE2:
+            return self._refuse(conn, ErrorCode.AUTH_FAILED, "this room needs its room code")
+        try:
+            exchange.finish(decode_confirmation(hello.auth.confirmation))
+        except BadPakeMessage as exc:
+            return self._refuse(conn, ErrorCode.BAD_MESSAGE, f"hello.auth.confirmation: {exc}")
+        except WrongCode:
+            return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong room code")
+        if record.guess is not None:
+            self._admission.refund(record.guess, now)
+            record.guess = None
+        return []
+
     def _hello(
         self, conn: ConnId, record: _Connection, hello: Hello, now: float
     ) -> list[RoomAction]:
@@ -476,16 +591,19 @@ class Room:
                 ErrorCode.INCOMPATIBLE_VERSION,
                 f"this room speaks protocol {PROTOCOL_VERSION}, not {hello.protocol}",
             )
+        if self._code is not None:
+            refusal = self._code_refusal(conn, record, hello, now)
+            if refusal:
+                return refusal
         address = record.address
-        # The host key (which nobody can guess) and a session token are checked first: their
-        # holders are never made to wait for the room-wide guessing limit, which is for new
-        # joins trying passwords. A wrong host key counts as a wrong guess.
+        # Only then the host key (which nobody can guess: its limit is per address only). A
+        # wrong host key counts as a guess.
         is_host = False
         if hello.host_proof is not None:
             wait = self._admission.auth_wait(address, now, room_wide=False)
             if wait is not None:
-                return self._too_many_attempts(conn, wait)
-            expected = password_proof(self.config.host_key, record.nonce)
+                return self._too_many_attempts(conn, wait, "wrong host keys")
+            expected = key_proof(self.config.host_key, record.nonce_text)
             if not hmac.compare_digest(hello.host_proof.encode(), expected.encode()):
                 self._admission.auth_failed(address, now)
                 return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong host key")
@@ -493,14 +611,6 @@ class Room:
         resuming = self._session_for(conn, hello, record) if hello.resume is not None else None
         if isinstance(resuming, list):  # a token that was taken over: say so, and by whom
             return resuming
-        if self.config.password is not None:
-            if not is_host:
-                wait = self._admission.auth_wait(address, now, room_wide=resuming is None)
-                if wait is not None:
-                    return self._too_many_attempts(conn, wait)
-            if not self._auth_ok(record, hello):
-                self._admission.auth_failed(address, now)
-                return self._refuse(conn, ErrorCode.AUTH_FAILED, "wrong room password")
         if not is_host and self._admission.banned(address):
             return self._refuse(conn, ErrorCode.BANNED, "you have been banned from this room")
         if resuming is not None and hello.resume is not None:
@@ -543,10 +653,10 @@ class Room:
         )
         return self._refuse(conn, ErrorCode.SESSION_REPLACED, text)
 
-    def _too_many_attempts(self, conn: ConnId, wait: float) -> list[RoomAction]:
+    def _too_many_attempts(self, conn: ConnId, wait: float, what: str) -> list[RoomAction]:
         return self._refuse(
             conn, ErrorCode.TOO_MANY_ATTEMPTS,
-            f"too many wrong passwords lately; try again in {_seconds(wait)}", retry_after=wait,
+            f"too many {what} lately; try again in {_seconds(wait)}", retry_after=wait,
         )  # fmt: skip
 
     def _resume_refusal(
@@ -563,15 +673,6 @@ class Room:
             conn, ErrorCode.FLOODING,
             f"resuming too often; try again in {_seconds(wait)}", retry_after=wait,
         )  # fmt: skip
-
-    def _auth_ok(self, record: _Connection, hello: Hello) -> bool:
-        password = self.config.password
-        if password is None:
-            return True
-        if hello.auth is None or hello.auth.method != AUTH_PASSWORD:
-            return False
-        expected = password_proof(password, record.nonce)
-        return hmac.compare_digest(expected.encode(), hello.auth.proof.encode())
 
     def _join(
         self, conn: ConnId, record: _Connection, hello: Hello, is_host: bool, now: float
@@ -777,7 +878,7 @@ class Room:
                     *self._remove(participant, "left"),
                     Disconnect(conn, CloseCode.NORMAL, "left"),
                 ]
-            case Hello():
+            case Hello() | AuthStart():
                 return [self._error(conn, ErrorCode.BAD_MESSAGE, "already joined")]
             case StopAnswer(answer=answer_id):
                 return self._rate_limited(conn, participant, now) or self._stop_answer(

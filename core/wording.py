@@ -55,17 +55,21 @@ ENDED_WORDS: Final = {
     "unreachable": "The room cannot be reached any more.",
     "replaced": "Your place in this room was taken over by another connection.",
     "restarted": "The host restarted the room; this conversation has ended.",
+    "certificate_changed": (
+        "The room's security certificate changed: the host restarted it as a new room, or "
+        "someone is impersonating it. You were not rejoined."
+    ),
     "left": "You left the room.",
 }
 """Why the room is over for us, by :class:`core.client.Ended` ``reason``."""
 
 JOIN_REFUSALS: Final = {
-    "auth_failed": "Wrong room password.",
+    "auth_failed": "Wrong room code, or this is not the room you think.",
     "room_full": "The room is full.",
     "room_locked": "The host has locked the room to new people.",
     "banned": "You cannot join this room: the host banned this computer.",
     "room_closed": "This room has closed.",
-    "too_many_attempts": "Too many wrong passwords. Wait a minute, then try again.",
+    "too_many_attempts": "Too many wrong room codes. Wait a minute, then try again.",
 }
 """Why joining did not work, by the ``error`` code the room refused us with."""
 

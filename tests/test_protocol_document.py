@@ -16,8 +16,13 @@ import pytest
 
 from core.admission import AdmissionRules
 from core.codec import parse_client_frame, parse_server_frame, serialize
+from core.pake import NONCE_BYTES, decode_nonce
+from core.participant import Participant, SendFrame
 from core.protocol import (
+    AUTH_SPAKE2,
+    MAX_AUTH_VALUE_CHARS,
     MAX_ID_CHARS,
+    PROTOCOL_VERSION,
     TERMINAL_CLOSE_CODES,
     ClientMessage,
     CloseCode,
@@ -84,7 +89,7 @@ def test_the_hello_field_limits_are_the_parsers() -> None:
     for name in ("name", "client", "host_proof"):
         limit = fields[name].metadata["max_len"]
         assert f"at most {limit} characters" in rows[name], name
-    assert "at most 256 characters" in rows["auth"]
+    assert f"at most {MAX_AUTH_VALUE_CHARS} characters" in rows["auth"]
     assert "at most 128 characters" in rows["resume"]
     assert f"(1-{MAX_ID_CHARS} characters)" in DOC
 
@@ -116,16 +121,42 @@ def test_the_limits_table_states_the_defaults() -> None:
     assert f"{rules.max_participants_per_address} participants" in text["places per address"]
     assert f"bursts of {rules.join_burst}" in text["joins per address"]
     assert f"bursts of {rules.session_resume_burst}" in text["resumes"]
-    assert (
-        f"{rules.failed_auth_limit} per address" in text["wrong passwords / host keys, per address"]
-    )
-    assert (
-        f"bursts of {rules.room_failed_auth_burst}"
-        in text["wrong passwords / host keys, room-wide"]
-    )
+    per_address = text[
+        "room-code guesses (each `auth_start` answered) and wrong host keys, per address"
+    ]
+    assert f"{rules.failed_auth_limit} per address per minute" in per_address
+    assert rules.failed_auth_window == 60.0
+    room_wide = text["room-code guesses and wrong host keys, room-wide"]
+    assert f"bursts of {rules.room_failed_auth_burst} from anywhere" in room_wide
+    assert f"then {rules.room_failed_auth_per_minute:.0f} per minute" in room_wide
     assert f"{config.history_capacity} events kept" in text["history"]
     assert f"{config.resume_grace:.0f} s" in text["reconnect grace"]
     assert f"{config.away_notice_delay:.0f} s" in text["away notice"]
+
+
+def test_the_handshake_examples_are_the_test_vector_as_the_participant_runs_it() -> None:
+    """The reference client, given the test vector's code, certificate, nonce and secrets,
+    sends the document's ``auth_start``, accepts its ``auth_reply`` and answers with its
+    ``hello``'s confirmation; and the document names the method the code offers."""
+    examples = {
+        json.loads(_concrete(e))["type"]: json.loads(_concrete(e)) for e in _json_examples()
+    }
+    nonce = examples["server_hello"]["auth"]["nonce"]
+    assert examples["server_hello"]["protocol"] == PROTOCOL_VERSION
+    assert examples["server_hello"]["auth"]["methods"] == [AUTH_SPAKE2]
+    assert decode_nonce(nonce) == bytes(range(0x40, 0x50))
+    assert f"(the reference room sends {NONCE_BYTES})" in DOC
+    guest = Participant(
+        "Sam", jitter=lambda: 1.0, password="1234 5678", entropy=lambda n: b"\x11" * n
+    )
+    guest.opened(bytes(range(32)))
+    (start,) = guest.receive(json.dumps(examples["server_hello"]), 0.0)
+    assert isinstance(start, SendFrame)
+    assert json.loads(start.text) == examples["auth_start"]
+    (hello,) = guest.receive(json.dumps(examples["auth_reply"]), 0.0)
+    assert isinstance(hello, SendFrame)
+    assert json.loads(hello.text)["auth"] == examples["hello"]["auth"]
+    assert examples["hello"]["protocol"] == PROTOCOL_VERSION
 
 
 def _json_examples() -> list[str]:

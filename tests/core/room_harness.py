@@ -1,4 +1,10 @@
-"""Drives a :class:`core.room.Room` the way the server does, on plain values with a fake clock."""
+"""Drives a :class:`core.room.Room` the way the server does, on plain values with a fake clock.
+
+:meth:`Harness.join` plays a client that does what it is told, as an attacker's would: given a
+wrong room code it still says hello (with a confirmation that cannot verify), so that the
+room's own refusal can be checked. The real guest's rules are :class:`core.participant
+.Participant`'s, tested in ``test_participant.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,30 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.protocol import ErrorMessage, Limits, ServerHello, ServerMessage, Welcome, password_proof
+from core.pake import (
+    CONFIRMATION_BYTES,
+    GuestExchange,
+    WrongCode,
+    decode_confirmation,
+    decode_message,
+    decode_nonce,
+    encode_b64url,
+    normalise_room_code,
+)
+from core.protocol import (
+    AUTH_SPAKE2,
+    PROTOCOL_VERSION,
+    AuthReply,
+    ErrorMessage,
+    Limits,
+    ServerHello,
+    ServerMessage,
+    Welcome,
+    key_proof,
+)
 from core.room import ConnId, Deliver, Disconnect, Room, RoomAction, RoomConfig
+
+ZERO_FINGERPRINT = bytes(32)
 
 
 class FakeClock:
@@ -35,12 +63,19 @@ class Peer:
 class Harness:
     """Drives a Room the way the server does, recording what each connection would get."""
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, *, fingerprint: bytes = ZERO_FINGERPRINT, **config: Any) -> None:
+        """A room made from ``config`` (``password``: its room code), whose certificate has
+        ``fingerprint``."""
         config.setdefault("name", "Room")
         config.setdefault("host_key", "HOSTKEY")
         config.setdefault("limits", Limits(message_burst=1000, messages_per_minute=60_000))
         self.clock = FakeClock()
-        self.room = Room(RoomConfig(**config), clock=self.clock, wall_clock=self.clock)
+        self.room = Room(
+            RoomConfig(**config), clock=self.clock, wall_clock=self.clock, fingerprint=fingerprint
+        )
+        password = config.get("password")
+        self._code = None if password is None else normalise_room_code(password)
+        self._guesses: dict[str, bytes] = {}  # a wrong code's auth_start message, made once
         self.peers: dict[ConnId, Peer] = {}
         self.assistant_actions: list[RoomAction] = []  # StartAnswer, CancelAnswer, Deliberate
         self._next = 0
@@ -68,18 +103,56 @@ class Harness:
     def send(self, peer: Peer, **frame: Any) -> None:
         self.apply(self.room.receive(peer.conn, json.dumps(frame)))
 
-    def join(self, name: str, address: str = "10.0.0.9", **hello: Any) -> Peer:
+    def exchange(self, peer: Peer, code: str, fingerprint: bytes = ZERO_FINGERPRINT) -> str | None:
+        """Send ``auth_start`` for ``code``, bound to ``fingerprint`` (the certificate this
+        guest saw), and read the room's reply: the guest's confirmation to say hello with, or
+        None if the room refused. For a wrong code (a reply that does not verify) a made-up
+        confirmation: a guesser need not stop where an honest guest does."""
+        if normalise_room_code(code) != self._code:
+            # Known to fail: a guesser may send one message for a code to every connection
+            # (it carries no nonce), and the room cannot tell. Saves the guest's half.
+            message = self._guesses.get(code)
+            if message is None:
+                message = GuestExchange(code, fingerprint, bytes(16)).start()
+                self._guesses[code] = message
+            self.send(peer, type="auth_start", method=AUTH_SPAKE2, message=encode_b64url(message))
+            return None if peer.closed is not None else encode_b64url(bytes(CONFIRMATION_BYTES))
+        guest = GuestExchange(code, fingerprint, decode_nonce(peer.nonce))
+        self.send(peer, type="auth_start", method=AUTH_SPAKE2, message=encode_b64url(guest.start()))
+        replies = peer.of(AuthReply)
+        if peer.closed is not None or not replies:
+            return None
+        reply: AuthReply = replies[-1]
+        try:
+            confirmed = guest.finish(
+                decode_message(reply.message), decode_confirmation(reply.confirmation)
+            )
+        except WrongCode:  # the same code, another certificate: someone in the middle
+            return encode_b64url(bytes(CONFIRMATION_BYTES))
+        return encode_b64url(confirmed.confirmation)
+
+    def join(
+        self,
+        name: str,
+        address: str = "10.0.0.9",
+        *,
+        fingerprint: bytes = ZERO_FINGERPRINT,
+        **hello: Any,
+    ) -> Peer:
+        """Connect from ``address`` and say hello as ``name``. ``password``: run the room-code
+        exchange with this code first; ``host_key``: prove it; anything else goes into the
+        ``hello`` frame as it is."""
         peer = self.connect(address)
-        password = hello.pop("password", None)
-        if password is not None:
-            hello["auth"] = {
-                "method": "password-hmac-sha256",
-                "proof": password_proof(password, peer.nonce),
-            }
+        code = hello.pop("password", None)
+        if code is not None:
+            confirmation = self.exchange(peer, code, fingerprint)
+            if confirmation is None:
+                return peer
+            hello["auth"] = {"method": AUTH_SPAKE2, "confirmation": confirmation}
         host_key = hello.pop("host_key", None)
         if host_key is not None:
-            hello["host_proof"] = password_proof(host_key, peer.nonce)
-        self.send(peer, type="hello", protocol=1, name=name, **hello)
+            hello["host_proof"] = key_proof(host_key, peer.nonce)
+        self.send(peer, type="hello", protocol=PROTOCOL_VERSION, name=name, **hello)
         return peer
 
     def host(self, name: str = "Hana") -> Peer:

@@ -17,10 +17,17 @@ from hypothesis import strategies as st
 
 from core.admission import AdmissionRules
 from core.codec import parse_client_frame, serialize
+from core.pake import (
+    RoomExchange,
+    decode_confirmation,
+    decode_message,
+    encode_b64url,
+)
 from core.participant import (
     REPLAY_WAIT,
     Acknowledged,
     AttemptFailed,
+    CertificateChanged,
     ClientEvent,
     Deliver,
     End,
@@ -44,12 +51,13 @@ from core.participant import (
 from core.protocol import (
     ABILITIES,
     AUTH_NONE,
-    AUTH_PASSWORD,
+    AUTH_SPAKE2,
     PROTOCOL_VERSION,
     TERMINAL_CLOSE_CODES,
     Ack,
     AuthOffer,
-    AuthProof,
+    AuthReply,
+    AuthStart,
     ClientMessage,
     CloseCode,
     ErrorMessage,
@@ -71,13 +79,18 @@ from core.protocol import (
     ServerMessage,
     TypingChanged,
     Welcome,
-    password_proof,
+    key_proof,
 )
-from tests.core.room_harness import Harness, Peer
+from core.wording import ENDED_WORDS
+from tests.core.room_harness import Harness, Peer, welcome_of
 
 INSTANCE = "run-1"
 RELAXED = Limits(message_burst=1000, messages_per_minute=60_000)
 HANA = ParticipantInfo("p1", "Hana", "host")
+CODE = "1234 5678"
+FINGERPRINT = bytes(range(32))  # of the certificate the room's connections present
+NONCE_1 = bytes([1]) * 32
+NONCE_2 = bytes([2]) * 32
 
 
 def greeting(
@@ -85,10 +98,30 @@ def greeting(
     *,
     password_required: bool = False,
     protocol: int = PROTOCOL_VERSION,
-    nonce: str = "nonce-1",
+    nonce: bytes = NONCE_1,
+    methods: tuple[str, ...] | None = None,
 ) -> ServerHello:
+    """A room's greeting, offering the methods a room of this version offers unless told."""
     room = RoomPreview("Room", password_required, instance=instance)
-    return ServerHello(protocol, ABILITIES, room, AuthOffer((AUTH_NONE, AUTH_PASSWORD), nonce))
+    if methods is None:
+        methods = (AUTH_SPAKE2,) if password_required else (AUTH_NONE,)
+    return ServerHello(protocol, ABILITIES, room, AuthOffer(methods, encode_b64url(nonce)))
+
+
+def reply_to(
+    start: ClientMessage,
+    code: str = CODE,
+    *,
+    nonce: bytes = NONCE_1,
+    fingerprint: bytes = FINGERPRINT,
+) -> tuple[AuthReply, RoomExchange]:
+    """What a room with ``code`` and the certificate ``fingerprint`` answers ``start``, and
+    its side of the exchange (to check the guest's confirmation with)."""
+    assert isinstance(start, AuthStart) and start.method == AUTH_SPAKE2
+    room = RoomExchange(code, fingerprint, nonce)
+    reply = room.respond(decode_message(start.message))
+    answer = AuthReply(encode_b64url(reply.message), encode_b64url(reply.confirmation))
+    return answer, room
 
 
 def welcome(
@@ -196,14 +229,14 @@ def kinds(actions: list[ParticipantAction], kind: type[Any]) -> list[Any]:
 # -- the handshake ------------------------------------------------------------------------
 
 
-def test_hello_carries_the_proofs_and_after_a_welcome_the_session_to_resume() -> None:
-    d = Driver(password="open sesame", host_key="HOSTKEY", client_name="tester")
+def test_hello_carries_the_host_proof_and_after_a_welcome_the_session_to_resume() -> None:
+    d = Driver(host_key="HOSTKEY", client_name="tester")
     d.carry(d.p.opened())
-    (hello,) = sent_in(d.frame(greeting(password_required=True, nonce="n-1")))
+    (hello,) = sent_in(d.frame(greeting(nonce=NONCE_1)))
     assert isinstance(hello, Hello)
     assert (hello.protocol, hello.name, hello.client) == (PROTOCOL_VERSION, "Sam", "tester")
-    assert hello.auth == AuthProof(AUTH_PASSWORD, password_proof("open sesame", "n-1"))
-    assert hello.host_proof == password_proof("HOSTKEY", "n-1")
+    assert hello.auth is None  # a room without a room code
+    assert hello.host_proof == key_proof("HOSTKEY", encode_b64url(NONCE_1))
     assert hello.resume is None  # nothing to resume yet
 
     actions = d.frame(welcome(session="s-1"))
@@ -214,31 +247,152 @@ def test_hello_carries_the_proofs_and_after_a_welcome_the_session_to_resume() ->
         d.frame(said(seq))
     d.lose()
     d.carry(d.p.opened())
-    (again,) = sent_in(d.frame(greeting(nonce="n-2")))
+    (again,) = sent_in(d.frame(greeting(nonce=NONCE_2)))
     assert isinstance(again, Hello)
     assert again.resume == ResumeRequest(session="s-1", last_seq=3)
-    assert again.host_proof == password_proof("HOSTKEY", "n-2")  # a proof for each nonce
+    assert again.host_proof == key_proof("HOSTKEY", encode_b64url(NONCE_2))  # one per nonce
+
+
+def test_in_a_room_with_a_code_the_exchange_comes_before_anything_else() -> None:
+    d = Driver(password="1234-5678", host_key="HOSTKEY")  # typed another way: the same code
+    d.carry(d.p.opened(FINGERPRINT))
+    (start,) = sent_in(d.frame(greeting(password_required=True)))
+    assert isinstance(start, AuthStart) and start.method == AUTH_SPAKE2
+    reply, room = reply_to(start)
+    (hello,) = sent_in(d.frame(reply))
+    assert isinstance(hello, Hello) and hello.name == "Sam"
+    assert hello.auth is not None and hello.auth.method == AUTH_SPAKE2
+    room.finish(decode_confirmation(hello.auth.confirmation))  # the room is convinced too
+    assert hello.host_proof == key_proof("HOSTKEY", encode_b64url(NONCE_1))
+    assert "1234" not in start.message + hello.auth.confirmation + str(hello)
+    assert kinds(d.frame(welcome()), Joined)
+
+
+def test_a_wrong_code_is_found_out_from_the_reply_and_no_hello_is_sent() -> None:
+    d = Driver(password="1111 2222")
+    d.carry(d.p.opened(FINGERPRINT))
+    (start,) = sent_in(d.frame(greeting(password_required=True)))
+    reply, _ = reply_to(start, CODE)
+    actions = d.frame(reply)
+    assert sent_in(actions) == []  # our name and session stay unsaid
+    (failed,) = actions
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.code == "auth_failed"
+    assert failed.error.message == "wrong room code, or this is not the room you think"
+    assert [type(m) for m in d.sent()] == [AuthStart]
+    assert d.p.ended is None and not d.p.connected  # a first attempt: the caller reports it
+
+
+def test_a_relay_with_its_own_certificate_fails_even_with_the_right_code() -> None:
+    """The guest binds the certificate its connection presented (the relay's); the room
+    binds its own. Neither can check the other, so no hello goes through the relay."""
+    d = Driver(password=CODE)
+    d.carry(d.p.opened(bytes([0xEE]) * 32))  # the relay's certificate
+    (start,) = sent_in(d.frame(greeting(password_required=True)))
+    reply, _ = reply_to(start, CODE, fingerprint=FINGERPRINT)  # relayed from the real room
+    (failed,) = d.frame(reply)
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.code == "auth_failed" and [type(m) for m in d.sent()] == [AuthStart]
+
+
+def test_a_reply_for_another_nonce_is_refused() -> None:
+    d = Driver(password=CODE)
+    d.carry(d.p.opened(FINGERPRINT))
+    (start,) = sent_in(d.frame(greeting(password_required=True, nonce=NONCE_1)))
+    reply, _ = reply_to(start, CODE, nonce=NONCE_2)  # a reply made for another connection
+    (failed,) = d.frame(reply)
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.code == "auth_failed" and [type(m) for m in d.sent()] == [AuthStart]
 
 
 @pytest.mark.parametrize(
-    ("frame", "code"),
+    ("reply", "code"),
     [
-        (serialize(greeting(password_required=True)), "auth_failed"),  # we have no password
-        (serialize(greeting(protocol=PROTOCOL_VERSION + 1)), "incompatible_version"),
-        (serialize(ErrorMessage("banned", "you are banned here")), "banned"),
-        (serialize(welcome()), "bad_message"),  # not a greeting
-        ("{not json", "bad_frame"),
+        (AuthReply("QiirrgzjpfQ2BCKkNec2OLy6MQId4sBjC3kch8fMXvK2", "AAAA"), "bad_message"),
+        (AuthReply("AAAA", "f8YdvoehYKmvDDI2DL_xyVmDTE4g_CoR85HAZm1UMfo"), "bad_message"),
+        (ErrorMessage("too_many_attempts", "slow down", retry_after=12.0), "too_many_attempts"),
+        (welcome(), "bad_message"),  # anything but the reply
     ],
 )
-def test_a_room_we_must_not_join_gets_no_hello(frame: str, code: str) -> None:
+def test_anything_but_a_good_reply_ends_the_attempt_without_a_hello(
+    reply: ServerMessage, code: str
+) -> None:
+    d = Driver(password=CODE)
+    d.carry(d.p.opened(FINGERPRINT))
+    d.frame(greeting(password_required=True))
+    (failed,) = d.frame(reply)
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.code == code
+    assert [type(m) for m in d.sent()] == [AuthStart]
+    if isinstance(reply, ErrorMessage):
+        assert failed.error.retry_after == reply.retry_after
+
+
+def test_a_code_that_is_no_code_is_refused_before_anything_is_sent() -> None:
+    d = Driver(password=" - ")
+    d.carry(d.p.opened(FINGERPRINT))
+    (failed,) = d.frame(greeting(password_required=True))
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.code == "auth_failed" and "room code" in failed.error.message
+    assert d.sent() == []
+
+
+def test_a_code_given_for_a_room_without_one_is_not_used() -> None:
+    d = Driver(password=CODE)
+    d.carry(d.p.opened(FINGERPRINT))
+    (hello,) = sent_in(d.frame(greeting()))
+    assert isinstance(hello, Hello) and hello.auth is None
+
+
+def test_the_fingerprint_of_a_connection_must_be_a_sha256() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        Driver().p.opened(b"short")
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "words"),
+    [
+        (serialize(greeting(password_required=True)), "auth_failed", "needs a room code"),
+        (
+            serialize(greeting(protocol=PROTOCOL_VERSION - 1, password_required=True)),
+            "incompatible_version",
+            "this room runs an older GPT Group (protocol 1",
+        ),
+        (
+            serialize(greeting(protocol=PROTOCOL_VERSION + 1)),
+            "incompatible_version",
+            "update this app",
+        ),
+        (
+            serialize(greeting(password_required=True, methods=("password-hmac-sha256",))),
+            "incompatible_version",
+            "does not know (password-hmac-sha256)",
+        ),
+        (serialize(ErrorMessage("banned", "you are banned here")), "banned", "banned"),
+        (serialize(welcome()), "bad_message", "greet"),  # not a greeting
+        ("{not json", "bad_frame", "unreadable"),
+    ],
+)
+def test_a_room_we_must_not_join_gets_no_hello(frame: str, code: str, words: str) -> None:
     d = Driver()
     d.carry(d.p.opened())
     actions = d.carry(d.p.receive(frame, d.now))
     assert sent_in(actions) == []
     (failed,) = actions  # a first attempt: whoever started it reports the error; no End
     assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
-    assert failed.error.code == code
+    assert failed.error.code == code and words in failed.error.message
     assert d.p.ended is None and not d.p.connected
+
+
+def test_the_words_for_an_older_room_say_who_updates() -> None:
+    d = Driver(password=CODE)
+    d.carry(d.p.opened())
+    v1 = ServerHello(
+        1, ABILITIES, RoomPreview("Room", True), AuthOffer(("password-hmac-sha256",), "n" * 24)
+    )
+    (failed,) = d.frame(v1)
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.message.endswith("ask the host to update")
 
 
 def test_a_refused_hello_and_an_unreachable_first_attempt_only_report() -> None:
@@ -318,6 +472,25 @@ def test_a_restarted_room_is_not_rejoined() -> None:
     assert kinds(d.actions, ScheduleReconnect)[-1:] == [ScheduleReconnect(0.25)]  # none after
     with pytest.raises(NotConnected):
         d.post("too late")
+
+
+def test_another_certificate_on_reconnecting_ends_the_client_without_rejoining() -> None:
+    d = Driver()
+    d.join()
+    d.post("queued")
+    d.lose()
+    assert kinds(d.actions, ScheduleReconnect)
+    actions = d.carry(d.p.certificate_changed(d.now))  # the adapter found it, before any frame
+    failed, end = actions
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, CertificateChanged)
+    assert isinstance(end, End) and end.ended.reason == "certificate_changed"
+    assert end.ended.message == ENDED_WORDS["certificate_changed"]
+    assert "impersonating" in end.ended.message and "not rejoined" in end.ended.message
+    assert [q.text for q in end.ended.unsent] == ["queued"]
+    assert d.p.ended == end.ended and not d.p.connected
+    assert kinds(d.actions, ScheduleReconnect)[-1:] == [ScheduleReconnect(0.25)]  # none after
+    assert d.carry(d.p.opened()) == [] and d.frame(greeting()) == []  # nothing more happens
+    assert d.p.certificate_changed(d.now) == []
 
 
 def test_another_run_named_only_in_the_welcome_numbers_from_the_start() -> None:
@@ -621,9 +794,11 @@ class Link:
     def now(self) -> float:
         return self.harness.clock.now
 
-    def open(self) -> None:
+    def open(self, fingerprint: bytes = bytes(32)) -> None:
+        """Connect; ``fingerprint``: the certificate this connection presents to the guest
+        (the harness's room binds all zeros)."""
         self.peer = self.harness.connect()
-        self.carry(self.p.opened())
+        self.carry(self.p.opened(fingerprint))
         self.flush()
 
     def carry(self, actions: list[ParticipantAction]) -> None:
@@ -689,6 +864,41 @@ def test_resume_against_the_room_loses_and_repeats_nothing() -> None:
     assert [m.text for m in hana.of(MessagePosted)] == expected
     assert seqs(sam.events()) == sorted(set(seqs(sam.events())))
     assert sam.p.pending == []
+
+
+def test_every_connection_to_a_room_with_a_code_runs_the_exchange_and_resume_still_works() -> None:
+    # One guess per address per minute: a right code that were not refunded would block the
+    # reconnect.
+    room = Harness(password=CODE, admission=AdmissionRules(failed_auth_limit=1))
+    hana = room.join("Hana", address="127.0.0.1", host_key="HOSTKEY", password=CODE)
+    sam = Link(room, Participant("Sam", jitter=lambda: 1.0, password="12345678"))
+    sam.open()
+    assert sam.p.connected and welcome_of(hana).you.role == "host"
+    hana_says(room, hana, "before")
+    sam.flush()
+    sam.cut()
+    hana_says(room, hana, "missed")
+    sam.reconnect()
+    resumed = next(e for e in sam.events() if isinstance(e, Resumed))
+    assert resumed.resumed and resumed.history_complete
+    kinds_sent = [type(m).__name__ for m in sent_in(sam.actions)]
+    assert kinds_sent == ["AuthStart", "Hello", "AuthStart", "Hello"]
+    hellos = [m for m in sent_in(sam.actions) if isinstance(m, Hello)]
+    assert hellos[1].resume is not None and hellos[1].auth is not None
+    assert hellos[0].auth != hellos[1].auth  # a confirmation for each connection
+    assert [e.text for e in sam.events() if isinstance(e, MessagePosted)] == ["before", "missed"]
+
+
+def test_a_wrong_code_tells_the_room_nothing_about_us() -> None:
+    room = Harness(password=CODE)
+    hana = room.join("Hana", address="127.0.0.1", host_key="HOSTKEY", password=CODE)
+    eve = Link(room, Participant("Evelyn", jitter=lambda: 1.0, password="1111 2222"))
+    eve.open()
+    (failed,) = kinds(eve.actions, AttemptFailed)
+    assert isinstance(failed.error, JoinRefused) and failed.error.code == "auth_failed"
+    assert [type(m) for m in sent_in(eve.actions)] == [AuthStart]  # no hello, no name
+    assert [p.name for p in room.room.participants] == ["Hana"]
+    assert not any("Evelyn" in str(m) for m in hana.inbox)
 
 
 def test_a_message_whose_echo_was_lost_is_posted_once_even_if_the_room_forgot_us() -> None:

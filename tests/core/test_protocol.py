@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
 import pytest
 
 from core.codec import parse_client_frame, parse_server_frame, serialize
 from core.protocol import (
+    AUTH_SPAKE2,
+    PROTOCOL_VERSION,
     AuthOffer,
     AuthProof,
+    AuthReply,
+    AuthStart,
     ErrorCode,
     ErrorMessage,
     Hello,
@@ -25,19 +31,20 @@ from core.protocol import (
     ServerHello,
     SetMaxParticipants,
     Welcome,
-    password_proof,
+    key_proof,
 )
 
 CLIENT_EXAMPLES = [
     Hello(
-        protocol=1,
+        protocol=PROTOCOL_VERSION,
         name="Sam",
         abilities=("resume",),
-        auth=AuthProof("password-hmac-sha256", "ab"),
+        auth=AuthProof(AUTH_SPAKE2, "0WFFpDXbW8bfTBLxqjeXkgL9dtkyfjgVOYYS3iKnWyg"),
         resume=ResumeRequest("tok", 41),
         host_proof=None,
         client="test",
     ),
+    AuthStart(AUTH_SPAKE2, "QbY1j4ep5v8l5q1UiRnIWdqnjsiMmLkZBNpiQJiN1tJG"),
     SendMessage(id="c1", text="hello 👋\nsecond line"),
     Kick(participant="p2", ban=True),
     SetMaxParticipants(max=None),
@@ -45,7 +52,16 @@ CLIENT_EXAMPLES = [
 ]
 
 SERVER_EXAMPLES = [
-    ServerHello(1, ("resume",), RoomPreview("Room", True), AuthOffer(("none",), "n0nce")),
+    ServerHello(
+        PROTOCOL_VERSION,
+        ("resume",),
+        RoomPreview("Room", True),
+        AuthOffer((AUTH_SPAKE2,), "QEFCQ0RFRkdISUpLTE1OTw"),
+    ),
+    AuthReply(
+        "QiirrgzjpfQ2BCKkNec2OLy6MQId4sBjC3kch8fMXvK2",
+        "f8YdvoehYKmvDDI2DL_xyVmDTE4g_CoR85HAZm1UMfo",
+    ),
     Welcome(
         you=ParticipantInfo("p1", "Sam", "host"),
         session="s",
@@ -102,6 +118,19 @@ def test_unknown_fields_are_ignored() -> None:
         ('{"type": "set_max_participants", "max": 1e400}', ErrorCode.BAD_MESSAGE),
         ('{"type": "hello", "protocol": 1, "name": "x", "auth": "pw"}', ErrorCode.BAD_MESSAGE),
         ('{"type": "hello", "protocol": 1, "name": "x", "abilities": [1]}', ErrorCode.BAD_MESSAGE),
+        ('{"type": "auth_start", "method": "spake2-ed25519-v1"}', ErrorCode.BAD_MESSAGE),
+        ('{"type": "auth_start", "method": "m", "message": "QbY1+j4e"}', ErrorCode.BAD_MESSAGE),
+        ('{"type": "auth_start", "method": "m", "message": "QbY1j4e="}', ErrorCode.BAD_MESSAGE),
+        (
+            '{"type": "auth_start", "method": "m", "message": "' + "A" * 257 + '"}',
+            ErrorCode.BAD_MESSAGE,
+        ),
+        ('{"type": "auth_start", "method": "m", "message": 33}', ErrorCode.BAD_MESSAGE),
+        (
+            '{"type": "hello", "protocol": 2, "name": "x",'
+            ' "auth": {"method": "m", "confirmation": "a b"}}',
+            ErrorCode.BAD_MESSAGE,
+        ),
         ("[" * 100_000 + "]" * 100_000, ErrorCode.BAD_FRAME),
     ],
 )
@@ -124,12 +153,16 @@ def test_bad_send_error_names_the_message_it_is_about() -> None:
     assert caught.value.ref == "c9"
 
 
-def test_password_proof_depends_on_password_and_nonce() -> None:
-    proof = password_proof("secret", "nonce-1")
-    assert proof == password_proof("secret", "nonce-1")
-    assert proof != password_proof("secret", "nonce-2")
-    assert proof != password_proof("Secret", "nonce-1")
+def test_the_host_key_proof_depends_on_key_and_nonce() -> None:
+    proof = key_proof("secret", "nonce-1")
+    assert proof == key_proof("secret", "nonce-1")
+    assert proof != key_proof("secret", "nonce-2")
+    assert proof != key_proof("Secret", "nonce-1")
     assert "secret" not in proof
+    # As docs/protocol.md defines it: over the nonce's text as sent, keyed with the key's text.
+    nonce = "QEFCQ0RFRkdISUpLTE1OTw"
+    expected = hmac.new(b"HOSTKEY", nonce.encode("ascii"), hashlib.sha256).hexdigest()
+    assert key_proof("HOSTKEY", nonce) == expected
 
 
 def test_newer_values_in_kind_fields_still_parse() -> None:

@@ -9,6 +9,8 @@ import pytest
 from core.admission import AdmissionRules
 from core.ai.desk import AssistantConfig
 from core.protocol import (
+    PROTOCOL_VERSION,
+    AuthReply,
     CloseCode,
     ErrorMessage,
     Limits,
@@ -21,6 +23,7 @@ from core.protocol import (
     RoomUpdated,
     ServerHello,
     TypingChanged,
+    Welcome,
 )
 from tests.core.room_harness import Harness, welcome_of
 
@@ -180,24 +183,25 @@ def test_a_second_connection_with_the_session_replaces_the_first() -> None:
     assert welcome_of(twin).resumed
 
 
-def test_password_is_checked_before_anything_is_revealed() -> None:
+def test_the_room_code_is_checked_before_anything_is_revealed() -> None:
     h = Harness(password="hunter2")
     host = h.host("Hana")
-    h.send(host, type="send", id="c1", text="secret plans")
-    # without the password the host key alone is not enough either
-    assert host.last_error().code == "auth_failed"
-    h2 = Harness(password="hunter2")
-    h2.join("Hana", address="127.0.0.1", host_key="HOSTKEY", password="hunter2")
-    wrong = h2.join("Eve", password="guess")
+    # Without the room code the host key alone is not enough either: the exchange comes first.
+    assert host.last_error().code == "handshake_required" and not host.of(Welcome)
+    hana = h.join("Hana", address="127.0.0.1", host_key="HOSTKEY", password="hunter2")
+    h.send(hana, type="send", id="c1", text="secret plans")
+    wrong = h.join("Eve", password="guess")
     assert wrong.closed is not None and wrong.closed.code == CloseCode.AUTH_FAILED
-    assert all(isinstance(m, ServerHello | ErrorMessage) for m in wrong.inbox)
+    assert all(isinstance(m, ServerHello | AuthReply | ErrorMessage) for m in wrong.inbox)
     hello = wrong.of(ServerHello)[0]
     assert hello.room.password_required and "Hana" not in json.dumps(hello.__dict__, default=str)
-    right = h2.join("Sam", password="hunter2")
+    assert "secret plans" not in str(wrong.inbox)
+    right = h.join("Sam", password="hunter2")
     assert welcome_of(right).you.name == "Sam"
+    assert "secret plans" in [m.text for m in right.of(MessagePosted)]
 
 
-def test_repeated_wrong_passwords_are_slowed_down() -> None:
+def test_repeated_wrong_room_codes_are_slowed_down() -> None:
     h = Harness(password="pw", admission=AdmissionRules(failed_auth_limit=3))
     for _ in range(3):
         h.join("Eve", address="10.0.0.66", password="nope")
@@ -335,7 +339,7 @@ def test_drop_slow_disconnects_without_removing_the_participant() -> None:
 def test_the_host_key_itself_never_crosses_the_wire() -> None:
     h = Harness()
     peer = h.connect("127.0.0.1")
-    h.send(peer, type="hello", protocol=1, name="Hana", host_proof="HOSTKEY")  # the raw key
+    h.send(peer, type="hello", protocol=PROTOCOL_VERSION, name="Hana", host_proof="HOSTKEY")
     assert peer.closed is not None and peer.closed.code == CloseCode.AUTH_FAILED
     host = h.host()
     assert welcome_of(host).you.role == "host"

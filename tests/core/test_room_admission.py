@@ -43,7 +43,7 @@ def test_addresses_count_alone_and_ipv6_also_by_network(
     assert network_key(address) == network
 
 
-# ----------------------------------------------------------------- password guessing
+# ----------------------------------------------------------------- room-code guessing
 
 
 def test_guesses_from_many_addresses_of_one_64_count_together() -> None:
@@ -285,7 +285,7 @@ def test_a_surrogate_in_the_host_proof_is_refused_before_joining() -> None:
     peer = h.connect("127.0.0.1")
     h.apply(
         h.room.receive(
-            peer.conn, '{"type":"hello","protocol":1,"name":"Hana","host_proof":"\\udc00"}'
+            peer.conn, '{"type":"hello","protocol":2,"name":"Hana","host_proof":"\\udc00"}'
         )
     )
     assert peer.last_error().code == "bad_message"
