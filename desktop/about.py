@@ -69,8 +69,11 @@ conversation, to the AI provider the host chose: a cloud service such as OpenAI,
 on the local network. Before you join, the app shows which one a room uses. Never share
 sensitive information in a group chat.
 
-The connection between the apps in a room is **not encrypted**: anyone on the same network can
-read the messages as they travel. Use {APP_NAME} only on networks you trust.
+The connection between the apps in a room is **encrypted**, with a certificate made for that
+room alone: others on the network cannot read the messages as they travel, and the app refuses
+a room that is not the one the list or the link named. If you join by typing an address,
+compare the room's verification code with the host's first. The host's computer still sees
+everything in its room.
 
 ### Who sees what, and when
 

@@ -96,7 +96,9 @@ def test_the_policy_keeps_every_commitment_of_the_seed_policy() -> None:
     assert not missing
     assert "privacy@gptgroup.app" in policy
     assert "issue tracker" in policy
-    assert "not encrypted" in policy
+    assert "not encrypted" not in policy  # it is now, and says what that does not change:
+    assert "the host's app sees everything in its room" in policy
+    assert "compare the room's verification code with the code the host sees" in policy
 
 
 def test_the_policy_is_short_enough_to_be_read() -> None:
@@ -161,7 +163,9 @@ def test_no_text_promises_what_the_app_cannot_do(dialog: AboutDialog) -> None:
 
 def test_the_texts_say_what_is_true_now(dialog: AboutDialog) -> None:
     about = flat(dialog.about_view.document().toPlainText())
-    assert "not encrypted" in about and "anyone on the same network can read" in about
+    assert "is encrypted" in about and "not encrypted" not in about
+    assert "compare the room's verification code with the host's" in about
+    assert "the host's computer still sees everything in its room" in about
     assert '"new people see earlier messages"' in about
     assert "whether the room is announced" in about
     policy = flat(dialog.privacy_view.document().toPlainText())
