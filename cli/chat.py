@@ -21,9 +21,10 @@ from collections.abc import Callable
 from cli.rooms import find_room, list_rooms
 from cli.terminal_text import TerminalSafeFormatter, safe_traceback, terminal_safe
 from core import __version__
-from core.address import InvalidAddress, room_url
+from core.address import InvalidAddress, parse_room_address
 from core.answer_rights import stoppable_answer
 from core.client import (
+    CertificateMismatch,
     ClientEvent,
     Ended,
     JoinRefused,
@@ -319,22 +320,33 @@ def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
     return queue
 
 
-async def _target(args: argparse.Namespace) -> str | None:
-    """The URL to join, from an address, a link or a room name; prints why not, if not."""
+async def _target(args: argparse.Namespace) -> tuple[str, bytes | None] | None:
+    """The URL to join, from an address, a link or a room name, with the fingerprint of the
+    room's certificate when a link or the room's announcement named it (None for a typed
+    address); prints why not, if not."""
     if args.room is not None:
         found = await find_room(args.room, args.browse_time, args.interface)
         if isinstance(found, str):
             _complain(found)
             return None
-        return found.url()
+        return found.url(), found.fingerprint
     if args.address is None:
         _complain("give a room address or link, --room NAME, or --list")
         return None
     try:
-        return room_url(args.address)
+        address = parse_room_address(args.address)
     except InvalidAddress as exc:
         _complain(str(exc))
         return None
+    return address.url, address.fingerprint
+
+
+def verification_line(code: str) -> str:
+    """The line asking people who joined by address to compare the room's code."""
+    return (
+        f"* Verification code: {code}. Compare it with the host's: if it differs, this is "
+        "not the room you think; say nothing and /quit."
+    )
 
 
 def _complain(message: str) -> None:
@@ -350,30 +362,34 @@ async def run(args: argparse.Namespace) -> int:
                 args.browse_time, args.interface, _printer(), watch=args.watch,
                 as_json=args.json, check_interval=args.check_interval,
             )  # fmt: skip
-        url = await _target(args)
+        target = await _target(args)
     except InterfaceError as exc:
         _complain(str(exc))
         return 2
-    if url is None:
+    if target is None:
         return 2
     if args.name is None:
         _complain("--name is needed to join")
         return 2
+    url, fingerprint = target
     client = RoomClient(
         url,
         args.name,
+        fingerprint=fingerprint,
         password=args.password,
         host_key=args.host_key,
         client_name=f"gptgroup-chat/{__version__}",
     )
     try:
         welcome = await client.connect()
-    except (JoinRefused, RoomUnreachable) as exc:
+    except (JoinRefused, RoomUnreachable, CertificateMismatch) as exc:
         _complain(str(exc))
         return 1
     out = _printer()
     room, you = _one_line(welcome.room.name), _one_line(welcome.you.name)
     out(f"* You joined '{room}' as {you}. Type /help for commands.")
+    if fingerprint is None:  # a typed address: only people can tell it is the right room
+        out(verification_line(client.verification_code or "?"))
     chat = TerminalChat(client, out)
     printer = asyncio.create_task(chat.print_events())
     lines = _stdin_lines(asyncio.get_running_loop())

@@ -1,7 +1,8 @@
 """``gptgroup-host``: host a room from a terminal, with no screen and no Qt.
 
-Prints how to join (addresses and room links), announces the room on the local network, then
-serves until Ctrl+C (or SIGTERM) or until the host closes the room from a client. Closing
+Prints how to join (addresses, room links, and the room's verification code, which people who
+join by address compare with what their app shows), announces the room on the local network,
+then serves until Ctrl+C (or SIGTERM) or until the host closes the room from a client. Closing
 withdraws the announcement and tells every participant before the connections close.
 
 Every mistake in the options (a room name, an interface, an address or port that cannot be
@@ -85,10 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
 def join_instructions(host: RoomHost) -> str:
     """What to print so people (and the host) know how to join."""
     port = host.port
-    lines = [f"Room {host.config.name!r} is open on port {port}.", "Join with:"]
+    lines = [
+        f"Room {host.config.name!r} is open on port {port}.",
+        f"Verification code: {host.verification_code}",
+        "  (people who join by address see it too: they compare it with yours)",
+        "Join with:",
+    ]
     for address in host.addresses():
         lines.append(f"  gptgroup-chat {host_port(address, port)} --name YOUR_NAME")
-    lines.append("or share the room link:")
+    lines.append("or share the room link (it names the room's certificate: nothing to compare):")
     lines += [f"  {link}" for link in host.links()]
     lines.append("Host controls (keep the key to yourself), on this machine:")
     lines.append(

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from cli.terminal_text import terminal_json, terminal_safe
 from core.address import host_port
 from core.discovery import BrowserEvent, DiscoveredRoom, Discovery, RoomBrowser
+from core.protocol import PROTOCOL_VERSION
+from core.room_tls import fingerprint_text
 
 __all__ = ["describe_room", "find_room", "list_rooms", "matching_rooms", "room_json"]
 
@@ -37,16 +39,30 @@ def describe_room(room: DiscoveredRoom) -> str:
     elif room.assistant_kind == "none":
         parts.append("no assistant")
     if not room.compatible:
-        parts.append(f"INCOMPATIBLE (protocol {room.protocol or '?'})")
+        parts.append(f"INCOMPATIBLE ({_incompatibility(room)})")
+    elif room.verification_code is not None:
+        parts.append(f"code {room.verification_code}")
     if room.own:
         parts.append("yours")
     where = host_port(room.reachable or room.addresses[0], room.port)
     return terminal_safe("  " + " · ".join(parts) + f"  →  {where}")
 
 
+def _incompatibility(room: DiscoveredRoom) -> str:
+    if room.protocol == PROTOCOL_VERSION:
+        return "announced without its certificate"
+    return f"protocol {room.protocol or '?'}"
+
+
 def room_json(event: BrowserEvent) -> str:
-    """One line of JSON about a room, safe to print (see :func:`terminal_json`)."""
-    room = dataclasses.asdict(event.room) | {"compatible": event.room.compatible}
+    """One line of JSON about a room, safe to print (see :func:`terminal_json`). The
+    certificate's fingerprint is in its text form, as links carry it."""
+    fingerprint = event.room.fingerprint
+    room = dataclasses.asdict(event.room) | {
+        "compatible": event.room.compatible,
+        "fingerprint": None if fingerprint is None else fingerprint_text(fingerprint),
+        "verification_code": event.room.verification_code,
+    }
     return terminal_json({"event": event.kind, "room": room})
 
 
@@ -139,5 +155,10 @@ async def find_room(
         return f"no room called {name!r} was found on this network; join by address or link"
     if len(matches) > 1:
         listing = "\n".join(describe_room(r) for r in matches)
-        return f"several rooms are called {name!r}; join one by address:\n{listing}"
+        return (
+            f"several rooms are called {name!r}; ask the host for the room link, or compare "
+            f"the codes with the host's and join one by address:\n{listing}"
+        )
+    if matches[0].protocol == PROTOCOL_VERSION:
+        return f"the room {name!r} was announced without its certificate; ask for the room link"
     return f"the room {name!r} uses protocol {matches[0].protocol}; update the older app"

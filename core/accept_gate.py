@@ -1,25 +1,21 @@
 """Limits on open sockets, applied the moment a TCP connection is accepted.
 
 The room limits connections per address too, but only once a WebSocket upgrade has finished;
-thousands of half-open upgrades from one machine would exhaust the host's file descriptors
-long before that. :class:`AcceptGate` counts every accepted socket per address key and in
-total, and :func:`gated_connection` makes a websockets connection class that cuts a socket
-over either limit at once, before reading anything from it.
+thousands of half-open upgrades (or TLS handshakes) from one machine would exhaust the host's
+file descriptors long before that. :class:`AcceptGate` counts every accepted socket per
+address key and in total; :mod:`core.tls_listener` asks it about each socket as it is
+accepted and cuts one over either limit at once, before reading anything from it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections import Counter
-from typing import Any
-
-from websockets.asyncio.server import ServerConnection
 
 from core.admission import address_keys, is_loopback, limit_for
 
-__all__ = ["AcceptGate", "gated_connection", "raise_open_files_limit"]
+__all__ = ["AcceptGate", "raise_open_files_limit"]
 
 log = logging.getLogger("gptgroup.server")
 
@@ -65,31 +61,6 @@ class AcceptGate:
             if self._open[key] <= 0:
                 del self._open[key]
         self._total -= 0 if is_loopback(address) else 1
-
-
-def gated_connection(gate: AcceptGate) -> type[ServerConnection]:
-    """A :class:`ServerConnection` class whose sockets pass ``gate`` when accepted."""
-
-    class GatedConnection(ServerConnection):
-        _gate_address: str | None = None
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)
-            assert isinstance(transport, asyncio.Transport)
-            peer: Any = transport.get_extra_info("peername")
-            address = str(peer[0]).removeprefix("::ffff:") if peer else "unknown"
-            if gate.admit(address):
-                self._gate_address = address
-            else:
-                transport.abort()  # before the upgrade is read: costs the attacker, not us
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._gate_address is not None:
-                gate.release(self._gate_address)
-                self._gate_address = None
-            super().connection_lost(exc)
-
-    return GatedConnection
 
 
 def raise_open_files_limit() -> int:

@@ -1,13 +1,20 @@
-"""Room addresses as people type or share them, turned into WebSocket URLs.
+"""Room addresses as people type or share them, turned into ``wss://`` URLs.
 
 Three forms join the same way: ``host:port`` (or ``[v6]:port``, or just ``host`` for the
-default port), a ``ws://host:port/`` URL, and a room link the host can copy and share:
+default port), a ``wss://host:port/`` URL, and a room link the host can copy and share:
 
-    gptgroup://192.168.1.20:47321/?room=Team%20lunch&v=1&pw=1
+    gptgroup://192.168.1.20:47321/?room=Team%20lunch&v=2&pw=1&fp=aaaq...
 
 A link carries what is needed to join and to show the room before joining: the address, the
-room's name, the protocol version and whether a password is needed. It never carries the
-password itself.
+room's name, the protocol version, whether a room code is needed and the fingerprint of the
+room's certificate (``fp``, see :mod:`core.room_tls`), which the client then pins. It never
+carries the room code itself. Without ``fp`` (a typed address, or a link without one) the
+client learns the certificate when it connects, and people compare the verification code.
+
+Every room connection is TLS. A ``ws://`` URL (how rooms were written before they were
+encrypted) is read as the same address over ``wss://``: the client never speaks in the clear,
+so nothing is lost by reading it, and a room of the old kind then says, through the client,
+that it must be updated.
 
 An IPv6 link-local address needs its interface (its scope) to be joinable: ``fe80::1%eth0``.
 In links the ``%`` is written ``%25`` (RFC 6874: ``[fe80::1%25eth0]``); typed addresses may
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
 from core.protocol import DEFAULT_PORT, MAX_ROOM_NAME_CHARS
+from core.room_tls import InvalidFingerprint, fingerprint_text, parse_fingerprint
 from core.text_rules import clean_label
 
 __all__ = [
@@ -30,7 +38,7 @@ __all__ = [
     "parse_room_address",
     "room_link",
     "room_url",
-    "ws_url",
+    "wss_url",
 ]
 
 LINK_SCHEME = "gptgroup"
@@ -45,9 +53,9 @@ def host_port(host: str, port: int | None = None, *, in_link: bool = False) -> s
     return host if port is None else f"{host}:{port}"
 
 
-def ws_url(host: str, port: int) -> str:
-    """The ``ws://`` URL of a room at ``host`` and ``port``."""
-    return f"ws://{host_port(host, port)}/"
+def wss_url(host: str, port: int) -> str:
+    """The ``wss://`` URL of a room at ``host`` and ``port``."""
+    return f"wss://{host_port(host, port)}/"
 
 
 class InvalidAddress(ValueError):
@@ -56,7 +64,11 @@ class InvalidAddress(ValueError):
 
 @dataclass(frozen=True)
 class RoomAddress:
-    """Where a room is, plus what a link said about it (None when not known)."""
+    """Where a room is, plus what a link said about it (None when not known).
+
+    ``fingerprint`` is the room certificate's fingerprint from a link's ``fp``: a client
+    pins it. None means nobody said which certificate to expect (see the module docstring).
+    """
 
     url: str
     host: str
@@ -64,30 +76,31 @@ class RoomAddress:
     name: str | None = None
     password_required: bool | None = None
     protocol: int | None = None
+    fingerprint: bytes | None = None
 
 
 def parse_room_address(text: str) -> RoomAddress:
-    """Read ``host:port``, a ``ws://`` URL or a ``gptgroup://`` link. Raises
-    :class:`InvalidAddress` with a sentence saying what is wrong."""
+    """Read ``host:port``, a ``wss://`` (or ``ws://``) URL or a ``gptgroup://`` link. Raises
+    :class:`InvalidAddress` with a sentence saying what is wrong, a damaged ``fp`` included."""
     text = text.strip()
     if not text:
         raise InvalidAddress("enter an address such as 192.168.1.20:47321, or a room link")
     if "://" not in text:
         if _is_bare_ipv6(text):
             text = f"[{text}]"
-        text = f"ws://{text}"
+        text = f"wss://{text}"
     try:
         parts = urlsplit(text)
         port = parts.port or DEFAULT_PORT
     except ValueError as exc:
         raise InvalidAddress(f"not a valid address: {exc}") from None
-    if parts.scheme not in ("ws", LINK_SCHEME):
+    if parts.scheme not in ("wss", "ws", LINK_SCHEME):
         raise InvalidAddress(f"unsupported address scheme {parts.scheme!r}; use host:port")
     host = _host_with_zone(parts.netloc, parts.hostname)
     if not host:
         raise InvalidAddress("the address has no host")
-    url = ws_url(host, port)
-    if parts.scheme == "ws":
+    url = wss_url(host, port)
+    if parts.scheme != LINK_SCHEME:
         return RoomAddress(url, host, port)
     query = parse_qs(parts.query)
 
@@ -104,22 +117,46 @@ def parse_room_address(text: str) -> RoomAddress:
         name=clean_label(first("room") or "", MAX_ROOM_NAME_CHARS) or None,
         password_required=None if password is None else password == "1",
         protocol=int(version) if version is not None and version.isdigit() else None,
+        fingerprint=_link_fingerprint(parts.query),
     )
 
 
 def room_url(text: str) -> str:
-    """The ``ws://`` URL for any accepted address form. Raises :class:`InvalidAddress`."""
+    """The ``wss://`` URL for any accepted address form. Raises :class:`InvalidAddress`."""
     return parse_room_address(text).url
 
 
 def room_link(
-    host: str, port: int, name: str, *, password_required: bool, protocol: int
+    host: str, port: int, name: str, *, password_required: bool, protocol: int,
+    fingerprint: bytes | None = None,
 ) -> str:  # fmt: skip
     """A ``gptgroup://`` link for a room at ``host:port`` (a scoped IPv6 address keeps its
-    scope, as ``[fe80::1%25eth0]``)."""
+    scope, as ``[fe80::1%25eth0]``), carrying the certificate's ``fingerprint`` when given."""
     where = host_port(host, port, in_link=True)
     room = quote(name, safe="")
-    return f"{LINK_SCHEME}://{where}/?room={room}&v={protocol}&pw={int(password_required)}"
+    link = f"{LINK_SCHEME}://{where}/?room={room}&v={protocol}&pw={int(password_required)}"
+    return link if fingerprint is None else f"{link}&fp={fingerprint_text(fingerprint)}"
+
+
+def _link_fingerprint(query: str) -> bytes | None:
+    """The fingerprint a link's ``fp`` names; None without ``fp``. A link with an ``fp``
+    that is not one fingerprint, exactly, is refused rather than joined unpinned: it was
+    damaged on its way (cut, or its case changed), and the check it asks for cannot be made.
+    """
+    values = parse_qs(query, keep_blank_values=True).get("fp")
+    if values is None:
+        return None
+    if len(values) > 1:
+        raise InvalidAddress(
+            "the room link names more than one certificate (fp); ask the host for the link again"
+        )
+    try:
+        return parse_fingerprint(values[0])
+    except InvalidFingerprint as exc:
+        raise InvalidAddress(
+            f"the room link's certificate fingerprint (fp) is damaged: {exc}; "
+            "ask the host to share the link again"
+        ) from None
 
 
 def _host_with_zone(netloc: str, hostname: str | None) -> str | None:

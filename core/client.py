@@ -2,8 +2,8 @@
 
 Usage::
 
-    client = RoomClient("ws://192.0.2.10:47321/", "Sam")
-    welcome = await client.connect()          # raises JoinRefused / RoomUnreachable
+    client = RoomClient("wss://192.0.2.10:47321/", "Sam", fingerprint=pin)
+    welcome = await client.connect()  # raises JoinRefused / RoomUnreachable / CertificateMismatch
     await client.send("hello everyone")
     async for event in client.events():       # ends after an Ended event
         ...
@@ -14,6 +14,14 @@ resumes from the last sequence number it delivered: every missed event arrives e
 and in order. Messages sent meanwhile wait in an outbox and are sent on resume; their client
 ids make the room ignore a second copy. A closed room, a kick, a ban or a refused join ends
 the retries and is reported as an :class:`Ended` event.
+
+Every connection is TLS, and the room is known by its certificate's fingerprint (see
+:mod:`core.room_tls`). A client told the fingerprint (by a room link or a discovery record)
+checks it right after the TLS handshake, before it sends the room anything, and a room with
+another certificate is refused with :class:`CertificateMismatch`. A client told nothing (a
+typed address) takes the certificate of its first connection; people then compare
+:attr:`RoomClient.verification_code` with the host's. Either way every reconnect must find
+that same certificate, or the client ends (``certificate_changed``) and never resumes.
 
 This module is the asyncio adapter: it owns the websocket, the tasks and the timers. The rules
 (the handshake, resume and de-duplication, the mirror of the room, confirmations and pacing,
@@ -28,16 +36,23 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.datastructures import HeadersLike
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.http11 import USER_AGENT
+from websockets.uri import parse_uri
 
 from core.participant import (
     Acknowledged,
     AttemptFailed,
+    CertificateChanged,
     ClientEvent,
     Deliver,
     End,
@@ -68,6 +83,7 @@ from core.protocol import (
     ClientMessage,
     CloseRoom,
     ConfigureAssistant,
+    ErrorCode,
     Kick,
     Lock,
     MessageId,
@@ -81,9 +97,20 @@ from core.protocol import (
     Unban,
     Welcome,
 )
+from core.room_tls import (
+    FINGERPRINT_BYTES,
+    CertificateMismatch,
+    RoomIdentityError,
+    check_pin,
+    client_context,
+    peer_fingerprint,
+    verification_code,
+)
 
 __all__ = [
     "Acknowledged",
+    "CertificateChanged",
+    "CertificateMismatch",
     "ClientEvent",
     "Ended",
     "JoinRefused",
@@ -94,6 +121,7 @@ __all__ = [
     "Reconnecting",
     "Resumed",
     "RoomClient",
+    "RoomProbe",
     "RoomRestarted",
     "RoomUnreachable",
     "SendFailed",
@@ -104,6 +132,7 @@ log = logging.getLogger("gptgroup.client")
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # the largest frame we accept from a room
 LEAVE_WAIT = 3.0  # seconds we wait, at most, for the room to close after we say we leave
+OLDER_ROOM_TEXT = "this room runs an older GPT Group without encryption; ask the host to update"
 
 
 def _now() -> float:
@@ -111,23 +140,123 @@ def _now() -> float:
     return time.monotonic()
 
 
-async def probe_room(url: str, *, wait: float = 5.0) -> RoomPreview:
-    """What a room says about itself before joining (name, password needed, assistant).
+@dataclass(frozen=True)
+class RoomProbe:
+    """What a room says about itself before joining, and which certificate it presented.
+
+    Join it with ``RoomClient(url, name, fingerprint=probe.fingerprint)``, so that the room
+    joined is the one whose :attr:`verification_code` people compared.
+    """
+
+    preview: RoomPreview
+    fingerprint: bytes
+
+    @property
+    def verification_code(self) -> str:
+        """The code for people to compare with the host's before joining."""
+        return verification_code(self.fingerprint)
+
+
+async def probe_room(url: str, *, fingerprint: bytes | None = None, wait: float = 5.0) -> RoomProbe:
+    """What a room says about itself before joining (name, room code needed, assistant),
+    and its certificate's fingerprint.
 
     Opens a connection, reads the greeting and closes without joining: nobody in the room
-    sees it. Raises :class:`RoomUnreachable` or :class:`JoinRefused`.
+    sees it. With ``fingerprint``, a room that presents another certificate is sent nothing
+    and refused. Raises :class:`CertificateMismatch`, :class:`RoomUnreachable` or
+    :class:`JoinRefused` (the room refused on sight, or it is of an older version).
     """
-    try:
-        ws = await connect(url, proxy=None, compression=None, open_timeout=wait)
-    except (OSError, InvalidHandshake, TimeoutError, InvalidURI) as exc:
-        raise RoomUnreachable(f"cannot reach a room at {url}: {exc}") from exc
+    ws = await _open(url, fingerprint, open_timeout=wait)
     try:
         frame = await asyncio.wait_for(ws.recv(), wait)
     except (TimeoutError, ConnectionClosed) as exc:
         raise RoomUnreachable(f"the room at {url} did not answer") from exc
     finally:
         await ws.close()
-    return read_greeting(frame).room
+    return RoomProbe(read_greeting(frame).room, ws.fingerprint)
+
+
+class _RoomConnection(ClientConnection):
+    """A connection to a room that reads the room's certificate right after the TLS
+    handshake and checks it against :attr:`pin` before the WebSocket upgrade: a room that
+    fails the pin is sent nothing at all. :attr:`fingerprint` is the certificate's."""
+
+    pin: ClassVar[bytes | None] = None
+    fingerprint: bytes = bytes(FINGERPRINT_BYTES)
+
+    async def handshake(
+        self,
+        additional_headers: HeadersLike | None = None,
+        user_agent_header: str | None = USER_AGENT,
+    ) -> None:
+        self.fingerprint = peer_fingerprint(self.transport.get_extra_info("ssl_object"))
+        check_pin(self.fingerprint, self.pin)
+        await super().handshake(additional_headers, user_agent_header)
+
+
+def _pinned(expected: bytes | None) -> type[_RoomConnection]:
+    """The connection class for one attempt, checking ``expected`` (None: nothing)."""
+
+    class PinnedConnection(_RoomConnection):
+        pin = expected
+
+    return PinnedConnection
+
+
+async def _open(
+    url: str, pin: bytes | None, *, open_timeout: float, **options: Any
+) -> _RoomConnection:
+    """Open a WebSocket to the room at ``url`` over TLS, checking ``pin`` before the upgrade.
+
+    ``options`` go to websockets' ``connect``. Raises :class:`CertificateMismatch`,
+    :class:`JoinRefused` (``incompatible_version``: a room of a version from before rooms
+    were encrypted) or :class:`RoomUnreachable`, its message in plain words.
+    """
+    try:
+        ws = await connect(
+            url,
+            proxy=None,
+            compression=None,
+            open_timeout=open_timeout,
+            ssl=client_context(),
+            create_connection=_pinned(pin),
+            **options,
+        )
+    except CertificateMismatch:
+        raise
+    except ConnectionRefusedError as exc:
+        raise RoomUnreachable(f"cannot reach a room at {url}: {exc}") from exc
+    except (ssl.SSLError, ConnectionError) as exc:
+        # The other end would not speak TLS: an older room closes (or answers in plain text)
+        # on seeing the TLS hello. Asking its /health in plain text tells it from the rest.
+        if await _answers_in_the_clear(url, open_timeout):
+            raise JoinRefused(ErrorCode.INCOMPATIBLE_VERSION, OLDER_ROOM_TEXT) from exc
+        raise RoomUnreachable(
+            f"cannot set up an encrypted connection with {url}: it may not be a GPT Group "
+            "room, or something on the network is in the way"
+        ) from exc
+    except (OSError, InvalidHandshake, TimeoutError, InvalidURI, RoomIdentityError) as exc:
+        raise RoomUnreachable(f"cannot reach a room at {url}: {exc}") from exc
+    assert isinstance(ws, _RoomConnection)
+    return ws
+
+
+async def _answers_in_the_clear(url: str, wait: float) -> bool:
+    """Whether something at ``url``'s address answers ``GET /health`` in plain HTTP with 200,
+    as rooms did before they were encrypted. (A room of today answers 426.) The request
+    carries nothing but its path."""
+    try:
+        where = parse_uri(url)
+        async with asyncio.timeout(wait):
+            reader, writer = await asyncio.open_connection(where.host, where.port)
+            try:
+                writer.write(b"GET /health HTTP/1.1\r\nHost: room\r\nConnection: close\r\n\r\n")
+                status = await reader.readline()
+            finally:
+                writer.transport.abort()
+    except (OSError, TimeoutError, InvalidURI, ValueError):
+        return False
+    return status.split(b" ")[1:2] == [b"200"]
 
 
 class RoomClient:
@@ -138,6 +267,7 @@ class RoomClient:
         url: str,
         name: str,
         *,
+        fingerprint: bytes | None = None,
         password: str | None = None,
         host_key: str | None = None,
         policy: ReconnectPolicy | None = None,
@@ -147,8 +277,11 @@ class RoomClient:
         local_address: str | None = None,
         client_name: str = "gptgroup",
     ) -> None:
+        if fingerprint is not None and len(fingerprint) != FINGERPRINT_BYTES:
+            raise ValueError("a certificate fingerprint is the 32 bytes of a SHA-256")
         self.url = url
         self.name = name
+        self._pin = fingerprint  # told, or else learned from the first connection
         self._open_timeout = open_timeout
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
@@ -198,6 +331,18 @@ class RoomClient:
         return self._machine.participants
 
     @property
+    def fingerprint(self) -> bytes | None:
+        """The room certificate's fingerprint: the one we were told, else the one the first
+        connection presented (None before it). Every later connection must present it."""
+        return self._pin
+
+    @property
+    def verification_code(self) -> str | None:
+        """The code for people to compare with the host's (None before the first connection,
+        when no fingerprint was given)."""
+        return None if self._pin is None else verification_code(self._pin)
+
+    @property
     def instance(self) -> str | None:
         """Which run of the room we are in: it changes when the host restarted the room."""
         return self._machine.instance
@@ -232,7 +377,9 @@ class RoomClient:
     # ----------------------------------------------------------------- lifecycle
 
     async def connect(self) -> Welcome:
-        """Join the room. Raises :class:`JoinRefused` or :class:`RoomUnreachable`."""
+        """Join the room. Raises :class:`JoinRefused`, :class:`RoomUnreachable`, or
+        :class:`CertificateMismatch` when the room is not the one the fingerprint given
+        names (it is then sent nothing)."""
         if self._runner is not None:
             raise RuntimeError("connect() was already called")
         self._outgoing = asyncio.Queue()
@@ -442,28 +589,41 @@ class RoomClient:
 
     # ----------------------------------------------------------------- connections
 
-    async def _attempt(self) -> Welcome | JoinError:
+    async def _attempt(self) -> Welcome | JoinError | CertificateMismatch:
         """One connection attempt, handshake included, told to the machine as it goes: the
         welcome (the connection is then the live one), or why not (the machine's actions
-        have then said what follows: another attempt, the end, or nothing on a first one)."""
+        have then said what follows: another attempt, the end, or nothing on a first one).
+
+        A first attempt that finds another certificate than we were told returns
+        :class:`CertificateMismatch`, for :meth:`connect` to raise; a reconnect that does
+        ends the client (``certificate_changed``)."""
         kwargs: dict[str, object] = {}
         if self._local_address is not None:
             kwargs["local_addr"] = (self._local_address, 0)
+        first = self._runner is None
         try:
-            ws = await connect(
+            ws = await _open(
                 self.url,
-                proxy=None,
-                compression=None,
+                self._pin,
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
                 max_size=MAX_FRAME_BYTES,
                 close_timeout=2.0,
                 user_agent_header=self._client_name,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
-        except (OSError, InvalidHandshake, TimeoutError, InvalidURI) as exc:
-            return self._attempt_failed(f"cannot reach a room at {self.url}: {exc}")
+        except CertificateMismatch as exc:
+            if first:
+                return exc
+            self._carry_out(self._machine.certificate_changed(_now()), None)
+            return CertificateChanged()
+        except JoinRefused as exc:  # a room from before encryption
+            return exc if first else self._attempt_failed(str(exc))
+        except RoomUnreachable as exc:
+            return self._attempt_failed(str(exc))
+        if self._pin is None:
+            self._pin = ws.fingerprint  # the session's certificate from now on
         try:
             outcome = await asyncio.wait_for(self._handshake(ws), self._open_timeout)
         except TimeoutError:  # it accepted the connection but never greeted us
@@ -477,9 +637,9 @@ class RoomClient:
             await ws.close()
         return outcome
 
-    async def _handshake(self, ws: ClientConnection) -> Welcome | JoinError:
+    async def _handshake(self, ws: _RoomConnection) -> Welcome | JoinError:
         """Feed the machine the frames of a new connection until it has joined or refused."""
-        self._carry_out(self._machine.opened(), ws)
+        self._carry_out(self._machine.opened(ws.fingerprint), ws)
         while True:
             actions = self._machine.receive(await ws.recv(), _now())
             self._carry_out(actions, ws)

@@ -11,12 +11,17 @@ Everything read from the network is untrusted: ``decode_txt`` turns any TXT reco
 malformed, into checked values or drops it, and never raises; nothing a record holds can make
 the browser raise in a task either.
 
-A room is listed only once one of its addresses answers ``GET /health``, and stays listed
-while it keeps answering (checked every ``check_interval`` seconds). A room whose host vanished
-without a goodbye leaves after ``failures_to_drop`` failed checks in a row: a connection to a
-vanished host fails within ``probe_timeout``, so that takes at most
-``failures_to_drop * (check_interval + probe_timeout)`` seconds (14 s with the defaults; the
-docs promise 15). A goodbye alone proves nothing (anyone on the LAN can send one), so a
+A room is listed only once one of its addresses answers ``GET /health`` over TLS with the
+certificate its record names (``fp``), and stays listed while it keeps answering (checked
+every ``check_interval`` seconds). Anyone can announce a record that points at someone
+else's room, or at a relay to it: the pin makes such a record fail its checks, so it is never
+listed. A record without a valid ``fp`` (a room of an older version) is checked with a plain
+``GET /health`` that carries nothing, and listed as incompatible if it answers.
+
+A room whose host vanished without a goodbye leaves after ``failures_to_drop`` failed checks
+in a row: a connection to a vanished host fails within ``probe_timeout``, so that takes at
+most ``failures_to_drop * (check_interval + probe_timeout)`` seconds (14 s with the defaults;
+the docs promise 15). A goodbye alone proves nothing (anyone on the LAN can send one), so a
 room leaves on a goodbye only if it fails one of the two checks that follow (at once, then a
 second later, in case its host was about to stop).
 
@@ -56,6 +61,7 @@ from core.room_records import (
     encode_txt,
     parse_address,
 )
+from core.room_tls import RoomIdentityError, check_pin, client_context, peer_fingerprint
 
 __all__ = [
     "MAX_CHECK_SOCKETS",
@@ -543,7 +549,9 @@ class RoomBrowser:
         room = known.room
         order = sorted(room.addresses, key=lambda a: a != room.reachable)
         priority = known.urgency
-        answers = await asyncio.gather(*(self._probe(a, room.port, priority) for a in order))
+        answers = await asyncio.gather(
+            *(self._probe(a, room.port, room.fingerprint, priority) for a in order)
+        )
         answering = [a for a, ok in zip(order, answers, strict=True) if ok]
         if not answering:
             return False
@@ -551,20 +559,34 @@ class RoomBrowser:
             known.room = replace(known.room, reachable=answering[0])
         return True
 
-    async def _probe(self, address: str, port: int, priority: int) -> bool:
-        """Whether a room server answers ``GET /health`` at ``address``. Holds one of the
-        browser's sockets while it runs; its timeouts start once it has one."""
+    async def _probe(
+        self, address: str, port: int, fingerprint: bytes | None, priority: int
+    ) -> bool:
+        """Whether a room server answers ``GET /health`` at ``address``: over TLS with the
+        certificate ``fingerprint`` names, or (None: a record without one) in plain text.
+        Holds one of the browser's sockets while it runs; its timeouts start once it has one.
+        """
         async with self._sockets.hold(priority):
+            tls: dict[str, Any] = {}
+            if fingerprint is not None:
+                tls = {"ssl": client_context(), "ssl_handshake_timeout": self.probe_timeout}
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(address, port), self.probe_timeout
+                    asyncio.open_connection(address, port, **tls), self.probe_timeout
                 )
-            except Exception:  # refused, unreachable, timed out, or no such scope
+            except Exception:  # refused, unreachable, timed out, not TLS, or no such scope
                 return False
             try:
+                if fingerprint is not None:
+                    # Before anything is sent: a record pointing at someone else's room
+                    # (or a relay to it) presents another certificate, and is not listed.
+                    check_pin(peer_fingerprint(writer.get_extra_info("ssl_object")), fingerprint)
                 writer.write(b"GET /health HTTP/1.1\r\nHost: room\r\nConnection: close\r\n\r\n")
                 status = await asyncio.wait_for(reader.readline(), self.probe_timeout)
                 return status.split(b" ")[1:2] == [b"200"]
+            except RoomIdentityError:
+                log.info("%s port %d: not the certificate its record names", address, port)
+                return False
             except Exception:  # reset, timed out, or an endless line
                 return False
             finally:
@@ -625,12 +647,14 @@ class Discovery:
     def forget(self, room_id: str) -> None:
         self._own.discard(room_id)
 
-    async def advertise(self, info: RoomInfo, port: int) -> Advertisement:
-        """Announce a room hosted by this process; returns its :class:`Advertisement`."""
+    async def advertise(self, info: RoomInfo, port: int, fingerprint: bytes) -> Advertisement:
+        """Announce a room hosted by this process, whose certificate has ``fingerprint``;
+        returns its :class:`Advertisement`."""
         room_id = secrets.token_hex(6)
         self._own.add(room_id)
         addresses = self._interfaces or lan_addresses() or ["127.0.0.1"]
-        advertisement = Advertisement(self, RoomAdvert.for_room(room_id, info, port), addresses)
+        advert = RoomAdvert.for_room(room_id, info, port, fingerprint)
+        advertisement = Advertisement(self, advert, addresses)
         await advertisement.start()
         return advertisement
 

@@ -2,7 +2,9 @@
 
 Used by the headless host and by the desktop app alike, so both open, announce, keep current
 and close a room the same way. The host's own window joins through an ordinary
-:class:`core.client.RoomClient` with :attr:`RoomHost.host_key`.
+:class:`core.client.RoomClient` with :attr:`RoomHost.host_key` (at :meth:`RoomHost.local_url`,
+pinning :attr:`RoomHost.fingerprint`). Each room has its own certificate; the host shows
+:attr:`RoomHost.verification_code` for people who join by address to compare.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from core.discovery import Advertisement, Discovery, RoomAdvert, resolve_interfa
 from core.log_redaction import register_secret
 from core.netinfo import joinable_addresses, lan_addresses
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, RoomInfo
-from core.room import Room, RoomConfig
+from core.room import RoomConfig
+from core.room_tls import RoomCertificate
 from core.server import RoomServer
 
 __all__ = ["AnnounceError", "HostingError", "ListenError", "RoomHost"]
@@ -52,6 +55,7 @@ class RoomHost:
     ``bind=None`` listens on every interface. ``advertise`` announces the room over mDNS on
     ``interfaces`` (addresses or interface names; all but loopback when None), through
     ``discovery`` when given (so the app's own room list knows the room as its own).
+    ``certificate`` is the room's TLS identity; a fresh one when None (as it should be).
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class RoomHost:
         interfaces: Sequence[str] | None = None,
         discovery: Discovery | None = None,
         trace_content: bool = False,
+        certificate: RoomCertificate | None = None,
     ) -> None:
         self.config = config
         register_secret(config.host_key)
@@ -74,8 +79,8 @@ class RoomHost:
         self._port = port
         self._advertise = advertise
         self.server = RoomServer(
-            Room(config), host=bind, port=port, provider=provider, on_info_changed=self._changed,
-            trace_content=trace_content,
+            config, certificate=certificate, host=bind, port=port, provider=provider,
+            on_info_changed=self._changed, trace_content=trace_content,
         )  # fmt: skip
         self._shared_discovery = discovery  # the app's own, which also browses: not ours to close
         self._discovery: Discovery | None = None
@@ -88,6 +93,17 @@ class RoomHost:
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The room certificate's fingerprint (32 bytes): what links, records and the host's
+        own client pin."""
+        return self.server.fingerprint
+
+    @property
+    def verification_code(self) -> str:
+        """The code to show the host, for people who join by address to compare."""
+        return self.server.verification_code
 
     @property
     def advertised(self) -> bool:
@@ -108,7 +124,9 @@ class RoomHost:
             if discovery is None:
                 discovery = self._discovery = Discovery(self._interfaces)
                 await discovery.start()
-            self._advertisement = await discovery.advertise(self.server.room.info(), self.port)
+            self._advertisement = await discovery.advertise(
+                self.server.room.info(), self.port, self.fingerprint
+            )
         except OSError as exc:
             where = ", ".join(self._interfaces) if self._interfaces else "the local network"
             raise AnnounceError(
@@ -122,8 +140,9 @@ class RoomHost:
         return host_port(host, self.port)
 
     def local_url(self) -> str:
-        """Where this machine's own window joins: loopback, unless bound elsewhere."""
-        return f"ws://{self.local_address()}/"
+        """Where this machine's own window joins (``wss://``): loopback, unless bound
+        elsewhere. Join it pinning :attr:`fingerprint`."""
+        return f"wss://{self.local_address()}/"
 
     def addresses(self) -> list[str]:
         """Addresses others can use to reach the room (an IPv6 link-local one with its
@@ -133,11 +152,18 @@ class RoomHost:
         return joinable_addresses(self._interfaces or lan_addresses()) or ["127.0.0.1"]
 
     def links(self) -> list[str]:
-        """A shareable ``gptgroup://`` link for each address."""
+        """A shareable ``gptgroup://`` link for each address, carrying the fingerprint."""
         password = self.config.password is not None
         name, port = self.config.name, self.port
         return [
-            room_link(a, port, name, password_required=password, protocol=PROTOCOL_VERSION)
+            room_link(
+                a,
+                port,
+                name,
+                password_required=password,
+                protocol=PROTOCOL_VERSION,
+                fingerprint=self.fingerprint,
+            )
             for a in self.addresses()
         ]
 
@@ -159,7 +185,9 @@ class RoomHost:
     def _changed(self, info: RoomInfo) -> None:
         if self._advertisement is not None:
             room_id = self._advertisement.advert.room_id
-            self._advertisement.update(RoomAdvert.for_room(room_id, info, self.port))
+            self._advertisement.update(
+                RoomAdvert.for_room(room_id, info, self.port, self.fingerprint)
+            )
 
 
 def _why_not_listening(exc: OSError, bind: str | None, port: int) -> str:

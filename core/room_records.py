@@ -1,9 +1,9 @@
 """A room's DNS-SD TXT record: what a host announces and what a browser makes of it. No I/O.
 
 :func:`encode_txt` turns a :class:`RoomAdvert` into short keys under 400 bytes, the room's name
-always whole; :func:`decode_txt` turns any TXT record, however malformed, into a checked
-:class:`DiscoveredRoom` or drops it, and never raises. The keys are listed in
-``docs/protocol.md`` ("Discovery on the LAN").
+and certificate fingerprint always whole; :func:`decode_txt` turns any TXT record, however
+malformed, into a checked :class:`DiscoveredRoom` or drops it, and never raises. The keys are
+listed in ``docs/protocol.md`` ("Discovery on the LAN").
 """
 
 from __future__ import annotations
@@ -13,8 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core import __version__
-from core.address import ws_url
+from core.address import wss_url
 from core.protocol import MAX_ROOM_NAME_CHARS, PROTOCOL_VERSION, RoomInfo
+from core.room_tls import (
+    FINGERPRINT_TEXT_CHARS,
+    InvalidFingerprint,
+    fingerprint_text,
+    parse_fingerprint,
+    verification_code,
+)
 from core.text_rules import clean_label
 
 __all__ = [
@@ -30,8 +37,9 @@ __all__ = [
 ]
 
 # The TXT record. A room name of MAX_ROOM_NAME_CHARS characters takes at most four bytes
-# each, so ``n`` always carries a valid name in full; the other free-text values are cut
-# instead when the record would grow past MAX_TXT_RECORD_BYTES.
+# each, so ``n`` always carries a valid name in full, and ``fp`` is always its 52 characters;
+# the other free-text values are cut instead when the record would grow past
+# MAX_TXT_RECORD_BYTES (what is never cut takes at most 288 bytes: see the tests).
 MAX_TXT_RECORD_BYTES = 399  # the whole record, length bytes included: under 400
 MAX_NAME_TXT_BYTES = 4 * MAX_ROOM_NAME_CHARS  # 160
 _TXT_CAPS = {"h": 96, "ap": 48, "am": 64, "av": 16}  # bytes, before the record limit
@@ -43,11 +51,15 @@ MAX_ADDRESSES = 8  # per room; a record could list hundreds, each one a connecti
 
 @dataclass(frozen=True)
 class RoomAdvert:
-    """What a host tells the LAN about one room. No chat content, no secrets."""
+    """What a host tells the LAN about one room. No chat content, no secrets.
+
+    ``fingerprint`` is the room certificate's (32 bytes), which browsers pin.
+    """
 
     room_id: str
     name: str
     port: int
+    fingerprint: bytes
     host_name: str | None = None
     participants: int = 0
     password_required: bool = False
@@ -59,10 +71,11 @@ class RoomAdvert:
     app_version: str = __version__
 
     @classmethod
-    def for_room(cls, room_id: str, info: RoomInfo, port: int) -> RoomAdvert:
+    def for_room(cls, room_id: str, info: RoomInfo, port: int, fingerprint: bytes) -> RoomAdvert:
         assistant = info.assistant
         return cls(
-            room_id=room_id, name=info.name, port=port, host_name=info.host_name,
+            room_id=room_id, name=info.name, port=port, fingerprint=fingerprint,
+            host_name=info.host_name,
             participants=info.participant_count, password_required=info.password_required,
             locked=info.locked, assistant_kind=assistant.provider_kind if assistant else "none",
             provider=assistant.provider if assistant else None,
@@ -84,11 +97,13 @@ def encode_txt(advert: RoomAdvert) -> dict[str, str]:
     """The TXT properties for ``advert``: short keys, the whole record under 400 bytes.
 
     The room name is carried in full (a valid name is at most :data:`MAX_NAME_TXT_BYTES`),
-    so a browser can match it exactly; the host name, then the provider, then the model are
-    cut (between characters) or left out when the record would be too long.
+    so a browser can match it exactly, and so is the fingerprint; the host name, then the
+    provider, then the model are cut (between characters) or left out when the record would
+    be too long.
     """
     txt = {
         "v": str(advert.protocol),
+        "fp": fingerprint_text(advert.fingerprint),
         "rid": advert.room_id,
         "n": clip_utf8(advert.name, MAX_NAME_TXT_BYTES),
         "c": str(advert.participants),
@@ -136,14 +151,23 @@ class DiscoveredRoom:
     # The record announced a name longer than any room name may be: ``name`` shows its start
     # and ends in an ellipsis, and is not the room's name (so it never matches one typed).
     name_cut: bool = False
+    # The certificate the record names (its ``fp``), which the browser's checks and a join
+    # pin; None when the record has none, or none that is valid.
+    fingerprint: bytes | None = None
 
     @property
     def compatible(self) -> bool:
-        return self.protocol == PROTOCOL_VERSION
+        """Whether this app can join it: our protocol version, and a certificate to pin."""
+        return self.protocol == PROTOCOL_VERSION and self.fingerprint is not None
+
+    @property
+    def verification_code(self) -> str | None:
+        """The code people compare with the host's (None without a fingerprint)."""
+        return None if self.fingerprint is None else verification_code(self.fingerprint)
 
     def url(self) -> str:
         """The address to join: the one that answered, else the first advertised."""
-        return ws_url(self.reachable or self.addresses[0], self.port)
+        return wss_url(self.reachable or self.addresses[0], self.port)
 
 
 def _text(raw: bytes | None, limit: int) -> str | None:
@@ -166,6 +190,16 @@ def _room_name(raw: bytes | None, instance: str) -> tuple[str, bool]:
     return "Unnamed room", False
 
 
+def _fingerprint(raw: bytes | None) -> bytes | None:
+    """The fingerprint ``fp`` names, read strictly; None for anything else."""
+    if raw is None or len(raw) != FINGERPRINT_TEXT_CHARS:
+        return None
+    try:
+        return parse_fingerprint(raw.decode("ascii"))
+    except (UnicodeDecodeError, InvalidFingerprint):
+        return None
+
+
 def _int(raw: bytes | None, low: int, high: int) -> int | None:
     if raw is None or not raw.isdigit() or len(raw) > 6:
         return None
@@ -180,7 +214,8 @@ def decode_txt(
     """A checked :class:`DiscoveredRoom` from raw TXT properties, or None if unusable.
 
     Unusable means no address or no port: nothing to connect to. Every other field falls back
-    to a safe value (unknown version, unknown participant count, name from the instance name).
+    to a safe value (unknown version, unknown participant count, name from the instance name,
+    no fingerprint: then the room is not :attr:`~DiscoveredRoom.compatible`).
     IPv6 link-local addresses without a scope are left out (nobody can connect to one), and
     at most :data:`MAX_ADDRESSES` addresses are kept, IPv4 first. Never raises.
     """
@@ -210,6 +245,7 @@ def decode_txt(
         app_version=_text(props.get(b"av"), _TXT_LIMITS["av"]),
         addresses=tuple(usable[:MAX_ADDRESSES]),
         port=port,
+        fingerprint=_fingerprint(props.get(b"fp")),
     )
 
 

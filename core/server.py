@@ -6,6 +6,11 @@ the relay reports back through this server (it is the relay's sink).
 Each connection has its own bounded outbox and writer task, so a participant that stops
 reading never slows the others: once more than ``max_pending_bytes`` of live events wait for
 it, the room cuts it off (close code 4008) and it may resume.
+
+Every connection is TLS with the room's own certificate (:mod:`core.room_tls`), which the
+room's code exchange is bound to. A connection that does not start TLS comes from software
+older than that: it gets only what tells its user to update (see :mod:`core.tls_listener`
+and ``docs/protocol.md``, "TLS and the room's certificate"), and the room never hears of it.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import re
+import secrets
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -25,18 +32,21 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from core.accept_gate import AcceptGate, gated_connection, raise_open_files_limit
-from core.address import ws_url
+from core.accept_gate import AcceptGate, raise_open_files_limit
+from core.address import wss_url
 from core.ai.desk import AnswerOutcome
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
 from core.codec import serialize
 from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
 from core.protocol import (
+    PROTOCOL_VERSION,
     AnswerId,
     CloseCode,
+    ErrorCode,
     RoomInfo,
     Usage,
+    close_reason,
 )
 from core.room import (
     CancelAnswer,
@@ -46,8 +56,11 @@ from core.room import (
     Disconnect,
     Room,
     RoomAction,
+    RoomConfig,
     StartAnswer,
 )
+from core.room_tls import RoomCertificate, verification_code
+from core.tls_listener import Entrance, RoomConnection
 
 __all__ = ["RoomServer"]
 
@@ -55,21 +68,35 @@ log = logging.getLogger("gptgroup.server")
 
 _FRAME_TYPE = re.compile(r'"type"\s*:\s*"([^"\\]*)"')
 
+# What a connection without TLS is told, in words its user can act on.
+UPDATE_TEXT = (
+    f"This room is encrypted (GPT Group protocol {PROTOCOL_VERSION}) and this app connects "
+    "without encryption: update GPT Group to join it."
+)
+
 
 class RoomServer:
-    """Serves one :class:`Room` over WebSocket until :meth:`close` is called.
+    """Serves one room over WebSocket and TLS until :meth:`close` is called.
+
+    The server makes the :class:`Room` for ``config``, with the fingerprint of
+    ``certificate`` (a fresh :meth:`RoomCertificate.generate` when None, which is how every
+    room should start: a certificate lives and dies with its room). Read the room from
+    :attr:`room`, and what clients pin and people compare from :attr:`fingerprint` and
+    :attr:`verification_code`.
 
     ``host=None`` listens on every interface. ``port=0`` picks a free port; read it from
-    :attr:`port` after :meth:`start`. ``GET /health`` answers ``ok`` over plain HTTP.
-    ``on_info_changed`` hears every change of the public room info (participant count, lock,
-    assistant), for keeping a LAN advertisement current. At DEBUG level every frame in
-    (``<``) and out (``>``) is logged by type and size; with ``trace_content`` its text too.
+    :attr:`port` after :meth:`start`. ``GET /health`` answers ``ok`` (over TLS; in plain
+    text it gets 426). ``on_info_changed`` hears every change of the public room info
+    (participant count, lock, assistant), for keeping a LAN advertisement current. At DEBUG
+    level every frame in (``<``) and out (``>``) is logged by type and size; with
+    ``trace_content`` its text too.
     """
 
     def __init__(
         self,
-        room: Room,
+        config: RoomConfig,
         *,
+        certificate: RoomCertificate | None = None,
         host: str | None = "127.0.0.1",
         port: int = 0,
         ping_interval: float | None = 20.0,
@@ -83,7 +110,8 @@ class RoomServer:
         on_info_changed: Callable[[RoomInfo], None] | None = None,
         trace_content: bool = False,
     ) -> None:
-        self.room = room
+        self.certificate = certificate or RoomCertificate.generate(config.name)
+        self.room = Room(config, fingerprint=self.certificate.fingerprint)
         self._host = host
         self._port = port
         self._ping_interval = ping_interval
@@ -94,7 +122,7 @@ class RoomServer:
         self._tick_interval = tick_interval
         self._conn_ids = itertools.count(1)
         self._outboxes: dict[ConnId, ConnectionWriter] = {}
-        self._gate: AcceptGate | None = None
+        self._entrance: Entrance | None = None
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -105,7 +133,17 @@ class RoomServer:
         self._relay: AiRelay | None = None
         self._on_info_changed = on_info_changed
         self._trace_content = trace_content
-        self._last_info = room.info()
+        self._last_info = self.room.info()
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The SHA-256 of the room's certificate, which clients pin (32 bytes)."""
+        return self.certificate.fingerprint
+
+    @property
+    def verification_code(self) -> str:
+        """The code people compare with what their app shows (see :mod:`core.room_tls`)."""
+        return verification_code(self.certificate.fingerprint)
 
     async def start(self) -> None:
         """Start listening. Raises ``OSError`` if the address cannot be bound."""
@@ -116,8 +154,14 @@ class RoomServer:
         # Leave half the descriptors (and never fewer than 128) for everything else the host
         # does: discovery, the AI provider, the host's own app over loopback.
         total = max(2 * rules.max_connections_per_address, min(4096, files // 2))
-        self._gate = AcceptGate(
+        gate = AcceptGate(
             2 * rules.max_connections_per_address, total, network_factor=rules.network_factor
+        )
+        self._entrance = Entrance(
+            gate,
+            self.certificate.server_context(),
+            open_timeout=self._open_timeout,
+            close_timeout=CLOSE_GRACE,
         )
         where: dict[str, Any] = {"host": self._host, "port": self._port}
         if self._host in (None, "", "::"):
@@ -132,7 +176,7 @@ class RoomServer:
             ping_timeout=self._ping_timeout,
             close_timeout=CLOSE_GRACE,
             open_timeout=self._open_timeout,
-            create_connection=gated_connection(self._gate),
+            create_connection=self._entrance.connection_class(),
             process_request=self._process_request,
             server_header="gptgroup",
         )
@@ -151,8 +195,8 @@ class RoomServer:
         return self._bound_port
 
     def url(self, host: str = "127.0.0.1") -> str:
-        """The ``ws://`` address to reach this room at ``host``."""
-        return ws_url(host, self.port)
+        """The ``wss://`` address to reach this room at ``host``."""
+        return wss_url(host, self.port)
 
     async def wait_room_closed(self) -> None:
         """Return once the room has been closed (by the host's ``close_room`` or :meth:`close`)."""
@@ -169,6 +213,8 @@ class RoomServer:
                 await self._ticker
         if self._server is not None:
             self._server.close(close_connections=False)
+            if self._entrance is not None:  # sockets still in TLS, or silent: nobody to tell
+                self._entrance.abort_arriving()
             if self._handlers:
                 await asyncio.wait(self._handlers, timeout=CLOSE_GRACE + 2.0)
             for outbox in list(self._outboxes.values()):  # readers that never took their close
@@ -191,7 +237,10 @@ class RoomServer:
     # ----------------------------------------------------------------- internals
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        encrypted = _encrypted(connection)
         if request.path == "/health":
+            if not encrypted:
+                return connection.respond(HTTPStatus.UPGRADE_REQUIRED, UPDATE_TEXT + "\n")
             return connection.respond(HTTPStatus.OK, "ok\n")
         if "Origin" in request.headers:
             # Browsers always send Origin and our clients never do: a web page the user
@@ -205,6 +254,12 @@ class RoomServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        if not _encrypted(ws):
+            try:
+                await self._refuse_in_the_clear(ws)
+            finally:
+                self._handlers.discard(task)
+            return
         conn = ConnId(next(self._conn_ids))
         outbox = ConnectionWriter(
             ws, self._max_pending, self._budget, on_stalled=lambda: self._stalled(conn)
@@ -227,6 +282,32 @@ class RoomServer:
                 finally:
                     self._outboxes.pop(conn, None)
                     self._handlers.discard(task)
+
+    async def _refuse_in_the_clear(self, ws: ServerConnection) -> None:
+        """Tell software from before encryption to update, and nothing else: a greeting any
+        version can read (version 1 needs each of its keys), with our protocol number and the
+        room's name only, then ``incompatible_version`` and close 4007. The room never hears
+        of the connection."""
+        greeting = {
+            "type": "server_hello",
+            "protocol": PROTOCOL_VERSION,
+            "abilities": [],
+            "room": {"name": self.room.config.name, "password_required": False},
+            # A nonce as every version's greeting carries one; nothing is ever bound to it.
+            "auth": {"methods": [], "nonce": secrets.token_urlsafe(32)},
+        }
+        error = {
+            "type": "error",
+            "code": ErrorCode.INCOMPATIBLE_VERSION,
+            "message": UPDATE_TEXT,
+        }
+        try:
+            async with asyncio.timeout(CLOSE_GRACE + 1.0):
+                await ws.send(json.dumps(greeting, ensure_ascii=False))
+                await ws.send(json.dumps(error))
+                await ws.close(CloseCode.INCOMPATIBLE_VERSION, close_reason(UPDATE_TEXT))
+        except (ConnectionClosed, TimeoutError):
+            ws.transport.abort()
 
     def _stalled(self, conn: ConnId) -> None:
         log.info("connection %d stopped reading; dropping it", conn)
@@ -334,6 +415,11 @@ def _all_interfaces_socket(port: int) -> socket.socket:
     if socket.has_dualstack_ipv6():
         return socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True)
     return socket.create_server(("0.0.0.0", port))
+
+
+def _encrypted(connection: ServerConnection) -> bool:
+    """Whether ``connection`` came in over TLS (see :mod:`core.tls_listener`)."""
+    return isinstance(connection, RoomConnection) and connection.encrypted
 
 
 def _address_of(ws: ServerConnection) -> str:

@@ -9,6 +9,9 @@ import contextlib
 class BlipProxy:
     """Forwards 127.0.0.1:``port`` to a target port, and can misbehave on demand.
 
+    It forwards bytes, TLS and all: to a client it is the room at another address, with the
+    room's own certificate (as a network in between, honest or not, would be).
+
     * :meth:`cut` aborts every connection passing through (a Wi-Fi drop);
     * ``refusing = True`` closes new connections at once (the network is still down);
     * ``swallow_downstream = True`` silently drops what the server sends (replies get lost).
@@ -33,7 +36,7 @@ class BlipProxy:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/"
+        return f"wss://127.0.0.1:{self.port}/"
 
     def cut(self) -> None:
         """Abort every live connection, without a close handshake."""

@@ -22,10 +22,12 @@ from core.admission import AdmissionRules
 from core.client import ClientEvent, ReconnectPolicy, RoomClient
 from core.codec import parse_server_frame
 from core.protocol import (
+    PROTOCOL_VERSION,
     Limits,
     MessagePosted,
 )
 from core.room import Room, RoomConfig
+from core.room_tls import client_context
 from core.server import RoomServer
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -177,7 +179,9 @@ class RoomHarness:
         return client, inbox
 
     async def raw(self, **kwargs: Any) -> ClientConnection:
-        """A bare WebSocket to the room, for speaking the protocol by hand (or badly)."""
+        """A bare WebSocket to the room (over TLS, checking no certificate), for speaking the
+        protocol by hand (or badly)."""
+        kwargs.setdefault("ssl", client_context())
         return await connect(self.url, proxy=None, compression=None, **kwargs)
 
     async def aclose(self) -> None:
@@ -211,7 +215,7 @@ async def make_room() -> AsyncIterator[RoomFactory]:
         config.setdefault("admission", RELAXED_ADMISSION)
         config.setdefault("away_notice_delay", 0.1)
         server = RoomServer(
-            Room(RoomConfig(**config)),
+            RoomConfig(**config),
             host="127.0.0.1",
             port=0,
             tick_interval=tick_interval,
@@ -240,7 +244,8 @@ async def hand_join(ws: ClientConnection, name: str, **hello: Any) -> dict[str, 
     """Do the handshake by hand on a raw socket; returns the welcome as a plain dict."""
     greeting = json.loads(await ws.recv())
     assert greeting["type"] == "server_hello"
-    await ws.send(json.dumps({"type": "hello", "protocol": 1, "name": name, **hello}))
+    hello = {"type": "hello", "protocol": PROTOCOL_VERSION, "name": name, **hello}
+    await ws.send(json.dumps(hello))
     reply: dict[str, Any] = json.loads(await ws.recv())
     return reply
 

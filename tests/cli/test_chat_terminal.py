@@ -47,6 +47,7 @@ from core.protocol import (
     ServerMessage,
     Welcome,
 )
+from core.room_tls import RoomCertificate
 from tests.cli_processes import Process, start_host
 
 # Each would act on a terminal that received it as it is.
@@ -96,11 +97,13 @@ Handler = Callable[[ServerConnection], Awaitable[None]]
 
 @pytest.fixture
 async def hostile_room() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    """Serve a handler on loopback; returns the address to give gptgroup-chat."""
+    """Serve a handler on loopback (over TLS, as rooms are); returns the address to give
+    gptgroup-chat."""
     servers = []
 
     async def start(handler: Handler) -> str:
-        server = await serve(handler, "127.0.0.1", 0, compression=None)
+        context = RoomCertificate.generate(evil("Room")).server_context()
+        server = await serve(handler, "127.0.0.1", 0, compression=None, ssl=context)
         servers.append(server)
         port = next(iter(server.sockets)).getsockname()[1]
         return f"127.0.0.1:{port}"

@@ -20,6 +20,7 @@ from core.protocol import (
     ParticipantJoined,
     ParticipantLeft,
 )
+from core.room_tls import fingerprint_text
 from tests.cli_processes import Process, start_host
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.netns import PretendLan, require_netns
@@ -89,7 +90,7 @@ async def test_chat_client_reports_a_wrong_password() -> None:
     host, address, _ = await start_host(env={"GPTGROUP_ROOM_PASSWORD": "letmein"})
     try:
         eve = await Process.start("gptgroup-chat", address, "--name", "Eve", "--password", "no")
-        await eve.expect("wrong room password")
+        await eve.expect("wrong room code")
         assert await eve.wait() == 1
         sam = await Process.start(
             "gptgroup-chat", address, "--name", "Sam", env={"GPTGROUP_ROOM_PASSWORD": "letmein"}
@@ -98,6 +99,34 @@ async def test_chat_client_reports_a_wrong_password() -> None:
         sam.end_input()  # end of input leaves the room
         await sam.expect("you left the room")
         assert await sam.wait() == 0
+    finally:
+        host.interrupt()
+        await host.wait()
+
+
+async def test_the_room_is_the_one_the_host_printed_or_it_is_refused_in_one_line() -> None:
+    host, address, _ = await start_host("--name", "Pinned")
+    try:
+        [code] = [line.split(": ")[1] for line in host.lines if line.startswith("Verification")]
+        [link] = [line.strip() for line in host.lines if line.strip().startswith("gptgroup://")]
+        # A link that names another certificate (as an impostor's would, or a doctored one):
+        # nothing is sent to the room, and the one line says why.
+        doctored = link.rsplit("fp=", 1)[0] + "fp=" + fingerprint_text(bytes(32))
+        eve = await Process.start("gptgroup-chat", doctored, "--name", "Sam", stderr_apart=True)
+        assert await eve.wait() == 1
+        said = (await eve.stderr_text()).splitlines()
+        assert len(said) == 1 and said[0].startswith("gptgroup-chat: This is not the room")
+        assert "impersonating" in said[0] and eve.lines == []
+        # The link as printed joins, with nothing to compare; a typed address shows the code.
+        for target, shows_code in ((link, False), (address, True)):
+            sam = await Process.start("gptgroup-chat", target, "--name", "Sam")
+            await sam.expect("You joined 'Pinned'")
+            sam.end_input()
+            assert await sam.wait() == 0
+            shown = [line for line in sam.lines if "Verification code" in line]
+            assert shown == ([f"* Verification code: {code}. Compare it with the host's: if it "
+                              "differs, this is not the room you think; say nothing and /quit."]
+                             if shows_code else [])  # fmt: skip
     finally:
         host.interrupt()
         await host.wait()

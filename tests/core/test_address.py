@@ -5,8 +5,13 @@ from __future__ import annotations
 import ifaddr
 import pytest
 
-from core.address import host_port, parse_room_address, room_link, ws_url
+from core.address import InvalidAddress, host_port, parse_room_address, room_link, wss_url
 from core.netinfo import joinable_addresses
+from core.room_tls import fingerprint_text
+
+# docs/protocol.md's test vector: the fingerprint 00 01 ... 1f and its text form.
+FINGERPRINT = bytes(range(32))
+FP_TEXT = "aaaqeayeaudaocajbifqydiob4ibceqtcqkrmfyydenbwha5dypq"
 
 # "lo" exists on every machine these tests run on, so the system knows it as a scope name;
 # "nosuch9" does not, so its scope is given by number.
@@ -35,10 +40,10 @@ def test_only_joinable_addresses_are_shown(given: list[str], shown: list[str]) -
 
 
 def test_a_link_keeps_the_scope_of_a_link_local_address() -> None:
-    link = room_link("fe80::1%eth0", 47321, "Team lunch", password_required=False, protocol=1)
-    assert link == "gptgroup://[fe80::1%25eth0]:47321/?room=Team%20lunch&v=1&pw=0"
+    link = room_link("fe80::1%eth0", 47321, "Team lunch", password_required=False, protocol=2)
+    assert link == "gptgroup://[fe80::1%25eth0]:47321/?room=Team%20lunch&v=2&pw=0"
     address = parse_room_address(link)
-    assert (address.host, address.url) == ("fe80::1%eth0", "ws://[fe80::1%eth0]:47321/")
+    assert (address.host, address.url) == ("fe80::1%eth0", "wss://[fe80::1%eth0]:47321/")
 
 
 @pytest.mark.parametrize(
@@ -46,16 +51,55 @@ def test_a_link_keeps_the_scope_of_a_link_local_address() -> None:
     [
         "[fe80::1%eth0]:47321",
         "[fe80::1%25eth0]:47321",
-        "ws://[fe80::1%eth0]:47321/",
+        "wss://[fe80::1%eth0]:47321/",
+        "ws://[fe80::1%eth0]:47321/",  # an address from before rooms were encrypted
         "gptgroup://[FE80::1%25eth0]:47321/?room=x",
     ],
 )
 def test_typed_scoped_addresses_join_the_same_room(typed: str) -> None:
-    assert parse_room_address(typed).url == "ws://[fe80::1%eth0]:47321/"
+    assert parse_room_address(typed).url == "wss://[fe80::1%eth0]:47321/"
 
 
 def test_an_interface_name_keeps_its_case() -> None:
-    assert parse_room_address("[fe80::1%Eth0]:1").url == "ws://[fe80::1%Eth0]:1/"
+    assert parse_room_address("[fe80::1%Eth0]:1").url == "wss://[fe80::1%Eth0]:1/"
+
+
+def test_a_link_carries_the_fingerprint_to_pin_and_a_typed_address_none() -> None:
+    link = room_link(
+        "192.168.1.20", 47321, "Team lunch", password_required=True, protocol=2,
+        fingerprint=FINGERPRINT,
+    )  # fmt: skip
+    assert link == (
+        f"gptgroup://192.168.1.20:47321/?room=Team%20lunch&v=2&pw=1&fp={FP_TEXT}"
+    )  # as docs/protocol.md shows it
+    assert parse_room_address(link).fingerprint == FINGERPRINT
+    assert parse_room_address("192.168.1.20:47321").fingerprint is None
+    assert parse_room_address("wss://192.168.1.20:47321/").fingerprint is None
+    no_fp = room_link("192.168.1.20", 47321, "Team lunch", password_required=True, protocol=2)
+    assert "fp=" not in no_fp and parse_room_address(no_fp).fingerprint is None
+
+
+@pytest.mark.parametrize(
+    "fp",
+    [
+        "",  # emptied
+        FP_TEXT[:30],  # cut short when pasted
+        FP_TEXT.upper(),  # one fingerprint, one text
+        FP_TEXT[:-1] + "r",  # the same bytes with stray bits
+        FP_TEXT + "%00",
+        "%20" + FP_TEXT,
+    ],
+    ids=["empty", "cut", "upper", "stray-bits", "nul", "space"],
+)
+def test_a_damaged_fingerprint_refuses_the_link_instead_of_joining_unpinned(fp: str) -> None:
+    with pytest.raises(InvalidAddress, match="fingerprint"):
+        parse_room_address(f"gptgroup://10.0.0.5:1/?room=R&v=2&pw=0&fp={fp}")
+
+
+def test_a_link_naming_two_certificates_is_refused() -> None:
+    other = fingerprint_text(bytes(32))
+    with pytest.raises(InvalidAddress, match="more than one"):
+        parse_room_address(f"gptgroup://10.0.0.5:1/?room=R&fp={FP_TEXT}&fp={other}")
 
 
 @pytest.mark.parametrize(
@@ -76,4 +120,4 @@ def test_one_way_to_write_host_and_port(
 
 
 def test_a_room_url_for_an_ipv6_host_has_brackets() -> None:
-    assert ws_url("2001:db8::1", 5) == "ws://[2001:db8::1]:5/"
+    assert wss_url("2001:db8::1", 5) == "wss://[2001:db8::1]:5/"

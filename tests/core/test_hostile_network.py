@@ -4,17 +4,19 @@ readers that stop, oversized close reasons. Each time the room carries on for ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
+import ssl
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from core import connection_writer
 from core.protocol import CloseCode, MessagePosted, ParticipantStatusChanged
+from core.room_tls import client_context
 from tests.conftest import RoomFactory, RoomHarness, hand_join
 
 
@@ -30,7 +32,7 @@ async def still_chatting(room: RoomHarness) -> None:
 
 async def test_a_web_page_cannot_join(room: RoomHarness) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        await connect(room.url, proxy=None, origin="https://attacker.example")  # type: ignore[arg-type]
+        await room.raw(origin="https://attacker.example")
     assert refused.value.response.status_code == 403
     assert b"web page" in refused.value.response.body
     await still_chatting(room)
@@ -58,6 +60,59 @@ async def test_half_open_upgrades_from_one_address_cannot_exhaust_the_host(
     finally:
         for s in flood:
             s.close()
+
+
+async def test_stalled_and_broken_tls_handshakes_cannot_exhaust_the_host(
+    make_room: RoomFactory,
+) -> None:
+    """Sockets that start TLS and stop halfway, or send nonsense that looks like TLS, are
+    counted from the moment they are accepted like any other, and give their places back
+    once cut: afterwards the same address gets as many sockets as before."""
+    room = await make_room(open_timeout=0.5)
+    per_address = 2 * room.room.config.admission.max_connections_per_address
+    hello = _tls_hello()
+    loop = asyncio.get_running_loop()
+    flood: list[socket.socket] = []
+    try:
+        for i in range(300):
+            s = socket.socket()
+            s.setblocking(False)
+            s.bind(("127.0.0.2", 0))  # the attacker's own address
+            await loop.sock_connect(s, ("127.0.0.1", room.server.port))
+            # Half stall inside a real hello; half send a TLS record header and then junk.
+            await loop.sock_sendall(s, hello[:40] if i % 2 else b"\x16\x03\x01\x00\x05junk!")
+            flood.append(s)
+        await asyncio.sleep(0.1)
+        assert sum(1 for s in flood if _closed_by_peer(s)) >= 300 - per_address
+        await asyncio.wait_for(still_chatting(room), 5)
+        await asyncio.sleep(0.8)  # past the upgrade deadline, the rest are cut too
+        assert all(_closed_by_peer(s) for s in flood)
+    finally:
+        for s in flood:
+            s.close()
+    # Every place was given back: the same address may hold as many sockets as before, and
+    # not one more.
+    again: list[socket.socket] = []
+    try:
+        for _ in range(per_address + 1):
+            s = socket.socket()
+            s.setblocking(False)
+            s.bind(("127.0.0.2", 0))
+            await loop.sock_connect(s, ("127.0.0.1", room.server.port))
+            again.append(s)
+        await asyncio.sleep(0.1)  # well before their deadline
+        assert [_closed_by_peer(s) for s in again] == [False] * per_address + [True]
+    finally:
+        for s in again:
+            s.close()
+
+
+def _tls_hello() -> bytes:
+    """The first flight of a TLS client, as a room receives it."""
+    tls = client_context().wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO())
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
 
 
 def _closed_by_peer(s: socket.socket) -> bool:
@@ -101,7 +156,7 @@ async def test_a_reader_cut_off_for_falling_behind_is_told_why(make_room: RoomFa
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader on a slow link
     sock.connect(("127.0.0.1", room.server.port))
-    ws = await connect(room.url, sock=sock, proxy=None, compression=None, max_queue=1)
+    ws = await room.raw(sock=sock, max_queue=1)
     await hand_join(ws, "Sleepy")
     for _ in range(400):  # far more than the socket buffers and the budget hold
         room.server.notice("info", "test", "x" * 30_000)
@@ -131,7 +186,7 @@ async def test_joiners_that_never_read_do_not_grow_the_host(make_room: RoomFacto
     before = _rss_mb()
     sleepers: list[Any] = []
     for i in range(30):
-        ws = await connect(room.url, proxy=None, compression=None, max_queue=1)
+        ws = await room.raw(max_queue=1)
         await hand_join(ws, f"Sleeper {i}")
         sleepers.append(ws)
     await asyncio.sleep(1.0)
@@ -164,7 +219,7 @@ async def _sleeper(room: RoomHarness, name: str) -> Any:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", room.server.port))
-    ws = await connect(room.url, sock=sock, proxy=None, compression=None, max_queue=1)
+    ws = await room.raw(sock=sock, max_queue=1)
     welcome = await hand_join(ws, name)
     return ws, welcome["you"]["id"]
 

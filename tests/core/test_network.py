@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import urllib.error
 import urllib.request
 import uuid
 
 import pytest
-from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -25,7 +25,10 @@ from core.client import (
     RoomUnreachable,
     SendFailed,
 )
+from core.pake import GuestExchange, decode_nonce, encode_b64url
 from core.protocol import (
+    AUTH_SPAKE2,
+    PROTOCOL_VERSION,
     CloseCode,
     ErrorMessage,
     MessagePosted,
@@ -35,7 +38,8 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
-from core.room import Room, RoomConfig
+from core.room import RoomConfig
+from core.room_tls import RoomCertificate, client_context
 from core.server import RoomServer
 from tests.conftest import Inbox, RoomFactory, RoomHarness, hand_join, limits, recv_until
 
@@ -140,16 +144,22 @@ async def test_password_protects_the_room(make_room: RoomFactory) -> None:
         with pytest.raises(JoinRefused) as caught:
             await room.join("Eve", password=password)
         assert caught.value.code == "auth_failed"
-    # By hand, a wrong proof: nothing of the room's content or people is revealed.
+    # By hand, a guess and then a made-up confirmation: nothing of the room's content or
+    # people is revealed.
     ws = await room.raw()
     frames = [await ws.recv()]
+    nonce = decode_nonce(json.loads(frames[0])["auth"]["nonce"])
+    guess = GuestExchange("0000 0000", room.server.fingerprint, nonce)
+    start = {"type": "auth_start", "method": AUTH_SPAKE2, "message": encode_b64url(guess.start())}
+    await ws.send(json.dumps(start))
+    frames.append(await ws.recv())
     await ws.send(
         json.dumps(
             {
                 "type": "hello",
-                "protocol": 1,
+                "protocol": PROTOCOL_VERSION,
                 "name": "Eve",
-                "auth": {"method": "password-hmac-sha256", "proof": "00"},
+                "auth": {"method": AUTH_SPAKE2, "confirmation": encode_b64url(bytes(32))},
             }
         )
     )
@@ -343,7 +353,7 @@ async def test_a_reader_that_stops_is_cut_off_and_the_room_keeps_pace(
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", room.server.port))
-    slow = await connect(room.url, sock=sock, proxy=None, compression=None, max_queue=1)
+    slow = await room.raw(sock=sock, max_queue=1)
     await hand_join(slow, "Sleepy")  # ...and never reads again
     host, _ = await room.join("Hana", host=True)
     _, bob_inbox = await room.join("Bob")
@@ -364,7 +374,7 @@ async def test_unreachable_room_is_reported(make_room: RoomFactory) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = RoomClient(f"ws://127.0.0.1:{port}/", "Sam", open_timeout=2)
+    client = RoomClient(f"wss://127.0.0.1:{port}/", "Sam", open_timeout=2)
     with pytest.raises(RoomUnreachable):
         await client.connect()
 
@@ -391,7 +401,7 @@ async def test_every_interface_shares_one_port() -> None:
     """Listening everywhere on port 0 must give IPv4 and IPv6 the same port."""
     if not socket.has_dualstack_ipv6():
         pytest.skip("this machine has no dual-stack IPv6")
-    server = RoomServer(Room(RoomConfig(name="Both")), host=None, port=0)
+    server = RoomServer(RoomConfig(name="Both"), host=None, port=0)
     await server.start()
     try:
         for host in ("127.0.0.1", "::1"):
@@ -403,9 +413,21 @@ async def test_every_interface_shares_one_port() -> None:
 
 
 async def test_health_endpoint(room: RoomHarness) -> None:
-    url = f"http://127.0.0.1:{room.server.port}/health"
-    body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+    url = f"https://127.0.0.1:{room.server.port}/health"
+    context = client_context()
+    body = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(url, timeout=5, context=context).read()
+    )
     assert body == b"ok\n"
+
+
+async def test_health_in_plain_text_is_told_to_use_encryption(room: RoomHarness) -> None:
+    url = f"http://127.0.0.1:{room.server.port}/health"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5))
+    assert refused.value.code == 426
+    words = refused.value.read().decode()
+    assert words.count("\n") == 1 and "encrypted" in words and "update" in words
 
 
 async def test_errors_for_others_are_not_broadcast(room: RoomHarness) -> None:
@@ -425,9 +447,10 @@ async def test_a_server_that_never_greets_is_reported_unreachable() -> None:
     async def silent(ws: ServerConnection) -> None:
         await ws.wait_closed()  # accepts the WebSocket, then says nothing
 
-    async with serve(silent, "127.0.0.1", 0) as server:
+    context = RoomCertificate.generate().server_context()
+    async with serve(silent, "127.0.0.1", 0, ssl=context) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        client = RoomClient(f"ws://127.0.0.1:{port}/", "Sam", open_timeout=0.5)
+        client = RoomClient(f"wss://127.0.0.1:{port}/", "Sam", open_timeout=0.5)
         with pytest.raises(RoomUnreachable, match="did not answer in time"):
             await client.connect()
 

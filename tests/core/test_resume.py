@@ -10,7 +10,7 @@ import pytest
 
 from core.client import Ended, Reconnecting, Resumed, RoomClient
 from core.protocol import MessagePosted, ParticipantStatusChanged
-from core.room import Room, RoomConfig
+from core.room import RoomConfig
 from core.server import RoomServer
 from tests.blip_proxy import BlipProxy
 from tests.conftest import (
@@ -172,8 +172,18 @@ async def test_a_message_in_flight_when_the_grace_runs_out_is_posted_once(
         await proxy.close()
 
 
-async def test_a_restarted_room_is_not_joined_behind_the_users_back() -> None:
-    first = RoomServer(Room(RoomConfig(name="Before", limits=RELAXED)), port=0, tick_interval=0.05)
+async def crash(server: RoomServer) -> None:
+    """The host process dies: no goodbye, every socket cut, the port free again."""
+    assert server._server is not None
+    server._server.close()
+    for ws in list(server._server.connections):
+        ws.transport.abort()
+    await server._server.wait_closed()
+
+
+@pytest.mark.parametrize("certificate", ["the same", "a new"])
+async def test_a_restarted_room_is_not_joined_behind_the_users_back(certificate: str) -> None:
+    first = RoomServer(RoomConfig(name="Before", limits=RELAXED), port=0, tick_interval=0.05)
     await first.start()
     port = first.port
     sam = RoomClient(first.url(), "Sam", policy=FAST_RECONNECT)
@@ -182,16 +192,21 @@ async def test_a_restarted_room_is_not_joined_behind_the_users_back() -> None:
     for i in range(10):
         await sam.send(f"old {i}")
     await inbox.wait_texts(10)
-    first._server.close()  # type: ignore[union-attr]  # the host crashes: no goodbye
-    for ws in list(first._server.connections):  # type: ignore[union-attr]
-        ws.transport.abort()
-    await first._server.wait_closed()  # type: ignore[union-attr]
-    second = RoomServer(Room(RoomConfig(name="After", limits=RELAXED)), port=port)
+    await crash(first)
+    # A room's certificate dies with it, so a restarted room has a new one; a host that kept
+    # its certificate still has a new run of the room, which the client tells apart too.
+    kept = first.certificate if certificate == "the same" else None
+    second = RoomServer(RoomConfig(name="After", limits=RELAXED), port=port, certificate=kept)
     await second.start()
     try:
         ended = await inbox.wait_type(Ended, timeout=10)
-        assert ended.reason == "restarted"
-        assert ended.new_room is not None and ended.new_room.name == "After"
+        if certificate == "the same":
+            assert ended.reason == "restarted"
+            assert ended.new_room is not None and ended.new_room.name == "After"
+        else:  # told apart before the new room is sent anything, its greeting included
+            assert ended.reason == "certificate_changed"
+            assert ended.new_room is None and "certificate" in ended.message
+            assert sam.fingerprint == first.fingerprint != second.fingerprint
         assert not second.room.participants  # Sam was not moved into the new room
         assert not any(isinstance(e, Resumed) for e in inbox.events)
         assert inbox.texts() == [f"old {i}" for i in range(10)]  # the old transcript stays

@@ -146,7 +146,7 @@ async def test_kicked_and_closed_rooms_keep_the_transcript(
     host.session.kick(sam_id)
     # The room's error frame says it first; the end of the session (read-only) comes with the
     # close that follows it.
-    await until(lambda: sam.chat.composer.isReadOnly(), what="the session to end")
+    await until(sam.chat.composer.isReadOnly, what="the session to end")
     assert sam.chat.banner.isVisible() and "removed you" in sam.chat.banner.text()
     # Read-only, not disabled: the keyboard focus stays where it was (a Space typed next
     # must not land on "Back to rooms"), but nothing more can be sent.

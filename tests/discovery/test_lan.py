@@ -201,8 +201,9 @@ async def test_join_by_address_link_and_name_across_hosts(
     lan: PretendLan, processes: list[Process]
 ) -> None:
     host, port = await host_in(lan, 1, processes, "--name", "Reading room")
+    [code] = [line.split(": ")[1] for line in host.lines if line.startswith("Verification code")]
     link = next(line.strip() for line in host.lines if "gptgroup://10.77.0.1:" in line)
-    assert "room=Reading%20room" in link and "pw=0" in link
+    assert "room=Reading%20room" in link and "pw=0" in link and "&fp=" in link
     joins = [
         (f"{lan.ipv4(1)}:{port}",),
         (f"[{lan.ipv6(1)}]:{port}",),
@@ -217,6 +218,13 @@ async def test_join_by_address_link_and_name_across_hosts(
         await guest.expect("You joined 'Reading room'")
         guest.end_input()
         assert await guest.wait() == 0
+        # A typed address is only as good as the code people compare; the link and the
+        # announcement named the certificate, and the client checked it.
+        shown = [line for line in guest.lines if "Verification code" in line]
+        if n < 2:
+            assert len(shown) == 1 and f"Verification code: {code}." in shown[0]
+        else:
+            assert shown == []
 
 
 async def test_a_long_unicode_room_name_is_announced_whole_and_joined_by_name(
