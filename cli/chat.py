@@ -58,7 +58,8 @@ from core.protocol import (
 )
 from core.wording import answer_status_words, left_words, room_closed_words
 
-PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
+ROOM_CODE_ENV = "GPTGROUP_ROOM_CODE"
+OLD_PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"  # read too, for scripts written before room codes
 HOST_KEY_ENV = "GPTGROUP_HOST_KEY"
 HELP = """Commands:
   /who                 list who is here
@@ -376,7 +377,7 @@ async def run(args: argparse.Namespace) -> int:
         url,
         args.name,
         fingerprint=fingerprint,
-        password=args.password,
+        password=args.room_code,
         host_key=args.host_key,
         client_name=f"gptgroup-chat/{__version__}",
     )
@@ -427,10 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--name", help="your display name")
     parser.add_argument(
-        "--password",
-        default=os.environ.get(PASSWORD_ENV),
-        help=f"the room password (or set {PASSWORD_ENV}, which keeps it out of the process list)",
-    )
+        "--room-code", "--password", dest="room_code", metavar="CODE",
+        default=os.environ.get(ROOM_CODE_ENV) or os.environ.get(OLD_PASSWORD_ENV),
+        help=f"the room's code (or set {ROOM_CODE_ENV}, which keeps it out of the process list)",
+    )  # fmt: skip
     parser.add_argument(
         "--host-key",
         default=os.environ.get(HOST_KEY_ENV),

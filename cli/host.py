@@ -31,10 +31,13 @@ from core.ai.provider import OPENAI_KEY_ENV, PROVIDER_KEY_ENV, ProviderError
 from core.discovery import resolve_interfaces
 from core.hosting import AnnounceError, HostingError, RoomHost
 from core.log_redaction import install_log_redaction
+from core.pake import generate_room_code
 from core.protocol import DEFAULT_PORT
 from core.room import RoomConfig
 
-PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"
+ROOM_CODE_ENV = "GPTGROUP_ROOM_CODE"
+OLD_PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"  # read too, for scripts written before room codes
+NEW_CODE = "new"
 HOST_KEY_ENV = "GPTGROUP_HOST_KEY"  # read by gptgroup-chat, so the key stays out of `ps`
 MAX_PORT = 65535
 
@@ -53,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free)")
     parser.add_argument(
-        "--password",
-        default=os.environ.get(PASSWORD_ENV),
-        help=f"room password (or set {PASSWORD_ENV}, which keeps it out of the process list)",
-    )
+        "--room-code", "--password", dest="room_code", metavar="CODE",
+        default=os.environ.get(ROOM_CODE_ENV) or os.environ.get(OLD_PASSWORD_ENV),
+        help=(
+            f"a code people need to join; '{NEW_CODE}' makes a random one (or set "
+            f"{ROOM_CODE_ENV}, which keeps it out of the process list)"
+        ),
+    )  # fmt: skip
     parser.add_argument("--max-participants", type=int, default=None, metavar="N")
     parser.add_argument(
         "--private-history", dest="share_history", action="store_false",
@@ -89,6 +95,7 @@ def join_instructions(host: RoomHost) -> str:
     lines = [
         f"Room {host.config.name!r} is open on port {port}.",
         f"Verification code: {host.verification_code}",
+        *([f"Room code: {host.config.password}"] if host.config.password else []),
         "  (people who join by address see it too: they compare it with yours)",
         "Join with:",
     ]
@@ -104,6 +111,13 @@ def join_instructions(host: RoomHost) -> str:
     return "\n".join(lines)
 
 
+def room_code(given: str | None) -> str | None:
+    """The room code from the option: none, a new random one for ``new``, or as given."""
+    if not given:
+        return None
+    return generate_room_code() if given.strip().casefold() == NEW_CODE else given
+
+
 async def serve(args: argparse.Namespace) -> int:
     assistant = None
     try:
@@ -111,7 +125,7 @@ async def serve(args: argparse.Namespace) -> int:
         host = RoomHost(
             RoomConfig(
                 name=args.name,
-                password=args.password or None,
+                password=room_code(args.room_code),
                 max_participants=args.max_participants,
                 share_history=args.share_history,
                 assistant=assistant.config if assistant else None,

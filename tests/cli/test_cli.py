@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,39 @@ async def test_chat_client_reports_a_wrong_password() -> None:
     finally:
         host.interrupt()
         await host.wait()
+
+
+async def test_a_new_room_code_is_printed_and_typed_any_way_it_reads() -> None:
+    """``--room-code new`` makes a code people can read aloud; typed with a dash instead of
+    the space, it still lets a guest in, and a wrong one is said in one line."""
+    host, address, _ = await start_host("--room-code", "new")
+    try:
+        printed = next(line for line in host.lines if line.startswith("Room code: "))
+        code = printed.removeprefix("Room code: ")
+        assert re.fullmatch(r"\d{4} \d{4}", code), printed
+        wrong = "1111 1111" if code != "1111 1111" else "2222 2222"
+        eve = await Process.start("gptgroup-chat", address, "--name", "Eve", "--room-code", wrong)
+        await eve.expect("wrong room code")
+        assert await eve.wait() == 1
+        typed = code.replace(" ", "-")
+        sam = await Process.start(
+            "gptgroup-chat", address, "--name", "Sam", env={"GPTGROUP_ROOM_CODE": typed}
+        )
+        await sam.expect("You joined")
+        sam.end_input()
+        assert await sam.wait() == 0
+    finally:
+        host.interrupt()
+        await host.wait()
+
+
+async def test_an_unusable_room_code_is_refused_in_one_line() -> None:
+    host = await Process.start(
+        "gptgroup-host", "--bind", "127.0.0.1", "--port", "0", "--no-advertise",
+        "--room-code", "\u200b\u200b",
+    )  # fmt: skip
+    assert await host.wait() == 2
+    assert len(host.lines) == 1 and "room code" in host.lines[0]
 
 
 async def test_the_room_is_the_one_the_host_printed_or_it_is_refused_in_one_line() -> None:
