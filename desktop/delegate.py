@@ -87,7 +87,7 @@ from desktop.markdown import (
 )
 from desktop.models import Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, tooltip
-from desktop.theme import colours_for
+from desktop.theme import colours_of
 
 __all__ = [
     "COLUMN_CHARS",
@@ -144,8 +144,8 @@ class _Palette:
     badge_text: QColor
 
 
-def _palette(widget: QWidget | None) -> _Palette:
-    c = colours_for(widget)
+def _palette(palette: QPalette) -> _Palette:
+    c = colours_of(palette)
     return _Palette(
         *(QColor(value) for value in (
             c.text, c.text_muted, c.message_mine, c.message_answer, c.message_other,
@@ -682,7 +682,9 @@ class MessageDelegate(QStyledItemDelegate):
             super().paint(painter, option, index)
             return
         entry, layout = placed
-        colours = _palette(option.widget)
+        # From the option's palette (the view's), not option.widget: a wrapper made for the
+        # widget pointer in every paint call was where a rare crash in the test suite struck.
+        colours = _palette(option.palette)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if entry.kind == "event":

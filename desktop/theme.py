@@ -45,6 +45,7 @@ __all__ = [
     "ThemeController",
     "appearance_menu",
     "colours_for",
+    "colours_of",
     "controller",
     "install",
     "is_dark",
@@ -352,8 +353,12 @@ def stylesheet(colours: Colours) -> str:
 
 def colours_for(widget: QWidget | None = None) -> Colours:
     """The theme that ``widget`` (or the application) is drawn in, from its palette."""
-    base = widget.palette() if widget is not None else QGuiApplication.palette()
-    return DARK if is_dark(base) else LIGHT
+    return colours_of(widget.palette() if widget is not None else QGuiApplication.palette())
+
+
+def colours_of(palette: QPalette) -> Colours:
+    """The theme a palette belongs to."""
+    return DARK if is_dark(palette) else LIGHT
 
 
 class ThemeController(QObject):
