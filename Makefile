@@ -56,6 +56,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.chat_view
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.discovery_times --rounds 5
+	tests/isolated.sh $(BIN)/python -m bench.fanout
 
 # Installs the system libraries above (needs root; Debian or Ubuntu).
 system-deps:

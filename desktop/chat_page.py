@@ -4,9 +4,13 @@ Nearly everything here comes from the room, which may be hostile: labels are pla
 (:mod:`desktop.labels`), one-line ones elided, and names and other network text are fenced
 off from our own words (:func:`desktop.network_text.fenced`).
 
-When the room ends for us (closed, removed, unreachable, restarted, taken over), the page
-stays: the transcript is kept, read-only, until the person goes back to the rooms on purpose.
-Nothing moves the keyboard focus then, so the next key typed cannot leave by accident.
+When the room ends for us (closed, removed, unreachable, restarted, taken over, or its
+certificate changed), the page stays: the transcript is kept, read-only, until the person goes
+back to the rooms on purpose. Nothing moves the keyboard focus then, so the next key typed
+cannot leave by accident.
+
+The room's verification code is in a guest's header, to compare with the host's at any time;
+the host finds it (and the room code) under Host controls → Verification code….
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ from desktop.models import MessageListModel, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
 from desktop.people import PeoplePanel
 from desktop.session import RoomSession
+from desktop.verification import WHERE_THE_HOST_SEES_IT, VerificationDialog
 
-__all__ = ["ChatPage", "header_text", "new_room_text"]
+__all__ = ["ChatPage", "header_text", "new_room_text", "verification_line"]
 
 
 TYPING_EXPIRES = 6.0
@@ -98,20 +103,32 @@ def header_text(room: RoomInfo) -> str:
 
 def new_room_text(preview: RoomPreview) -> str:
     """What the room the host restarted is now: its name, where its messages go."""
-    password = " It needs a password." if preview.password_required else ""
-    return (
-        f"The new room is “{fenced(preview.name)}”. {where_messages_go(preview.assistant)}"
-        f"{password}"
-    )
+    code = " It needs a room code." if preview.password_required else ""
+    return f"The new room is “{fenced(preview.name)}”. {where_messages_go(preview.assistant)}{code}"
+
+
+def verification_line(code: str | None) -> str:
+    """The header's line with the room's verification code (empty when there is none)."""
+    return f"Verification code {code}" if code else ""
+
+
+CHECK_ROOM_ACTION = "Check the room at this address…"
+VERIFICATION_TIP = (
+    f"The host sees the same code in {WHERE_THE_HOST_SEES_IT}. If theirs differs, you are "
+    "not in their room: someone on the network may be in between. Leave, and ask the host "
+    "for the room link."
+)
 
 
 class ChatPage(QWidget):
-    """One room, live. Emits :attr:`left` when the person is done with it, and
+    """One room, live. Emits :attr:`left` when the person is done with it,
     :attr:`join_new_room_requested` (with the :class:`RoomPreview`) when they choose to join
-    the room the host restarted."""
+    the room the host restarted, and :attr:`check_room_requested` when, the room's
+    certificate having changed, they choose to look at the room at that address afresh."""
 
     left = Signal()
     join_new_room_requested = Signal(object)
+    check_room_requested = Signal()
 
     def __init__(self, session: RoomSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +146,7 @@ class ChatPage(QWidget):
         self._side_folded = False  # folded because the page is narrow (not by the person)
         self._bans_dialog: BansDialog | None = None
         self._assistant_dialog: AssistantSettingsDialog | None = None
+        self._verification_dialog: VerificationDialog | None = None
         self._build()
         self._connect_signals()
         self.model.transcript.set_participants(session.participants, session.you.id)
@@ -145,6 +163,15 @@ class ChatPage(QWidget):
         self.title = ElidedLabel(name="roomTitle")
         self.subtitle = PlainLabel(name="whereMessagesGo", wrap=True)
         self.history_line = PlainLabel(name="disclosure", wrap=True)
+        # A guest's: the host's own window hosts the room, and finds it in Host controls.
+        session = self.session
+        self.verification_line = PlainLabel(
+            "" if session.host is not None else verification_line(session.verification_code),
+            name="hint",
+        )
+        self.verification_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.verification_line.setToolTip(VERIFICATION_TIP)
+        self.verification_line.setVisible(bool(self.verification_line.text()))
         self.host_menu_button = QToolButton()
         self.host_menu_button.setText("Host controls")
         self.host_menu_button.setObjectName("hostControls")
@@ -155,6 +182,7 @@ class ChatPage(QWidget):
         header_text_box.addWidget(self.title)
         header_text_box.addWidget(self.subtitle)
         header_text_box.addWidget(self.history_line)
+        header_text_box.addWidget(self.verification_line)
         header = QHBoxLayout()
         header.addLayout(header_text_box, 1)
         header.addWidget(self.host_menu_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -220,18 +248,20 @@ class ChatPage(QWidget):
     def _build_host_menu(self) -> None:
         menu = QMenu(self)
         self.copy_link_action = QAction("Copy room link", self)
+        self.verification_action = QAction("Verification code…", self)
         self.lock_action = QAction("Lock the room to new people", self, checkable=True)
         self.assistant_action = QAction("Assistant settings…", self)
         self.bans_action = QAction("Banned people…", self)
         self.close_action = QAction("Close the room for everyone…", self)
-        for action in (self.copy_link_action, self.lock_action, self.assistant_action,
-                       self.bans_action):  # fmt: skip
+        for action in (self.copy_link_action, self.verification_action, self.lock_action,
+                       self.assistant_action, self.bans_action):  # fmt: skip
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.close_action)
         self.host_menu_button.setMenu(menu)
         self.host_menu_button.setVisible(self.session.is_host)
         self.copy_link_action.setEnabled(self.session.host is not None)
+        self.verification_action.setEnabled(self.session.host is not None)
 
     def _connect_signals(self) -> None:
         self.session.event_received.connect(self.on_event)
@@ -245,6 +275,7 @@ class ChatPage(QWidget):
         self.regenerate_button.clicked.connect(self.on_regenerate_clicked)
         self.people_panel.removal_confirmed.connect(self.on_removal_confirmed)
         self.copy_link_action.triggered.connect(self.on_copy_link_triggered)
+        self.verification_action.triggered.connect(self.show_verification_code)
         self.lock_action.toggled.connect(self.session.lock)
         self.assistant_action.triggered.connect(self.on_assistant_settings_triggered)
         self.bans_action.triggered.connect(self.show_bans)
@@ -448,6 +479,9 @@ class ChatPage(QWidget):
             if ended.reason == "restarted" and ended.new_room is not None:
                 preview = ended.new_room
                 action = ("Join the new room", lambda: self.join_new_room_requested.emit(preview))
+            elif ended.reason == "certificate_changed":
+                # Never a rejoin: a look at whatever is there now, its code shown first.
+                action = (CHECK_ROOM_ACTION, self.check_room_requested.emit)
             self.banner_bar.show_message(self._ended_text(ended), "error", action=action)
         self.composer.setReadOnly(True)
         self.composer.setPlaceholderText("Not connected to the room.")
@@ -457,6 +491,8 @@ class ChatPage(QWidget):
         self.leave_button.setText("Back to rooms")
         if self._bans_dialog is not None:
             self._bans_dialog.close()
+        if self._verification_dialog is not None:
+            self._verification_dialog.close()
         if focus is not None and self.isAncestorOf(focus) and not focus.isEnabled():
             self.composer.setFocus()  # what had the focus is disabled: not the leave button
 
@@ -584,6 +620,18 @@ class ChatPage(QWidget):
         else:
             self._bans_dialog.set_bans(self.session.bans)
         self._bans_dialog.open()
+
+    def show_verification_code(self) -> None:
+        """Host controls → Verification code…: the room's code in large digits, and its
+        room code, if any, each with Copy."""
+        code = self.session.verification_code
+        if code is None:
+            return
+        if self._verification_dialog is not None:
+            self._verification_dialog.deleteLater()
+        dialog = VerificationDialog(code, self.session.room_code, self)
+        self._verification_dialog = dialog
+        dialog.open()
 
     def on_copy_link_triggered(self) -> None:
         host = self.session.host

@@ -1,5 +1,9 @@
-"""Hosting a room: its name, your name, a password, a size limit, who can find it and what
+"""Hosting a room: its name, your name, a room code, a size limit, who can find it and what
 newcomers see, and the assistant.
+
+A room code is offered ready made (:func:`core.pake.generate_room_code`: eight digits, easy to
+read aloud), can be made anew, or typed by the host; one that could never be typed by a guest
+(:class:`core.pake.InvalidRoomCode`) is said under its field.
 
 The room's name and yours are checked as they are typed, by the room's own rules
 (:func:`core.text_rules.normalize_room_name`, :func:`~core.text_rules.normalize_display_name`);
@@ -47,13 +51,15 @@ from core.ai.provider import (
     is_loopback_url,
     without_credentials,
 )
+from core.pake import generate_room_code
 from core.protocol import MAX_ROOM_NAME_CHARS
 from core.room import RoomConfig
 from core.text_rules import TextRejected, normalize_display_name, normalize_room_name
 from desktop.assistant_dialog import MODE_LABELS, limit_spin, persona_problem, quota_window_spin
-from desktop.join_dialogs import sentence
+from desktop.join_dialogs import room_code_problem, sentence
 from desktop.labels import PlainLabel
 from desktop.settings import KeyStore, Preferences
+from desktop.verification import code_font
 
 __all__ = ["HostDialog", "HostPlan"]
 
@@ -77,6 +83,7 @@ CANNOT_ANNOUNCE_HINT = (
     "its address or link."
 )
 HISTORY_HINT = "Up to the last 500 messages. Unticked: only what is written after they join."
+ROOM_CODE_HINT = "Only people who type this code can join. Read it out, or type your own."
 NO_ASSISTANT_NOTE = "The room works without an assistant; people just chat."
 
 
@@ -140,6 +147,7 @@ class HostDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self._connect_signals()
+        self._require_code_toggled(False)
         self.provider.setCurrentIndex(max(0, self.provider.findData(prefs.get("provider", "none"))))
         self._provider_changed()
         self.setFixedWidth(DIALOG_WIDTH)
@@ -156,8 +164,18 @@ class HostDialog(QDialog):
         self.your_name.setPlaceholderText("How others will see you")
         self.your_name_problem = PlainLabel(name="problem", wrap=True)
         self.your_name_problem.hide()
-        self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("Optional")
+        self.require_code = QCheckBox("Require a room code")
+        # Shown, not hidden like a password: the host reads it out to the people invited.
+        self.room_code = QLineEdit(generate_room_code())
+        self.room_code.setFont(code_font(self.room_code.font(), 1.15, bold=False))
+        self.room_code.setAccessibleName("Room code")
+        self.new_code_button = QPushButton("New code")
+        self.new_code_button.setAutoDefault(False)  # Enter opens the room
+        self.room_code_row = code_row = QHBoxLayout()
+        code_row.addWidget(self.room_code, 1)
+        code_row.addWidget(self.new_code_button)
+        self.room_code_problem = PlainLabel(name="problem", wrap=True)
+        self.room_code_hint = PlainLabel(ROOM_CODE_HINT, name="hint", wrap=True)
         self.max_people = limit_spin(None, 500, " people")
         self.max_people.setPrefix("at most ")
         self.announce = QCheckBox("Announce this room on the network")
@@ -174,7 +192,10 @@ class HostDialog(QDialog):
         form.addRow("", self.room_name_problem)
         form.addRow("Your name", self.your_name)
         form.addRow("", self.your_name_problem)
-        form.addRow("Password", self.password)
+        form.addRow("", self.require_code)
+        form.addRow("Room code", code_row)
+        form.addRow("", self.room_code_problem)
+        form.addRow("", self.room_code_hint)
         form.addRow("Room size", self.max_people)
         form.addRow("", self.announce)
         form.addRow("", self.announce_hint)
@@ -182,6 +203,7 @@ class HostDialog(QDialog):
         form.addRow("", self.history_hint)
         self.room_box = QGroupBox("Room")
         self.room_box.setLayout(form)
+        self.room_form = form
 
     def _build_assistant_box(self) -> None:
         self.provider = QComboBox()
@@ -249,6 +271,9 @@ class HostDialog(QDialog):
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         self.room_name.textChanged.connect(self._check_room_name)
+        self.require_code.toggled.connect(self._require_code_toggled)
+        self.room_code.textChanged.connect(self._check_room_code)
+        self.new_code_button.clicked.connect(self.on_new_code_clicked)
         self.your_name.textChanged.connect(self._check_your_name)
         self.provider.currentIndexChanged.connect(self._provider_changed)
         self.base_url.textChanged.connect(self._update_key_consent)
@@ -256,7 +281,8 @@ class HostDialog(QDialog):
         self.key_over_http.toggled.connect(self._update_key_consent)
         self.test_button.clicked.connect(self._test_clicked)
         for edited in (self.room_name.textChanged, self.your_name.textChanged,
-                       self.password.textChanged, self.base_url.textChanged,
+                       self.room_code.textChanged, self.require_code.toggled,
+                       self.base_url.textChanged,
                        self.api_key.textChanged, self.model.editTextChanged,
                        self.key_over_http.toggled, self.provider.currentIndexChanged):  # fmt: skip
             edited.connect(self._clear_problem)
@@ -295,6 +321,39 @@ class HostDialog(QDialog):
 
     def _check_your_name(self, text: str) -> None:
         _show_note(self.your_name_problem, _name_problem(normalize_display_name, text))
+
+    # ----------------------------------------------------------------- the room code
+
+    def _require_code_toggled(self, required: bool) -> None:
+        """The code's rows are there only while a code is required: nothing to fill in
+        otherwise (the code made for the dialog stays, should the box be ticked again)."""
+        self.room_code.setEnabled(required)
+        self.new_code_button.setEnabled(required)
+        self.room_form.setRowVisible(self.room_code_row, required)
+        self._check_room_code(self.room_code.text())
+
+    def _check_room_code(self, text: str) -> None:
+        """Say under the field why a code typed by the host could never be typed by a guest."""
+        problem = room_code_problem(text) if self.require_code.isChecked() else ""
+        self.room_code_problem.setText(problem)
+        self.room_form.setRowVisible(self.room_code_problem, bool(problem))  # no gap when none
+
+    def on_new_code_clicked(self) -> None:
+        self.room_code.setText(generate_room_code())
+        self.room_code.setFocus()
+
+    def room_code_text(self) -> str | None:
+        """The room code to open the room with (as shown), or None for a room without one.
+        Raises ``ValueError`` with a sentence when a code is required but unusable."""
+        if not self.require_code.isChecked():
+            return None
+        text = self.room_code.text().strip()
+        if not text:
+            raise ValueError("Type a room code, make a new one, or untick “Require a room code”.")
+        problem = room_code_problem(text)
+        if problem:
+            raise ValueError(f"Room code: {problem}")
+        return text
 
     def _clear_problem(self, *_: object) -> None:
         """The problem under the form was about what was there: any change may have fixed
@@ -473,6 +532,7 @@ class HostDialog(QDialog):
             you = normalize_display_name(self.your_name.text())
         except TextRejected as exc:
             raise ValueError(f"Your name: {exc}.") from None
+        room_code = self.room_code_text()
         settings = self.provider_settings()
         assistant = None
         problem = persona_problem(self.persona.toPlainText().strip())
@@ -493,7 +553,7 @@ class HostDialog(QDialog):
         self._prefs.set("provider", self._preset())
         self._prefs.set("display_name", you)
         config = RoomConfig(
-            name=name, password=self.password.text() or None,
+            name=name, password=room_code,
             max_participants=self.max_people.value() or None, assistant=assistant,
             share_history=self.share_history.isChecked(),
         )  # fmt: skip

@@ -1,5 +1,6 @@
-"""Joining: the room address or link, your name and the password, and the notice about where
-messages go that everyone sees before entering a room.
+"""Joining: the room address or link, your name and the room code, and the notice that
+everyone sees before entering a room: the room's verification code, where messages go, what
+the encryption protects and what it does not.
 
 The room's name and its assistant's provider and model come from the room (or its
 announcement) and may be hostile: they are shown as plain text, bounded and
@@ -9,6 +10,7 @@ direction-isolated (:mod:`desktop.labels`, :mod:`desktop.network_text`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -22,24 +24,47 @@ from PySide6.QtWidgets import (
 )
 
 from core.address import InvalidAddress, RoomAddress, parse_room_address
+from core.pake import InvalidRoomCode, normalise_room_code
 from core.protocol import RoomInfo, RoomPreview
 from core.text_rules import TextRejected, name_key, normalize_display_name
 from desktop.assistant_dialog import where_messages_go
-from desktop.labels import PlainLabel, heading
+from desktop.labels import PlainLabel, fit_to_width, heading
 from desktop.network_text import TEXT_CHARS, fenced, shorten
+from desktop.verification import COMPARE_WITH_HOST, WHERE_THE_HOST_SEES_IT, code_font, code_label
 
 __all__ = [
+    "CHECKED_WORDS",
     "AddressDialog",
+    "Checked",
     "DisclosureDialog",
     "JoinDialog",
     "history_note",
+    "room_code_problem",
     "sentence",
 ]
 
+Checked = Literal["list", "link", "same_room"]
+"""What the room's certificate was checked against before joining: the announcement in the
+room list, the room link's ``fp``, or the certificate of the room the person was in before
+(the host restarted it). Nothing (None) for a typed address: people compare the code."""
+
+CHECKED_WORDS: dict[Checked, str] = {
+    "list": (
+        "Checked: this is the room the list announced. Another room could use the same name; "
+        f"if in doubt, compare the code with the host's ({WHERE_THE_HOST_SEES_IT})."
+    ),
+    "link": (
+        "Checked: this is the room the link names. The host sees the same code in "
+        f"{WHERE_THE_HOST_SEES_IT}."
+    ),
+    "same_room": "Checked: it has the same certificate as the room you were in.",
+}
+
 EVERYONE_SEES = "Everything you write is visible to everyone here."
-NOT_ENCRYPTED = (
-    "The connection to the room is not encrypted: anyone on this network can read the "
-    "messages and names as they travel."
+ENCRYPTED = (
+    "The connection to the room is encrypted: others on this network cannot read what is "
+    "written. The host's computer still sees everything in the room, and the AI provider "
+    "sees what is sent to it."
 )
 ADVICE = (
     "Never share private, confidential or sensitive information here: financial details, "
@@ -91,8 +116,10 @@ class AddressDialog(QDialog):
         self.address = QLineEdit(placeholderText="192.168.1.20:47321  or  gptgroup://…")
         self.problem = PlainLabel(name="problem", wrap=True)
         hint = PlainLabel(
-            "Ask the host for the room's address or link. This works even where the network "
-            "blocks the room list (guest Wi-Fi, many offices).",
+            "Ask the host for the room's link or address. This works even where the network "
+            "blocks the room list (guest Wi-Fi, many offices). With the link, the app checks "
+            "that it reaches the host's room; with an address alone, you compare a code with "
+            "the host before joining.",
             name="hint", wrap=True,
         )  # fmt: skip
         self.buttons = _buttons("Continue")
@@ -105,7 +132,7 @@ class AddressDialog(QDialog):
         layout.addWidget(self.buttons)
         self.address.textChanged.connect(self._check)
         self._check("")
-        _fit(self, 480)
+        fit_to_width(self, 480)
 
     def _check(self, text: str) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -124,16 +151,18 @@ class AddressDialog(QDialog):
 
 
 class JoinDialog(QDialog):
-    """Your display name (remembered, not an account) and the room password when needed.
+    """Your display name (remembered, not an account) and the room code when needed.
 
     ``taken_names`` are names known to be in the room already (the host's, from its
-    announcement): typing one of them says that the room will add a number to yours. When a
-    join is refused for the password, :meth:`show_refusal` says so in this dialog, with the
-    password selected for typing again; nothing typed is cleared.
+    announcement): typing one of them says that the room will add a number to yours. A room
+    code that could never be right (empty of anything but spaces and dashes, too long, or with
+    characters that cannot be typed) is said under its field as it is typed. When a join is
+    refused for the code, :meth:`show_refusal` says so in this dialog, with the code selected
+    for typing again; nothing typed is cleared.
     """
 
     def __init__(
-        self, room_name: str, name: str, *, password_required: bool,
+        self, room_name: str, name: str, *, code_required: bool,
         parent: QWidget | None = None, taken_names: Iterable[str] = (),
     ) -> None:  # fmt: skip
         super().__init__(parent)
@@ -141,14 +170,21 @@ class JoinDialog(QDialog):
         self._taken = {name_key(n): n for n in taken_names if n}
         self.name = QLineEdit(name, placeholderText="How others will see you")
         self.name.setMaxLength(64)
-        self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        # Shown as typed: a room code is read aloud or passed on, and a typo is easier to
+        # see than to guess. Spaces and dashes are welcome (they are not part of the code).
+        self.code = QLineEdit(placeholderText="The code the host gave you")
+        self.code.setFont(code_font(self.code.font(), bold=False))
+        self.code.setAccessibleName("Room code")
         self.name_note = PlainLabel(name="hint", wrap=True)
+        self.code_note = PlainLabel(name="problem", wrap=True)
         self.problem = PlainLabel(name="problem", wrap=True)
         self.form = QFormLayout()
         self.form.addRow("Your name", self.name)
         self.form.addRow("", self.name_note)
-        self.form.addRow("Room password", self.password)
-        self.form.setRowVisible(self.password, password_required)
+        self.form.addRow("Room code", self.code)
+        self.form.addRow("", self.code_note)
+        self.form.setRowVisible(self.code, code_required)
+        self.form.setRowVisible(self.code_note, False)
         self.buttons = _buttons("Join")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -159,21 +195,19 @@ class JoinDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self.name.textChanged.connect(self._check)
-        self.password.textChanged.connect(lambda _text: self.problem.setText(""))
+        self.code.textChanged.connect(self._check_code)
         self._check(name)
-        _fit(self, 400)
+        fit_to_width(self, 400)
 
     def _check(self, text: str) -> None:
-        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.problem.setText("")
         try:
             name = normalize_display_name(text)
         except TextRejected as exc:
-            ok.setEnabled(False)
             self._note_name("")
             self.problem.setText(str(exc).capitalize() + "." if text.strip() else "")
+            self._update_ok()
             return
-        ok.setEnabled(True)
         taken = self._taken.get(name_key(name))
         self._note_name(
             f"Someone called “{fenced(taken)}” is already in this room: choose another name, "
@@ -181,87 +215,125 @@ class JoinDialog(QDialog):
             if taken is not None
             else ""
         )
+        self._update_ok()
+
+    def _check_code(self, text: str) -> None:
+        problem = room_code_problem(text)
+        self.code_note.setText(problem)
+        self.form.setRowVisible(self.code_note, bool(problem))
+        self._check(self.name.text())  # a refusal said was about the code as it was
+
+    def _update_ok(self) -> None:
+        """Join is offered once the name is usable and, where a code is asked for, one that
+        could be right has been typed."""
+        try:
+            normalize_display_name(self.name.text())
+        except TextRejected:
+            name_ok = False
+        else:
+            name_ok = True
+        text = self.code.text()
+        code_ok = not self.code_shown() or (bool(text.strip()) and not room_code_problem(text))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(name_ok and code_ok)
 
     def _note_name(self, text: str) -> None:
         self.name_note.setText(text)
         self.form.setRowVisible(self.name_note, bool(text))
 
-    def show_refusal(self, text: str, *, about_password: bool) -> None:
-        """Say why the last try failed, in the dialog; for the password, show its field with
+    def show_refusal(self, text: str, *, about_code: bool) -> None:
+        """Say why the last try failed, in the dialog; for the room code, show its field with
         what was typed selected, ready to be typed over. ``text`` may quote the room: it is
         cut to a few lines."""
+        if about_code:
+            self.form.setRowVisible(self.code, True)
+            self._update_ok()
+            self.code.setFocus()
+            self.code.selectAll()
         self.problem.setText(shorten(text, TEXT_CHARS))
-        if about_password:
-            self.form.setRowVisible(self.password, True)
-            self.password.setFocus()
-            self.password.selectAll()
-        _fit(self, self.width())
+        fit_to_width(self, self.width())
 
-    def password_shown(self) -> bool:
-        return self.form.isRowVisible(self.password)
+    def code_shown(self) -> bool:
+        return self.form.isRowVisible(self.code)
 
     def display_name(self) -> str:
         return normalize_display_name(self.name.text())
 
-    def room_password(self) -> str | None:
-        if not self.password_shown():
+    def room_code(self) -> str | None:
+        """The room code as typed (the room compares it in its normal form), or None."""
+        if not self.code_shown():
             return None
-        return self.password.text() or None
+        return self.code.text().strip() or None
+
+
+def room_code_problem(text: str) -> str:
+    """Why ``text`` can never be a room code, as a sentence; empty when it can be, or when
+    nothing was typed."""
+    if not text.strip():
+        return ""
+    try:
+        normalise_room_code(text)
+    except InvalidRoomCode as exc:
+        return sentence(str(exc))
+    return ""
 
 
 class DisclosureDialog(QDialog):
-    """Shown before entering a room: where messages go, that the connection is not encrypted,
-    what people who join later can read, and that nothing is kept.
+    """Shown before entering a room: the room's verification code, where messages go, what
+    the encryption protects and what it does not, what people who join later can read, and
+    that nothing is kept.
 
-    ``history_shared`` is whether newcomers receive the recent conversation, when known (from
-    an earlier visit to the same room); None says the host decides.
+    ``verification_code`` is the code of the certificate the room presented; ``checked``
+    what that certificate was checked against (see :data:`Checked`). Unchecked, the dialog
+    asks for the code to be compared with the host's before joining. ``history_shared`` is
+    whether newcomers receive the recent conversation, when known (from an earlier visit to
+    the same room); None says the host decides.
     """
 
     privacy_requested = Signal()
 
     def __init__(
         self, room: RoomInfo | RoomPreview, parent: QWidget | None = None, *,
-        history_shared: bool | None = None,
+        history_shared: bool | None = None, verification_code: str | None = None,
+        checked: Checked | None = None,
     ) -> None:  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle(f"Before you join {fenced(room.name)}")
         self.heading = heading(f"Before you join “{fenced(room.name)}”", scale=1.2)
+        self.code: PlainLabel | None = None
+        self.code_words: PlainLabel | None = None
+        code_widgets: list[QWidget] = []
+        if verification_code is not None:
+            self.code = code_label(verification_code, what="Verification code")
+            words = COMPARE_WITH_HOST if checked is None else CHECKED_WORDS[checked]
+            # Unchecked, the comparison is what keeps an impostor out: it reads as a warning.
+            self.code_words = PlainLabel(
+                words, name="advice" if checked is None else "hint", wrap=True
+            )
+            code_widgets = [heading("Verification code"), self.code, self.code_words]
         self.where = PlainLabel(f"{EVERYONE_SEES} {where_messages_go(room.assistant)}",
                                 name="disclosureText", wrap=True)  # fmt: skip
-        self.encryption = PlainLabel(NOT_ENCRYPTED, name="disclosureText", wrap=True)
+        self.encryption = PlainLabel(ENCRYPTED, name="disclosureText", wrap=True)
         self.history = PlainLabel(history_note(history_shared), name="disclosureText", wrap=True)
         advice = PlainLabel(ADVICE, name="advice", wrap=True)
         kept = PlainLabel(NOTHING_KEPT, wrap=True)
         # Our own rich text, with no network text in it: the link to the privacy policy.
         link = QLabel('<a href="privacy">Read the privacy policy</a>')
         link.linkActivated.connect(lambda _href: self.privacy_requested.emit())
-        buttons = _buttons("Join the room")
+        self.buttons = buttons = _buttons("Join the room")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
-        for widget in (self.heading, self.where, self.encryption, self.history, advice, kept,
-                       link):  # fmt: skip
+        layout.addWidget(self.heading)
+        if code_widgets:
+            code_box = QVBoxLayout()
+            code_box.setSpacing(4)
+            for widget in code_widgets:
+                code_box.addWidget(widget)
+            layout.addLayout(code_box)
+        for widget in (self.where, self.encryption, self.history, advice, kept, link):
             layout.addWidget(widget)
         layout.addSpacing(6)
         layout.addStretch(1)  # any height to spare goes here, not between paragraphs
         layout.addWidget(buttons)
-        _fit(self, 520)
-
-
-def _fit(dialog: QDialog, width: int) -> None:
-    """Give a dialog of wrapped text a fixed width and the height its text needs there.
-
-    (``adjustSize`` would take the layout's size hint, worked out for text wrapped at its
-    narrowest: far too tall at the width given.)"""
-    dialog.setFixedWidth(width)
-    dialog.ensurePolished()  # the style sheet's paddings count
-    layout = dialog.layout()
-    if layout is None:
-        dialog.adjustSize()
-        return
-    layout.activate()
-    height = (layout.heightForWidth(width) if layout.hasHeightForWidth()
-              else layout.sizeHint().height())  # fmt: skip
-    dialog.setMinimumHeight(height)
-    dialog.resize(width, height)
+        fit_to_width(self, 520)

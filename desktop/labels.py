@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
-from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QMessageBox, QWidget
 
 from desktop.network_text import TEXT_CHARS, breakable, close_bidi, one_line, tooltip
 
-__all__ = ["ElidedLabel", "PlainLabel", "elided", "heading", "message_box"]
+__all__ = ["ElidedLabel", "PlainLabel", "elided", "fit_to_width", "heading", "message_box"]
 
 MAX_HINT_WIDTH = 480
 """The most an :class:`ElidedLabel` asks for: a long text is elided, never given more room."""
@@ -143,3 +143,21 @@ def message_box(
     box.setText(breakable(text))
     box.setStandardButtons(buttons)
     return box
+
+
+def fit_to_width(dialog: QDialog, width: int) -> None:
+    """Give a dialog of wrapped text a fixed width and the height its text needs there.
+
+    (``adjustSize`` would take the layout's size hint, worked out for text wrapped at its
+    narrowest: far too tall at the width given.)"""
+    dialog.setFixedWidth(width)
+    dialog.ensurePolished()  # the style sheet's paddings count
+    layout = dialog.layout()
+    if layout is None:
+        dialog.adjustSize()
+        return
+    layout.activate()
+    height = (layout.heightForWidth(width) if layout.hasHeightForWidth()
+              else layout.sizeHint().height())  # fmt: skip
+    dialog.setMinimumHeight(height)
+    dialog.resize(width, height)

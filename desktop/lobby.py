@@ -1,10 +1,14 @@
 """The first screen: rooms found on the network, and the ways in (join, by address, host).
 
 What the list shows comes through :class:`RoomFeed`, which stands between the browser and the
-list: a room is identified by its room id, and only one room can answer at one address and
-port, so the announcement of a room whose host crashed (it lingers in the network's caches
-for a long time, and the new room on the same port answers its checks) never stays listed as
-a ghost that opens another room.
+list: a room is identified by its room id and its certificate, and only one room can answer at
+one address and port, so the announcement of a room whose host crashed (it lingers in the
+network's caches for a long time, and the new room on the same port answers its checks) never
+stays listed as a ghost that opens another room.
+
+Each room shows its verification code, which the host sees too. Anyone can announce a room
+under any name: rooms that share a name but not a certificate are marked on each of them, so
+that people compare the code with the host before choosing one.
 """
 
 from __future__ import annotations
@@ -39,12 +43,21 @@ from PySide6.QtWidgets import (
 
 from core.address import host_port
 from core.discovery import BrowserEvent, DiscoveredRoom
+from core.protocol import PROTOCOL_VERSION
 from desktop import theme
 from desktop.labels import PlainLabel, elided
 from desktop.models import Roles, RoomListModel
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line
 
-__all__ = ["LobbyPage", "RoomDelegate", "RoomFeed", "room_address", "room_details", "room_note"]
+__all__ = [
+    "LobbyPage",
+    "RoomDelegate",
+    "RoomFeed",
+    "namesake_note",
+    "room_address",
+    "room_details",
+    "room_note",
+]
 
 EMPTY_TEXT = """<h3>No rooms found yet</h3>
 <p>Rooms hosted on this network appear here by themselves. That needs:</p>
@@ -57,6 +70,7 @@ EMPTY_TEXT = """<h3>No rooms found yet</h3>
 <b>Join by address or link…</b>. Or host a room yourself.</p>"""
 
 LOCKED_BADGE = ("locked", "#8d4e00")
+NO_CERTIFICATE = "announces no certificate"
 
 
 def room_address(room: DiscoveredRoom) -> str:
@@ -78,9 +92,16 @@ def room_details(room: DiscoveredRoom) -> str:
         details.append(f"assistant: {model} via {provider}")
     elif room.assistant_kind == "none":
         details.append("no assistant")
-    if not room.compatible:
+    if room.protocol != PROTOCOL_VERSION:
         details.append(f"needs a different app version (protocol {room.protocol or '?'})")
+    elif room.fingerprint is None:
+        details.append(NO_CERTIFICATE)
     return " · ".join(details)
+
+
+def namesake_note(room: DiscoveredRoom, count: int) -> str:
+    """What marks a room listed with others of the same name but another certificate."""
+    return f"{count} rooms called “{fenced(room.name)}”: compare the code with the host"
 
 
 def room_note(room: DiscoveredRoom | None) -> str:
@@ -88,10 +109,15 @@ def room_note(room: DiscoveredRoom | None) -> str:
     if room is None:
         return ""
     name = fenced(room.name)
-    if not room.compatible:
+    if room.protocol != PROTOCOL_VERSION:
         return (
             f"“{name}” needs a different version of GPT Group (protocol "
             f"{room.protocol or '?'}). Update the app that is older."
+        )
+    if room.fingerprint is None:
+        return (
+            f"“{name}” does not say which certificate it has, so the app cannot check that it "
+            "is the host's room. Ask the host for the room link."
         )
     if room.locked:
         return (
@@ -102,17 +128,27 @@ def room_note(room: DiscoveredRoom | None) -> str:
 
 
 class RoomDelegate(QStyledItemDelegate):
-    """A room as two lines: its name, badges and address, then host, people and assistant.
+    """A room as two lines: its name, badges and address, then host, people and assistant,
+    with its verification code at the end; a third line, on a room listed with others of
+    its name but another certificate, says so (:func:`namesake_note`).
 
     Every field comes from an announcement on the LAN: each is drawn as plain text, cut to
     fit, and direction-isolated from the words around it.
     """
 
+    LINE_GAP = 6
+
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
         line = QFontMetrics(option.font).height()
-        return QSize(option.rect.width(), 2 * line + 22)
+        lines = 3 if self._namesakes(index) else 2
+        return QSize(option.rect.width(), lines * line + (lines - 2) * self.LINE_GAP + 22)
+
+    @staticmethod
+    def _namesakes(index: QModelIndex | QPersistentModelIndex) -> int:
+        count = index.data(Roles.NAMESAKES)
+        return count if isinstance(count, int) and count > 1 else 0
 
     def paint(
         self,
@@ -171,8 +207,23 @@ class RoomDelegate(QStyledItemDelegate):
             x += width + 6
         painter.setFont(option.font)
         painter.setPen(muted)
-        line = elided(room_details(room), metrics, rect.width() - 24)
-        painter.drawText(rect.left() + 12, y + metrics.height() + 6 + metrics.ascent(), line)
+        second = y + metrics.height() + self.LINE_GAP + metrics.ascent()
+        right = rect.right() - 12
+        code = room.verification_code
+        if code:  # right-aligned, as the address above it: it tells rooms apart for sure
+            shown = f"code {code}"
+            code_width = metrics.horizontalAdvance(shown)
+            if code_width <= rect.width() // 2:
+                painter.drawText(right - code_width, second, shown)
+                right -= code_width + 16
+        line = elided(room_details(room), metrics, right - (rect.left() + 12))
+        painter.drawText(rect.left() + 12, second, line)
+        count = self._namesakes(index)
+        if count:
+            painter.setPen(text)
+            note = elided(f"⚠ {namesake_note(room, count)}", metrics, rect.width() - 24)
+            third = second + metrics.height() + self.LINE_GAP
+            painter.drawText(rect.left() + 12, third, note)
         painter.restore()
 
     @staticmethod
@@ -181,16 +232,26 @@ class RoomDelegate(QStyledItemDelegate):
         if room.locked:
             badges.append(LOCKED_BADGE)
         if room.password_required:
-            badges.append(("password", "#6b7580"))
+            badges.append(("room code", "#6b7580"))
         if room.assistant_kind == "cloud":
             badges.append(("cloud AI", "#3867d6"))
         elif room.assistant_kind == "local":
             badges.append(("local AI", "#11818c"))
         if room.own:
             badges.append(("yours", "#8a5700"))  # 6.1:1 under white text
-        if not room.compatible:
+        if room.protocol != PROTOCOL_VERSION:
             badges.append(("incompatible", "#c62828"))
+        elif room.fingerprint is None:
+            badges.append(("unverifiable", "#c62828"))
         return badges
+
+
+Identity = tuple[str, bytes | None]
+
+
+def identity(room: DiscoveredRoom) -> Identity:
+    """What makes a listed room the room it is: its room id and its certificate."""
+    return room.room_id, room.fingerprint
 
 
 @dataclass
@@ -202,9 +263,10 @@ class _Seen:
 class RoomFeed:
     """Turns the browser's events into the list's, so that the list holds real rooms only.
 
-    * A room is its room id: when the announcement under a key names another room id, the
-      old room leaves the list and the new one arrives (never an "update" of one into the
-      other, which would keep a selection or a join pointing at a different room).
+    * A room is its room id and its certificate: when the announcement under a key names
+      another room id or another certificate, the old room leaves the list and the new one
+      arrives (never an "update" of one into the other, which would keep a selection or a
+      join pointing at a different room).
     * Only one room can answer at one address and port. When two announced rooms share
       one, the one first seen later is shown: a host that crashed and opened a new room on
       the same port left the old announcement behind, and the new room answers its checks.
@@ -218,7 +280,7 @@ class RoomFeed:
         self._sink = sink
         self._seen: dict[str, _Seen] = {}
         self._shown: dict[str, DiscoveredRoom] = {}
-        self._disowned: dict[str, str] = {}  # key: the room id found not to be there
+        self._disowned: dict[str, Identity] = {}  # key: the room found not to be there
         self._order = itertools.count()
 
     def apply(self, event: BrowserEvent) -> None:
@@ -228,7 +290,7 @@ class RoomFeed:
             self._disowned.pop(room.key, None)
         else:
             seen = self._seen.get(room.key)
-            if seen is None or seen.room.room_id != room.room_id:
+            if seen is None or identity(seen.room) != identity(room):
                 self._seen[room.key] = _Seen(room, next(self._order))
                 self._disowned.pop(room.key, None)
             else:
@@ -238,7 +300,7 @@ class RoomFeed:
     def disown(self, room: DiscoveredRoom) -> None:
         """Hide ``room``: something else answers where it was announced."""
         if room.key in self._seen:
-            self._disowned[room.key] = room.room_id
+            self._disowned[room.key] = identity(room)
             self._publish()
 
     def _wanted(self) -> dict[str, DiscoveredRoom]:
@@ -247,7 +309,7 @@ class RoomFeed:
         wanted: dict[str, DiscoveredRoom] = {}
         for key, seen in sorted(self._seen.items(), key=lambda item: -item[1].order):
             room = seen.room
-            if self._disowned.get(key) == room.room_id:
+            if self._disowned.get(key) == identity(room):
                 continue
             endpoints = {(address, room.port) for address in room.addresses}
             if endpoints & claimed:
@@ -259,7 +321,7 @@ class RoomFeed:
     def _publish(self) -> None:
         wanted = self._wanted()
         for key, room in list(self._shown.items()):
-            if key not in wanted or wanted[key].room_id != room.room_id:
+            if key not in wanted or identity(wanted[key]) != identity(room):
                 del self._shown[key]
                 self._sink(BrowserEvent("removed", room))
         for key, room in wanted.items():
@@ -306,7 +368,8 @@ class LobbyPage(QWidget):
         self.list = QListView()
         self.list.setObjectName("rooms")
         self.list.setModel(rooms)
-        self.list.setItemDelegate(RoomDelegate(self.list))
+        self.delegate = RoomDelegate(self.list)
+        self.list.setItemDelegate(self.delegate)
         self.list.setSpacing(2)
         self.list.setFrameShape(QListView.Shape.NoFrame)
         self.list.installEventFilter(self)
@@ -361,6 +424,15 @@ class LobbyPage(QWidget):
         rooms = self.rooms
         for signal in (rooms.rowsInserted, rooms.rowsRemoved, rooms.modelReset, rooms.dataChanged):
             signal.connect(self._update_buttons)
+        rooms.dataChanged.connect(self.on_rooms_changed)
+
+    def on_rooms_changed(
+        self, top_left: QModelIndex, _bottom_right: QModelIndex, roles: list[int]
+    ) -> None:
+        """A room's namesakes decide its height: the list lays it out again (a list view
+        takes a changed height only from its delegate)."""
+        if Roles.NAMESAKES in roles:
+            self.delegate.sizeHintChanged.emit(top_left)
 
     def set_discovery_problem(self, text: str) -> None:
         self.discovery_note.setText(text)

@@ -29,7 +29,14 @@ from PySide6.QtWidgets import (
 from core import APP_NAME
 from core.address import RoomAddress
 from core.ai.provider import ChatProvider, ProviderSettings
-from core.client import JoinRefused, RoomClient, RoomUnreachable, probe_room
+from core.client import (
+    CertificateMismatch,
+    JoinRefused,
+    RoomClient,
+    RoomProbe,
+    RoomUnreachable,
+    probe_room,
+)
 from core.discovery import DiscoveredRoom, Discovery, RoomBrowser
 from core.hosting import RoomHost
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, AssistantInfo, RoomPreview, Welcome
@@ -38,7 +45,7 @@ from core.wording import JOIN_REFUSALS
 from desktop.about import AboutDialog
 from desktop.chat_page import ChatPage
 from desktop.host_dialog import HostDialog
-from desktop.join_dialogs import AddressDialog, DisclosureDialog, JoinDialog, sentence
+from desktop.join_dialogs import AddressDialog, Checked, DisclosureDialog, JoinDialog, sentence
 from desktop.labels import ElidedLabel
 from desktop.lobby import LobbyPage, RoomFeed, room_address, room_note
 from desktop.modal import inform, run_dialog, warn
@@ -51,8 +58,9 @@ __all__ = ["BusyStrip", "MainWindow"]
 
 log = logging.getLogger("gptgroup.desktop")
 
-PASSWORD_REFUSALS = frozenset({"auth_failed", "too_many_attempts"})
-"""Refusals about the password: said in the join dialog, with the password ready to retype."""
+ROOM_CODE_REFUSALS = frozenset({"auth_failed", "too_many_attempts"})
+"""Refusals about the room code: said in the join dialog, with the code ready to retype."""
+IMPOSTOR_TITLE = "Not the room you were told about"
 
 
 class BusyStrip(QWidget):
@@ -91,15 +99,17 @@ class BusyStrip(QWidget):
         self.label.setText("")
 
 
-def notice_key(room: str, assistant: AssistantInfo | None) -> str:
+def notice_key(room: str, assistant: AssistantInfo | None, fingerprint: bytes | None) -> str:
     """What a join notice was about: this run of a room (its instance, or its address for a
-    room that does not say) and where its messages go. A room that comes back as another
-    run, or with another AI or answer mode, is shown the notice again."""
+    room that does not say), the certificate it presented, and where its messages go. A room
+    that comes back as another run, with another certificate (whose code was never shown),
+    or with another AI or answer mode, is shown the notice again. (An impostor can copy a
+    room's instance and assistant, never its certificate.)"""
+    certificate = fingerprint.hex() if fingerprint is not None else "unknown"
     if assistant is None:
-        return f"{room}\0none"
-    return "\0".join(
-        (room, assistant.provider_kind, assistant.provider, assistant.model, assistant.mode)
-    )
+        return f"{room}\0{certificate}\0none"
+    return "\0".join((room, certificate, assistant.provider_kind, assistant.provider,
+                      assistant.model, assistant.mode))  # fmt: skip
 
 
 class MainWindow(QMainWindow):
@@ -158,6 +168,7 @@ class MainWindow(QMainWindow):
     def _connect_chat(self, chat: ChatPage) -> None:
         chat.left.connect(self.on_chat_left)
         chat.join_new_room_requested.connect(self.on_join_new_room_requested)
+        chat.check_room_requested.connect(self.on_check_room_requested)
 
     # ----------------------------------------------------------------- slots
 
@@ -177,6 +188,9 @@ class MainWindow(QMainWindow):
 
     def on_join_new_room_requested(self, preview: RoomPreview) -> None:
         self._run(self.join_new_room(preview))
+
+    def on_check_room_requested(self) -> None:
+        self._run(self.check_room_again())
 
     def on_cancel_requested(self) -> None:
         if self._flow is not None:
@@ -273,15 +287,17 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- joining
 
     async def join_discovered(self, room: DiscoveredRoom) -> None:
-        """Join a room from the list, after checking that it is still the room listed."""
+        """Join a room from the list, after checking that it is still the room listed: the
+        certificate its announcement names (before anything is sent), then its name."""
         note = room_note(room)
-        if note:  # locked, or for another version: said before anything is asked
+        if note:  # locked, or not joinable by this app: said before anything is asked
             await self._problem(note)
             return
         url = room.url()
-        preview = await self._look(url, room.name)
-        if preview is None:
+        probe = await self._look(url, room.name, fingerprint=room.fingerprint, listed=room)
+        if probe is None:
             return
+        preview = probe.preview
         if not room.name_cut and preview.name != room.name:
             # What answers there is another room: the host closed or lost this one and
             # opened that one on the same port. Never join it in this one's place.
@@ -292,69 +308,115 @@ class MainWindow(QMainWindow):
                 "list to join it."
             )
             return
-        await self._join(url, preview, taken_names=[room.host_name or ""])
+        checked: Checked | None = "list" if room.fingerprint is not None else None
+        await self._join(url, probe, checked=checked, taken_names=[room.host_name or ""])
 
     async def join_address(self, address: RoomAddress) -> None:
+        """Join from what was typed or pasted: a link's ``fp`` is pinned; a bare address
+        shows the room's verification code, to compare with the host's, before joining."""
         if address.protocol is not None and address.protocol != PROTOCOL_VERSION:
             await self._problem(
                 f"This link is for a different version of {APP_NAME} (protocol "
                 f"{address.protocol}). Update the app that is older."
             )
             return
-        await self.join_url(address.url)
+        await self.join_url(address.url, fingerprint=address.fingerprint)
 
-    async def join_url(self, url: str) -> None:
-        """The whole join flow: look, ask name and password, show the notice, join."""
-        preview = await self._look(url)
-        if preview is not None:
-            await self._join(url, preview)
+    async def join_url(
+        self, url: str, *, fingerprint: bytes | None = None, name: str | None = None
+    ) -> None:
+        """The whole join flow: look, ask name and room code, show the notice, join.
+
+        With ``fingerprint`` (from a link), a room with another certificate is refused
+        before anything is sent to it. Without, the notice shows the verification code of
+        the certificate the room presented, and the join holds the room to that one."""
+        probe = await self._look(url, fingerprint=fingerprint)
+        if probe is not None:
+            checked: Checked | None = "link" if fingerprint is not None else None
+            await self._join(url, probe, checked=checked, name=name)
 
     async def join_new_room(self, preview: RoomPreview) -> None:
-        """Join the room the host restarted in place of the one on screen (which has ended):
-        the notice is shown again, since where messages go may have changed."""
+        """Join the room the host restarted in place of the one on screen (which has ended;
+        it kept its certificate, which is pinned): the notice is shown again, since where
+        messages go may have changed."""
         session = self.session
         if session is None:
             return
         url = session.url
-        fresh = await self._look(url, preview.name)
-        if fresh is not None:
-            await self._join(url, fresh, name=session.name)
+        probe = await self._look(url, preview.name, fingerprint=session.fingerprint)
+        if probe is not None:
+            await self._join(url, probe, checked="same_room", name=session.name)
 
-    async def _look(self, url: str, name: str | None = None) -> RoomPreview | None:
-        """What the room at ``url`` says about itself; None (after saying why) if nothing
-        can be learnt."""
+    async def check_room_again(self) -> None:
+        """After the room's certificate changed (the room on screen has ended): look at the
+        room at that address afresh, as at a typed address. Nothing of the old room is
+        trusted: the notice shows the new verification code, to compare with the host's."""
+        session = self.session
+        if session is not None:
+            await self.join_url(session.url, name=session.name)
+
+    async def _look(
+        self, url: str, name: str | None = None, *, fingerprint: bytes | None = None,
+        listed: DiscoveredRoom | None = None,
+    ) -> RoomProbe | None:  # fmt: skip
+        """What the room at ``url`` says about itself, and the certificate it presented
+        (which must be ``fingerprint`` when given); None (after saying why) if nothing can
+        be learnt, or another certificate answered.
+
+        ``listed`` is the room as the list shows it. Where another certificate answers, its
+        host closed it and another room took the port, or someone is in between: either way
+        the announcement cannot be joined, and it is hidden until the browser renews it."""
         what = f"Looking for “{fenced(name)}”…" if name else "Looking for the room…"
         try:
             with self._waiting(what):
-                return await probe_room(url)
+                return await probe_room(url, fingerprint=fingerprint)
+        except CertificateMismatch as exc:
+            if listed is not None:
+                self.feed.disown(listed)
+            await self._impostor(url, exc)
+            return None
         except (RoomUnreachable, JoinRefused) as exc:
             await self._problem(self._refusal_text(exc))
             return None
 
+    async def _impostor(self, url: str, exc: CertificateMismatch) -> None:
+        """The room at ``url`` presented another certificate than the one expected: it was
+        sent nothing. Say so plainly; nothing more is tried."""
+        log.warning("the room at %s presented an unexpected certificate; not joined", url)
+        self.busy_strip.done()
+        await warn(self, IMPOSTOR_TITLE, str(exc))
+
     async def _join(
-        self, url: str, preview: RoomPreview, *, taken_names: Iterable[str] = (),
-        name: str | None = None,
+        self, url: str, probe: RoomProbe, *, checked: Checked | None,
+        taken_names: Iterable[str] = (), name: str | None = None,
     ) -> None:  # fmt: skip
-        """Ask for a name (and password), show the notice, join; a wrong password is said in
-        the same dialog, which opens again with everything typed still there."""
+        """Ask for a name (and room code), show the notice, join the room whose certificate
+        the probe saw; a wrong code is said in the same dialog, which opens again with
+        everything typed still there."""
+        preview = probe.preview
         dialog = JoinDialog(
             preview.name, name or self.prefs.get("display_name"),
-            password_required=preview.password_required, parent=self, taken_names=taken_names,
+            code_required=preview.password_required, parent=self, taken_names=taken_names,
         )  # fmt: skip
         while True:
             if not await run_dialog(dialog):
                 return
             name = dialog.display_name()
             self.prefs.set("display_name", name)
-            if not await self._notice_accepted(url, preview):
+            if not await self._notice_accepted(url, probe, checked):
                 return
-            client = RoomClient(url, name, password=dialog.room_password())
+            client = RoomClient(
+                url, name, password=dialog.room_code(), fingerprint=probe.fingerprint
+            )
             try:
                 with self._waiting(f"Joining “{fenced(preview.name)}”…"):
                     welcome = await client.connect()
+            except CertificateMismatch as exc:  # another room answered since the probe
+                await self._impostor(url, exc)
+                return
             except JoinRefused as exc:
-                if exc.code in PASSWORD_REFUSALS:
-                    dialog.show_refusal(self._refusal_text(exc), about_password=True)
+                if exc.code in ROOM_CODE_REFUSALS:
+                    dialog.show_refusal(self._refusal_text(exc), about_code=True)
                     continue
                 await self._problem(self._refusal_text(exc))
                 return
@@ -365,22 +427,25 @@ class MainWindow(QMainWindow):
             await self._tell_if_renamed(name, welcome)
             return
 
-    async def _notice_accepted(self, url: str, preview: RoomPreview) -> bool:
-        key = notice_key(preview.instance or url, preview.assistant)
+    async def _notice_accepted(self, url: str, probe: RoomProbe, checked: Checked | None) -> bool:
+        preview = probe.preview
+        key = notice_key(preview.instance or url, preview.assistant, probe.fingerprint)
         if key in self._seen_notice:
             return True
         dialog = DisclosureDialog(
-            preview, self, history_shared=self._history_shared.get(preview.instance)
-        )
+            preview, self, history_shared=self._history_shared.get(preview.instance),
+            verification_code=probe.verification_code, checked=checked,
+        )  # fmt: skip
         dialog.privacy_requested.connect(lambda: self.show_about(privacy=True))
         if not await run_dialog(dialog):
             return False
         self._seen_notice.add(key)
         return True
 
-    def _remember(self, welcome: Welcome, url: str) -> None:
+    def _remember(self, welcome: Welcome, url: str, fingerprint: bytes | None) -> None:
         """What joining taught about the room: its notice is seen, and what newcomers read."""
-        self._seen_notice.add(notice_key(welcome.instance or url, welcome.room.assistant))
+        key = notice_key(welcome.instance or url, welcome.room.assistant, fingerprint)
+        self._seen_notice.add(key)
         self._history_shared[welcome.instance] = welcome.room.history_shared
 
     async def _tell_if_renamed(self, asked: str, welcome: Welcome) -> None:
@@ -396,6 +461,8 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _refusal_text(exc: Exception) -> str:
+        if isinstance(exc, CertificateMismatch):
+            return str(exc)  # our own words: someone may be impersonating the room
         if isinstance(exc, RoomUnreachable):
             return (
                 "The room could not be reached. The host may have closed it, or the network "
@@ -420,11 +487,11 @@ class MainWindow(QMainWindow):
                 return
             client = RoomClient(
                 host.local_url(), plan.your_name, password=plan.config.password,
-                host_key=host.host_key,
+                host_key=host.host_key, fingerprint=host.fingerprint,
             )  # fmt: skip
             try:
                 welcome = await client.connect()
-            except (JoinRefused, RoomUnreachable) as exc:
+            except (JoinRefused, RoomUnreachable, CertificateMismatch) as exc:
                 await host.close()
                 await self._problem(f"The room opened but you could not join it: {exc}")
                 return
@@ -475,7 +542,7 @@ class MainWindow(QMainWindow):
             old_chat.deleteLater()
         if old_session is not None:
             self._keep(old_session.leave())  # it has ended: this only lets its tasks go
-        self._remember(session.welcome, session.url)
+        self._remember(session.welcome, session.url, session.fingerprint)
         self.setWindowTitle(f"{fenced(session.welcome.room.name)} — {APP_NAME}")
         session.start()
         self.chat.composer.setFocus()

@@ -26,6 +26,7 @@ from PySide6.QtCore import (
 
 from core.client import ClientEvent
 from core.discovery import BrowserEvent, DiscoveredRoom
+from core.text_rules import name_key
 from core.transcript import Change, Entry, Transcript
 from desktop.network_text import one_line, tooltip
 
@@ -38,6 +39,7 @@ class Roles(enum.IntEnum):
     ENTRY = Qt.ItemDataRole.UserRole + 1  # the transcript Entry
     PARTICIPANT = Qt.ItemDataRole.UserRole + 2  # a ParticipantInfo
     ROOM = Qt.ItemDataRole.UserRole + 3  # a DiscoveredRoom
+    NAMESAKES = Qt.ItemDataRole.UserRole + 4  # int: see RoomListModel.namesakes
 
 
 class MessageListModel(QAbstractListModel):
@@ -133,11 +135,21 @@ class MessageListModel(QAbstractListModel):
 
 
 class RoomListModel(QAbstractListModel):
-    """The rooms on the LAN, kept current from :class:`core.discovery.RoomBrowser` events."""
+    """The rooms on the LAN, kept current from :class:`core.discovery.RoomBrowser` events,
+    sorted by name.
+
+    Anyone can announce a room under any name, so a name says nothing about whose room it
+    is; its certificate does. :meth:`namesakes` (role :attr:`Roles.NAMESAKES`) counts the
+    rooms listed under a name that reads the same (:func:`core.text_rules.name_key`: case and
+    look-alike letters aside) with different certificates, for the list to say so on each of
+    them. When that count changes for a row already listed, the row's ``dataChanged`` names
+    :attr:`Roles.NAMESAKES` (its height may change with it).
+    """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rooms: list[DiscoveredRoom] = []
+        self._namesakes: dict[str, int] = {}  # by room key; rooms alone under a name: absent
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rooms)
@@ -148,16 +160,29 @@ class RoomListModel(QAbstractListModel):
         room = self._rooms[index.row()]
         if role == Roles.ROOM:
             return room
+        if role == Roles.NAMESAKES:
+            return self._namesakes.get(room.key, 0)
         if role == Qt.ItemDataRole.DisplayRole:
             return one_line(room.name)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(room.name)
+            code = room.verification_code
+            # Our own paragraph after the escaped name: digits only.
+            return tooltip(room.name) + (f"<p>Verification code {code}</p>" if code else "")
         return None
 
     def room(self, row: int) -> DiscoveredRoom:
         return self._rooms[row]
 
+    def namesakes(self, row: int) -> int:
+        """How many rooms with different certificates are listed under a name that reads as
+        this row's (this one included); 0 when there is only this one."""
+        return self._namesakes.get(self._rooms[row].key, 0)
+
     def apply(self, event: BrowserEvent) -> None:
+        self._apply(event)
+        self._count_namesakes()
+
+    def _apply(self, event: BrowserEvent) -> None:
         keys = [r.key for r in self._rooms]
         room = event.room
         if event.kind == "removed":
@@ -179,3 +204,20 @@ class RoomListModel(QAbstractListModel):
         self.beginInsertRows(QModelIndex(), row, row)
         self._rooms.insert(row, room)
         self.endInsertRows()
+
+    def _count_namesakes(self) -> None:
+        certificates: dict[str, set[object]] = {}
+        for room in self._rooms:
+            # A room that names no certificate is one of its own.
+            identity = room.fingerprint if room.fingerprint is not None else ("none", room.key)
+            certificates.setdefault(name_key(room.name), set()).add(identity)
+        counts = {}
+        for room in self._rooms:
+            count = len(certificates[name_key(room.name)])
+            if count > 1:
+                counts[room.key] = count
+        old, self._namesakes = self._namesakes, counts
+        for row, room in enumerate(self._rooms):
+            if old.get(room.key, 0) != counts.get(room.key, 0):
+                index = self.index(row)
+                self.dataChanged.emit(index, index, [Roles.NAMESAKES])

@@ -101,6 +101,23 @@ class RoomSession(QObject):
         return self.client.url
 
     @property
+    def fingerprint(self) -> bytes | None:
+        """The room certificate's fingerprint that every connection of this session must
+        present (None only before the first connection, which a session never is)."""
+        return self.client.fingerprint
+
+    @property
+    def verification_code(self) -> str | None:
+        """The code people compare with the host's: derived from :attr:`fingerprint`."""
+        return self.client.verification_code
+
+    @property
+    def room_code(self) -> str | None:
+        """The room code as the host typed it, when this app hosts the room and it has one
+        (the host shows it to people it invites); None for a guest."""
+        return self.host.config.password if self.host is not None else None
+
+    @property
     def name(self) -> str:
         """The display name we asked to join with."""
         return self.client.name

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import sys
 import tempfile
@@ -33,8 +34,9 @@ from core.ai.provider import ChatProvider, ProviderSettings
 from core.client import RoomClient
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
-from core.protocol import AssistantInfo, RoomInfo
+from core.protocol import PROTOCOL_VERSION, AssistantInfo, RoomInfo
 from core.room import RoomConfig
+from core.room_tls import verification_code
 from desktop import theme
 from desktop.about import AboutDialog
 from desktop.app import make_application
@@ -45,6 +47,7 @@ from desktop.links import follow_link
 from desktop.main_window import MainWindow
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
+from desktop.verification import VerificationDialog
 from tests.desktop.hostile_room import MARKER, RewritingRelay
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -71,6 +74,7 @@ So **Ana owes Sam 8.20** and everyone is square."""
 
 
 HOSTILE_NAME = "<img src=/dev/zero> " + "VeryLongName" * 900  # 10,000 characters and more
+ROOM_CODE = "4721 9035"  # the chat's room code: fixed, so that the screenshots stay the same
 
 
 def save(out: Path, widget: QWidget, name: str) -> None:
@@ -83,8 +87,9 @@ def sample_room(name: str, **fields: object) -> DiscoveredRoom:
     values: dict[str, object] = {
         "key": name, "room_id": name.encode().hex()[:12], "name": name, "host_name": "Ana",
         "participants": 3, "password_required": False, "assistant_kind": "cloud",
-        "provider": "OpenAI", "model": "gpt-4o-mini", "protocol": 1, "app_version": "0.1.0",
-        "addresses": ("192.168.1.20",), "port": 47321,
+        "provider": "OpenAI", "model": "gpt-4o-mini", "protocol": PROTOCOL_VERSION,
+        "app_version": "0.2.0", "addresses": ("192.168.1.20",), "port": 47321,
+        "fingerprint": hashlib.sha256(name.encode()).digest(),
     }  # fmt: skip
     return DiscoveredRoom(**(values | fields))  # type: ignore[arg-type]
 
@@ -106,22 +111,25 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
     lobby.show()
     await asyncio.sleep(0.2)
     save(out, lobby, "lobby-empty")
-    for room in (
+    for listed in (
         sample_room("Team lunch"),
+        # Someone else announces a room of the same name: both are marked.
+        sample_room("Team lunch", key="Team lunch 2", room_id="b2", participants=0,
+                    addresses=("192.168.1.57",), fingerprint=hashlib.sha256(b"2").digest()),
         sample_room("Book club", host_name="Ben", participants=5, assistant_kind="local",
                     provider="Ollama", model="llama3.2", password_required=True),
         sample_room("Physics study group", host_name="Chen", participants=2, assistant_kind="none"),
-        sample_room("Night owls", host_name="Dee", participants=1, protocol=2),
+        sample_room("Night owls", host_name="Dee", participants=1, protocol=1, fingerprint=None),
     ):  # fmt: skip
-        lobby.rooms.apply(BrowserEvent("added", room))
+        lobby.rooms.apply(BrowserEvent("added", listed))
     lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
     lobby.lobby.list.setFocus()  # the focus outline, as after Tab
     await asyncio.sleep(0.2)
     save(out, lobby, "lobby")
 
-    join = JoinDialog("Book club", "Ana", password_required=True, parent=lobby)
+    join = JoinDialog("Book club", "Ana", code_required=True, parent=lobby)
     join.show()
-    join.password.setFocus()
+    join.code.setFocus()
     await asyncio.sleep(0.2)
     save(out, join, "join-dialog")
     join.close()
@@ -136,7 +144,8 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
 
     room = RoomInfo("Team lunch", "Ana", 3, None, False, True, assistant=AssistantInfo(
         "assistant", "OpenAI", "cloud", "gpt-4o-mini", "mention"))  # fmt: skip
-    notice = DisclosureDialog(room, lobby)
+    # Joined by a typed address: the code to compare with the host's comes first.
+    notice = DisclosureDialog(room, lobby, verification_code=verification_code(bytes(range(32))))
     notice.show()
     await asyncio.sleep(0.2)
     save(out, notice, "join-notice")
@@ -146,6 +155,8 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
     host_dialog.room_name.setText("Team lunch")
     host_dialog.your_name.setText("Ana")
     host_dialog.provider.setCurrentIndex(host_dialog.provider.findData("openai"))
+    host_dialog.require_code.setChecked(True)
+    host_dialog.room_code.setText(ROOM_CODE)
     host_dialog.show()
     await asyncio.sleep(0.2)
     save(out, host_dialog, "host-dialog")
@@ -160,6 +171,7 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
         # The room says OpenAI in the cloud, as a real host's would.
         config = RoomConfig(
             name="Team lunch",
+            password=ROOM_CODE,
             assistant=AssistantConfig(
                 model="gpt-4o-mini", provider="OpenAI", provider_kind="cloud"
             ),
@@ -167,15 +179,16 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
         host = RoomHost(config, provider=ChatProvider(settings), bind="127.0.0.1", port=0,
                         advertise=False)  # fmt: skip
         await host.start()
-        ana = RoomClient(host.local_url(), "Ana", host_key=host.host_key)
+        ana = RoomClient(host.local_url(), "Ana", host_key=host.host_key, password=ROOM_CODE,
+                         fingerprint=host.fingerprint)  # fmt: skip
         welcome = await ana.connect()
         window = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
         window.resize(980, 700)
         window._enter(RoomSession(ana, welcome, host=host))
         window.show()
-        sam = RoomClient(host.local_url(), "Sam")
+        sam = RoomClient(host.local_url(), "Sam", password=ROOM_CODE)
         await sam.connect()
-        ben = RoomClient(host.local_url(), "Ben")
+        ben = RoomClient(host.local_url(), "Ben", password=ROOM_CODE)
         await ben.connect()
         await sam.send("Lunch was great! How do we split the bill? It was 96.40 in total.")
         await asyncio.sleep(0.3)
@@ -195,8 +208,16 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
         await asyncio.sleep(0.2)
         save(out, window, "chat")
 
+        # Host controls → Verification code…: what the host reads out, and the room code.
+        chat.show_verification_code()
+        await asyncio.sleep(0.2)
+        shown = QApplication.activeModalWidget()
+        assert isinstance(shown, VerificationDialog)
+        save(out, shown, "verification-code")
+        shown.close()
+
         # Dee's window, when the host closes the room: the conversation stays, under a banner.
-        dee = RoomClient(host.local_url(), "Dee")
+        dee = RoomClient(host.local_url(), "Dee", password=ROOM_CODE)
         guest_window = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
         guest_window.resize(980, 700)
         guest_window._enter(RoomSession(dee, await dee.connect()))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.address import room_link
+from core.protocol import PROTOCOL_VERSION
 from desktop.chat_page import ChatPage
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import DisclosureDialog, JoinDialog
@@ -22,9 +24,11 @@ def unfenced(text: str) -> str:
 
 
 async def hosted(
-    prefs: Preferences, keys: KeyStore, cleanup: list[Any], name: str = "Flow room"
-) -> MainWindow:
-    """A window that hosts a room through the host dialog, as a person would."""
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], name: str = "Flow room", *,
+    room_code: bool = False,
+) -> MainWindow:  # fmt: skip
+    """A window that hosts a room through the host dialog, as a person would; with
+    ``room_code``, requiring the code the dialog made (``window.session.room_code``)."""
     window = MainWindow(prefs=prefs, keys=keys, discover=False)
     cleanup.append(window)
     window.show()
@@ -32,6 +36,7 @@ async def hosted(
     def fill(dialog: HostDialog) -> None:
         dialog.room_name.setText(name)
         dialog.your_name.setText("Ana")
+        dialog.require_code.setChecked(room_code)
         dialog.provider.setCurrentIndex(dialog.provider.findData("none"))
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
 
@@ -62,3 +67,15 @@ async def joined(url: str, name: str, prefs: Preferences, keys: KeyStore,
 def room_url(window: MainWindow) -> str:
     assert window.session is not None and window.session.host is not None
     return window.session.host.local_url()
+
+
+def loopback_link(window: MainWindow, *, fingerprint: bytes | None = None) -> str:
+    """The link of the room ``window`` hosts, at its loopback address, carrying its
+    certificate's fingerprint (or ``fingerprint``, to name another)."""
+    assert window.session is not None and window.session.host is not None
+    host = window.session.host
+    code = host.config.password is not None
+    return room_link(
+        "127.0.0.1", host.port, host.config.name, password_required=code,
+        protocol=PROTOCOL_VERSION, fingerprint=fingerprint or host.fingerprint,
+    )  # fmt: skip

@@ -7,6 +7,11 @@ between it and a real room on loopback and replaces a marker (``Zed9``) with hos
 every string of every frame the room sends: names, the room's name, the assistant's name,
 provider and model, answers. It can also send frames of its own (an ``error``), and refuse a
 join with any message, as a hostile host would.
+
+Every room connection is TLS, so the relay is one too: it presents a certificate of its own
+(:attr:`RewritingRelay.fingerprint`), as a hostile host's room would, and talks TLS to the
+room behind it. Join it by its URL (its certificate is then the one the join pins) or pin
+its fingerprint.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from core.room_tls import RoomCertificate, client_context
 
 MARKER = "Zed9"
 
@@ -38,7 +45,7 @@ def rewrite(value: Any, replacements: Mapping[str, str]) -> Any:
 
 
 class RewritingRelay:
-    """Relays ``ws://127.0.0.1:<port>/`` to a room, rewriting what the room says: each key of
+    """Relays ``wss://127.0.0.1:<port>/`` to a room, rewriting what the room says: each key of
     ``replacements`` (a marker such as :data:`MARKER`) becomes its value."""
 
     def __init__(self, room_port: int, replacements: Mapping[str, str]) -> None:
@@ -47,15 +54,24 @@ class RewritingRelay:
         self.refusal: tuple[str, str] | None = None  # (code, message) for the next hello
         self._server: Server | None = None
         self._clients: set[ServerConnection] = set()
+        self.certificate = RoomCertificate.generate()
 
     async def start(self) -> None:
-        self._server = await serve(self._relay, "127.0.0.1", 0, max_size=None, compression=None)
+        self._server = await serve(
+            self._relay, "127.0.0.1", 0, max_size=None, compression=None,
+            ssl=self.certificate.server_context(),
+        )  # fmt: skip
 
     @property
     def url(self) -> str:
         assert self._server is not None
         port = next(iter(self._server.sockets)).getsockname()[1]
-        return f"ws://127.0.0.1:{port}/"
+        return f"wss://127.0.0.1:{port}/"
+
+    @property
+    def fingerprint(self) -> bytes:
+        """The relay's own certificate's: what a client that joins it pins."""
+        return self.certificate.fingerprint
 
     async def inject(self, frame: dict[str, Any]) -> None:
         """Send ``frame`` (rewritten like the rest) to every client, as if the room had."""
@@ -70,8 +86,10 @@ class RewritingRelay:
             await self._server.wait_closed()
 
     async def _relay(self, client: ServerConnection) -> None:
-        room_url = f"ws://127.0.0.1:{self.room_port}/"
-        async with connect(room_url, max_size=None, compression=None, proxy=None) as room:
+        room_url = f"wss://127.0.0.1:{self.room_port}/"
+        async with connect(
+            room_url, max_size=None, compression=None, proxy=None, ssl=client_context()
+        ) as room:
             self._clients.add(client)
             try:
                 await self._pipe(client, room)

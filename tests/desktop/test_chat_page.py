@@ -1,5 +1,6 @@
-"""The room page when things end or change: closed rooms, lost hosts, restarted rooms, taken
-over sessions, a new answer mode, short-lived confirmations, leaving, and small windows.
+"""The room page when things end or change: closed rooms, lost hosts, restarted rooms, a
+certificate that changed, taken over sessions, a new answer mode, short-lived confirmations,
+leaving, and small windows.
 
 Real windows on real rooms on loopback; a proxy stands in for the network when a host must
 vanish or come back as another room.
@@ -25,17 +26,20 @@ from core.client import ReconnectPolicy, RoomClient
 from core.hosting import RoomHost
 from core.protocol import AssistantInfo, RoomPreview
 from core.room import RoomConfig
+from core.room_tls import fingerprint_text
 from core.transcript import Entry
+from core.wording import ENDED_WORDS
 from desktop import confirm
 from desktop.assistant_dialog import AssistantSettingsDialog
-from desktop.chat_page import ChatPage, new_room_text
+from desktop.chat_page import CHECK_ROOM_ACTION, ChatPage, new_room_text
 from desktop.confirm import Banner
 from desktop.delegate import footer_text
+from desktop.join_dialogs import DisclosureDialog, JoinDialog
 from desktop.main_window import MainWindow
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
 from tests.blip_proxy import BlipProxy
-from tests.desktop.conftest import until
+from tests.desktop.conftest import answer_dialog, until
 from tests.desktop.flows import hosted, joined, room_url, texts, unfenced
 from tests.desktop.hostile_checks import (
     HOSTILE,
@@ -172,7 +176,9 @@ async def test_a_restarted_room_ends_this_one_and_offers_the_new_one(
     await old.start()
     cleanup.append(old)
     config, _settings = ai_room(fake, "Brand new room")
-    new = RoomHost(config, provider=None, bind="127.0.0.1", port=0, advertise=False)
+    # The host kept the room's certificate: the same room to the app, as another run.
+    new = RoomHost(config, provider=None, bind="127.0.0.1", port=0, advertise=False,
+                   certificate=old.server.certificate)  # fmt: skip
     await new.start()
     cleanup.append(new)
     proxy = BlipProxy(old.port)
@@ -200,6 +206,57 @@ async def test_a_restarted_room_ends_this_one_and_offers_the_new_one(
     page.banner_bar.action_button.click()
     assert [p.name for p in offered] == ["Brand new room"]
     assert offered[0].assistant is not None and offered[0].assistant.provider == "OpenAI"
+
+
+async def test_a_changed_certificate_ends_the_room_and_offers_only_a_fresh_look(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    """The room at the address the guest was in comes back with another certificate (the
+    host restarted it as a new room, or someone took its place): never a silent rejoin. The
+    banner says so; its one action looks at the room afresh, its new code shown first."""
+    old = RoomHost(RoomConfig(name="Team lunch"), bind="127.0.0.1", port=0, advertise=False)
+    await old.start()
+    cleanup.append(old)
+    new = RoomHost(RoomConfig(name="Team lunch"), bind="127.0.0.1", port=0, advertise=False)
+    await new.start()
+    cleanup.append(new)
+    proxy = BlipProxy(old.port)
+    await proxy.start()
+    cleanup.append(proxy)
+    guest = await window_in(proxy.url, "Sam", prefs, keys, cleanup)
+    page, session = guest.chat, guest.session
+    assert page is not None and session is not None
+    assert page.verification_line.text() == f"Verification code {old.verification_code}"
+    page.send("said in the old room")
+    await until(lambda: "said in the old room" in texts(page))
+
+    proxy.target_port = new.port
+    proxy.cut()
+    await until(lambda: page.leave_button.text() == "Back to rooms", what="the room ended")
+    assert session.ended is not None and session.ended.reason == "certificate_changed"
+    said = page.banner.text()
+    assert ENDED_WORDS["certificate_changed"] in said and "You were not rejoined" in said
+    assert page.banner_bar.action_button.text() == CHECK_ROOM_ACTION
+    assert not new.server.room.participants  # nothing done by itself
+    assert "said in the old room" in texts(page) and page.composer.isReadOnly()
+
+    codes: list[tuple[str, str]] = []
+
+    def read_notice(dialog: DisclosureDialog) -> None:
+        assert dialog.code is not None and dialog.code_words is not None
+        codes.append((dialog.code.text(), dialog.code_words.text()))
+        dialog.accept()
+
+    names: list[str] = []
+    answer_dialog(JoinDialog, lambda d: (names.append(d.name.text()), d.accept()))
+    answer_dialog(DisclosureDialog, read_notice)
+    page.banner_bar.action_button.click()
+    await until(lambda: guest.session is not session, what="the room at that address joined")
+    assert names == ["Sam"]
+    assert codes and codes[0][0] == new.verification_code != old.verification_code
+    assert "Compare this code with the one the host sees" in codes[0][1]
+    assert guest.session is not None and guest.session.fingerprint == new.fingerprint
+    assert [p.name for p in new.server.room.participants] == ["Sam"]
 
 
 async def test_a_taken_over_session_says_from_where(
@@ -291,6 +348,8 @@ async def test_a_copied_link_is_confirmed_briefly_and_warnings_stay(
     page.copy_link_action.trigger()
     assert page.banner.isVisible() and "Room link copied" in page.banner.text()
     assert QGuiApplication.clipboard().text() == host.session.host.links()[0]
+    fingerprint = fingerprint_text(host.session.host.fingerprint)
+    assert QGuiApplication.clipboard().text().endswith(f"&fp={fingerprint}")  # pinned
     await until(lambda: not page.banner.isVisible(), timeout=3, what="the confirmation to go")
 
     page.session.action_failed.emit("That did not work: the room said no.")
@@ -382,14 +441,14 @@ def test_a_hostile_new_room_is_offered_in_plain_words(qapp: Any, hostile: str) -
     """The room the host restarted names itself and its AI: shown plain, bounded, and
     unable to reorder the words around it."""
     assistant = AssistantInfo(hostile, hostile, "cloud", hostile, "always")
-    preview = RoomPreview(name=hostile, password_required=True, assistant=assistant)
+    preview = RoomPreview(name=hostile, password_required=True, assistant=assistant)  # a code
     banner = Banner()
     banner.resize(900, 200)
     banner.show_message(new_room_text(preview), "error", action=("Join the new room", print))
     banner.show()
     shown = banner.label.text()
-    assert shows(shown, hostile) and "It needs a password." in shown
-    assert left_to_right(shown, "It needs a password.")
+    assert shows(shown, hostile) and "It needs a room code." in shown
+    assert left_to_right(shown, "It needs a room code.")
     assert rich_text_risks(banner, hostile) == []
     assert banner.action_button.text() == "Join the new room"
     assert banner.sizeHint().width() <= 1000

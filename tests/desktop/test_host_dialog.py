@@ -1,21 +1,27 @@
 """The host dialog: names keep to the room's own rules, said where they are typed and gone
 once fixed; a keyboard reaches every field and "Open the room"; the room's new options
-(announce it, what newcomers see) reach the room; a key is never sent in clear text to
-another machine without the host's consent."""
+(announce it, what newcomers see) reach the room; a room code is offered ready made, can be
+made anew or typed, and one that could never be typed is said; a key is never sent in clear
+text to another machine without the host's consent. The room's codes (the verification
+dialog, the join dialog's code) work from the keyboard too."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from core.protocol import MAX_ROOM_NAME_CHARS
 from desktop.host_dialog import HostDialog
+from desktop.join_dialogs import JoinDialog
 from desktop.main_window import MainWindow
 from desktop.settings import KeyStore, Preferences
+from desktop.verification import VerificationDialog
 from tests.desktop.conftest import answer_dialog
 
 OTHER_MACHINE = "http://192.0.2.7:8080/v1"  # another machine, no TLS
@@ -186,3 +192,112 @@ async def test_an_unannounced_room_is_not_announced(
     assert window.session is not None and window.session.host is not None
     assert not window.session.host.advertised
     assert not window.session.room.history_shared
+
+
+# -- the room code ----------------------------------------------------------------------
+
+
+def test_a_room_code_is_offered_ready_made_and_the_host_may_type_their_own(
+    qtbot: QtBot, prefs: Preferences, keys: KeyStore
+) -> None:
+    dialog = shown(qtbot, HostDialog(prefs, keys))
+    dialog.your_name.setText("Ana")
+    dialog.provider.setCurrentIndex(dialog.provider.findData("none"))
+    assert not dialog.require_code.isChecked() and not dialog.room_code.isVisible()
+    assert dialog.require_code.text() == "Require a room code"
+    dialog.require_code.setChecked(True)
+    assert dialog.room_code.isVisible() and dialog.new_code_button.isVisible()
+    made = dialog.room_code.text()
+    assert re.fullmatch(r"\d{4} \d{4}", made)  # grouped, to read aloud
+    dialog.new_code_button.click()
+    assert re.fullmatch(r"\d{4} \d{4}", dialog.room_code.text())
+    assert dialog.room_code.text() != made  # (one chance in 10^8 of the same again)
+
+    dialog.room_code.setText("x" * 70)
+    assert dialog.room_code_problem.isVisible() and "too long" in dialog.room_code_problem.text()
+    open_button(dialog).click()
+    assert dialog.isVisible() and dialog.problem.text().startswith("Room code:")
+    dialog.room_code.setText("")
+    open_button(dialog).click()
+    assert dialog.isVisible() and "Type a room code" in dialog.problem.text()
+    dialog.room_code.setText("Blue fox")
+    assert not dialog.room_code_problem.isVisible() and dialog.problem.text() == ""
+    open_button(dialog).click()
+    assert not dialog.isVisible() and dialog.plan().config.password == "Blue fox"
+
+    dialog = shown(qtbot, HostDialog(prefs, keys))
+    dialog.require_code.setChecked(True)
+    dialog.room_code.setText("x" * 70)
+    dialog.require_code.setChecked(False)  # no code wanted after all: nothing to fix
+    assert not dialog.room_code_problem.isVisible()
+    open_button(dialog).click()
+    assert dialog.plan().config.password is None
+
+
+def tab_through(qtbot: QtBot, start: QWidget, stop: QWidget, limit: int = 40) -> list[QWidget]:
+    """The widgets Tab gives the focus to, from ``start`` until ``stop`` (included)."""
+    start.setFocus()
+    qtbot.waitUntil(start.hasFocus)
+    seen: list[QWidget] = []
+    for _ in range(limit):
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        widget = QApplication.focusWidget()
+        assert widget is not None, f"the focus left the window after {seen}"
+        seen.append(widget)
+        if widget is stop:
+            break
+    return seen
+
+
+def test_the_room_code_controls_are_reached_by_tab(
+    qtbot: QtBot, prefs: Preferences, keys: KeyStore
+) -> None:
+    dialog = shown(qtbot, HostDialog(prefs, keys))
+    dialog.provider.setCurrentIndex(dialog.provider.findData("none"))
+    reached = tab_through(qtbot, dialog.your_name, open_button(dialog))
+    assert dialog.require_code in reached and open_button(dialog) in reached
+    dialog.require_code.setFocus()
+    qtbot.waitUntil(dialog.require_code.hasFocus)
+    QTest.keyClick(dialog.require_code, Qt.Key.Key_Space)  # ticked from the keyboard
+    assert dialog.require_code.isChecked()
+    reached = tab_through(qtbot, dialog.require_code, open_button(dialog))
+    assert reached[:2] == [dialog.room_code, dialog.new_code_button]
+    made = dialog.room_code.text()
+    dialog.new_code_button.setFocus()
+    QTest.keyClick(dialog.new_code_button, Qt.Key.Key_Space)
+    assert dialog.room_code.text() != made and dialog.isVisible()  # a new code, not "Open"
+
+
+def test_the_verification_dialog_is_used_by_keyboard(qtbot: QtBot) -> None:
+    dialog = VerificationDialog("8781 6279 4641 5215 7511", "1234 5678")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitExposed(dialog)
+    assert dialog.code.accessibleDescription().startswith("8 7 8 1, 6 2 7 9")
+    close = dialog.buttons.button(QDialogButtonBox.StandardButton.Close)
+    assert dialog.copy_room_code is not None
+    reached = tab_through(qtbot, close, close)
+    assert dialog.copy_code in reached and dialog.copy_room_code in reached
+    dialog.copy_room_code.setFocus()
+    QTest.keyClick(dialog.copy_room_code, Qt.Key.Key_Space)
+    assert QGuiApplication.clipboard().text() == "1234 5678"
+    assert dialog.copy_room_code.text() == "Copied" and dialog.isVisible()
+    dialog.copy_code.setFocus()
+    QTest.keyClick(dialog.copy_code, Qt.Key.Key_Space)
+    assert QGuiApplication.clipboard().text() == "8781 6279 4641 5215 7511"
+    QTest.keyClick(dialog.copy_code, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+
+
+def test_the_join_dialogs_code_is_reached_by_tab(qtbot: QtBot) -> None:
+    dialog = JoinDialog("Locked box", "Sam", code_required=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitExposed(dialog)
+    join = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    reached = tab_through(qtbot, dialog.name, dialog.code)
+    assert reached[-1] is dialog.code
+    QTest.keyClicks(dialog.code, "1234 5678")
+    assert join in tab_through(qtbot, dialog.code, join)

@@ -27,7 +27,7 @@ from core.ai.desk import AssistantConfig
 from core.ai.provider import ProviderSettings
 from core.client import RoomClient
 from core.discovery import BrowserEvent, DiscoveredRoom
-from core.protocol import AssistantReport, Usage
+from core.protocol import PROTOCOL_VERSION, AssistantReport, Usage
 from core.room import RoomConfig
 from core.transcript import Entry
 from desktop.about import AboutDialog
@@ -215,7 +215,8 @@ def hostile_room_entry(hostile: str) -> DiscoveredRoom:
     return DiscoveredRoom(
         key="k1", room_id="r1", name=f"{hostile} room", host_name=hostile, participants=3,
         password_required=False, assistant_kind="cloud", provider=hostile, model=hostile,
-        protocol=1, app_version="0.1.0", addresses=("127.0.0.1",), port=47321,
+        protocol=PROTOCOL_VERSION, app_version="0.2.0", addresses=("127.0.0.1",), port=47321,
+        fingerprint=bytes(range(32)),
     )  # fmt: skip
 
 

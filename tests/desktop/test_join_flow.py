@@ -1,8 +1,11 @@
-"""Joining as a person does it: a wrong password is said in the same dialog; the notice says
-the connection is not encrypted and what newcomers read, and comes back whenever where
-messages go may have changed (another run of the room, another AI, another mode); a room the
-host restarted is joined only when asked, after the notice; a name already in the room is
-never changed silently."""
+"""Joining as a person does it: the room code the host dialog made lets a guest in however it
+is typed, and a wrong one is said in the same dialog; a link or the list pins the room's
+certificate, and a room with another one is refused as a possible impostor, before it hears
+a thing; a typed address shows the room's verification code, the one the host sees, before
+joining; the notice says what the encryption protects and what newcomers read, and comes back
+whenever where messages go may have changed (another run of the room, another AI, another
+mode); a room the host restarted is joined only when asked, after the notice; a name already
+in the room is never changed silently."""
 
 from __future__ import annotations
 
@@ -15,25 +18,35 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
+from core.address import parse_room_address
 from core.ai.desk import AssistantConfig
 from core.client import Ended, RoomClient
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
+from core.protocol import PROTOCOL_VERSION
 from core.room import RoomConfig
+from core.room_tls import RoomCertificate
+from core.wording import JOIN_REFUSALS
 from desktop.join_dialogs import DisclosureDialog, JoinDialog
-from desktop.main_window import MainWindow
+from desktop.main_window import IMPOSTOR_TITLE, MainWindow
 from desktop.settings import KeyStore, Preferences
+from desktop.verification import COMPARE_WITH_HOST, VerificationDialog
 from tests.desktop.conftest import until
-from tests.desktop.flows import unfenced
+from tests.desktop.flows import hosted, loopback_link, unfenced
 from tests.desktop.hostile_checks import HOSTILE, hostile_text, rich_text_risks
 
 W = TypeVar("W", bound=QWidget)
 OLLAMA = AssistantConfig(model="llama3.2", provider="Ollama", provider_kind="local")
 
 
-async def open_room(config: RoomConfig, cleanup: list[Any], port: int = 0) -> RoomHost:
-    """A room on loopback, not announced, closed after the test."""
-    host = RoomHost(config, bind="127.0.0.1", port=port, advertise=False)
+async def open_room(
+    config: RoomConfig, cleanup: list[Any], port: int = 0,
+    certificate: RoomCertificate | None = None,
+) -> RoomHost:  # fmt: skip
+    """A room on loopback, not announced, closed after the test (with ``certificate``, as
+    a host that keeps its room's certificate when it restarts it)."""
+    host = RoomHost(config, bind="127.0.0.1", port=port, advertise=False,
+                    certificate=certificate)  # fmt: skip
     cleanup.insert(0, host)  # closed after the windows
     await host.start()
     return host
@@ -56,7 +69,9 @@ class Dialogs:
     def __init__(self) -> None:
         self.acts: dict[type[QWidget], Callable[[Any], None]] = {}
         self.notices: list[str] = []
+        self.codes: list[tuple[str, str]] = []  # each notice's code, and what it says of it
         self.boxes: list[str] = []
+        self.box_titles: list[str] = []
         self.on(DisclosureDialog, self._read_notice)
         self.on(QMessageBox, self._read_box)
         self._timer = QTimer()
@@ -80,10 +95,13 @@ class Dialogs:
     def _read_notice(self, dialog: DisclosureDialog) -> None:
         labels = dialog.findChildren(QLabel)
         self.notices.append(unfenced(" ".join(label.text() for label in labels)))
+        if dialog.code is not None and dialog.code_words is not None:
+            self.codes.append((dialog.code.text(), dialog.code_words.text()))
         dialog.accept()
 
     def _read_box(self, box: QMessageBox) -> None:
         self.boxes.append(unfenced(box.text()))
+        self.box_titles.append(box.windowTitle())
         box.accept()
 
 
@@ -101,14 +119,22 @@ def guest_window(prefs: Preferences, keys: KeyStore, cleanup: list[Any]) -> Main
     return window
 
 
-def give_name(name: str, password: str | None = None) -> Callable[[JoinDialog], None]:
+def give_name(name: str, code: str | None = None) -> Callable[[JoinDialog], None]:
     def act(dialog: JoinDialog) -> None:
         dialog.name.setText(name)
-        if password is not None:
-            dialog.password.setText(password)
+        if code is not None:
+            dialog.code.setText(code)
         dialog.accept()
 
     return act
+
+
+def no_join_dialog() -> bool:
+    """Whether no name dialog is open (dialogs of earlier tests may linger hidden until Qt
+    deletes them: only a shown one counts)."""
+    return not [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, JoinDialog) and w.isVisible()
+    ]
 
 
 async def host_client(host: RoomHost, cleanup: list[Any]) -> RoomClient:
@@ -124,10 +150,15 @@ class AsyncCloser:
         self.close = close
 
 
-async def test_a_wrong_password_is_said_in_the_same_dialog(
+async def test_the_generated_room_code_lets_in_a_guest_however_it_is_typed(
     prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
 ) -> None:
-    host = await open_room(RoomConfig(name="Locked box", password="right horse"), cleanup)
+    host_window = await hosted(prefs, keys, cleanup, "Locked box", room_code=True)
+    host_session = host_window.session
+    assert host_session is not None and host_session.room_code is not None
+    code = host_session.room_code  # as the dialog made it: "1234 5678"
+    assert len(code) == 9 and code[4] == " " and code.replace(" ", "").isdigit()
+    wrong = "0000 0000" if code != "0000 0000" else "1111 1111"
     window = guest_window(prefs, keys, cleanup)
     opened: list[JoinDialog] = []
     seen: dict[str, Any] = {}
@@ -135,26 +166,132 @@ async def test_a_wrong_password_is_said_in_the_same_dialog(
     def answer(dialog: JoinDialog) -> None:
         opened.append(dialog)
         if len(opened) == 1:
-            give_name("Sam", "wrong horse")(dialog)
+            seen["label"] = dialog.form.labelForField(dialog.code).text()
+            give_name("Sam", wrong)(dialog)
             return
         seen.update(problem=dialog.problem.text(), name=dialog.name.text(),
-                    focus=dialog.focusWidget(),
-                    selected=dialog.password.selectedText())  # fmt: skip
-        dialog.password.setText("right horse")
+                    focus=dialog.focusWidget(), selected=dialog.code.selectedText(),
+                    kept=dialog.code.text())  # fmt: skip
+        dialog.code.setText(f" {code.replace(' ', '-')} ")  # "1234-5678", spaces around
         dialog.accept()
 
     dialogs.on(JoinDialog, answer)
-    await window.join_url(host.local_url())
+    await window.join_address(parse_room_address(loopback_link(host_window)))
     assert window.chat is not None  # in, at the second try
+    assert seen["label"] == "Room code"
     assert len(opened) == 2 and opened[0] is opened[1]  # the same dialog, typing kept
-    assert seen["problem"] == "Wrong room password."
-    assert seen["name"] == "Sam"
-    assert seen["focus"] is opened[0].password and seen["selected"] == "wrong horse"
+    assert seen["problem"] == JOIN_REFUSALS["auth_failed"]
+    assert seen["problem"] == "Wrong room code, or this is not the room you think."
+    assert seen["name"] == "Sam" and seen["kept"] == wrong
+    assert seen["focus"] is opened[0].code and seen["selected"] == wrong
     assert dialogs.boxes == []  # no message box on the way
     assert len(dialogs.notices) == 1
 
+    # The host finds the room code under Host controls, with the verification code.
+    host_page = host_window.chat
+    assert host_page is not None
+    host_page.verification_action.trigger()
+    await until(lambda: isinstance(QApplication.activeModalWidget(), VerificationDialog))
+    shown = QApplication.activeModalWidget()
+    assert isinstance(shown, VerificationDialog) and shown.room_code is not None
+    assert shown.room_code.text() == code
+    assert shown.code.text() == host_session.verification_code
+    shown.reject()
 
-async def test_the_notice_says_it_is_not_encrypted_and_what_newcomers_read(
+
+def test_a_code_that_could_never_be_right_is_said_as_it_is_typed(qtbot: QtBot) -> None:
+    dialog = JoinDialog("Locked box", "Sam", code_required=True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    join = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    assert not join.isEnabled()  # no code yet
+    dialog.code.setText("1234 5678")
+    assert join.isEnabled() and not dialog.code_note.isVisible()
+    dialog.code.setText("x" * 70)
+    assert not join.isEnabled()
+    assert dialog.code_note.isVisible() and "too long" in dialog.code_note.text()
+    dialog.code.setText("- -")  # only separators: nothing left to compare
+    assert not join.isEnabled() and "empty" in dialog.code_note.text()
+    dialog.code.setText("1234-5678")
+    assert join.isEnabled() and not dialog.code_note.isVisible()
+    assert dialog.room_code() == "1234-5678"
+
+
+async def test_a_typed_address_shows_the_code_the_host_sees_and_pins_it(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
+) -> None:
+    host_window = await hosted(prefs, keys, cleanup, "Team lunch")
+    assert host_window.session is not None and host_window.session.host is not None
+    host = host_window.session.host
+    window = guest_window(prefs, keys, cleanup)
+    dialogs.on(JoinDialog, give_name("Sam"))
+    await window.join_address(parse_room_address(f"127.0.0.1:{host.port}"))
+    assert window.chat is not None and window.session is not None
+    [(code, words)] = dialogs.codes
+    assert words == COMPARE_WITH_HOST  # compare it, or do not join
+    assert "Host controls → Verification code" in words and "do not join" in words
+
+    host_page = host_window.chat
+    assert host_page is not None
+    host_page.verification_action.trigger()
+    await until(lambda: isinstance(QApplication.activeModalWidget(), VerificationDialog))
+    shown = QApplication.activeModalWidget()
+    assert isinstance(shown, VerificationDialog)
+    assert shown.code.text() == code  # what the host reads out is what the guest saw
+    assert shown.room_code is None  # a room without one
+    shown.reject()
+    assert window.session.fingerprint == host.fingerprint  # every reconnect must find it
+    assert window.chat.verification_line.text() == f"Verification code {code}"
+    assert window.chat.verification_line.isVisible()
+    assert not host_page.verification_line.isVisible()  # the host has it in Host controls
+
+
+async def test_a_link_pins_the_room_and_another_certificate_is_refused_unheard(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
+) -> None:
+    host_window = await hosted(prefs, keys, cleanup, "Team lunch")
+    assert host_window.session is not None and host_window.session.host is not None
+    room = host_window.session.host.server.room
+    window = guest_window(prefs, keys, cleanup)
+    dialogs.on(JoinDialog, give_name("Sam"))
+
+    # A link that names another certificate: what answers is not the room it names.
+    impostor = RoomCertificate.generate().fingerprint
+    await window.join_address(parse_room_address(loopback_link(host_window, fingerprint=impostor)))
+    assert window.chat is None and no_join_dialog() and dialogs.notices == []
+    assert dialogs.box_titles == [IMPOSTOR_TITLE]
+    assert "impersonating the room" in dialogs.boxes[0] and "Do not join" in dialogs.boxes[0]
+    assert [p.name for p in room.participants] == ["Ana"]  # nobody else came
+
+    # The link the host shares: joined, and the notice says what was checked.
+    await window.join_address(parse_room_address(loopback_link(host_window)))
+    assert window.chat is not None and window.session is not None
+    [(code, words)] = dialogs.codes
+    assert code == host_window.session.verification_code
+    assert "this is the room the link names" in words
+    assert window.session.fingerprint == host_window.session.fingerprint
+    assert sorted(p.name for p in room.participants) == ["Ana", "Sam"]
+    assert len(dialogs.boxes) == 1
+
+
+async def test_a_listed_room_with_another_certificate_is_refused_unheard(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
+) -> None:
+    host = await open_room(RoomConfig(name="Team"), cleanup)
+    window = guest_window(prefs, keys, cleanup)
+    listed = DiscoveredRoom(
+        key="team@x", room_id="x", name="Team", host_name="Ana", participants=0,
+        password_required=False, assistant_kind="none", provider=None, model=None,
+        protocol=PROTOCOL_VERSION, app_version="0.2.0", addresses=("127.0.0.1",),
+        port=host.port, fingerprint=RoomCertificate.generate().fingerprint,
+    )  # fmt: skip
+    window.feed.apply(BrowserEvent("added", listed))
+    await window.join_discovered(listed)
+    assert window.chat is None and no_join_dialog() and dialogs.box_titles == [IMPOSTOR_TITLE]
+    assert not host.server.room.participants
+
+
+async def test_the_notice_says_what_encryption_protects_and_what_newcomers_read(
     prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
 ) -> None:
     config = RoomConfig(name="Quiet", share_history=False, assistant=OLLAMA)
@@ -164,7 +301,11 @@ async def test_the_notice_says_it_is_not_encrypted_and_what_newcomers_read(
     await window.join_url(host.local_url())
     assert window.chat is not None and len(dialogs.notices) == 1
     said = dialogs.notices[0]
-    assert "not encrypted" in said and "anyone on this network can read" in said
+    assert "not encrypted" not in said
+    assert "The connection to the room is encrypted" in said
+    assert "host's computer still sees everything in the room" in said
+    assert "AI provider sees what is sent to it" in said
+    assert host.verification_code in said and COMPARE_WITH_HOST in said
     assert "The host decides whether people who join later can read" in said  # not known yet
     assert "saves no transcript" in said and "unless someone saves" not in said
     await window.leave_room()
@@ -213,8 +354,9 @@ async def test_a_restarted_room_is_joined_only_when_asked_after_the_notice(
     assert old_page is not None and old_session is not None
 
     crash(before)
+    # Restarted with the same certificate: the same room to the app, as another run.
     after = await open_room(RoomConfig(name="After", assistant=OLLAMA), cleanup,
-                            port=before.port)  # fmt: skip
+                            port=before.port, certificate=before.server.certificate)  # fmt: skip
     await until(lambda: old_session.ended is not None, what="the old room to end")
     ended = old_session.ended
     assert isinstance(ended, Ended) and ended.reason == "restarted"
@@ -230,6 +372,7 @@ async def test_a_restarted_room_is_joined_only_when_asked_after_the_notice(
     await until(lambda: gone, what="the old page to go")
     assert names[-1] == "Sam"  # the name used before, offered again
     assert len(dialogs.notices) == 2 and "Ollama" in dialogs.notices[1]  # shown again first
+    assert "the same certificate as the room you were in" in dialogs.codes[1][1]
     assert window.chat is not None and window.pages.currentWidget() is window.chat
     assert window.pages.count() == 2  # the lobby and the new room
     assert window.session is not None
@@ -246,8 +389,9 @@ async def test_a_name_already_in_the_room_is_never_changed_silently(
     window = guest_window(prefs, keys, cleanup)
     listed = DiscoveredRoom(
         key="team@x", room_id="x", name="Team", host_name="Ana", participants=1,
-        password_required=False, assistant_kind="none", provider=None, model=None, protocol=1,
-        app_version="0.1.0", addresses=("127.0.0.1",), port=host.port,
+        password_required=False, assistant_kind="none", provider=None, model=None,
+        protocol=PROTOCOL_VERSION, app_version="0.2.0", addresses=("127.0.0.1",),
+        port=host.port, fingerprint=host.fingerprint,
     )  # fmt: skip
     window.feed.apply(BrowserEvent("added", listed))
     notes: list[str] = []
@@ -259,6 +403,7 @@ async def test_a_name_already_in_the_room_is_never_changed_silently(
     dialogs.on(JoinDialog, read_name_note)
     await window.join_discovered(listed)
     assert notes and "already in this room" in unfenced(notes[0])
+    assert "this is the room the list announced" in dialogs.codes[0][1]
     assert window.session is not None and window.session.you.name == "Ana (2)"
     assert dialogs.boxes and "others see you as “Ana (2)”" in dialogs.boxes[0]
 
@@ -269,14 +414,14 @@ def hostile(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_the_join_dialog_shows_a_hostile_host_name_plainly(qtbot: QtBot, hostile: str) -> None:
-    dialog = JoinDialog(hostile, hostile, password_required=True, taken_names=[hostile])
+    dialog = JoinDialog(hostile, hostile, code_required=True, taken_names=[hostile])
     qtbot.addWidget(dialog)
     dialog.show()
-    dialog.show_refusal(f"{hostile} says no", about_password=True)
+    dialog.show_refusal(f"{hostile} says no", about_code=True)
     assert rich_text_risks(dialog, hostile) == []
     assert dialog.sizeHint().width() <= 600
     dialog.name.setText("<b>x</b>")  # a valid name that looks like markup
-    dialog_taking = JoinDialog("Room", "<b>x</b>", password_required=False,
+    dialog_taking = JoinDialog("Room", "<b>x</b>", code_required=False,
                                taken_names=["<b>x</b>"])  # fmt: skip
     qtbot.addWidget(dialog_taking)
     assert "<b>x</b>" in unfenced(dialog_taking.name_note.text())

@@ -1,11 +1,13 @@
-"""The lobby: rooms can be told apart by their address, a locked room says so before anything
-is asked, Enter joins the selected room, a crashed room's announcement never stays listed as
-a ghost that opens another room, and opening a room shows progress without greying out the
-window."""
+"""The lobby: rooms can be told apart by their address and their verification code, rooms
+that share a name but not a certificate are marked on each of them, a locked room (or one that
+names no certificate) says so before anything is asked, Enter joins the selected room, a
+crashed room's announcement never stays listed as a ghost that opens another room, and
+opening a room shows progress without greying out the window."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,13 +21,23 @@ from pytestqt.qtbot import QtBot
 
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
+from core.protocol import PROTOCOL_VERSION
 from core.room import RoomConfig
+from core.room_tls import RoomCertificate, verification_code
 from desktop import main_window as main_window_module
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import JoinDialog
-from desktop.lobby import LobbyPage, RoomDelegate, RoomFeed, room_address, room_note
-from desktop.main_window import MainWindow, confirm_quitting_as_host
-from desktop.models import RoomListModel
+from desktop.lobby import (
+    LobbyPage,
+    RoomDelegate,
+    RoomFeed,
+    namesake_note,
+    room_address,
+    room_details,
+    room_note,
+)
+from desktop.main_window import IMPOSTOR_TITLE, MainWindow, confirm_quitting_as_host
+from desktop.models import Roles, RoomListModel
 from desktop.network_text import fenced
 from desktop.settings import KeyStore, Preferences
 from tests.desktop.conftest import answer_dialog, until
@@ -36,10 +48,16 @@ def listed(name: str, **fields: Any) -> DiscoveredRoom:
     values: dict[str, Any] = {
         "key": f"{name}@{fields.get('room_id', 'r1')}", "room_id": "r1", "name": name,
         "host_name": "Ana", "participants": 3, "password_required": False,
-        "assistant_kind": "cloud", "provider": "OpenAI", "model": "gpt-4o-mini", "protocol": 1,
-        "app_version": "0.1.0", "addresses": ("192.168.1.20",), "port": 47321,
+        "assistant_kind": "cloud", "provider": "OpenAI", "model": "gpt-4o-mini",
+        "protocol": PROTOCOL_VERSION, "app_version": "0.2.0", "addresses": ("192.168.1.20",),
+        "port": 47321, "fingerprint": certificate(fields.get("room_id", "r1")),
     }  # fmt: skip
     return DiscoveredRoom(**(values | fields))
+
+
+def certificate(seed: str) -> bytes:
+    """A fingerprint for drawing and comparing (no room has it)."""
+    return hashlib.sha256(seed.encode()).digest()
 
 
 def lobby_window(prefs: Preferences, keys: KeyStore, *rooms: DiscoveredRoom) -> MainWindow:
@@ -73,7 +91,7 @@ def drawn(window: MainWindow | LobbyPage, room: DiscoveredRoom) -> QImage:
     view = window.list if isinstance(window, LobbyPage) else window.lobby.list
     option = QStyleOptionViewItem()
     option.initFrom(view)
-    option.rect = QRect(0, 0, view.viewport().width(), 60)
+    option.rect = QRect(0, 0, view.viewport().width(), 80)
     image = QImage(option.rect.size(), QImage.Format.Format_ARGB32)
     image.fill(QColor("white"))
     painter = QPainter(image)
@@ -92,6 +110,67 @@ def test_rooms_of_the_same_name_and_host_show_their_addresses(qtbot: QtBot) -> N
     assert room_address(replace(two, addresses=("fe80::1%eth0",))) == "[fe80::1%eth0]:47322"
     assert room_address(replace(two, reachable="192.168.1.99")) == "192.168.1.99:47322"
     assert drawn(window, one) != drawn(window, two)  # the rows can be told apart
+
+
+def test_each_room_shows_its_verification_code(qtbot: QtBot) -> None:
+    room = listed("Team lunch")
+    lobby = lobby_page(qtbot, room)
+    code = verification_code(certificate("r1"))
+    assert room.verification_code == code
+    tip = lobby.rooms.index(0).data(Qt.ItemDataRole.ToolTipRole)
+    assert f"Verification code {code}" in tip
+    # The same row with another certificate is drawn otherwise: the code is on it.
+    assert drawn(lobby, room) != drawn(lobby, replace(room, fingerprint=certificate("other")))
+
+
+def test_rooms_that_share_a_name_but_not_a_certificate_are_marked(qtbot: QtBot) -> None:
+    one = listed("Team lunch", room_id="a1", addresses=("192.168.1.20",))
+    two = listed("Team lunch", room_id="b2", addresses=("192.168.1.21",))
+    other = listed("Book club", room_id="c3", addresses=("192.168.1.22",))
+    lobby = lobby_page(qtbot, one, other)
+    rooms = lobby.rooms
+    heights = [lobby.list.visualRect(rooms.index(row)).height() for row in range(2)]
+    assert [rooms.namesakes(row) for row in range(2)] == [0, 0]
+
+    # Someone announces a room of the same name (with another certificate, as it must).
+    feed = RoomFeed(rooms.apply)
+    for room in (one, other, two):
+        feed.apply(BrowserEvent("added", room))
+    marked = {rooms.room(row).room_id: rooms.index(row).data(Roles.NAMESAKES)
+              for row in range(rooms.rowCount())}  # fmt: skip
+    assert marked == {"a1": 2, "b2": 2, "c3": 0}
+    note = namesake_note(one, 2)
+    assert note == "2 rooms called “\u2068Team lunch\u2069”: compare the code with the host"
+    qtbot.waitUntil(lambda: lobby.list.visualRect(rooms.index(1)).height() > heights[0])
+    row_of = {rooms.room(row).room_id: row for row in range(rooms.rowCount())}
+    assert lobby.list.visualRect(rooms.index(row_of["c3"])).height() == heights[0]
+    assert drawn(lobby, one) != drawn(lobby, two)  # their codes differ
+    # A name that only looks the same (a capital I for the l) is marked too.
+    look_alike = listed("Team Iunch", room_id="d4", addresses=("10.0.0.9",))
+    feed.apply(BrowserEvent("added", look_alike))
+    assert [rooms.namesakes(row) for row in range(rooms.rowCount())] == [0, 3, 3, 3]
+    # The same room announced twice is one certificate: nothing to compare.
+    feed.apply(BrowserEvent("removed", two))
+    feed.apply(BrowserEvent("removed", look_alike))
+    twin = replace(one, key="Team lunch@twin", addresses=("192.168.1.40",))
+    feed.apply(BrowserEvent("added", twin))
+    assert rooms.rowCount() == 3
+    assert [rooms.namesakes(row) for row in range(3)] == [0, 0, 0]
+    qtbot.waitUntil(lambda: lobby.list.visualRect(rooms.index(1)).height() == heights[0])
+
+
+def test_a_room_that_names_no_certificate_says_why_it_cannot_be_joined(qtbot: QtBot) -> None:
+    room = listed("Team lunch", fingerprint=None)
+    lobby = lobby_page(qtbot, room)
+    assert not room.compatible
+    assert "announces no certificate" in room_details(room)
+    assert "different app version" not in room_details(room)
+    lobby.list.setCurrentIndex(lobby.rooms.index(0))
+    assert "cannot check that it is the host's room" in lobby.room_note.text()
+    assert not lobby.join_button.isEnabled()
+    older = listed("Team lunch", protocol=1)
+    assert "needs a different app version (protocol 1)" in room_details(older)
+    assert "needs a different version" in room_note(older)
 
 
 def test_a_locked_room_has_a_badge_and_says_so_before_anything_is_asked(qtbot: QtBot) -> None:
@@ -195,30 +274,42 @@ def test_a_room_found_to_be_another_is_disowned() -> None:
     assert events[3:] == [("removed", "old"), ("added", "new")]
 
 
+@pytest.mark.parametrize("certificate_of_record", ["the room's", "another"])
 async def test_joining_a_ghost_says_what_is_there_now_and_drops_it(
-    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+    certificate_of_record: str, prefs: Preferences, keys: KeyStore, cleanup: list[Any]
 ) -> None:
     host = RoomHost(RoomConfig(name="After"), bind="127.0.0.1", port=0, advertise=False)
     await host.start()
     cleanup.append(host)
+    # A crashed room's record names its own certificate, which nothing presents any more;
+    # were it the one that answers (a host that kept it), the names still tell them apart.
+    fingerprint = (
+        host.fingerprint if certificate_of_record == "the room's"
+        else RoomCertificate.generate().fingerprint
+    )  # fmt: skip
     ghost = listed("Before", room_id="old", key="before@old", addresses=("127.0.0.1",),
-                   port=host.port)  # fmt: skip
+                   port=host.port, fingerprint=fingerprint)  # fmt: skip
     window = MainWindow(prefs=prefs, keys=keys, discover=False)
     cleanup.append(window)
     window.feed.apply(BrowserEvent("added", ghost))
     window.show()
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
     def read(box: QMessageBox) -> None:
-        seen.append(box.text())
+        seen.append((box.windowTitle(), box.text()))
         box.accept()
 
     answer_dialog(QMessageBox, read)
     await window.join_discovered(ghost)
     assert window.chat is None  # not moved into "After" under the name "Before"
-    assert seen and "“\u2068Before\u2069” is not open any more" in seen[0]
-    assert "\u2068After\u2069" in seen[0]
     assert window.rooms.rowCount() == 0
+    assert not host.server.room.participants
+    title, text = seen[0]
+    if certificate_of_record == "another":
+        assert title == IMPOSTOR_TITLE and "impersonating the room" in text
+        return
+    assert "“\u2068Before\u2069” is not open any more" in text
+    assert "\u2068After\u2069" in text
 
 
 # -- progress ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ a dark GTK theme gives it and reporting the dark scheme as Qt does.
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import re
 import stat
@@ -40,7 +41,8 @@ from PySide6.QtWidgets import (
 
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.log_redaction import REDACTED
-from core.protocol import AssistantInfo, RoomInfo
+from core.protocol import PROTOCOL_VERSION, AssistantInfo, RoomInfo
+from core.room_tls import verification_code
 from desktop import theme
 from desktop.about import AboutDialog
 from desktop.app import make_application, parse_arguments, set_up_logging
@@ -49,6 +51,7 @@ from desktop.join_dialogs import DisclosureDialog, JoinDialog
 from desktop.labels import message_box
 from desktop.main_window import MainWindow
 from desktop.settings import FILE_MODE, KeyStore, Preferences
+from desktop.verification import VerificationDialog
 from resources import read_text
 from tests.desktop.conftest import until
 from tests.desktop.flows import hosted, joined, room_url
@@ -333,8 +336,9 @@ def sample_room(name: str, **fields: object) -> DiscoveredRoom:
     values: dict[str, object] = {
         "key": name, "room_id": name.encode().hex()[:12], "name": name, "host_name": "Ana",
         "participants": 3, "password_required": False, "assistant_kind": "cloud",
-        "provider": "OpenAI", "model": "gpt-4o-mini", "protocol": 1, "app_version": "0.1.0",
-        "addresses": ("192.168.1.20",), "port": 47321,
+        "provider": "OpenAI", "model": "gpt-4o-mini", "protocol": PROTOCOL_VERSION,
+        "app_version": "0.2.0", "addresses": ("192.168.1.20",), "port": 47321,
+        "fingerprint": hashlib.sha256(name.encode()).digest(),
     }  # fmt: skip
     return DiscoveredRoom(**(values | fields))  # type: ignore[arg-type]
 
@@ -345,9 +349,12 @@ def lobby_with_rooms(prefs: Preferences, keys: KeyStore, cleanup: list[Any]) -> 
     window.resize(900, 600)
     for room in (
         sample_room("Team lunch"),
+        # Another room of the same name, with its own certificate: both are marked.
+        sample_room("Team lunch", key="Team lunch 2", port=47322,
+                    fingerprint=hashlib.sha256(b"another").digest()),
         sample_room("Book club", host_name="Ben", assistant_kind="local", password_required=True),
-        sample_room("Night owls", host_name="Dee", assistant_kind="none", protocol=2),
-    ):
+        sample_room("Night owls", host_name="Dee", assistant_kind="none", protocol=1),
+    ):  # fmt: skip
         window.rooms.apply(BrowserEvent("added", room))
     window.show()
     window.lobby.list.setCurrentIndex(window.rooms.index(0))
@@ -362,10 +369,13 @@ def dialogs(parent: QWidget, prefs: Preferences, keys: KeyStore) -> list[QWidget
     host.provider.setCurrentIndex(host.provider.findData("openai"))
     host.room_name.setText("Team lunch")
     about = AboutDialog(parent)
+    code = verification_code(bytes(range(32)))
     return [
         host,
-        JoinDialog("Book club", "Ana", password_required=True, parent=parent),
-        DisclosureDialog(room, parent),
+        JoinDialog("Book club", "Ana", code_required=True, parent=parent),
+        DisclosureDialog(room, parent, verification_code=code),  # unchecked: compare it
+        DisclosureDialog(room, parent, verification_code=code, checked="link"),
+        VerificationDialog(code, "1234 5678", parent),
         about,
         message_box(QMessageBox.Icon.Warning, "Cannot join", "The room is full.", parent=parent),
     ]
