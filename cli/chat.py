@@ -389,7 +389,8 @@ async def run(args: argparse.Namespace) -> int:
     out = _printer()
     room, you = _one_line(welcome.room.name), _one_line(welcome.you.name)
     out(f"* You joined '{room}' as {you}. Type /help for commands.")
-    if fingerprint is None:  # a typed address: only people can tell it is the right room
+    if fingerprint is None or args.room is not None:
+        # A typed address, or a name anyone can announce: only people can tell it is the room.
         out(verification_line(client.verification_code or "?"))
     chat = TerminalChat(client, out)
     printer = asyncio.create_task(chat.print_events())

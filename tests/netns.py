@@ -51,6 +51,11 @@ class PretendLan:
     def ipv6(self, i: int) -> str:
         return f"fd77::{i}"
 
+    def port(self, i: int) -> str:
+        """The switch's end of host ``i``'s cable, in namespace :attr:`switch`: every frame
+        host ``i`` sends enters the switch there, so a capture on the ports sees the LAN."""
+        return f"{self.tag}b{i}"
+
     def __enter__(self) -> PretendLan:
         try:
             self._up()
