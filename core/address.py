@@ -108,7 +108,6 @@ def parse_room_address(text: str) -> RoomAddress:
         values = query.get(key)
         return values[0] if values else None
 
-    version = first("v")
     password = first("pw")
     return RoomAddress(
         url=url,
@@ -116,7 +115,7 @@ def parse_room_address(text: str) -> RoomAddress:
         port=port,
         name=clean_label(first("room") or "", MAX_ROOM_NAME_CHARS) or None,
         password_required=None if password is None else password == "1",
-        protocol=int(version) if version is not None and version.isdigit() else None,
+        protocol=_protocol_number(first("v")),
         fingerprint=_link_fingerprint(parts.query),
     )
 
@@ -136,6 +135,15 @@ def room_link(
     room = quote(name, safe="")
     link = f"{LINK_SCHEME}://{where}/?room={room}&v={protocol}&pw={int(password_required)}"
     return link if fingerprint is None else f"{link}&fp={fingerprint_text(fingerprint)}"
+
+
+def _protocol_number(value: str | None) -> int | None:
+    """A link's ``v``: a protocol number of at most a few ASCII digits, else None (not
+    known). ``str.isdigit`` alone would let through digits ``int`` refuses (``"²"``) and
+    numbers too long for it (thousands of digits)."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 9:
+        return None
+    return int(value)
 
 
 def _link_fingerprint(query: str) -> bytes | None:

@@ -2,14 +2,22 @@
 
 The room asks an :class:`Admission` before it answers a room-code exchange, checks a host key,
 lets someone join or resume, and tells it about guesses (each exchange answered, each wrong
-host key) and bans. Limits apply at two levels:
+host key, each exchange it could not answer because the guest's message was no valid point)
+and bans. Limits apply at two levels:
 
 * the exact address (:func:`address_key`): what one machine normally has;
 * for IPv6, its network (:func:`network_key`): the /64 a machine picks addresses from at will,
   and for link-local addresses all of them together (a machine can add as many as it likes).
-  The network's limits are ``network_factor`` times larger, since one /64 is often a whole LAN.
+  For joins, resumes and connections the network's limits are ``network_factor`` times
+  larger, since one /64 is often a whole LAN. For guesses a network gets what one address
+  gets: a factor would let one /64 take the whole room-wide budget of guesses (8 x 5 > 24)
+  and lock every new guest out.
 
 An IPv4 address is its own network: one machine needs a deliberate effort to hold a second one.
+Loopback is the exception: every process of the host's machine may use any address of
+127.0.0.0/8 (and ``::1``), so for guesses all of loopback is one key (:data:`LOOPBACK`), with
+what one address gets (:func:`guess_keys`). Loopback stays exempt from the room-wide budget,
+so that an attack from the LAN cannot lock the host's own app out of its room.
 
 Every table here is bounded by what the rules let in: entries that have nothing left to
 remember are pruned on :meth:`Admission.prune`.
@@ -34,20 +42,24 @@ __all__ = [
     "TwoLevelBuckets",
     "address_key",
     "address_keys",
+    "guess_keys",
     "is_loopback",
     "limit_for",
     "network_key",
 ]
 
 LINK_LOCAL_NETWORK = "fe80::/10"
+LOOPBACK = "loopback"  # the one key every loopback address's guesses are counted under
 
 
 @dataclass(frozen=True)
 class AdmissionRules:
     """The numbers behind :class:`Admission`, per exact address. Rates are per minute, bursts
-    are counts; an IPv6 network gets ``network_factor`` times each."""
+    are counts; an IPv6 network gets ``network_factor`` times each, except for guesses
+    (``failed_auth_limit``), where a network, and all of loopback, gets what one address gets."""
 
-    failed_auth_limit: int = 5  # room-code guesses or wrong host keys per address per window
+    # Room-code guesses or wrong host keys per address (per /64, per loopback) per window.
+    failed_auth_limit: int = 5
     failed_auth_window: float = 60.0
     room_failed_auth_burst: int = 20  # guesses from anywhere, before the room slows
     room_failed_auth_per_minute: float = 24.0
@@ -104,9 +116,17 @@ def limit_for(key: str, per_address: int, network_factor: int) -> int:
 
 
 def is_loopback(address: str) -> bool:
-    """Whether ``address`` is this machine's own loopback (where the host's app connects)."""
+    """Whether ``address`` is this machine's own loopback (where the host's app connects):
+    any of 127.0.0.0/8, ``::1``, or ``::ffff:127.x.y.z``."""
     ip = _ip(address)
     return ip is not None and ip.is_loopback
+
+
+def guess_keys(address: str) -> tuple[str, ...]:
+    """The keys a guess from ``address`` is counted under, each allowed the per-address
+    limit: :data:`LOOPBACK` alone for any loopback address (one local process can use
+    every address of 127.0.0.0/8), else :func:`address_keys`."""
+    return (LOOPBACK,) if is_loopback(address) else address_keys(address)
 
 
 @dataclass(frozen=True)
@@ -188,20 +208,21 @@ class Admission:
         host key checked), else the seconds to wait. Asked before anything is checked or
         answered, so that nothing is learnt while waiting, right or wrong.
 
-        Limits: ``failed_auth_limit`` guesses per address (and that times the network factor
-        per IPv6 network) per window, and, unless ``room_wide`` is false, a room-wide budget of
-        guesses from anywhere, so that no number of addresses buys more than a few dozen
-        guesses a minute. The host's own machine (loopback) is exempt from the room-wide
-        budget, so an attack from the LAN cannot lock the host out of its room there.
+        Limits: ``failed_auth_limit`` guesses per window under each of :func:`guess_keys`
+        (the address, its IPv6 network, or all of loopback, each allowed the same), and,
+        unless ``room_wide`` is false, a room-wide budget of guesses from anywhere, so that
+        no number of addresses buys more than a few dozen guesses a minute. The host's own
+        machine (loopback) is exempt from the room-wide budget, so an attack from the LAN
+        cannot lock the host out of its room there.
         """
         window = self.rules.failed_auth_window
-        for key in address_keys(address):
+        for key in guess_keys(address):
             failures = self._failures.get(key)
             if not failures:
                 continue
             while failures and failures[0] <= now - window:
                 failures.popleft()
-            if len(failures) >= self.limit_for(key, self.rules.failed_auth_limit):
+            if len(failures) >= self.rules.failed_auth_limit:
                 return failures[0] + window - now
         if room_wide and not is_loopback(address) and self._room_failures.retry_after(now) > 0:
             return self._room_failures.retry_after(now)
@@ -211,7 +232,7 @@ class Admission:
         """Count a guess from ``address``: a room-code exchange the room answered (whether or
         not it turns out right), or a wrong host key. The room-wide budget is spent too,
         except from loopback. Returns what :meth:`refund` needs."""
-        keys = address_keys(address)
+        keys = guess_keys(address)
         for key in keys:
             self._failures.setdefault(key, deque()).append(now)
         # What an empty budget could not give (a guess it did not hold up) is not given back.
@@ -219,7 +240,9 @@ class Admission:
         return Guess(keys=keys, at=now, room_wide=room_wide)
 
     def auth_failed(self, address: str, now: float) -> None:
-        """A wrong host key came from ``address``: a guess that stays counted."""
+        """A guess from ``address`` that stays counted: a wrong host key, or a room-code
+        exchange that could not be answered (its message was no valid point; checking that
+        costs the room as much as answering)."""
         self.guessed(address, now)
 
     def refund(self, guess: Guess, now: float) -> None:

@@ -211,6 +211,11 @@ async def _open(
     ``options`` go to websockets' ``connect``. Raises :class:`CertificateMismatch`,
     :class:`JoinRefused` (``incompatible_version``: a room of a version from before rooms
     were encrypted) or :class:`RoomUnreachable`, its message in plain words.
+
+    Only an unpinned attempt (``pin`` None) asks whether a room from before encryption is
+    there: anyone on the path can break a TLS handshake and answer in plain text, and a
+    client that knows which certificate to expect (from a link, a discovery record, or an
+    earlier connection) must not be told by them that its room is of an older version.
     """
     try:
         ws = await connect(
@@ -228,8 +233,9 @@ async def _open(
         raise RoomUnreachable(f"cannot reach a room at {url}: {exc}") from exc
     except (ssl.SSLError, ConnectionError) as exc:
         # The other end would not speak TLS: an older room closes (or answers in plain text)
-        # on seeing the TLS hello. Asking its /health in plain text tells it from the rest.
-        if await _answers_in_the_clear(url, open_timeout):
+        # on seeing the TLS hello. Asking its /health in plain text tells it from the rest,
+        # but only where we know of no certificate (see the docstring).
+        if pin is None and await _answers_in_the_clear(url, open_timeout):
             raise JoinRefused(ErrorCode.INCOMPATIBLE_VERSION, OLDER_ROOM_TEXT) from exc
         raise RoomUnreachable(
             f"cannot set up an encrypted connection with {url}: it may not be a GPT Group "

@@ -397,6 +397,9 @@ _END_FOR_CLOSE: dict[int, EndReason] = {
 RESTARTED_TEXT = "The host restarted the room: it is a new room now, and you are not in it."
 CERTIFICATE_CHANGED_TEXT = ENDED_WORDS["certificate_changed"]
 WRONG_CODE_TEXT = "wrong room code, or this is not the room you think"
+NO_EXCHANGE_TEXT = (
+    "this room says it needs no room code, but you were given one: it may not be the room you think"
+)
 
 
 def _unreadable(exc: ProtocolError) -> JoinRefused:
@@ -703,9 +706,18 @@ class Participant:
     def _exchange_for(self, greeting: ServerHello) -> GuestExchange | None:
         """The room-code exchange ``greeting`` asks for, or None when it needs none. Raises
         :class:`JoinRefused` when we cannot take part: no code, a method we do not know, an
-        unusable code or nonce."""
+        unusable code or nonce, or a room that wants no code when we were given one.
+
+        Only the exchange proves that the room holds the code we were given; a room that
+        asks for none proves nothing, and could be anyone on the path pretending to be the
+        room. So with a code we say nothing (no name, no resume token, no host proof) to a
+        room that does not offer the exchange: one that wants no code is not the room we
+        were told of; one that wants a code in a way we do not know needs an update."""
         methods = greeting.auth.methods
-        if not greeting.room.password_required and AUTH_NONE in methods:
+        wants_none = not greeting.room.password_required
+        if self._password is not None and wants_none and AUTH_SPAKE2 not in methods:
+            raise JoinRefused(ErrorCode.AUTH_FAILED, NO_EXCHANGE_TEXT)
+        if wants_none and AUTH_NONE in methods:
             return None
         if AUTH_SPAKE2 not in methods:
             raise JoinRefused(

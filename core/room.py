@@ -355,7 +355,9 @@ class Room:
     # ----------------------------------------------------------------- connection events
 
     def connect(self, conn: ConnId, address: str) -> list[RoomAction]:
-        """A connection opened from ``address``: greet it, or refuse a banned address."""
+        """A connection opened from ``address``: greet it, or refuse it when the room is
+        closed or ``address`` holds too many connections. A banned address is greeted too:
+        bans are checked at ``hello``, once the host key (which lifts them) is known."""
         now = self._clock()
         record = _Connection(
             address=address,
@@ -529,7 +531,8 @@ class Room:
 
         The answer lets its receiver check one code offline (against the room's
         confirmation), so it is counted as a guess when it is given, whether or not a
-        ``hello`` follows; a confirmation that verifies takes it back (:meth:`_hello`).
+        ``hello`` follows; a confirmation that verifies takes it back (:meth:`_hello`). A
+        message the room cannot answer (malformed, or no valid point) counts as a guess too.
         """
         assert self._code is not None
         if start.method != AUTH_SPAKE2:
@@ -549,6 +552,10 @@ class Room:
         try:
             reply = exchange.respond(decode_message(start.message))
         except BadPakeMessage as exc:
+            # Finding out that a message is no valid point can cost the room as much as
+            # answering one (the subgroup check), so it counts as a guess: else a flood of
+            # them would be work without limit.
+            self._admission.auth_failed(record.address, now)
             return self._refuse(conn, ErrorCode.BAD_MESSAGE, f"auth_start.message: {exc}")
         record.exchange = exchange
         record.guess = self._admission.guessed(record.address, now)

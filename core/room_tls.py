@@ -41,6 +41,7 @@ import contextlib
 import datetime
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import ssl
@@ -69,6 +70,8 @@ __all__ = [
     "peer_fingerprint",
     "verification_code",
 ]
+
+log = logging.getLogger("gptgroup.server")  # the key is loaded where a room is served
 
 FINGERPRINT_BYTES = 32  # SHA-256
 FINGERPRINT_TEXT_CHARS = 52  # ceil(256 / 5) base32 characters
@@ -315,7 +318,8 @@ def _common_name(name: str) -> str:
 
 
 def _load_from_memory_file(context: ssl.SSLContext, pem: bytes, password: bytes) -> bool:
-    """Load ``pem`` through an anonymous memory file; False where the system has none."""
+    """Load ``pem`` through an anonymous memory file; False where the system has none, or
+    where it cannot be read back by its name (then nothing was loaded)."""
     memfd_create = getattr(os, "memfd_create", None)
     if memfd_create is None or not os.path.isdir("/proc/self/fd"):
         return False
@@ -326,6 +330,12 @@ def _load_from_memory_file(context: ssl.SSLContext, pem: bytes, password: bytes)
     try:
         _write_all(descriptor, pem)
         context.load_cert_chain(f"/proc/self/fd/{descriptor}", password=password)
+    except OSError as exc:  # ssl.SSLError included
+        # A sandbox may allow memfd_create yet hide /proc/self/fd, or a full memory file
+        # system refuse the write: the temporary file is the way left. (A key that cannot
+        # be loaded fails there again, and is raised from there.)
+        log.debug("loading the room's key through a memory file failed: %s", exc)
+        return False
     finally:
         os.close(descriptor)
     return True

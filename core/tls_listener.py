@@ -1,8 +1,9 @@
 """The way into a room's port: the socket limits at accept, then TLS, or a refusal in the clear.
 
 Every accepted socket passes the :class:`~core.accept_gate.AcceptGate` before anything is
-read from it. Its first byte then says what it is (:data:`TLS_HANDSHAKE_RECORD` opens every
-TLS connection: a record of type *handshake*):
+read from it, and is counted there as on its way in until its TLS handshake is over (or it
+turned out to be plain text, or closed). Its first byte then says what it is
+(:data:`TLS_HANDSHAKE_RECORD` opens every TLS connection: a record of type *handshake*):
 
 * TLS: the handshake runs with the room's certificate; once it is done, websockets sees an
   encrypted transport, and the room is served over it.
@@ -42,10 +43,11 @@ __all__ = ["TLS_HANDSHAKE_RECORD", "Entrance", "RoomConnection", "start_server_t
 log = logging.getLogger("gptgroup.server")
 
 TLS_HANDSHAKE_RECORD = 0x16  # the first byte of every TLS connection (RFC 8446, 5.1)
-# What asyncio's TLS protocol reads at once, per connection. Its default (256 KiB, allocated
-# and zeroed when a connection starts TLS) would let a flood of stalled handshakes cost a
-# gigabyte; a TLS record is at most 16 KiB plus a little, so this costs no speed.
-TLS_READ_BUFFER = 64 * 1024
+# What asyncio's TLS protocol reads at once, per connection: one whole TLS record (16 KiB of
+# data, 256 bytes of expansion and a 5-byte header, RFC 8446 5.2), so OpenSSL always has a
+# record to work on. Its default (256 KiB, allocated and zeroed when a connection starts TLS)
+# would let a flood of stalled handshakes cost a gigabyte.
+TLS_READ_BUFFER = 17 * 1024
 
 
 class _RoomTls(asyncio.sslproto.SSLProtocol):
@@ -146,6 +148,7 @@ class RoomConnection(ServerConnection):
     _entrance: ClassVar[Entrance]
     _socket: asyncio.Transport | None = None  # the accepted TCP transport
     _admitted: str | None = None  # the address the gate counts, until released
+    _settling = False  # the gate counts it as on its way in (TLS handshake, or no byte yet)
     _deadline: asyncio.TimerHandle | None = None
     _opened = False  # websockets' connection_made ran (TLS up, or plain)
     encrypted = False  # whether it came in over TLS (known once websockets has it)
@@ -181,6 +184,7 @@ class RoomConnection(ServerConnection):
             transport.abort()  # before anything is read: costs the attacker, not us
             return
         self._admitted = address
+        self._settling = True
         entrance._arriving.add(self)
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(entrance.open_timeout, self.abort_if_arriving)
@@ -204,6 +208,7 @@ class RoomConnection(ServerConnection):
                 shutdown_timeout=entrance.close_timeout,
             )
         else:
+            self._settle()  # websockets reads the plain request with its own limits
             transport.set_protocol(self)
             self.connection_made(transport)
             self.data_received(data)
@@ -211,6 +216,7 @@ class RoomConnection(ServerConnection):
     def _tls_settled(self, waiter: asyncio.Future[Any]) -> None:
         if not waiter.cancelled() and waiter.exception() is not None:
             log.debug("a TLS handshake failed: %s", waiter.exception())
+        self._settle()
         if not self._opened:  # failed, or the socket closed first: we were never told
             self._release()
 
@@ -220,9 +226,16 @@ class RoomConnection(ServerConnection):
             self._deadline.cancel()
             self._deadline = None
         self._entrance._arriving.discard(self)
+        self._settle()
         if self._admitted is not None:
             self._entrance.gate.release(self._admitted)
             self._admitted = None
+
+    def _settle(self) -> None:
+        """The socket is no longer on its way in (handshake over, plain, or gone)."""
+        if self._settling and self._admitted is not None:
+            self._settling = False
+            self._entrance.gate.settled(self._admitted)
 
 
 class _FirstBytes(asyncio.Protocol):

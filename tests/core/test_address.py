@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import ifaddr
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from core.address import InvalidAddress, host_port, parse_room_address, room_link, wss_url
 from core.netinfo import joinable_addresses
@@ -121,3 +125,40 @@ def test_one_way_to_write_host_and_port(
 
 def test_a_room_url_for_an_ipv6_host_has_brackets() -> None:
     assert wss_url("2001:db8::1", 5) == "wss://[2001:db8::1]:5/"
+
+
+@pytest.mark.parametrize(
+    ("v", "protocol"),
+    [("2", 2), ("02", 2), ("²", None), ("٣", None), ("9" * 4300, None), ("-1", None), ("", None)],
+    ids=["2", "02", "superscript", "arabic-indic", "4300-digits", "negative", "empty"],
+)
+def test_a_link_reads_a_protocol_number_or_none(v: str, protocol: int | None) -> None:
+    """Before, ``v=²`` and a 4300-digit ``v`` raised a bare ValueError (``str.isdigit``
+    says yes, ``int`` says no), which callers catching InvalidAddress let through."""
+    link = f"gptgroup://10.0.0.5:1/?room=R&v={quote(v)}&pw=1"
+    assert parse_room_address(link).protocol == protocol
+
+
+_QUERY_VALUE = st.one_of(
+    st.text(),
+    st.text(st.characters(categories=["Nd", "No"])),  # what str.isdigit says yes to
+    st.just(FP_TEXT),
+)
+
+
+@given(room=_QUERY_VALUE, v=_QUERY_VALUE, pw=_QUERY_VALUE, fp=st.none() | _QUERY_VALUE)
+@example(room="R", v="²", pw="1", fp=None)
+@example(room="R", v="9" * 4300, pw="1", fp=None)
+def test_any_link_query_is_read_or_refused_with_invalid_address(
+    room: str, v: str, pw: str, fp: str | None
+) -> None:
+    link = f"gptgroup://10.0.0.5:1/?room={quote(room)}&v={quote(v)}&pw={quote(pw)}"
+    if fp is not None:
+        link += f"&fp={quote(fp)}"
+    try:
+        address = parse_room_address(link)
+    except InvalidAddress:
+        return
+    assert address.url == "wss://10.0.0.5:1/"
+    assert address.protocol is None or (v.isascii() and int(v) == address.protocol)
+    assert address.password_required is (None if not pw else pw == "1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+import core.server
 from core import connection_writer
+from core.accept_gate import AcceptGate
 from core.protocol import CloseCode, MessagePosted, ParticipantStatusChanged
 from core.room_tls import client_context
 from tests.conftest import RoomFactory, RoomHarness, hand_join
@@ -63,11 +66,13 @@ async def test_half_open_upgrades_from_one_address_cannot_exhaust_the_host(
 
 
 async def test_stalled_and_broken_tls_handshakes_cannot_exhaust_the_host(
-    make_room: RoomFactory,
+    make_room: RoomFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sockets that start TLS and stop halfway, or send nonsense that looks like TLS, are
     counted from the moment they are accepted like any other, and give their places back
     once cut: afterwards the same address gets as many sockets as before."""
+    # This is about places, not about how often an address may connect (its own test).
+    monkeypatch.setattr(core.server, "AcceptGate", functools.partial(AcceptGate, accept_burst=1000))
     room = await make_room(open_timeout=0.5)
     per_address = 2 * room.room.config.admission.max_connections_per_address
     hello = _tls_hello()

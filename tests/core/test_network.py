@@ -355,6 +355,12 @@ async def test_a_reader_that_stops_is_cut_off_and_the_room_keeps_pace(
     sock.connect(("127.0.0.1", room.server.port))
     slow = await room.raw(sock=sock, max_queue=1)
     await hand_join(slow, "Sleepy")  # ...and never reads again
+    # On loopback the kernel would take megabytes for it (the host's send buffer grows to
+    # tcp_wmem's maximum): give its socket on the host a send buffer as on a slow link, so
+    # that it is the room's own budget that runs out, however the host reads its input.
+    [sleepy_side] = room.server._outboxes.values()
+    host_socket = sleepy_side._ws.transport.get_extra_info("socket")
+    host_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     host, _ = await room.join("Hana", host=True)
     _, bob_inbox = await room.join("Bob")
     text = "x" * 3000

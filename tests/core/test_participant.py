@@ -337,11 +337,41 @@ def test_a_code_that_is_no_code_is_refused_before_anything_is_sent() -> None:
     assert d.sent() == []
 
 
-def test_a_code_given_for_a_room_without_one_is_not_used() -> None:
+@pytest.mark.parametrize(
+    "hello",
+    [
+        greeting(),  # "no room code needed"
+        greeting(methods=(AUTH_NONE, "password-hmac-sha256")),
+        greeting(methods=()),
+    ],
+    ids=["none", "none-or-unknown", "nothing"],
+)
+def test_with_a_code_a_room_that_needs_none_is_told_nothing(hello: ServerHello) -> None:
+    """Anyone on the path can say the room needs no code; only the exchange proves the room
+    holds ours. Before, the guest then sent its name, session token and host proof."""
+    d = Driver(password=CODE, host_key="HOSTKEY")
+    d.carry(d.p.opened(FINGERPRINT))
+    (start,) = sent_in(d.frame(greeting(password_required=True)))
+    d.frame(reply_to(start)[0])
+    assert kinds(d.frame(welcome(session="s-1")), Joined)
+    d.lose()  # a reconnect, with a session token to give away
+    d.carry(d.p.opened(FINGERPRINT))
+    sent_before = len(d.sent())
+    actions = d.frame(hello)
+    assert sent_in(actions) == [] and len(d.sent()) == sent_before
+    (failed, *_) = actions
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.code == "auth_failed"
+    assert "not be the room you think" in failed.error.message
+    assert d.p.ended is not None and d.p.ended.reason == "refused"
+
+
+def test_with_a_code_a_first_join_to_a_room_that_needs_none_sends_nothing() -> None:
     d = Driver(password=CODE)
     d.carry(d.p.opened(FINGERPRINT))
-    (hello,) = sent_in(d.frame(greeting()))
-    assert isinstance(hello, Hello) and hello.auth is None
+    (failed,) = d.frame(greeting())
+    assert isinstance(failed, AttemptFailed) and isinstance(failed.error, JoinRefused)
+    assert failed.error.code == "auth_failed" and d.sent() == []
 
 
 def test_the_fingerprint_of_a_connection_must_be_a_sha256() -> None:

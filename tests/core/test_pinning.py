@@ -154,6 +154,46 @@ async def test_a_room_from_before_encryption_is_told_to_update() -> None:
             assert str(refused.value) == OLDER_ROOM_TEXT
 
 
+async def test_a_pinned_client_is_not_told_by_the_network_that_its_room_is_older() -> None:
+    """Something on the path resets the TLS handshake and answers ``GET /health`` in plain
+    text as a room from before encryption would. A client that knows which certificate to
+    expect must not believe it (before, it said "ask the host to update")."""
+    health_checks = 0
+
+    async def reset_tls_and_answer_plain(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal health_checks
+        first = await reader.read(1)
+        if first == b"\x16":  # a TLS handshake: reset it
+            writer.transport.abort()
+            return
+        health_checks += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(reset_tls_and_answer_plain, "127.0.0.1", 0)
+    try:
+        url = f"wss://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        pin = RoomCertificate.generate("Team lunch").fingerprint
+        client = RoomClient(url, "Sam", fingerprint=pin, password="1234 5678", open_timeout=3)
+        for attempt in (client.connect, lambda: probe_room(url, fingerprint=pin, wait=3)):
+            with pytest.raises(RoomUnreachable) as unreachable:
+                await attempt()
+            words = str(unreachable.value)
+            assert "encrypted connection" in words and "update" not in words
+        assert health_checks == 0  # nothing in the clear was even asked
+        # Without a pin, the same answer is how a room from before encryption is known.
+        with pytest.raises(JoinRefused) as refused:
+            await RoomClient(url, "Sam", open_timeout=3).connect()
+        assert str(refused.value) == OLDER_ROOM_TEXT
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_something_that_does_not_speak_tls_is_unreachable_in_plain_words() -> None:
     async def say_hello_and_hang_up(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+# spake2 0.9 ships no type hints (no py.typed).
+from spake2 import ed25519_basic  # type: ignore[import-untyped]
+
 from core.admission import AdmissionRules, address_key, network_key
+from core.pake import encode_b64url
 from core.protocol import (
+    AUTH_SPAKE2,
     BanList,
     CloseCode,
     ErrorMessage,
@@ -49,7 +54,7 @@ def test_addresses_count_alone_and_ipv6_also_by_network(
 def test_guesses_from_many_addresses_of_one_64_count_together() -> None:
     rules = AdmissionRules(room_failed_auth_burst=1000)  # this test is about the /64 alone
     h = Harness(password="pw", admission=rules)
-    for i in range(rules.failed_auth_limit * rules.network_factor):
+    for i in range(rules.failed_auth_limit):  # a /64 guesses as much as one address
         h.join("Eve", address=f"2001:db8::{i + 1:x}", password="nope")
     blocked = h.join("Eve", address="2001:db8::ffff", password="pw")
     assert blocked.last_error().code == "too_many_attempts"
@@ -60,7 +65,7 @@ def test_guesses_from_many_addresses_of_one_64_count_together() -> None:
 def test_guesses_from_many_link_local_addresses_count_together() -> None:
     rules = AdmissionRules(room_failed_auth_burst=1000)
     h = Harness(password="pw", admission=rules)
-    for i in range(rules.failed_auth_limit * rules.network_factor):
+    for i in range(rules.failed_auth_limit):
         h.join("Eve", address=f"fe80::{i + 1:x}", password="nope")
     assert h.join("Eve", address="fe80::ffff", password="pw").last_error().code == (
         "too_many_attempts"
@@ -78,6 +83,72 @@ def test_no_arrangement_of_addresses_buys_more_than_a_few_dozen_guesses_a_minute
     assert checked <= 45, f"{checked} guesses were checked in one minute"
     # The host's own machine is never locked out by a LAN attacker.
     assert joined(h.join("Hana", address="127.0.0.1", host_key="HOSTKEY", password="right"))
+
+
+def test_one_64_cannot_spend_the_room_wide_budget_and_lock_new_guests_out() -> None:
+    """Before, a /64 was allowed 8 x 5 guesses a minute: more than the room-wide 24, so one
+    machine rotating its IPv6 addresses kept every new guest out for as long as it liked."""
+    h = Harness(password="right")
+    answered = 0
+    for minute in range(10):
+        for i in range(40):  # a guess a second, a fresh address of one /64 for each
+            eve = h.join("Eve", address=f"2001:db8::{minute:x}:{i + 1:x}", password="nope")
+            answered += eve.last_error().code == "auth_failed"
+            h.drop(eve)
+            h.clock.now += 1.0
+        sam = h.join(f"Sam{minute}", address=f"192.168.1.{60 + minute}", password="right")
+        assert joined(sam), f"minute {minute}: {sam.last_error().message}"
+    # 400 seconds: at most 7 windows of a minute, each with one address's allowance.
+    assert answered <= 7 * h.room.config.admission.failed_auth_limit
+
+
+def test_all_of_loopback_guesses_as_one_address() -> None:
+    """A local process may connect from any of 127.0.0.0/8 (and ::1): before, each address
+    was allowed its own guesses and all were spared the room-wide budget, so such a process
+    could guess without limit."""
+    h = Harness(password="right")
+    limit = h.room.config.admission.failed_auth_limit
+    answered = 0
+    for i in range(600):  # 600 guesses in one minute from 120 loopback addresses, and ::1
+        address = "::1" if i % 7 == 0 else f"127.0.{i // 250}.{2 + i % 250}"
+        eve = h.join("Eve", address=address, password=f"{i:08d}")
+        answered += eve.last_error().code == "auth_failed"
+        h.drop(eve)
+        h.clock.now += 0.1
+    assert answered == limit
+    # Loopback has spent only its own allowance: the LAN's guests are not held back...
+    assert joined(h.join("Sam", address="10.0.0.7", password="right"))
+    # ...and the host's app is let in again once the window has passed.
+    h.clock.now += h.room.config.admission.failed_auth_window
+    assert joined(h.join("Hana", address="127.0.0.1", host_key="HOSTKEY", password="right"))
+
+
+def test_a_message_that_is_no_point_counts_as_a_guess() -> None:
+    """Checking that a message is a point of the right group costs the room about as much
+    as answering it (about a millisecond): before, such messages were free to send."""
+    h = Harness(password="right")
+    limit = h.room.config.admission.failed_auth_limit
+    mixed_order = _mixed_order_point()
+    codes = []
+    for message in [mixed_order, "AAAA"] * limit:  # no point; too short
+        eve = h.connect("10.0.0.66")
+        h.send(eve, type="auth_start", method=AUTH_SPAKE2, message=message)
+        codes.append(eve.last_error().code)
+        h.drop(eve)
+    assert codes[:limit] == ["bad_message"] * limit
+    assert set(codes[limit:]) == {"too_many_attempts"}
+    assert joined(h.join("Sam", address="10.0.0.7", password="right"))
+
+
+def _mixed_order_point() -> str:
+    """An ``auth_start`` message that is a curve point but not of the prime-order group: the
+    base point plus a point of order 2, which only the costly subgroup check finds out."""
+    order_two = ed25519_basic.ElementOfUnknownGroup(
+        ed25519_basic.xform_affine_to_extended((0, ed25519_basic.Q - 1))
+    )
+    mixed = ed25519_basic.Base.add(order_two)
+    point = ed25519_basic.ElementOfUnknownGroup(mixed.XYTZ).to_bytes()
+    return encode_b64url(b"A" + point)
 
 
 def test_the_room_lets_guests_in_again_once_the_guessing_stops() -> None:

@@ -148,13 +148,9 @@ def test_auth_start_after_joining_is_a_bad_message_and_nothing_more() -> None:
         "not base64url!",  # the codec: not the alphabet
         "QbY1j4ep5v8l5q1UiRnIWdqnjsiMmLkZBNpiQJiN1tJG=",  # padding
         "A" * 300,  # the codec: too long
-        "QbY1j4ep",  # the exchange: too short
-        # a point from the room's side (B): a reflection
-        "QiirrgzjpfQ2BCKkNec2OLy6MQId4sBjC3kch8fMXvK2",
-        encode_b64url(b"A" + bytes([2]) + bytes(31)),  # not a point of the group
     ],
 )
-def test_a_malformed_auth_start_is_a_bad_message_and_no_guess(message: str) -> None:
+def test_an_auth_start_the_codec_refuses_is_a_bad_message_and_no_guess(message: str) -> None:
     h = Harness(password=CODE, admission=AdmissionRules(failed_auth_limit=1))
     peer = h.connect()
     h.send(peer, type="auth_start", method=AUTH_SPAKE2, message=message)
@@ -162,6 +158,29 @@ def test_a_malformed_auth_start_is_a_bad_message_and_no_guess(message: str) -> N
     assert not peer.of(AuthReply)
     failed = h.join("Eve", password="1111 2222")  # the address's one guess is still there
     assert failed.of(AuthReply) and failed.last_error().code == "auth_failed"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "QbY1j4ep",  # the exchange: too short
+        # a point from the room's side (B): a reflection
+        "QiirrgzjpfQ2BCKkNec2OLy6MQId4sBjC3kch8fMXvK2",
+        encode_b64url(b"A" + bytes([2]) + bytes(31)),  # not a point of the group
+    ],
+)
+def test_an_auth_start_the_exchange_refuses_is_a_bad_message_and_a_guess(message: str) -> None:
+    """Finding out that a message is no valid point can cost the room as much as answering
+    it (the subgroup check): such messages count as guesses, so they cannot be sent
+    without limit."""
+    h = Harness(password=CODE, admission=AdmissionRules(failed_auth_limit=1))
+    peer = h.connect()
+    h.send(peer, type="auth_start", method=AUTH_SPAKE2, message=message)
+    assert refused_with(peer, "bad_message", CloseCode.PROTOCOL_ERROR)
+    assert not peer.of(AuthReply)
+    blocked = h.join("Eve", password="1111 2222")  # the address's one guess is spent
+    assert refused_with(blocked, "too_many_attempts", CloseCode.TOO_MANY_ATTEMPTS)
+    assert joined(h.join("Sam", address="10.0.0.7", password=CODE))  # others unaffected
 
 
 def test_an_unknown_method_is_a_bad_message() -> None:

@@ -265,6 +265,47 @@ async def test_the_key_never_reaches_a_file_in_clear_and_no_file_is_left(
             )
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [PermissionError(13, "Permission denied"), ssl.SSLError(336245135, "[SSL] PEM lib")],
+    ids=["proc-hidden", "openssl-refuses"],
+)
+async def test_a_memory_file_that_cannot_be_loaded_falls_back_to_a_temporary_file(
+    failure: OSError,
+    loaded_files: list[tuple[str, bytes, int]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sandbox may allow memfd_create and still refuse to open /proc/self/fd/N. Before,
+    the room then could not start at all."""
+    if not hasattr(os, "memfd_create"):
+        pytest.skip("this system has no anonymous memory files")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    spied = ssl.SSLContext.load_cert_chain
+
+    def refuse_proc(context: ssl.SSLContext, certfile: str, *args: Any, **kwargs: Any) -> None:
+        if certfile.startswith("/proc/self/fd/"):
+            raise failure
+        spied(context, certfile, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", refuse_proc)
+    descriptors = open_descriptors()
+
+    certificate = RoomCertificate.generate()
+    context = certificate.server_context()
+
+    [(path, _, _)] = loaded_files  # the memory file was refused before the spy saw it
+    assert Path(path).parent == tmp_path
+    assert os.listdir(tmp_path) == []
+    assert open_descriptors() == descriptors  # the memory file was closed too
+    async with serve(echo, "127.0.0.1", 0, ssl=context) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"wss://127.0.0.1:{port}/", ssl=client_context(), proxy=None) as ws:
+            assert peer_fingerprint(ws.transport.get_extra_info("ssl_object")) == (
+                certificate.fingerprint
+            )
+
+
 def test_a_certificate_is_fresh_self_signed_p256_and_short_lived() -> None:
     first, second = RoomCertificate.generate(), RoomCertificate.generate()
     assert first.fingerprint != second.fingerprint
