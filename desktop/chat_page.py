@@ -9,8 +9,9 @@ certificate changed), the page stays: the transcript is kept, read-only, until t
 back to the rooms on purpose. Nothing moves the keyboard focus then, so the next key typed
 cannot leave by accident.
 
-The room's verification code is in a guest's header, to compare with the host's at any time;
-the host finds it (and the room code) under Host controls → Verification code….
+The room's verification code is in a guest's header, to compare with the host's at any time
+(what to do if it differs is its tooltip and its accessible description); the host finds it
+under Host controls → Verification code…, with the room code behind "Show room code".
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ from desktop.chat_view import ChatView
 from desktop.composer import Composer
 from desktop.confirm import Banner, ask
 from desktop.join_dialogs import history_note, sentence
-from desktop.labels import ElidedLabel, PlainLabel
+from desktop.labels import ElidedLabel, PlainLabel, make_tab_stop, outdented
 from desktop.models import MessageListModel, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
 from desktop.people import PeoplePanel
 from desktop.session import RoomSession
-from desktop.verification import WHERE_THE_HOST_SEES_IT, VerificationDialog
+from desktop.verification import WHERE_THE_HOST_SEES_IT, VerificationDialog, spoken
 
 __all__ = ["ChatPage", "header_text", "new_room_text", "verification_line"]
 
@@ -169,8 +170,19 @@ class ChatPage(QWidget):
             "" if session.host is not None else verification_line(session.verification_code),
             name="hint",
         )
-        self.verification_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.verification_line.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        make_tab_stop(self.verification_line)
         self.verification_line.setToolTip(VERIFICATION_TIP)
+        # Not for mouse users only: a screen reader says it with the code (read digit by digit).
+        self.verification_line.setAccessibleName("Verification code")
+        self.verification_line.setAccessibleDescription(
+            f"{spoken(session.verification_code)}. {VERIFICATION_TIP}"
+            if session.verification_code
+            else VERIFICATION_TIP
+        )
         self.verification_line.setVisible(bool(self.verification_line.text()))
         self.host_menu_button = QToolButton()
         self.host_menu_button.setText("Host controls")
@@ -182,7 +194,7 @@ class ChatPage(QWidget):
         header_text_box.addWidget(self.title)
         header_text_box.addWidget(self.subtitle)
         header_text_box.addWidget(self.history_line)
-        header_text_box.addWidget(self.verification_line)
+        header_text_box.addLayout(outdented(self.verification_line))
         header = QHBoxLayout()
         header.addLayout(header_text_box, 1)
         header.addWidget(self.host_menu_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -622,16 +634,23 @@ class ChatPage(QWidget):
         self._bans_dialog.open()
 
     def show_verification_code(self) -> None:
-        """Host controls → Verification code…: the room's code in large digits, and its
-        room code, if any, each with Copy."""
+        """Host controls → Verification code…: the room's code in large digits, with Copy; its
+        room code, if any, behind "Show room code". The dialog is deleted once closed: the
+        room code does not stay in a live widget."""
         code = self.session.verification_code
         if code is None:
             return
         if self._verification_dialog is not None:
-            self._verification_dialog.deleteLater()
+            self._verification_dialog.close()
         dialog = VerificationDialog(code, self.session.room_code, self)
         self._verification_dialog = dialog
+        dialog.finished.connect(lambda _result: self._forget_verification_dialog(dialog))
         dialog.open()
+
+    def _forget_verification_dialog(self, dialog: VerificationDialog) -> None:
+        if self._verification_dialog is dialog:
+            self._verification_dialog = None
+        dialog.deleteLater()
 
     def on_copy_link_triggered(self) -> None:
         host = self.session.host

@@ -1,9 +1,12 @@
 """Hosting a room: its name, your name, a room code, a size limit, who can find it and what
 newcomers see, and the assistant.
 
-A room code is offered ready made (:func:`core.pake.generate_room_code`: eight digits, easy to
-read aloud), can be made anew, or typed by the host; one that could never be typed by a guest
-(:class:`core.pake.InvalidRoomCode`) is said under its field.
+A room code is required by default, offered ready made (:func:`core.pake.generate_room_code`:
+eight digits, easy to read aloud), can be made anew, or typed by the host; one that could never
+be typed by a guest (:class:`core.pake.InvalidRoomCode`) is said under its field. The box starts
+ticked in every dialog, whatever was chosen last time (rooms are temporary): only in a room with
+a code does the encryption hold against someone in the middle of the network. Unticked, the
+code's rows (its field, its problem, its hint) are hidden.
 
 The room's name and yours are checked as they are typed, by the room's own rules
 (:func:`core.text_rules.normalize_room_name`, :func:`~core.text_rules.normalize_display_name`);
@@ -118,6 +121,7 @@ class HostDialog(QDialog):
         self._prefs = prefs
         self._keys = keys
         self._tasks: set[asyncio.Task[None]] = set()
+        self._finished = False  # once closed, it may be deleted: a running test stops
         self._build_room_box(can_announce)
         self._build_assistant_box()
 
@@ -147,7 +151,7 @@ class HostDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self._connect_signals()
-        self._require_code_toggled(False)
+        self._require_code_toggled(self.require_code.isChecked())
         self.provider.setCurrentIndex(max(0, self.provider.findData(prefs.get("provider", "none"))))
         self._provider_changed()
         self.setFixedWidth(DIALOG_WIDTH)
@@ -165,6 +169,7 @@ class HostDialog(QDialog):
         self.your_name_problem = PlainLabel(name="problem", wrap=True)
         self.your_name_problem.hide()
         self.require_code = QCheckBox("Require a room code")
+        self.require_code.setChecked(True)  # never remembered: see the module's docstring
         # Shown, not hidden like a password: the host reads it out to the people invited.
         self.room_code = QLineEdit(generate_room_code())
         self.room_code.setFont(code_font(self.room_code.font(), 1.15, bold=False))
@@ -268,6 +273,7 @@ class HostDialog(QDialog):
         ]  # fmt: skip
 
     def _connect_signals(self) -> None:
+        self.finished.connect(self.on_finished)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         self.room_name.textChanged.connect(self._check_room_name)
@@ -325,11 +331,12 @@ class HostDialog(QDialog):
     # ----------------------------------------------------------------- the room code
 
     def _require_code_toggled(self, required: bool) -> None:
-        """The code's rows are there only while a code is required: nothing to fill in
-        otherwise (the code made for the dialog stays, should the box be ticked again)."""
+        """The code's rows are there only while a code is required: nothing to fill in or
+        read otherwise (the code made for the dialog stays, should the box be ticked again)."""
         self.room_code.setEnabled(required)
         self.new_code_button.setEnabled(required)
         self.room_form.setRowVisible(self.room_code_row, required)
+        self.room_form.setRowVisible(self.room_code_hint, required)
         self._check_room_code(self.room_code.text())
 
     def _check_room_code(self, text: str) -> None:
@@ -464,6 +471,13 @@ class HostDialog(QDialog):
             allow_key_over_http=self.key_over_http.isChecked(),
         )
 
+    def on_finished(self) -> None:
+        """Stop a connection test still running: whoever opened the dialog may delete it now
+        (it holds the API key and the room code)."""
+        self._finished = True
+        for task in list(self._tasks):
+            task.cancel()
+
     def _test_clicked(self) -> None:
         try:  # no model yet: test the server, and list its models
             settings = self.provider_settings(model_required=False)
@@ -487,10 +501,12 @@ class HostDialog(QDialog):
     async def _test(self, settings: ProviderSettings) -> None:
         provider = ChatProvider(settings)
         try:
-            report = await provider.check()
+            report = await provider.check()  # never raises (cancelled when the dialog closes)
         finally:
             await provider.aclose()
-            self.test_button.setEnabled(True)
+        if self._finished:  # the dialog may be deleted by now: nothing to show
+            return
+        self.test_button.setEnabled(True)
         models = _listable(report.models)
         if models:
             current = self.model.currentText().strip()

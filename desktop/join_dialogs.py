@@ -9,10 +9,12 @@ direction-isolated (:mod:`desktop.labels`, :mod:`desktop.network_text`).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from typing import Literal
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QPaintEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -28,7 +30,14 @@ from core.pake import InvalidRoomCode, normalise_room_code
 from core.protocol import RoomInfo, RoomPreview
 from core.text_rules import TextRejected, name_key, normalize_display_name
 from desktop.assistant_dialog import where_messages_go
-from desktop.labels import PlainLabel, fit_to_width, heading
+from desktop.labels import (
+    PlainLabel,
+    fit_to_width,
+    heading,
+    make_tab_stop,
+    outdented,
+    paint_focus_outline,
+)
 from desktop.network_text import TEXT_CHARS, fenced, shorten
 from desktop.verification import COMPARE_WITH_HOST, WHERE_THE_HOST_SEES_IT, code_font, code_label
 
@@ -38,15 +47,19 @@ __all__ = [
     "Checked",
     "DisclosureDialog",
     "JoinDialog",
+    "LinkLabel",
     "history_note",
+    "namesakes_words",
     "room_code_problem",
     "sentence",
 ]
 
-Checked = Literal["list", "link", "same_room"]
+Checked = Literal["list", "link", "same_room", "changed"]
 """What the room's certificate was checked against before joining: the announcement in the
 room list, the room link's ``fp``, or the certificate of the room the person was in before
-(the host restarted it). Nothing (None) for a typed address: people compare the code."""
+(the host restarted it). ``"changed"``: it was checked against that one and is *not* it (the
+room the person was in came back with another certificate; a warning). Nothing (None) for a
+typed address: people compare the code."""
 
 CHECKED_WORDS: dict[Checked, str] = {
     "list": (
@@ -58,7 +71,25 @@ CHECKED_WORDS: dict[Checked, str] = {
         f"{WHERE_THE_HOST_SEES_IT}."
     ),
     "same_room": "Checked: it has the same certificate as the room you were in.",
+    "changed": (
+        "This is not the certificate of the room you were in. The host may have restarted the "
+        "room — or someone may be impersonating it. Compare the code with the host's before "
+        "joining; if the room came from a link, ask the host for a new link."
+    ),
 }
+
+UNCHECKED: frozenset[Checked | None] = frozenset({None, "changed"})
+"""What leaves the code unconfirmed: the notice warns, and Enter does not join."""
+
+
+def namesakes_words(name: str, count: int) -> str:
+    """What the notice says of a listed room that ``count`` rooms (this one included) with
+    different certificates announce under its name: a warning, whatever the list checked."""
+    return (
+        f"{count} rooms on this network are called “{fenced(name)}” with different "
+        "certificates: compare the code with the host's before joining."
+    )
+
 
 EVERYONE_SEES = "Everything you write is visible to everyone here."
 ENCRYPTED = (
@@ -277,16 +308,53 @@ def room_code_problem(text: str) -> str:
     return ""
 
 
+class LinkLabel(QLabel):
+    """One link of ours (rich text with no network text in it), reached by Tab and followed
+    with Enter or Space as well as clicked: :attr:`linkActivated` with ``href``.
+
+    (Qt reaches the label by Tab but needs a second Tab to pick the link inside it; Enter
+    before that went on to the dialog's default button, and could join a room.)"""
+
+    def __init__(self, text: str, href: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._href = href
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setText(f'<a href="{html.escape(href)}">{html.escape(text)}</a>')
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        make_tab_stop(self)
+        self.setAccessibleName(text)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        paint_focus_outline(self)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
+        if event.key() in keys and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            event.accept()
+            self.linkActivated.emit(self._href)
+            return
+        super().keyPressEvent(event)
+
+
 class DisclosureDialog(QDialog):
     """Shown before entering a room: the room's verification code, where messages go, what
     the encryption protects and what it does not, what people who join later can read, and
     that nothing is kept.
 
     ``verification_code`` is the code of the certificate the room presented; ``checked``
-    what that certificate was checked against (see :data:`Checked`). Unchecked, the dialog
-    asks for the code to be compared with the host's before joining. ``history_shared`` is
-    whether newcomers receive the recent conversation, when known (from an earlier visit to
-    the same room); None says the host decides.
+    what that certificate was checked against (see :data:`Checked`). ``namesakes`` is how
+    many rooms with different certificates the list shows under this room's name (this one
+    included; 0 or 1: none other). Unchecked (a typed address, or a certificate that
+    changed) or with namesakes, the dialog warns that the code must be compared with the
+    host's before joining, and Cancel is the default button and has the focus: Enter, however
+    often pressed, does not join a room whose code nobody looked at ("Join the room" is one
+    Tab or click away). ``history_shared`` is whether newcomers receive the recent
+    conversation, when known (from an earlier visit to the same room); None says the host
+    decides.
     """
 
     privacy_requested = Signal()
@@ -294,20 +362,24 @@ class DisclosureDialog(QDialog):
     def __init__(
         self, room: RoomInfo | RoomPreview, parent: QWidget | None = None, *,
         history_shared: bool | None = None, verification_code: str | None = None,
-        checked: Checked | None = None,
+        checked: Checked | None = None, namesakes: int = 0,
     ) -> None:  # fmt: skip
         super().__init__(parent)
         self.setWindowTitle(f"Before you join {fenced(room.name)}")
         self.heading = heading(f"Before you join “{fenced(room.name)}”", scale=1.2)
         self.code: PlainLabel | None = None
         self.code_words: PlainLabel | None = None
+        # Nothing vouches for the code: it is what keeps an impostor out.
+        self.cautious = checked in UNCHECKED or namesakes > 1
         code_widgets: list[QWidget] = []
         if verification_code is not None:
             self.code = code_label(verification_code, what="Verification code")
-            words = COMPARE_WITH_HOST if checked is None else CHECKED_WORDS[checked]
-            # Unchecked, the comparison is what keeps an impostor out: it reads as a warning.
+            if namesakes > 1:
+                words = namesakes_words(room.name, namesakes)
+            else:
+                words = COMPARE_WITH_HOST if checked is None else CHECKED_WORDS[checked]
             self.code_words = PlainLabel(
-                words, name="advice" if checked is None else "hint", wrap=True
+                words, name="advice" if self.cautious else "hint", wrap=True
             )
             code_widgets = [heading("Verification code"), self.code, self.code_words]
         self.where = PlainLabel(f"{EVERYONE_SEES} {where_messages_go(room.assistant)}",
@@ -316,12 +388,13 @@ class DisclosureDialog(QDialog):
         self.history = PlainLabel(history_note(history_shared), name="disclosureText", wrap=True)
         advice = PlainLabel(ADVICE, name="advice", wrap=True)
         kept = PlainLabel(NOTHING_KEPT, wrap=True)
-        # Our own rich text, with no network text in it: the link to the privacy policy.
-        link = QLabel('<a href="privacy">Read the privacy policy</a>')
+        self.privacy_link = link = LinkLabel("Read the privacy policy", "privacy")
         link.linkActivated.connect(lambda _href: self.privacy_requested.emit())
         self.buttons = buttons = _buttons("Join the room")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.join_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(self.heading)
@@ -329,11 +402,22 @@ class DisclosureDialog(QDialog):
             code_box = QVBoxLayout()
             code_box.setSpacing(4)
             for widget in code_widgets:
-                code_box.addWidget(widget)
+                if widget is self.code:
+                    code_box.addLayout(outdented(self.code))
+                else:
+                    code_box.addWidget(widget)
             layout.addLayout(code_box)
-        for widget in (self.where, self.encryption, self.history, advice, kept, link):
+        for widget in (self.where, self.encryption, self.history, advice, kept):
             layout.addWidget(widget)
+        layout.addLayout(outdented(link))
         layout.addSpacing(6)
         layout.addStretch(1)  # any height to spare goes here, not between paragraphs
         layout.addWidget(buttons)
+        # The focus (set once the buttons are in the dialog) is given when it is shown: on
+        # the default button, not on the code, which Tab reaches.
+        if self.cautious:
+            self.cancel_button.setDefault(True)
+            self.cancel_button.setFocus()
+        else:
+            self.join_button.setFocus()
         fit_to_width(self, 520)

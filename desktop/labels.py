@@ -12,19 +12,38 @@ network is made here, with the format fixed to plain text *before* any text is s
 * :func:`heading` for a bold title that wraps;
 * :func:`message_box` for questions and warnings.
 
+A label that the keyboard must reach (a code to select, a link to follow) is made a Tab stop
+with :func:`make_tab_stop`; it then shows the focus outline that the style sheet gives
+controls (:func:`paint_focus_outline`).
+
 Our own rich text (the lobby's help, the privacy link) uses a plain ``QLabel`` on purpose and
 holds no network text; ``tests/desktop/test_hostile_text.py`` walks every page to check that.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
-from PySide6.QtWidgets import QDialog, QLabel, QMessageBox, QWidget
+from PySide6.QtCore import QEvent, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent, QPen, QResizeEvent
+from PySide6.QtWidgets import QDialog, QLabel, QLayout, QLayoutItem, QMessageBox, QWidget
 
+from desktop import theme
 from desktop.network_text import TEXT_CHARS, breakable, close_bidi, one_line, tooltip
 
-__all__ = ["ElidedLabel", "PlainLabel", "elided", "fit_to_width", "heading", "message_box"]
+__all__ = [
+    "FOCUS_OUTLINE",
+    "ElidedLabel",
+    "PlainLabel",
+    "elided",
+    "fit_to_width",
+    "heading",
+    "make_tab_stop",
+    "message_box",
+    "outdented",
+    "paint_focus_outline",
+]
+
+FOCUS_OUTLINE = 2
+"""The width of the focus outline, in pixels, as the style sheet draws it round controls."""
 
 MAX_HINT_WIDTH = 480
 """The most an :class:`ElidedLabel` asks for: a long text is elided, never given more room."""
@@ -55,6 +74,94 @@ class PlainLabel(QLabel):
 
     def setText(self, text: str) -> None:
         super().setText(breakable(text) if self.wordWrap() else text)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        paint_focus_outline(self)
+
+
+def make_tab_stop(label: QLabel) -> None:
+    """Let Tab reach ``label`` (Qt gives a label whose text the keyboard selects, or whose
+    links it follows, the focus on a click only), with room round its text for the focus
+    outline (:func:`outdented` gives it back to the layout). The label's ``paintEvent`` must
+    call :func:`paint_focus_outline` (a :class:`PlainLabel`'s does)."""
+    label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    margin = FOCUS_OUTLINE + 1
+    label.setContentsMargins(margin, margin, margin, margin)
+
+
+def outdented(label: QLabel) -> QLayout:
+    """``label`` (made a Tab stop by :func:`make_tab_stop`) in a layout that gives back the
+    room kept round it for the focus outline, so that its text lines up with what is above
+    and below it. Add the layout where the label would have gone."""
+    return _Outdent(label, FOCUS_OUTLINE + 1)
+
+
+class _Outdent(QLayout):
+    """One widget, laid out ``by`` pixels larger on every side than the room this layout is
+    given (and asking for that much less): its own margins of ``by`` pixels then keep its
+    contents where the room is. (Qt takes negative layout margins for "the default".)"""
+
+    def __init__(self, widget: QWidget, by: int) -> None:
+        super().__init__()
+        self._by = by
+        self._item: QLayoutItem | None = None
+        self.addWidget(widget)
+
+    def addItem(self, item: QLayoutItem) -> None:
+        self._item = item
+
+    def count(self) -> int:
+        return 0 if self._item is None else 1
+
+    def itemAt(self, index: int) -> QLayoutItem | None:
+        return self._item if index == 0 else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:
+        item = self.itemAt(index)
+        if item is not None:
+            self._item = None
+        return item
+
+    def expandingDirections(self) -> Qt.Orientation:
+        return self._item.expandingDirections() if self._item else Qt.Orientation(0)
+
+    def _less(self, size: QSize) -> QSize:
+        return QSize(max(0, size.width() - 2 * self._by), max(0, size.height() - 2 * self._by))
+
+    def sizeHint(self) -> QSize:
+        return self._less(self._item.sizeHint()) if self._item else QSize()
+
+    def minimumSize(self) -> QSize:
+        return self._less(self._item.minimumSize()) if self._item else QSize()
+
+    def hasHeightForWidth(self) -> bool:
+        return self._item is not None and self._item.hasHeightForWidth()
+
+    def heightForWidth(self, width: int) -> int:
+        if self._item is None:
+            return -1
+        return self._item.heightForWidth(width + 2 * self._by) - 2 * self._by
+
+    def setGeometry(self, rect: QRect) -> None:
+        super().setGeometry(rect)
+        if self._item is not None:
+            by = self._by
+            self._item.setGeometry(rect.adjusted(-by, -by, by, by))
+
+
+def paint_focus_outline(widget: QWidget) -> None:
+    """Draw, over ``widget`` reached by Tab and focused now, the outline the style sheet
+    draws round focused controls: :data:`FOCUS_OUTLINE` pixels in the theme's focus colour,
+    at its edges. (The style sheet outlines controls, not labels.)"""
+    if not widget.hasFocus() or not widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
+        return
+    painter = QPainter(widget)
+    half = FOCUS_OUTLINE // 2
+    painter.setPen(QPen(QColor(theme.colours_for(widget).focus), FOCUS_OUTLINE))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawRect(widget.rect().adjusted(half, half, -half, -half))
+    painter.end()
 
 
 class ElidedLabel(QLabel):

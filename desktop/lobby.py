@@ -4,7 +4,8 @@ What the list shows comes through :class:`RoomFeed`, which stands between the br
 list: a room is identified by its room id and its certificate, and only one room can answer at
 one address and port, so the announcement of a room whose host crashed (it lingers in the
 network's caches for a long time, and the new room on the same port answers its checks) never
-stays listed as a ghost that opens another room.
+stays listed as a ghost that opens another room. A record that names another certificate under
+a service name already listed never replaces that room silently: both are listed.
 
 Each room shows its verification code, which the host sees too. Anyone can announce a room
 under any name: rooms that share a name but not a certificate are marked on each of them, so
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import (
     QEvent,
@@ -41,13 +42,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.address import host_port
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.protocol import PROTOCOL_VERSION
 from desktop import theme
 from desktop.labels import PlainLabel, elided
-from desktop.models import Roles, RoomListModel
-from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line
+from desktop.models import (
+    Roles,
+    RoomListModel,
+    namesake_note,
+    room_address,
+    room_badges,
+    room_details,
+)
+from desktop.network_text import TEXT_CHARS, fenced, one_line
 
 __all__ = [
     "LobbyPage",
@@ -57,6 +64,7 @@ __all__ = [
     "room_address",
     "room_details",
     "room_note",
+    "verification_text",
 ]
 
 EMPTY_TEXT = """<h3>No rooms found yet</h3>
@@ -68,40 +76,6 @@ EMPTY_TEXT = """<h3>No rooms found yet</h3>
 </ul>
 <p>If the list stays empty, ask the host for the room's address or link and use
 <b>Join by address or link…</b>. Or host a room yourself.</p>"""
-
-LOCKED_BADGE = ("locked", "#8d4e00")
-NO_CERTIFICATE = "announces no certificate"
-
-
-def room_address(room: DiscoveredRoom) -> str:
-    """Where the room answers, as ``host:port``: what tells apart two rooms of the same name
-    and host name, and what to type in "Join by address" elsewhere."""
-    return host_port(room.reachable or room.addresses[0], room.port)
-
-
-def room_details(room: DiscoveredRoom) -> str:
-    """A room's second line: host, people, the assistant, and whether this app can join."""
-    details = []
-    if room.host_name:
-        details.append(f"hosted by {fenced(room.host_name)}")
-    if room.participants is not None:
-        details.append("1 person" if room.participants == 1 else f"{room.participants} people")
-    if room.assistant_kind in ("cloud", "local"):
-        model = fenced(room.model, FIELD_CHARS) if room.model else "?"
-        provider = fenced(room.provider, FIELD_CHARS) if room.provider else "?"
-        details.append(f"assistant: {model} via {provider}")
-    elif room.assistant_kind == "none":
-        details.append("no assistant")
-    if room.protocol != PROTOCOL_VERSION:
-        details.append(f"needs a different app version (protocol {room.protocol or '?'})")
-    elif room.fingerprint is None:
-        details.append(NO_CERTIFICATE)
-    return " · ".join(details)
-
-
-def namesake_note(room: DiscoveredRoom, count: int) -> str:
-    """What marks a room listed with others of the same name but another certificate."""
-    return f"{count} rooms called “{fenced(room.name)}”: compare the code with the host"
 
 
 def room_note(room: DiscoveredRoom | None) -> str:
@@ -127,6 +101,17 @@ def room_note(room: DiscoveredRoom | None) -> str:
     return ""
 
 
+def verification_text(code: str, metrics: QFontMetrics, width: int) -> str:
+    """How a room card ``width`` pixels wide names its verification code: "verification code
+    …" in half of it, else "verification …" in three fifths (the code matters more than the
+    details beside it), else nothing (the tooltip and screen readers still have it). Never
+    "code" alone, which reads as the room code of the badge above it."""
+    for shown, share in ((f"verification code {code}", 1 / 2), (f"verification {code}", 3 / 5)):
+        if metrics.horizontalAdvance(shown) <= width * share:
+            return shown
+    return ""
+
+
 class RoomDelegate(QStyledItemDelegate):
     """A room as two lines: its name, badges and address, then host, people and assistant,
     with its verification code at the end; a third line, on a room listed with others of
@@ -137,13 +122,16 @@ class RoomDelegate(QStyledItemDelegate):
     """
 
     LINE_GAP = 6
+    MARGIN = 3  # between the card and the row's edges, above and below
+    PADDING = 8  # inside the card, above the first line and below the last
 
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
         line = QFontMetrics(option.font).height()
         lines = 3 if self._namesakes(index) else 2
-        return QSize(option.rect.width(), lines * line + (lines - 2) * self.LINE_GAP + 22)
+        height = lines * line + (lines - 1) * self.LINE_GAP + 2 * (self.MARGIN + self.PADDING)
+        return QSize(option.rect.width(), height)
 
     @staticmethod
     def _namesakes(index: QModelIndex | QPersistentModelIndex) -> int:
@@ -163,7 +151,7 @@ class RoomDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = option.palette
-        rect = option.rect.adjusted(6, 3, -6, -3)
+        rect = option.rect.adjusted(6, self.MARGIN, -6, -self.MARGIN)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(palette.color(QPalette.ColorRole.Highlight) if selected else
@@ -175,7 +163,7 @@ class RoomDelegate(QStyledItemDelegate):
         muted = QColor(text)
         muted.setAlpha(170)
         metrics = QFontMetrics(option.font)
-        x, y = rect.left() + 12, rect.top() + 8
+        x, y = rect.left() + 12, rect.top() + self.PADDING
         right = rect.right() - 12
         # The address, right-aligned on the first line: it is what tells rooms apart.
         address = fenced(room_address(room))
@@ -210,12 +198,11 @@ class RoomDelegate(QStyledItemDelegate):
         second = y + metrics.height() + self.LINE_GAP + metrics.ascent()
         right = rect.right() - 12
         code = room.verification_code
-        if code:  # right-aligned, as the address above it: it tells rooms apart for sure
-            shown = f"code {code}"
+        shown = verification_text(code, metrics, rect.width()) if code else ""
+        if shown:  # right-aligned, as the address above it: it tells rooms apart for sure
             code_width = metrics.horizontalAdvance(shown)
-            if code_width <= rect.width() // 2:
-                painter.drawText(right - code_width, second, shown)
-                right -= code_width + 16
+            painter.drawText(right - code_width, second, shown)
+            right -= code_width + 16
         line = elided(room_details(room), metrics, right - (rect.left() + 12))
         painter.drawText(rect.left() + 12, second, line)
         count = self._namesakes(index)
@@ -228,25 +215,14 @@ class RoomDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _badges(room: DiscoveredRoom) -> list[tuple[str, str]]:
-        badges = []
-        if room.locked:
-            badges.append(LOCKED_BADGE)
-        if room.password_required:
-            badges.append(("room code", "#6b7580"))
-        if room.assistant_kind == "cloud":
-            badges.append(("cloud AI", "#3867d6"))
-        elif room.assistant_kind == "local":
-            badges.append(("local AI", "#11818c"))
-        if room.own:
-            badges.append(("yours", "#8a5700"))  # 6.1:1 under white text
-        if room.protocol != PROTOCOL_VERSION:
-            badges.append(("incompatible", "#c62828"))
-        elif room.fingerprint is None:
-            badges.append(("unverifiable", "#c62828"))
-        return badges
+        return room_badges(room)
 
 
 Identity = tuple[str, bytes | None]
+
+MAX_CERTIFICATES_PER_NAME = 4
+"""Rooms (certificates) listed at once under one service name; beyond, the one heard of
+least recently goes. Anyone can announce under any name, so this stays bounded."""
 
 
 def identity(room: DiscoveredRoom) -> Identity:
@@ -254,51 +230,84 @@ def identity(room: DiscoveredRoom) -> Identity:
     return room.room_id, room.fingerprint
 
 
+def list_key(service: str, fingerprint: bytes | None) -> str:
+    """The list's key for the room under the service name ``service`` with the certificate
+    ``fingerprint``, when another certificate was listed under that name first."""
+    return f"{service}\0{fingerprint.hex() if fingerprint is not None else 'none'}"
+
+
 @dataclass
 class _Seen:
-    room: DiscoveredRoom
-    order: int  # when this room (this room id) was first seen: later is newer
+    room: DiscoveredRoom  # as listed: its key is the list's
+    order: int  # when this room (this room id and certificate) was first seen: later is newer
+    heard: int  # when its record was last heard of
 
 
 class RoomFeed:
     """Turns the browser's events into the list's, so that the list holds real rooms only.
 
     * A room is its room id and its certificate: when the announcement under a key names
-      another room id or another certificate, the old room leaves the list and the new one
-      arrives (never an "update" of one into the other, which would keep a selection or a
-      join pointing at a different room).
+      another room id with the same certificate (its host restarted it), the old room leaves
+      the list and the new one arrives (never an "update" of one into the other, which would
+      keep a selection or a join pointing at a different room).
+    * A record under a service name already listed that names *another certificate* never
+      replaces the room listed: both are listed (under their own keys in the list: the
+      service name for the first, :func:`list_key` for the others), so that a room announced
+      under another's name is seen, with the namesake marking when their names match. Each
+      is updated by the records that name its certificate, and all of them leave when the
+      browser drops the service name. At most :data:`MAX_CERTIFICATES_PER_NAME` at once.
     * Only one room can answer at one address and port. When two announced rooms share
       one, the one first seen later is shown: a host that crashed and opened a new room on
       the same port left the old announcement behind, and the new room answers its checks.
     * :meth:`disown` hides a room found not to be what its announcement says (the main window
       checks before joining) until the browser drops or renews it.
 
-    ``sink`` receives :class:`BrowserEvent` values for the list (``RoomListModel.apply``).
+    ``sink`` receives :class:`BrowserEvent` values for the list (``RoomListModel.apply``),
+    whose rooms carry the list's keys.
     """
 
     def __init__(self, sink: Callable[[BrowserEvent], None]) -> None:
         self._sink = sink
-        self._seen: dict[str, _Seen] = {}
+        self._seen: dict[str, _Seen] = {}  # by list key
+        self._names: dict[str, dict[bytes | None, str]] = {}  # service: certificate: list key
         self._shown: dict[str, DiscoveredRoom] = {}
-        self._disowned: dict[str, Identity] = {}  # key: the room found not to be there
+        self._disowned: dict[str, Identity] = {}  # list key: the room found not to be there
         self._order = itertools.count()
 
     def apply(self, event: BrowserEvent) -> None:
         room = event.room
         if event.kind == "removed":
-            self._seen.pop(room.key, None)
-            self._disowned.pop(room.key, None)
+            for key in self._names.pop(room.key, {}).values():
+                self._seen.pop(key, None)
+                self._disowned.pop(key, None)
         else:
-            seen = self._seen.get(room.key)
-            if seen is None or identity(seen.room) != identity(room):
-                self._seen[room.key] = _Seen(room, next(self._order))
-                self._disowned.pop(room.key, None)
-            else:
-                seen.room = room
+            self._heard(room)
         self._publish()
 
+    def _heard(self, room: DiscoveredRoom) -> None:
+        """Take in a record under ``room.key`` (a service name): the room with its
+        certificate under that name, listed beside any other certificate's."""
+        certificates = self._names.setdefault(room.key, {})
+        key = certificates.get(room.fingerprint)
+        if key is None:
+            key = room.key if not certificates else list_key(room.key, room.fingerprint)
+            certificates[room.fingerprint] = key
+        room = replace(room, key=key)
+        now = next(self._order)
+        seen = self._seen.get(key)
+        if seen is None or identity(seen.room) != identity(room):
+            self._seen[key] = _Seen(room, now, now)
+            self._disowned.pop(key, None)
+        else:
+            seen.room, seen.heard = room, now
+        while len(certificates) > MAX_CERTIFICATES_PER_NAME:
+            oldest = min(certificates, key=lambda fp: self._seen[certificates[fp]].heard)
+            gone = certificates.pop(oldest)
+            del self._seen[gone]
+            self._disowned.pop(gone, None)
+
     def disown(self, room: DiscoveredRoom) -> None:
-        """Hide ``room``: something else answers where it was announced."""
+        """Hide ``room`` (as listed): something else answers where it was announced."""
         if room.key in self._seen:
             self._disowned[room.key] = identity(room)
             self._publish()

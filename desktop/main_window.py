@@ -61,6 +61,14 @@ log = logging.getLogger("gptgroup.desktop")
 ROOM_CODE_REFUSALS = frozenset({"auth_failed", "too_many_attempts"})
 """Refusals about the room code: said in the join dialog, with the code ready to retype."""
 IMPOSTOR_TITLE = "Not the room you were told about"
+LISTED_CERTIFICATE_CHANGED = (
+    "The room at this address now has another certificate: the host may have restarted it, "
+    "or someone may be impersonating it. Nothing was sent to it. If the host restarted it, it "
+    "is listed again with its new verification code: compare that code with the host's before "
+    "joining."
+)
+"""Said when a room from the list presents another certificate than its announcement names:
+the two cases cannot be told apart from here, so both are said."""
 
 
 class BusyStrip(QWidget):
@@ -152,7 +160,9 @@ class MainWindow(QMainWindow):
         self.browser: RoomBrowser | None = None
         self._discover = discover
         self._seen_notice: set[str] = set()  # notice_key()s shown this session
-        self._history_shared: dict[str, bool] = {}  # by room instance, learnt on joining
+        # Whether newcomers read back, learnt on joining: by room instance and certificate, so
+        # that a room with another certificate (which can copy the instance) inherits nothing.
+        self._history_shared: dict[tuple[str, bytes | None], bool] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flow: asyncio.Task[Any] | None = None  # the join or host flow running, if any
         self.resize(980, 680)
@@ -177,8 +187,11 @@ class MainWindow(QMainWindow):
 
     def on_join_by_address_requested(self) -> None:
         dialog = AddressDialog(self)
-        if dialog.exec():
-            self._run(self.join_address(dialog.room_address()))
+        try:
+            if dialog.exec():
+                self._run(self.join_address(dialog.room_address()))
+        finally:
+            dialog.deleteLater()  # what was typed (a link) does not stay in a live widget
 
     def on_host_requested(self) -> None:
         self._run(self.host_room())
@@ -299,17 +312,22 @@ class MainWindow(QMainWindow):
             return
         preview = probe.preview
         if not room.name_cut and preview.name != room.name:
-            # What answers there is another room: the host closed or lost this one and
-            # opened that one on the same port. Never join it in this one's place.
+            # The probe was pinned: what answers has the certificate the list names, under
+            # another name. Its host restarted the room under another name (keeping the
+            # certificate), or the announcement is stale or was not the host's. Never join
+            # it in the listed name's place.
             self.feed.disown(room)
             await self._problem(
-                f"“{fenced(room.name)}” is not open any more. Another room, "
-                f"“{fenced(preview.name)}”, is at {room_address(room)} now: choose it in the "
-                "list to join it."
+                f"“{fenced(room.name)}” is not open any more: the room at {room_address(room)}, "
+                f"with the same certificate (the same host), is now called "
+                f"“{fenced(preview.name)}”. Choose it in the list to join it."
             )
             return
         checked: Checked | None = "list" if room.fingerprint is not None else None
-        await self._join(url, probe, checked=checked, taken_names=[room.host_name or ""])
+        await self._join(
+            url, probe, checked=checked, taken_names=[room.host_name or ""],
+            namesakes=self.rooms.namesakes_of(room),
+        )  # fmt: skip
 
     async def join_address(self, address: RoomAddress) -> None:
         """Join from what was typed or pasted: a link's ``fp`` is pinned; a bare address
@@ -349,11 +367,19 @@ class MainWindow(QMainWindow):
 
     async def check_room_again(self) -> None:
         """After the room's certificate changed (the room on screen has ended): look at the
-        room at that address afresh, as at a typed address. Nothing of the old room is
-        trusted: the notice shows the new verification code, to compare with the host's."""
+        room at that address afresh. Nothing of the old room is trusted: the notice shows the
+        new verification code with a warning that it is not the certificate of the room the
+        person was in (``"changed"``), to compare with the host's before joining. Should the
+        old certificate answer again, the notice says it is the same room."""
         session = self.session
-        if session is not None:
-            await self.join_url(session.url, name=session.name)
+        if session is None:
+            return
+        url = session.url
+        probe = await self._look(url)
+        if probe is not None:
+            same = session.fingerprint is not None and probe.fingerprint == session.fingerprint
+            checked: Checked = "same_room" if same else "changed"
+            await self._join(url, probe, checked=checked, name=session.name)
 
     async def _look(
         self, url: str, name: str | None = None, *, fingerprint: bytes | None = None,
@@ -365,7 +391,8 @@ class MainWindow(QMainWindow):
 
         ``listed`` is the room as the list shows it. Where another certificate answers, its
         host closed it and another room took the port, or someone is in between: either way
-        the announcement cannot be joined, and it is hidden until the browser renews it."""
+        the announcement cannot be joined, it is hidden until the browser renews it, and
+        both cases are said (:data:`LISTED_CERTIFICATE_CHANGED`)."""
         what = f"Looking for “{fenced(name)}”…" if name else "Looking for the room…"
         try:
             with self._waiting(what):
@@ -373,37 +400,53 @@ class MainWindow(QMainWindow):
         except CertificateMismatch as exc:
             if listed is not None:
                 self.feed.disown(listed)
-            await self._impostor(url, exc)
+                await self._impostor(url, LISTED_CERTIFICATE_CHANGED)
+            else:
+                await self._impostor(url, str(exc))
             return None
         except (RoomUnreachable, JoinRefused) as exc:
             await self._problem(self._refusal_text(exc))
             return None
 
-    async def _impostor(self, url: str, exc: CertificateMismatch) -> None:
+    async def _impostor(self, url: str, text: str) -> None:
         """The room at ``url`` presented another certificate than the one expected: it was
-        sent nothing. Say so plainly; nothing more is tried."""
+        sent nothing. Say so plainly (``text``); nothing more is tried."""
         log.warning("the room at %s presented an unexpected certificate; not joined", url)
         self.busy_strip.done()
-        await warn(self, IMPOSTOR_TITLE, str(exc))
+        await warn(self, IMPOSTOR_TITLE, text)
 
     async def _join(
         self, url: str, probe: RoomProbe, *, checked: Checked | None,
-        taken_names: Iterable[str] = (), name: str | None = None,
+        taken_names: Iterable[str] = (), name: str | None = None, namesakes: int = 0,
     ) -> None:  # fmt: skip
         """Ask for a name (and room code), show the notice, join the room whose certificate
         the probe saw; a wrong code is said in the same dialog, which opens again with
-        everything typed still there."""
+        everything typed still there. ``namesakes`` is how many rooms the list shows under
+        this room's name with different certificates (see :class:`DisclosureDialog`).
+
+        The dialog, which may hold a room code, is deleted once the flow is over, however it
+        ends."""
         preview = probe.preview
         dialog = JoinDialog(
             preview.name, name or self.prefs.get("display_name"),
             code_required=preview.password_required, parent=self, taken_names=taken_names,
         )  # fmt: skip
+        try:
+            await self._join_with(url, probe, dialog, checked=checked, namesakes=namesakes)
+        finally:
+            dialog.deleteLater()
+
+    async def _join_with(
+        self, url: str, probe: RoomProbe, dialog: JoinDialog, *, checked: Checked | None,
+        namesakes: int,
+    ) -> None:  # fmt: skip
+        preview = probe.preview
         while True:
             if not await run_dialog(dialog):
                 return
             name = dialog.display_name()
             self.prefs.set("display_name", name)
-            if not await self._notice_accepted(url, probe, checked):
+            if not await self._notice_accepted(url, probe, checked, namesakes):
                 return
             client = RoomClient(
                 url, name, password=dialog.room_code(), fingerprint=probe.fingerprint
@@ -412,7 +455,7 @@ class MainWindow(QMainWindow):
                 with self._waiting(f"Joining “{fenced(preview.name)}”…"):
                     welcome = await client.connect()
             except CertificateMismatch as exc:  # another room answered since the probe
-                await self._impostor(url, exc)
+                await self._impostor(url, str(exc))
                 return
             except JoinRefused as exc:
                 if exc.code in ROOM_CODE_REFUSALS:
@@ -427,18 +470,24 @@ class MainWindow(QMainWindow):
             await self._tell_if_renamed(name, welcome)
             return
 
-    async def _notice_accepted(self, url: str, probe: RoomProbe, checked: Checked | None) -> bool:
+    async def _notice_accepted(
+        self, url: str, probe: RoomProbe, checked: Checked | None, namesakes: int = 0
+    ) -> bool:
         preview = probe.preview
         key = notice_key(preview.instance or url, preview.assistant, probe.fingerprint)
         if key in self._seen_notice:
             return True
+        history_shared = self._history_shared.get((preview.instance, probe.fingerprint))
         dialog = DisclosureDialog(
-            preview, self, history_shared=self._history_shared.get(preview.instance),
-            verification_code=probe.verification_code, checked=checked,
+            preview, self, history_shared=history_shared,
+            verification_code=probe.verification_code, checked=checked, namesakes=namesakes,
         )  # fmt: skip
         dialog.privacy_requested.connect(lambda: self.show_about(privacy=True))
-        if not await run_dialog(dialog):
-            return False
+        try:
+            if not await run_dialog(dialog):
+                return False
+        finally:
+            dialog.deleteLater()
         self._seen_notice.add(key)
         return True
 
@@ -446,7 +495,7 @@ class MainWindow(QMainWindow):
         """What joining taught about the room: its notice is seen, and what newcomers read."""
         key = notice_key(welcome.instance or url, welcome.room.assistant, fingerprint)
         self._seen_notice.add(key)
-        self._history_shared[welcome.instance] = welcome.room.history_shared
+        self._history_shared[(welcome.instance, fingerprint)] = welcome.room.history_shared
 
     async def _tell_if_renamed(self, asked: str, welcome: Welcome) -> None:
         """The room adds a number to a name already in use (by someone else, or by you in
@@ -478,9 +527,12 @@ class MainWindow(QMainWindow):
 
     async def host_room(self) -> None:
         dialog = HostDialog(self.prefs, self.keys, self, can_announce=self.discovery is not None)
-        if not await run_dialog(dialog):
-            return
-        plan = dialog.plan()
+        try:
+            if not await run_dialog(dialog):
+                return
+            plan = dialog.plan()
+        finally:
+            dialog.deleteLater()  # it held the room code and the API key in its fields
         with self._waiting("Opening the room…"):
             host = await self._open(plan.config, plan.provider, advertise=plan.advertise)
             if host is None:

@@ -7,6 +7,10 @@ per frame).
 Display texts hold network text (names, room names) fenced off from our words
 (:func:`desktop.network_text.fenced`); tooltips, which Qt reads as rich text when they look
 like markup, are escaped (:func:`desktop.network_text.tooltip`).
+
+What the lobby paints of a room is said here in words too (:func:`room_details`,
+:func:`namesake_note`, :func:`room_badges`), so that the list's delegate draws and screen
+readers read (``AccessibleTextRole``, ``AccessibleDescriptionRole``) the same things.
 """
 
 from __future__ import annotations
@@ -24,13 +28,27 @@ from PySide6.QtCore import (
     QTimer,
 )
 
+from core.address import host_port
 from core.client import ClientEvent
 from core.discovery import BrowserEvent, DiscoveredRoom
+from core.protocol import PROTOCOL_VERSION
 from core.text_rules import name_key
 from core.transcript import Change, Entry, Transcript
-from desktop.network_text import one_line, tooltip
+from desktop.network_text import FIELD_CHARS, fenced, one_line, tooltip
+from desktop.verification import spoken
 
-__all__ = ["MessageListModel", "Roles", "RoomListModel"]
+__all__ = [
+    "LOCKED_BADGE",
+    "NO_CERTIFICATE",
+    "MessageListModel",
+    "Roles",
+    "RoomListModel",
+    "namesake_note",
+    "room_address",
+    "room_badges",
+    "room_description",
+    "room_details",
+]
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -134,6 +152,75 @@ class MessageListModel(QAbstractListModel):
         self.dataChanged.emit(index, index, [Roles.ENTRY, Qt.ItemDataRole.DisplayRole])
 
 
+LOCKED_BADGE = ("locked", "#8d4e00")
+NO_CERTIFICATE = "announces no certificate"
+
+
+def room_address(room: DiscoveredRoom) -> str:
+    """Where the room answers, as ``host:port``: what tells apart two rooms of the same name
+    and host name, and what to type in "Join by address" elsewhere."""
+    return host_port(room.reachable or room.addresses[0], room.port)
+
+
+def room_details(room: DiscoveredRoom) -> str:
+    """A room's second line: host, people, the assistant, and whether this app can join."""
+    details = []
+    if room.host_name:
+        details.append(f"hosted by {fenced(room.host_name)}")
+    if room.participants is not None:
+        details.append("1 person" if room.participants == 1 else f"{room.participants} people")
+    if room.assistant_kind in ("cloud", "local"):
+        model = fenced(room.model, FIELD_CHARS) if room.model else "?"
+        provider = fenced(room.provider, FIELD_CHARS) if room.provider else "?"
+        details.append(f"assistant: {model} via {provider}")
+    elif room.assistant_kind == "none":
+        details.append("no assistant")
+    if room.protocol != PROTOCOL_VERSION:
+        details.append(f"needs a different app version (protocol {room.protocol or '?'})")
+    elif room.fingerprint is None:
+        details.append(NO_CERTIFICATE)
+    return " · ".join(details)
+
+
+def namesake_note(room: DiscoveredRoom, count: int) -> str:
+    """What marks a room listed with others of the same name but another certificate."""
+    return f"{count} rooms called “{fenced(room.name)}”: compare the code with the host"
+
+
+def room_badges(room: DiscoveredRoom) -> list[tuple[str, str]]:
+    """The badges after a room's name: each its word and its colour (under white text)."""
+    badges = []
+    if room.locked:
+        badges.append(LOCKED_BADGE)
+    if room.password_required:
+        badges.append(("room code", "#6b7580"))
+    if room.assistant_kind == "cloud":
+        badges.append(("cloud AI", "#3867d6"))
+    elif room.assistant_kind == "local":
+        badges.append(("local AI", "#11818c"))
+    if room.own:
+        badges.append(("yours", "#8a5700"))  # 6.1:1 under white text
+    if room.protocol != PROTOCOL_VERSION:
+        badges.append(("incompatible", "#c62828"))
+    elif room.fingerprint is None:
+        badges.append(("unverifiable", "#c62828"))
+    return badges
+
+
+def room_description(room: DiscoveredRoom, namesakes: int = 0) -> str:
+    """Everything the lobby paints of a room but its name, as one text for screen readers:
+    badges, second line, address, verification code (digit by digit), and the namesake
+    warning when ``namesakes`` (rooms under its name, this one included) is more than one."""
+    parts = [", ".join(word for word, _ in room_badges(room)), room_details(room),
+             f"at {room_address(room)}"]  # fmt: skip
+    code = room.verification_code
+    if code:
+        parts.append(f"verification code {spoken(code)}")
+    if namesakes > 1:
+        parts.append(f"warning: {namesake_note(room, namesakes)}")
+    return "; ".join(part for part in parts if part)
+
+
 class RoomListModel(QAbstractListModel):
     """The rooms on the LAN, kept current from :class:`core.discovery.RoomBrowser` events,
     sorted by name.
@@ -143,13 +230,18 @@ class RoomListModel(QAbstractListModel):
     rooms listed under a name that reads the same (:func:`core.text_rules.name_key`: case and
     look-alike letters aside) with different certificates, for the list to say so on each of
     them. When that count changes for a row already listed, the row's ``dataChanged`` names
-    :attr:`Roles.NAMESAKES` (its height may change with it).
+    :attr:`Roles.NAMESAKES` (its height may change with it). A room's name key is worked out
+    once per name it announces, not at every event of the browser.
+
+    Screen readers get the room's name (``AccessibleTextRole``) and all the row says besides
+    (``AccessibleDescriptionRole``, :func:`room_description`).
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rooms: list[DiscoveredRoom] = []
         self._namesakes: dict[str, int] = {}  # by room key; rooms alone under a name: absent
+        self._name_keys: dict[str, tuple[str, str]] = {}  # by room key: its name, name_key()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rooms)
@@ -162,8 +254,10 @@ class RoomListModel(QAbstractListModel):
             return room
         if role == Roles.NAMESAKES:
             return self._namesakes.get(room.key, 0)
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             return one_line(room.name)
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            return room_description(room, self._namesakes.get(room.key, 0))
         if role == Qt.ItemDataRole.ToolTipRole:
             code = room.verification_code
             # Our own paragraph after the escaped name: digits only.
@@ -178,6 +272,10 @@ class RoomListModel(QAbstractListModel):
         this row's (this one included); 0 when there is only this one."""
         return self._namesakes.get(self._rooms[row].key, 0)
 
+    def namesakes_of(self, room: DiscoveredRoom) -> int:
+        """As :meth:`namesakes`, for the listed room with ``room``'s key (0 if not listed)."""
+        return self._namesakes.get(room.key, 0)
+
     def apply(self, event: BrowserEvent) -> None:
         self._apply(event)
         self._count_namesakes()
@@ -191,6 +289,7 @@ class RoomListModel(QAbstractListModel):
                 self.beginRemoveRows(QModelIndex(), row, row)
                 del self._rooms[row]
                 self.endRemoveRows()
+                self._name_keys.pop(room.key, None)
             return
         if room.key in keys:
             row = keys.index(room.key)
@@ -205,15 +304,23 @@ class RoomListModel(QAbstractListModel):
         self._rooms.insert(row, room)
         self.endInsertRows()
 
+    def _name_key(self, room: DiscoveredRoom) -> str:
+        """``name_key(room.name)``, worked out again only when the room's name changes."""
+        cached = self._name_keys.get(room.key)
+        if cached is None or cached[0] != room.name:
+            cached = self._name_keys[room.key] = (room.name, name_key(room.name))
+        return cached[1]
+
     def _count_namesakes(self) -> None:
         certificates: dict[str, set[object]] = {}
-        for room in self._rooms:
+        keys = [self._name_key(room) for room in self._rooms]
+        for room, key in zip(self._rooms, keys, strict=True):
             # A room that names no certificate is one of its own.
             identity = room.fingerprint if room.fingerprint is not None else ("none", room.key)
-            certificates.setdefault(name_key(room.name), set()).add(identity)
+            certificates.setdefault(key, set()).add(identity)
         counts = {}
-        for room in self._rooms:
-            count = len(certificates[name_key(room.name)])
+        for room, key in zip(self._rooms, keys, strict=True):
+            count = len(certificates[key])
             if count > 1:
                 counts[room.key] = count
         old, self._namesakes = self._namesakes, counts

@@ -5,9 +5,12 @@ Two codes belong to a room:
 * its *verification code* (:func:`core.room_tls.verification_code`), five groups of four
   digits derived from the room certificate's fingerprint. The host sees it in Host controls →
   Verification code…; a guest sees it before joining and in the room's header. Equal codes mean
-  the guest reached the host's room; different ones, that something else answered.
+  the guest reached the host's room; different ones, that something else answered. It is no
+  secret: the host may show it to everyone.
 * its *room code* (:func:`core.pake.generate_room_code`), which the host gives to the people
-  it invites and which lets them in. Only the host's own window knows it.
+  it invites and which lets them in. Only the host's own window knows it, and shows it only
+  when asked ("Show room code"): the dialog that shows the verification code is one the host
+  may turn towards the room.
 
 Both are our own text (digits computed here, or what the host typed), but they are shown in
 plain-text labels all the same, as everything is (:mod:`desktop.labels`).
@@ -20,13 +23,12 @@ from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QHBoxLayout,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.labels import PlainLabel, fit_to_width, heading
+from desktop.labels import PlainLabel, fit_to_width, heading, make_tab_stop, outdented
 
 __all__ = [
     "COMPARE_WITH_HOST",
@@ -44,6 +46,8 @@ COMPARE_WITH_HOST = (
     "do not join."
 )
 COPIED_MS = 2000  # how long a copy button says "Copied"
+SHOW_ROOM_CODE = "Show room code"
+HIDE_ROOM_CODE = "Hide room code"
 
 
 def code_font(base: QFont, scale: float = 1.0, *, bold: bool = True) -> QFont:
@@ -62,11 +66,17 @@ def spoken(code: str) -> str:
 
 
 def code_label(code: str, *, what: str, scale: float = 1.6) -> PlainLabel:
-    """A label showing ``code`` large, in fixed-width digits, selectable with the mouse.
-    ``what`` names it for screen readers ("Verification code")."""
+    """A label showing ``code`` large, in fixed-width digits, selectable with the mouse and
+    the keyboard (Tab reaches it: lay it out with :func:`desktop.labels.outdented`). ``what``
+    names it for screen readers ("Verification code"), which read it digit by digit (its
+    description)."""
     label = PlainLabel(code, name="codeDigits")
     label.setFont(code_font(label.font(), scale))
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextSelectableByMouse
+        | Qt.TextInteractionFlag.TextSelectableByKeyboard
+    )
+    make_tab_stop(label)
     label.setAccessibleName(what)
     label.setAccessibleDescription(spoken(code))
     return label
@@ -90,8 +100,12 @@ class CopyButton(QPushButton):
 
 class VerificationDialog(QDialog):
     """Host controls → Verification code…: the room's verification code in large digits, for
-    the host to read out or compare, and its room code, if it has one, for the host to give
-    to the people it invites. Each can be copied."""
+    the host to read out, show or compare, with Copy verification code.
+
+    The room code, if the room has one, is behind "Show room code" (hidden whenever the
+    dialog opens): the host may turn this dialog towards the room to show the verification
+    code, and the room code is for the people invited only. Shown, it can be copied too.
+    """
 
     def __init__(
         self, verification_code: str, room_code: str | None = None,
@@ -107,33 +121,59 @@ class VerificationDialog(QDialog):
             "network may be impersonating it. Ask them not to join.",
             name="hint", wrap=True,
         )  # fmt: skip
-        self.copy_code = CopyButton("Copy code", verification_code)
+        self.copy_code = CopyButton("Copy verification code", verification_code)
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addWidget(self.title)
         layout.addLayout(_with_button(self.code, self.copy_code))
         layout.addWidget(self.explanation)
+        self.copy_code.setFocus()  # (the code's label is first in Tab order) as before
+        self.show_room_code: QPushButton | None = None
         self.room_code: PlainLabel | None = None
         self.copy_room_code: CopyButton | None = None
+        self._room_code_box: QWidget | None = None
         if room_code is not None:
+            self.show_room_code = QPushButton(SHOW_ROOM_CODE)
+            self.show_room_code.setCheckable(True)
+            self.show_room_code.setAutoDefault(False)  # Enter closes the dialog
             self.room_code = code_label(room_code, what="Room code", scale=1.4)
             self.copy_room_code = CopyButton("Copy room code", room_code)
-            layout.addSpacing(8)
-            layout.addWidget(heading("Room code"))
-            layout.addLayout(_with_button(self.room_code, self.copy_room_code))
-            layout.addWidget(PlainLabel(
+            box = self._room_code_box = QWidget()
+            box_layout = QVBoxLayout(box)
+            box_layout.setContentsMargins(0, 6, 0, 0)
+            box_layout.setSpacing(10)  # as the dialog's own
+            box_layout.addWidget(heading("Room code"))
+            box_layout.addLayout(_with_button(self.room_code, self.copy_room_code))
+            box_layout.addWidget(PlainLabel(
                 "Give it only to the people you invite: anyone who has it can join.",
                 name="hint", wrap=True,
             ))  # fmt: skip
+            box.hide()
+            layout.addSpacing(8)
+            layout.addWidget(self.show_room_code, 0, Qt.AlignmentFlag.AlignLeft)
+            layout.addWidget(box)
+            self.show_room_code.toggled.connect(self.on_show_room_code_toggled)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.buttons.rejected.connect(self.reject)
         layout.addSpacing(6)
         layout.addWidget(self.buttons)
         fit_to_width(self, 460)
 
+    def room_code_shown(self) -> bool:
+        return self._room_code_box is not None and not self._room_code_box.isHidden()
 
-def _with_button(label: PlainLabel, button: QPushButton) -> QHBoxLayout:
-    row = QHBoxLayout()
-    row.addWidget(label, 1)
-    row.addWidget(button, 0, Qt.AlignmentFlag.AlignVCenter)
-    return row
+    def on_show_room_code_toggled(self, shown: bool) -> None:
+        if self._room_code_box is None or self.show_room_code is None:
+            return
+        self._room_code_box.setVisible(shown)
+        self.show_room_code.setText(HIDE_ROOM_CODE if shown else SHOW_ROOM_CODE)
+        fit_to_width(self, self.width())
+
+
+def _with_button(label: PlainLabel, button: QPushButton) -> QVBoxLayout:
+    """A code, with its button under it: beside it, a long code would be cut."""
+    column = QVBoxLayout()
+    column.setSpacing(6)
+    column.addLayout(outdented(label))
+    column.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+    return column

@@ -21,6 +21,7 @@ import hashlib
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -111,17 +112,22 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
     lobby.show()
     await asyncio.sleep(0.2)
     save(out, lobby, "lobby-empty")
+    # Each room at its own address, as the list shows them (one room answers at one address
+    # and port: RoomFeed lists only the newest claiming it).
     for listed in (
         sample_room("Team lunch"),
         # Someone else announces a room of the same name: both are marked.
         sample_room("Team lunch", key="Team lunch 2", room_id="b2", participants=0,
                     addresses=("192.168.1.57",), fingerprint=hashlib.sha256(b"2").digest()),
         sample_room("Book club", host_name="Ben", participants=5, assistant_kind="local",
-                    provider="Ollama", model="llama3.2", password_required=True),
-        sample_room("Physics study group", host_name="Chen", participants=2, assistant_kind="none"),
-        sample_room("Night owls", host_name="Dee", participants=1, protocol=1, fingerprint=None),
+                    provider="Ollama", model="llama3.2", password_required=True,
+                    addresses=("192.168.1.31",)),
+        sample_room("Physics study group", host_name="Chen", participants=2, assistant_kind="none",
+                    addresses=("192.168.1.42",), port=47322),
+        sample_room("Night owls", host_name="Dee", participants=1, protocol=1, fingerprint=None,
+                    addresses=("192.168.1.66",)),
     ):  # fmt: skip
-        lobby.rooms.apply(BrowserEvent("added", listed))
+        lobby.feed.apply(BrowserEvent("added", listed))
     lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
     lobby.lobby.list.setFocus()  # the focus outline, as after Tab
     await asyncio.sleep(0.2)
@@ -246,13 +252,13 @@ async def shoot_hostile(app: QApplication, out: Path, prefs: Preferences) -> Non
     """A hostile room, as its host and a guest see it."""
     lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
     lobby.resize(900, 600)
-    for room in (
+    for n, room in enumerate((
         sample_room("Team lunch"),
         sample_room(HOSTILE_NAME, host_name=HOSTILE_NAME, model=HOSTILE_NAME),
         sample_room("<b>x</b> <a href='file:///etc/passwd'>x</a>", host_name="<style>"),
         sample_room("\u202e00.001$ owed", host_name="\u202eAna", participants=2),
-    ):
-        lobby.rooms.apply(BrowserEvent("added", room))
+    )):  # fmt: skip
+        lobby.feed.apply(BrowserEvent("added", replace(room, addresses=(f"192.168.1.{20 + n}",))))
     lobby.show()
     lobby.lobby.list.setCurrentIndex(lobby.rooms.index(0))
     await asyncio.sleep(0.2)

@@ -31,13 +31,14 @@ from core.transcript import Entry
 from core.wording import ENDED_WORDS
 from desktop import confirm
 from desktop.assistant_dialog import AssistantSettingsDialog
-from desktop.chat_page import CHECK_ROOM_ACTION, ChatPage, new_room_text
+from desktop.chat_page import CHECK_ROOM_ACTION, VERIFICATION_TIP, ChatPage, new_room_text
 from desktop.confirm import Banner
 from desktop.delegate import footer_text
-from desktop.join_dialogs import DisclosureDialog, JoinDialog
+from desktop.join_dialogs import CHECKED_WORDS, DisclosureDialog, JoinDialog
 from desktop.main_window import MainWindow
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
+from desktop.verification import spoken
 from tests.blip_proxy import BlipProxy
 from tests.desktop.conftest import answer_dialog, until
 from tests.desktop.flows import hosted, joined, room_url, texts, unfenced
@@ -226,7 +227,13 @@ async def test_a_changed_certificate_ends_the_room_and_offers_only_a_fresh_look(
     guest = await window_in(proxy.url, "Sam", prefs, keys, cleanup)
     page, session = guest.chat, guest.session
     assert page is not None and session is not None
-    assert page.verification_line.text() == f"Verification code {old.verification_code}"
+    line = page.verification_line
+    assert line.text() == f"Verification code {old.verification_code}"
+    # What to do if it differs is not for mouse users only, nor is the code.
+    assert VERIFICATION_TIP in line.accessibleDescription()
+    assert spoken(old.verification_code) in line.accessibleDescription()
+    assert line.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByKeyboard
+    assert line.focusPolicy() & Qt.FocusPolicy.TabFocus
     page.send("said in the old room")
     await until(lambda: "said in the old room" in texts(page))
 
@@ -241,10 +248,12 @@ async def test_a_changed_certificate_ends_the_room_and_offers_only_a_fresh_look(
     assert "said in the old room" in texts(page) and page.composer.isReadOnly()
 
     codes: list[tuple[str, str]] = []
+    looks: list[tuple[str, bool]] = []
 
     def read_notice(dialog: DisclosureDialog) -> None:
         assert dialog.code is not None and dialog.code_words is not None
         codes.append((dialog.code.text(), dialog.code_words.text()))
+        looks.append((dialog.code_words.objectName(), dialog.cancel_button.isDefault()))
         dialog.accept()
 
     names: list[str] = []
@@ -254,7 +263,11 @@ async def test_a_changed_certificate_ends_the_room_and_offers_only_a_fresh_look(
     await until(lambda: guest.session is not session, what="the room at that address joined")
     assert names == ["Sam"]
     assert codes and codes[0][0] == new.verification_code != old.verification_code
-    assert "Compare this code with the one the host sees" in codes[0][1]
+    # Not the words of a typed address: a warning that this is another certificate.
+    assert codes[0][1] == CHECKED_WORDS["changed"]
+    assert codes[0][1].startswith("This is not the certificate of the room you were in.")
+    assert "someone may be impersonating it" in codes[0][1]
+    assert looks == [("advice", True)]  # warning style, and Enter does not join
     assert guest.session is not None and guest.session.fingerprint == new.fingerprint
     assert [p.name for p in new.server.room.participants] == ["Sam"]
 

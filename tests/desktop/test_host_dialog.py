@@ -1,12 +1,15 @@
 """The host dialog: names keep to the room's own rules, said where they are typed and gone
 once fixed; a keyboard reaches every field and "Open the room"; the room's new options
 (announce it, what newcomers see) reach the room; a room code is offered ready made, can be
-made anew or typed, and one that could never be typed is said; a key is never sent in clear
-text to another machine without the host's consent. The room's codes (the verification
-dialog, the join dialog's code) work from the keyboard too."""
+made anew or typed, and one that could never be typed is said; a room code is required unless
+the host unticks it (its rows, hint included, go with it); a key is never sent in clear text to
+another machine without the host's consent; the dialog, which holds the key and the room code,
+is deleted once the room is open. The room's codes (the verification dialog, where the room
+code shows only when asked, and the join dialog's code) work from the keyboard too."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -22,7 +25,8 @@ from desktop.join_dialogs import JoinDialog
 from desktop.main_window import MainWindow
 from desktop.settings import KeyStore, Preferences
 from desktop.verification import VerificationDialog
-from tests.desktop.conftest import answer_dialog
+from tests.desktop.conftest import answer_dialog, until
+from tests.fake_openai import FakeOpenAI, Hang
 
 OTHER_MACHINE = "http://192.0.2.7:8080/v1"  # another machine, no TLS
 
@@ -194,6 +198,40 @@ async def test_an_unannounced_room_is_not_announced(
     assert not window.session.room.history_shared
 
 
+async def test_the_dialog_is_gone_once_the_room_is_open_even_while_a_test_runs(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    """The dialog held the room code and the assistant's settings: it is deleted, not kept
+    hidden, and a connection test still waiting on the provider stops with it."""
+    async with FakeOpenAI() as fake:
+        fake.models_behaviour = Hang()
+        window = MainWindow(prefs=prefs, keys=keys, discover=False)
+        cleanup.append(window)
+        window.show()
+        gone: list[bool] = []
+        opened: list[HostDialog] = []
+
+        def fill(dialog: HostDialog) -> None:
+            opened.append(dialog)
+            dialog.destroyed.connect(lambda: gone.append(True))
+            dialog.your_name.setText("Ana")
+            dialog.provider.setCurrentIndex(dialog.provider.findData("compatible"))
+            dialog.base_url.setText(fake.base_url)
+            dialog.model.setEditText("gpt-4o-mini")
+            dialog.test_button.click()  # the provider never answers
+
+        answer_dialog(HostDialog, fill)
+        flow = asyncio.ensure_future(window.host_room())
+        await fake.wait_requests()
+        open_button(opened[0]).click()
+        await flow
+        assert window.session is not None
+        assert window.session.room_code is not None  # required unless unticked
+        await until(lambda: gone, what="the host dialog to be deleted")
+        await fake.wait_disconnect()  # the test stopped with the dialog
+        await window.shutdown()
+
+
 # -- the room code ----------------------------------------------------------------------
 
 
@@ -203,10 +241,14 @@ def test_a_room_code_is_offered_ready_made_and_the_host_may_type_their_own(
     dialog = shown(qtbot, HostDialog(prefs, keys))
     dialog.your_name.setText("Ana")
     dialog.provider.setCurrentIndex(dialog.provider.findData("none"))
-    assert not dialog.require_code.isChecked() and not dialog.room_code.isVisible()
-    assert dialog.require_code.text() == "Require a room code"
-    dialog.require_code.setChecked(True)
+    # Required by default: only a room code keeps out someone in the middle of the network.
+    assert dialog.require_code.isChecked() and dialog.require_code.text() == "Require a room code"
     assert dialog.room_code.isVisible() and dialog.new_code_button.isVisible()
+    assert dialog.room_code_hint.isVisible()
+    dialog.require_code.setChecked(False)
+    assert not dialog.room_code.isVisible() and not dialog.room_code_hint.isVisible()
+    dialog.require_code.setChecked(True)
+    assert dialog.room_code.isVisible() and dialog.room_code_hint.isVisible()
     made = dialog.room_code.text()
     assert re.fullmatch(r"\d{4} \d{4}", made)  # grouped, to read aloud
     dialog.new_code_button.click()
@@ -225,8 +267,10 @@ def test_a_room_code_is_offered_ready_made_and_the_host_may_type_their_own(
     open_button(dialog).click()
     assert not dialog.isVisible() and dialog.plan().config.password == "Blue fox"
 
+    # Unticked last time, ticked again: rooms are temporary, and the default is the safe one.
     dialog = shown(qtbot, HostDialog(prefs, keys))
-    dialog.require_code.setChecked(True)
+    assert dialog.require_code.isChecked()
+    assert re.fullmatch(r"\d{4} \d{4}", dialog.room_code.text())
     dialog.room_code.setText("x" * 70)
     dialog.require_code.setChecked(False)  # no code wanted after all: nothing to fix
     assert not dialog.room_code_problem.isVisible()
@@ -254,8 +298,10 @@ def test_the_room_code_controls_are_reached_by_tab(
 ) -> None:
     dialog = shown(qtbot, HostDialog(prefs, keys))
     dialog.provider.setCurrentIndex(dialog.provider.findData("none"))
+    dialog.require_code.setChecked(False)
     reached = tab_through(qtbot, dialog.your_name, open_button(dialog))
     assert dialog.require_code in reached and open_button(dialog) in reached
+    assert dialog.room_code not in reached
     dialog.require_code.setFocus()
     qtbot.waitUntil(dialog.require_code.hasFocus)
     QTest.keyClick(dialog.require_code, Qt.Key.Key_Space)  # ticked from the keyboard
@@ -275,10 +321,22 @@ def test_the_verification_dialog_is_used_by_keyboard(qtbot: QtBot) -> None:
     dialog.activateWindow()
     qtbot.waitExposed(dialog)
     assert dialog.code.accessibleDescription().startswith("8 7 8 1, 6 2 7 9")
+    assert dialog.copy_code.text() == "Copy verification code"
     close = dialog.buttons.button(QDialogButtonBox.StandardButton.Close)
-    assert dialog.copy_room_code is not None
+    assert dialog.copy_room_code is not None and dialog.show_room_code is not None
+    assert dialog.room_code is not None
+    # What the host may show the room: the verification code, not the room code.
+    assert not dialog.room_code.isVisible() and not dialog.room_code_shown()
     reached = tab_through(qtbot, close, close)
-    assert dialog.copy_code in reached and dialog.copy_room_code in reached
+    assert dialog.code in reached  # selectable from the keyboard
+    assert dialog.copy_code in reached and dialog.show_room_code in reached
+    assert dialog.copy_room_code not in reached
+    dialog.show_room_code.setFocus()
+    QTest.keyClick(dialog.show_room_code, Qt.Key.Key_Space)
+    assert dialog.room_code.isVisible() and dialog.room_code.text() == "1234 5678"
+    assert dialog.show_room_code.text() == "Hide room code"
+    reached = tab_through(qtbot, close, close)
+    assert dialog.copy_room_code in reached and dialog.room_code in reached
     dialog.copy_room_code.setFocus()
     QTest.keyClick(dialog.copy_room_code, Qt.Key.Key_Space)
     assert QGuiApplication.clipboard().text() == "1234 5678"

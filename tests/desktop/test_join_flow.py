@@ -2,10 +2,12 @@
 is typed, and a wrong one is said in the same dialog; a link or the list pins the room's
 certificate, and a room with another one is refused as a possible impostor, before it hears
 a thing; a typed address shows the room's verification code, the one the host sees, before
-joining; the notice says what the encryption protects and what newcomers read, and comes back
-whenever where messages go may have changed (another run of the room, another AI, another
-mode); a room the host restarted is joined only when asked, after the notice; a name already
-in the room is never changed silently."""
+joining, and Enter (however often) does not join it; a listed room with namesakes is a warning
+too; the notice says what the encryption protects and what newcomers read (never what another
+certificate's room said), and comes back whenever where messages go may have changed (another
+run of the room, another AI, another mode); a room the host restarted is joined only when
+asked, after the notice; a name already in the room is never changed silently; the dialogs
+that held a room code or an address are deleted once their flow is over."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from core.address import parse_room_address
@@ -23,15 +26,22 @@ from core.ai.desk import AssistantConfig
 from core.client import Ended, RoomClient
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
-from core.protocol import PROTOCOL_VERSION
+from core.protocol import PROTOCOL_VERSION, RoomInfo
 from core.room import RoomConfig
 from core.room_tls import RoomCertificate
 from core.wording import JOIN_REFUSALS
-from desktop.join_dialogs import DisclosureDialog, JoinDialog
+from desktop.join_dialogs import (
+    CHECKED_WORDS,
+    AddressDialog,
+    Checked,
+    DisclosureDialog,
+    JoinDialog,
+    namesakes_words,
+)
 from desktop.main_window import IMPOSTOR_TITLE, MainWindow
 from desktop.settings import KeyStore, Preferences
 from desktop.verification import COMPARE_WITH_HOST, VerificationDialog
-from tests.desktop.conftest import until
+from tests.desktop.conftest import answer_dialog, until
 from tests.desktop.flows import hosted, loopback_link, unfenced
 from tests.desktop.hostile_checks import HOSTILE, hostile_text, rich_text_risks
 
@@ -93,11 +103,14 @@ class Dialogs:
                 return
 
     def _read_notice(self, dialog: DisclosureDialog) -> None:
+        self.read_notice(dialog)
+        dialog.accept()
+
+    def read_notice(self, dialog: DisclosureDialog) -> None:
         labels = dialog.findChildren(QLabel)
         self.notices.append(unfenced(" ".join(label.text() for label in labels)))
         if dialog.code is not None and dialog.code_words is not None:
             self.codes.append((dialog.code.text(), dialog.code_words.text()))
-        dialog.accept()
 
     def _read_box(self, box: QMessageBox) -> None:
         self.boxes.append(unfenced(box.text()))
@@ -194,9 +207,15 @@ async def test_the_generated_room_code_lets_in_a_guest_however_it_is_typed(
     await until(lambda: isinstance(QApplication.activeModalWidget(), VerificationDialog))
     shown = QApplication.activeModalWidget()
     assert isinstance(shown, VerificationDialog) and shown.room_code is not None
-    assert shown.room_code.text() == code
     assert shown.code.text() == host_session.verification_code
+    # The dialog the host may turn to the room: the room code shows only when asked.
+    assert not shown.room_code.isVisible() and shown.show_room_code is not None
+    shown.show_room_code.click()
+    assert shown.room_code.isVisible() and shown.room_code.text() == code
+    gone: list[bool] = []
+    shown.destroyed.connect(lambda: gone.append(True))
     shown.reject()
+    await until(lambda: gone, what="the dialog with the room code to be deleted")
 
 
 def test_a_code_that_could_never_be_right_is_said_as_it_is_typed(qtbot: QtBot) -> None:
@@ -406,6 +425,204 @@ async def test_a_name_already_in_the_room_is_never_changed_silently(
     assert "this is the room the list announced" in dialogs.codes[0][1]
     assert window.session is not None and window.session.you.name == "Ana (2)"
     assert dialogs.boxes and "others see you as “Ana (2)”" in dialogs.boxes[0]
+
+
+# -- what Enter does on the notice ------------------------------------------------------------
+
+NOTICE_ROOM = RoomInfo("Team lunch", "Ana", 3, None, False, False)
+CODE = "8781 6279 4641 5215 7511"
+
+
+def shown_notice(qtbot: QtBot, **options: Any) -> DisclosureDialog:
+    dialog = DisclosureDialog(NOTICE_ROOM, verification_code=CODE, **options)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"checked": "changed"}, {"checked": "list", "namesakes": 2}],
+    ids=["typed address", "certificate changed", "namesakes"],
+)  # fmt: skip
+def test_enter_on_a_notice_whose_code_nobody_vouches_for_does_not_join(
+    qtbot: QtBot, options: dict[str, Any]
+) -> None:
+    dialog = shown_notice(qtbot, **options)
+    assert dialog.code_words is not None and dialog.code_words.objectName() == "advice"
+    qtbot.waitUntil(dialog.cancel_button.hasFocus)
+    assert dialog.cancel_button.isDefault() and not dialog.join_button.isDefault()
+    with qtbot.waitSignal(dialog.finished) as finished:
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert finished.args == [QDialog.DialogCode.Rejected.value]
+
+    # "Join the room" is one Tab (or Shift+Tab) away, and Enter there joins.
+    dialog = shown_notice(qtbot, **options)
+    qtbot.waitUntil(dialog.cancel_button.hasFocus)
+    QTest.keyClick(dialog.cancel_button, Qt.Key.Key_Tab)
+    if not dialog.join_button.hasFocus():
+        dialog.cancel_button.setFocus()
+        QTest.keyClick(dialog.cancel_button, Qt.Key.Key_Backtab)
+    assert dialog.join_button.hasFocus()
+    with qtbot.waitSignal(dialog.finished) as finished:
+        QTest.keyClick(dialog.join_button, Qt.Key.Key_Return)
+    assert finished.args == [QDialog.DialogCode.Accepted.value]
+
+
+@pytest.mark.parametrize("checked", ["link", "list", "same_room"])
+def test_enter_joins_where_the_certificate_was_checked(qtbot: QtBot, checked: Checked) -> None:
+    dialog = shown_notice(qtbot, checked=checked)
+    assert dialog.code_words is not None and dialog.code_words.objectName() == "hint"
+    assert dialog.code_words.text() == CHECKED_WORDS[checked]
+    assert dialog.join_button.isDefault()
+    qtbot.waitUntil(lambda: dialog.isAncestorOf(QApplication.focusWidget()))
+    focus = QApplication.focusWidget()
+    with qtbot.waitSignal(dialog.finished) as finished:
+        QTest.keyClick(focus, Qt.Key.Key_Return)
+    assert finished.args == [QDialog.DialogCode.Accepted.value]
+
+
+@pytest.mark.parametrize("checked", [None, "link"])
+def test_the_notice_is_read_and_followed_by_keyboard(qtbot: QtBot, checked: Checked | None) -> None:
+    """Tab reaches the code (selectable) and the privacy link; Enter on the link opens the
+    policy, never the room (nor cancels it)."""
+    dialog = shown_notice(qtbot, checked=checked)
+    assert dialog.code is not None
+    flags = dialog.code.textInteractionFlags()
+    assert flags & Qt.TextInteractionFlag.TextSelectableByKeyboard
+    asked: list[bool] = []
+    dialog.privacy_requested.connect(lambda: asked.append(True))
+    qtbot.waitUntil(lambda: dialog.isAncestorOf(QApplication.focusWidget()))
+    reached = []
+    for _ in range(12):
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        reached.append(QApplication.focusWidget())
+        if reached[-1] is dialog.privacy_link:
+            break
+    assert dialog.code in reached and reached[-1] is dialog.privacy_link
+    # The room kept round them for the focus outline does not move their text.
+    for label in (dialog.code, dialog.privacy_link):
+        left = label.geometry().left() + label.contentsMargins().left()
+        assert left == dialog.heading.geometry().left(), label
+    QTest.keyClick(dialog.privacy_link, Qt.Key.Key_Return)
+    assert asked == [True] and dialog.isVisible() and dialog.result() == 0
+
+
+async def test_enter_twice_does_not_join_a_typed_address(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
+) -> None:
+    """A name typed and Enter, then Enter again on the notice: that second Enter must not
+    join a room whose code nobody compared."""
+    host = await open_room(RoomConfig(name="Team"), cleanup)
+    window = guest_window(prefs, keys, cleanup)
+
+    def enter_name(dialog: JoinDialog) -> None:
+        dialog.name.setText("Sam")
+        QTest.keyClick(dialog.name, Qt.Key.Key_Return)
+
+    results: list[int] = []
+
+    def press_enter(dialog: DisclosureDialog) -> None:
+        dialogs.read_notice(dialog)
+        dialog.finished.connect(results.append)
+        target = dialog.focusWidget()
+        assert target is not None
+        QTest.keyClick(target, Qt.Key.Key_Return)
+
+    dialogs.on(JoinDialog, enter_name)
+    dialogs.on(DisclosureDialog, press_enter)
+    await window.join_address(parse_room_address(f"127.0.0.1:{host.port}"))
+    assert results == [QDialog.DialogCode.Rejected.value]
+    assert len(dialogs.notices) == 1 and window.chat is None
+    assert not host.server.room.participants
+
+
+async def test_a_listed_room_with_namesakes_is_a_warning_on_the_notice(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
+) -> None:
+    host = await open_room(RoomConfig(name="Team"), cleanup)
+    window = guest_window(prefs, keys, cleanup)
+    fields: dict[str, Any] = {
+        "room_id": "x", "name": "Team", "host_name": "Ana", "participants": 0,
+        "password_required": False, "assistant_kind": "none", "provider": None, "model": None,
+        "protocol": PROTOCOL_VERSION, "app_version": "0.2.0",
+    }  # fmt: skip
+    real = DiscoveredRoom(key="team@x", addresses=("127.0.0.1",), port=host.port,
+                          fingerprint=host.fingerprint, **fields)  # fmt: skip
+    elsewhere = RoomCertificate.generate().fingerprint
+    other = DiscoveredRoom(key="team@y", addresses=("192.0.2.9",), port=47321,
+                           fingerprint=elsewhere, **fields)  # fmt: skip
+    for room in (real, other):
+        window.feed.apply(BrowserEvent("added", room))
+    seen: list[tuple[str, bool]] = []
+    opened: list[QObject] = []
+    gone: list[QObject] = []
+
+    def watch(dialog: QObject) -> None:
+        if dialog not in opened:
+            opened.append(dialog)
+            dialog.destroyed.connect(lambda: gone.append(dialog))
+
+    def read(dialog: DisclosureDialog) -> None:
+        watch(dialog)
+        assert dialog.code_words is not None
+        seen.append((dialog.code_words.objectName(), dialog.cancel_button.isDefault()))
+        dialogs.read_notice(dialog)
+        dialog.join_button.click()  # compared: joined on purpose
+
+    dialogs.on(JoinDialog, lambda d: (watch(d), give_name("Sam")(d)))
+    dialogs.on(DisclosureDialog, read)
+    await window.join_discovered(window.rooms.room(0))
+    assert window.chat is not None
+    assert dialogs.codes[0][1] == namesakes_words("Team", 2)
+    assert "2 rooms on this network are called “Team” with different certificates" in unfenced(
+        dialogs.codes[0][1]
+    )
+    assert seen == [("advice", True)]
+    # Neither the name and room code dialog nor the notice outlives the join.
+    assert len(opened) == 2
+    await until(lambda: len(gone) == 2, what="the join dialogs to be deleted")
+
+
+async def test_what_newcomers_read_is_never_told_from_another_certificates_room(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], dialogs: Dialogs
+) -> None:
+    quiet = await open_room(RoomConfig(name="Quiet", share_history=False), cleanup)
+    window = guest_window(prefs, keys, cleanup)
+    dialogs.on(JoinDialog, give_name("Sam"))
+    await window.join_url(quiet.local_url())
+    await window.leave_room()
+    # Another room copies the first one's instance (anyone can), not its certificate.
+    copy = await open_room(RoomConfig(name="Quiet", share_history=True), cleanup)
+    copy.server.room.instance = quiet.server.room.instance
+    await window.join_url(copy.local_url())
+    assert len(dialogs.notices) == 2
+    assert "The host decides whether people who join later can read" in dialogs.notices[1]
+    assert "see only what is written after they join" not in dialogs.notices[1]
+    await window.leave_room()
+    # The first room again: what was learnt of it still holds.
+    await window.join_url(quiet.local_url())
+    assert window.chat is not None and len(dialogs.notices) == 2  # seen already
+
+
+def test_the_address_dialog_is_deleted_once_answered(
+    qtbot: QtBot, prefs: Preferences, keys: KeyStore
+) -> None:
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    qtbot.addWidget(window)
+    window.show()
+    gone: list[bool] = []
+
+    def answer(dialog: AddressDialog) -> None:
+        dialog.destroyed.connect(lambda: gone.append(True))
+        dialog.address.setText("gptgroup://192.0.2.1:1/?room=R")
+        dialog.reject()
+
+    answer_dialog(AddressDialog, answer)
+    window.on_join_by_address_requested()
+    qtbot.waitUntil(lambda: bool(gone))
+    assert not window.busy
 
 
 @pytest.fixture(params=list(HOSTILE))

@@ -1,8 +1,10 @@
-"""The lobby: rooms can be told apart by their address and their verification code, rooms
-that share a name but not a certificate are marked on each of them, a locked room (or one that
-names no certificate) says so before anything is asked, Enter joins the selected room, a
-crashed room's announcement never stays listed as a ghost that opens another room, and
-opening a room shows progress without greying out the window."""
+"""The lobby: rooms can be told apart by their address and their verification code (named as
+such), rooms that share a name but not a certificate are marked on each of them, a record
+that names another certificate under a listed room's service name is listed beside it, never
+in its place, screen readers get what each row shows, a locked room (or one that names no
+certificate) says so before anything is asked, Enter joins the selected room, a crashed room's
+announcement never stays listed as a ghost that opens another room, and opening a room shows
+progress without greying out the window."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
@@ -28,6 +30,7 @@ from desktop import main_window as main_window_module
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import JoinDialog
 from desktop.lobby import (
+    MAX_CERTIFICATES_PER_NAME,
     LobbyPage,
     RoomDelegate,
     RoomFeed,
@@ -35,11 +38,18 @@ from desktop.lobby import (
     room_address,
     room_details,
     room_note,
+    verification_text,
 )
-from desktop.main_window import IMPOSTOR_TITLE, MainWindow, confirm_quitting_as_host
+from desktop.main_window import (
+    IMPOSTOR_TITLE,
+    LISTED_CERTIFICATE_CHANGED,
+    MainWindow,
+    confirm_quitting_as_host,
+)
 from desktop.models import Roles, RoomListModel
 from desktop.network_text import fenced
 from desktop.settings import KeyStore, Preferences
+from desktop.verification import spoken
 from tests.desktop.conftest import answer_dialog, until
 from tests.desktop.hostile_checks import HOSTILE, hostile_text, rich_text_risks, shows
 
@@ -121,6 +131,69 @@ def test_each_room_shows_its_verification_code(qtbot: QtBot) -> None:
     assert f"Verification code {code}" in tip
     # The same row with another certificate is drawn otherwise: the code is on it.
     assert drawn(lobby, room) != drawn(lobby, replace(room, fingerprint=certificate("other")))
+
+
+def test_the_code_on_a_row_is_named_a_verification_code(qtbot: QtBot) -> None:
+    """Beside the "room code" badge, "code 3690 …" would read as the room code to type."""
+    room = listed("Team lunch", password_required=True)
+    code = room.verification_code
+    assert code is not None
+    window = lobby_page(qtbot, room)
+    metrics = QFontMetrics(window.list.font())
+    assert verification_text(code, metrics, 800) == f"verification code {code}"
+    # At the lobby's narrowest the code still shows, in full, after a shorter word.
+    window.resize(window.minimumSizeHint().width(), 400)
+    qtbot.waitUntil(lambda: window.list.viewport().width() < 600)
+    card = window.list.viewport().width() - 12  # the card's margins, as painted
+    assert verification_text(code, metrics, card) in (
+        f"verification code {code}", f"verification {code}",
+    )  # fmt: skip
+    assert verification_text(code, metrics, 200) == ""  # never cut: the tooltip has it
+
+
+def test_screen_readers_get_what_a_row_shows(qtbot: QtBot) -> None:
+    one = listed("Team lunch", room_id="a1", password_required=True)
+    two = listed("Team lunch", room_id="b2", addresses=("192.168.1.21",))
+    alone = listed("Book club", room_id="c3", addresses=("192.168.1.22",), locked=True)
+    lobby = lobby_page(qtbot, one, two, alone)
+    rooms = lobby.rooms
+    row_of = {rooms.room(row).room_id: row for row in range(rooms.rowCount())}
+    index = rooms.index(row_of["a1"])
+    assert index.data(Qt.ItemDataRole.AccessibleTextRole) == "Team lunch"
+    said = index.data(Qt.ItemDataRole.AccessibleDescriptionRole)
+    assert one.verification_code is not None
+    for painted in ("room code", "cloud AI", room_details(one), room_address(one),
+                    f"verification code {spoken(one.verification_code)}",
+                    namesake_note(one, 2)):  # fmt: skip
+        assert painted in said, painted
+    said = rooms.index(row_of["c3"]).data(Qt.ItemDataRole.AccessibleDescriptionRole)
+    assert "locked" in said and "rooms called" not in said  # no namesake: no warning
+
+
+def test_a_rows_card_has_as_much_room_under_its_text_as_above(qtbot: QtBot) -> None:
+    room = listed("Team lunch", assistant_kind="none", host_name="Peggy")  # no badges
+    lobby = lobby_page(qtbot, room)
+    option = QStyleOptionViewItem()
+    option.initFrom(lobby.list)
+    option.palette.setColor(QPalette.ColorRole.AlternateBase, QColor("#d0d0d0"))
+    option.palette.setColor(QPalette.ColorRole.Text, QColor("black"))
+    delegate = RoomDelegate()
+    option.rect = QRect(0, 0, 700, 10)
+    option.rect = QRect(0, 0, 700, delegate.sizeHint(option, lobby.rooms.index(0)).height())
+    image = QImage(option.rect.size(), QImage.Format.Format_ARGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    delegate.paint(painter, option, lobby.rooms.index(0))
+    painter.end()
+
+    def rows(test: Any) -> list[int]:
+        return [y for y in range(image.height())
+                if any(test(QColor(image.pixel(x, y))) for x in range(20, 680))]  # fmt: skip
+
+    card = rows(lambda c: c.lightness() < 250)
+    ink = rows(lambda c: c.lightness() < 150)
+    above, below = ink[0] - card[0], card[-1] - ink[-1]
+    assert above >= 6 and below >= 6 and abs(above - below) <= 4, (above, below)
 
 
 def test_rooms_that_share_a_name_but_not_a_certificate_are_marked(qtbot: QtBot) -> None:
@@ -245,6 +318,46 @@ def test_a_new_room_id_under_the_same_key_is_another_room() -> None:
     assert events[2:] == [("removed", "old"), ("added", "new")]  # never one turned into other
 
 
+def test_another_certificate_under_a_listed_service_name_is_listed_beside_it(
+    qtbot: QtBot,
+) -> None:
+    """Anyone can announce under the service name of a listed room (and copy its room id):
+    the browser reports that as an update of the name. The room listed stays, the newcomer
+    is listed beside it, and both are marked as namesakes."""
+    model = RoomListModel()
+    feed = RoomFeed(model.apply)
+    real = listed("Team lunch", room_id="a1", key="team lunch@ana")
+    feed.apply(BrowserEvent("added", real))
+    impostor = replace(real, fingerprint=certificate("mallory"), addresses=("192.168.1.66",))
+    feed.apply(BrowserEvent("updated", impostor))
+
+    def shown() -> dict[bytes | None, DiscoveredRoom]:
+        return {model.room(row).fingerprint: model.room(row) for row in range(model.rowCount())}
+
+    assert set(shown()) == {real.fingerprint, impostor.fingerprint}
+    assert shown()[real.fingerprint] == real  # the same row, untouched
+    assert [model.namesakes(row) for row in range(2)] == [2, 2]
+    # Each record updates its own room, whichever the browser heard last.
+    feed.apply(BrowserEvent("updated", replace(real, participants=5)))
+    feed.apply(BrowserEvent("updated", replace(impostor, participants=0)))
+    assert {fp: room.participants for fp, room in shown().items()} == {
+        real.fingerprint: 5, impostor.fingerprint: 0,
+    }  # fmt: skip
+    # Joining the newcomer found something else there: it alone is hidden.
+    feed.disown(shown()[impostor.fingerprint])
+    assert set(shown()) == {real.fingerprint}
+    assert model.namesakes(0) == 0
+    # Whoever keeps announcing new certificates under the name is kept bounded.
+    for n in range(10):
+        feed.apply(BrowserEvent("updated", replace(real, fingerprint=certificate(f"m{n}"),
+                                                   addresses=(f"10.0.0.{n}",))))  # fmt: skip
+    assert model.rowCount() <= MAX_CERTIFICATES_PER_NAME
+    assert certificate("m9") in shown()
+    # The browser drops the name: every room heard under it goes.
+    feed.apply(BrowserEvent("removed", real))
+    assert model.rowCount() == 0
+
+
 def test_a_crashed_rooms_announcement_is_no_ghost_of_the_new_one() -> None:
     feed, events = feed_events()
     crashed = listed("Before", room_id="old", key="before@old")
@@ -306,10 +419,13 @@ async def test_joining_a_ghost_says_what_is_there_now_and_drops_it(
     assert not host.server.room.participants
     title, text = seen[0]
     if certificate_of_record == "another":
-        assert title == IMPOSTOR_TITLE and "impersonating the room" in text
+        # A host that restarted its room, or an impostor: from here, they look the same.
+        assert title == IMPOSTOR_TITLE and text == LISTED_CERTIFICATE_CHANGED
+        assert "the host may have restarted it" in text
+        assert "someone may be impersonating it" in text
         return
     assert "“\u2068Before\u2069” is not open any more" in text
-    assert "\u2068After\u2069" in text
+    assert "with the same certificate (the same host), is now called “\u2068After\u2069”" in text
 
 
 # -- progress ---------------------------------------------------------------------------------

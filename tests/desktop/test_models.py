@@ -1,13 +1,19 @@
-"""The transcript and its Qt model: pending messages, streamed answers, 10,000 rows."""
+"""The transcript and its Qt model: pending messages, streamed answers, 10,000 rows; the list
+of rooms on the network, which counts namesakes without working names out again."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QModelIndex
 
 from core.client import Queued, SendFailed
+from core.discovery import BrowserEvent, DiscoveredRoom
 from core.protocol import (
+    PROTOCOL_VERSION,
     AnswerDelta,
     AnswerFinished,
     AnswerStarted,
@@ -16,7 +22,9 @@ from core.protocol import (
     ParticipantJoined,
     Usage,
 )
-from desktop.models import MessageListModel, Roles
+from core.text_rules import name_key
+from desktop import models
+from desktop.models import MessageListModel, Roles, RoomListModel
 
 
 def posted(seq: int, author: str = "p2", name: str = "Sam", text: str = "hi",
@@ -110,3 +118,40 @@ def test_a_restarted_room_does_not_hide_its_new_messages() -> None:
         "before the crash",
         "after the restart",
     ]
+
+
+# -- the rooms on the network ------------------------------------------------------------
+
+
+def announced(n: int, **fields: Any) -> DiscoveredRoom:
+    values: dict[str, Any] = {
+        "key": f"room{n}@x", "room_id": f"r{n}", "name": f"Room {n % 7}", "host_name": "Ana",
+        "participants": 1, "password_required": False, "assistant_kind": "none",
+        "provider": None, "model": None, "protocol": PROTOCOL_VERSION, "app_version": "0.2.0",
+        "addresses": (f"10.0.{n // 250}.{n % 250}",), "port": 47321,
+        "fingerprint": hashlib.sha256(f"r{n}".encode()).digest(),
+    }  # fmt: skip
+    return DiscoveredRoom(**(values | fields))
+
+
+def test_the_room_list_works_out_a_names_key_once_per_name(
+    monkeypatch: pytest.MonkeyPatch, qtmodeltester: Any
+) -> None:
+    """Namesakes are counted at every event of the browser; a room's name key (a Unicode
+    normalisation and a confusables mapping) is worked out when its name is new, not for
+    every room at every event."""
+    calls: list[str] = []
+    monkeypatch.setattr(models, "name_key", lambda name: calls.append(name) or name_key(name))
+    model = RoomListModel()
+    rooms = [announced(n) for n in range(200)]
+    for room in rooms:
+        model.apply(BrowserEvent("added", room))
+    for room in rooms:  # participants come and go: the names stay
+        model.apply(BrowserEvent("updated", replace(room, participants=2)))
+    assert len(calls) == 200
+    assert model.namesakes(0) > 1  # 7 names for 200 rooms: counted all the same
+    model.apply(BrowserEvent("updated", replace(rooms[0], name="Renamed")))
+    assert calls[200:] == ["Renamed"]
+    model.apply(BrowserEvent("removed", rooms[1]))
+    assert len(calls) == 201
+    qtmodeltester.check(model)
