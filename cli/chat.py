@@ -160,8 +160,11 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
             return "* reconnected" + ("" if complete else " (some older messages were missed)")
         case Resumed(you=you):
             return f"* reconnected as a new participant, {_one_line(you.name)}"
-        case Ended(message=message):
-            return f"* {_one_line(message)}"
+        case Ended(message=message, unsent=unsent, unconfirmed=unconfirmed):
+            lines = [f"* {_one_line(message)}"]
+            lines += [f"! not sent: {_one_line(q.text)}" for q in unsent]
+            lines += [f"! may not have been sent: {_one_line(q.text)}" for q in unconfirmed]
+            return "\n".join(lines)
     return None
 
 

@@ -2,8 +2,9 @@
 
 One rule, used by the room to decide and by every front end to offer: the host may stop or
 regenerate any answer; anyone else only the answers to their own questions. A front end
-that offers a button the room would refuse, or hides one the room would allow, is wrong;
-taking the rule from here keeps the two in step.
+must never offer what the room would refuse; taking the rule from here keeps them in step.
+It may offer less (the app's Stop acts on the answer being written, or else on one's own
+waiting question; it offers Regenerate when nothing is being written).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ class Outbox:
         """An empty outbox; nothing is held back before ``now`` (by default, ever)."""
         self._items: OrderedDict[str, Outgoing] = OrderedDict()
         self._unsent: deque[str] = deque()
+        self._written: set[str] = set()  # handed out at least once: the room may have it
         self._bucket: TokenBucket | None = None
         self._not_before = now
 
@@ -72,8 +73,14 @@ class Outbox:
         item = self._items.get(message_id)
         return item.text if item is not None else ""
 
+    def written(self, message_id: str) -> bool:
+        """Whether the message was handed out to be sent at least once (so the room may have
+        posted it even though no confirmation came back)."""
+        return message_id in self._written
+
     def confirm(self, message_id: str) -> bool:
         """The room posted or refused it: forget it. Returns whether it was here."""
+        self._written.discard(message_id)
         if self._items.pop(message_id, None) is None:
             return False
         if message_id in self._unsent:
@@ -103,4 +110,6 @@ class Outbox:
             # A hair past the token's due time, so that asking again then finds it there
             # (exactly then, rounding can leave the bucket a whisker short).
             return None, max(0.001, self._bucket.retry_after(now) + _ROUNDING_MARGIN)
-        return self._items[self._unsent.popleft()], 0.0
+        message_id = self._unsent.popleft()
+        self._written.add(message_id)
+        return self._items[message_id], 0.0

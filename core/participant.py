@@ -242,8 +242,9 @@ class Queued:
     """A message of ours is in the outbox, not yet confirmed by the room. Exactly one of
     these follows it: a ``message`` event with ``client_id`` ``id`` (posted), an
     :class:`Acknowledged` (posted, its event not seen), a :class:`SendFailed` (refused), or
-    the :class:`Ended` that lists it among ``unsent``. The client is the one owner of an
-    unconfirmed message; a front end shows these events and keeps no list of its own.
+    the :class:`Ended` that lists it among ``unsent`` (never left) or ``unconfirmed`` (sent,
+    fate unknown). The client is the one owner of an unconfirmed message; a front end shows
+    these events and keeps no list of its own.
 
     ``ts`` is the wall-clock time it was typed, for display only."""
 
@@ -254,10 +255,11 @@ class Queued:
 
 @dataclass(frozen=True)
 class Acknowledged:
-    """The room says it posted message ``id`` already (an ``ack`` for a repeat), but its
-    ``message`` event did not reach us (it was in history we missed). It is sent."""
+    """The room says it posted message ``id`` already, as event ``seq`` (an ``ack`` for a
+    repeat), but that event did not reach us (it was in history we missed). It is sent."""
 
     id: MessageId
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,10 @@ class Ended:
     close_code: int | None = None
     new_room: RoomPreview | None = None
     unsent: tuple[Queued, ...] = ()
-    """Our messages still unconfirmed when we ended: they will never be sent."""
+    """Our messages that never left: they will never be sent."""
+    unconfirmed: tuple[Queued, ...] = ()
+    """Our messages that were sent but never confirmed: the room may or may not have posted
+    them (the connection dropped before its answer came)."""
 
 
 ClientEvent = (
@@ -855,7 +860,12 @@ class Participant:
     def _end(self, ended: Ended) -> list[ParticipantAction]:
         if self._ended is not None:
             return []
-        ended = dataclasses.replace(ended, unsent=tuple(self.pending))
+        pending = self.pending
+        ended = dataclasses.replace(
+            ended,
+            unsent=tuple(q for q in pending if not self._outbox.written(q.id)),
+            unconfirmed=tuple(q for q in pending if self._outbox.written(q.id)),
+        )
         self._ended = ended
         self._phase = "offline"
         self._retry = None
@@ -871,9 +881,9 @@ class Participant:
             log.warning("ignoring a frame from the room: %s", exc)
             return []
         match message:
-            case Ack(id=message_id):
+            case Ack(id=message_id, seq=seq):
                 posted = self._outbox.confirm(message_id)
-                return [Deliver(Acknowledged(message_id))] if posted else []
+                return [Deliver(Acknowledged(message_id, seq))] if posted else []
             case ErrorMessage(ref=ref, code=ErrorCode.RATE_LIMITED) if ref is not None:
                 # Paced sends should not get here; if they do, wait as told and try again.
                 self._outbox.defer(ref, message.retry_after or 1.0, now)

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from core.client import Acknowledged, ClientEvent, Ended, Queued, SendFailed
+from core.client import Acknowledged, ClientEvent, Ended, Queued, Resumed, SendFailed
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -141,12 +141,14 @@ class Transcript:
         )  # fmt: skip
         return [self._insert(entry)]
 
-    def _settle(self, client_id: str, status: str) -> list[Change]:
-        """A pending message the room refused (``status`` "failed") or acknowledged without
-        its event reaching us (``status`` ""): it stops being pending, keeping its text.
+    def _settle(self, client_id: str, status: str, *, seq: int | None = None) -> list[Change]:
+        """A pending message the room refused (``status`` "failed"), acknowledged as event
+        ``seq`` without that event reaching us (``status`` ""), or whose fate is unknown
+        (``"unconfirmed"``): it stops being pending, keeping its text.
 
-        It leaves the messages still waiting and stays after the room's messages so far:
-        later messages come after it, as they did for everyone else."""
+        An acknowledged one moves to its ``seq``'s place. The others leave the messages still
+        waiting and stay after the room's messages so far: later messages come after them,
+        as they did for everyone else."""
         entry = self.entry(f"p:{client_id}")
         if entry is None or not entry.pending:
             return []
@@ -154,10 +156,14 @@ class Transcript:
         entry.status = status
         index = self._index[entry.key]
         del self.entries[index]
-        posted = next(
-            (e.order for e in reversed(self.entries) if e.order[0] != _PENDING), (self.epoch, 0, 0)
-        )
-        entry.order = (posted[0], posted[1], next(self._tiebreak))
+        if seq is not None:
+            entry.seq, entry.order = seq, (self.epoch, seq, 0)
+        else:
+            posted = next(
+                (e.order for e in reversed(self.entries) if e.order[0] != _PENDING),
+                (self.epoch, 0, 0),
+            )
+            entry.order = (posted[0], posted[1], next(self._tiebreak))
         to = self._place(entry)
         self._reindex(min(index, to), max(index, to) + 1)
         moved = [Change("move", index, to)] if to != index else []
@@ -180,12 +186,19 @@ class Transcript:
                 return self._message(event)
             case Queued():
                 return self._queued(event)
-            case Acknowledged(id=client_id):
-                return self._settle(client_id, "")
+            case Acknowledged(id=client_id, seq=seq):
+                return self._settle(client_id, "", seq=seq)
+            case Resumed(you=you):  # perhaps as a new participant: that id is ours too
+                self._mine.add(you.id)
+                self.me, self._my_name = you.id, you.name
+                return []
             case SendFailed(id=client_id):
                 return self._settle(client_id, "failed")
-            case Ended(unsent=unsent):  # they will never be sent now
-                return [change for q in unsent for change in self._settle(q.id, "failed")]
+            case Ended(unsent=unsent, unconfirmed=unconfirmed):  # nothing more will be known
+                return [
+                    *(change for q in unsent for change in self._settle(q.id, "failed")),
+                    *(c for q in unconfirmed for c in self._settle(q.id, "unconfirmed")),
+                ]
             case ParticipantJoined(participant=p):
                 self._roles[p.id] = p.role
                 suffix = " (host)" if p.role == "host" else ""

@@ -1,10 +1,11 @@
 """The words people read that every front end shares. No I/O.
 
-The terminal client, the desktop app and the transcript all tell people the same things: how
-an answer ended, why someone left, why the room is over for us, why a join was refused. They
-take the words from here, so that the two front ends cannot drift apart. Each table is keyed
-by the protocol's code for the thing (see ``docs/protocol.md``); a code this version does not
-know reads through the ``*_for`` function's fallback, never as an error.
+The terminal client, the desktop app and the transcript tell people the same things: how an
+answer ended, why someone left, that the room closed. They take those words from here, so
+that the front ends cannot drift apart. The app also words why the room is over for us and
+why a join was refused from here; the terminal prints the room's own message for those.
+Each table is keyed by the protocol's code for the thing (see ``docs/protocol.md``); a code
+this version does not know reads through its function's fallback, never as an error.
 
 Front ends still decorate the words (a terminal prefixes ``*``, the app adds a sentence about
 what stays on screen); what something *is called* lives here.

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from cli.chat import ASSISTANT, describe
-from core.client import Ended, Reconnecting, Resumed
+from core.client import Ended, Queued, Reconnecting, Resumed
 from core.protocol import (
     AnswerFinished,
     AnswerStarted,
+    MessageId,
     MessagePosted,
     Notice,
     ParticipantInfo,
@@ -337,6 +338,16 @@ def test_describe_renders_events_for_a_terminal() -> None:
         "* reconnected as a new participant, Sam (2)"
     )
     assert describe(Ended("kicked", "the host removed you"), names) == "* the host removed you"
+    ended = Ended(
+        "unreachable", "the room cannot be reached",
+        unsent=(Queued(MessageId("c1"), "typed\x1b[31m late", 0.0),),
+        unconfirmed=(Queued(MessageId("c2"), "in flight", 0.0),),
+    )  # fmt: skip
+    assert describe(ended, names).splitlines() == [
+        "* the room cannot be reached",
+        "! not sent: typed␛[31m late",
+        "! may not have been sent: in flight",
+    ]
 
 
 async def test_headless_host_with_an_assistant() -> None:

@@ -516,7 +516,7 @@ def test_another_certificate_on_reconnecting_ends_the_client_without_rejoining()
     assert isinstance(end, End) and end.ended.reason == "certificate_changed"
     assert end.ended.message == ENDED_WORDS["certificate_changed"]
     assert "impersonating" in end.ended.message and "not rejoined" in end.ended.message
-    assert [q.text for q in end.ended.unsent] == ["queued"]
+    assert [q.text for q in end.ended.unconfirmed] == ["queued"]  # it went out, then the drop
     assert d.p.ended == end.ended and not d.p.connected
     assert kinds(d.actions, ScheduleReconnect)[-1:] == [ScheduleReconnect(0.25)]  # none after
     assert d.carry(d.p.opened()) == [] and d.frame(greeting()) == []  # nothing more happens
@@ -550,7 +550,7 @@ def test_a_message_is_confirmed_by_its_event_an_ack_or_a_refusal() -> None:
     d.frame(said(1, "one", author="p2", client_id="id-one"))  # our own event
     d.frame(said(2, "two", author="p1", client_id="id-two"))  # someone else's: not ours
     d.frame(Ack(id="id-two", seq=5))  # a repeat the room had already posted
-    assert d.events()[-1] == Acknowledged("id-two")
+    assert d.events()[-1] == Acknowledged("id-two", 5)
     d.frame(ErrorMessage("text_too_long", "too long", ref="id-three"))
     assert [q.text for q in d.p.pending] == ["four"]
     assert d.events()[-1] == SendFailed("id-three", "text_too_long", "too long", text="three")
@@ -1035,15 +1035,18 @@ def test_any_story_delivers_each_seq_at_most_once_and_in_order(
 def test_every_message_typed_is_settled_exactly_once(steps: list[tuple[str, int]]) -> None:
     """The client is the one owner of an unconfirmed message: the app learns of it once
     (``Queued``) and then of exactly one outcome, the room's event, an ``ack``, a refusal,
-    or the end that lists it as never sent, whatever the room says in whatever order."""
+    or the end that lists it as never sent or unconfirmed, whatever the room says in
+    whatever order. Ids come from one small pool, so the room's frames name them often."""
     d = Driver()
     d.join()
     seq = 1
+    posted: set[str] = set()
     for step, n in steps:
         message_id = f"id-{n}"
         match step:
-            case "post":
-                d.post(f"m{len(d.events())}", message_id=f"id-{len(d.events())}")
+            case "post" if message_id not in posted:  # a client never reuses an id
+                posted.add(message_id)
+                d.post(f"m{n}", message_id=message_id)
             case "event":
                 seq += 1
                 d.frame(said(seq, "x", author="p2", client_id=message_id))
@@ -1067,7 +1070,23 @@ def test_every_message_typed_is_settled_exactly_once(steps: list[tuple[str, int]
                 waiting.discard(cid)  # the room's event (it may repeat after a resume)
             case Acknowledged(id=cid) | SendFailed(id=cid):
                 waiting.remove(cid)  # KeyError: an outcome for a message already settled
-            case Ended(unsent=unsent):
-                assert {q.id for q in unsent} == waiting
+            case Ended(unsent=unsent, unconfirmed=unconfirmed):
+                ids = [q.id for q in (*unsent, *unconfirmed)]
+                assert sorted(ids) == sorted(waiting)  # each once, in one list or the other
                 waiting.clear()
     assert not waiting
+
+
+def test_the_end_tells_messages_that_never_left_from_those_whose_fate_is_unknown() -> None:
+    """A message written to a connection that then dropped may have been posted: the end
+    says so (``unconfirmed``) instead of calling it not sent."""
+    d = Driver()
+    d.join()
+    d.post("went out")  # written, then the connection drops before any answer
+    d.lose()
+    d.post("typed while away")  # never written
+    d.carry(d.p.left())
+    ended = d.events()[-1]
+    assert isinstance(ended, Ended)
+    assert [q.text for q in ended.unconfirmed] == ["went out"]
+    assert [q.text for q in ended.unsent] == ["typed while away"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.client import Acknowledged, Ended, Queued, SendFailed
+from core.client import Acknowledged, Ended, Queued, Resumed, SendFailed
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -218,19 +218,42 @@ def test_answers_still_streaming_can_be_marked_cut_off() -> None:
 
 
 def test_an_acknowledged_message_is_sent_even_when_its_event_never_came() -> None:
-    """The room says it posted a repeat whose event we missed: the row must stop saying
-    "sending…", keep its words, and stand after the room's messages so far."""
+    """The room says it posted a repeat, as event 4, whose event we missed: the row must
+    stop saying "sending…", keep its words, and stand at its place in the room's order."""
     t = Transcript()
     t.set_participants({"p1": ParticipantInfo("p1", "Ana", "guest")}, "p1")
     t.apply(Queued("c1", "posted while we were away", 1.0))
     t.apply(Queued("c2", "still waiting", 1.5))
+    t.apply(msg(3, text="before it"))
     t.apply(msg(5, text="said meanwhile"))
-    t.apply(Acknowledged("c1"))
-    assert [(e.text, e.pending, e.status) for e in t.entries] == [
-        ("said meanwhile", False, ""),
-        ("posted while we were away", False, ""),
-        ("still waiting", True, ""),
+    t.apply(Acknowledged("c1", 4))
+    assert [(e.text, e.pending, e.status, e.seq) for e in t.entries] == [
+        ("before it", False, "", 3),
+        ("posted while we were away", False, "", 4),
+        ("said meanwhile", False, "", 5),
+        ("still waiting", True, "", None),
     ]
+
+
+def test_a_message_whose_fate_is_unknown_when_the_room_ends_says_so() -> None:
+    t = Transcript()
+    t.set_participants({"p1": ParticipantInfo("p1", "Ana", "guest")}, "p1")
+    t.apply(Queued("c1", "maybe arrived", 1.0))
+    t.apply(Ended("unreachable", "gone", unconfirmed=(Queued("c1", "maybe arrived", 1.0),)))
+    (entry,) = t.entries
+    assert (entry.pending, entry.status) == (False, "unconfirmed")
+
+
+def test_our_own_messages_under_a_new_identity_are_ours() -> None:
+    """Rejoined as a new participant, a replayed message under the new id (or the old one)
+    is still ours: it settles our pending row instead of showing twice."""
+    t = Transcript()
+    t.set_participants({"p1": ParticipantInfo("p1", "Ana", "guest")}, "p1")
+    t.apply(Queued("c1", "hello again", 1.0))
+    t.apply(Resumed(False, True, ParticipantInfo("p9", "Ana", "guest")))
+    t.apply(msg(7, author="p9", text="hello again", client_id="c1"))
+    (entry,) = t.entries
+    assert (entry.mine, entry.pending, entry.seq) == (True, False, 7)
 
 
 def test_messages_unsent_when_the_room_ends_are_marked_not_sent() -> None:
