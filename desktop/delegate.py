@@ -169,7 +169,7 @@ def footer_text(entry: Entry) -> str:
     if entry.kind == "message":
         if entry.pending:
             return "sending…"
-        return "not sent" if entry.status == "failed" else ""
+        return {"failed": "not sent", "unconfirmed": "may not have been sent"}.get(entry.status, "")
     if entry.kind != "answer":
         return ""
     parts = []

@@ -10,20 +10,23 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QModelIndex
 
-from core.client import Queued, SendFailed
+from core.client import Ended, Queued, SendFailed
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.protocol import (
     PROTOCOL_VERSION,
     AnswerDelta,
     AnswerFinished,
     AnswerStarted,
+    MessageId,
     MessagePosted,
+    ParticipantId,
     ParticipantInfo,
     ParticipantJoined,
     Usage,
 )
 from core.text_rules import name_key
 from desktop import models
+from desktop.delegate import footer_text
 from desktop.models import MessageListModel, Roles, RoomListModel
 
 
@@ -155,3 +158,16 @@ def test_the_room_list_works_out_a_names_key_once_per_name(
     model.apply(BrowserEvent("removed", rooms[1]))
     assert len(calls) == 201
     qtmodeltester.check(model)
+
+
+def test_a_message_whose_fate_is_unknown_says_so_under_it() -> None:
+    """The room ended while our message was on its way: it may have been posted. The row
+    must not claim it was not sent."""
+    model = MessageListModel()
+    model.transcript.set_participants({}, ParticipantId("p1"))
+    model.apply(Queued(MessageId("c1"), "on its way", 1.0))
+    model.apply(
+        Ended("unreachable", "gone", unconfirmed=(Queued(MessageId("c1"), "on its way", 1.0),))
+    )
+    entry = model.index(0).data(Roles.ENTRY)
+    assert footer_text(entry) == "may not have been sent"
