@@ -27,6 +27,7 @@ from core.client import Queued, RoomClient
 from core.protocol import (
     AnswerDelta,
     AnswerStarted,
+    MessageId,
     MessagePosted,
     ParticipantInfo,
     ParticipantJoined,
@@ -438,3 +439,25 @@ def entries(model: MessageListModel) -> list[Entry]:
 def test_the_view_passes_its_events_on(chat: tuple[MessageListModel, ChatView]) -> None:
     _model, view = chat
     assert view.event(QEvent(QEvent.Type.FontChange)) in (True, False)
+
+
+def test_a_row_whose_neighbour_above_changed_gets_its_header_room(
+    chat: tuple[MessageListModel, ChatView],
+) -> None:
+    """Two of our messages typed a moment apart share one header. The room posts the first
+    with its own clock, minutes earlier: the second now starts a group of its own and needs
+    its header, so its row must grow, though only the first row changed."""
+    model, view = chat
+    model.apply(Queued(MessageId("c1"), "first", 1_000_000.0))
+    model.apply(Queued(MessageId("c2"), "second", 1_000_010.0))
+    settle(model)
+    second = model.index(1)
+    grouped = view.visualRect(second).height()
+    room_clock = MessagePosted(1, 999_000.0, "p1", "Ana", "first", "c1")  # 17 min behind
+    model.apply(room_clock)  # the first row is updated in place; the second is not touched
+    settle(model)
+    delegate = view.itemDelegate()
+    assert isinstance(delegate, MessageDelegate)
+    layout = delegate.layout_of(view, second)
+    assert layout is not None and layout.height > grouped
+    assert view.visualRect(second).height() == layout.height
