@@ -6,9 +6,7 @@ these limits (every 127.0.0.N its own machine, and no limit on accepts or handsh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-import ssl
 from collections.abc import Callable
 
 from core.accept_gate import (
@@ -18,9 +16,9 @@ from core.accept_gate import (
     MAX_SETTLING,
     AcceptGate,
 )
-from core.room_tls import client_context
 from core.tls_listener import TLS_READ_BUFFER
 from tests.conftest import RoomFactory, RoomHarness
+from tests.raw_tls import closed_by_peer, tls_hello
 
 
 class Clock:
@@ -114,23 +112,6 @@ def test_sockets_in_their_handshake_are_capped_apart_for_the_lan_and_loopback() 
 # ----------------------------------------------------------------- real sockets on loopback
 
 
-def _tls_hello() -> bytes:
-    """The first flight of a TLS client, as a room receives it."""
-    tls = client_context().wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO())
-    with contextlib.suppress(ssl.SSLWantReadError):
-        tls.do_handshake()
-    return outgoing.read()
-
-
-def _closed_by_peer(s: socket.socket) -> bool:
-    try:
-        return s.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except ConnectionResetError:
-        return True
-
-
 async def _open(room: RoomHarness, address: str, first: bytes = b"") -> socket.socket:
     s = socket.socket()
     s.setblocking(False)
@@ -152,14 +133,14 @@ async def test_stalled_handshakes_beyond_the_cap_are_cut_at_once(make_room: Room
     """300 stalled TLS hellos from ten loopback addresses (30 each: within every other
     limit). Before, all 300 were held, each with its TLS buffers, until the deadline."""
     room = await make_room(open_timeout=3.0)
-    hello = _tls_hello()[:40]  # stop inside the hello
+    hello = tls_hello()[:40]  # stop inside the hello
     flood: list[socket.socket] = []
     try:
         for i in range(300):
             flood.append(await _open(room, f"127.0.0.{2 + i % 10}", hello))
 
         def cut() -> int:
-            return sum(_closed_by_peer(s) for s in flood)
+            return sum(closed_by_peer(s) for s in flood)
 
         await _wait_until(lambda: cut() >= 300 - MAX_SETTLING)
         await asyncio.sleep(0.2)  # well before the deadline: nothing more is cut
@@ -184,7 +165,7 @@ async def test_one_address_connecting_in_a_loop_is_cut_at_accept(make_room: Room
             kept.append(await _open(room, "127.0.0.3"))
         await asyncio.sleep(0.2)
         elapsed = loop.time() - started
-        admitted = sum(not _closed_by_peer(s) for s in kept)
+        admitted = sum(not closed_by_peer(s) for s in kept)
         assert admitted <= ACCEPTS_PER_SECOND * elapsed + 1
         a, _ = await room.join("Ann")  # from 127.0.0.1: another address
         await a.leave()

@@ -4,12 +4,10 @@ readers that stop, oversized close reasons. Each time the room carries on for ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
 import socket
-import ssl
 from typing import Any
 
 import pytest
@@ -19,8 +17,8 @@ import core.server
 from core import connection_writer
 from core.accept_gate import AcceptGate
 from core.protocol import CloseCode, MessagePosted, ParticipantStatusChanged
-from core.room_tls import client_context
 from tests.conftest import RoomFactory, RoomHarness, hand_join
+from tests.raw_tls import closed_by_peer, tls_hello
 
 
 async def still_chatting(room: RoomHarness) -> None:
@@ -55,11 +53,11 @@ async def test_half_open_upgrades_from_one_address_cannot_exhaust_the_host(
             await loop.sock_connect(s, ("127.0.0.1", room.server.port))
             flood.append(s)
         await asyncio.sleep(0.1)
-        cut = sum(1 for s in flood if _closed_by_peer(s))
+        cut = sum(1 for s in flood if closed_by_peer(s))
         assert cut >= 300 - 2 * room.room.config.admission.max_connections_per_address
         await asyncio.wait_for(still_chatting(room), 5)
         await asyncio.sleep(0.8)  # past the upgrade timeout, the rest are cut too
-        assert all(_closed_by_peer(s) for s in flood)
+        assert all(closed_by_peer(s) for s in flood)
     finally:
         for s in flood:
             s.close()
@@ -75,7 +73,7 @@ async def test_stalled_and_broken_tls_handshakes_cannot_exhaust_the_host(
     monkeypatch.setattr(core.server, "AcceptGate", functools.partial(AcceptGate, accept_burst=1000))
     room = await make_room(open_timeout=0.5)
     per_address = 2 * room.room.config.admission.max_connections_per_address
-    hello = _tls_hello()
+    hello = tls_hello()
     loop = asyncio.get_running_loop()
     flood: list[socket.socket] = []
     try:
@@ -88,10 +86,10 @@ async def test_stalled_and_broken_tls_handshakes_cannot_exhaust_the_host(
             await loop.sock_sendall(s, hello[:40] if i % 2 else b"\x16\x03\x01\x00\x05junk!")
             flood.append(s)
         await asyncio.sleep(0.1)
-        assert sum(1 for s in flood if _closed_by_peer(s)) >= 300 - per_address
+        assert sum(1 for s in flood if closed_by_peer(s)) >= 300 - per_address
         await asyncio.wait_for(still_chatting(room), 5)
         await asyncio.sleep(0.8)  # past the upgrade deadline, the rest are cut too
-        assert all(_closed_by_peer(s) for s in flood)
+        assert all(closed_by_peer(s) for s in flood)
     finally:
         for s in flood:
             s.close()
@@ -106,27 +104,10 @@ async def test_stalled_and_broken_tls_handshakes_cannot_exhaust_the_host(
             await loop.sock_connect(s, ("127.0.0.1", room.server.port))
             again.append(s)
         await asyncio.sleep(0.1)  # well before their deadline
-        assert [_closed_by_peer(s) for s in again] == [False] * per_address + [True]
+        assert [closed_by_peer(s) for s in again] == [False] * per_address + [True]
     finally:
         for s in again:
             s.close()
-
-
-def _tls_hello() -> bytes:
-    """The first flight of a TLS client, as a room receives it."""
-    tls = client_context().wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO())
-    with contextlib.suppress(ssl.SSLWantReadError):
-        tls.do_handshake()
-    return outgoing.read()
-
-
-def _closed_by_peer(s: socket.socket) -> bool:
-    try:
-        return s.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except ConnectionResetError:
-        return True
 
 
 @pytest.mark.parametrize(

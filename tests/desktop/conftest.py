@@ -6,17 +6,21 @@ import asyncio
 import contextvars
 import os
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import qasync  # type: ignore[import-untyped]  # (no type information shipped)
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QObject, QSettings, QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
+from core.protocol import ParticipantId, ParticipantInfo
 from desktop.app import make_application
+from desktop.chat_view import ChatView
+from desktop.models import MessageListModel
 from desktop.settings import KeyStore, Preferences
 
 W = TypeVar("W", bound=QWidget)
@@ -180,3 +184,41 @@ async def cleanup() -> AsyncIterator[list[Any]]:
         result = closer()
         if asyncio.iscoroutine(result):
             await result
+
+
+class UrlRecorder(QObject):
+    """Stands in for the system browser: Qt hands it every http(s) URL the app opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
+
+
+@pytest.fixture
+def browser(qapp: Any) -> Iterator[UrlRecorder]:
+    """Every link the app opens, recorded instead of opened."""
+    recorder = UrlRecorder()
+    for scheme in ("http", "https"):
+        # PySide6's stub asks for bytes, but at run time only a str is accepted.
+        QDesktopServices.setUrlHandler(scheme, recorder, "open")  # type: ignore[arg-type]
+    yield recorder
+    for scheme in ("http", "https"):
+        QDesktopServices.unsetUrlHandler(scheme)
+
+
+@pytest.fixture
+def chat(qtbot: Any) -> tuple[MessageListModel, ChatView]:
+    """A transcript model shown in a chat view, 700 by 500, as Ana (the host, ``p1``)."""
+    model = MessageListModel()
+    me = ParticipantId("p1")
+    model.transcript.set_participants({me: ParticipantInfo(me, "Ana", "host")}, me)
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.resize(700, 500)
+    view.show()
+    return model, view

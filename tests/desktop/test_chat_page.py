@@ -82,6 +82,15 @@ async def window_in(url: str, name: str, prefs: Preferences, keys: KeyStore, cle
     return window
 
 
+async def proxy_to(port: int, cleanup: list[Any]) -> BlipProxy:
+    """A started proxy to the room on ``port`` (closed after the test), which a test can cut
+    or point at another room."""
+    proxy = BlipProxy(port)
+    await proxy.start()
+    cleanup.append(proxy)
+    return proxy
+
+
 def answers(page: ChatPage) -> list[Entry]:
     return [e for e in page.model.transcript.entries if e.kind == "answer"]
 
@@ -145,9 +154,7 @@ async def test_a_lost_host_is_given_up_on_and_its_answer_is_cut_off(
     room = await host._open(*ai_room(fake))
     assert room is not None
     cleanup.append(room)
-    proxy = BlipProxy(room.port)
-    await proxy.start()
-    cleanup.append(proxy)
+    proxy = await proxy_to(room.port, cleanup)
     guest = await window_in(proxy.url, "Sam", prefs, keys, cleanup, policy=QUICK_GIVE_UP)
     page = guest.chat
     assert page is not None
@@ -182,9 +189,7 @@ async def test_a_restarted_room_ends_this_one_and_offers_the_new_one(
                    certificate=old.server.certificate)  # fmt: skip
     await new.start()
     cleanup.append(new)
-    proxy = BlipProxy(old.port)
-    await proxy.start()
-    cleanup.append(proxy)
+    proxy = await proxy_to(old.port, cleanup)
     guest = await window_in(proxy.url, "Sam", prefs, keys, cleanup)
     page = guest.chat
     assert page is not None
@@ -221,9 +226,7 @@ async def test_a_changed_certificate_ends_the_room_and_offers_only_a_fresh_look(
     new = RoomHost(RoomConfig(name="Team lunch"), bind="127.0.0.1", port=0, advertise=False)
     await new.start()
     cleanup.append(new)
-    proxy = BlipProxy(old.port)
-    await proxy.start()
-    cleanup.append(proxy)
+    proxy = await proxy_to(old.port, cleanup)
     guest = await window_in(proxy.url, "Sam", prefs, keys, cleanup)
     page, session = guest.chat, guest.session
     assert page is not None and session is not None

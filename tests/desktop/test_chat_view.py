@@ -57,18 +57,6 @@ def posted(seq: int, text: str = "", author: str = "p2", name: str = "Sam",
     return MessagePosted(seq, 1_000_000.0 + seq, author, name, text or TEXTS[seq % 4], client_id)
 
 
-@pytest.fixture
-def chat(qtbot: Any) -> tuple[MessageListModel, ChatView]:
-    model = MessageListModel()
-    model.transcript.set_participants({"p1": ParticipantInfo("p1", "Ana", "host")}, "p1")
-    view = ChatView()
-    qtbot.addWidget(view)
-    view.setModel(model)
-    view.resize(700, 500)
-    view.show()
-    return model, view
-
-
 def fill(model: MessageListModel, first: int, last: int) -> None:
     for seq in range(first, last + 1):
         model.apply(posted(seq, author=f"p{2 + seq % 3}", name=f"Person {seq % 3}"))

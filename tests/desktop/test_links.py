@@ -3,12 +3,11 @@ asks first, showing the real target as plain text; a plain link opens on one cli
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QEvent, QObject, QRect, Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QHelpEvent
+from PySide6.QtCore import QEvent, QRect, Qt
+from PySide6.QtGui import QHelpEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QToolTip
 
@@ -16,7 +15,7 @@ from desktop.chat_page import ChatPage
 from desktop.delegate import MessageDelegate
 from desktop.links import deceptive
 from desktop.settings import KeyStore, Preferences
-from tests.desktop.conftest import until
+from tests.desktop.conftest import UrlRecorder, until
 from tests.desktop.flows import hosted, joined, room_url, texts
 from tests.desktop.hostile_checks import tooltip_shows
 
@@ -24,28 +23,6 @@ MESSAGE = (
     "Pay here: [paypal.com](https://evil.example/login), or see "
     "[https://ok.example/](https://ok.example/) and [the docs](https://docs.example/guide)"
 )
-
-
-class UrlRecorder(QObject):
-    """Stands in for the system browser: Qt hands it every http(s) URL the app opens."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.opened: list[str] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.opened.append(url.toString())
-
-
-@pytest.fixture
-def browser(qapp: Any) -> Iterator[UrlRecorder]:
-    recorder = UrlRecorder()
-    for scheme in ("http", "https"):
-        QDesktopServices.setUrlHandler(scheme, recorder, "open")
-    yield recorder
-    for scheme in ("http", "https"):
-        QDesktopServices.unsetUrlHandler(scheme)
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,14 @@ does neither. Rows come from the room's own events, shown by the app's real mode
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from itertools import combinations
-from typing import Any
 
 import pytest
-from PySide6.QtCore import QObject, QPoint, QRect, Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -38,6 +37,7 @@ from core.protocol import (
 from desktop.chat_view import ChatView
 from desktop.delegate import MessageDelegate, RowLayout
 from desktop.models import MessageListModel
+from tests.desktop.conftest import UrlRecorder
 
 CODE_AND_LINKS = (
     "Try this:\n\n```python\nprint('hi')\n```\n\n"
@@ -148,41 +148,6 @@ ROWS = {
         links=("https://he.example/docs", "https://site.example/he"),
     ),
 }
-
-
-class UrlRecorder(QObject):
-    """Stands in for the system browser: Qt hands it every http(s) URL the app opens."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.opened: list[str] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.opened.append(url.toString())
-
-
-@pytest.fixture
-def browser(qapp: Any) -> Iterator[UrlRecorder]:
-    recorder = UrlRecorder()
-    for scheme in ("http", "https"):
-        # PySide6's stub asks for bytes, but at run time only a str is accepted.
-        QDesktopServices.setUrlHandler(scheme, recorder, "open")  # type: ignore[arg-type]
-    yield recorder
-    for scheme in ("http", "https"):
-        QDesktopServices.unsetUrlHandler(scheme)
-
-
-@pytest.fixture
-def chat(qtbot: Any) -> tuple[MessageListModel, ChatView]:
-    model = MessageListModel()
-    model.transcript.set_participants({"p1": ParticipantInfo("p1", "Ana", "host")}, "p1")
-    view = ChatView()
-    qtbot.addWidget(view)
-    view.setModel(model)
-    view.resize(700, 500)
-    view.show()
-    return model, view
 
 
 def settle(model: MessageListModel) -> None:

@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,14 +44,6 @@ def lan() -> Iterator[PretendLan]:
     require_netns()
     with PretendLan(4) as pretend:
         yield pretend
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for proc in started:
-        await proc.kill()
 
 
 @dataclass(frozen=True)

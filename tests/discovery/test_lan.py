@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +82,6 @@ def open_sockets(pid: int) -> int:
         with contextlib.suppress(OSError):  # closed meanwhile
             count += os.readlink(fd).startswith("socket:")
     return count
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for proc in started:
-        await proc.kill()
 
 
 async def host_in(lan: PretendLan, i: int, procs: list[Process], *args: str) -> tuple[Process, str]:
