@@ -13,8 +13,16 @@ PYTEST_ARGS ?=
 SYSTEM_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 \
 	libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 iproute2
+# What `make package` needs besides those: dpkg-shlibdeps (dpkg-dev) works out the package's
+# dependencies from every library in the bundle, Qt's Wayland ones included; the package test
+# checks the desktop entry with desktop-file-validate and opens the window on Xvfb.
+PACKAGE_SYSTEM_PACKAGES := dpkg-dev libwayland-client0 libwayland-cursor0 libwayland-egl1 \
+	desktop-file-utils xvfb
 
-.PHONY: run host test lint typecheck unit fuzz bench screenshots system-deps lock clean
+PACKAGE_STAMP := $(VENV)/.installed-package
+
+.PHONY: run host test lint typecheck unit fuzz bench screenshots system-deps lock clean \
+	package package-deps package-test
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GPT Group needs Python 3.11 or newer: make PYTHON=python3.12 ...")'
@@ -52,24 +60,52 @@ screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen tests/isolated.sh $(BIN)/python -m tests.screenshots
 
 # Benchmarks, on demand (not part of make test). Discovery needs root for its namespaces.
+# bench.startup also times the frozen app when `make package` has built it.
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.chat_view
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.discovery_times --rounds 5
 	tests/isolated.sh $(BIN)/python -m bench.fanout
+	QT_QPA_PLATFORM=offscreen tests/isolated.sh $(BIN)/python -m bench.startup
+
+# Installs the Debian packages in $(1) that are missing (needs root; Debian or Ubuntu).
+define apt-install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing; \
+	else echo "system packages: all present"; fi
+endef
 
 # Installs the system libraries above (needs root; Debian or Ubuntu).
 system-deps:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing; \
-	else echo "system packages: all present"; fi
+	$(call apt-install,$(SYSTEM_PACKAGES))
+
+package-deps: system-deps
+	$(call apt-install,$(PACKAGE_SYSTEM_PACKAGES))
+
+$(PACKAGE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,package]'
+	@touch $(PACKAGE_STAMP)
+
+# The frozen app (dist/gptgroup/, see build.spec) and its Debian package (dist/*.deb).
+package: $(PACKAGE_STAMP) package-deps
+	rm -rf dist/gptgroup dist/gptgroup_*.deb
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller build.spec
+	$(BIN)/python -m installers.build_deb --bundle dist/gptgroup --out dist
+	@du -sh dist/gptgroup dist/gptgroup_*.deb
+
+# Installs the package as a user would (apt pulls its dependencies), checks the installed app
+# (tests/package: its self-test, the launcher, the menu entry, its size) and removes it again.
+package-test: package
+	apt-get install -y -q ./dist/gptgroup_*.deb
+	GPTGROUP_INSTALLED_DEB=$$(ls dist/gptgroup_*.deb) tests/isolated.sh $(BIN)/pytest tests/package -p no:cacheprovider
 
 # Re-pin every dependency to what a fresh install resolves today.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet '.[dev]'
+	.lock-venv/bin/python -m pip install --quiet '.[dev,package]'
 	.lock-venv/bin/python -m pip freeze --exclude gptgroup > constraints.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist

@@ -1,7 +1,7 @@
-"""``python -m desktop`` starts the app."""
+"""``python -m desktop`` starts the app (or a terminal tool), as the ``gptgroup`` command does."""
 
 import sys
 
-from desktop.app import main
+from desktop.launcher import main
 
 sys.exit(main())

@@ -19,8 +19,9 @@ import sys
 from dataclasses import dataclass
 
 import qasync  # type: ignore[import-untyped]  # (no type information shipped)
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from core import APP_NAME, __version__
 from core.log_redaction import install_log_redaction
@@ -56,13 +57,16 @@ def make_application(
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
+    # The installed desktop entry (gptgroup.desktop): Wayland shells find the icon by it.
+    app.setDesktopFileName("gptgroup")
     app.setWindowIcon(QIcon(str(path("icon.svg"))))
     theme.install(app, choice=theme_choice, prefs=prefs)
     return app
 
 
-async def run_app(app: QApplication, *, discover: bool = True) -> None:
-    """Show the main window and wait until the app is quit, then clean up."""
+async def run_app(app: QApplication, *, discover: bool = True, probe: bool = False) -> None:
+    """Show the main window and wait until the app is quit, then clean up. With ``probe``,
+    quit as soon as the lobby is on the screen, having printed :data:`LOBBY_SHOWN`."""
     loop = asyncio.get_running_loop()
     # qasync does not install asyncio's async-generator hooks; without them, leaving a stream
     # early prints "Exception ignored ... AsyncLibraryNotFoundError".
@@ -72,12 +76,16 @@ async def run_app(app: QApplication, *, discover: bool = True) -> None:
         finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
     )
     try:
-        await _run_window(app, discover)
+        await _run_window(app, discover, probe)
     finally:
         sys.set_asyncgen_hooks(*previous_hooks)
 
 
-async def _run_window(app: QApplication, discover: bool) -> None:
+LOBBY_SHOWN = "lobby shown"
+"""What ``--startup-probe`` prints once the lobby is on the screen."""
+
+
+async def _run_window(app: QApplication, discover: bool, probe: bool) -> None:
     # Qt would stop the event loop the moment the last window closes, before the room could
     # be closed for the guests: so closing the window ends this coroutine instead, and the
     # loop stops only after the clean-up.
@@ -85,10 +93,32 @@ async def _run_window(app: QApplication, discover: bool) -> None:
     closing = asyncio.Event()
     window = MainWindow(discover=discover)
     window.closed.connect(closing.set)
+    painted = asyncio.Event()
+    if probe:
+        _FirstPaint(window, painted)  # before show(): the first paint may come at once
     window.show()
     await window.start()
+    if probe:
+        async with asyncio.timeout(10):
+            await painted.wait()
+        print(LOBBY_SHOWN, flush=True)
+        window.close()
     await closing.wait()
     await window.shutdown()
+
+
+class _FirstPaint(QObject):
+    """Sets ``painted`` when the widget it watches (its parent) is first painted."""
+
+    def __init__(self, widget: QWidget, painted: asyncio.Event) -> None:
+        super().__init__(widget)
+        self._painted = painted
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self._painted.set()
+        return False
 
 
 def log_level(verbose: int) -> int:
@@ -117,12 +147,19 @@ class AppOptions:
 
     theme: str | None = None  # one of THEME_CHOICES, for this run only
     verbose: int = 0  # how many -v: see log_level()
+    self_test: bool = False  # check this installation headless instead of opening the app
+    startup_probe: bool = False  # quit once the lobby is shown (start-up benchmarks)
 
 
 def parse_arguments(argv: list[str]) -> AppOptions:
     """Our options; Qt's own (``-platform``, ``-style``…) are left for Qt. A wrong value
     of ours prints the usage and raises ``SystemExit``, as argparse does."""
-    parser = argparse.ArgumentParser(prog="gptgroup", description=f"{APP_NAME}, the desktop app.")
+    parser = argparse.ArgumentParser(
+        prog="gptgroup",
+        description=f"{APP_NAME}, the desktop app.",
+        epilog="The terminal tools: 'gptgroup host' runs a room without a screen and "
+        "'gptgroup chat' joins one from a terminal (each with --help).",
+    )
     parser.add_argument(
         "--theme", choices=THEME_CHOICES,
         help="use this theme for this run only (the Appearance menu's choice is kept)",
@@ -132,6 +169,17 @@ def parse_arguments(argv: list[str]) -> AppOptions:
         help="log what the app and its rooms do; twice (-vv) also every frame of a room you "
         "host, by type and size (never what it says)",
     )  # fmt: skip
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="check this installation without a screen: host a room on this machine, join it "
+        "over its encrypted connection, chat, ask a stand-in assistant, open the window "
+        "offscreen; prints each step and exits 0 only when all worked",
+    )  # fmt: skip
+    parser.add_argument(
+        "--startup-probe", action="store_true",
+        help=f"open the lobby, print '{LOBBY_SHOWN}' once it is on the screen, and quit "
+        "(for start-up benchmarks)",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # Qt's own options are single-dash words (``-platform``, ``-visual``): argparse would take
     # ``-visual`` for -v with a stray value, so among words that start "-v" only -v, -vv… are ours.
@@ -139,14 +187,24 @@ def parse_arguments(argv: list[str]) -> AppOptions:
     known, _qt_options = parser.parse_known_args(ours)
     theme: str | None = known.theme
     verbose: int = known.verbose
-    return AppOptions(theme=theme, verbose=verbose)
+    self_test: bool = known.self_test
+    startup_probe: bool = known.startup_probe
+    return AppOptions(
+        theme=theme, verbose=verbose, self_test=self_test, startup_probe=startup_probe
+    )
 
 
 def main() -> int:
+    """The app, or with ``--self-test`` the installation's self-test. Started through
+    :mod:`desktop.launcher`, which has checked that Qt can make a window here."""
     options = parse_arguments(sys.argv[1:])
     set_up_logging(options.verbose)
+    if options.self_test:
+        from desktop.self_test import run_self_test  # noqa: PLC0415  (only for this path)
+
+        return run_self_test(verbose=options.verbose > 0)
     app = make_application(sys.argv, prefs=Preferences(), theme_choice=options.theme)
-    qasync.run(run_app(app))
+    qasync.run(run_app(app, probe=options.startup_probe))
     return 0
 
 
