@@ -187,7 +187,8 @@ def display_problem(argv: list[str], environ: Mapping[str, str]) -> str | None:
             # Kept loaded on success: Qt loads the same file (the same handle) right after.
             ctypes.CDLL(str(plugin))
         except OSError as error:
-            line = load_failure_line(family, str(error), frozen=_frozen())
+            # In the frozen app PyInstaller's CDLL raises its own error, caused by dlopen's.
+            line = load_failure_line(family, str(error.__cause__ or error), frozen=_frozen())
             failure = failure or line
             unexplained = unexplained or line is None
             continue
@@ -245,7 +246,8 @@ def load_failure_line(family: str, error: str, *, frozen: bool) -> str | None:
 
 def _no_screen_line(names: Sequence[str], asked_by: str | None) -> str:
     if asked_by is None:
-        # Qt's default tries Wayland only when WAYLAND_DISPLAY is set: both are missing.
+        # Qt's default tries Wayland when WAYLAND_DISPLAY or XDG_SESSION_TYPE=wayland says
+        # so; either way no display of either kind was found.
         variables = ["DISPLAY", "WAYLAND_DISPLAY"]
     else:
         variables = list(dict.fromkeys(_screen_variable(name) for name in names))
@@ -279,7 +281,14 @@ def _screen_variable(name: str) -> str:
 
 def _has_screen(family: str, argv: Sequence[str], environ: Mapping[str, str]) -> bool:
     if family == "wayland":
-        return bool(environ.get("WAYLAND_DISPLAY"))
+        # As libwayland-client connects: a socket handed over by the compositor, the named
+        # display, or the default one (wayland-0) in the session's runtime folder.
+        if environ.get("WAYLAND_SOCKET") or environ.get("WAYLAND_DISPLAY"):
+            return True
+        runtime = environ.get("XDG_RUNTIME_DIR")
+        if not runtime:
+            return False
+        return Path(runtime, "wayland-0").exists()
     # Qt's xcb plugin also takes the X display from its own -display option.
     for index, arg in enumerate(argv[:-1]):
         if arg in ("-display", "--display") and argv[index + 1]:

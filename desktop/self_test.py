@@ -294,6 +294,7 @@ def run_self_test(verbose: bool = False, out: TextIO | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gptgroup-self-test-") as scratch:
         _keep_files_in(Path(scratch))
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt starts: no screen needed
+        _bypass_proxies_for_loopback()
         qInstallMessageHandler(_qt_message)
         app = make_application([sys.argv[0] if sys.argv else "gptgroup"])
         app.setQuitOnLastWindowClosed(False)  # the window step closes its window itself
@@ -306,6 +307,14 @@ def _qt_message(kind: QtMsgType, context: QMessageLogContext, text: str) -> None
     on what it cannot do without a window manager: they say nothing about this machine."""
     if not text.startswith("This plugin does not support "):
         print(f"{context.category}: {text}" if context.category else text, file=sys.stderr)
+
+
+def _bypass_proxies_for_loopback() -> None:
+    """The stand-in is on this machine: an HTTP proxy set for the user's session must not
+    carry the test's prompt elsewhere (or fail the test where the proxy is unreachable)."""
+    for variable in ("NO_PROXY", "no_proxy"):
+        kept = [entry for entry in os.environ.get(variable, "").split(",") if entry.strip()]
+        os.environ[variable] = ",".join([*kept, "127.0.0.1", "localhost"])
 
 
 def _keep_files_in(scratch: Path) -> None:

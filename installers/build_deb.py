@@ -13,8 +13,11 @@ What the package installs:
 
 Its ``Depends`` are worked out by ``dpkg-shlibdeps`` (from dpkg-dev) from every program and
 library in the bundle: the system libraries the bundle leaves out (see ``build.spec``), Qt's
-X11 and Wayland libraries among them. Nothing is written outside those paths, at install or
-at run time, so removing the package leaves nothing behind.
+X11 and Wayland libraries among them, at the versions the build machine's packages ask for,
+except where :data:`NO_VERSION_FLOOR` says otherwise. The package installs nothing outside
+those paths and has no maintainer scripts, so removing it removes all it installed (what the
+app keeps for a user, their preferences in ``~/.config/GPT Group`` and a key in their
+keyring, stays theirs).
 """
 
 from __future__ import annotations
@@ -30,7 +33,14 @@ from core import APP_NAME, __version__
 from installers.icons import THEME_SIZES, write_icons
 from resources import read_text
 
-__all__ = ["DESKTOP_ENTRY", "PACKAGE", "build_deb", "main", "shared_library_depends"]
+__all__ = [
+    "DESKTOP_ENTRY",
+    "NO_VERSION_FLOOR",
+    "PACKAGE",
+    "build_deb",
+    "main",
+    "shared_library_depends",
+]
 
 PACKAGE = "gptgroup"
 INSTALL_DIR = Path("opt") / PACKAGE
@@ -60,6 +70,15 @@ Description: AI group chat for people in one place
  after the room closes.
 """
 
+# Libraries whose Debian 12 packages ask for their own newest version although Qt's wheels,
+# built for older systems, need far less: without these lines, the package built on Debian
+# 12 would refuse to install on Ubuntu 22.04 (libzstd1 1.4.8, libx11-xcb1 1.7.5).
+# Each line is dpkg-shlibdeps' shlibs format: library, soname version, dependency.
+NO_VERSION_FLOOR = (
+    "libzstd 1 libzstd1",
+    "libX11-xcb 1 libx11-xcb1",
+)
+
 # The bundle's GTK platform theme loads only where GTK 3 is installed (GNOME and friends
 # have it); the app works without it, so it is no reason to install GTK.
 OPTIONAL_LIBRARIES = ("libqgtk3.so",)
@@ -85,6 +104,7 @@ def shared_library_depends(bundle: Path) -> str:
         (Path(work) / "debian" / "control").write_text(
             f"Source: {PACKAGE}\n\nPackage: {PACKAGE}\nArchitecture: any\n"
         )
+        (Path(work) / "debian" / "shlibs.local").write_text("\n".join(NO_VERSION_FLOOR) + "\n")
         result = subprocess.run(
             [
                 "dpkg-shlibdeps",

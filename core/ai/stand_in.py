@@ -221,7 +221,7 @@ class StandInAssistant:
     async def _chat(self, writer: asyncio.StreamWriter, body: bytes) -> None:
         try:
             chat = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
             chat = None
         if not isinstance(chat, dict) or not isinstance(chat.get("messages"), list):
             await _send_json(writer, 400, _error("The body is not a chat completion request."))

@@ -101,9 +101,13 @@ async def test_an_unknown_path_is_a_404_json_error(sdk: AsyncOpenAI) -> None:
     assert isinstance(missing.value.body, dict) and "message" in missing.value.body
 
 
-async def test_a_body_that_is_not_a_chat_request_is_a_400(stand_in: StandInAssistant) -> None:
+@pytest.mark.parametrize(
+    "body", [b'{"stream": true}', b"[" * 200_000, b"not json"], ids=["no-messages", "deep", "text"]
+)
+async def test_a_body_that_is_not_a_chat_request_is_a_400(
+    stand_in: StandInAssistant, body: bytes
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", stand_in.port)
-    body = b'{"stream": true}'
     writer.write(
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()

@@ -304,3 +304,15 @@ def test_any_loader_error_becomes_none_or_one_short_line(
     for error in (text, missing(text), f"{text}: cannot open shared object file"):
         line = load_failure_line(family, error, frozen=frozen)
         assert line is None or (line.splitlines() == [line] and len(line) <= MAX_LINE)
+
+
+def test_a_wayland_compositor_found_without_wayland_display_counts_as_a_screen(
+    tmp_path: Path,
+) -> None:
+    """libwayland-client also connects through a socket handed over by the compositor, or to
+    the default display in the session's runtime folder: no complaint then."""
+    session = {"XDG_SESSION_TYPE": "wayland", "XDG_RUNTIME_DIR": str(tmp_path)}
+    assert display_problem([], session) is not None  # no compositor anywhere
+    (tmp_path / "wayland-0").touch()
+    assert display_problem([], session) is None
+    assert display_problem(["-platform", "wayland"], {"WAYLAND_SOCKET": "5"}) is None

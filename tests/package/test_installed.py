@@ -89,6 +89,31 @@ def test_without_a_screen_the_app_says_so_in_one_line() -> None:
     assert "gptgroup host" in lines[0]
 
 
+def test_a_missing_system_library_is_named_with_its_package(tmp_path: Path) -> None:
+    """The installed app's check of Qt's X11 plugin: a copy of the plugin that needs a library
+    no system has (the same name with another version) stands for a missing one."""
+    qt = INSTALL_DIR / "_internal" / "PySide6" / "Qt"
+    plugins = tmp_path / "Qt" / "plugins" / "platforms"
+    plugins.mkdir(parents=True)
+    (tmp_path / "Qt" / "lib").symlink_to(qt / "lib")  # the plugin finds Qt at ../../lib
+    plugin = (qt / "plugins" / "platforms" / "libqxcb.so").read_bytes()
+    assert plugin.count(b"libxcb-cursor.so.0\0") == 1
+    (plugins / "libqxcb.so").write_bytes(
+        plugin.replace(b"libxcb-cursor.so.0\0", b"libxcb-cursor.so.9\0")
+    )
+    result = run(
+        "gptgroup",
+        env=user_env(
+            DISPLAY=":99", QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugins)
+        ),
+    )
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "libxcb-cursor" in lines[0] and "libxcb-cursor0" in lines[0]
+    assert "apt-get install -f" in lines[0]  # the installed app's remedy, not make's
+
+
 @pytest.mark.parametrize(
     "command", [["gptgroup", "host"], ["gptgroup", "chat"], ["gptgroup-host"], ["gptgroup-chat"]]
 )
