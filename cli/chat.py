@@ -1,22 +1,31 @@
 """``gptgroup-chat``: a line-based terminal client for a room.
 
 Each line typed is sent as a message; lines starting with ``/`` are commands (``/help``).
-End of input leaves the room, so it also works in scripts: ``echo hi | gptgroup-chat ...``.
-Exit status: 0 after leaving or when the room closed, 1 when refused, kicked, banned or the
-room could not be reached.
+End of input leaves the room (once what was typed, shared and asked to be saved is done), so
+it also works in scripts: ``echo hi | gptgroup-chat ...``. Exit status: 0 after leaving or
+when the room closed, 1 when refused, kicked, banned or the room could not be reached.
+
+Files: ``/send PATH`` shares one (``/send --ai PATH`` lets the assistant read it, which sends
+it to the AI provider); each file shared in the room is printed with a number, and
+``/save N PATH`` fetches file N and writes it to PATH (a new file, readable by its owner
+alone; ``/save!`` replaces one). Nothing received is ever opened or run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import logging
 import os
+import stat
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from cli.rooms import find_room, list_rooms
 from cli.terminal_text import TerminalSafeFormatter, safe_traceback, terminal_safe
@@ -24,9 +33,14 @@ from core import __version__
 from core.address import InvalidAddress, parse_room_address
 from core.answer_rights import stoppable_answer
 from core.client import (
+    Acknowledged,
     CertificateMismatch,
     ClientEvent,
+    DownloadFailed,
+    DownloadProgress,
     Ended,
+    FileQueued,
+    FileRefused,
     JoinRefused,
     MessageTooLarge,
     NotConnected,
@@ -35,9 +49,14 @@ from core.client import (
     RoomClient,
     RoomUnreachable,
     SendFailed,
+    UnknownFile,
+    UploadFailed,
+    UploadProgress,
 )
 from core.discovery import InterfaceError
+from core.filetypes import safe_file_name
 from core.log_redaction import install_log_redaction
+from core.participant import size_words
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -46,6 +65,8 @@ from core.protocol import (
     AssistantReport,
     AssistantStateChanged,
     ErrorMessage,
+    FileId,
+    FileShared,
     MessagePosted,
     Notice,
     ParticipantInfo,
@@ -75,6 +96,12 @@ HELP = """Commands:
   /regen               ask the assistant again (for your last question)
   /mode MODE           (host) when the assistant answers: mention, always or auto
   /usage               (host) tokens the assistant has used
+  /send PATH           share a file with the room
+  /send --ai PATH      share a file the assistant may read: it is sent to the AI provider
+  /cancel              stop sharing the files still being sent
+  /files               list the files shared here, by number
+  /save N PATH         save file N to PATH (a folder, or a new file's name)
+  /save! N PATH        the same, replacing a file already at PATH
   /quit                leave the room
 Anything else is sent as a message."""
 
@@ -96,11 +123,38 @@ def _message(text: str, stamp: str, author: str) -> str:
     return body.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
 
 
-def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
+_KIND_WORDS = {"pdf": "PDF", "text": "text", "program": "program or script"}
+
+
+def kind_words(kind: str, mime: str) -> str:
+    """What a file is, in a word or two: ``PDF``, ``PNG image``, ``text``; ``file`` for a kind
+    this version does not know."""
+    if kind == "image":
+        subtype = mime.removeprefix("image/")
+        return f"{subtype.upper()} image" if subtype.isalnum() and len(subtype) <= 8 else "image"
+    return _KIND_WORDS.get(kind, "file")
+
+
+def file_line(event: FileShared, number: int | None) -> str:
+    """``[file 3] Sam shared plan.pdf (79 KB, PDF) — for the assistant: no``."""
+    label = f"file {number}" if number is not None else "file"
+    what = f"{size_words(event.size)}, {_one_line(kind_words(event.kind, event.mime))}"
+    return (
+        f"[{label}] {_one_line(event.author_name)} shared {_one_line(event.name)} ({what})"
+        f" — for the assistant: {'yes' if event.assistant else 'no'}"
+    )
+
+
+def describe(
+    event: ClientEvent,
+    names: Callable[[str], str],
+    file_number: Callable[[str], int | None] = lambda _file: None,
+) -> str | None:
     """The line to print for ``event`` (None for events not worth a line).
 
-    ``names`` maps a participant id to a display name. Every piece of text that came from
-    the room is made safe for the terminal here (see :mod:`cli.terminal_text`).
+    ``names`` maps a participant id to a display name, ``file_number`` a file id to the
+    number it is shown under. Every piece of text that came from the room is made safe for
+    the terminal here (see :mod:`cli.terminal_text`).
     """
 
     def name(participant_id: str) -> str:
@@ -148,6 +202,12 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
         case AssistantReport(session_usage=usage, answers=answers, token_budget=budget):
             of = f" of a {budget:,} budget" if budget else ""
             return f"* assistant: {answers} answers, {usage.total_tokens:,} tokens{of}"
+        case FileShared(file=file):
+            return file_line(event, file_number(file))
+        case FileQueued(name=file_name, size=size):
+            return f"* sharing {_one_line(file_name)} ({size_words(size)})..."
+        case UploadFailed(message=message):
+            return f"! a file was not shared: {_one_line(message)}"
         case TypingChanged() | AnswerDelta():
             return None
         case ErrorMessage(message=message):
@@ -168,6 +228,45 @@ def describe(event: ClientEvent, names: Callable[[str], str]) -> str | None:
     return None
 
 
+def _read_at_most(path: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the regular file at ``path`` (``~`` expanded; a pipe or a
+    device is refused: reading one could wait for ever or never end). Raises ``OSError``.
+    Blocking: run it in a thread."""
+    with path.expanduser().open("rb") as source:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+        return source.read(limit)
+
+
+def write_private(path: Path, data: bytes, *, replace: bool) -> None:
+    """Write ``data`` to a file at ``path`` readable by its owner alone (0600 on POSIX).
+
+    Without ``replace``, only as a new file (``FileExistsError`` if anything is there, a
+    link included). With it, whole or not at all: into a new file beside it, then put in its
+    place (a link there is replaced, never followed). Nothing half-written is left behind.
+    Blocking: run it in a thread."""
+    if replace:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    handle = os.open(path, flags, 0o600)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
 class TerminalChat:
     """Runs one terminal session: prints events, turns typed lines into actions."""
 
@@ -177,6 +276,14 @@ class TerminalChat:
         self.last_answer: AnswerId | None = None
         self.my_last_answer: AnswerId | None = None
         self.report: AssistantReport | None = None
+        self.files: list[FileId] = []  # file N is files[N - 1], in the order shown
+        self._numbers: dict[str, int] = {}
+        self._uploads: dict[str, str] = {}  # our files being sent: upload id -> name
+        self._quarters: dict[str, int] = {}  # transfer -> the last quarter printed
+        self._saves: dict[str, asyncio.Task[None]] = {}  # file -> its save under way
+
+    def file_number(self, file: str) -> int | None:
+        return self._numbers.get(file)
 
     def name_of(self, participant_id: str) -> str:
         if participant_id == ASSISTANT:
@@ -195,15 +302,17 @@ class TerminalChat:
     async def print_events(self) -> int:
         async for event in self.client.events():
             self._remember(event)
-            line = describe(event, self.name_of)
+            line = describe(event, self.name_of, self.file_number)
             if line is not None:
                 self.out(line)
+            for extra in self._transfer_lines(event):
+                self.out(extra)
             if isinstance(event, Ended):
                 return _END_EXIT.get(event.reason, 1)
         return 0
 
     def _remember(self, event: ClientEvent) -> None:
-        """Keep what /regen needs: the latest answer, and my latest."""
+        """Keep what /regen needs (the latest answer, and my latest), and number files."""
         you = self.client.you.id
         match event:
             case AnswerStarted(answer=answer, asked_by=asker):
@@ -213,6 +322,43 @@ class TerminalChat:
                 self.last_answer = answer
             case AssistantReport():
                 self.report = event
+            case FileShared(file=file) if file not in self._numbers:
+                self.files.append(file)
+                self._numbers[file] = len(self.files)
+            case FileQueued(id=upload_id, name=name):
+                self._uploads[upload_id] = name
+
+    def _transfer_lines(self, event: ClientEvent) -> list[str]:
+        """What a transfer's event adds: progress every quarter, where a file went."""
+        match event:
+            case UploadProgress(id=upload_id, sent=sent, size=size) if upload_id in self._uploads:
+                quarter = self._quarter(upload_id, sent, size)
+                name = _one_line(self._uploads[upload_id])
+                return [f"* {name}: {quarter * 25}% sent"] if quarter else []
+            case DownloadProgress(file=file, received=received, size=size):
+                quarter = self._quarter(file, received, size)
+                number = self._numbers.get(file)
+                return [f"* file {number}: {quarter * 25}% received"] if quarter else []
+            case FileShared(client_id=upload_id) | Acknowledged(id=upload_id):
+                self._uploads.pop(upload_id, None)
+                self._quarters.pop(upload_id, None)
+            case UploadFailed(id=upload_id):
+                self._uploads.pop(upload_id, None)
+                self._quarters.pop(upload_id, None)
+            case AnswerStarted(files=files) if files:
+                numbers = ", ".join(f"file {self._numbers.get(f, '?')}" for f in files)
+                assistant = self.client.room.assistant
+                where = f"{assistant.provider} / {event.model}" if assistant else event.model
+                return [f"* {numbers} sent to {_one_line(where)} with this question"]
+        return []
+
+    def _quarter(self, transfer: str, done: int, size: int) -> int:
+        """The quarter (1 to 3) a transfer just reached, else 0 (the end is said otherwise)."""
+        quarter = min(3, done * 4 // size) if size else 0
+        if quarter <= self._quarters.get(transfer, 0):
+            return 0
+        self._quarters[transfer] = quarter
+        return quarter
 
     async def handle_line(self, line: str) -> bool:
         """Act on one typed line; returns False when the user asked to quit."""
@@ -296,9 +442,113 @@ class TerminalChat:
         elif command == "usage":
             line = describe(self.report, self.name_of) if self.report else None
             self.out(line or "! only the host sees the assistant's usage")
+        elif command == "send":
+            await self._send_file(arg)
+        elif command == "cancel":
+            sending = client.uploads
+            for upload in sending:
+                client.cancel_upload(upload.id)
+            if not sending:
+                self.out("! no file of yours is being sent")
+        elif command == "files":
+            self._list_files()
+        elif command in ("save", "save!"):
+            self._save(arg, replace=command == "save!")
         else:
             self.out(HELP)
         return True
+
+    async def _send_file(self, arg: str) -> None:
+        """``/send [--ai] PATH``: read the file (no more than the room takes) and share it."""
+        assistant = arg == "--ai" or arg.startswith("--ai ")
+        where = arg.removeprefix("--ai").strip() if assistant else arg
+        if not where:
+            self.out("! usage: /send PATH, or /send --ai PATH to let the assistant read it")
+            return
+        room = self.client.room
+        if assistant and room.assistant is None:
+            self.out("! this room has no assistant to read it; /send PATH shares it")
+            return
+        path = Path(where)
+        shown = _one_line(where)
+        limit = max(0, room.limits.max_file_bytes)
+        try:
+            data = await asyncio.to_thread(_read_at_most, path, limit + 1)
+        except OSError as exc:
+            self.out(f"! cannot read {shown}: {exc.strerror or exc}")
+            return
+        if limit and len(data) > limit:  # read one byte more than it takes, to know
+            self.out(f"! {shown} not shared: this room takes files of at most {size_words(limit)}")
+            return
+        try:
+            self.client.share_file(path.name, data, assistant=assistant)
+        except (FileRefused, NotConnected) as exc:
+            self.out(f"! {shown} not shared: {exc}")
+            return
+        if assistant and room.assistant is not None:
+            provider = f"{room.assistant.provider} / {room.assistant.model}"
+            self.out(
+                f"* You let the assistant read {_one_line(safe_file_name(path.name))}: when it"
+                f" answers, the file is sent to {_one_line(provider)}."
+            )
+
+    def _list_files(self) -> None:
+        known = self.client.files
+        for number, file in enumerate(self.files, 1):
+            shared = known.get(file)
+            if shared is not None:
+                self.out("  " + file_line(shared, number))
+        if not self.files:
+            self.out("  no files shared yet")
+
+    def _save(self, arg: str, *, replace: bool) -> None:
+        """``/save N PATH``: fetch file N and write it to PATH (in the background)."""
+        number, _, target = arg.partition(" ")
+        target = target.strip()
+        if not number.isdigit() or not target:
+            self.out("! usage: /save N PATH, with N from the [file N] lines")
+            return
+        n = int(number)
+        file = self.files[n - 1] if 1 <= n <= len(self.files) else None
+        shared = self.client.files.get(file) if file is not None else None
+        if file is None or shared is None:
+            self.out(f"! there is no file {n}")
+            return
+        path = Path(target).expanduser()
+        if path.is_dir():
+            path = path / safe_file_name(shared.name)
+        if not replace and os.path.lexists(path):
+            self.out(f"! {_one_line(str(path))} exists; /save! {n} PATH replaces it")
+            return
+        if file in self._saves:
+            self.out(f"! file {n} is being saved already")
+            return
+        self._quarters.pop(file, None)
+        self._saves[file] = asyncio.create_task(self._fetch_and_write(n, file, path, replace))
+
+    async def _fetch_and_write(self, n: int, file: FileId, path: Path, replace: bool) -> None:
+        shown = _one_line(str(path))
+        try:
+            data = await self.client.download(file)
+            await asyncio.to_thread(write_private, path, data, replace=replace)
+        except DownloadFailed as exc:
+            self.out(f"! file {n} not saved: {_one_line(exc.message)}")
+        except (UnknownFile, NotConnected) as exc:
+            self.out(f"! file {n} not saved: {_one_line(str(exc))}")
+        except FileExistsError:
+            self.out(f"! file {n} not saved: {shown} exists now; /save! {n} PATH replaces it")
+        except OSError as exc:
+            self.out(f"! file {n} not saved: cannot write {shown}: {exc.strerror or exc}")
+        else:
+            self.out(f"* saved file {n} to {shown} ({size_words(len(data))})")
+        finally:
+            self._saves.pop(file, None)
+
+    async def finish(self) -> None:
+        """Wait for the saves under way (each ends, one way or the other)."""
+        saves = list(self._saves.values())
+        if saves:
+            await asyncio.wait(saves)
 
     async def _set_mode(self, mode: str) -> None:
         report = self.report
@@ -406,7 +656,8 @@ async def run(args: argparse.Namespace) -> int:
             break
         line = getter.result()
         if line is None or not await chat.handle_line(line):
-            await client.wait_sent()  # everything typed goes out before we leave
+            await chat.finish()  # files asked for are saved before we leave,
+            await client.wait_sent()  # and everything typed or shared goes out
             await client.leave()
             break
     return await printer

@@ -32,7 +32,7 @@ from core.discovery import resolve_interfaces
 from core.hosting import AnnounceError, HostingError, RoomHost
 from core.log_redaction import install_log_redaction
 from core.pake import generate_room_code
-from core.protocol import DEFAULT_PORT
+from core.protocol import DEFAULT_PORT, Limits
 from core.room import RoomConfig
 
 ROOM_CODE_ENV = "GPTGROUP_ROOM_CODE"
@@ -40,6 +40,9 @@ OLD_PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"  # read too, for scripts written bef
 NEW_CODE = "new"
 HOST_KEY_ENV = "GPTGROUP_HOST_KEY"  # read by gptgroup-chat, so the key stays out of `ps`
 MAX_PORT = 65535
+MB = 1000 * 1000  # the unit of the file limits (as the room's messages say sizes)
+MAX_FILE_MB = 100
+MAX_FILE_BUDGET_MB = 4000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )  # fmt: skip
     parser.add_argument("--max-participants", type=int, default=None, metavar="N")
+    parser.add_argument(
+        "--max-file-mb", type=int, default=Limits().max_file_bytes // MB, metavar="N",
+        help="the largest file people may share, in MB (0: no files; default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--file-budget-mb", type=int, default=Limits().file_budget_bytes // MB, metavar="N",
+        help=(
+            "memory for all the room's files together, in MB (default: %(default)s); files "
+            "stay in memory until the room closes"
+        ),
+    )  # fmt: skip
     parser.add_argument(
         "--private-history", dest="share_history", action="store_false",
         help="people who join later do not see the conversation before they came",
@@ -129,6 +143,8 @@ async def serve(args: argparse.Namespace) -> int:
                 max_participants=args.max_participants,
                 share_history=args.share_history,
                 assistant=assistant.config if assistant else None,
+                max_file_bytes=args.max_file_mb * MB,
+                file_budget_bytes=args.file_budget_mb * MB,
             ),
             provider=assistant.provider if assistant else None,
             bind=args.bind,
@@ -154,6 +170,7 @@ async def serve(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()  # before "Press Ctrl+C" is printed, so that Ctrl+C is ours
     print(join_instructions(host))
     _print_assistant(assistant)
+    print(_files_line(host.config))
     if host.advertised:
         print("Announced on the local network, so others see it in their room list.")
     else:
@@ -177,6 +194,12 @@ def _check_options(args: argparse.Namespace) -> str | None:
         return "--max-participants must be at least 1"
     if not 0 <= args.port <= MAX_PORT:
         return f"--port must be between 0 and {MAX_PORT}"
+    if not 0 <= args.max_file_mb <= MAX_FILE_MB:
+        return f"--max-file-mb must be between 0 (no files) and {MAX_FILE_MB}"
+    if not 1 <= args.file_budget_mb <= MAX_FILE_BUDGET_MB:
+        return f"--file-budget-mb must be between 1 and {MAX_FILE_BUDGET_MB}"
+    if args.file_budget_mb <= args.max_file_mb:
+        return "--file-budget-mb must be more than --max-file-mb, or no file that large fits"
     try:
         RoomConfig(name=args.name)  # the room's own rules for its name
     except ValueError as exc:
@@ -187,6 +210,16 @@ def _check_options(args: argparse.Namespace) -> str | None:
         except ValueError as exc:
             return f"--interface: {exc}"
     return None
+
+
+def _files_line(config: RoomConfig) -> str:
+    limits = config.limits
+    if limits.max_file_bytes <= 0:
+        return "No files in this room (see --max-file-mb)."
+    return (
+        f"Files: up to {limits.max_file_bytes / MB:g} MB each, "
+        f"{limits.file_budget_bytes / MB:g} MB in all, kept in memory until the room closes."
+    )
 
 
 def _print_assistant(assistant: AssistantSetup | None) -> None:

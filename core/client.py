@@ -15,6 +15,14 @@ and in order. Messages sent meanwhile wait in an outbox and are sent on resume; 
 ids make the room ignore a second copy. A closed room, a kick, a ban or a refused join ends
 the retries and is reported as an :class:`Ended` event.
 
+Files: :meth:`RoomClient.share_file` shares one (its progress and outcome arrive as events:
+:class:`FileQueued`, :class:`UploadProgress`, then the room's ``file_shared`` event, an
+:class:`Acknowledged` or an :class:`UploadFailed`); :meth:`RoomClient.fetch_file` fetches one
+that a ``file_shared`` event named (:class:`DownloadProgress`, then :class:`FileFetched` or
+:class:`FetchFailed`), and :meth:`RoomClient.download` does that and waits. Both go on from
+where they were after a reconnect. A chunk of a file is handed to the connection only as fast
+as it writes them, so a file in flight never queues more than a few chunks ahead of a message.
+
 Every connection is TLS, and the room is known by its certificate's fingerprint (see
 :mod:`core.room_tls`). A client told the fingerprint (by a room link or a discovery record)
 checks it right after the TLS handshake, before it sends the room anything, and a room with
@@ -53,10 +61,16 @@ from core.participant import (
     Acknowledged,
     AttemptFailed,
     CertificateChanged,
+    ChunkTag,
     ClientEvent,
     Deliver,
+    DownloadProgress,
     End,
     Ended,
+    FetchFailed,
+    FileFetched,
+    FileQueued,
+    FileRefused,
     Joined,
     JoinError,
     JoinRefused,
@@ -73,6 +87,9 @@ from core.participant import (
     ScheduleReconnect,
     SendFailed,
     SendFrame,
+    UnknownFile,
+    UploadFailed,
+    UploadProgress,
     read_greeting,
 )
 from core.protocol import (
@@ -84,6 +101,8 @@ from core.protocol import (
     CloseRoom,
     ConfigureAssistant,
     ErrorCode,
+    FileId,
+    FileShared,
     Kick,
     Lock,
     MessageId,
@@ -112,7 +131,13 @@ __all__ = [
     "CertificateChanged",
     "CertificateMismatch",
     "ClientEvent",
+    "DownloadFailed",
+    "DownloadProgress",
     "Ended",
+    "FetchFailed",
+    "FileFetched",
+    "FileQueued",
+    "FileRefused",
     "JoinRefused",
     "MessageTooLarge",
     "NotConnected",
@@ -125,6 +150,9 @@ __all__ = [
     "RoomRestarted",
     "RoomUnreachable",
     "SendFailed",
+    "UnknownFile",
+    "UploadFailed",
+    "UploadProgress",
     "probe_room",
 ]
 
@@ -133,6 +161,18 @@ log = logging.getLogger("gptgroup.client")
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # the largest frame we accept from a room
 LEAVE_WAIT = 3.0  # seconds we wait, at most, for the room to close after we say we leave
 OLDER_ROOM_TEXT = "this room runs an older GPT Group without encryption; ask the host to update"
+
+
+class DownloadFailed(Exception):
+    """:meth:`RoomClient.download` got no file: ``failure`` is the :class:`FetchFailed` that
+    ended the fetch (its ``code`` and ``message`` say why)."""
+
+    def __init__(self, failure: FetchFailed) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.file = failure.file
+        self.code = failure.code
+        self.message = failure.message
 
 
 def _now() -> float:
@@ -265,6 +305,15 @@ async def _answers_in_the_clear(url: str, wait: float) -> bool:
     return status.split(b" ")[1:2] == [b"200"]
 
 
+@dataclass(frozen=True)
+class _Outgoing:
+    """A frame to write: on which connection, and the chunk it carries, if any."""
+
+    conn: ClientConnection
+    text: str
+    chunk: ChunkTag | None = None
+
+
 class RoomClient:
     """One participant's connection to a room. See the module docstring."""
 
@@ -302,9 +351,11 @@ class RoomClient:
             client_name=client_name,
         )
         self._ws: ClientConnection | None = None  # the live connection, once welcomed
-        # Frames the machine produced, each with the connection it is meant for, written in
-        # order by one task; a frame for a connection that has since dropped goes nowhere.
-        self._outgoing: asyncio.Queue[tuple[ClientConnection, str]] = asyncio.Queue()
+        # Frames the machine produced, each with the connection it is meant for (and, for a
+        # file's chunk, what to report once written), written in order by one task; a frame
+        # for a connection that has since dropped goes nowhere.
+        self._outgoing: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        self._fetch_waiters: dict[str, list[asyncio.Future[bytes]]] = {}
         self._writer: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -372,6 +423,21 @@ class RoomClient:
         return self._machine.pending
 
     @property
+    def uploads(self) -> list[FileQueued]:
+        """Files being shared and not yet confirmed by the room, in the order shared."""
+        return self._machine.uploads
+
+    @property
+    def files(self) -> dict[FileId, FileShared]:
+        """Every file shared in the room that an event delivered so far named, by id."""
+        return self._machine.files
+
+    @property
+    def fetching(self) -> tuple[FileId, ...]:
+        """The files being fetched now."""
+        return self._machine.fetching
+
+    @property
     def _session(self) -> str | None:
         """The session token to resume with (tests take a session over by setting it)."""
         return self._machine.session
@@ -429,8 +495,9 @@ class RoomClient:
         self._carry_out(self._machine.left(), None)
 
     async def wait_sent(self) -> None:
-        """Return once every message sent so far is confirmed or refused by the room, or the
-        client has ended. Wrap it in ``asyncio.wait_for`` to bound the wait."""
+        """Return once every message sent and every file shared so far is confirmed or
+        refused by the room (or cancelled), or the client has ended. Wrap it in
+        ``asyncio.wait_for`` to bound the wait."""
         ended = asyncio.ensure_future(self._ended_event.wait())
         drained = asyncio.ensure_future(self._outbox_empty.wait())
         try:
@@ -454,6 +521,55 @@ class RoomClient:
         message_id = MessageId(uuid.uuid4().hex)
         self._carry_out(self._machine.post(message_id, text, _now(), time.time()), self._ws)
         return message_id
+
+    def share_file(self, name: str, data: bytes, *, assistant: bool = False) -> MessageId:
+        """Share ``data`` as ``name``; returns its client id at once. Never waits.
+
+        ``assistant``: the sender lets the assistant read it (the default is no: nothing of
+        the file reaches the AI provider). ``data`` is held, not copied, until the room has
+        it all: do not change it meanwhile. Its progress and outcome arrive as events (see
+        the module docstring); it goes on after a reconnect. Raises :class:`FileRefused` at
+        once for a file the room would refuse on sight (files off, empty, over the size
+        limit), :class:`NotConnected` once ended."""
+        upload_id = MessageId(uuid.uuid4().hex)
+        actions = self._machine.share(
+            upload_id, name, data, _now(), time.time(), assistant=assistant
+        )
+        self._carry_out(actions, self._ws)
+        return upload_id
+
+    def cancel_upload(self, upload_id: MessageId) -> None:
+        """Stop sharing a file: an :class:`UploadFailed` (``cancelled``) follows, unless the
+        room confirmed it already."""
+        self._carry_out(self._machine.cancel_upload(upload_id, _now()), self._ws)
+
+    def fetch_file(self, file: FileId) -> None:
+        """Start fetching ``file`` (or let a fetch under way go on): :class:`DownloadProgress`
+        events, then :class:`FileFetched` or :class:`FetchFailed`. Never waits. Raises
+        :class:`UnknownFile` for a file no delivered event named, :class:`NotConnected` once
+        ended."""
+        self._carry_out(self._machine.fetch(file, _now()), self._ws)
+
+    def stop_fetch(self, file: FileId) -> None:
+        """Stop fetching ``file``; a :class:`FetchFailed` (``cancelled``) follows."""
+        self._carry_out(self._machine.stop_fetch(file, _now()), self._ws)
+
+    async def download(self, file: FileId) -> bytes:
+        """Fetch ``file`` and return its bytes (checked against its SHA-256). Raises
+        :class:`DownloadFailed` when the fetch fails, :class:`UnknownFile` and
+        :class:`NotConnected` as :meth:`fetch_file` does. The events of :meth:`fetch_file`
+        are delivered too. Cancelling the wait does not stop the fetch."""
+        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        waiters = self._fetch_waiters.setdefault(file, [])
+        waiters.append(waiter)
+        try:
+            self.fetch_file(file)
+            return await waiter
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._fetch_waiters.pop(file, None)
 
     async def set_typing(self, active: bool) -> None:
         """Say whether we are typing. Dropped silently while not connected (it is ephemeral)."""
@@ -529,12 +645,14 @@ class RoomClient:
         (the one a frame came on, or the live one); the machine's frames go to it."""
         for action in actions:
             match action:
-                case SendFrame(text=text):
+                case SendFrame(text=text, chunk=chunk):
                     # The machine only writes with a connection open; without one, what the
                     # frame carried is kept by the machine for the next welcome.
                     if conn is not None:
-                        self._outgoing.put_nowait((conn, text))
+                        self._outgoing.put_nowait(_Outgoing(conn, text, chunk))
                 case Deliver(event=event):
+                    if isinstance(event, FileFetched | FetchFailed):
+                        self._fetched(event)
                     self._events.put_nowait(event)
                 case Joined():
                     self._ws = conn
@@ -544,11 +662,21 @@ class RoomClient:
                     self._reconnect_in = delay
                 case End(ended=ended):
                     self._finish(ended)
-        if self._machine.pending:
+        if self._machine.pending or self._machine.uploads:
             self._outbox_empty.clear()
         else:
             self._outbox_empty.set()
         self._schedule_tick()
+
+    def _fetched(self, outcome: FileFetched | FetchFailed) -> None:
+        """Hand a fetch's outcome to whoever waits in :meth:`download`."""
+        for waiter in self._fetch_waiters.pop(outcome.file, []):
+            if waiter.done():
+                continue
+            if isinstance(outcome, FileFetched):
+                waiter.set_result(outcome.data)
+            else:
+                waiter.set_exception(DownloadFailed(outcome))
 
     def _schedule_tick(self) -> None:
         """Keep one timer armed for the machine's next wakeup (a paced message, the end of
@@ -580,11 +708,19 @@ class RoomClient:
         self._events.put_nowait(ended)
 
     async def _write_loop(self) -> None:
-        """Write the machine's frames in order, each to the connection it was meant for."""
+        """Write the machine's frames in order, each to the connection it was meant for.
+
+        ``send`` returns once the connection has taken the frame into its buffer, waiting
+        while that buffer is full: that is when a chunk counts as written, and the machine
+        hands out the next ones."""
         while True:
-            ws, text = await self._outgoing.get()
-            with contextlib.suppress(ConnectionClosed):  # sent again after the next welcome
-                await ws.send(text)
+            frame = await self._outgoing.get()
+            try:
+                await frame.conn.send(frame.text)
+            except ConnectionClosed:
+                continue  # sent again after the next welcome (a chunk: from the room's offset)
+            if frame.chunk is not None:
+                self._carry_out(self._machine.chunk_written(frame.chunk, _now()), self._ws)
 
     async def _stop_writer(self) -> None:
         writer, self._writer = self._writer, None

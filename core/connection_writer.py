@@ -10,6 +10,15 @@ a participant that stops reading only ever delays itself. Two kinds of frames go
   holds anyway, serialised one at a time as the writer reaches them. A resume that never
   reads therefore costs a list of references, not a copy of the history per connection.
 
+Below both, a *filler* (a download's ``file_data`` frames) is asked for one frame at a time,
+and only when nothing else waits: a frame queued meanwhile waits for one filler frame at
+most, and a file costs the host one frame's worth of memory per connection, not the file.
+Nor may the filler fill the buffers between us and the reader (the kernels' can hold
+megabytes, which a chat frame would then wait behind): a WebSocket ping follows every
+:data:`FILLER_PING_EVERY` bytes of it, and no more filler goes out while more than
+:data:`FILLER_WINDOW` bytes of it were written after the latest ping the reader answered.
+Every WebSocket endpoint answers pings by itself, so a client needs nothing for this.
+
 Nothing here waits for a peer for ever: a write that makes no progress for
 :data:`SEND_STALL_TIMEOUT` reports the reader as stalled (the room then cuts it off like any
 laggard), and a close that was to be sent after the queue gives up on the queue after
@@ -19,6 +28,7 @@ laggard), and a close that was to be sent after the queue gives up on the queue 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +41,8 @@ from core.protocol import ServerMessage, close_reason
 
 __all__ = [
     "CLOSE_GRACE",
+    "FILLER_PING_EVERY",
+    "FILLER_WINDOW",
     "FLUSH_DEADLINE",
     "SEND_STALL_TIMEOUT",
     "SLOW_READER_CLOSE_GRACE",
@@ -46,6 +58,8 @@ CLOSE_GRACE = 2.0  # seconds a closing handshake may take before the socket is c
 SLOW_READER_CLOSE_GRACE = 20.0
 FLUSH_DEADLINE = 5.0  # seconds a close may wait for the queue ahead of it to be written
 SEND_STALL_TIMEOUT = 20.0  # seconds one write may wait for the reader (as the ping's timeout)
+FILLER_WINDOW = 192 * 1024  # filler bytes on their way to a reader, at most
+FILLER_PING_EVERY = 64 * 1024  # filler bytes between two pings that tell how far it read
 
 
 class OutputBudget:
@@ -65,6 +79,9 @@ class ConnectionWriter:
 
     ``on_stalled`` is called (once) when the reader has taken nothing for
     :data:`SEND_STALL_TIMEOUT` seconds; the owner then closes the writer without flushing.
+    ``filler`` gives the next low-priority frame (or None when it has none); it is asked only
+    when the queue is empty and the writer is not closing; call :meth:`wake` when it has
+    frames again.
     """
 
     def __init__(
@@ -73,11 +90,16 @@ class ConnectionWriter:
         max_pending_bytes: int,
         budget: OutputBudget,
         on_stalled: Callable[[], None] = lambda: None,
+        filler: Callable[[], str | None] | None = None,
     ) -> None:
         self._ws = ws
         self._max_pending = max_pending_bytes
         self._budget = budget
         self._on_stalled = on_stalled
+        self._filler = filler
+        self._filler_sent = 0  # bytes of filler written
+        self._filler_pinged = 0  # ... when the latest ping went
+        self._filler_arrived = 0  # ... when the latest ping the reader answered went
         self._frames: deque[tuple[str | ServerMessage, int]] = deque()
         self._pending = 0
         self._wake = asyncio.Event()
@@ -107,6 +129,11 @@ class ConnectionWriter:
         self._count(size)
         self._wake.set()
         return True
+
+    def wake(self) -> None:
+        """The filler has frames to give (again)."""
+        if self._close is None:
+            self._wake.set()
 
     def put_catch_up(self, message: ServerMessage) -> None:
         """Queue ``message`` to be serialised when the writer reaches it (not counted)."""
@@ -188,15 +215,22 @@ class ConnectionWriter:
                     item, size = self._frames.popleft()
                     self._count(-size)
                     text = item if isinstance(item, str) else serialize(item)
-                    try:  # (a timeout in this task: wait_for would start one task per frame)
-                        async with asyncio.timeout(SEND_STALL_TIMEOUT):
-                            await self._ws.send(text)
-                    except TimeoutError:
-                        self._on_stalled()  # the owner closes us without flushing
+                    if not await self._send(text):
                         return
                 if self._close is not None:
                     await self._close_now(*self._close)
                     return
+                extra = self._next_filler()
+                if extra is not None:
+                    if not await self._send(extra):
+                        return
+                    self._filler_sent += len(extra)
+                    if self._filler_sent - self._filler_pinged >= FILLER_PING_EVERY:
+                        await self._ping_for_filler()
+                    # A write that the socket takes at once does not yield: let the room and
+                    # the other connections' writers run between one chunk and the next.
+                    await asyncio.sleep(0)
+                    continue
                 self._wake.clear()
                 await self._wake.wait()
         except ConnectionClosed:
@@ -204,6 +238,36 @@ class ConnectionWriter:
         except Exception:  # a bug here must not leave the socket and its slot open for ever
             log.exception("writing to a connection failed")
             self._ws.transport.abort()
+
+    def _next_filler(self) -> str | None:
+        """The filler's next frame, if it has one and the reader is near enough."""
+        if self._filler is None or self._filler_sent - self._filler_arrived >= FILLER_WINDOW:
+            return None
+        return self._filler()
+
+    async def _ping_for_filler(self) -> None:
+        mark = self._filler_pinged = self._filler_sent
+        pong = asyncio.ensure_future(await self._ws.ping())
+        pong.add_done_callback(functools.partial(self._filler_read, mark))
+
+    def _filler_read(self, mark: int, pong: asyncio.Future[float]) -> None:
+        """The reader answered the ping sent after ``mark`` bytes of filler."""
+        if pong.cancelled() or pong.exception() is not None:  # closed: nothing more to send
+            return
+        self._filler_arrived = max(self._filler_arrived, mark)
+        if self._close is None:
+            self._wake.set()
+
+    async def _send(self, text: str) -> bool:
+        """Write one frame; False (after telling the owner) if the reader took nothing for
+        :data:`SEND_STALL_TIMEOUT`."""
+        try:  # (a timeout in this task: wait_for would start one task per frame)
+            async with asyncio.timeout(SEND_STALL_TIMEOUT):
+                await self._ws.send(text)
+        except TimeoutError:
+            self._on_stalled()  # the owner closes us without flushing
+            return False
+        return True
 
     async def _close_now(self, code: int, reason: str) -> None:
         self._ws.close_timeout = self._grace

@@ -13,8 +13,12 @@ timers, and reports to one :class:`Participant`:
 * :meth:`~Participant.certificate_changed` when a reconnect met another certificate than the
   one the session began with,
 * :meth:`~Participant.tick` at :attr:`~Participant.next_wakeup`, so paced messages go out,
-* :meth:`~Participant.post`, :meth:`~Participant.leave` and :meth:`~Participant.left` for
-  what the user does; :meth:`~Participant.abandon` when the adapter itself cannot go on.
+* :meth:`~Participant.chunk_written` when the connection has written a frame that carried a
+  file's chunk, so that the next chunks go,
+* :meth:`~Participant.post`, :meth:`~Participant.share`, :meth:`~Participant.cancel_upload`,
+  :meth:`~Participant.fetch`, :meth:`~Participant.stop_fetch`, :meth:`~Participant.leave`
+  and :meth:`~Participant.left` for what the user does; :meth:`~Participant.abandon` when
+  the adapter itself cannot go on.
 
 Each returns the actions to carry out, in order: :class:`SendFrame`, :class:`Deliver`,
 :class:`Joined`, :class:`AttemptFailed`, :class:`ScheduleReconnect`, :class:`End`. Time comes
@@ -44,6 +48,21 @@ The rules kept here:
   Messages go out in order at 90% of the room's rate (:mod:`core.outbox`). After a welcome,
   nothing is (re)sent until the replay it announced has been read, or :data:`REPLAY_WAIT`
   has passed: the replay may confirm messages the room posted under an earlier identity.
+* **Files shared** (:mod:`core.outbox` paces them). A file is checked against the room's
+  limits when shared (:class:`FileRefused`), announced to the app (:class:`FileQueued`),
+  offered when its turn comes, and its chunks go from the offset the room's
+  ``file_accepted`` names, a few at a time (the window of :mod:`core.outbox`), with
+  :class:`UploadProgress` now and then. Exactly one outcome follows: the ``file_shared``
+  event with its client id (under any identity we have had), an :class:`Acknowledged`, or
+  an :class:`UploadFailed` (refused, corrupt, cancelled, or ``room_ended`` when the client
+  ends first). After a reconnect the offer goes again, once the replay is read, and the
+  room answers with the offset it reached.
+* **Files fetched.** A file can be fetched once a ``file_shared`` event named it (we know its
+  size and SHA-256 from it). Its bytes are taken only in order: a frame that does not start
+  where the bytes so far end asks the room again from there (once per gap); more bytes than
+  the file has, or a mismatched SHA-256 at the end, fail it (``file_corrupt``). The result
+  is one :class:`FileFetched` or :class:`FetchFailed`; after a reconnect the fetch goes on
+  from the bytes already had.
 * **Reconnecting.** A close with a terminal code ends the client; any other loss is retried
   with jittered exponential backoff (:class:`ReconnectPolicy`) until ``give_up_after``
   seconds, waiting at least as long as a ``flooding`` refusal's ``retry_after`` asks (capped
@@ -52,16 +71,22 @@ The rules kept here:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
+import hashlib
 import logging
+import math
 import os
 import random
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from core.codec import parse_server_frame, serialize
-from core.outbox import Outbox, Outgoing
+from core.filetypes import safe_file_name
+from core.outbox import Outbox, Outgoing, Upload, Uploads
 from core.pake import (
     FINGERPRINT_BYTES,
     BadPakeMessage,
@@ -96,8 +121,18 @@ from core.protocol import (
     CloseCode,
     ErrorCode,
     ErrorMessage,
+    FileAccepted,
+    FileCancel,
+    FileChunk,
+    FileData,
+    FileGet,
+    FileId,
+    FileOffer,
+    FileShared,
+    FileStop,
     Hello,
     Leave,
+    Limits,
     MessageId,
     MessagePosted,
     Notice,
@@ -126,11 +161,17 @@ __all__ = [
     "Acknowledged",
     "AttemptFailed",
     "CertificateChanged",
+    "ChunkTag",
     "ClientEvent",
     "Deliver",
+    "DownloadProgress",
     "End",
     "EndReason",
     "Ended",
+    "FetchFailed",
+    "FileFetched",
+    "FileQueued",
+    "FileRefused",
     "JoinError",
     "JoinRefused",
     "Joined",
@@ -147,7 +188,11 @@ __all__ = [
     "ScheduleReconnect",
     "SendFailed",
     "SendFrame",
+    "UnknownFile",
+    "UploadFailed",
+    "UploadProgress",
     "read_greeting",
+    "size_words",
 ]
 
 log = logging.getLogger("gptgroup.client")
@@ -155,6 +200,11 @@ log = logging.getLogger("gptgroup.client")
 REPLAY_WAIT = 2.0  # seconds unconfirmed messages wait, at most, for the replay to be read
 FLOODING_WAIT_DEFAULT = 5.0  # a flooding refusal without retry_after: wait this long
 FLOODING_WAIT_CAP = 60.0  # never wait longer than this because a room said so
+PROGRESS_STEP = 0.05  # progress is reported when a transfer moved on by this share of it,
+PROGRESS_INTERVAL = 0.25  # or by anything after this many seconds
+_MAX_CHUNK_BYTES = Limits().file_chunk_bytes  # what one chunk frame may carry, whatever asked
+_FORGOTTEN_FILES = 256  # files of ours recently let go, whose late errors are not news
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
 
 EndReason = Literal[
     "left",
@@ -210,6 +260,36 @@ class NotConnected(RuntimeError):
 
 class MessageTooLarge(ValueError):
     """The message would not fit in one frame under the room's limits."""
+
+
+class FileRefused(ValueError):
+    """The file cannot be shared here, known before anything is sent: ``code`` is the room's
+    own (``files_off``, ``file_empty``, ``file_too_large``) and ``message`` says why in words
+    for the person sharing it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class UnknownFile(LookupError):
+    """No ``file_shared`` event we delivered names this file: there is nothing to fetch."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(f"no file {file!r} has been shared in this room")
+        self.file = file
+
+
+def size_words(size: int) -> str:
+    """A size in bytes as people read it: ``512 bytes``, ``79 KB``, ``9.5 MB`` (binary
+    multiples, as file managers show them)."""
+    if size < 1024:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    shown = f"{size / (1024 * 1024):.1f}".removesuffix(".0")
+    return f"{shown} MB"
 
 
 JoinError = JoinRefused | RoomUnreachable | RoomRestarted | CertificateChanged
@@ -296,6 +376,72 @@ class Ended:
     them (the connection dropped before its answer came)."""
 
 
+@dataclass(frozen=True)
+class FileQueued:
+    """A file of ours is being shared (client id ``id``), not yet confirmed by the room.
+    :class:`UploadProgress` events may follow, then exactly one outcome: a ``file_shared``
+    event with ``client_id`` ``id`` (shared), an :class:`Acknowledged` (shared, its event
+    not seen), or an :class:`UploadFailed` (refused, damaged on the way, cancelled, or the
+    client ended first). ``name`` is the name it is offered under (made safe); ``ts`` is when
+    it was shared (wall clock, for display only)."""
+
+    id: MessageId
+    name: str
+    size: int
+    assistant: bool
+    ts: float
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """``sent`` of ``size`` bytes of upload ``id`` have left (reported every few percent;
+    it can go back after a reconnect, to what the room had)."""
+
+    id: MessageId
+    sent: int
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadFailed:
+    """Upload ``id`` will not be shared. ``code``: the room's refusal (``file_too_large``,
+    ``storage_full``, ``file_corrupt``...), ``cancelled`` (the user cancelled it) or
+    ``room_ended`` (the client ended first); ``message`` says why in words."""
+
+    id: MessageId
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """``received`` of ``size`` bytes of ``file`` are here (reported every few percent)."""
+
+    file: FileId
+    received: int
+    size: int
+
+
+@dataclass(frozen=True)
+class FileFetched:
+    """All of ``file`` arrived and matches its SHA-256: ``data`` is its bytes. The client
+    keeps no copy: whoever asked for it holds them now."""
+
+    file: FileId
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FetchFailed:
+    """Fetching ``file`` stopped without it: ``code`` ``file_corrupt`` (the bytes did not
+    match), ``unknown_file`` (the room has no such file for us), ``cancelled`` (the user
+    stopped it) or ``room_ended`` (the client ended first); ``message`` says why in words."""
+
+    file: FileId
+    code: str
+    message: str
+
+
 ClientEvent = (
     RoomEvent
     | TypingChanged
@@ -310,9 +456,26 @@ ClientEvent = (
     | Acknowledged
     | SendFailed
     | Ended
+    | FileQueued
+    | UploadProgress
+    | UploadFailed
+    | DownloadProgress
+    | FileFetched
+    | FetchFailed
 )
 
 # --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class ChunkTag:
+    """Which chunk a :class:`SendFrame` carries: upload ``upload``'s bytes up to ``end``, on
+    the ``link``-th connection. The adapter hands it back to
+    :meth:`Participant.chunk_written` once the connection has taken the frame."""
+
+    upload: MessageId
+    end: int
+    link: int
 
 
 @dataclass(frozen=True)
@@ -320,9 +483,15 @@ class SendFrame:
     """Write ``text`` to the connection whose frame, or whose welcome, led to it (for
     :meth:`Participant.post` and :meth:`Participant.tick`: the live connection). A frame
     that cannot be written because that connection dropped is simply dropped: whatever it
-    carried that matters is sent again after the next welcome."""
+    carried that matters is sent again after the next welcome.
+
+    A frame with a ``chunk`` carries a file's bytes: once the connection has written it,
+    report it with :meth:`Participant.chunk_written`; only a few such frames are handed out
+    before that. One that could not be written needs no report: its connection is gone, and
+    the next one starts afresh from the room's offset."""
 
     text: str
+    chunk: ChunkTag | None = None
 
 
 @dataclass(frozen=True)
@@ -435,6 +604,39 @@ def read_greeting(frame: str | bytes) -> ServerHello:
 _Phase = Literal["offline", "greeting", "authenticating", "welcoming", "live"]
 
 
+@dataclass(eq=False)
+class _Download:
+    """A file being fetched: what it should be (from its ``file_shared`` event), the bytes
+    so far, and where its request stands on the live connection."""
+
+    file: FileId
+    size: int
+    sha256: str
+    data: bytearray = field(default_factory=bytearray)
+    link: int = 0  # the connection its file_get went on (0: none yet)
+    asked_from: int = -1  # the offset that file_get (or the latest re-request) named
+    shown: int = 0  # progress last reported (bytes), and when
+    shown_at: float = -math.inf
+
+
+def _progressed(done: int, shown: int, size: int, shown_at: float, now: float) -> bool:
+    """Whether a transfer at ``done`` of ``size`` bytes is worth reporting again: it moved
+    on by :data:`PROGRESS_STEP` since ``shown``, or at all after :data:`PROGRESS_INTERVAL`,
+    or it reached the end."""
+    if done == shown:
+        return False
+    if done >= size or abs(done - shown) >= size * PROGRESS_STEP:
+        return True
+    return now - shown_at >= PROGRESS_INTERVAL
+
+
+def _decode_chunk(text: str) -> bytes:
+    """The bytes of a ``data`` field (unpadded base64url). Raises ``ValueError``."""
+    if len(text) % 4 == 1 or not _BASE64URL.fullmatch(text):
+        raise ValueError("not base64url text")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 @dataclass
 class _Retry:
     """A reconnect in progress: since when, how many attempts so far, and the least wait
@@ -487,6 +689,13 @@ class Participant:
         self._replay_until = 0  # the last seq of the replay after the latest welcome
         self._replay_deadline = 0.0
         self._outbox = Outbox()
+        self._uploads = Uploads()
+        self._cancels: list[MessageId] = []  # file_cancel frames for the next connection
+        self._downloads: dict[str, _Download] = {}
+        self._files: dict[str, FileShared] = {}  # every file a delivered event shared
+        self._forgotten: dict[str, None] = {}  # files of ours let go lately (insertion order)
+        self._abilities: tuple[str, ...] = ()  # the latest greeting's
+        self._link = 0  # counts welcomes: which connection a chunk frame was meant for
         self._wakeup: float | None = None
         # The mirror of the room.
         self._you: ParticipantInfo | None = None
@@ -546,6 +755,21 @@ class Participant:
     def pending(self) -> list[Queued]:
         """Messages sent but not yet confirmed by the room, in the order they were typed."""
         return [Queued(o.id, o.text, o.ts) for o in self._outbox.items]
+
+    @property
+    def uploads(self) -> list[FileQueued]:
+        """Files being shared and not yet confirmed by the room, in the order shared."""
+        return [FileQueued(u.id, u.name, u.size, u.assistant, u.ts) for u in self._uploads.items]
+
+    @property
+    def files(self) -> dict[FileId, FileShared]:
+        """Every file a delivered ``file_shared`` event named, by file id (a copy)."""
+        return {FileId(file): shared for file, shared in self._files.items()}
+
+    @property
+    def fetching(self) -> tuple[FileId, ...]:
+        """The files being fetched now."""
+        return tuple(d.file for d in self._downloads.values())
 
     @property
     def next_wakeup(self) -> float | None:
@@ -622,6 +846,17 @@ class Participant:
         """Time has passed: the paced messages now due."""
         return self._pump(now)
 
+    def chunk_written(self, tag: ChunkTag, now: float) -> list[ParticipantAction]:
+        """The connection has written the frame that carried chunk ``tag``. Returns the
+        progress to report and the chunks that may go now."""
+        upload = self._uploads.get(tag.upload)
+        if tag.link != self._link or upload is None or not self.connected:
+            return []  # a chunk of a connection that is gone, or of a settled upload
+        upload.in_flight = max(0, upload.in_flight - 1)
+        if tag.end <= upload.offset:  # not one from before the room asked to go back
+            upload.written = max(upload.written, tag.end)
+        return self._upload_progress(upload, now) + self._pump(now)
+
     # ----------------------------------------------------------------- what the user does
 
     def post(
@@ -643,6 +878,91 @@ class Participant:
                 raise MessageTooLarge("message is too large to send")
         self._outbox.add(Outgoing(message_id, text, typed_at))
         return [Deliver(Queued(message_id, text, typed_at)), *self._pump(now)]
+
+    def share(
+        self,
+        upload_id: MessageId,
+        name: str,
+        data: bytes,
+        now: float,
+        shared_at: float = 0.0,
+        *,
+        assistant: bool = False,
+    ) -> list[ParticipantAction]:
+        """Share ``data`` as ``name`` (made safe to show and save) under client id
+        ``upload_id``; ``assistant``: its sender lets the assistant read it. Returns a
+        :class:`FileQueued` for the app, then what can be sent at once. ``data`` is held,
+        not copied, until the room confirms the file: do not change it meanwhile.
+
+        Raises :class:`NotConnected` before the first welcome and once ended, and
+        :class:`FileRefused` for a file the room would refuse on sight (none taken here, an
+        empty one, one over its size limit)."""
+        if self._ended is not None:
+            raise NotConnected(f"no longer in the room: {self._ended.message}")
+        room = self._room
+        if room is None:
+            raise NotConnected("not in the room yet")
+        limit = room.limits.max_file_bytes
+        if "files" not in self._abilities or limit <= 0:
+            raise FileRefused(ErrorCode.FILES_OFF, "this room does not take files")
+        if not data:
+            raise FileRefused(ErrorCode.FILE_EMPTY, "the file is empty")
+        if len(data) > limit:
+            raise FileRefused(
+                ErrorCode.FILE_TOO_LARGE,
+                f"the file is {size_words(len(data))}; this room takes files of at most "
+                f"{size_words(limit)}",
+            )
+        upload = Upload(
+            upload_id, safe_file_name(name), data, hashlib.sha256(data).hexdigest(),
+            assistant, shared_at,
+        )  # fmt: skip
+        self._uploads.add(upload)
+        queued = FileQueued(upload.id, upload.name, upload.size, assistant, shared_at)
+        return [Deliver(queued), *self._pump(now)]
+
+    def cancel_upload(self, upload_id: str, now: float) -> list[ParticipantAction]:
+        """Stop sharing upload ``upload_id``: an :class:`UploadFailed` (``cancelled``), and
+        the room told to drop what it has (now, or on the next connection). Nothing for one
+        already settled."""
+        upload = self._uploads.pop(upload_id)
+        if upload is None:
+            return []
+        self._forget(upload.file)
+        if upload.offered:
+            self._cancels.append(upload.id)
+        failed = UploadFailed(upload.id, "cancelled", "you cancelled it")
+        return [Deliver(failed), *self._pump(now)]
+
+    def fetch(self, file: str, now: float) -> list[ParticipantAction]:
+        """Fetch ``file`` (one a delivered ``file_shared`` event named): now, or when
+        connected. Nothing more while it is being fetched already. The outcome is one
+        :class:`FileFetched` or :class:`FetchFailed`, with :class:`DownloadProgress` before.
+
+        Raises :class:`UnknownFile` for a file no event named, :class:`NotConnected` once
+        ended."""
+        if self._ended is not None:
+            raise NotConnected(f"no longer in the room: {self._ended.message}")
+        shared = self._files.get(file)
+        if shared is None:
+            raise UnknownFile(file)
+        if file in self._downloads:
+            return []
+        self._downloads[file] = _Download(shared.file, shared.size, shared.sha256)
+        return self._pump(now)
+
+    def stop_fetch(self, file: str, now: float) -> list[ParticipantAction]:
+        """Stop fetching ``file``: the bytes so far are dropped and a :class:`FetchFailed`
+        (``cancelled``) ends it. Nothing when it is not being fetched."""
+        download = self._downloads.pop(file, None)
+        if download is None:
+            return []
+        self._forget(download.file)
+        actions: list[ParticipantAction] = []
+        if self.connected and download.link == self._link:
+            actions.append(SendFrame(serialize(FileStop(file=download.file))))
+        failed = FetchFailed(download.file, "cancelled", "you stopped the download")
+        return [*actions, Deliver(failed)]
 
     def command(self, message: ClientMessage) -> SendFrame:
         """The frame for a request to send on the live connection at once (host controls,
@@ -682,6 +1002,7 @@ class Participant:
         except (JoinRefused, RoomRestarted) as exc:
             return self._attempt_failed(exc, now)
         self._greeting = greeting
+        self._abilities = greeting.abilities
         if exchange is None:
             return self._say_hello(None)
         self._exchange = exchange
@@ -821,6 +1142,8 @@ class Participant:
         # Whatever is unconfirmed goes (again) on this connection, in order; the room drops
         # any it already has by client id.
         self._outbox.requeue_all()
+        self._uploads.requeue_all()  # offered again: the room answers with where it got to
+        self._link += 1  # chunk frames of earlier connections no longer count
         self._phase = "live"
         actions: list[ParticipantAction] = [Joined(welcome)]
         if self._retry is not None:
@@ -870,7 +1193,16 @@ class Participant:
         self._phase = "offline"
         self._retry = None
         self._wakeup = None
-        return [End(ended)]
+        # Transfers under way end with the client, each with its own outcome, before the end.
+        why = f"the room ended first: {ended.message}"
+        failures: list[ParticipantAction] = [
+            Deliver(UploadFailed(u.id, "room_ended", why)) for u in self._uploads.items
+        ]
+        failures += [
+            Deliver(FetchFailed(d.file, "room_ended", why)) for d in self._downloads.values()
+        ]
+        self._uploads, self._downloads, self._cancels = Uploads(), {}, []
+        return [*failures, End(ended)]
 
     # ----------------------------------------------------------------- the live connection
 
@@ -883,11 +1215,25 @@ class Participant:
         match message:
             case Ack(id=message_id, seq=seq):
                 posted = self._outbox.confirm(message_id)
-                return [Deliver(Acknowledged(message_id, seq))] if posted else []
+                shared = self._settle_upload(message_id)
+                return [Deliver(Acknowledged(message_id, seq))] if posted or shared else []
+            case ErrorMessage(ref=str(ref), code=ErrorCode.RATE_LIMITED) if ref in self._uploads:
+                # Paced offers should not get here; if they do, offer again when told.
+                self._uploads.defer(ref, now + (message.retry_after or 1.0))
+                return []
             case ErrorMessage(ref=ref, code=ErrorCode.RATE_LIMITED) if ref is not None:
                 # Paced sends should not get here; if they do, wait as told and try again.
                 self._outbox.defer(ref, message.retry_after or 1.0, now)
                 return []
+            case ErrorMessage(ref=ref) if ref is not None and self._transfer_of(ref):
+                return self._transfer_refused(message, ref)
+            case ErrorMessage(ref=ref) if ref is not None and ref in self._forgotten:
+                log.info("a late refusal about file %s, let go already: %s", ref, message.code)
+                return []
+            case FileAccepted():
+                return self._on_accepted(message, now)
+            case FileData():
+                return self._on_data(message, now)
             case ErrorMessage(ref=ref) if ref is not None and ref in self._outbox:
                 text = self._outbox.text_of(ref)
                 self._outbox.confirm(ref)
@@ -933,6 +1279,10 @@ class Participant:
             case RoomUpdated(room=room):
                 self._room = room
                 self._outbox.pace_for(room.limits, now)
+            case FileShared(file=file, author=author, client_id=client_id):
+                self._files[file] = event
+                if author in self._my_ids:  # under any identity we have had, as messages
+                    self._settle_upload(client_id)
             case AnswerStarted() | AnswerFinished() | Notice():
                 pass
             case RoomClosed(reason=reason):
@@ -941,22 +1291,171 @@ class Participant:
                 )
 
     def _pump(self, now: float) -> list[ParticipantAction]:
-        """The messages due now on the live connection; sets :attr:`next_wakeup`."""
+        """The frames due now on the live connection (messages, file offers, requests for
+        files, chunks); sets :attr:`next_wakeup`."""
         self._wakeup = None
         if not self.connected:
             return []
+        actions: list[ParticipantAction] = [
+            SendFrame(serialize(FileCancel(id=upload_id))) for upload_id in self._cancels
+        ]
+        self._cancels = []
         if self._last_seq < self._replay_until and now < self._replay_deadline:
             # Nothing is (re)sent before the replay after a welcome has been read (or a moment
-            # has passed): it may confirm messages the room already posted under an identity
-            # we had before, which would otherwise be posted twice.
+            # has passed): it may confirm messages (and files) the room already posted under
+            # an identity we had before, which would otherwise be posted twice.
             self._wakeup = self._replay_deadline
-            return []
-        actions: list[ParticipantAction] = []
+            return actions
         while True:
             item, wait = self._outbox.next_ready(now)
             if item is None:
                 break
             actions.append(SendFrame(serialize(SendMessage(id=item.id, text=item.text))))
-        if wait != float("inf"):
+        waits = [wait]
+        while True:
+            upload, offer_wait = self._uploads.to_offer(now)
+            turn = self._outbox.take_turn(now) if upload is not None else offer_wait
+            if upload is None or turn:
+                waits.append(turn)
+                break
+            upload.state, upload.offered = "offered", True
+            offer = FileOffer(upload.id, upload.name, upload.size, upload.sha256, upload.assistant)
+            actions.append(SendFrame(serialize(offer)))
+        for download in self._downloads.values():
+            if download.link != self._link:
+                download.link, download.asked_from = self._link, len(download.data)
+                ask = FileGet(file=download.file, offset=len(download.data))
+                actions.append(SendFrame(serialize(ask)))
+        while True:
+            upload, chunk_wait = self._uploads.next_chunk(now)
+            if upload is None:
+                waits.append(chunk_wait)
+                break
+            actions.append(self._chunk(upload))
+        wait = min(waits)
+        if wait != math.inf:
             self._wakeup = now + wait
         return actions
+
+    # ----------------------------------------------------------------- files
+
+    def _chunk(self, upload: Upload) -> SendFrame:
+        """The frame for the next chunk of ``upload`` (which has been accepted); moves on."""
+        assert upload.file is not None
+        start = upload.offset
+        end = min(upload.size, start + upload.chunk_bytes)
+        data = base64.urlsafe_b64encode(upload.data[start:end]).rstrip(b"=").decode("ascii")
+        upload.offset = end
+        upload.in_flight += 1
+        chunk = FileChunk(file=upload.file, offset=start, data=data)
+        return SendFrame(serialize(chunk), ChunkTag(upload.id, end, self._link))
+
+    def _on_accepted(self, accepted: FileAccepted, now: float) -> list[ParticipantAction]:
+        """The room takes the bytes of an upload from ``offset`` on: send from there."""
+        upload = self._uploads.get(accepted.id)
+        if upload is None or upload.state == "waiting":
+            return []  # cancelled or settled meanwhile
+        offset = min(max(0, accepted.offset), upload.size)
+        if upload.state == "sending" and offset == upload.accepted_at and upload.offset > offset:
+            # The same answer again: the room saw several chunks it did not expect, all sent
+            # before it answered the first; we went back to its offset already.
+            return []
+        limit = self._room.limits.file_chunk_bytes if self._room is not None else _MAX_CHUNK_BYTES
+        upload.chunk_bytes = max(1, min(accepted.chunk_bytes, limit, _MAX_CHUNK_BYTES))
+        upload.state, upload.file, upload.accepted_at = "sending", accepted.file, offset
+        upload.offset = upload.written = offset
+        return self._upload_progress(upload, now)
+
+    def _upload_progress(self, upload: Upload, now: float) -> list[ParticipantAction]:
+        if not _progressed(upload.written, upload.shown, upload.size, upload.shown_at, now):
+            return []
+        upload.shown, upload.shown_at = upload.written, now
+        return [Deliver(UploadProgress(upload.id, upload.written, upload.size))]
+
+    def _settle_upload(self, upload_id: str) -> bool:
+        """An upload the room shared: forget it. Returns whether it was still unsettled."""
+        upload = self._uploads.pop(upload_id)
+        if upload is None:
+            return False
+        self._forget(upload.file)
+        return True
+
+    def _transfer_of(self, ref: str) -> bool:
+        """Whether an error's ``ref`` names an upload or download of ours under way."""
+        return ref in self._uploads or ref in self._downloads or bool(self._uploads.by_file(ref))
+
+    def _transfer_refused(self, error: ErrorMessage, ref: str) -> list[ParticipantAction]:
+        """The room refused an upload (its offer, or a chunk of it) or a fetch: it ends."""
+        download = self._downloads.get(ref)
+        if download is not None:
+            return self._fetch_failed(download, error.code, error.message)
+        upload = self._uploads.get(ref) or self._uploads.by_file(ref)
+        assert upload is not None
+        self._uploads.pop(upload.id)
+        self._forget(upload.file)
+        return [Deliver(UploadFailed(upload.id, error.code, error.message))]
+
+    def _on_data(self, frame: FileData, now: float) -> list[ParticipantAction]:
+        """Bytes of a file being fetched, taken only where the bytes so far end."""
+        download = self._downloads.get(frame.file)
+        if download is None:
+            return []  # stopped, failed or finished: what was on its way is not wanted
+        have = len(download.data)
+        if frame.offset != have:
+            if download.asked_from == have:
+                return []  # asked from here already; these left the room before that
+            download.asked_from = have
+            return [SendFrame(serialize(FileGet(file=download.file, offset=have)))]
+        try:
+            chunk = _decode_chunk(frame.data)
+        except (ValueError, binascii.Error):
+            return self._fetch_failed(
+                download, ErrorCode.FILE_CORRUPT, "the room sent bytes that cannot be read"
+            )
+        if have + len(chunk) > download.size:
+            return self._fetch_failed(
+                download, ErrorCode.FILE_CORRUPT,
+                f"the room sent more than the file's {size_words(download.size)}",
+            )  # fmt: skip
+        download.data += chunk
+        actions = self._download_progress(download, now)
+        if not frame.done:
+            return actions
+        if len(download.data) < download.size:
+            return actions + self._fetch_failed(
+                download, ErrorCode.FILE_CORRUPT, "the file arrived incomplete", stop=False
+            )
+        if hashlib.sha256(download.data).hexdigest() != download.sha256:
+            return actions + self._fetch_failed(
+                download, ErrorCode.FILE_CORRUPT,
+                "the file arrived damaged (its SHA-256 does not match)", stop=False,
+            )  # fmt: skip
+        del self._downloads[download.file]
+        data, download.data = bytes(download.data), bytearray()  # one copy at a time
+        return [*actions, Deliver(FileFetched(download.file, data))]
+
+    def _download_progress(self, download: _Download, now: float) -> list[ParticipantAction]:
+        have = len(download.data)
+        if not _progressed(have, download.shown, download.size, download.shown_at, now):
+            return []
+        download.shown, download.shown_at = have, now
+        return [Deliver(DownloadProgress(download.file, have, download.size))]
+
+    def _fetch_failed(
+        self, download: _Download, code: str, message: str, *, stop: bool = True
+    ) -> list[ParticipantAction]:
+        """``download`` ends without the file; with ``stop`` the room is told to stop."""
+        self._downloads.pop(download.file, None)
+        self._forget(download.file)
+        actions: list[ParticipantAction] = []
+        if stop and self.connected:
+            actions.append(SendFrame(serialize(FileStop(file=download.file))))
+        return [*actions, Deliver(FetchFailed(download.file, code, message))]
+
+    def _forget(self, file: str | None) -> None:
+        """Remember, for a while, that ``file`` is let go: late errors about it are no news."""
+        if file is None:
+            return
+        self._forgotten[file] = None
+        while len(self._forgotten) > _FORGOTTEN_FILES:
+            del self._forgotten[next(iter(self._forgotten))]

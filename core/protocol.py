@@ -39,7 +39,9 @@ __all__ = [
     "AUTH_SPAKE2",
     "DEFAULT_PORT",
     "MAX_AUTH_VALUE_CHARS",
+    "MAX_CHUNK_CHARS",
     "MAX_CLOSE_REASON_BYTES",
+    "MAX_FILE_NAME_CHARS",
     "MAX_ID_CHARS",
     "MAX_NAME_INPUT_CHARS",
     "MAX_NUMBER_CHARS",
@@ -72,6 +74,15 @@ __all__ = [
     "ConfigureAssistant",
     "ErrorCode",
     "ErrorMessage",
+    "FileAccepted",
+    "FileCancel",
+    "FileChunk",
+    "FileData",
+    "FileGet",
+    "FileId",
+    "FileOffer",
+    "FileShared",
+    "FileStop",
     "Hello",
     "Kick",
     "Leave",
@@ -113,7 +124,7 @@ PROTOCOL_VERSION = 2
 1: the first (a password's HMAC proof, plain WebSocket). 2: TLS with a certificate per room,
 and the room code checked by SPAKE2 (``auth_start`` / ``auth_reply``)."""
 
-ABILITIES: tuple[str, ...] = ("resume", "typing", "host-controls", "assistant")
+ABILITIES: tuple[str, ...] = ("resume", "typing", "host-controls", "assistant", "files")
 """Optional features this implementation supports, announced in the handshake."""
 
 DEFAULT_PORT = 47321
@@ -165,6 +176,13 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_ANSWER = "unknown_answer"
     BUDGET_EXHAUSTED = "budget_exhausted"
     QUOTA_EXCEEDED = "quota_exceeded"
+    FILES_OFF = "files_off"
+    FILE_EMPTY = "file_empty"
+    FILE_TOO_LARGE = "file_too_large"
+    STORAGE_FULL = "storage_full"
+    TOO_MANY_TRANSFERS = "too_many_transfers"
+    UNKNOWN_FILE = "unknown_file"
+    FILE_CORRUPT = "file_corrupt"
 
 
 class CloseCode(enum.IntEnum):
@@ -237,6 +255,11 @@ class Limits:
     message_burst: int = 8
     messages_per_minute: int = 60
     typing_interval: float = 2.0
+    # Files (see docs/protocol.md, "Files"): the largest file the host accepts (0: no files),
+    # what all files held by the room may take together, and the most a chunk carries.
+    max_file_bytes: int = 10 * 1000 * 1000
+    file_budget_bytes: int = 200 * 1000 * 1000
+    file_chunk_bytes: int = 32 * 1024
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -249,6 +272,8 @@ MessageId = NewType("MessageId", str)
 """The client's own id for a message it sends, which makes retries idempotent."""
 BanId = NewType("BanId", str)
 """A ban in force, as listed to the host."""
+FileId = NewType("FileId", str)
+"""A file the room holds (or is receiving), assigned by the room (``"f3"``)."""
 
 # --------------------------------------------------------------------------- shared values
 
@@ -498,6 +523,63 @@ class Unban:
     ban: BanId = field(metadata={"max_len": MAX_ID_CHARS})
 
 
+MAX_FILE_NAME_CHARS = 255
+"""The longest file name a ``file_offer`` may carry (the room shortens what it shows)."""
+MAX_CHUNK_CHARS = 44_000
+"""The longest base64url text a chunk's ``data`` may be: 32 KiB of bytes, encoded."""
+_SHA256_HEX = {"min_len": 64, "max_len": 64, "limit_error": ErrorCode.INVALID_VALUE}
+_CHUNK = {"max_len": MAX_CHUNK_CHARS, "base64url": True}
+
+
+@dataclass(frozen=True)
+class FileOffer:
+    """Share a file of ``size`` bytes (its SHA-256, lowercase hex) as ``name``; ``id`` is the
+    client's own id for it, as in ``send``. ``assistant``: the sender lets the assistant read
+    it (default: no). Sent again with the same ``id`` after a reconnect, it resumes."""
+
+    TYPE: ClassVar[str] = "file_offer"
+    id: MessageId = field(metadata={"max_len": MAX_ID_CHARS, "min_len": 1})
+    name: str = field(metadata={"max_len": MAX_FILE_NAME_CHARS, "min_len": 1})
+    size: int = field(metadata={"min": 0})
+    sha256: str = field(metadata=_SHA256_HEX)
+    assistant: bool = False
+
+
+@dataclass(frozen=True)
+class FileChunk:
+    """The bytes of an accepted upload from ``offset`` on (unpadded base64url)."""
+
+    TYPE: ClassVar[str] = "file_chunk"
+    file: FileId = field(metadata={"max_len": MAX_ID_CHARS})
+    offset: int = field(metadata={"min": 0})
+    data: str = field(metadata=_CHUNK)
+
+
+@dataclass(frozen=True)
+class FileCancel:
+    """Abandon the upload of the file offered as ``id``; the room forgets what it received."""
+
+    TYPE: ClassVar[str] = "file_cancel"
+    id: MessageId = field(metadata={"max_len": MAX_ID_CHARS, "min_len": 1})
+
+
+@dataclass(frozen=True)
+class FileGet:
+    """Send me file ``file`` from byte ``offset`` on (``file_data`` frames, until the end)."""
+
+    TYPE: ClassVar[str] = "file_get"
+    file: FileId = field(metadata={"max_len": MAX_ID_CHARS})
+    offset: int = field(default=0, metadata={"min": 0})
+
+
+@dataclass(frozen=True)
+class FileStop:
+    """Stop sending me file ``file`` (a download the user cancelled)."""
+
+    TYPE: ClassVar[str] = "file_stop"
+    file: FileId = field(metadata={"max_len": MAX_ID_CHARS})
+
+
 ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are built from it)
     Hello,
     AuthStart,
@@ -512,6 +594,11 @@ ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are buil
     Regenerate,
     ConfigureAssistant,
     Unban,
+    FileOffer,
+    FileChunk,
+    FileCancel,
+    FileGet,
+    FileStop,
 ]
 
 # --------------------------------------------------------------------------- server -> client
@@ -659,6 +746,8 @@ class AnswerStarted:
     assistant_name: str
     model: str
     regenerates: AnswerId | None = None
+    # The files whose contents go to the AI provider with this request (their senders chose so).
+    files: tuple[FileId, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -741,6 +830,52 @@ class BanList:
     bans: tuple[BanInfo, ...]
 
 
+@dataclass(frozen=True)
+class FileAccepted:
+    """To the sender of ``file_offer`` ``id``: send the bytes of ``file`` from ``offset`` on,
+    in chunks of at most ``chunk_bytes``. Also the answer to a chunk at the wrong offset."""
+
+    TYPE: ClassVar[str] = "file_accepted"
+    id: MessageId
+    file: FileId
+    offset: int
+    chunk_bytes: int
+
+
+@dataclass(frozen=True)
+class FileShared:
+    """A file everyone can now fetch (``file_get``). ``name`` is the sender's name for it, made
+    safe to show; ``mime`` and ``kind`` (``image``, ``text``, ``pdf``, ``program`` or
+    ``other``; show unknown kinds as ``other``) come from its contents, not from its name.
+    ``assistant``: its sender lets the assistant read it."""
+
+    TYPE: ClassVar[str] = "file_shared"
+    seq: int
+    ts: float
+    file: FileId
+    author: ParticipantId
+    author_name: str
+    name: str
+    size: int
+    sha256: str
+    mime: str
+    kind: str
+    assistant: bool
+    client_id: MessageId
+
+
+@dataclass(frozen=True)
+class FileData:
+    """Bytes of ``file`` from ``offset`` on (unpadded base64url), for a ``file_get``;
+    ``done`` on the last one."""
+
+    TYPE: ClassVar[str] = "file_data"
+    file: FileId
+    offset: int
+    data: str
+    done: bool = False
+
+
 RoomEvent = Union[  # noqa: UP007
     MessagePosted,
     ParticipantJoined,
@@ -751,6 +886,7 @@ RoomEvent = Union[  # noqa: UP007
     AnswerStarted,
     AnswerFinished,
     Notice,
+    FileShared,
 ]
 ServerMessage = Union[  # noqa: UP007
     ServerHello,
@@ -772,6 +908,9 @@ ServerMessage = Union[  # noqa: UP007
     AssistantStateChanged,
     AssistantReport,
     BanList,
+    FileAccepted,
+    FileShared,
+    FileData,
 ]
 
 

@@ -6,24 +6,32 @@ A transport adapter (``core.server.RoomServer``) gives each WebSocket connection
 * :meth:`Room.connect` when a connection opens,
 * :meth:`Room.receive` for each frame it sends,
 * :meth:`Room.connection_lost` when it drops, :meth:`Room.drop_slow` when it falls behind,
-* :meth:`Room.tick` now and then, so timers (reconnect grace, handshake timeout) run out,
+* :meth:`Room.tick` now and then, so timers (reconnect grace, handshake timeout, abandoned
+  uploads) run out,
 * :meth:`Room.close` when the host closes the room.
 
 Each returns a list of actions to carry out in order: :class:`Deliver` a message to some
-connections, or :class:`Disconnect` one. Because every event passes through this one object
-and gets the next sequence number here, every participant sees the same order.
+connections, or :class:`Disconnect` one; the assistant's (:class:`StartAnswer`,
+:class:`CancelAnswer`, :class:`Deliberate`) and the files' (:class:`StreamFile` and
+:class:`StopStream` for downloads, :class:`ExtractText` for what the assistant may read of a
+file, reported back with :meth:`Room.file_text_ready`). Because every event passes through
+this one object and gets the next sequence number here, every participant sees the same order.
 
 The adapter also tells the room, when it is made, the fingerprint of the certificate its
 connections present: in a room with a room code, every connection proves the code with the
 exchange of :mod:`core.pake` (``auth_start``, ``auth_reply``, then ``hello`` with the guest's
 confirmation), bound to that certificate and to the connection's nonce.
 
-All chat content lives in this object's memory (the bounded ``history``); nothing is written
-anywhere, and dropping the room drops it.
+All chat content lives in this object's memory (the bounded ``history``, and the files in its
+:class:`core.file_store.FileStore`); nothing is written anywhere, and dropping the room drops
+it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import functools
 import hmac
 import itertools
@@ -45,8 +53,11 @@ from core.admission import (
 )
 from core.ai.context import AnswerJob, job_for
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
+from core.ai.file_parts import files_to_send
 from core.answer_rights import may_control_answer
 from core.codec import parse_client_frame
+from core.file_store import FileCorrupt, FileStore, FileStoreError, Upload, WrongOffset
+from core.filetypes import detect, safe_file_name
 from core.pake import (
     FINGERPRINT_BYTES,
     BadPakeMessage,
@@ -81,6 +92,14 @@ from core.protocol import (
     ConfigureAssistant,
     ErrorCode,
     ErrorMessage,
+    FileAccepted,
+    FileCancel,
+    FileChunk,
+    FileGet,
+    FileId,
+    FileOffer,
+    FileShared,
+    FileStop,
     Hello,
     Kick,
     Leave,
@@ -114,6 +133,7 @@ from core.protocol import (
     key_proof,
 )
 from core.ratelimit import TokenBucket
+from core.shared_files import SharedFile
 from core.text_rules import (
     TextRejected,
     clean_message_text,
@@ -124,15 +144,19 @@ from core.text_rules import (
 )
 
 __all__ = [
+    "CHUNK_FRAME_COST",
     "CancelAnswer",
     "ConnId",
     "Deliberate",
     "Deliver",
     "Disconnect",
+    "ExtractText",
     "Room",
     "RoomAction",
     "RoomConfig",
     "StartAnswer",
+    "StopStream",
+    "StreamFile",
 ]
 
 ConnId = NewType("ConnId", int)
@@ -184,14 +208,57 @@ class Deliberate:
     job: AnswerJob
 
 
-RoomAction = Deliver | Disconnect | StartAnswer | CancelAnswer | Deliberate
+@dataclass(frozen=True)
+class StreamFile:
+    """Send ``file`` to ``conn`` from byte ``offset`` on, as ``file_data`` frames of at most
+    ``chunk_bytes`` (the last one ``done``), written only while the connection has little
+    else waiting. Replaces a stream of the same file to ``conn``; ends with the connection."""
+
+    conn: ConnId
+    file: SharedFile
+    offset: int
+    chunk_bytes: int
+
+
+@dataclass(frozen=True)
+class StopStream:
+    """Stop sending ``file`` to ``conn`` (nothing to do if it is not being sent)."""
+
+    conn: ConnId
+    file: FileId
+
+
+@dataclass(frozen=True)
+class ExtractText:
+    """Find the text the assistant may read in ``file`` (a ``pdf`` or ``text`` file its sender
+    shared with the assistant), off the event loop; report with :meth:`Room.file_text_ready`."""
+
+    file: FileId
+
+
+RoomAction = (
+    Deliver
+    | Disconnect
+    | StartAnswer
+    | CancelAnswer
+    | Deliberate
+    | StreamFile
+    | StopStream
+    | ExtractText
+)
+
+CHUNK_FRAME_COST = 0.25
+"""What a ``file_chunk`` frame costs in the frame-rate limit (any other frame costs 1)."""
 
 
 @dataclass(frozen=True)
 class RoomConfig:
     """How a room is set up by its host. ``host_key`` is the secret that grants the host role;
     ``password`` is the room code, if the room has one (as typed: it is compared in its
-    normal form, :func:`core.pake.normalise_room_code`)."""
+    normal form, :func:`core.pake.normalise_room_code`).
+
+    ``max_file_bytes`` (0: no files) and ``file_budget_bytes``, when given, replace those of
+    ``limits``, which is what the room announces and keeps to."""
 
     name: str
     host_key: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
@@ -210,14 +277,31 @@ class RoomConfig:
     dedup_memory: int = 256
     admission: AdmissionRules = field(default_factory=AdmissionRules)
     assistant: AssistantConfig | None = None
+    max_file_bytes: int | None = None
+    file_budget_bytes: int | None = None
 
     def __post_init__(self) -> None:
-        """Normalise the room name and check the room code; raises ``ValueError`` saying why
-        a name (``TextRejected``) or a code (:class:`core.pake.InvalidRoomCode`) is refused,
-        so that every room's name fits its announcement whole and every code can be typed."""
+        """Normalise the room name, check the room code and put the file limits into
+        ``limits``; raises ``ValueError`` saying why a name (``TextRejected``), a code
+        (:class:`core.pake.InvalidRoomCode`) or a file limit is refused, so that every room's
+        name fits its announcement whole and every code can be typed."""
         object.__setattr__(self, "name", normalize_room_name(self.name))
         if self.password is not None:
             normalise_room_code(self.password)
+        files = {
+            key: value
+            for key, value in (
+                ("max_file_bytes", self.max_file_bytes),
+                ("file_budget_bytes", self.file_budget_bytes),
+            )
+            if value is not None
+        }
+        if files:
+            object.__setattr__(self, "limits", dataclasses.replace(self.limits, **files))
+        if self.limits.max_file_bytes < 0:
+            raise ValueError("the largest file cannot be less than 0 bytes (0: no files)")
+        if self.limits.file_budget_bytes < 0:
+            raise ValueError("the memory for files cannot be less than 0 bytes")
 
 
 @dataclass
@@ -241,6 +325,7 @@ class _Participant:
     typing_sent_at: float = float("-inf")
     sent_ids: OrderedDict[str, int] = field(default_factory=OrderedDict)
     seen_from: set[str] = field(default_factory=set)  # every address it connected from
+    files: bool = False  # its client announced the "files" ability (on its latest hello)
 
     def info(self) -> ParticipantInfo:
         status = "reconnecting" if self.away_announced else "online"
@@ -320,6 +405,10 @@ class Room:
         self._desk = AssistantDesk(config.assistant) if config.assistant is not None else None
         self._deliberating: int | None = None  # the message seq being decided on, in auto mode
         self._deliberate_again = False
+        limits = config.limits
+        self._files = FileStore(limits.max_file_bytes, limits.file_budget_bytes)
+        # A room that takes no files does not offer the ability at all.
+        self._abilities = tuple(a for a in ABILITIES if a != "files" or limits.max_file_bytes > 0)
 
     # ----------------------------------------------------------------- public state
 
@@ -338,6 +427,19 @@ class Room:
     @property
     def history(self) -> tuple[RoomEvent, ...]:
         return tuple(self._history)
+
+    def shared_files(self) -> tuple[SharedFile, ...]:
+        """Every file the room holds, in the order they were shared (by ``seq``)."""
+        return self._files.files
+
+    def file(self, file: FileId) -> SharedFile | None:
+        """The file ``file``, if the room holds it."""
+        return self._files.get(file)
+
+    @property
+    def file_bytes_used(self) -> int:
+        """What the files held and arriving count against ``file_budget_bytes``."""
+        return self._files.used_bytes
 
     def info(self) -> RoomInfo:
         return RoomInfo(
@@ -380,7 +482,7 @@ class Room:
         methods = (AUTH_SPAKE2,) if self._code is not None else (AUTH_NONE,)
         hello = ServerHello(
             protocol=PROTOCOL_VERSION,
-            abilities=ABILITIES,
+            abilities=self._abilities,
             room=RoomPreview(
                 name=self.config.name,
                 password_required=self._code is not None,
@@ -397,7 +499,9 @@ class Room:
         if record is None or record.closing:
             return []
         now = self._clock()
-        if not record.frames.take(now):
+        # Every frame costs 1, but a file chunk only CHUNK_FRAME_COST: that much is taken
+        # before the frame is read (so junk costs before it costs work), the rest after.
+        if not record.frames.take(now, CHUNK_FRAME_COST):
             return self._refuse(conn, ErrorCode.FLOODING, "too many frames; slow down")
         try:
             message = parse_client_frame(frame)
@@ -408,9 +512,11 @@ class Room:
                         conn, ErrorCode.HANDSHAKE_REQUIRED, f"{self._due(record)}: {exc}"
                     )
                 return self._refuse(conn, exc.code, exc.message)
-            if not record.frames.take(now, self.config.bad_frame_cost):
+            if not record.frames.take(now, 1 - CHUNK_FRAME_COST + self.config.bad_frame_cost):
                 return self._refuse(conn, ErrorCode.FLOODING, "too many bad frames")
             return [self._error(conn, exc.code, exc.message, ref=exc.ref)]
+        if not isinstance(message, FileChunk) and not record.frames.take(now, 1 - CHUNK_FRAME_COST):
+            return self._refuse(conn, ErrorCode.FLOODING, "too many frames; slow down")
         if record.participant is not None:
             record.participant.token_fresh = False
         if record.participant is None:
@@ -451,9 +557,11 @@ class Room:
         return actions + self.connection_lost(conn)
 
     def tick(self) -> list[RoomAction]:
-        """Let timers run out: reconnect grace periods and handshake timeouts."""
+        """Let timers run out: reconnect grace periods, handshake timeouts, uploads that got
+        no chunk for too long."""
         now = self._clock()
         actions: list[RoomAction] = []
+        self._files.expire(now)
         for conn, record in list(self._conns.items()):
             waited = now - record.opened
             if (
@@ -500,6 +608,7 @@ class Room:
         self._participants.clear()
         self._sessions.clear()
         self._history.clear()
+        self._files.clear()
         return actions
 
     # ----------------------------------------------------------------- handshake
@@ -630,6 +739,7 @@ class Room:
             refusal = self._resume_refusal(conn, resuming, address, now)
             if refusal:
                 return refusal
+            resuming.files = "files" in hello.abilities  # the client may have changed
             return self._resume(conn, record, resuming, hello.resume.last_seq)
         return self._join(conn, record, hello, is_host, now)
 
@@ -711,6 +821,7 @@ class Room:
             ),
             conn=conn,
             seen_from={_ban_key(record.address)},
+            files="files" in hello.abilities,
         )
         if is_host and self._host_name is None:
             self._host_name = participant.name
@@ -818,7 +929,7 @@ class Room:
             last_seq=self._seq,
             replay_from=replay[0].seq if replay else None,
             history_complete=complete,
-            abilities=ABILITIES,
+            abilities=self._abilities,
             assistant_state=self._desk.state() if self._desk is not None else None,
             instance=self.instance,
         )
@@ -895,6 +1006,8 @@ class Room:
                 return self._rate_limited(conn, participant, now) or self._regenerate(
                     conn, participant, answer_id, now
                 )
+            case FileOffer() | FileChunk() | FileCancel() | FileGet() | FileStop():
+                return self._file_message(conn, participant, message, now)
         if participant.role != "host":
             return [self._error(conn, ErrorCode.NOT_ALLOWED, "only the host can do that")]
         match message:
@@ -946,6 +1059,133 @@ class Room:
         participant.typing_sent_at = float("-inf")
         actions += self._broadcast(posted)
         return actions + self._assistant_after(conn, participant, posted, now)
+
+    # ----------------------------------------------------------------- files
+
+    def _file_message(
+        self,
+        conn: ConnId,
+        participant: _Participant,
+        message: FileOffer | FileChunk | FileCancel | FileGet | FileStop,
+        now: float,
+    ) -> list[RoomAction]:
+        """One of the five file messages (see docs/protocol.md, "Files")."""
+        ref = message.id if isinstance(message, FileOffer | FileCancel) else message.file
+        if self.config.limits.max_file_bytes <= 0:
+            return [self._error(conn, ErrorCode.FILES_OFF, "this room takes no files", ref=ref)]
+        if not participant.files:
+            text = "announce the 'files' ability in your hello to share files"
+            return [self._error(conn, ErrorCode.FILES_OFF, text, ref=ref)]
+        match message:
+            case FileOffer():
+                return self._file_offer(conn, participant, message, now)
+            case FileChunk():
+                return self._file_chunk(conn, participant, message, now)
+            case FileCancel(id=client_id):
+                self._files.cancel(participant.id, client_id)
+                return []
+            case FileGet(file=file, offset=offset):
+                shared = self._visible_file(participant, file)
+                if shared is None:
+                    return [self._error(conn, ErrorCode.UNKNOWN_FILE, "no such file", ref=file)]
+                if offset > shared.size:
+                    text = f"the file has {shared.size:,} bytes; offset {offset:,} is past its end"
+                    return [self._error(conn, ErrorCode.INVALID_VALUE, text, ref=file)]
+                chunk = self.config.limits.file_chunk_bytes
+                return [StreamFile(conn, shared, offset, chunk)]
+            case FileStop(file=file):
+                if self._visible_file(participant, file) is None:
+                    return [self._error(conn, ErrorCode.UNKNOWN_FILE, "no such file", ref=file)]
+                return [StopStream(conn, file)]
+
+    def _file_offer(
+        self, conn: ConnId, participant: _Participant, offer: FileOffer, now: float
+    ) -> list[RoomAction]:
+        """Accept an upload, continue one (a repeated offer after a reconnect), or confirm
+        one already shared with an ``ack``, as for a repeated ``send``."""
+        shared = self._files.shared_by(participant.id, offer.id)
+        if shared is not None:
+            return [Deliver((conn,), Ack(id=offer.id, seq=shared.seq))]
+        earlier = self._files.upload_of(participant.id, offer.id)
+        if earlier is None or not earlier.same_file(offer.size, offer.sha256.lower()):
+            # A new offer counts as a message: a flood of small files is a flood of messages.
+            limited = self._rate_limited(conn, participant, now, ref=offer.id)
+            if limited:
+                return limited
+        try:
+            upload = self._files.offer(
+                participant.id, offer.id, name=offer.name, size=offer.size,
+                sha256=offer.sha256, assistant=offer.assistant, now=now,
+            )  # fmt: skip
+        except FileStoreError as exc:
+            return [self._error(conn, exc.code, str(exc), ref=offer.id)]
+        return [Deliver((conn,), self._accepted(upload))]
+
+    def _file_chunk(
+        self, conn: ConnId, participant: _Participant, chunk: FileChunk, now: float
+    ) -> list[RoomAction]:
+        data = _decode_chunk(chunk.data)
+        limit = self.config.limits.file_chunk_bytes
+        if data is None or len(data) > limit:
+            why = "not base64url" if data is None else f"more than {limit:,} bytes"
+            text = f"file_chunk.data is {why}"
+            return [self._error(conn, ErrorCode.BAD_MESSAGE, text, ref=chunk.file)]
+        try:
+            upload = self._files.chunk(participant.id, chunk.file, chunk.offset, data, now)
+        except WrongOffset as exc:
+            return [Deliver((conn,), self._accepted(exc.upload))]
+        except FileCorrupt as exc:
+            return [self._error(conn, exc.code, str(exc), ref=exc.client_id)]
+        except FileStoreError as exc:
+            return [self._error(conn, exc.code, str(exc), ref=chunk.file)]
+        if not upload.complete:
+            return []
+        return self._share(participant, upload)
+
+    def _accepted(self, upload: Upload) -> FileAccepted:
+        return FileAccepted(
+            id=upload.client_id, file=upload.file, offset=upload.offset,
+            chunk_bytes=self.config.limits.file_chunk_bytes,
+        )  # fmt: skip
+
+    def _share(self, participant: _Participant, upload: Upload) -> list[RoomAction]:
+        """All of ``upload`` arrived and matched its SHA-256: tell everyone."""
+        data = bytes(upload.received)
+        found = detect(data, upload.name)
+        name = safe_file_name(upload.name)
+        event = FileShared(
+            seq=self._next_seq(), ts=self._wall_clock(), file=upload.file,
+            author=participant.id, author_name=participant.name, name=name, size=upload.size,
+            sha256=upload.sha256, mime=found.mime, kind=found.kind, assistant=upload.assistant,
+            client_id=upload.client_id,
+        )  # fmt: skip
+        held = SharedFile(
+            id=upload.file, seq=event.seq, ts=event.ts, author=participant.id,
+            author_name=participant.name, client_id=upload.client_id, name=name,
+            mime=found.mime, kind=found.kind, assistant=upload.assistant,
+            sha256=upload.sha256, data=data,
+        )  # fmt: skip
+        self._files.hold(held)
+        actions = self._broadcast(event)
+        if upload.assistant and found.kind in ("pdf", "text"):
+            actions.append(ExtractText(upload.file))
+        return actions
+
+    def _visible_file(self, participant: _Participant, file: FileId) -> SharedFile | None:
+        """File ``file``, if ``participant`` may fetch it: any file held, but in a room that
+        does not share history only those shared since it joined."""
+        shared = self._files.get(file)
+        if shared is None:
+            return None
+        if not self.config.share_history and shared.seq <= participant.joined_seq:
+            return None
+        return shared
+
+    def file_text_ready(self, file: FileId, text: str | None, problem: str | None) -> None:
+        """What the assistant may read of ``file`` (see :class:`ExtractText`), or why nothing
+        (``problem``, in words for everyone)."""
+        if not self._closed:
+            self._files.set_text(file, text, problem)
 
     def _rate_limited(
         self, conn: ConnId, participant: _Participant, now: float, ref: str | None = None
@@ -1058,6 +1298,7 @@ class Room:
         self._sessions.pop(participant.session, None)
         for token in participant.retired_tokens:
             self._retired.pop(token, None)
+        self._files.drop_owner(participant.id)  # its uploads can no longer be finished
         actions = self._stop_typing(participant)
         if participant.conn is not None and participant.conn in self._conns:
             self._conns[participant.conn].participant = None
@@ -1184,13 +1425,15 @@ class Room:
         ticket = self._desk.start_next()
         if ticket is None:
             return []
+        job = self._job(ticket.answer_id, ticket.request)
+        model = self._desk.config.model
         started = AnswerStarted(
             seq=self._next_seq(), ts=self._wall_clock(), answer=ticket.answer_id,
             request_seq=ticket.request.seq, asked_by=ticket.asked_by,
             asked_by_name=ticket.asked_by_name, assistant_name=self._desk.config.name,
-            model=self._desk.config.model, regenerates=ticket.regenerates,
+            model=model, regenerates=ticket.regenerates,
+            files=tuple(f.id for f in files_to_send(job.files_in_context, model)),
         )  # fmt: skip
-        job = self._job(ticket.answer_id, ticket.request)
         return [*self._broadcast(started), *self._state_changed(), StartAnswer(job)]
 
     def _deliberate(self, posted: MessagePosted) -> list[RoomAction]:
@@ -1203,7 +1446,7 @@ class Room:
             answer_id, request, self._history,
             participants=tuple(p.name for p in self._participants.values()),
             assistant_name=self._desk.config.name, room_name=self.config.name,
-            persona=self._desk.config.persona,
+            persona=self._desk.config.persona, files=self.shared_files(),
         )  # fmt: skip
 
     def _stop_answer(
@@ -1354,6 +1597,15 @@ class Room:
             self._error(conn, code, text, retry_after=wait),
             Disconnect(conn, _CLOSE_FOR.get(code, CloseCode.PROTOCOL_ERROR), close_reason(text)),
         ]
+
+
+def _decode_chunk(data: str) -> bytes | None:
+    """The bytes of a chunk's unpadded base64url text (its alphabet checked by the codec), or
+    None when it is no base64 (a length that no bytes encode to)."""
+    try:
+        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _seconds(wait: float) -> str:

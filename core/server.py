@@ -7,6 +7,13 @@ Each connection has its own bounded outbox and writer task, so a participant tha
 reading never slows the others: once more than ``max_pending_bytes`` of live events wait for
 it, the room cuts it off (close code 4008) and it may resume.
 
+Files go out the same way, below everything else: a download (``file_get``) is a
+:class:`_Downloads` entry of that connection, and its writer asks for the next ``file_data``
+frame only when it has nothing else to write, so a chat frame waits behind one chunk at most,
+and a download costs the host one chunk of memory, not a copy of the file. The text the
+assistant may read of a PDF or text file is extracted in a worker thread
+(:data:`EXTRACT_TIMEOUT` at most), never on the event loop.
+
 Every connection is TLS with the room's own certificate (:mod:`core.room_tls`), which the
 room's code exchange is bound to. A connection that does not start TLS comes from software
 older than that: it gets only what tells its user to update (see :mod:`core.tls_listener`
@@ -16,6 +23,7 @@ and ``docs/protocol.md``, "TLS and the room's certificate"), and the room never 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -23,8 +31,10 @@ import logging
 import re
 import secrets
 import socket
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -35,15 +45,19 @@ from websockets.http11 import Request, Response
 from core.accept_gate import AcceptGate, raise_open_files_limit
 from core.address import wss_url
 from core.ai.desk import AnswerOutcome
+from core.ai.file_text import FileTextError, extract_text
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
 from core.codec import serialize
 from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
+from core.filetypes import FileKind
 from core.protocol import (
     PROTOCOL_VERSION,
     AnswerId,
     CloseCode,
     ErrorCode,
+    FileData,
+    FileId,
     RoomInfo,
     Usage,
     close_reason,
@@ -54,12 +68,16 @@ from core.room import (
     Deliberate,
     Deliver,
     Disconnect,
+    ExtractText,
     Room,
     RoomAction,
     RoomConfig,
     StartAnswer,
+    StopStream,
+    StreamFile,
 )
 from core.room_tls import RoomCertificate, verification_code
+from core.shared_files import SharedFile
 from core.tls_listener import Entrance, RoomConnection
 
 __all__ = ["RoomServer"]
@@ -67,6 +85,10 @@ __all__ = ["RoomServer"]
 log = logging.getLogger("gptgroup.server")
 
 _FRAME_TYPE = re.compile(r'"type"\s*:\s*"([^"\\]*)"')
+
+EXTRACT_TIMEOUT = 20.0  # seconds the text of one file may take to extract
+EXTRACT_MAX_CHARS = 200_000  # the most text kept of one file for the assistant
+EXTRACT_WORKERS = 2  # threads for it: a file that never finishes holds one of them, no more
 
 # What a connection without TLS is told, in words its user can act on.
 UPDATE_TEXT = (
@@ -89,7 +111,7 @@ class RoomServer:
     text it gets 426). ``on_info_changed`` hears every change of the public room info
     (participant count, lock, assistant), for keeping a LAN advertisement current. At DEBUG
     level every frame in (``<``) and out (``>``) is logged by type and size; with
-    ``trace_content`` its text too.
+    ``trace_content`` its text too. ``clock`` is the room's monotonic clock (for its timers).
     """
 
     def __init__(
@@ -109,9 +131,10 @@ class RoomServer:
         relay_options: dict[str, Any] | None = None,
         on_info_changed: Callable[[RoomInfo], None] | None = None,
         trace_content: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.certificate = certificate or RoomCertificate.generate(config.name)
-        self.room = Room(config, fingerprint=self.certificate.fingerprint)
+        self.room = Room(config, clock=clock, fingerprint=self.certificate.fingerprint)
         self._host = host
         self._port = port
         self._ping_interval = ping_interval
@@ -134,6 +157,9 @@ class RoomServer:
         self._on_info_changed = on_info_changed
         self._trace_content = trace_content
         self._last_info = self.room.info()
+        self._downloads: dict[ConnId, _Downloads] = {}
+        self._extractions: set[asyncio.Task[None]] = set()
+        self._extractor: ThreadPoolExecutor | None = None
 
     @property
     def fingerprint(self) -> bytes:
@@ -222,6 +248,10 @@ class RoomServer:
             if self._handlers:  # aborted sockets end their handlers at once
                 await asyncio.wait(self._handlers, timeout=CLOSE_GRACE + 1.0)
             await self._server.wait_closed()
+        for task in list(self._extractions):
+            task.cancel()
+        if self._extractor is not None:  # a thread still reading a file is left to end
+            self._extractor.shutdown(wait=False, cancel_futures=True)
         if self._relay is not None:
             await self._relay.aclose()
         elif self._provider is not None:  # never started: the provider is still ours to close
@@ -261,9 +291,11 @@ class RoomServer:
                 self._handlers.discard(task)
             return
         conn = ConnId(next(self._conn_ids))
+        downloads = self._downloads[conn] = _Downloads()
         outbox = ConnectionWriter(
-            ws, self._max_pending, self._budget, on_stalled=lambda: self._stalled(conn)
-        )
+            ws, self._max_pending, self._budget, on_stalled=lambda: self._stalled(conn),
+            filler=downloads.next_frame,
+        )  # fmt: skip
         self._outboxes[conn] = outbox
         try:
             self._apply(self.room.connect(conn, _address_of(ws)))
@@ -281,6 +313,7 @@ class RoomServer:
                     await outbox.finish()
                 finally:
                     self._outboxes.pop(conn, None)
+                    self._downloads.pop(conn, None)
                     self._handlers.discard(task)
 
     async def _refuse_in_the_clear(self, ws: ServerConnection) -> None:
@@ -325,6 +358,16 @@ class RoomServer:
                 if outbox is not None:
                     flush = action.code != CloseCode.TOO_SLOW
                     outbox.close(action.code, action.reason, flush=flush)
+                downloads = self._downloads.get(action.conn)
+                if downloads is not None:
+                    downloads.clear()
+            elif isinstance(action, StreamFile):
+                self._stream(action)
+            elif isinstance(action, StopStream):
+                if (downloads := self._downloads.get(action.conn)) is not None:
+                    downloads.stop(action.file)
+            elif isinstance(action, ExtractText):
+                self._start_extraction(action.file)
             elif self._relay is None:  # an assistant action, but no provider to carry it out
                 work.extend(self._without_provider(action))
             elif isinstance(action, StartAnswer):
@@ -371,6 +414,42 @@ class RoomServer:
             more += self.room.drop_slow(conn)
         return more
 
+    def _stream(self, action: StreamFile) -> None:
+        downloads = self._downloads.get(action.conn)
+        outbox = self._outboxes.get(action.conn)
+        if downloads is None or outbox is None or outbox.closing:
+            return
+        downloads.start(action.file, action.offset, action.chunk_bytes)
+        outbox.wake()
+
+    def _start_extraction(self, file: FileId) -> None:
+        task = asyncio.create_task(self._extract(file))
+        self._extractions.add(task)
+        task.add_done_callback(self._extractions.discard)
+
+    async def _extract(self, file: FileId) -> None:
+        """Find the text the assistant may read of ``file`` in a worker thread, and tell the
+        room what it is, or why there is none."""
+        shared = self.room.file(file)
+        if shared is None:
+            return
+        if self._extractor is None:
+            self._extractor = ThreadPoolExecutor(EXTRACT_WORKERS, "gptgroup-file-text")
+        loop = asyncio.get_running_loop()
+        text: str | None = None
+        problem: str | None = None
+        try:
+            work = loop.run_in_executor(self._extractor, _extract_text, shared.data, shared.kind)
+            text = await asyncio.wait_for(work, EXTRACT_TIMEOUT)
+        except FileTextError as exc:
+            problem = str(exc)
+        except TimeoutError:
+            problem = "reading its text took too long"
+        except Exception:  # a bug in a reader must not take the room down
+            log.exception("extracting the text of a file failed")
+            problem = "its text could not be read"
+        self.room.file_text_ready(file, text, problem)
+
     def _traced(self, frame: str | bytes) -> str:
         """A frame for the debug log: its type and size, and its text only when asked for
         (``trace_content``), since chat content must not end up in logs by default."""
@@ -408,6 +487,43 @@ class RoomServer:
                 self._apply(self.room.tick())
             except Exception:  # timers must keep running whatever one tick ran into
                 log.exception("room timer failed")
+
+
+class _Downloads:
+    """The files being sent to one connection: each gets a ``file_data`` frame in turn, made
+    when the connection's writer asks for it (see :class:`ConnectionWriter`'s ``filler``)."""
+
+    def __init__(self) -> None:
+        # file -> (the file, the next offset to send, bytes per frame)
+        self._streams: OrderedDict[FileId, tuple[SharedFile, int, int]] = OrderedDict()
+
+    def start(self, file: SharedFile, offset: int, chunk_bytes: int) -> None:
+        """Send ``file`` from ``offset`` on (again from there, if it was being sent)."""
+        self._streams.pop(file.id, None)
+        self._streams[file.id] = (file, offset, chunk_bytes)
+
+    def stop(self, file: FileId) -> None:
+        self._streams.pop(file, None)
+
+    def clear(self) -> None:
+        self._streams.clear()
+
+    def next_frame(self) -> str | None:
+        """The next ``file_data`` frame (files take turns), or None when nothing is left."""
+        if not self._streams:
+            return None
+        file_id, (file, offset, chunk_bytes) = self._streams.popitem(last=False)
+        end = min(offset + chunk_bytes, file.size)
+        done = end >= file.size
+        if not done:
+            self._streams[file_id] = (file, end, chunk_bytes)
+        data = base64.urlsafe_b64encode(file.data[offset:end]).rstrip(b"=").decode("ascii")
+        return serialize(FileData(file=file_id, offset=offset, data=data, done=done))
+
+
+def _extract_text(data: bytes, kind: FileKind) -> str:
+    """In a worker thread: the text of a ``pdf`` or ``text`` file, for the assistant."""
+    return extract_text(data, kind, max_chars=EXTRACT_MAX_CHARS)
 
 
 def _all_interfaces_socket(port: int) -> socket.socket:

@@ -2,8 +2,10 @@
 
 A :class:`Transcript` takes the events a :class:`core.client.RoomClient` delivers and keeps an
 ordered list of :class:`Entry` values: chat messages (including this participant's own, shown
-as pending until the room confirms them), the assistant's answers (growing while streamed),
-notices, and small "joined / left" lines. Each call returns the :class:`Change` list a view
+as pending until the room confirms them), files shared (ours shown at once, with how much has
+been sent, until the room shares them; each marked with where it went when the assistant was
+sent it), the assistant's answers (growing while streamed), notices, and small "joined /
+left" lines. Each call returns the :class:`Change` list a view
 needs (rows inserted, moved or updated), so a Qt model can forward them as row signals and a
 terminal or a test can ignore them.
 
@@ -24,12 +26,24 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from core.client import Acknowledged, ClientEvent, Ended, Queued, Resumed, SendFailed
+from core.client import (
+    Acknowledged,
+    ClientEvent,
+    Ended,
+    FileQueued,
+    Queued,
+    Resumed,
+    SendFailed,
+    UploadFailed,
+    UploadProgress,
+)
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
     AnswerId,
     AnswerStarted,
+    FileId,
+    FileShared,
     MessagePosted,
     Notice,
     ParticipantId,
@@ -38,6 +52,8 @@ from core.protocol import (
     ParticipantLeft,
     ParticipantStatusChanged,
     RoomClosed,
+    RoomInfo,
+    RoomUpdated,
     Usage,
 )
 from core.wording import left_words, room_closed_words
@@ -50,9 +66,11 @@ Order = tuple[float, float, int]
 _PENDING = math.inf
 _NOBODY = ParticipantId("")
 _NO_ANSWER = AnswerId("")
+_NO_FILE = FileId("")
 
-EntryKind = Literal["message", "answer", "notice", "event"]
-"""A chat message, an answer of the assistant, a notice of the room, a "joined / left" line."""
+EntryKind = Literal["message", "answer", "notice", "event", "file"]
+"""A chat message, an answer of the assistant, a notice of the room, a "joined / left" line,
+a file shared (or being shared by us)."""
 
 ChangeKind = Literal["insert", "update", "move"]
 
@@ -82,6 +100,18 @@ class Entry:
     question_by: str = ""  # a regenerated answer: who asked the question the first time
     replaced_by: AnswerId = _NO_ANSWER  # answers: the id of an answer regenerated from this one
     seq: int | None = None  # the room's number for it; None while pending or refused
+    # Files (kind "file"). ``status`` is "" once shared, "failed" or "cancelled" for an
+    # upload of ours that was not; ``pending`` while ours is being sent.
+    file: FileId = _NO_FILE  # the room's id for it; "" until shared (or when only acked)
+    upload_id: str = ""  # ours: the client id it was shared under
+    file_name: str = ""  # safe to show and to save
+    size: int = 0  # bytes
+    mime: str = ""  # the media type the room detected ("" while ours is being sent)
+    file_kind: str = ""  # "image", "text", "pdf", "program", "other" ("" while being sent)
+    assistant: bool = False  # its sender lets the assistant read it
+    sent: int = 0  # ours, while pending: bytes sent so far
+    error_code: str = ""  # a failed upload: the room's code, "cancelled" or "room_ended"
+    sent_to: str = ""  # "OpenAI / gpt-4o": where it went with a question to the assistant
     order: Order = field(default=(0, 0, 0), repr=False, compare=False)
     version: int = 0
 
@@ -107,6 +137,7 @@ class Transcript:
     _roles: dict[str, str] = field(default_factory=dict)
     _mine: set[str] = field(default_factory=set)
     _my_name: str = ""
+    _provider: str = ""  # the assistant's provider, as the room last announced it
     _tiebreak: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def set_participants(self, participants: dict[str, ParticipantInfo], me: ParticipantId) -> None:
@@ -116,6 +147,11 @@ class Transcript:
         if me in participants:
             self._my_name = participants[me].name
         self._roles.update({p.id: p.role for p in participants.values()})
+
+    def set_room(self, room: RoomInfo) -> None:
+        """Learn what the room says of itself (from a welcome; ``room_updated`` events are
+        folded in by :meth:`apply`): the assistant's provider, named on files sent to it."""
+        self._provider = room.assistant.provider if room.assistant is not None else ""
 
     def new_room(self) -> None:
         """The host restarted the room: what follows is numbered afresh, so it must not be
@@ -142,9 +178,10 @@ class Transcript:
         return [self._insert(entry)]
 
     def _settle(self, client_id: str, status: str, *, seq: int | None = None) -> list[Change]:
-        """A pending message the room refused (``status`` "failed"), acknowledged as event
-        ``seq`` without that event reaching us (``status`` ""), or whose fate is unknown
-        (``"unconfirmed"``): it stops being pending, keeping its text.
+        """A pending message (or file of ours) the room refused (``status`` "failed", or
+        "cancelled" for a file), acknowledged as event ``seq`` without that event reaching us
+        (``status`` ""), or whose fate is unknown (``"unconfirmed"``): it stops being
+        pending, keeping its text.
 
         An acknowledged one moves to its ``seq``'s place. The others leave the messages still
         waiting and stay after the room's messages so far: later messages come after them,
@@ -194,6 +231,25 @@ class Transcript:
                 return []
             case SendFailed(id=client_id):
                 return self._settle(client_id, "failed")
+            case FileQueued():
+                return self._file_queued(event)
+            case UploadProgress(id=client_id, sent=sent):
+                sending = self.entry(f"p:{client_id}")
+                if sending is None or not sending.pending:
+                    return []
+                sending.sent = sent
+                return [self._touch(sending)]
+            case UploadFailed(id=client_id, code=code, message=message):
+                failed = self.entry(f"p:{client_id}")
+                if failed is None or not failed.pending:
+                    return []
+                failed.error, failed.error_code = message, code
+                return self._settle(client_id, "cancelled" if code == "cancelled" else "failed")
+            case FileShared():
+                return self._file_shared(event)
+            case RoomUpdated(room=room):
+                self.set_room(room)
+                return []
             case Ended(unsent=unsent, unconfirmed=unconfirmed):  # nothing more will be known
                 return [
                     *(change for q in unsent for change in self._settle(q.id, "failed")),
@@ -233,6 +289,61 @@ class Transcript:
                 return self._line(self._k("e", event.seq), text, event.ts, event.seq)
         return []
 
+    def _file_queued(self, event: FileQueued) -> list[Change]:
+        """Show a file of ours at once, pending (with how much was sent) until shared."""
+        if f"p:{event.id}" in self._index:
+            return []
+        entry = Entry(
+            key=f"p:{event.id}", kind="file", text=event.name, ts=event.ts,
+            author=self._my_name, author_id=self.me, role=self._roles.get(self.me, "guest"),
+            mine=True, pending=True, upload_id=event.id, file_name=event.name,
+            size=event.size, assistant=event.assistant,
+            order=(_PENDING, _PENDING, next(self._tiebreak)),
+        )  # fmt: skip
+        return [self._insert(entry)]
+
+    def _file_shared(self, event: FileShared) -> list[Change]:
+        key = self._k("f", event.file)
+        if key in self._index:
+            return []
+        mine = event.author in self._mine
+        ours = self.entry(f"p:{event.client_id}") if mine else None
+        if ours is not None:  # ours, shared (even after a cancel that came too late): to its place
+            index = self._index.pop(ours.key)
+            del self.entries[index]
+            entry = ours
+            entry.key, entry.pending, entry.status = key, False, ""
+            entry.error, entry.error_code = None, ""
+        else:
+            index = -1
+            entry = Entry(
+                key=key, kind="file", text="", ts=event.ts, author=event.author_name,
+                author_id=event.author, role=self._roles.get(event.author, "guest"),
+                mine=mine, upload_id=event.client_id if mine else "",
+            )  # fmt: skip
+        entry.seq, entry.order, entry.ts = event.seq, (self.epoch, event.seq, 0), event.ts
+        entry.file, entry.text, entry.file_name = event.file, event.name, event.name
+        entry.size, entry.sent, entry.mime = event.size, event.size, event.mime
+        entry.file_kind, entry.assistant = event.kind, event.assistant
+        if index < 0:
+            return [self._insert(entry)]
+        entry.version += 1
+        to = self._place(entry)
+        self._reindex(min(index, to), max(index, to) + 1)
+        moved = [Change("move", index, to)] if to != index else []
+        return [*moved, Change("update", to)]
+
+    def _sent_to_assistant(self, event: AnswerStarted) -> list[Change]:
+        """Mark the files that went to the AI provider with this request: which, and where."""
+        where = f"{self._provider} / {event.model}" if self._provider else event.model
+        changes = []
+        for file in event.files:
+            entry = self.entry(self._k("f", file))
+            if entry is not None and entry.sent_to != where:
+                entry.sent_to = where
+                changes.append(self._touch(entry))
+        return changes
+
     def _answer_started(self, event: AnswerStarted) -> list[Change]:
         key = self._k("a", event.answer)
         if key in self._index:
@@ -251,7 +362,7 @@ class Transcript:
         if first is not None:  # after the insert, so that its row number is final
             first.replaced_by = event.answer
             changes.append(self._touch(first))
-        return changes
+        return changes + self._sent_to_assistant(event)
 
     def _answer_finished(self, event: AnswerFinished) -> Change:
         found = self.entry(self._k("a", event.answer))

@@ -56,9 +56,10 @@ logins.
 
 ### Nothing is kept after the room closes
 
-Chats live only in memory, on the host's computer and in each participant's app. The app never
-writes them to disk and cannot save a transcript: when the room closes, the conversation is
-gone for everyone (though anyone in it can copy text or take a screenshot). The developers of
+Chats live only in memory, on the host's computer and in each participant's app. The app
+writes nothing of them to disk (but a shared file you save, where you choose) and cannot save
+a transcript: when the room closes, the conversation and its files are gone for everyone
+(though anyone in it can copy text, save a file or take a screenshot). The developers of
 {APP_NAME} receive nothing: there is no telemetry and there are no servers of ours.
 
 ### Where your messages go
@@ -66,8 +67,9 @@ gone for everyone (though anyone in it can copy text or take a screenshot). The 
 Everyone in a room sees what you write. Messages that ask the assistant (or every message, if
 the host set it to answer on its own) go from the host's computer, with the recent
 conversation, to the AI provider the host chose: a cloud service such as OpenAI, or a server
-on the local network. Before you join, the app shows which one a room uses. Never share
-sensitive information in a group chat.
+on the local network. Before you join, the app shows which one a room uses. A file you share
+goes there only if you tick "Let the assistant read this file". Never share sensitive
+information in a group chat.
 
 The connection between the apps in a room is **encrypted**, with a certificate made for that
 room alone: others on the network cannot read the messages as they travel, and the app refuses

@@ -12,16 +12,40 @@ cannot leave by accident.
 The room's verification code is in a guest's header, to compare with the host's at any time
 (what to do if it differs is its tooltip and its accessible description); the host finds it
 under Host controls → Verification code…, with the room code behind "Show room code".
+
+Files come in by the paper-clip button, a drop on the page, or a paste in the message box;
+each is read with the room's limit and asked about (:mod:`desktop.attachments`) before it is
+shared, one question at a time. Shared images are fetched as they arrive (two at a time) and
+shown as thumbnails decoded off the GUI thread (:mod:`desktop.file_preview`); at most
+:data:`MAX_THUMBNAILS` are kept, the oldest going back to a card that can show it again.
+"Save…" fetches a file and writes it where the person chose. The bytes of our own uploads are
+kept until the room has them, and a few that failed for a reason that may pass, to try again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections import OrderedDict, deque
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFont, QGuiApplication, QResizeEvent
+from PySide6.QtCore import QPoint, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QFont,
+    QGuiApplication,
+    QImage,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QApplication,
+    QFileDialog,
     QHBoxLayout,
     QMenu,
     QPushButton,
@@ -31,13 +55,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.client import ClientEvent, Ended, Reconnecting, ReconnectPolicy, Resumed, SendFailed
+from core.client import (
+    Acknowledged,
+    ClientEvent,
+    DownloadProgress,
+    Ended,
+    FetchFailed,
+    FileFetched,
+    Reconnecting,
+    ReconnectPolicy,
+    Resumed,
+    SendFailed,
+    UploadFailed,
+)
+from core.filetypes import safe_file_name
 from core.protocol import (
     AnswerId,
     AssistantReport,
     BanList,
     ErrorCode,
     ErrorMessage,
+    FileId,
+    FileShared,
+    MessageId,
     Notice,
     ParticipantId,
     RoomInfo,
@@ -52,19 +92,32 @@ from desktop.assistant_dialog import (
     AssistantSettingsDialog,
     where_messages_go,
 )
+from desktop.attachments import (
+    PASTED_IMAGE_NAME,
+    AttachmentProblem,
+    ShareFileDialog,
+    check_size,
+    dropped_paths,
+    png_bytes,
+    read_attachment,
+)
 from desktop.ban_dialog import BansDialog
 from desktop.chat_view import ChatView
-from desktop.composer import Composer
+from desktop.composer import AttachButton, Composer
 from desktop.confirm import Banner, ask
+from desktop.file_preview import PreviewError, thumbnail
 from desktop.join_dialogs import history_note, sentence
 from desktop.labels import ElidedLabel, PlainLabel, make_tab_stop, outdented
-from desktop.models import MessageListModel, Roles
+from desktop.modal import run_dialog
+from desktop.models import RETRYABLE, MessageListModel, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
 from desktop.people import PeoplePanel
 from desktop.session import RoomSession
 from desktop.verification import WHERE_THE_HOST_SEES_IT, VerificationDialog, spoken
 
 __all__ = ["ChatPage", "header_text", "new_room_text", "verification_line"]
+
+log = logging.getLogger("gptgroup.desktop.chat")
 
 
 TYPING_EXPIRES = 6.0
@@ -73,6 +126,16 @@ NARROW_WIDTH = 620
 """Below this page width the people panel folds away, so the messages keep their width."""
 GIVE_UP_AFTER = ReconnectPolicy().give_up_after
 """How long the app tries to reconnect before it gives up (the protocol's 120 s)."""
+IMAGES_AT_ONCE = 2
+"""Images fetched for their thumbnails at the same time."""
+MAX_THUMBNAILS = 100
+"""Thumbnails kept (each at most 320 by 240 pixels, 300 KB); older ones can be shown again."""
+RETRIES_KEPT = 4
+"""Failed uploads of ours whose bytes are kept, to try again."""
+FILES_OFF_TIP = "The host does not accept files in this room."
+
+Attachment = Path | tuple[str, bytes]
+"""A file to share: a local file to read, or a name and the bytes (a pasted image)."""
 
 _KEPT = "The conversation stays here, read-only, until you go back to the rooms."
 _READ_ONLY_NOTE = (
@@ -148,9 +211,22 @@ class ChatPage(QWidget):
         self._bans_dialog: BansDialog | None = None
         self._assistant_dialog: AssistantSettingsDialog | None = None
         self._verification_dialog: VerificationDialog | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._attachments: deque[Attachment] = deque()  # waiting for their question
+        self._asking: asyncio.Task[None] | None = None
+        self.share_dialog: ShareFileDialog | None = None  # the question open now
+        self._uploads: dict[MessageId, tuple[str, bytes, bool]] = {}  # ours, not yet shared
+        self._retries: OrderedDict[MessageId, tuple[str, bytes, bool]] = OrderedDict()
+        self._images: dict[FileId, FileShared] = {}  # images of the room as it is now
+        self._wanted: deque[FileId] = deque()  # images waiting for their thumbnail's fetch
+        self._fetching: set[FileId] = set()  # images being fetched for their thumbnails
+        self._thumbnails: OrderedDict[FileId, None] = OrderedDict()  # shown, oldest first
+        tasks = self._tasks  # not self: the page is gone when this runs
+        self.destroyed.connect(lambda: [task.cancel() for task in list(tasks)])
         self._build()
         self._connect_signals()
         self.model.transcript.set_participants(session.participants, session.you.id)
+        self.model.transcript.set_room(session.room)  # whose provider files may be sent to
         self._room_changed(self.session.room)
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
@@ -241,12 +317,15 @@ class ChatPage(QWidget):
         self.composer_note = PlainLabel(_READ_ONLY_NOTE, name="hint", wrap=True)
         self.composer_note.hide()
         self.composer = Composer()
+        self.attach_button = AttachButton()
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primary")
         self.send_button.setEnabled(False)  # until there is something to send
         composer_row = QHBoxLayout()
         composer_row.addWidget(self.composer, 1)
+        composer_row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
         composer_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.setAcceptDrops(True)  # files dropped anywhere on the page
 
         layout = QVBoxLayout(self)
         layout.addLayout(header)
@@ -255,6 +334,10 @@ class ChatPage(QWidget):
         layout.addLayout(status)
         layout.addWidget(self.composer_note)
         layout.addLayout(composer_row)
+        self.send_button.ensurePolished()  # the style sheet's padding counts
+        self.attach_button.setFixedHeight(self.send_button.sizeHint().height())  # a pair
+        QWidget.setTabOrder(self.composer, self.attach_button)  # once in one window
+        QWidget.setTabOrder(self.attach_button, self.send_button)
         self._build_host_menu()
 
     def _build_host_menu(self) -> None:
@@ -282,6 +365,12 @@ class ChatPage(QWidget):
         self.composer.typing_changed.connect(self.session.set_typing)
         self.composer.sendable_changed.connect(self.on_sendable_changed)
         self.send_button.clicked.connect(self.composer.submit)
+        self.attach_button.clicked.connect(self.on_attach_clicked)
+        self.composer.image_pasted.connect(self.on_image_pasted)
+        self.composer.files_pasted.connect(self.attach)
+        self.view.file_action.connect(self.on_file_action)
+        self.session.file_saved.connect(self.on_file_saved)
+        self.session.file_not_saved.connect(self.on_file_not_saved)
         self.leave_button.clicked.connect(self.on_leave_clicked)
         self.stop_button.clicked.connect(self.on_stop_clicked)
         self.regenerate_button.clicked.connect(self.on_regenerate_clicked)
@@ -314,6 +403,10 @@ class ChatPage(QWidget):
             case BanList(bans=bans):
                 if self._bans_dialog is not None:
                     self._bans_dialog.set_bans(bans)
+            case FileShared() | Acknowledged() | UploadFailed() | DownloadProgress():
+                self._file_event(event)
+            case FileFetched() | FetchFailed():
+                self._file_event(event)
             case SendFailed(message=message, text=unsent):
                 if unsent:
                     self.composer.restore_unsent(unsent)  # back in the box, to fix and resend
@@ -338,6 +431,7 @@ class ChatPage(QWidget):
         if self.session.instance != self._instance:  # the host restarted the room
             self._instance = self.session.instance
             self.model.transcript.new_room()
+            self._forget_files()
             text = "The host restarted the room: you are back in, as a new participant."
         elif not resumed:
             text = "Reconnected, as a new participant: you were away too long."
@@ -346,6 +440,7 @@ class ChatPage(QWidget):
         else:
             text = "Reconnected."
         self.model.transcript.set_participants(self.session.participants, self.session.you.id)
+        self.model.transcript.set_room(self.session.room)
         self._room_changed(self.session.room)
         self.banner_bar.show_message(text, "info" if complete else "warning", dismissable=True)
 
@@ -369,6 +464,7 @@ class ChatPage(QWidget):
         font.setBold(room.assistant is not None and room.assistant.mode in EVERY_MESSAGE_MODES)
         self.subtitle.setFont(font)
         self.composer.set_max_chars(room.limits.max_text_chars)
+        self._files_allowed_changed()
         self.lock_action.blockSignals(True)
         self.lock_action.setChecked(room.locked)
         self.lock_action.blockSignals(False)
@@ -499,6 +595,14 @@ class ChatPage(QWidget):
         self.composer.setPlaceholderText("Not connected to the room.")
         self.composer_note.show()
         self.send_button.setEnabled(False)
+        self._files_allowed_changed()
+        self._attachments.clear()
+        if self.share_dialog is not None:
+            self.share_dialog.reject()  # nothing can be shared any more
+        self._retries.clear()
+        self.model.retry_kept.clear()
+        for task in list(self._tasks):
+            task.cancel()
         self.host_menu_button.setEnabled(False)
         self.leave_button.setText("Back to rooms")
         if self._bans_dialog is not None:
@@ -534,6 +638,233 @@ class ChatPage(QWidget):
                 entry.version += 1  # views cache rows by version
                 index = self.model.index(row)
                 self.model.dataChanged.emit(index, index, [Roles.ENTRY])
+
+    # ----------------------------------------------------------------- sharing files
+
+    def files_allowed(self) -> bool:
+        """Whether files can be shared now: the room takes them and we are in it."""
+        return self._ended is None and self.session.room.limits.max_file_bytes > 0
+
+    def _files_allowed_changed(self) -> None:
+        allowed = self.files_allowed()
+        self.attach_button.setEnabled(allowed)
+        tip = "Attach a file…" if allowed or self._ended is not None else FILES_OFF_TIP
+        self.attach_button.setToolTip(tip)
+        self.attach_button.setAccessibleDescription("" if allowed else tip)
+
+    def on_attach_clicked(self) -> None:
+        """The paper-clip button: choose files, then each is asked about."""
+        paths, _filter = QFileDialog.getOpenFileNames(self, "Attach a file", _home())
+        self.attach([Path(p) for p in paths])
+
+    def on_image_pasted(self, image: QImage) -> None:
+        try:
+            data = png_bytes(image)
+        except AttachmentProblem as exc:
+            self._show_problem(str(exc))
+            return
+        self.attach([(PASTED_IMAGE_NAME, data)])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.files_allowed() and dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self.files_allowed() and dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = dropped_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.attach(paths)
+
+    def attach(self, items: Sequence[Attachment]) -> None:
+        """Ask about each of ``items`` in turn (after any still waiting), and share those the
+        person agrees to."""
+        if not items:
+            return
+        if not self.files_allowed():
+            self._show_problem(FILES_OFF_TIP if self._ended is None else _READ_ONLY_NOTE)
+            return
+        self._attachments.extend(items)
+        if self._asking is None or self._asking.done():
+            self._asking = self._start(self._ask_about_attachments())
+
+    async def _ask_about_attachments(self) -> None:
+        while self._attachments and self._ended is None:
+            item = self._attachments.popleft()
+            limit = self.session.room.limits.max_file_bytes
+            try:
+                if isinstance(item, Path):
+                    name = item.name
+                    data = await asyncio.to_thread(read_attachment, item, limit)
+                else:
+                    name, data = item
+                    check_size(name, len(data), limit)
+            except AttachmentProblem as exc:
+                self._show_problem(str(exc))
+                continue
+            if not self.files_allowed():  # the room ended while the file was read
+                return
+            dialog = self.share_dialog = ShareFileDialog(
+                name, data, self.session.room.assistant, self
+            )
+            try:
+                share = await run_dialog(dialog)
+                assistant = dialog.assistant_allowed()
+            finally:
+                self.share_dialog = None
+                dialog.deleteLater()
+            if share and self.files_allowed():
+                self._share(name, data, assistant)
+
+    def _share(self, name: str, data: bytes, assistant: bool) -> None:
+        upload = self.session.share_file(name, data, assistant=assistant)
+        if upload is not None:  # kept until the room has it, to try again if that fails
+            self._uploads[upload] = (name, data, assistant)
+
+    def _file_event(self, event: ClientEvent) -> None:
+        """What the room and the client say about files, beyond the transcript's rows."""
+        match event:
+            case FileShared(client_id=upload, kind="image") if upload in self._uploads:
+                _name, data, _assistant = self._uploads.pop(upload)
+                self._images[event.file] = event  # ours: shown from the bytes we sent
+                self._start(self._show_thumbnail(event.file, data))
+            case FileShared(client_id=upload) if upload in self._uploads:
+                del self._uploads[upload]
+            case FileShared():
+                self._file_shared(event)
+            case Acknowledged(id=upload):
+                self._uploads.pop(MessageId(upload), None)
+            case UploadFailed(id=upload, code=code):
+                kept = self._uploads.pop(upload, None)
+                if kept is not None and code in RETRYABLE:
+                    self._keep_for_retry(upload, kept)
+            case DownloadProgress(file=file, received=received):
+                self.model.update_file(file, received=received)
+            case FileFetched(file=file, data=data):
+                self._fetching.discard(file)
+                self.model.update_file(file, received=None)
+                if file in self._images and self.model.file_view(file).thumbnail is None:
+                    self._start(self._show_thumbnail(file, data))
+                self._fetch_images()
+            case FetchFailed(file=file, code=code, message=message):
+                fetching = file in self._fetching
+                self._fetching.discard(file)
+                self.model.update_file(file, received=None)
+                if fetching and code != "cancelled":
+                    why = room_sentence(message) if message else "It could not be fetched."
+                    self.model.update_file(file, problem=f"This image could not be shown. {why}")
+                self._fetch_images()
+
+    def _keep_for_retry(self, upload: MessageId, kept: tuple[str, bytes, bool]) -> None:
+        self._retries[upload] = kept
+        self.model.retry_kept.add(upload)
+        self.model.touch_upload(upload)
+        while len(self._retries) > RETRIES_KEPT:  # memory stays bounded: the oldest go
+            old, _ = self._retries.popitem(last=False)
+            self.model.retry_kept.discard(old)
+            self.model.touch_upload(old)
+
+    def _file_shared(self, event: FileShared) -> None:
+        """An image is fetched for its thumbnail, whoever shared it (history included)."""
+        if event.kind == "image":
+            self._images[event.file] = event
+            self._wanted.append(event.file)
+            self._fetch_images()
+
+    def _fetch_images(self) -> None:
+        """Fetch the images waiting for their thumbnails, :data:`IMAGES_AT_ONCE` at a time."""
+        while self._wanted and len(self._fetching) < IMAGES_AT_ONCE and self._ended is None:
+            file = self._wanted.popleft()
+            if self.model.file_view(file).thumbnail is not None:
+                continue
+            if self.session.fetch_file(file):
+                self._fetching.add(file)
+                self.model.update_file(file, received=0, problem="")
+
+    async def _show_thumbnail(self, file: FileId, data: bytes) -> None:
+        """Decode ``data`` off the GUI thread; show the thumbnail, or why there is none."""
+        try:
+            image = await thumbnail(data)
+        except PreviewError as exc:
+            self.model.update_file(file, problem=f"This image could not be shown: {exc}.")
+            return
+        if file not in self._images:  # the room restarted meanwhile
+            return
+        self.model.update_file(file, thumbnail=image, problem="")
+        self._thumbnails[file] = None
+        while len(self._thumbnails) > MAX_THUMBNAILS:
+            old, _ = self._thumbnails.popitem(last=False)
+            self.model.update_file(old, thumbnail=None, hidden=True)
+
+    def _forget_files(self) -> None:
+        """The host restarted the room: its files are other files now."""
+        self._images.clear()
+        self._wanted.clear()
+        self._fetching.clear()
+        self._thumbnails.clear()
+        self._uploads.clear()
+        self._retries.clear()
+        self.model.retry_kept.clear()
+
+    def on_file_action(self, key: str, action: str) -> None:
+        """A file card's button (or its menu item, or Enter on its row)."""
+        entry = self.model.transcript.entry(key)
+        if entry is None or entry.kind != "file":
+            return
+        if action == "cancel" and entry.upload_id:
+            self.session.cancel_upload(MessageId(entry.upload_id))
+        elif action == "retry":
+            kept = self._retries.pop(MessageId(entry.upload_id), None)
+            self.model.retry_kept.discard(entry.upload_id)
+            self.model.touch_upload(entry.upload_id)
+            if kept is not None and self._ended is None:
+                self._share(*kept)
+        elif action == "show" and entry.file:
+            self.model.update_file(entry.file, hidden=False)
+            self._wanted.appendleft(entry.file)
+            self._fetch_images()
+        elif action == "save" and entry.file:
+            # After the click has been handled: the save dialog runs its own event loop.
+            file, name = entry.file, safe_file_name(entry.file_name)
+            QTimer.singleShot(0, self, lambda: self._ask_where_to_save(file, name))
+
+    def _ask_where_to_save(self, file: FileId, name: str) -> None:
+        if self._ended is not None:
+            self._show_problem("Files can no longer be fetched: you are not in the room.")
+            return
+        folder = (
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation)
+            or _home()
+        )
+        path, _filter = QFileDialog.getSaveFileName(self, "Save file", str(Path(folder) / name))
+        if not path:
+            return
+        self.model.update_file(file, received=0, saving=True, saved="", problem="")
+        self.session.save_file(file, Path(path))
+
+    def on_file_saved(self, file: str, path: str) -> None:
+        fid = FileId(file)
+        self.model.update_file(fid, received=None, saving=False, saved=f"Saved to {path}")
+        self.banner_bar.show_message(f"Saved to {path}", "info")
+
+    def on_file_not_saved(self, file: str, why: str) -> None:
+        fid = FileId(file)
+        self.model.update_file(fid, received=None, saving=False)
+        self._show_problem(f"The file was not saved. {why}")
+
+    def _start(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a file task failed", exc_info=task.exception())
 
     # ----------------------------------------------------------------- problems
 
@@ -668,3 +999,7 @@ class ChatPage(QWidget):
         dialog = self._assistant_dialog = AssistantSettingsDialog(report, self, assistant=assistant)
         dialog.accepted.connect(lambda: self.session.configure_assistant(dialog.settings()))
         dialog.open()
+
+
+def _home() -> str:
+    return QStandardPaths.writableLocation(QStandardPaths.StandardLocation.HomeLocation)

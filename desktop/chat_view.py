@@ -12,7 +12,10 @@ where they are.
   message jumps to the latest.
 * Joining (a model reset, or the history arriving row by row) lands at the latest message.
 * Right-click (or the menu key) offers "Copy text", and "Copy code" for the code block under
-  the pointer (every code block, from the keyboard), and "Copy link address" on a link.
+  the pointer (every code block, from the keyboard), and "Copy link address" on a link. On a
+  shared file it offers the file's actions ("Save…", "Cancel", "Try again") and "Copy file
+  name"; Enter on a file's row does its first action. Each is :attr:`ChatView.file_action`,
+  as a click on the card's button is.
 
 Qt's list view lays every row out again on each change, asking the delegate for each row's
 height; in batches (``Batched``) it jumped back to the first batch's end on every message.
@@ -42,12 +45,19 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QContextMenuEvent, QGuiApplication, QKeySequence, QResizeEvent
+from PySide6.QtGui import (
+    QAction,
+    QContextMenuEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QPushButton, QWidget
 
 from core.transcript import Entry
 from desktop.delegate import MessageDelegate
-from desktop.models import MessageListModel, Roles
+from desktop.models import FILE_ACTIONS, FileCard, MessageListModel, Roles
 
 __all__ = ["ChatView", "TranscriptWindow"]
 
@@ -178,9 +188,11 @@ class TranscriptWindow(QAbstractListModel):
 
 class ChatView(QListView):
     """See the module docstring. Emits :attr:`unseen_changed` with the number of messages
-    that arrived below a reader who scrolled up (0 once they are seen)."""
+    that arrived below a reader who scrolled up (0 once they are seen), and
+    :attr:`file_action` (the row's entry key and the action) for a shared file's row."""
 
     unseen_changed = Signal(int)
+    file_action = Signal(str, str)
 
     SLACK = 4
     """Pixels from the bottom that still count as at the bottom (rounding, a stray pixel)."""
@@ -226,6 +238,9 @@ class ChatView(QListView):
         bar.valueChanged.connect(self.on_scrolled)
         self.jump_button.clicked.connect(self.jump_to_latest)
         self._jump_action.triggered.connect(self.jump_to_latest)
+        delegate = self.itemDelegate()
+        assert isinstance(delegate, MessageDelegate)
+        delegate.file_action.connect(self.file_action)
 
     # ----------------------------------------------------------------- public
 
@@ -454,12 +469,36 @@ class ChatView(QListView):
         if menu is not None:
             menu.popup(self.viewport().mapToGlobal(pos))
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter on a shared file's row does its first action ("Save…", "Cancel")."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+            index = self.currentIndex()
+            entry = index.data(Roles.ENTRY) if index.isValid() else None
+            card = index.data(Roles.FILE_CARD) if index.isValid() else None
+            if isinstance(entry, Entry) and isinstance(card, FileCard) and card.actions:
+                self.file_action.emit(entry.key, card.actions[0])
+                return
+        super().keyPressEvent(event)
+
+    def _file_menu(self, entry: Entry, card: FileCard) -> QMenu:
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        key = entry.key
+        for action in card.actions:
+            menu.addAction(FILE_ACTIONS[action], partial(self.file_action.emit, key, action))
+        name = entry.file_name
+        menu.addAction("Copy file name", lambda: QGuiApplication.clipboard().setText(name))
+        return menu
+
     def message_menu(self, pos: QPoint, *, every_code_block: bool = False) -> QMenu | None:
         """The menu for the message at ``pos`` (viewport coordinates): "Copy text", and
         "Copy code" for the code block there (for each of them with ``every_code_block``),
         "Copy link address" on a link. None where there is no message."""
         index = self.indexAt(pos)
         entry = index.data(Roles.ENTRY) if index.isValid() else None
+        card = index.data(Roles.FILE_CARD) if index.isValid() else None
+        if isinstance(entry, Entry) and isinstance(card, FileCard):
+            return self._file_menu(entry, card)
         if not isinstance(entry, Entry) or not entry.text or entry.kind == "event":
             return None
         delegate = self.itemDelegate()

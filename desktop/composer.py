@@ -1,24 +1,63 @@
-"""The message box: Enter sends, Shift+Enter adds a line, ``@`` completes names.
+"""The message box: Enter sends, Shift+Enter adds a line, ``@`` completes names; and the
+paper-clip button beside it (:class:`AttachButton`).
 
 Nothing typed is lost. The text stays in the box when it is submitted, and goes only when the
 room's client has taken the message (:meth:`Composer.message_queued`, as one step that Ctrl+Z
 undoes); a message the room refuses comes back (:meth:`Composer.restore_unsent`). Near the
 room's length limit a counter appears in the box; over it, the part that does not fit is
 marked, the counter says by how much, and the message cannot be submitted.
+
+Pasting (or dropping on the box) an image or files does not put text in the box: an image
+(with no text beside it on the clipboard) is :attr:`Composer.image_pasted`, local files are
+:attr:`Composer.files_pasted`; the chat page asks before sharing either
+(:mod:`desktop.attachments`).
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, QRect, QStringListModel, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QResizeEvent, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QCompleter, QPlainTextEdit, QSizePolicy, QTextEdit, QWidget
+from PySide6.QtCore import (
+    QEvent,
+    QMimeData,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    QStringListModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import (
+    QColor,
+    QIcon,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+    QTextCharFormat,
+    QTextCursor,
+)
+from PySide6.QtWidgets import (
+    QCompleter,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QTextEdit,
+    QWidget,
+)
 
 from core.protocol import Limits
+from desktop.attachments import dropped_paths
 from desktop.labels import PlainLabel
 
-__all__ = ["COUNTER_FROM", "Composer"]
+__all__ = ["ATTACH_NAME", "COUNTER_FROM", "AttachButton", "Composer"]
+
+ATTACH_NAME = "Attach a file…"
 
 TYPING_REPEAT = 3.0  # seconds between "still typing" notes; others expire it after 6
 COUNTER_FROM = 0.9  # the counter appears at this share of the limit
@@ -40,6 +79,10 @@ class Composer(QPlainTextEdit):
     submitted = Signal(str)
     typing_changed = Signal(bool)
     sendable_changed = Signal(bool)
+    image_pasted = Signal(QImage)
+    """An image pasted or dropped (with no text beside it): to share, after asking."""
+    files_pasted = Signal(list)
+    """Local files (a list of :class:`pathlib.Path`) pasted or dropped: to share, after asking."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -164,6 +207,28 @@ class Composer(QPlainTextEdit):
         cursor.insertText(text if self.document().isEmpty() else f"{text}\n")
         self.moveCursor(QTextCursor.MoveOperation.End)
 
+    # ----------------------------------------------------------------- pasting files
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        return bool(dropped_paths(source)) or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        """Text goes in the box; files and an image (without text) go to the chat page, which
+        asks before sharing them. A file copied in a file manager comes with its path as
+        text too: the file is what was meant."""
+        if self.isReadOnly():
+            return
+        paths = dropped_paths(source)
+        if paths:
+            self.files_pasted.emit(paths)
+            return
+        if source.hasImage() and not source.hasText():
+            image = source.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                self.image_pasted.emit(image)
+            return
+        super().insertFromMimeData(source)
+
     # ----------------------------------------------------------------- names
 
     def set_names(self, names: list[str]) -> None:
@@ -251,3 +316,60 @@ def _cursor_position(text: str, chars: int) -> int:
     """The document position after the first ``chars`` characters of ``text``: Qt counts
     UTF-16 code units, so a character outside the BMP (an emoji) counts twice."""
     return len(text[:chars].encode("utf-16-le")) // 2
+
+
+class AttachButton(QPushButton):
+    """The paper-clip button beside the message box: "Attach a file…" (its accessible name
+    and tooltip), reached with Tab, and styled as every button is (the focus outline
+    included). Its icon is drawn in the theme's text colour, again when the theme changes."""
+
+    ICON = 18
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("attach")
+        self.setAccessibleName(ATTACH_NAME)
+        self.setToolTip(ATTACH_NAME)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAutoDefault(False)  # Enter in the message box sends the message
+        self.setIconSize(QSize(self.ICON, self.ICON))
+        self._paint_icon()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange,
+                            QEvent.Type.EnabledChange):  # fmt: skip
+            self._paint_icon()
+
+    def _paint_icon(self) -> None:
+        role = QPalette.ColorRole.ButtonText
+        group = QPalette.ColorGroup.Active if self.isEnabled() else QPalette.ColorGroup.Disabled
+        ratio = max(1.0, self.devicePixelRatioF())
+        pixmap = QPixmap(round(self.ICON * ratio), round(self.ICON * ratio))
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(self.palette().color(group, role), 1.6)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        painter.translate(self.ICON / 2, self.ICON / 2)
+        painter.rotate(45)
+        painter.scale(self.ICON / 26, self.ICON / 26)
+        painter.translate(-6, -12)  # the clip is 12 wide and 24 tall, drawn from its corner
+        painter.drawPath(_paper_clip())
+        painter.end()
+        self.setIcon(QIcon(pixmap))
+
+
+def _paper_clip() -> QPainterPath:
+    """A paper clip, upright, in a 12 by 24 box: one wire bent into three nested U's."""
+    path = QPainterPath(QPointF(8, 8))
+    path.lineTo(8, 17)
+    path.arcTo(QRectF(4, 15, 4, 4), 0, -180)
+    path.lineTo(4, 6)
+    path.arcTo(QRectF(4, 2, 8, 8), 180, -180)
+    path.lineTo(12, 18)
+    path.arcTo(QRectF(0, 12, 12, 12), 0, -180)
+    path.lineTo(0, 9)
+    return path

@@ -22,6 +22,12 @@ says "Copied" for a moment after a click. Hovering a link shows where it goes; c
 http(s) link opens the system browser, after a question when its text names another address
 (:mod:`desktop.links`). A notice's chips and links work as a message's do.
 
+A shared file's row is a bubble with its author and time, and a card (:class:`FileCard`):
+the image's thumbnail, a tag for its kind, its name, size and type, lines about it (progress,
+why it is not shown, "Sent to OpenAI / gpt-4o"), a progress bar while it moves, and buttons
+("Save…", "Cancel", "Try again"). A click on a button is :attr:`MessageDelegate.file_action`;
+the view offers the same actions from the keyboard.
+
 Names, models, languages and errors come from the network: each is drawn as plain text, cut
 to fit, and direction-isolated (:func:`desktop.network_text.fenced`) so that it cannot
 reorder the time or the words beside it.
@@ -48,6 +54,7 @@ from PySide6.QtCore import (
     QSize,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
@@ -56,6 +63,7 @@ from PySide6.QtGui import (
     QFontMetrics,
     QGuiApplication,
     QHelpEvent,
+    QImage,
     QMouseEvent,
     QPainter,
     QPalette,
@@ -85,16 +93,18 @@ from desktop.markdown import (
     code_blocks,
     segments,
 )
-from desktop.models import Roles
+from desktop.models import FILE_ACTIONS, FileCard, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, tooltip
 from desktop.theme import colours_of
 
 __all__ = [
     "COLUMN_CHARS",
+    "CardLayout",
     "MessageDelegate",
     "RowLayout",
     "column",
     "event_line",
+    "file_row_layout",
     "footer_text",
     "row_layout",
     "text_width",
@@ -119,6 +129,9 @@ DOCUMENTS = 2000  # cached layouts of segments
 BODIES = 600  # cached bodies (rows' stacks of segments), rendered texts and row layouts
 HEIGHTS = 20_000  # cached row heights: what a layout pass asks for
 STREAMS = 8  # answers rendered incrementally at once
+TAG_WIDTH = 44  # a file's kind tag ("PDF")
+BAR_HEIGHT = 6  # a transfer's progress bar
+BAR_WIDTH = 320
 
 # How core.transcript words a "joined" or "left" line after the name: the name is isolated
 # on its own, so that it cannot reorder these words.
@@ -142,6 +155,7 @@ class _Palette:
     warn: QColor
     error: QColor
     badge_text: QColor
+    ai_badge: QColor
 
 
 def _palette(palette: QPalette) -> _Palette:
@@ -150,7 +164,7 @@ def _palette(palette: QPalette) -> _Palette:
         *(QColor(value) for value in (
             c.text, c.text_muted, c.message_mine, c.message_answer, c.message_other,
             c.message_accent, c.message_host_badge, c.message_warning, c.message_error,
-            c.badge_text,
+            c.badge_text, c.message_ai_badge,
         ))
     )  # fmt: skip
 
@@ -295,6 +309,32 @@ class _Header:
 
 
 @dataclass(frozen=True)
+class CardLayout:
+    """Where a file card's parts are: its thumbnail (``image``, empty when none), its kind's
+    tag, its ``texts`` (each with its look, "name", "details", "problem", "warning", "note"
+    or "badge", and its rect; wrapped texts wrap in their rects), its progress bar and how
+    full it is, and its ``buttons`` (each an action of :data:`FILE_ACTIONS` and its rect)."""
+
+    thumbnail: QImage | None
+    image: QRect
+    tag: str
+    tag_rect: QRect
+    texts: tuple[tuple[str, str, QRect], ...]
+    bar: QRect
+    progress: float
+    buttons: tuple[tuple[str, QRect], ...]
+
+    def translated(self, offset: QPoint) -> CardLayout:
+        return CardLayout(
+            self.thumbnail, self.image.translated(offset),
+            self.tag, self.tag_rect.translated(offset),
+            tuple((look, text, rect.translated(offset)) for look, text, rect in self.texts),
+            self.bar.translated(offset), self.progress,
+            tuple((action, rect.translated(offset)) for action, rect in self.buttons),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class RowLayout:
     """Where everything of one row is: what :meth:`MessageDelegate.sizeHint` measures,
     what :meth:`MessageDelegate.paint` draws, and what a click, a hover or the menu is
@@ -306,7 +346,8 @@ class RowLayout:
     ``line`` is the row's small line, already cut to fit ``line_rect``: the whole of a
     "joined" or "left" row, or the footer under a message or an answer ("" for none).
     ``chips`` are the "Copy code" chips, each with the number of its code block in the
-    message. The body's links are found in its laid-out documents (:meth:`links`).
+    message. The body's links are found in its laid-out documents (:meth:`links`). A file's
+    row has its ``card``.
 
     Its rects are the layout's own: a caller changes copies, never them.
     """
@@ -319,6 +360,7 @@ class RowLayout:
     line: str
     line_rect: QRect
     chips: tuple[tuple[int, QRect], ...]
+    card: CardLayout | None = None
 
     def at(self, rect: QRect) -> RowLayout:
         """This layout in the row at ``rect``. Its frame stretches to the rect's height, as
@@ -333,8 +375,15 @@ class RowLayout:
                 header.badge_rect.translated(offset), header.stamp, header.stamp_at + offset,
             )  # fmt: skip
         chips = tuple((number, chip.translated(offset)) for number, chip in self.chips)
+        card = self.card.translated(offset) if self.card is not None else None
         return RowLayout(self.height, frame, header, self.body, self.origin + offset,
-                         self.line, self.line_rect.translated(offset), chips)  # fmt: skip
+                         self.line, self.line_rect.translated(offset), chips, card)  # fmt: skip
+
+    def button_at(self, pos: QPoint) -> str | None:
+        """The action of the file card's button under ``pos``, if any."""
+        if self.card is None:
+            return None
+        return next((action for action, rect in self.card.buttons if rect.contains(pos)), None)
 
     def chip_at(self, pos: QPoint) -> int | None:
         """The number of the code block whose "Copy code" chip is under ``pos``, if any."""
@@ -435,6 +484,81 @@ def row_layout(entry: Entry, width: int, font: QFont, body: _Body, *, grouped: b
                      footer_rect, _chips(body, origin, font))  # fmt: skip
 
 
+def file_row_layout(entry: Entry, card: FileCard, width: int, font: QFont) -> RowLayout:
+    """The layout of a shared file's row: a bubble with its header, and the card."""
+    rect = column(QRect(0, 0, width, 0), font)
+    metrics = QFontMetrics(font)
+    line = metrics.height()
+    small = _small(font)
+    smalls = QFontMetrics(small)
+    bold = QFont(font)
+    bold.setBold(True)
+    inner = text_width("message", width, font)
+    x, y = rect.left() + 2 * PAD, GAP + GAP
+    header = _header(entry, font, QPoint(x, y + PAD // 2), inner)
+    y += PAD // 2 + line + GAP
+    origin = QPoint(x, y)
+    image = QRect()
+    if card.thumbnail is not None and not card.thumbnail.isNull():
+        shown = card.thumbnail.size().scaled(
+            QSize(min(inner, card.thumbnail.width()), card.thumbnail.height()),
+            Qt.AspectRatioMode.KeepAspectRatio,
+        )
+        image = QRect(QPoint(x, y), shown)
+        y += shown.height() + GAP
+    tag_height = line + smalls.height()
+    tag_rect = QRect(x, y, TAG_WIDTH, tag_height)
+    text_x = x + TAG_WIDTH + PAD
+    text_width_left = max(40, inner - TAG_WIDTH - PAD)
+    texts: list[tuple[str, str, QRect]] = [
+        ("name", elided(card.name, QFontMetrics(bold), text_width_left),
+         QRect(text_x, y, text_width_left, line)),
+        ("details", elided(card.details, smalls, text_width_left),
+         QRect(text_x, y + line, text_width_left, smalls.height())),
+    ]  # fmt: skip
+    y += tag_height
+    for look, text in card.notes:
+        y += GAP
+        if look == "badge":
+            words = elided(text, QFontMetrics(_bold(small)), inner - 12)
+            badge = QRect(x, y, QFontMetrics(_bold(small)).horizontalAdvance(words) + 12,
+                          smalls.height() + 4)  # fmt: skip
+            texts.append((look, words, badge))
+            y += badge.height()
+            continue
+        wrap = Qt.TextFlag.TextWordWrap | Qt.TextFlag.TextWrapAnywhere
+        height = smalls.boundingRect(QRect(0, 0, inner, 100_000), wrap, text).height()
+        texts.append((look, text, QRect(x, y, inner, height)))
+        y += height
+    bar = QRect()
+    if card.progress is not None:
+        y += GAP
+        bar = QRect(x, y, min(inner, BAR_WIDTH), BAR_HEIGHT)
+        y += BAR_HEIGHT
+    buttons: list[tuple[str, QRect]] = []
+    if card.actions:
+        y += GAP + 2
+        cursor = x
+        for action in card.actions:
+            label_width = smalls.horizontalAdvance(FILE_ACTIONS[action]) + 2 * PAD
+            buttons.append((action, QRect(cursor, y, label_width, smalls.height() + GAP + 2)))
+            cursor += label_width + PAD
+        y += smalls.height() + GAP + 2
+    height = y + PAD + GAP
+    bubble = QRect(rect.left() + PAD, GAP, rect.width() - 2 * PAD, height - 2 * GAP)
+    progress = max(0.0, min(1.0, card.progress or 0.0))
+    layout = CardLayout(
+        card.thumbnail, image, card.tag, tag_rect, tuple(texts), bar, progress, tuple(buttons)
+    )
+    return RowLayout(height, bubble, header, _NO_BODY, origin, "", QRect(), (), layout)
+
+
+def _bold(font: QFont) -> QFont:
+    bold = QFont(font)
+    bold.setBold(True)
+    return bold
+
+
 def _stamp(entry: Entry) -> str:
     return time.strftime("%H:%M", time.localtime(entry.ts))
 
@@ -480,7 +604,10 @@ def _chips(body: _Body, origin: QPoint, font: QFont) -> tuple[tuple[int, QRect],
 
 
 class MessageDelegate(QStyledItemDelegate):
-    """See the module docstring."""
+    """See the module docstring. Emits :attr:`file_action` (the row's entry key and the
+    action) when a file card's button is clicked."""
+
+    file_action = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -626,14 +753,20 @@ class MessageDelegate(QStyledItemDelegate):
             and entry.ts - before.ts < GROUP_SECONDS
         )
 
-    def _row(self, entry: Entry, key: _RowKey, font: QFont) -> RowLayout:
+    def _row(self, entry: Entry, key: _RowKey, font: QFont,
+             card: FileCard | None = None) -> RowLayout:  # fmt: skip
         """The row's layout (relative to its top left corner) for ``key``, computed once per
-        version of the row."""
+        version of the row; a file's row from its ``card``."""
         cached = self._layouts.get(key)
         if cached is not None and cached[0] == entry.version:
             self._layouts.move_to_end(key)
             return cached[1]
         _key, width, dark, _font, grouped = key
+        if entry.kind == "file":
+            layout = file_row_layout(entry, card or _NO_CARD, width, font)
+            self._layouts[key] = (entry.version, layout)
+            _trim(self._layouts, BODIES)
+            return layout
         body = _NO_BODY
         if entry.kind != "event":
             body = self._body(entry, text_width(entry.kind, width, font), dark, font)
@@ -652,7 +785,8 @@ class MessageDelegate(QStyledItemDelegate):
         entry = index.data(Roles.ENTRY)
         if not isinstance(entry, Entry):
             return None
-        return entry, self._row(entry, self._key(entry, option, index), option.font).at(
+        card = index.data(Roles.FILE_CARD) if entry.kind == "file" else None
+        return entry, self._row(entry, self._key(entry, option, index), option.font, card).at(
             option.rect
         )  # fmt: skip
 
@@ -669,7 +803,8 @@ class MessageDelegate(QStyledItemDelegate):
         cached = self._heights.get(key)
         if cached is not None and cached[0] == entry.version:
             return QSize(width, cached[1])
-        height = self._row(entry, key, option.font).height
+        card = index.data(Roles.FILE_CARD) if entry.kind == "file" else None
+        height = self._row(entry, key, option.font, card).height
         self._heights[key] = (entry.version, height)
         _trim(self._heights, HEIGHTS)
         return QSize(width, height)
@@ -691,6 +826,8 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setFont(_small(option.font))
             painter.setPen(colours.muted)
             painter.drawText(layout.line_rect, Qt.AlignmentFlag.AlignCenter, layout.line)
+        elif entry.kind == "file":
+            self._paint_file(painter, option, entry, layout, colours)
         elif entry.kind == "notice":
             self._paint_notice(painter, option, entry, layout, colours)
         else:
@@ -773,6 +910,67 @@ class MessageDelegate(QStyledItemDelegate):
             painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, words)
         painter.setFont(option.font)
 
+    def _paint_file(self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry,
+                    layout: RowLayout, colours: _Palette) -> None:  # fmt: skip
+        """A file's bubble, header and card (see :class:`CardLayout`)."""
+        card = layout.card
+        bubble = layout.frame
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colours.mine if entry.mine else colours.other)
+        painter.drawRoundedRect(bubble, 8, 8)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(colours.accent)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 8, 8)
+        if layout.header is not None:
+            self._paint_header(painter, option.font, layout.header, colours)
+        if card is None:
+            return
+        if card.image.isValid() and card.thumbnail is not None:
+            painter.drawImage(card.image, card.thumbnail)
+        background = QColor(code_background(dark=self._dark(option)))
+        small = _small(option.font)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(background)
+        painter.drawRoundedRect(card.tag_rect, 6, 6)
+        painter.setFont(_bold(small))
+        painter.setPen(colours.muted)
+        painter.drawText(card.tag_rect, Qt.AlignmentFlag.AlignCenter, card.tag)
+        wrap = Qt.TextFlag.TextWordWrap | Qt.TextFlag.TextWrapAnywhere
+        for look, text, rect in card.texts:
+            if look == "name":
+                painter.setFont(_bold(option.font))
+                painter.setPen(colours.text)
+                painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter, text)
+            elif look == "badge":
+                painter.setFont(_bold(small))
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(colours.ai_badge)
+                painter.drawRoundedRect(rect, 4, 4)
+                painter.setPen(colours.badge_text)
+                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+            else:
+                painter.setFont(small)
+                pen = {"problem": colours.error, "warning": colours.warn}.get(look, colours.muted)
+                painter.setPen(pen)
+                painter.drawText(rect, int(wrap), text)
+        if card.bar.isValid():
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(background)
+            painter.drawRoundedRect(card.bar, 3, 3)
+            done = QRect(card.bar)
+            done.setWidth(round(card.bar.width() * card.progress))
+            if done.width() > 0:
+                painter.setBrush(colours.accent)
+                painter.drawRoundedRect(done, 3, 3)
+        painter.setFont(small)
+        for action, rect in card.buttons:
+            painter.setPen(colours.accent)
+            painter.setBrush(background)
+            painter.drawRoundedRect(rect, 5, 5)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, FILE_ACTIONS[action])
+        painter.setFont(option.font)
+
     @staticmethod
     def _paint_header(painter: QPainter, font: QFont, header: _Header, colours: _Palette) -> None:
         bold = QFont(font)
@@ -785,7 +983,8 @@ class MessageDelegate(QStyledItemDelegate):
             small.setBold(True)
             painter.setFont(small)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(colours.host if header.badge == "HOST" else colours.accent)
+            # The theme pairs the badges' text with these (message_accent is for text).
+            painter.setBrush(colours.host if header.badge == "HOST" else colours.ai_badge)
             painter.drawRoundedRect(header.badge_rect, 4, 4)
             painter.setPen(colours.badge_text)
             painter.drawText(header.badge_rect, Qt.AlignmentFlag.AlignCenter, header.badge)
@@ -860,9 +1059,13 @@ class MessageDelegate(QStyledItemDelegate):
         placed = self._placed(option, index)
         if placed is None:
             return False
-        layout = placed[1]
+        entry, layout = placed
         pos = event.position().toPoint()
         view = option.widget if isinstance(option.widget, QAbstractItemView) else None
+        action = layout.button_at(pos)
+        if action is not None:
+            self.file_action.emit(entry.key, action)
+            return True
         number = layout.chip_at(pos)
         if number is not None and view is not None:
             return self.copy_code(view, index, number)
@@ -901,6 +1104,9 @@ class MessageDelegate(QStyledItemDelegate):
         parent = self.parent()
         assert isinstance(parent, QWidget)
         return parent
+
+
+_NO_CARD = FileCard(name="", details="", tag="")
 
 
 def _trim(cache: OrderedDict[K, V], size: int) -> None:

@@ -1,5 +1,5 @@
 """Hosting a room: its name, your name, a room code, a size limit, who can find it and what
-newcomers see, and the assistant.
+newcomers see, the files it takes, and the assistant.
 
 A room code is required by default, offered ready made (:func:`core.pake.generate_room_code`:
 eight digits, easy to read aloud), can be made anew, or typed by the host; one that could never
@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -55,7 +56,7 @@ from core.ai.provider import (
     without_credentials,
 )
 from core.pake import generate_room_code
-from core.protocol import MAX_ROOM_NAME_CHARS
+from core.protocol import MAX_ROOM_NAME_CHARS, Limits
 from core.room import RoomConfig
 from core.text_rules import TextRejected, normalize_display_name, normalize_room_name
 from desktop.assistant_dialog import MODE_LABELS, limit_spin, persona_problem, quota_window_spin
@@ -88,6 +89,13 @@ CANNOT_ANNOUNCE_HINT = (
 HISTORY_HINT = "Up to the last 500 messages. Unticked: only what is written after they join."
 ROOM_CODE_HINT = "Only people who type this code can join. Read it out, or type your own."
 NO_ASSISTANT_NOTE = "The room works without an assistant; people just chat."
+FILES_HINT = (
+    "Files stay in this computer's memory until the room closes. Largest file 0: nobody can "
+    "share files."
+)
+MB = 1000 * 1000  # the unit of the file limits (as the room's messages say sizes)
+MAX_FILE_MB = 100
+MAX_FILE_MEMORY_MB = 4000
 
 
 @dataclass
@@ -192,6 +200,19 @@ class HostDialog(QDialog):
         self.share_history = QCheckBox("New people see earlier messages")
         self.share_history.setChecked(True)
         self.history_hint = PlainLabel(HISTORY_HINT, name="hint", wrap=True)
+        defaults = Limits()
+        self.max_file = QSpinBox()
+        self.max_file.setRange(0, MAX_FILE_MB)
+        self.max_file.setSpecialValueText("No files")
+        self.max_file.setSuffix(" MB")
+        self.max_file.setValue(defaults.max_file_bytes // MB)
+        self.max_file.setAccessibleName("Largest file, in megabytes (0: no files)")
+        self.file_memory = QSpinBox()
+        self.file_memory.setRange(1, MAX_FILE_MEMORY_MB)
+        self.file_memory.setSuffix(" MB")
+        self.file_memory.setValue(defaults.file_budget_bytes // MB)
+        self.file_memory.setAccessibleName("Memory for files, in megabytes")
+        self.files_hint = PlainLabel(FILES_HINT, name="hint", wrap=True)
         form = QFormLayout()
         form.addRow("Room name", self.room_name)
         form.addRow("", self.room_name_problem)
@@ -206,6 +227,9 @@ class HostDialog(QDialog):
         form.addRow("", self.announce_hint)
         form.addRow("", self.share_history)
         form.addRow("", self.history_hint)
+        form.addRow("Largest file", self.max_file)
+        form.addRow("Memory for files", self.file_memory)
+        form.addRow("", self.files_hint)
         self.room_box = QGroupBox("Room")
         self.room_box.setLayout(form)
         self.room_form = form
@@ -280,6 +304,7 @@ class HostDialog(QDialog):
         self.require_code.toggled.connect(self._require_code_toggled)
         self.room_code.textChanged.connect(self._check_room_code)
         self.new_code_button.clicked.connect(self.on_new_code_clicked)
+        self.max_file.valueChanged.connect(self._max_file_changed)
         self.your_name.textChanged.connect(self._check_your_name)
         self.provider.currentIndexChanged.connect(self._provider_changed)
         self.base_url.textChanged.connect(self._update_key_consent)
@@ -318,6 +343,19 @@ class HostDialog(QDialog):
         self.setMinimumHeight(min(height, MIN_HEIGHT))
         if height != self.height():
             self.resize(self.width(), height)
+
+    # ----------------------------------------------------------------- files
+
+    def _max_file_changed(self, megabytes: int) -> None:
+        """Without files there is no memory for them to set; the memory holds the largest
+        file at least (its field cannot go lower)."""
+        self.file_memory.setEnabled(megabytes > 0)
+        self.file_memory.setMinimum(max(1, megabytes))
+
+    def file_limits(self) -> tuple[int, int]:
+        """The largest file the room takes (0: no files) and the memory all its files may
+        take together, in bytes."""
+        return self.max_file.value() * MB, self.file_memory.value() * MB
 
     # ----------------------------------------------------------------- names
 
@@ -549,6 +587,7 @@ class HostDialog(QDialog):
         except TextRejected as exc:
             raise ValueError(f"Your name: {exc}.") from None
         room_code = self.room_code_text()
+        max_file_bytes, file_budget_bytes = self.file_limits()
         settings = self.provider_settings()
         assistant = None
         problem = persona_problem(self.persona.toPlainText().strip())
@@ -572,6 +611,7 @@ class HostDialog(QDialog):
             name=name, password=room_code,
             max_participants=self.max_people.value() or None, assistant=assistant,
             share_history=self.share_history.isChecked(),
+            max_file_bytes=max_file_bytes, file_budget_bytes=file_budget_bytes,
         )  # fmt: skip
         return HostPlan(config, you, settings, advertise=self.announce.isChecked())
 

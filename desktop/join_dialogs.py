@@ -100,7 +100,7 @@ ENCRYPTED = (
 ADVICE = (
     "Never share private, confidential or sensitive information here: financial details, "
     "health information or passwords. This is a shared space; assume that anything you type "
-    "could become public."
+    "could become public. A shared file reaches the AI only if its sender allows it."
 )
 NOTHING_KEPT = (
     "Nothing is kept after the room closes, on the host's computer or on yours: the app saves "

@@ -11,11 +11,16 @@ like markup, are escaped (:func:`desktop.network_text.tooltip`).
 What the lobby paints of a room is said here in words too (:func:`room_details`,
 :func:`namesake_note`, :func:`room_badges`), so that the list's delegate draws and screen
 readers read (``AccessibleTextRole``, ``AccessibleDescriptionRole``) the same things.
+
+A shared file's row is drawn from a :class:`FileCard` (:func:`file_card`), made of its
+transcript entry and what this app knows of it besides (:class:`desktop.file_preview.FileView`:
+a download, a thumbnail, a save); its display text says the same in words, for screen readers.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (
@@ -27,22 +32,28 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
+from PySide6.QtGui import QImage
 
 from core.address import host_port
 from core.client import ClientEvent
 from core.discovery import BrowserEvent, DiscoveredRoom
-from core.protocol import PROTOCOL_VERSION
+from core.protocol import PROTOCOL_VERSION, FileId
 from core.text_rules import name_key
 from core.transcript import Change, Entry, Transcript
-from desktop.network_text import FIELD_CHARS, fenced, one_line, tooltip
+from desktop.attachments import size_words, type_words
+from desktop.file_preview import FileView
+from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line, tooltip
 from desktop.verification import spoken
 
 __all__ = [
+    "FILE_ACTIONS",
     "LOCKED_BADGE",
     "NO_CERTIFICATE",
+    "FileCard",
     "MessageListModel",
     "Roles",
     "RoomListModel",
+    "file_card",
     "namesake_note",
     "room_address",
     "room_badges",
@@ -58,6 +69,92 @@ class Roles(enum.IntEnum):
     PARTICIPANT = Qt.ItemDataRole.UserRole + 2  # a ParticipantInfo
     ROOM = Qt.ItemDataRole.UserRole + 3  # a DiscoveredRoom
     NAMESAKES = Qt.ItemDataRole.UserRole + 4  # int: see RoomListModel.namesakes
+    FILE_CARD = Qt.ItemDataRole.UserRole + 5  # a FileCard, for a shared file's row
+
+
+FILE_ACTIONS = {"save": "Save…", "cancel": "Cancel", "retry": "Try again", "show": "Show image"}
+"""What a file row's buttons do, and what they say."""
+PROGRAM_NOTE = "Program or script: it is never opened from here, only saved."
+_TAGS = {"image": "IMG", "text": "TXT", "pdf": "PDF", "program": "EXE"}
+RETRYABLE = frozenset({"too_many_transfers", "rate_limited", "file_corrupt"})
+"""Why an upload failed when trying again later may work (the room was busy, or the bytes
+were damaged on the way); the rest would fail again."""
+
+
+@dataclass(frozen=True)
+class FileCard:
+    """What a shared file's row shows, beside its author and time.
+
+    ``name`` is the file's safe name (plain text, fenced), ``details`` its size and type,
+    ``tag`` a short word for its kind ("PDF"). ``notes`` are lines under it, each with its
+    look: ``"problem"``, ``"warning"``, ``"note"`` or ``"badge"`` (sent to the assistant).
+    ``progress`` is how much of a transfer is done (0 to 1) while one is under way; ``actions``
+    are its buttons (keys of :data:`FILE_ACTIONS`), the first one what Enter does.
+    """
+
+    name: str
+    details: str
+    tag: str
+    notes: tuple[tuple[str, str], ...] = ()
+    progress: float | None = None
+    actions: tuple[str, ...] = ()
+    thumbnail: QImage | None = field(default=None, compare=False)
+
+    def words(self, author: str) -> str:
+        """All of it as one text, for screen readers and "Copy text"."""
+        said = [f"{author} shared {self.name}, {self.details}"]
+        said += [text for _look, text in self.notes]
+        if self.progress is not None:
+            said.append(f"{round(self.progress * 100)}% done")
+        if self.actions:
+            said.append("Actions: " + ", ".join(FILE_ACTIONS[a] for a in self.actions))
+        return ". ".join(said) + "."
+
+
+def file_card(entry: Entry, view: FileView | None, *, retry_kept: bool = False) -> FileCard:
+    """The card of a file row: ``entry`` from the transcript, ``view`` what this app knows
+    of the file besides (None: nothing yet). ``retry_kept``: this app still holds the bytes
+    of a failed upload of ours, so it can offer to try again."""
+    view = view or FileView()
+    kind = entry.file_kind if entry.file_kind in _TAGS else "other"
+    details = size_words(entry.size)
+    if entry.file_kind:  # known once the room has looked at its contents
+        details += f" · {type_words(kind, entry.mime)}"
+    notes: list[tuple[str, str]] = []
+    actions: list[str] = []
+    progress: float | None = None
+    if entry.pending:  # our upload, under way
+        progress = entry.sent / entry.size if entry.size else 0.0
+        notes.append(("note", f"Sending… {round(progress * 100)}%"))
+        actions.append("cancel")
+    elif entry.status in ("failed", "cancelled"):
+        why = fenced(entry.error or "the room did not take it", TEXT_CHARS)
+        notes.append(("problem", f"Not shared: {why}"))
+        if retry_kept and entry.error_code in RETRYABLE:
+            actions.append("retry")
+    elif entry.file:
+        if view.hidden:
+            actions.append("show")
+            notes.append(("note", "Hidden to keep memory free: many images are shown."))
+        actions.append("save")
+        if view.received is not None:
+            progress = view.received / entry.size if entry.size else 0.0
+            verb = "Saving" if view.saving else "Loading"
+            notes.append(("note", f"{verb}… {round(progress * 100)}%"))
+    if kind == "program":
+        notes.append(("warning", PROGRAM_NOTE))
+    if view.problem:
+        notes.append(("problem", view.problem))
+    if view.saved:
+        notes.append(("note", view.saved))
+    if entry.sent_to:
+        notes.append(("badge", f"Sent to {fenced(entry.sent_to, 2 * FIELD_CHARS)}"))
+    elif entry.assistant and not entry.pending and entry.status == "":
+        notes.append(("note", "Its sender lets the assistant read it."))
+    return FileCard(
+        name=fenced(entry.file_name, TEXT_CHARS), details=details, tag=_TAGS.get(kind, "FILE"),
+        notes=tuple(notes), progress=progress, actions=tuple(actions), thumbnail=view.thumbnail,
+    )  # fmt: skip
 
 
 class MessageListModel(QAbstractListModel):
@@ -68,6 +165,9 @@ class MessageListModel(QAbstractListModel):
     per frame (:data:`FRAME_MS`), with what it holds by then, so that views lay out and paint
     it once per frame however fast the text arrives. Any other change to a row is sent at once
     (with that row's waiting update first), and :meth:`flush_updates` sends what waits now.
+
+    A shared file's row also shows what this app knows of the file (:meth:`file_view`,
+    changed with :meth:`update_file`), and :data:`Roles.FILE_CARD` gives its card.
     """
 
     FRAME_MS = 16
@@ -83,6 +183,9 @@ class MessageListModel(QAbstractListModel):
         self._frame.setSingleShot(True)
         self._frame.setInterval(self.FRAME_MS)
         self._frame.timeout.connect(self.flush_updates)
+        self._files: dict[tuple[int, FileId], FileView] = {}  # by (epoch, file)
+        self._file_rows: dict[tuple[int, FileId], str] = {}  # the row key of each file
+        self.retry_kept: set[str] = set()  # our failed uploads' ids whose bytes are kept
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
         return 0 if parent.isValid() else len(self._shown)
@@ -93,6 +196,9 @@ class MessageListModel(QAbstractListModel):
         entry = self._shown[index.row()]
         if role == Roles.ENTRY:
             return entry
+        if entry.kind == "file" and role in (Roles.FILE_CARD, Qt.ItemDataRole.DisplayRole):
+            card = self.card(entry)
+            return card if role == Roles.FILE_CARD else card.words(entry.author)
         if role == Qt.ItemDataRole.DisplayRole:
             return entry.text
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -107,6 +213,41 @@ class MessageListModel(QAbstractListModel):
 
     def entry(self, row: int) -> Entry:
         return self._shown[row]
+
+    def card(self, entry: Entry) -> FileCard:
+        """The card of a file row (see :func:`file_card`)."""
+        view = self._files.get((self.transcript.epoch, entry.file)) if entry.file else None
+        kept = bool(entry.upload_id) and entry.upload_id in self.retry_kept
+        return file_card(entry, view, retry_kept=kept)
+
+    def file_view(self, file: FileId) -> FileView:
+        """What this app knows of ``file`` in the room as it is now (empty at first)."""
+        return self._files.get((self.transcript.epoch, file)) or FileView()
+
+    def update_file(self, file: FileId, **changes: Any) -> None:
+        """Change what this app knows of ``file`` (fields of :class:`FileView`), and redraw
+        its row."""
+        key = (self.transcript.epoch, file)
+        view = self._files.setdefault(key, FileView())
+        for name, value in changes.items():
+            setattr(view, name, value)
+        self.touch_file(file)
+
+    def touch_file(self, file: FileId) -> None:
+        """Redraw ``file``'s row (its card changed)."""
+        row_key = self._file_rows.get((self.transcript.epoch, file))
+        row = self.transcript.index_of(row_key) if row_key is not None else None
+        if row is None:
+            return
+        self._shown[row].version += 1  # views cache rows by version
+        self._changed(row)
+
+    def touch_upload(self, upload: str) -> None:
+        """Redraw the row of our upload ``upload`` (whether it can be tried again changed)."""
+        for row, entry in enumerate(self._shown):
+            if entry.kind == "file" and entry.upload_id == upload:
+                entry.version += 1
+                self._changed(row)
 
     def apply(self, event: ClientEvent) -> None:
         self._show(self.transcript.apply(event))
@@ -127,6 +268,8 @@ class MessageListModel(QAbstractListModel):
 
     def _show(self, changes: list[Change]) -> None:
         for change in changes:
+            if change.kind != "move":
+                self._remember_file(self.transcript.entries[change.index])
             if change.kind == "insert":
                 self.beginInsertRows(QModelIndex(), change.index, change.index)
                 self._shown.insert(change.index, self.transcript.entries[change.index])
@@ -146,6 +289,10 @@ class MessageListModel(QAbstractListModel):
                 else:
                     self._waiting.pop(entry.key, None)  # this update carries it
                     self._changed(change.index)
+
+    def _remember_file(self, entry: Entry) -> None:
+        if entry.kind == "file" and entry.file:
+            self._file_rows[(self.transcript.epoch, entry.file)] = entry.key
 
     def _changed(self, row: int) -> None:
         index = self.index(row)

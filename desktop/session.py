@@ -9,6 +9,13 @@ keeps no reference to its tasks, so we keep our own); a failed action is reporte
 
 The rules of who may do what come from core (:mod:`core.answer_rights`), so that a button is
 offered exactly when the room would allow it.
+
+Files: :meth:`RoomSession.share_file` hands a file to the client (which sends it in chunks and
+reports its progress as events), :meth:`~RoomSession.fetch_file` fetches one into memory (a
+``FileFetched`` event brings it), and :meth:`~RoomSession.save_file` fetches one and writes it
+where the person chose, readable by them alone on POSIX systems, then says so with
+:attr:`~RoomSession.file_saved` (or :attr:`~RoomSession.file_not_saved`). Nothing is written
+anywhere else.
 """
 
 from __future__ import annotations
@@ -16,13 +23,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import tempfile
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from core.answer_rights import may_control_answer, stoppable_answer
-from core.client import ClientEvent, Ended, MessageTooLarge, NotConnected, RoomClient
+from core.client import (
+    ClientEvent,
+    DownloadFailed,
+    Ended,
+    FileRefused,
+    MessageTooLarge,
+    NotConnected,
+    RoomClient,
+    UnknownFile,
+)
 from core.hosting import RoomHost
 from core.protocol import (
     AnswerId,
@@ -30,13 +49,15 @@ from core.protocol import (
     BanId,
     BanInfo,
     ConfigureAssistant,
+    FileId,
+    MessageId,
     ParticipantId,
     ParticipantInfo,
     RoomInfo,
     Welcome,
 )
 
-__all__ = ["RoomSession"]
+__all__ = ["RoomSession", "write_private"]
 
 log = logging.getLogger("gptgroup.desktop.session")
 
@@ -48,6 +69,10 @@ class RoomSession(QObject):
     """Every :data:`core.client.ClientEvent`, in room order (the welcome's replay first)."""
     action_failed = Signal(str)
     """A sentence for the user: an action could not be carried out."""
+    file_saved = Signal(str, str)
+    """A file (its id) was saved where the person chose (the path)."""
+    file_not_saved = Signal(str, str)
+    """A file (its id) could not be saved: a sentence saying why."""
 
     def __init__(
         self,
@@ -171,6 +196,58 @@ class RoomSession(QObject):
             self.action_failed.emit(str(exc))
             return None
 
+    def share_file(self, name: str, data: bytes, *, assistant: bool = False) -> MessageId | None:
+        """Share ``data`` as ``name`` (the assistant may read it only with ``assistant``);
+        returns the upload's id, whose progress and outcome arrive as events, or None when
+        the room cannot take it (said through :attr:`action_failed`)."""
+        try:
+            return self.client.share_file(name, data, assistant=assistant)
+        except (FileRefused, NotConnected) as exc:
+            self.action_failed.emit(str(exc))
+            return None
+
+    def cancel_upload(self, upload: MessageId) -> None:
+        """Stop sharing a file still being sent (an ``UploadFailed`` "cancelled" follows)."""
+        with contextlib.suppress(NotConnected):  # once out of the room, it failed anyway
+            self.client.cancel_upload(upload)
+
+    def fetch_file(self, file: FileId) -> bool:
+        """Fetch a shared file into memory: ``DownloadProgress`` events, then ``FileFetched``
+        or ``FetchFailed``. Asking again for a file being fetched changes nothing. False
+        when it cannot be fetched now (out of the room, or a file the room never named)."""
+        try:
+            self.client.fetch_file(file)
+        except (NotConnected, UnknownFile):
+            return False
+        return True
+
+    def stop_fetch(self, file: FileId) -> None:
+        """Stop fetching ``file`` (a ``FetchFailed`` "cancelled" follows)."""
+        with contextlib.suppress(NotConnected):
+            self.client.stop_fetch(file)
+
+    def save_file(self, file: FileId, path: Path) -> None:
+        """Fetch ``file`` and write it to ``path`` (the person chose it, and agreed to replace
+        what is there); :attr:`file_saved` or :attr:`file_not_saved` follows."""
+        self._run(self._save_file(file, path))
+
+    async def _save_file(self, file: FileId, path: Path) -> None:
+        try:
+            data = await self.client.download(file)
+        except DownloadFailed as exc:
+            self.file_not_saved.emit(file, f"It could not be fetched: {exc.message}")
+            return
+        except (NotConnected, UnknownFile):
+            self.file_not_saved.emit(file, "It cannot be fetched: you are not in the room.")
+            return
+        try:
+            await asyncio.to_thread(write_private, path, data)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            self.file_not_saved.emit(file, f"It could not be written to {path}: {reason}.")
+            return
+        self.file_saved.emit(file, str(path))
+
     def set_typing(self, active: bool) -> None:
         self._run(self.client.set_typing(active))
 
@@ -232,3 +309,22 @@ class RoomSession(QObject):
         elif error is not None:
             log.error("room action failed", exc_info=error)
             self.action_failed.emit(f"That did not work: {error}")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a new file beside it (made readable
+    by its owner alone on POSIX systems, as chat content should be), then put in its place.
+    A file already at ``path`` is replaced (the save dialog asked) and keeps nothing of its
+    own. Blocking: run it in a thread."""
+    folder = path.parent
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        if os.name == "posix":
+            os.chmod(temporary, 0o600)  # mkstemp's mode already; said, not assumed
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

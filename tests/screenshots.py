@@ -27,7 +27,8 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QSettings, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core.ai.desk import AssistantConfig
@@ -41,6 +42,7 @@ from core.room_tls import verification_code
 from desktop import theme
 from desktop.about import AboutDialog
 from desktop.app import make_application
+from desktop.attachments import ShareFileDialog
 from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import DisclosureDialog, JoinDialog
 from desktop.labels import message_box
@@ -222,6 +224,8 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
         save(out, shown, "verification-code")
         shown.close()
 
+        await shoot_files(out, window, fake, sam, ben)
+
         # Dee's window, when the host closes the room: the conversation stays, under a banner.
         dee = RoomClient(host.local_url(), "Dee", password=ROOM_CODE)
         guest_window = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
@@ -246,6 +250,77 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
     await asyncio.sleep(0.1)
     save(out, about, "about-privacy")
     lobby.close()
+
+
+def lunch_photo() -> bytes:
+    """A picture for the chat: a plate on a table, drawn here (no file is read)."""
+    image = QImage(960, 640, QImage.Format.Format_RGB32)
+    image.fill(QColor("#d9b38c"))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("#f5f1ea"))
+    painter.drawEllipse(QPoint(480, 330), 250, 250)
+    painter.setBrush(QColor("#ffffff"))
+    painter.drawEllipse(QPoint(480, 330), 190, 190)
+    for colour, x, y, r in (("#e85d3f", 420, 290, 70), ("#6aa84f", 540, 300, 60),
+                            ("#f1c232", 470, 400, 55)):  # fmt: skip
+        painter.setBrush(QColor(colour))
+        painter.drawEllipse(QPoint(x, y), r, r)
+    painter.end()
+    array = QByteArray()
+    buffer = QBuffer(array)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "JPEG")  # type: ignore[call-overload]  # the stub wants bytes; str works
+    return bytes(array.data())
+
+
+BILL = b"who,paid\nAna,40.00\nSam,56.40\n"
+
+
+async def shoot_files(out: Path, window: MainWindow, fake: FakeOpenAI, sam: RoomClient,
+                      ben: RoomClient) -> None:  # fmt: skip
+    """Files in the chat: a photo, a table the assistant may read (and was sent), a script;
+    and the question asked before sharing."""
+    chat = window.chat
+    assert chat is not None
+    sam.share_file("lunch.jpg", lunch_photo())
+    await sam.wait_sent()
+    ben.share_file("bill.csv", BILL, assistant=True)
+    await ben.wait_sent()
+    ben.share_file("split-the-bill.sh", b"#!/bin/sh\necho 'split it'\n")
+    await ben.wait_sent()
+
+    def thumbnail_shown() -> bool:
+        return any(chat.model.card(e).thumbnail is not None
+                   for e in chat.model.transcript.entries if e.kind == "file")  # fmt: skip
+
+    await until(thumbnail_shown)
+    fake.script(Reply(["Going by bill.csv, ", "Ana owes Sam 8.20."], delay=0.01))
+    chat.send("@assistant does bill.csv agree?")
+
+    def answered_twice() -> bool:
+        return sum(e.kind == "answer" and e.status == "complete"
+                   for e in chat.model.transcript.entries) == 2  # fmt: skip
+
+    await until(answered_twice)
+    await asyncio.sleep(0.5)
+    chat.view.scrollToBottom()
+    await asyncio.sleep(0.2)
+    save(out, window, "chat-files")
+
+    dialog = ShareFileDialog("bill.csv", BILL, chat.session.room.assistant, window)
+    dialog.show()
+    await asyncio.sleep(0.2)
+    save(out, dialog, "share-file")
+    dialog.close()
+    photo = ShareFileDialog("pasted image.png", lunch_photo(), chat.session.room.assistant,
+                            window)  # fmt: skip
+    photo.show()
+    await until(photo.preview.isVisible)
+    await asyncio.sleep(0.2)
+    save(out, photo, "share-image")
+    photo.close()
 
 
 async def shoot_hostile(app: QApplication, out: Path, prefs: Preferences) -> None:

@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import typing
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +38,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from core.address import host_port
+from core.ai.context import ChatMessage
 from core.log_redaction import register_secret
 from core.protocol import Usage
 
@@ -276,6 +277,7 @@ class ProviderProblem(enum.StrEnum):
     UNKNOWN_MODEL = "unknown_model"
     NO_KEY = "no_key"
     BAD_REQUEST = "bad_request"
+    IMAGES_REFUSED = "images_refused"
     INTERRUPTED = "interrupted"
 
 
@@ -290,6 +292,7 @@ _WORDING = {
     ProviderProblem.UNKNOWN_MODEL: "The AI provider does not know the model {model}.",
     ProviderProblem.NO_KEY: "No API key is set for the AI provider.",
     ProviderProblem.BAD_REQUEST: "The AI provider refused the request.",
+    ProviderProblem.IMAGES_REFUSED: "The AI provider refused the images sent to the model {model}.",
     ProviderProblem.INTERRUPTED: "The connection to the AI provider broke off mid-answer.",
 }
 
@@ -383,14 +386,17 @@ class ChatProvider:
         )
 
     async def stream(
-        self, messages: list[dict[str, str]], *, max_tokens: int | None = None
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
     ) -> AsyncIterator[StreamChunk]:
         """Stream a chat completion. Raises :class:`ProviderError`, before or during the stream.
 
         Closing the generator (or cancelling its consumer) closes the HTTP stream. A stream
         that ends without a finish reason was cut off (the SDK does not insist on ``[DONE]``)
-        and raises a :class:`ProviderError` of kind ``interrupted``.
+        and raises a :class:`ProviderError` of kind ``interrupted``. A request carrying
+        images that the provider refuses because of them raises one of kind
+        ``images_refused``, so the caller can ask again without them.
         """
+        images = _has_images(messages)
         try:
             stream = await self._client.chat.completions.create(
                 model=self.model,
@@ -400,7 +406,7 @@ class ChatProvider:
                 **self._limit(max_tokens or self.settings.max_output_tokens),
             )
         except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
-            raise self._translate(exc) from None
+            raise self._translate(exc, images=images) from None
         finished = False
         try:
             async for chunk in stream:
@@ -427,7 +433,7 @@ class ChatProvider:
             await stream.close()
 
     async def complete(
-        self, messages: list[dict[str, str]], *, max_tokens: int = 5
+        self, messages: Sequence[ChatMessage], *, max_tokens: int = 5
     ) -> tuple[str, Usage | None]:
         """A short non-streaming completion (for decisions) and its usage.
 
@@ -439,7 +445,7 @@ class ChatProvider:
                 **self._limit(max_tokens),
             )
         except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
-            raise self._translate(exc) from None
+            raise self._translate(exc, images=_has_images(messages)) from None
         if not reply.choices or reply.choices[0].message is None:
             return "", None
         usage = None
@@ -460,9 +466,12 @@ class ChatProvider:
     def _wording(self, problem: ProviderProblem) -> str:
         return _WORDING[problem].format(model=self.model, where=_where(self.settings.base_url))
 
-    def _translate(self, exc: BaseException, *, mid_stream: bool = False) -> ProviderError:
-        """Map an SDK exception to a :class:`ProviderError` with our own safe wording."""
-        problem, retry_after = _classify(exc, mid_stream=mid_stream)
+    def _translate(
+        self, exc: BaseException, *, mid_stream: bool = False, images: bool = False
+    ) -> ProviderError:
+        """Map an SDK exception to a :class:`ProviderError` with our own safe wording;
+        ``images``: the request carried images."""
+        problem, retry_after = _classify(exc, mid_stream=mid_stream, images=images)
         if problem is ProviderProblem.AUTH and self.settings.api_key is None:
             problem = ProviderProblem.NO_KEY  # it wants a key, and none was sent
         log.info("provider call failed: %s (%s)", problem.value, type(exc).__name__)
@@ -502,12 +511,29 @@ class _TokenLimit(typing.TypedDict):
     max_completion_tokens: int | openai.Omit
 
 
-def _typed(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
-    """Our plain role/content dicts are exactly the SDK's message params."""
-    return typing.cast("list[ChatCompletionMessageParam]", messages)
+def _typed(messages: Sequence[ChatMessage]) -> list[ChatCompletionMessageParam]:
+    """Our role/content messages (text, or text and image_url parts) are exactly the SDK's
+    message params; mypy cannot see that a TypedDict with a role union is their union."""
+    return typing.cast("list[ChatCompletionMessageParam]", list(messages))
 
 
-def _classify(exc: BaseException, *, mid_stream: bool) -> tuple[ProviderProblem, float | None]:
+def _has_images(messages: Sequence[ChatMessage]) -> bool:
+    return any(
+        part["type"] == "image_url"
+        for m in messages
+        if not isinstance(m["content"], str)
+        for part in m["content"]
+    )
+
+
+# What a provider says when it will not take images: OpenAI ("image_url is only supported by
+# certain models"), LM Studio ("images were provided"), vLLM ("not a multimodal model").
+_IMAGE_WORDS = ("image", "vision", "multimodal")
+
+
+def _classify(
+    exc: BaseException, *, mid_stream: bool, images: bool = False
+) -> tuple[ProviderProblem, float | None]:
     if isinstance(exc, ProviderError):
         return exc.problem, exc.retry_after
     if isinstance(exc, openai.APITimeoutError):
@@ -525,9 +551,17 @@ def _classify(exc: BaseException, *, mid_stream: bool) -> tuple[ProviderProblem,
             return ProviderProblem.RATE_LIMITED, _retry_after(exc)
         if status == 404 or code == "model_not_found":
             return ProviderProblem.UNKNOWN_MODEL, None
-        # Some compatible servers (vLLM, llama.cpp) give no code for this, only a 400 whose
-        # body says so: the one place where the words decide, for want of anything else.
-        if code == "context_length_exceeded" or (status == 400 and "context" in _body_text(exc)):
+        body = _body_text(exc)
+        if code == "context_length_exceeded":
+            return ProviderProblem.CONTEXT_TOO_LONG, None
+        # Servers give no code for refused images nor (vLLM, llama.cpp) for a context that is
+        # too long, only a 400 (or a validation 422) whose body says so: the one place where
+        # the words decide, for want of anything else. A context error may mention the image
+        # tokens it counted, so "context" wins.
+        refused_images = any(word in body for word in _IMAGE_WORDS)
+        if images and status in (400, 422) and "context" not in body and refused_images:
+            return ProviderProblem.IMAGES_REFUSED, None
+        if status == 400 and "context" in body:
             return ProviderProblem.CONTEXT_TOO_LONG, None
         if status >= 500:
             return ProviderProblem.SERVER, _retry_after(exc)

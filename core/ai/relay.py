@@ -11,7 +11,11 @@ a :class:`RelaySink` (the room server):
 * a context that is too long is retried once with half the history, then explained;
 * a stream that breaks after text has arrived is finished as ``interrupted`` with the text
   kept, never retried (a retry would repeat what everyone already read);
-* cancelling an answer closes the HTTP stream and finishes it as ``stopped``.
+* cancelling an answer closes the HTTP stream and finishes it as ``stopped``;
+* files shared with the assistant go with the conversation (:mod:`core.ai.context`); a file
+  that cannot go, or goes cut, is told to the room once as a ``notice`` (``file_not_sent``,
+  ``file_shortened``); images the provider refuses are left out and the request is made once
+  more without them, and those images are not sent again.
 
 Every error reaches the room as the provider module's own wording, never the provider's text.
 """
@@ -20,14 +24,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.ai.context import AnswerJob, build_messages, deliberation_messages
+from core.ai.context import (
+    AnswerJob,
+    Prompt,
+    build_prompt,
+    deliberation_messages,
+)
 from core.ai.desk import AnswerOutcome
+from core.ai.file_parts import FILE_NOT_SENT, FileNotice
 from core.ai.provider import ChatProvider, ProviderError, ProviderProblem
 from core.ai.tokens import TokenCounter, context_window_for
-from core.protocol import AnswerId, Usage
+from core.protocol import AnswerId, FileId, Usage
 
 __all__ = ["AiRelay", "RelaySink", "RetryPolicy"]
 
@@ -35,6 +46,7 @@ log = logging.getLogger("gptgroup.ai.relay")
 
 PROMPT_MARGIN = 64  # tokens kept free on top of the reply, for counting differences
 DECISION_TOKENS = 16  # room for "YES"/"NO" (reasoning models need some slack)
+NOTICES_REMEMBERED = 1000  # (file, code) pairs already told to the room
 
 
 class RelaySink(Protocol):
@@ -109,6 +121,10 @@ class AiRelay:
         self._prompt_budget = max(256, window - settings.max_output_tokens - PROMPT_MARGIN)
         self._answers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Images the provider refused: not sent again (each would fail the request again).
+        self._refused: set[FileId] = set()
+        # Every answer sends the whole context again; a file's notice is told only once.
+        self._told: OrderedDict[tuple[FileId, str], None] = OrderedDict()
 
     def start(self, job: AnswerJob) -> None:
         """Begin writing ``job``'s answer in the background."""
@@ -151,7 +167,7 @@ class AiRelay:
     async def _answer(self, job: AnswerJob) -> None:
         coalescer = _Coalescer(self._sink, job.answer_id, self._flush_interval)
         parts: list[str] = []
-        messages: list[dict[str, str]] = []
+        prompt_tokens = 0
         usage: Usage | None = None
         try:
             budget = self._prompt_budget
@@ -159,9 +175,11 @@ class AiRelay:
             trimmed = False
             while True:
                 attempt += 1
-                messages = build_messages(job, self._counter, budget)
+                prompt = await self._prompt(job, budget)
+                self._tell(prompt.notices)
+                prompt_tokens = prompt.tokens
                 try:
-                    async for chunk in self.provider.stream(messages):
+                    async for chunk in self.provider.stream(prompt.messages):
                         if chunk.text:
                             parts.append(chunk.text)
                             coalescer.add(chunk.text)
@@ -171,8 +189,11 @@ class AiRelay:
                 except ProviderError as error:
                     if parts:  # some text is out: keep it, never retry (it would repeat)
                         coalescer.flush()
-                        self._finish(job, "interrupted", parts, messages, usage, str(error))
+                        self._finish(job, "interrupted", parts, prompt_tokens, usage, str(error))
                         return
+                    if error.problem is ProviderProblem.IMAGES_REFUSED and prompt.has_images:
+                        self._refuse_images(job, prompt)
+                        continue
                     if error.problem is ProviderProblem.CONTEXT_TOO_LONG and not trimmed:
                         trimmed = True
                         budget = max(256, budget // 2)
@@ -192,16 +213,46 @@ class AiRelay:
                     self._fail(job, str(error))
                     return
             coalescer.flush()
-            self._finish(job, "complete", parts, messages, usage, None)
+            self._finish(job, "complete", parts, prompt_tokens, usage, None)
         except asyncio.CancelledError:
             coalescer.flush()
-            self._finish(job, "stopped", parts, messages, usage, None)
+            self._finish(job, "stopped", parts, prompt_tokens, usage, None)
         except Exception:  # a bug must not leave the room waiting for ever
             log.exception("answer %s failed unexpectedly", job.answer_id)
             coalescer.flush()
-            self._finish(job, "failed", parts, messages, usage, "The assistant ran into an error.")
+            words = "The assistant ran into an error."
+            self._finish(job, "failed", parts, prompt_tokens, usage, words)
         finally:
             self._answers.pop(job.answer_id, None)
+
+    async def _prompt(self, job: AnswerJob, budget: int) -> Prompt:
+        """The request's messages; built in a worker thread when files go with it, since
+        counting the tokens of long texts takes a while."""
+        model = self.provider.model
+        if not job.files_in_context:
+            return build_prompt(job, self._counter, budget, model=model)
+        refused = frozenset(self._refused)
+        return await asyncio.to_thread(
+            build_prompt, job, self._counter, budget, model=model, refused=refused
+        )
+
+    def _refuse_images(self, job: AnswerJob, prompt: Prompt) -> None:
+        """Leave out the images the provider just refused, from now on."""
+        images = [f.id for f in job.files_in_context if f.kind == "image" and f.id in prompt.files]
+        log.info("the provider refused %d image(s); asking again without them", len(images))
+        self._refused.update(images)
+
+    def _tell(self, notices: tuple[FileNotice, ...]) -> None:
+        """Tell the room about files that did not go or went cut, once per file and kind."""
+        for notice in notices:
+            key = (notice.file, notice.code)
+            if key in self._told:
+                continue
+            self._told[key] = None
+            while len(self._told) > NOTICES_REMEMBERED:
+                self._told.popitem(last=False)
+            level = "warning" if notice.code == FILE_NOT_SENT else "info"
+            self._sink.notice(level, notice.code, notice.text)
 
     def _fail(self, job: AnswerJob, error: str) -> None:
         self._sink.answer_finished(job.answer_id, AnswerOutcome("failed", "", None, error))
@@ -211,15 +262,16 @@ class AiRelay:
         job: AnswerJob,
         status: str,
         parts: list[str],
-        messages: list[dict[str, str]],
+        prompt_tokens: int,
         usage: Usage | None,
         error: str | None,
     ) -> None:
+        """``prompt_tokens``: what the request cost by our count, for when the provider does
+        not say."""
         text = "".join(parts)
         if usage is None and (text or status == "complete"):
-            prompt = sum(self._counter.message(m) for m in messages)
             completion = self._counter.text(text)
-            usage = Usage(prompt, completion, prompt + completion, estimated=True)
+            usage = Usage(prompt_tokens, completion, prompt_tokens + completion, estimated=True)
         self._sink.answer_finished(job.answer_id, AnswerOutcome(status, text, usage, error))
 
     async def _deliberate(self, job: AnswerJob) -> None:

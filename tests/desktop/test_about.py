@@ -144,8 +144,6 @@ def test_the_about_tab_promises_nothing_is_kept(dialog: AboutDialog) -> None:
 UNTRUE_PROMISES = [
     "chooses to save",
     "save a transcript, copy text",
-    "files and images",
-    "shared files",
     "names and files",
     "turn off announcements",
     "turn announcements off",
@@ -158,7 +156,9 @@ def test_no_text_promises_what_the_app_cannot_do(dialog: AboutDialog) -> None:
         assert [phrase for phrase in UNTRUE_PROMISES if phrase in text] == []
         assert "cannot save a transcript" in text
     policy = flat(dialog.privacy_view.document().toPlainText())
-    assert "cannot share files or images" in policy
+    # Files reach the provider only by their senders' choice, in the app's own words.
+    assert 'only when the person who shares one ticks "let the assistant read this file"' in policy
+    assert '"sent to" that provider' in policy
 
 
 def test_the_texts_say_what_is_true_now(dialog: AboutDialog) -> None:
