@@ -56,7 +56,6 @@ from core.client import (
 from core.discovery import InterfaceError
 from core.filetypes import safe_file_name
 from core.log_redaction import install_log_redaction
-from core.participant import size_words
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -77,7 +76,13 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
-from core.wording import answer_status_words, left_words, room_closed_words
+from core.wording import (
+    answer_status_words,
+    file_type_words,
+    left_words,
+    room_closed_words,
+    size_words,
+)
 
 ROOM_CODE_ENV = "GPTGROUP_ROOM_CODE"
 OLD_PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"  # read too, for scripts written before room codes
@@ -123,22 +128,10 @@ def _message(text: str, stamp: str, author: str) -> str:
     return body.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
 
 
-_KIND_WORDS = {"pdf": "PDF", "text": "text", "program": "program or script"}
-
-
-def kind_words(kind: str, mime: str) -> str:
-    """What a file is, in a word or two: ``PDF``, ``PNG image``, ``text``; ``file`` for a kind
-    this version does not know."""
-    if kind == "image":
-        subtype = mime.removeprefix("image/")
-        return f"{subtype.upper()} image" if subtype.isalnum() and len(subtype) <= 8 else "image"
-    return _KIND_WORDS.get(kind, "file")
-
-
 def file_line(event: FileShared, number: int | None) -> str:
     """``[file 3] Sam shared plan.pdf (79 KB, PDF) — for the assistant: no``."""
     label = f"file {number}" if number is not None else "file"
-    what = f"{size_words(event.size)}, {_one_line(kind_words(event.kind, event.mime))}"
+    what = f"{size_words(event.size)}, {_one_line(file_type_words(event.kind, event.mime))}"
     return (
         f"[{label}] {_one_line(event.author_name)} shared {_one_line(event.name)} ({what})"
         f" — for the assistant: {'yes' if event.assistant else 'no'}"

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from core.protocol import ErrorCode, FileId, MessageId, ParticipantId
 from core.shared_files import SharedFile
+from core.wording import size_words
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -258,14 +259,14 @@ class FileStore:
             raise FileEmpty("the file is empty")
         if size > self.max_file_bytes:
             raise FileTooLarge(
-                f"the file is {_megabytes(size)}; this room takes files up to "
-                f"{_megabytes(self.max_file_bytes)}"
+                f"the file is {size_words(size)}; this room takes files up to "
+                f"{size_words(self.max_file_bytes)}"
             )
         if self.used_bytes + size + FILE_OVERHEAD_BYTES > self.budget_bytes:
             free = max(0, self.budget_bytes - self.used_bytes - FILE_OVERHEAD_BYTES)
             raise StorageFull(
-                f"the room's memory for files is full ({_megabytes(free)} left of "
-                f"{_megabytes(self.budget_bytes)}); files leave only when the room closes"
+                f"the room's memory for files is full ({size_words(free)} left of "
+                f"{size_words(self.budget_bytes)}); files leave only when the room closes"
             )
         under_way = sum(1 for u in self._uploads.values() if u.owner == owner)
         if under_way >= self._uploads_per_participant:
@@ -387,13 +388,3 @@ class FileStore:
 
 def _text_bytes(text: str | None) -> int:
     return 0 if text is None else len(text.encode("utf-8", errors="replace"))
-
-
-def _megabytes(size: int) -> str:
-    """A size in words as people read them: "812 bytes", "4.2 MB", "10 MB"."""
-    if size < 1000:
-        return f"{size} bytes"
-    if size < 1000 * 1000:
-        return f"{size / 1000:.0f} kB"
-    megabytes = size / (1000 * 1000)
-    return f"{megabytes:.0f} MB" if megabytes >= 10 else f"{megabytes:.1f} MB"

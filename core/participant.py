@@ -154,7 +154,7 @@ from core.protocol import (
     Welcome,
     key_proof,
 )
-from core.wording import ENDED_WORDS
+from core.wording import ENDED_WORDS, size_words, sizes_apart
 
 __all__ = [
     "REPLAY_WAIT",
@@ -192,7 +192,6 @@ __all__ = [
     "UploadFailed",
     "UploadProgress",
     "read_greeting",
-    "size_words",
 ]
 
 log = logging.getLogger("gptgroup.client")
@@ -279,17 +278,6 @@ class UnknownFile(LookupError):
     def __init__(self, file: str) -> None:
         super().__init__(f"no file {file!r} has been shared in this room")
         self.file = file
-
-
-def size_words(size: int) -> str:
-    """A size in bytes as people read it: ``512 bytes``, ``79 KB``, ``9.5 MB`` (binary
-    multiples, as file managers show them)."""
-    if size < 1024:
-        return "1 byte" if size == 1 else f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{max(1, round(size / 1024))} KB"
-    shown = f"{size / (1024 * 1024):.1f}".removesuffix(".0")
-    return f"{shown} MB"
 
 
 JoinError = JoinRefused | RoomUnreachable | RoomRestarted | CertificateChanged
@@ -908,10 +896,10 @@ class Participant:
         if not data:
             raise FileRefused(ErrorCode.FILE_EMPTY, "the file is empty")
         if len(data) > limit:
+            shown, most = sizes_apart(len(data), limit)
             raise FileRefused(
                 ErrorCode.FILE_TOO_LARGE,
-                f"the file is {size_words(len(data))}; this room takes files of at most "
-                f"{size_words(limit)}",
+                f"the file is {shown}; this room takes files of at most {most}",
             )
         upload = Upload(
             upload_id, safe_file_name(name), data, hashlib.sha256(data).hexdigest(),

@@ -404,6 +404,8 @@ class Room:
         self.instance = secrets.token_hex(8)  # tells clients a restarted room from this one
         self._desk = AssistantDesk(config.assistant) if config.assistant is not None else None
         self._deliberating: int | None = None  # the message seq being decided on, in auto mode
+        # Images the provider refused: the relay sends them no more, so answers do not list them.
+        self._refused_images: set[FileId] = set()
         self._deliberate_again = False
         limits = config.limits
         self._files = FileStore(limits.max_file_bytes, limits.file_budget_bytes)
@@ -1371,6 +1373,11 @@ class Room:
                 actions += self._deliberate(latest)
         return actions
 
+    def images_refused(self, files: tuple[FileId, ...]) -> None:
+        """The provider refused these images (the relay will not send them again): later
+        answers do not list them as sent."""
+        self._refused_images.update(files)
+
     def notice(self, level: str, code: str, text: str) -> list[RoomAction]:
         """Tell everyone something (for example, that the provider asked us to wait)."""
         if self._closed:
@@ -1432,7 +1439,10 @@ class Room:
             request_seq=ticket.request.seq, asked_by=ticket.asked_by,
             asked_by_name=ticket.asked_by_name, assistant_name=self._desk.config.name,
             model=model, regenerates=ticket.regenerates,
-            files=tuple(f.id for f in files_to_send(job.files_in_context, model)),
+            files=tuple(
+                f.id
+                for f in files_to_send(job.files_in_context, model, refused=self._refused_images)
+            ),
         )  # fmt: skip
         return [*self._broadcast(started), *self._state_changed(), StartAnswer(job)]
 

@@ -480,6 +480,9 @@ class RoomServer:
     def notice(self, level: str, code: str, text: str) -> None:
         self._apply(self.room.notice(level, code, text))
 
+    def images_refused(self, files: tuple[FileId, ...]) -> None:
+        self.room.images_refused(files)
+
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self._tick_interval)

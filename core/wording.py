@@ -13,6 +13,7 @@ what stays on screen); what something *is called* lives here.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 __all__ = [
@@ -23,8 +24,11 @@ __all__ = [
     "ROOM_CLOSED_WORDS",
     "answer_status_words",
     "ended_words",
+    "file_type_words",
     "left_words",
     "room_closed_words",
+    "size_words",
+    "sizes_apart",
 ]
 
 LEFT_WORDS: Final = {
@@ -94,3 +98,51 @@ def ended_words(reason: str) -> str | None:
     """Why the room is over for us, or None when the reason has no words of its own (say
     the room's own message instead)."""
     return ENDED_WORDS.get(reason)
+
+
+def size_words(size: int) -> str:
+    """A size for people, in the units the host sets the room's file limits in (1 MB is
+    1,000,000 bytes): "1 byte", "512 bytes", "79 KB", "4.2 MB", "10 MB", "250 MB"."""
+    if size == 1:
+        return "1 byte"
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1000 * 1000:
+        return f"{size / 1000:.0f} KB"
+    megabytes = size / (1000 * 1000)
+    shown = f"{megabytes:.1f}".removesuffix(".0") if megabytes < 100 else f"{megabytes:,.0f}"
+    return f"{shown} MB"
+
+
+def sizes_apart(size: int, limit: int) -> tuple[str, str]:
+    """``size`` and ``limit`` in words that tell them apart: exact byte counts when rounding
+    would make them read the same ("1 KB: files up to 1 KB" would read as a mistake)."""
+    shown, most = size_words(size), size_words(limit)
+    if shown == most:
+        return f"{size:,} bytes", f"{limit:,} bytes"
+    return shown, most
+
+
+_FILE_KIND_WORDS: Final = {
+    "image": "image",
+    "text": "text",
+    "pdf": "PDF document",
+    "program": "program or script",
+    "other": "file",
+}
+# A media type simple enough to show as it is (the room detected it, but it is network text).
+_PLAIN_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,30}/[a-z0-9][a-z0-9.+-]{0,40}")
+
+
+def file_type_words(kind: str, mime: str) -> str:
+    """What a shared file is, from its detected ``kind`` and media type ``mime`` (both as the
+    room sent them): "PNG image", "PDF document", "text", "program or script", and for
+    other files "file (application/zip)" (only a plain media type is shown; "file" for a
+    kind this version does not know)."""
+    plain = mime if _PLAIN_MEDIA_TYPE.fullmatch(mime) else ""
+    if kind == "image" and plain.startswith("image/"):
+        return f"{plain.removeprefix('image/').upper()} image"
+    words = _FILE_KIND_WORDS.get(kind, "file")
+    if (kind in _FILE_KIND_WORDS and kind != "other") or not plain:
+        return words
+    return f"{words} ({plain})"  # what kind of "file": the media type says more

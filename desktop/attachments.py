@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from core.filetypes import FileKind, FileType, detect, safe_file_name
 from core.protocol import AssistantInfo
+from core.wording import file_type_words, size_words, sizes_apart
 from desktop.file_preview import PreviewError, thumbnail
 from desktop.labels import PlainLabel, fit_to_width, heading
 from desktop.network_text import FIELD_CHARS, fenced
@@ -60,13 +61,6 @@ MAX_DROPPED = 10
 PREVIEW_SIDE = 160
 FILES_OFF = "The host does not accept files in this room."
 
-_KIND_WORDS: dict[str, str] = {
-    "image": "image",
-    "text": "text",
-    "pdf": "PDF document",
-    "program": "program or script",
-    "other": "file",
-}
 _ASSISTANT_READS: frozenset[str] = frozenset({"image", "text", "pdf"})
 
 
@@ -74,28 +68,10 @@ class AttachmentProblem(Exception):
     """A file that cannot be shared; ``str()`` says why, in a sentence for people."""
 
 
-def size_words(size: int) -> str:
-    """A size for people, in the units the room's limits are set in (1 MB = 1,000,000 bytes):
-    "1 byte", "512 bytes", "79 KB", "4.2 MB"."""
-    if size == 1:
-        return "1 byte"
-    if size < 1000:
-        return f"{size} bytes"
-    if size < 1000 * 1000:
-        return f"{size / 1000:.0f} KB"
-    megabytes = size / (1000 * 1000)
-    return f"{megabytes:.1f} MB" if megabytes < 100 else f"{megabytes:,.0f} MB"
-
-
 def type_words(kind: str, mime: str) -> str:
-    """What a file is, from its detected kind and media type: "PNG image", "PDF document",
-    "text (text/csv)", "program or script". ``mime`` comes from the room: fenced."""
-    words = _KIND_WORDS.get(kind, "file")
-    if kind == "image" and mime.startswith("image/"):
-        return f"{fenced(mime.removeprefix('image/').upper(), 12)} image"
-    if kind in ("pdf", "program") or not mime:
-        return words
-    return f"{words} ({fenced(mime, FIELD_CHARS)})"
+    """What a file is (see :func:`core.wording.file_type_words`, which shows only plain
+    media types: nothing to fence)."""
+    return file_type_words(kind, mime)
 
 
 def check_size(name: str, size: int, max_bytes: int) -> None:
@@ -106,9 +82,7 @@ def check_size(name: str, size: int, max_bytes: int) -> None:
     if size == 0:
         raise AttachmentProblem(f"“{fenced(name)}” is empty: there is nothing to share.")
     if size > max_bytes:
-        shown, limit = size_words(size), size_words(max_bytes)
-        if shown == limit:  # "1 KB: files up to 1 KB" would read as a mistake
-            shown, limit = f"{size:,} bytes", f"{max_bytes:,} bytes"
+        shown, limit = sizes_apart(size, max_bytes)
         raise AttachmentProblem(
             f"“{fenced(name)}” is {shown}: this room takes files up to {limit}."
         )

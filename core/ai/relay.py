@@ -60,6 +60,10 @@ class RelaySink(Protocol):
 
     def notice(self, level: str, code: str, text: str) -> None: ...
 
+    def images_refused(self, files: tuple[FileId, ...]) -> None:
+        """The provider refused these images: they will not be sent again (so the room stops
+        listing them in ``answer_started.files``)."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -241,6 +245,7 @@ class AiRelay:
         images = [f.id for f in job.files_in_context if f.kind == "image" and f.id in prompt.files]
         log.info("the provider refused %d image(s); asking again without them", len(images))
         self._refused.update(images)
+        self._sink.images_refused(tuple(images))
 
     def _tell(self, notices: tuple[FileNotice, ...]) -> None:
         """Tell the room about files that did not go or went cut, once per file and kind."""

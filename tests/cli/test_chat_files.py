@@ -53,14 +53,14 @@ async def test_a_file_sent_from_one_terminal_is_saved_from_another(
     data = pdf(81_234)
     (tmp_path / "plan.pdf").write_bytes(data)
     await sam.type(f"/send {tmp_path / 'plan.pdf'}")
-    line = r"^\[file 1\] Sam shared plan\.pdf \(79 KB, PDF\) — for the assistant: no$"
+    line = r"^\[file 1\] Sam shared plan\.pdf \(81 KB, PDF document\) — for the assistant: no$"
     await sam.expect(line)
     await bob.expect(line)
 
     inbox = tmp_path / "bob"
     inbox.mkdir()
     await bob.type(f"/save 1 {inbox}")  # a folder: the file keeps its (safe) name
-    await bob.expect(rf"^\* saved file 1 to {re.escape(str(inbox / 'plan.pdf'))} \(79 KB\)$")
+    await bob.expect(rf"^\* saved file 1 to {re.escape(str(inbox / 'plan.pdf'))} \(81 KB\)$")
     saved = inbox / "plan.pdf"
     assert saved.read_bytes() == data
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
@@ -71,13 +71,13 @@ async def test_a_file_sent_from_one_terminal_is_saved_from_another(
     saved.write_bytes(b"something else")
     saved.chmod(0o644)
     await bob.type(f"/save! 1 {saved}")
-    await bob.expect(r"^\* saved file 1 to .*plan\.pdf \(79 KB\)$")
+    await bob.expect(r"^\* saved file 1 to .*plan\.pdf \(81 KB\)$")
     assert saved.read_bytes() == data
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert sorted(p.name for p in inbox.iterdir()) == ["plan.pdf"]  # nothing left beside it
 
     await bob.type("/files")
-    await bob.expect(r"^  \[file 1\] Sam shared plan\.pdf \(79 KB, PDF\)")
+    await bob.expect(r"^  \[file 1\] Sam shared plan\.pdf \(81 KB, PDF document\)")
     bob.end_input()
     assert await bob.wait() == 0
 
@@ -91,14 +91,14 @@ async def test_progress_is_printed_every_quarter_both_ways(
     data = pdf(3_000_000)
     (tmp_path / "big.pdf").write_bytes(data)
     await sam.type(f"/send {tmp_path / 'big.pdf'}")
-    await sam.expect(r"^\* sharing big\.pdf \(2\.9 MB\)\.\.\.$")
+    await sam.expect(r"^\* sharing big\.pdf \(3 MB\)\.\.\.$")
     for quarter in (25, 50, 75):
         await sam.expect(rf"^\* big\.pdf: {quarter}% sent$", timeout=20)
     await bob.expect(r"^\[file 1\] Sam shared big\.pdf", timeout=20)
     await bob.type(f"/save 1 {tmp_path / 'copy.pdf'}")
     for quarter in (25, 50, 75):
         await bob.expect(rf"^\* file 1: {quarter}% received$", timeout=20)
-    await bob.expect(r"^\* saved file 1 to .*copy\.pdf \(2\.9 MB\)$", timeout=20)
+    await bob.expect(r"^\* saved file 1 to .*copy\.pdf \(3 MB\)$", timeout=20)
     assert (tmp_path / "copy.pdf").read_bytes() == data
 
 
@@ -113,7 +113,7 @@ async def test_what_cannot_be_sent_or_saved_is_said_in_one_line(
     commands_and_lines = [
         (f"/send {tmp_path / 'missing.txt'}", r"^! cannot read .*missing\.txt: No such file"),
         (f"/send {tmp_path}", r"^! cannot read .*: .+$"),
-        (f"/send {tmp_path / 'large.bin'}", r"not shared: .*at most 1000 bytes$"),
+        (f"/send {tmp_path / 'large.bin'}", r"not shared: .*at most 1 KB$"),
         (f"/send {tmp_path / 'empty.txt'}", r"not shared: the file is empty$"),
         ("/send --ai " + str(tmp_path / "empty.txt"), r"^! this room has no assistant"),
         ("/send", r"^! usage: /send PATH"),
@@ -174,9 +174,9 @@ def test_a_file_line_is_one_inert_line() -> None:
     )  # fmt: skip
     line = file_line(event, 3)
     assert line == (
-        "[file 3] Sam␊[12:00] Host shared a␛[2J.png (2.4 MB, PNG image) — for the assistant: yes"
+        "[file 3] Sam␊[12:00] Host shared a␛[2J.png (2.5 MB, PNG image) — for the assistant: yes"
     )
     assert describe(event, str, {"f3": 3}.get) == line
     odd = FileShared(4, 0.0, FileId("f4"), ParticipantId("p1"), "Sam", "x", 1, "0" * 64,
                      "x/y", "something-new", False, MessageId("c-2"))  # fmt: skip
-    assert describe(odd, str) == "[file] Sam shared x (1 byte, file) — for the assistant: no"
+    assert describe(odd, str) == "[file] Sam shared x (1 byte, file (x/y)) — for the assistant: no"

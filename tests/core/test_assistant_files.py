@@ -472,7 +472,7 @@ async def test_images_the_provider_refuses_are_left_out_once_and_for_all(
     room = await ai_room(make_room, fake, "gpt-4o-mini")
     host = await room.join("Hana", host=True)
     sam = await room.join("Sam")
-    await share(room, sam, [host[1]], "beach.png", make_png(), assistant=True)
+    photo_id = (await share(room, sam, [host[1]], "beach.png", make_png(), assistant=True)).file
     fake.script(
         Fail(400, None, "Invalid content type. image_url is only supported by certain models."),
         Reply(["Without the picture, then"]),
@@ -491,6 +491,10 @@ async def test_images_the_provider_refuses_are_left_out_once_and_for_all(
     await sam[0].send("@assistant and now?")
     await host[1].wait_type(AnswerFinished, text="Again without it", timeout=10.0)
     assert len(fake.chat_requests) == 3 and b"image_url" not in fake.chat_requests[2].body
+    # The first answer listed the image (it went, and was refused); the next one does not,
+    # so nobody's app marks it "Sent to" for an answer it was never part of.
+    started = [e for e in host[1].events if isinstance(e, AnswerStarted)]
+    assert [s.files for s in started] == [(photo_id,), ()]
 
 
 async def test_a_context_error_that_mentions_images_trims_the_history_not_the_images(

@@ -163,7 +163,7 @@ async def test_files_the_room_would_refuse_are_refused_before_anything_is_sent(
     assert empty.value.code == "file_empty"
     with pytest.raises(FileRefused) as large:
         sam.share_file("large.bin", bytes(1001))
-    assert large.value.code == "file_too_large" and "at most 1000 bytes" in str(large.value)
+    assert large.value.code == "file_too_large" and "at most 1,000 bytes" in str(large.value)
 
     off = await make_room(max_file_bytes=0)
     ana, _ = await off.join("Ana")
