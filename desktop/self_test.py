@@ -40,8 +40,9 @@ from core.ai.tokens import TokenCounter
 from core.client import ClientEvent, RoomClient, SendFailed
 from core.hosting import RoomHost
 from core.pake import generate_room_code
-from core.protocol import AnswerDelta, AnswerFinished, AnswerStarted, MessagePosted
+from core.protocol import AnswerDelta, AnswerFinished, AnswerStarted, FileShared, MessagePosted
 from core.room import RoomConfig
+from core.shared_files import SharedFile
 from desktop.about import AboutDialog
 from desktop.app import make_application
 from desktop.main_window import MainWindow
@@ -145,6 +146,56 @@ async def send_message(rig: Rig) -> str:
     return f"Sent a message and received it back as event {posted.seq}"
 
 
+def tiny_pdf(text: str) -> bytes:
+    """A one-page PDF showing ``text`` (ASCII letters and digits), written by hand."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
+    return bytes(out + f"startxref\n{xref}\n%%EOF\n".encode())
+
+
+def _text_known(held: SharedFile | None) -> bool:
+    return held is None or bool(held.text or held.text_problem)
+
+
+async def share_file(rig: Rig) -> str:
+    """A PDF for the assistant: its type found from its contents, sent in chunks, fetched
+    back whole, and its text read by the host (pypdf)."""
+    assert rig.guest is not None and rig.host is not None
+    word = f"selftest{secrets.token_hex(4)}"
+    data = tiny_pdf(word)
+    sent = rig.guest.share_file("self-test.pdf", data, assistant=True)
+    shared = await _next(rig.guest, lambda e: isinstance(e, FileShared) and e.client_id == sent)
+    assert isinstance(shared, FileShared)
+    if shared.kind != "pdf":
+        raise RuntimeError(f"the PDF was taken for {shared.kind} ({shared.mime})")
+    if await rig.guest.download(shared.file) != data:
+        raise RuntimeError("the file fetched back differs from the one shared")
+    room = rig.host.server.room
+    # The host reads it off the event loop, in its own threads, and tells nobody: look.
+    async with asyncio.timeout(15):
+        while not _text_known(held := room.file(shared.file)):  # noqa: ASYNC110  (no event says so)
+            await asyncio.sleep(0.05)
+    if held is None or word not in (held.text or ""):
+        raise RuntimeError(f"the host could not read the PDF: {held and held.text_problem}")
+    return f"Shared a PDF ({len(data)} bytes), fetched it back and read its text"
+
+
 async def ask_assistant(rig: Rig) -> str:
     assert rig.guest is not None and rig.guest.room.assistant is not None
     word = f"check{secrets.token_hex(4)}"  # in the answer only if the prompt went through
@@ -222,6 +273,7 @@ STEPS: Sequence[Step] = (
     Step("Host a room", host_room),
     Step("Join as a guest", join_as_guest),
     Step("Send a message", send_message),
+    Step("Share a file", share_file),
     Step("Ask the assistant", ask_assistant),
     Step("Open the window", open_window),
     Step("Close everything", close_everything),
