@@ -151,7 +151,7 @@ class Upload:
     size: int
     sha256: str
     assistant: bool
-    last_chunk: float  # when it last showed life (the offer, a chunk, a repeated offer)
+    last_chunk: float  # when it last showed life (the offer, then each chunk)
     received: bytearray = field(default_factory=bytearray, repr=False)
     digest: _Hash = field(default_factory=hashlib.sha256, repr=False)  # of what arrived
 
@@ -252,7 +252,9 @@ class FileStore:
         earlier = self._uploads_by_client.get((owner, client_id))
         if earlier is not None:
             if earlier.same_file(size, sha256):
-                earlier.last_chunk = now
+                # Consent can be taken back on a resume, never given after the fact; and only
+                # a chunk counts as activity (a repeated offer must not keep an upload alive).
+                earlier.assistant = earlier.assistant and assistant
                 return earlier
             self._drop(earlier)
         if size <= 0:

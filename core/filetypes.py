@@ -84,6 +84,20 @@ _PROGRAM_EXTENSIONS = frozenset(
         ".ws",
         ".wsf",
         ".command",
+        ".py",
+        ".pyw",
+        ".url",
+        ".scf",
+        ".msc",
+        ".chm",
+        ".sct",
+        ".wsh",
+        ".iso",
+        ".img",
+        ".vhd",
+        ".vhdx",
+        ".appref-ms",
+        ".settingcontent-ms",
     ]
 )
 # Texts by extension, for the media type only (the kind comes from the contents).

@@ -1153,8 +1153,10 @@ class Room:
     def _share(self, participant: _Participant, upload: Upload) -> list[RoomAction]:
         """All of ``upload`` arrived and matched its SHA-256: tell everyone."""
         data = bytes(upload.received)
-        found = detect(data, upload.name)
+        # The name everyone sees decides what a click may do, so the type is judged by it:
+        # "x.bat\u200b" must not pass as text and then be shown as "x.bat".
         name = safe_file_name(upload.name)
+        found = detect(data, name)
         event = FileShared(
             seq=self._next_seq(), ts=self._wall_clock(), file=upload.file,
             author=participant.id, author_name=participant.name, name=name, size=upload.size,
@@ -1169,7 +1171,8 @@ class Room:
         )  # fmt: skip
         self._files.hold(held)
         actions = self._broadcast(event)
-        if upload.assistant and found.kind in ("pdf", "text"):
+        # Text is read only for an assistant to read it (reading a PDF costs the host time).
+        if upload.assistant and self._desk is not None and found.kind in ("pdf", "text"):
             actions.append(ExtractText(upload.file))
         return actions
 

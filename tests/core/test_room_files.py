@@ -285,8 +285,48 @@ def test_the_type_comes_from_the_contents_and_the_name_is_made_safe() -> None:
     assert all(ord(c) >= 32 and c not in "\u202e/\\" for c in bidi.name)
 
 
-def test_the_text_of_pdfs_and_texts_for_the_assistant_is_asked_for_and_kept() -> None:
+def test_a_name_that_hides_its_extension_is_judged_by_the_name_everyone_sees() -> None:
     h = files_room()
+    sam = join(h, "Sam")
+    script = b"@echo off\r\nstart calc\r\n"
+    for index, name in enumerate(["invoice.bat\u200b", "invoice.bat ", "invoice.bat.",
+                                  "invoice.ba\u00adt", "invoice.bat\ufeff"]):  # fmt: skip
+        event = share(h, sam, script, cid=f"c{index}", name=name)
+        assert (event.name, event.kind) == ("invoice.bat", "program"), name
+
+
+def test_consent_can_be_taken_back_on_a_resume_but_not_given_later() -> None:
+    h = files_room()
+    sam = join(h, "Sam")
+    data = bytes(CHUNK * 2)
+    offer(h, sam, data, cid="c1", assistant=True)
+    file = accepted(sam).file
+    h.send(sam, type="file_chunk", file=file, offset=0, data=b64(data[:CHUNK]))
+    offer(h, sam, data, cid="c1", assistant=False)  # the sender changed their mind
+    send_chunks(h, sam, file, data, start=CHUNK)
+    assert not sam.of(FileShared)[-1].assistant
+    offer(h, sam, b"0123456789", cid="c2", assistant=False)
+    offer(h, sam, b"0123456789", cid="c2", assistant=True)  # too late to say yes
+    send_chunks(h, sam, accepted(sam).file, b"0123456789")
+    assert not sam.of(FileShared)[-1].assistant
+
+
+def test_repeating_an_offer_does_not_keep_an_upload_alive() -> None:
+    h = files_room()
+    sam = join(h, "Sam")
+    offer(h, sam, b"0123456789")
+    h.tick(60.0)
+    offer(h, sam, b"0123456789")  # no chunk: no sign of an upload going on
+    h.tick(60.0)
+    assert h.room.file_bytes_used == 0
+
+
+def test_the_text_of_pdfs_and_texts_for_the_assistant_is_asked_for_and_kept() -> None:
+    bare = files_room()  # no assistant: nobody to read it for, nothing to read
+    share(bare, join(bare, "Sam"), PDF, cid="c1", name="a.pdf", assistant=True)
+    assert file_actions(bare, ExtractText) == []
+    config = AssistantConfig(model="gpt-4o", provider="OpenAI", provider_kind="cloud")
+    h = Harness(assistant=config)
     sam = join(h, "Sam")
     pdf = share(h, sam, PDF, cid="c1", name="a.pdf", assistant=True)
     share(h, sam, b"plain", cid="c2", name="b.txt")  # not for the assistant: nothing to do
