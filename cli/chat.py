@@ -225,7 +225,10 @@ def _read_at_most(path: Path, limit: int) -> bytes:
     """Up to ``limit`` bytes of the regular file at ``path`` (``~`` expanded; a pipe or a
     device is refused: reading one could wait for ever or never end). Raises ``OSError``.
     Blocking: run it in a thread."""
-    with path.expanduser().open("rb") as source:
+    # Opened without waiting: a plain open of a named pipe waits for a writer, for ever.
+    # O_NONBLOCK changes nothing for a regular file's reads; Windows has neither it nor FIFOs.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    with os.fdopen(os.open(path.expanduser(), flags | getattr(os, "O_BINARY", 0)), "rb") as source:
         if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
             raise IsADirectoryError(0, "not a regular file")
         return source.read(limit)

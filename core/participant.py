@@ -58,11 +58,15 @@ The rules kept here:
   ends first). After a reconnect the offer goes again, once the replay is read, and the
   room answers with the offset it reached.
 * **Files fetched.** A file can be fetched once a ``file_shared`` event named it (we know its
-  size and SHA-256 from it). Its bytes are taken only in order: a frame that does not start
-  where the bytes so far end asks the room again from there (once per gap); more bytes than
-  the file has, or a mismatched SHA-256 at the end, fail it (``file_corrupt``). The result
-  is one :class:`FileFetched` or :class:`FetchFailed`; after a reconnect the fetch goes on
-  from the bytes already had.
+  size and SHA-256 from it). What a room says is not trusted to bound what we hold: a file
+  announced larger than the room's own ``max_file_bytes``, or than :data:`MAX_FETCH_BYTES`
+  whatever the room allows, is not fetched (``file_too_large``, nothing sent). Its bytes are
+  taken only in order: a frame that does not start where the bytes so far end asks the room
+  again from there (once per gap); a frame carrying more than the room's
+  ``file_chunk_bytes`` (at most :data:`MAX_FETCH_CHUNK_BYTES`), more bytes than the file
+  has, or a mismatched SHA-256 at the end, fail it (``file_corrupt``). The result is one
+  :class:`FileFetched` or :class:`FetchFailed`; after a reconnect the fetch goes on from the
+  bytes already had.
 * **Reconnecting.** A close with a terminal code ends the client; any other loss is retried
   with jittered exponential backoff (:class:`ReconnectPolicy`) until ``give_up_after``
   seconds, waiting at least as long as a ``flooding`` refusal's ``retry_after`` asks (capped
@@ -157,6 +161,8 @@ from core.protocol import (
 from core.wording import ENDED_WORDS, size_words, sizes_apart
 
 __all__ = [
+    "MAX_FETCH_BYTES",
+    "MAX_FETCH_CHUNK_BYTES",
     "REPLAY_WAIT",
     "Acknowledged",
     "AttemptFailed",
@@ -202,6 +208,11 @@ FLOODING_WAIT_CAP = 60.0  # never wait longer than this because a room said so
 PROGRESS_STEP = 0.05  # progress is reported when a transfer moved on by this share of it,
 PROGRESS_INTERVAL = 0.25  # or by anything after this many seconds
 _MAX_CHUNK_BYTES = Limits().file_chunk_bytes  # what one chunk frame may carry, whatever asked
+MAX_FETCH_BYTES = 100 * 1000 * 1000
+"""The largest file fetched, whatever a room announces (a host can set at most 100 MB): a
+hostile room cannot make us hold more for one file."""
+MAX_FETCH_CHUNK_BYTES = 64 * 1024
+"""The most one ``file_data`` frame may carry, whatever a room announces."""
 _FORGOTTEN_FILES = 256  # files of ours recently let go, whose late errors are not news
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
 
@@ -421,9 +432,11 @@ class FileFetched:
 
 @dataclass(frozen=True)
 class FetchFailed:
-    """Fetching ``file`` stopped without it: ``code`` ``file_corrupt`` (the bytes did not
-    match), ``unknown_file`` (the room has no such file for us), ``cancelled`` (the user
-    stopped it) or ``room_ended`` (the client ended first); ``message`` says why in words."""
+    """Fetching ``file`` stopped without it: ``code`` ``file_too_large`` (announced larger
+    than we fetch: never asked for), ``file_corrupt`` (the bytes did not match, or came in
+    pieces larger than announced), ``unknown_file`` (the room has no such file for us),
+    ``cancelled`` (the user stopped it) or ``room_ended`` (the client ended first);
+    ``message`` says why in words."""
 
     file: FileId
     code: str
@@ -925,7 +938,9 @@ class Participant:
     def fetch(self, file: str, now: float) -> list[ParticipantAction]:
         """Fetch ``file`` (one a delivered ``file_shared`` event named): now, or when
         connected. Nothing more while it is being fetched already. The outcome is one
-        :class:`FileFetched` or :class:`FetchFailed`, with :class:`DownloadProgress` before.
+        :class:`FileFetched` or :class:`FetchFailed`, with :class:`DownloadProgress` before;
+        for a file announced larger than we fetch (see the module docstring), that
+        :class:`FetchFailed` (``file_too_large``) is all, and nothing is sent.
 
         Raises :class:`UnknownFile` for a file no event named, :class:`NotConnected` once
         ended."""
@@ -936,6 +951,13 @@ class Participant:
             raise UnknownFile(file)
         if file in self._downloads:
             return []
+        room_limit = self._room.limits.max_file_bytes if self._room is not None else None
+        limit = MAX_FETCH_BYTES if room_limit is None else max(0, min(room_limit, MAX_FETCH_BYTES))
+        if shared.size > limit:
+            shown, most = sizes_apart(shared.size, limit)
+            bound = f"the room's limit of {most}" if limit == room_limit else f"the {most} we fetch"
+            why = f"the room says it is {shown}, more than {bound}"
+            return [Deliver(FetchFailed(shared.file, ErrorCode.FILE_TOO_LARGE, why))]
         self._downloads[file] = _Download(shared.file, shared.size, shared.sha256)
         return self._pump(now)
 
@@ -1394,6 +1416,16 @@ class Participant:
                 return []  # asked from here already; these left the room before that
             download.asked_from = have
             return [SendFrame(serialize(FileGet(file=download.file, offset=have)))]
+        room = self._room
+        announced = room.limits.file_chunk_bytes if room is not None else MAX_FETCH_CHUNK_BYTES
+        limit = min(announced, MAX_FETCH_CHUNK_BYTES)
+        # Unpadded base64url of n characters holds n * 3 // 4 bytes: judged before decoding,
+        # so an oversized frame costs no second copy.
+        if len(frame.data) * 3 // 4 > limit:
+            return self._fetch_failed(
+                download, ErrorCode.FILE_CORRUPT,
+                f"the room sent more than {size_words(limit)} of it in one piece",
+            )  # fmt: skip
         try:
             chunk = _decode_chunk(frame.data)
         except (ValueError, binascii.Error):

@@ -91,13 +91,17 @@ def check_size(name: str, size: int, max_bytes: int) -> None:
 def read_attachment(path: Path, max_bytes: int) -> bytes:
     """The contents of the file at ``path``, read only when its size is within
     ``max_bytes``, and never more than ``max_bytes + 1`` bytes of it (a file that grows while
-    it is read is refused too). Raises :class:`AttachmentProblem`. Blocking: run it in a
-    thread."""
+    it is read is refused too). Anything but a regular file (a named pipe, a device, a
+    folder) is refused at once, without waiting for it. Raises :class:`AttachmentProblem`.
+    Blocking: run it in a thread."""
     name = path.name
     if max_bytes <= 0:
         raise AttachmentProblem(FILES_OFF)
+    # Opened without waiting: a plain open of a named pipe waits for a writer, for ever.
+    # O_NONBLOCK changes nothing for a regular file's reads; Windows has neither it nor FIFOs.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        with path.open("rb") as file:
+        with os.fdopen(os.open(path, flags | getattr(os, "O_BINARY", 0)), "rb") as file:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise AttachmentProblem(f"“{fenced(name)}” is not a file that can be shared.")

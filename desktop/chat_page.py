@@ -15,9 +15,12 @@ under Host controls → Verification code…, with the room code behind "Show ro
 
 Files come in by the paper-clip button, a drop on the page, or a paste in the message box;
 each is read with the room's limit and asked about (:mod:`desktop.attachments`) before it is
-shared, one question at a time. Shared images are fetched as they arrive (two at a time) and
-shown as thumbnails decoded off the GUI thread (:mod:`desktop.file_preview`); at most
-:data:`MAX_THUMBNAILS` are kept, the oldest going back to a card that can show it again.
+shared, one question at a time. Shared images of at most :data:`AUTO_FETCH_IMAGE_BYTES` are
+fetched as they arrive and shown as thumbnails decoded off the GUI thread
+(:mod:`desktop.file_preview`), one decode at a time in a thread of their own; at most
+:data:`IMAGES_AT_ONCE` images are being fetched or decoded together, so what a room can make
+the page hold for thumbnails stays bounded. Larger images wait on a card that can show them,
+as do the oldest thumbnails once more than :data:`MAX_THUMBNAILS` are kept.
 "Save…" fetches a file and writes it where the person chose. The bytes of our own uploads are
 kept until the room has them, and a few that failed for a reason that may pass, to try again.
 """
@@ -29,6 +32,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +109,11 @@ from desktop.ban_dialog import BansDialog
 from desktop.chat_view import ChatView
 from desktop.composer import AttachButton, Composer
 from desktop.confirm import Banner, ask
-from desktop.file_preview import PreviewError, thumbnail
+from desktop.file_preview import PreviewError, decode_thumbnail
 from desktop.join_dialogs import history_note, sentence
 from desktop.labels import ElidedLabel, PlainLabel, make_tab_stop, outdented
 from desktop.modal import run_dialog
-from desktop.models import RETRYABLE, MessageListModel, Roles
+from desktop.models import AUTO_FETCH_IMAGE_BYTES, RETRYABLE, MessageListModel, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
 from desktop.people import PeoplePanel
 from desktop.session import RoomSession
@@ -127,7 +131,7 @@ NARROW_WIDTH = 620
 GIVE_UP_AFTER = ReconnectPolicy().give_up_after
 """How long the app tries to reconnect before it gives up (the protocol's 120 s)."""
 IMAGES_AT_ONCE = 2
-"""Images fetched for their thumbnails at the same time."""
+"""Images fetched or decoded for their thumbnails at the same time."""
 MAX_THUMBNAILS = 100
 """Thumbnails kept (each at most 320 by 240 pixels, 300 KB); older ones can be shown again."""
 RETRIES_KEPT = 4
@@ -142,6 +146,10 @@ _READ_ONLY_NOTE = (
     "You are no longer in the room. You can still read and copy the conversation; nothing "
     "you type here is sent."
 )
+# One thread for every page's thumbnails: a decode may take up to 64 MB (file_preview's
+# ALLOCATION_MB), so they run one at a time, and never hold up saving a file (which uses the
+# loop's default executor).
+_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
 
 
 def duration(seconds: float) -> str:
@@ -221,6 +229,7 @@ class ChatPage(QWidget):
         self._wanted: deque[FileId] = deque()  # images waiting for their thumbnail's fetch
         self._fetching: set[FileId] = set()  # images being fetched for their thumbnails
         self._thumbnails: OrderedDict[FileId, None] = OrderedDict()  # shown, oldest first
+        self._decoding = 0  # thumbnails being decoded (or waiting for the decoder)
         tasks = self._tasks  # not self: the page is gone when this runs
         self.destroyed.connect(lambda: [task.cancel() for task in list(tasks)])
         self._build()
@@ -730,7 +739,7 @@ class ChatPage(QWidget):
             case FileShared(client_id=upload, kind="image") if upload in self._uploads:
                 _name, data, _assistant = self._uploads.pop(upload)
                 self._images[event.file] = event  # ours: shown from the bytes we sent
-                self._start(self._show_thumbnail(event.file, data))
+                self._decode(event.file, data)
             case FileShared(client_id=upload) if upload in self._uploads:
                 del self._uploads[upload]
             case FileShared():
@@ -747,7 +756,7 @@ class ChatPage(QWidget):
                 self._fetching.discard(file)
                 self.model.update_file(file, received=None)
                 if file in self._images and self.model.file_view(file).thumbnail is None:
-                    self._start(self._show_thumbnail(file, data))
+                    self._decode(file, data)
                 self._fetch_images()
             case FetchFailed(file=file, code=code, message=message):
                 fetching = file in self._fetching
@@ -768,15 +777,26 @@ class ChatPage(QWidget):
             self.model.touch_upload(old)
 
     def _file_shared(self, event: FileShared) -> None:
-        """An image is fetched for its thumbnail, whoever shared it (history included)."""
+        """An image is fetched for its thumbnail, whoever shared it (history included), if
+        its room says it has at most :data:`AUTO_FETCH_IMAGE_BYTES`; a larger one gets the
+        card of a hidden thumbnail, and is fetched only when the person asks."""
         if event.kind == "image":
             self._images[event.file] = event
+            if event.size > AUTO_FETCH_IMAGE_BYTES:
+                self.model.update_file(event.file, hidden=True)
+                return
             self._wanted.append(event.file)
             self._fetch_images()
 
     def _fetch_images(self) -> None:
-        """Fetch the images waiting for their thumbnails, :data:`IMAGES_AT_ONCE` at a time."""
-        while self._wanted and len(self._fetching) < IMAGES_AT_ONCE and self._ended is None:
+        """Fetch the images waiting for their thumbnails: :data:`IMAGES_AT_ONCE` at a time,
+        counting those fetched and waiting for their decode, so that fetched bytes never pile
+        up behind the decoder."""
+        while (
+            self._wanted
+            and len(self._fetching) + self._decoding < IMAGES_AT_ONCE
+            and self._ended is None
+        ):
             file = self._wanted.popleft()
             if self.model.file_view(file).thumbnail is not None:
                 continue
@@ -784,14 +804,27 @@ class ChatPage(QWidget):
                 self._fetching.add(file)
                 self.model.update_file(file, received=0, problem="")
 
+    def _decode(self, file: FileId, data: bytes) -> None:
+        """Show ``file``'s thumbnail from ``data`` once decoded; it counts as decoding from
+        now on (see :meth:`_fetch_images`)."""
+        self._decoding += 1
+        self._start(self._show_thumbnail(file, data))
+
     async def _show_thumbnail(self, file: FileId, data: bytes) -> None:
-        """Decode ``data`` off the GUI thread; show the thumbnail, or why there is none."""
+        """Decode ``data`` in the decoder's thread (after the decodes before it); show the
+        thumbnail, or why there is none; then fetch the next image waiting. Started by
+        :meth:`_decode` only."""
         try:
-            image = await thumbnail(data)
+            image = await asyncio.get_running_loop().run_in_executor(
+                _DECODER, decode_thumbnail, data
+            )
         except PreviewError as exc:
             self.model.update_file(file, problem=f"This image could not be shown: {exc}.")
-            return
-        if file not in self._images:  # the room restarted meanwhile
+            image = None
+        finally:
+            self._decoding -= 1
+        self._fetch_images()
+        if image is None or file not in self._images:  # not shown, or the room restarted
             return
         self.model.update_file(file, thumbnail=image, problem="")
         self._thumbnails[file] = None

@@ -64,6 +64,17 @@ __all__ = [
 Index = QModelIndex | QPersistentModelIndex
 
 
+AUTO_FETCH_IMAGE_BYTES = 20 * 1000 * 1000
+"""Images of at most this size are fetched and shown as they arrive; larger ones on request."""
+
+
+def hidden_note(size: int) -> str:
+    """Why an image is not shown (yet): too large to load unasked, or many images shown."""
+    if size > AUTO_FETCH_IMAGE_BYTES:
+        return f"Large image ({size_words(size)}): loaded only when you ask."
+    return "Hidden to keep memory free: many images are shown."
+
+
 class Roles(enum.IntEnum):
     ENTRY = Qt.ItemDataRole.UserRole + 1  # the transcript Entry
     PARTICIPANT = Qt.ItemDataRole.UserRole + 2  # a ParticipantInfo
@@ -135,7 +146,7 @@ def file_card(entry: Entry, view: FileView | None, *, retry_kept: bool = False) 
     elif entry.file:
         if view.hidden:
             actions.append("show")
-            notes.append(("note", "Hidden to keep memory free: many images are shown."))
+            notes.append(("note", hidden_note(entry.size)))
         actions.append("save")
         if view.received is not None:
             progress = view.received / entry.size if entry.size else 0.0

@@ -129,6 +129,25 @@ async def test_what_cannot_be_sent_or_saved_is_said_in_one_line(
     assert not [line for line in sam.lines if "Traceback" in line]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+async def test_a_named_pipe_is_refused_in_one_line_and_the_terminal_goes_on(
+    make_room: RoomFactory, chats: Callable[[RoomHarness, str], asyncio.Task[Process]],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Opening a named pipe the usual way waits for a writer, for ever: it is refused at
+    once instead, and the next command is answered."""
+    room = await make_room()
+    sam = await chats(room, "Sam")
+    fifo = tmp_path / "notes.txt"
+    os.mkfifo(fifo)
+    await sam.type(f"/send {fifo}")
+    await sam.expect(r"^! cannot read .*notes\.txt: not a regular file$")
+    await sam.type("/help")
+    await sam.expect(r"^Commands:")
+    sam.end_input()
+    assert await sam.wait() == 0
+
+
 async def test_sending_for_the_assistant_says_where_the_file_goes(
     make_room: RoomFactory, chats: Callable[[RoomHarness, str], asyncio.Task[Process]],
     tmp_path: Path,

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from core.outbox import CHUNK_WINDOW, UPLOADS_AT_ONCE
 from core.participant import (
+    MAX_FETCH_BYTES,
+    MAX_FETCH_CHUNK_BYTES,
     Acknowledged,
     ChunkTag,
     DownloadProgress,
@@ -32,7 +34,6 @@ from core.participant import (
     UnknownFile,
     UploadFailed,
     UploadProgress,
-    size_words,
 )
 from core.protocol import (
     ABILITIES,
@@ -58,6 +59,7 @@ from core.protocol import (
     ServerHello,
 )
 from core.transcript import Change, Transcript
+from core.wording import size_words
 from tests.core.test_participant import (
     RELAXED,
     Driver,
@@ -512,6 +514,75 @@ def test_a_fetch_the_room_refuses_fails_with_its_words() -> None:
     d.carry(d.p.fetch("f1", d.now))
     (failed,) = events_in(d.frame(ErrorMessage("unknown_file", "no such file", ref="f1")))
     assert failed == FetchFailed(FileId("f1"), "unknown_file", "no such file")
+
+
+def claimed(size: int, file: str = "f1") -> FileShared:
+    """A ``file_shared`` event of a hostile room: any size it likes, a SHA-256 of nothing."""
+    return FileShared(
+        2, 0.0, FileId(file), ParticipantId("p1"), "Hana", "huge.png", size, "0" * 64,
+        "image/png", "image", False, MessageId("c-9"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("room_limit", "size", "words"),
+    [
+        (10_000_000, 2**40, "more than the room's limit of 10 MB"),
+        (10_000_000, 10_000_001, "more than the room's limit of 10,000,000 bytes"),
+        (2**50, 2**40, "more than the 100 MB we fetch"),
+        (2**50, MAX_FETCH_BYTES + 1, "more than the 100,000,000 bytes we fetch"),
+        (0, 1, "more than the room's limit of 0 bytes"),
+    ],
+)
+def test_a_file_announced_larger_than_we_fetch_is_never_asked_for(
+    room_limit: int, size: int, words: str
+) -> None:
+    d = joined(max_file_bytes=room_limit)
+    d.frame(claimed(size))
+    actions = d.carry(d.p.fetch("f1", d.now))
+    assert sent_in(actions) == []  # no file_get: not one byte of it comes
+    (failed,) = events_in(actions)
+    assert isinstance(failed, FetchFailed) and failed.code == "file_too_large"
+    assert words in failed.message
+    assert d.p.fetching == ()
+    # Whatever the room sends for it anyway is not taken.
+    assert d.frame(FileData(FileId("f1"), 0, b64(bytes(CHUNK)))) == []
+
+
+@pytest.mark.parametrize("room_limit", [MAX_FETCH_BYTES, 2**50])
+def test_a_file_as_large_as_we_fetch_is_fetched(room_limit: int) -> None:
+    d = joined(max_file_bytes=room_limit)
+    d.frame(claimed(MAX_FETCH_BYTES))
+    assert sent_in(d.carry(d.p.fetch("f1", d.now))) == [FileGet(FileId("f1"), 0)]
+
+
+@pytest.mark.parametrize(
+    ("room_chunk", "sent", "taken"),
+    [
+        (CHUNK, CHUNK, True),
+        (CHUNK, CHUNK + 1, False),
+        (CHUNK, 4 * 1024 * 1024, False),  # the largest frame a client takes, all of it data
+        (2**30, MAX_FETCH_CHUNK_BYTES, True),
+        (2**30, MAX_FETCH_CHUNK_BYTES + 1, False),  # the room announced more: our cap holds
+    ],
+)
+def test_a_piece_larger_than_announced_fails_the_fetch_and_stops_it(
+    room_chunk: int, sent: int, taken: bool
+) -> None:
+    d = joined(file_chunk_bytes=room_chunk, max_file_bytes=MAX_FETCH_BYTES)
+    d.frame(claimed(MAX_FETCH_BYTES))  # a size that lets any piece fit in it
+    d.carry(d.p.fetch("f1", d.now))
+    actions = d.frame(FileData(FileId("f1"), 0, b64(bytes(sent))))
+    if taken:
+        assert sent_in(actions) == [] and d.p.fetching == (FileId("f1"),)
+        assert events_in(actions) == [DownloadProgress(FileId("f1"), sent, MAX_FETCH_BYTES)]
+        return
+    assert sent_in(actions) == [FileStop(FileId("f1"))]
+    (failed,) = events_in(actions)
+    assert isinstance(failed, FetchFailed) and failed.code == "file_corrupt"
+    assert "in one piece" in failed.message
+    assert d.p.fetching == ()
+    assert d.frame(FileData(FileId("f1"), 0, b64(bytes(CHUNK)))) == []  # nothing more taken
 
 
 def test_sizes_read_as_people_read_them() -> None:

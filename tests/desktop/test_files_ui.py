@@ -9,13 +9,16 @@ Real windows on real rooms on loopback (:mod:`tests.desktop.flows`); a plain
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
 import struct
+import threading
 import time
 import zlib
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,11 +51,19 @@ from pytestqt.qtbot import QtBot
 
 from core.ai.desk import AssistantConfig
 from core.ai.provider import ProviderSettings
-from core.client import FileQueued, RoomClient, UploadFailed
-from core.protocol import AssistantInfo, MessageId, ParticipantId, ParticipantInfo
+from core.client import FileFetched, FileQueued, RoomClient, UploadFailed
+from core.codec import serialize
+from core.protocol import (
+    AssistantInfo,
+    FileId,
+    FileShared,
+    MessageId,
+    ParticipantId,
+    ParticipantInfo,
+)
 from core.room import RoomConfig
 from core.transcript import Entry
-from desktop import theme
+from desktop import chat_page, theme
 from desktop.attachments import (
     ASSISTANT_CHOICE,
     PASTED_IMAGE_NAME,
@@ -64,14 +75,15 @@ from desktop.attachments import (
 from desktop.chat_page import ChatPage
 from desktop.composer import Composer
 from desktop.delegate import MessageDelegate
-from desktop.file_preview import PreviewError, decode_thumbnail
+from desktop.file_preview import THUMBNAIL, PreviewError, decode_thumbnail
 from desktop.host_dialog import HostDialog
 from desktop.main_window import MainWindow
-from desktop.models import FileCard, MessageListModel
+from desktop.models import AUTO_FETCH_IMAGE_BYTES, FileCard, MessageListModel
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
 from tests.desktop.conftest import answer_dialog, until
 from tests.desktop.flows import hosted, joined, room_url, texts, unfenced
+from tests.desktop.hostile_room import RewritingRelay
 from tests.desktop.test_theme import text_contrast
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -194,6 +206,23 @@ def test_an_endless_device_is_refused_without_reading_it() -> None:
     stop), and it is refused at once."""
     with pytest.raises(AttachmentProblem, match="is not a file that can be shared"):
         read_attachment(Path("/dev/zero"), 10 * 1000 * 1000)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_a_named_pipe_is_refused_at_once_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    """Opening a named pipe the usual way waits until something writes to it: the file
+    would never come, and the share with it. It is refused at once instead."""
+    fifo = tmp_path / "notes.txt"
+    os.mkfifo(fifo)
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(read_attachment, fifo, 1000)
+        try:
+            problem = reading.exception(timeout=10)
+        except TimeoutError:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the reader go
+            pytest.fail("reading a named pipe waited for a writer")
+    assert isinstance(problem, AttachmentProblem)
+    assert "is not a file that can be shared" in str(problem)
 
 
 def test_sizes_read_in_the_units_the_host_sets_limits_in() -> None:
@@ -581,6 +610,117 @@ async def test_a_bomb_and_a_broken_image_say_why_and_the_window_stays_responsive
     assert longest[0] < 0.5, f"the window froze for {longest[0]:.2f} s"
     guest.post("still here")
     await until(lambda: "still here" in texts(page))
+
+
+def claimed_image(seq: int, file: str, name: str, size: int) -> dict[str, Any]:
+    """A ``file_shared`` frame of an image that a hostile room says has ``size`` bytes."""
+    event = FileShared(
+        seq, 0.0, FileId(file), ParticipantId("p9"), "Mallory", name, size, "0" * 64,
+        "image/png", "image", False, MessageId(f"c-{file}"),
+    )  # fmt: skip
+    frame: dict[str, Any] = json.loads(serialize(event))
+    return frame
+
+
+async def test_an_image_said_to_be_huge_is_fetched_only_when_asked_and_then_refused(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    """A room may say any size: an image larger than the app fetches by itself gets the
+    "Show image" button instead of a download, and asking for one larger than the room
+    takes fails at once, saying why."""
+    host = await hosted(prefs, keys, cleanup)
+    assert host.session is not None and host.session.host is not None
+    relay = RewritingRelay(host.session.host.port, {})
+    await relay.start()
+    cleanup.append(relay)
+    guest = await joined(relay.url, "Sam", prefs, keys, cleanup)  # sees the room through it
+    page = page_of(guest)
+    # Sequence numbers far past the room's own: each is news to the guest.
+    await relay.inject(claimed_image(10_000, "f801", "huge.png", 2**40))
+    await relay.inject(claimed_image(10_001, "f802", "big.png", AUTO_FETCH_IMAGE_BYTES + 1))
+    await relay.inject(claimed_image(10_002, "f803", "small.png", AUTO_FETCH_IMAGE_BYTES))
+    # The small one is fetched as it arrives (the room has no such file: it says so).
+    await until(lambda: any("could not be shown" in n for n in notes(guest, "small.png")),
+                what="the small image's fetch to fail")  # fmt: skip
+    for name, size in (("huge.png", "1,099,512 MB"), ("big.png", "20 MB")):
+        assert card_of(guest, name).actions == ("show", "save")
+        # Not loading, and no failure: not fetched; and it says why it waits.
+        assert notes(guest, name) == [f"Large image ({size}): loaded only when you ask."], name
+    assert page.session.client.fetching == ()
+
+    entry = shared(guest, "huge.png")
+    assert entry is not None
+    page.view.file_action.emit(entry.key, "show")
+    await until(lambda: any("could not be shown" in n for n in notes(guest, "huge.png")),
+                what="the refusal")  # fmt: skip
+    assert notes(guest, "huge.png") == [
+        "This image could not be shown. The room says it is 1,099,512 MB, more than the "
+        "room's limit of 10 MB."
+    ]
+    assert page.session.client.fetching == ()
+
+
+async def test_thumbnails_are_decoded_one_at_a_time_and_saving_does_not_wait_for_them(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Each decode may take 64 MB: the second waits for the first, and a Save… goes on
+    meanwhile."""
+    host = await hosted(prefs, keys, cleanup)
+    page = page_of(host)
+    lock, gate = threading.Lock(), threading.Event()
+    decodes = {"started": 0, "running": 0, "most": 0}
+
+    def counted(data: bytes, box: QSize = THUMBNAIL) -> QImage:
+        with lock:
+            decodes["started"] += 1
+            decodes["running"] += 1
+            decodes["most"] = max(decodes["most"], decodes["running"])
+            first = decodes["started"] == 1
+        try:
+            if first:
+                gate.wait(timeout=30)  # held until the test lets it go (bounded: no hang)
+            return decode_thumbnail(data, box)
+        finally:
+            with lock:
+                decodes["running"] -= 1
+
+    monkeypatch.setattr(chat_page, "decode_thumbnail", counted)
+    cleanup.append(SimpleNamespace(close=gate.set))  # a failed test leaves no decode waiting
+    fetched: list[FileFetched] = []
+    page.session.event_received.connect(
+        lambda e: fetched.append(e) if isinstance(e, FileFetched) else None
+    )
+    guest = RoomClient(room_url(host), "Mallory")
+    await guest.connect()
+    cleanup.append(SimpleNamespace(close=guest.leave))
+    data = b"%PDF-1.7\n" + os.urandom(300_000)
+    guest.share_file("one.png", picture(800, 600))
+    guest.share_file("two.png", picture(640, 480))
+    guest.share_file("plan.pdf", data)
+    await guest.wait_sent()
+    await until(lambda: len(fetched) == 2 and decodes["started"] >= 1,
+                what="both images fetched, the first being decoded")  # fmt: skip
+    # Give a second decode every chance to start beside the first: none may.
+    with contextlib.suppress(AssertionError):
+        await until(lambda: decodes["started"] > 1, timeout=0.5)
+    assert decodes["started"] == 1, "a second decode started while the first ran"
+
+    target = tmp_path / "plan.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *_a, **_k: (str(target), "")))  # fmt: skip
+    await until(lambda: shared(host, "plan.pdf") is not None, what="the PDF's row")
+    entry = shared(host, "plan.pdf")
+    assert entry is not None
+    page.view.file_action.emit(entry.key, "save")
+    await until(target.exists, what="the save, while a thumbnail is being decoded")
+    assert target.read_bytes() == data and decodes["started"] == 1
+
+    gate.set()
+    await until(lambda: thumbnail_of(host, "one.png") is not None
+                and thumbnail_of(host, "two.png") is not None,
+                what="both thumbnails")  # fmt: skip
+    assert decodes == {"started": 2, "running": 0, "most": 1}
 
 
 async def test_save_writes_the_exact_bytes_where_the_person_chose(
