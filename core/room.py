@@ -190,6 +190,8 @@ class StartAnswer:
     :meth:`Room.answer_finished`."""
 
     job: AnswerJob
+    tokens_left: int | None = None
+    """What the room's token budget has left (None: no budget): the answer asks for no more."""
 
 
 @dataclass(frozen=True)
@@ -1335,7 +1337,7 @@ class Room:
         if desk is None or self._closed:
             return []
         spent_before = desk.session_usage.total_tokens
-        ticket = desk.finish(answer_id, outcome.usage)
+        ticket = desk.finish(answer_id, outcome.usage, outcome.text)
         if ticket is None:
             return []
         finished = AnswerFinished(
@@ -1447,7 +1449,8 @@ class Room:
                 for f in files_to_send(job.files_in_context, model, refused=self._refused_images)
             ),
         )  # fmt: skip
-        return [*self._broadcast(started), *self._state_changed(), StartAnswer(job)]
+        start = StartAnswer(job, tokens_left=self._desk.tokens_left())
+        return [*self._broadcast(started), *self._state_changed(), start]
 
     def _deliberate(self, posted: MessagePosted) -> list[RoomAction]:
         self._deliberating = posted.seq

@@ -299,7 +299,10 @@ class FakeOpenAI:
     * ``models`` - model ids listed by ``GET /v1/models``;
     * ``default`` - the behaviour for chat requests once the :meth:`script` queue is empty;
     * ``models_behaviour`` - if set (a :class:`Fail` or :class:`Hang`), how the models
-      endpoints answer instead of listing ``models``.
+      endpoints answer instead of listing ``models``;
+    * ``models_body`` - if set (and ``models_behaviour`` is not), the JSON value that
+      ``GET /v1/models`` answers with (status 200) instead of the list, for servers whose
+      "list" is not one.
 
     Recorded state, for assertions: :attr:`requests`, :attr:`authorizations`,
     :attr:`disconnects`, :attr:`active_streams`, :attr:`open_connections`.
@@ -309,6 +312,7 @@ class FakeOpenAI:
         self.models: list[str] = list(models)
         self.default: Behaviour = Reply()
         self.models_behaviour: Fail | Hang | None = None
+        self.models_body: Any = None
         #: Every request received, in arrival order (recorded once its body has been read).
         self.requests: list[RecordedRequest] = []
         #: How many times a client went away before the fake finished answering (mid-stream,
@@ -508,6 +512,8 @@ class FakeOpenAI:
             return False
         if isinstance(behaviour, Fail):
             return await self._send_fail(conn, behaviour)
+        if not model_id and self.models_body is not None:
+            return await self._send_json(conn, 200, self.models_body)
         if not model_id:
             data = [_model_object(m) for m in self.models]
             return await self._send_json(conn, 200, {"object": "list", "data": data})

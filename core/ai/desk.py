@@ -4,10 +4,15 @@ Plain bookkeeping with no I/O and no clock of its own (times are passed in), use
 :class:`core.room.Room`: mention detection, the answer queue (one answer at a time, the rest
 wait in order), who may stop or regenerate an answer, the room's token budget, each guest's
 answer quota, and session usage.
+
+Only answers that produced text count against a guest's quota: a question is counted when
+it is queued (so nobody can fill the queue), and given back when its answer ends without
+any text (a provider failure, or stopped before the first word).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
@@ -24,9 +29,20 @@ from core.protocol import (
     Usage,
 )
 
-__all__ = ["AnswerOutcome", "AssistantConfig", "AssistantDesk", "Refusal", "Ticket"]
+__all__ = [
+    "MIN_ANSWER_TOKENS",
+    "AnswerOutcome",
+    "AssistantConfig",
+    "AssistantDesk",
+    "Refusal",
+    "Ticket",
+    "duration_in_words",
+]
 
 FINISHED_MEMORY = 200  # answers remembered for regenerate
+# Below this many tokens of the room's budget, an answer could say next to nothing (the
+# question itself costs tokens too): the budget counts as spent.
+MIN_ANSWER_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,7 @@ class Ticket:
     regenerates: AnswerId | None = None
     text: str = ""
     stopped_by: ParticipantId | None = None
+    asked_at: float = 0.0  # when it was queued, as counted against the asker's quota
 
     def public(self) -> AnswerTicket:
         return AnswerTicket(self.answer_id, self.asked_by, self.asked_by_name)
@@ -136,11 +153,11 @@ class AssistantDesk:
             asked.popleft()
         if len(asked) >= quota:
             wait = asked[0] + window - now
-            minutes = max(1, round(window / 60))
+            answers = "1 answer" if quota == 1 else f"{quota} answers"
             return Refusal(
                 ErrorCode.QUOTA_EXCEEDED,
-                f"You have had {quota} answers in the last {minutes} minutes; "
-                f"try again in {_duration(wait)}.",
+                f"You have had {answers} in the last {_window_in_words(window)}; "
+                f"try again in {duration_in_words(wait)}.",
                 retry_after=round(wait, 1),
             )
         return None
@@ -152,7 +169,9 @@ class AssistantDesk:
         regenerates: AnswerId | None = None,
     ) -> Ticket:  # fmt: skip
         self._next_id += 1
-        ticket = Ticket(AnswerId(f"a{self._next_id}"), request, asker, asker_name, regenerates)
+        ticket = Ticket(
+            AnswerId(f"a{self._next_id}"), request, asker, asker_name, regenerates, asked_at=now
+        )
         self.queue.append(ticket)
         self._asked_at.setdefault(asker, deque()).append(now)
         return ticket
@@ -172,14 +191,20 @@ class AssistantDesk:
         self.current.text += text
         return offset
 
-    def finish(self, answer_id: AnswerId, usage: Usage | None) -> Ticket | None:
-        """End the current answer; count its usage; remember it for regenerate."""
+    def finish(
+        self, answer_id: AnswerId, usage: Usage | None, text: str | None = None
+    ) -> Ticket | None:
+        """End the current answer; count its usage; remember it for regenerate. An answer
+        without text (``text``, its final text, or else what streamed) is given back to its
+        asker's quota."""
         ticket = self.current
         if ticket is None or ticket.answer_id != answer_id:
             return None
         self.current = None
         self.answers += 1
         self.add_usage(usage)
+        if not (ticket.text if text is None else text):
+            self._uncount(ticket)
         self._finished[answer_id] = ticket
         while len(self._finished) > FINISHED_MEMORY:
             self._finished.popitem(last=False)
@@ -207,28 +232,67 @@ class AssistantDesk:
         return self._finished.get(answer_id)
 
     def drop_queued(self, answer_id: AnswerId) -> Ticket | None:
+        """Take a waiting ticket out of the queue (it never ran: its quota is given back)."""
         for ticket in self.queue:
             if ticket.answer_id == answer_id:
                 self.queue.remove(ticket)
+                self._uncount(ticket)
                 return ticket
         return None
+
+    def _uncount(self, ticket: Ticket) -> None:
+        """Give ``ticket``'s question back to its asker's quota."""
+        asked = self._asked_at.get(ticket.asked_by)
+        if asked is not None and ticket.asked_at in asked:
+            asked.remove(ticket.asked_at)
 
     def is_waiting(self, asker: str) -> bool:
         """Whether ``asker`` already has an answer waiting in the queue (one at a time each)."""
         return any(t.asked_by == asker for t in self.queue)
 
-    def budget_spent(self) -> bool:
+    def tokens_left(self) -> int | None:
+        """What is left of the room's token budget (0 at most), or None without a budget.
+        An answer's request must ask for no more than this, less what its prompt costs."""
         budget = self.config.token_budget
-        return budget is not None and self.session_usage.total_tokens >= budget
+        if budget is None:
+            return None
+        return max(0, budget - self.session_usage.total_tokens)
+
+    def budget_spent(self) -> bool:
+        """Whether too little of the budget is left for an answer (``MIN_ANSWER_TOKENS``)."""
+        return _spent(self.config.token_budget, self.session_usage.total_tokens)
 
     def budget_just_spent(self, before: int) -> bool:
-        """Whether the last answer took session usage from under the budget to over it."""
+        """Whether the last answer took session usage from ``before`` (not spent) to spent."""
         budget = self.config.token_budget
-        return budget is not None and before < budget <= self.session_usage.total_tokens
+        return not _spent(budget, before) and _spent(budget, self.session_usage.total_tokens)
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    return f"{round(seconds / 60)} min"
+def _spent(budget: int | None, used: int) -> bool:
+    return budget is not None and budget - used < MIN_ANSWER_TOKENS
+
+
+_UNITS = ((3600, "hour"), (60, "minute"), (1, "second"))
+
+
+def duration_in_words(seconds: float) -> str:
+    """``seconds`` as people say it: "1 second", "45 seconds", "1 minute 30 seconds",
+    "10 minutes", "2 hours 5 minutes". Rounded up to the second (a short wait is never longer
+    than said); beyond ten minutes, to the nearest minute; beyond a day, "more than a day"."""
+    left = max(1, math.ceil(seconds - 1e-9))
+    if left > 86_400:
+        return "more than a day"
+    if left > 600:
+        left = 60 * round(left / 60)
+    parts = []
+    for size, unit in _UNITS:
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {unit}" if count == 1 else f"{count} {unit}s")
+    return " ".join(parts[:2])
+
+
+def _window_in_words(seconds: float) -> str:
+    """A window as in "the last minute", "the last 15 seconds", "the last 10 minutes"."""
+    words = duration_in_words(seconds)
+    return words.removeprefix("1 ") if words.count(" ") == 1 else words

@@ -21,11 +21,15 @@ Where a key may go (:func:`key_from_environment`, :class:`ProviderSettings`):
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import enum
 import ipaddress
+import json
 import logging
 import math
 import os
+import time
 import typing
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,7 +72,8 @@ _NO_KEY_PLACEHOLDER = "no-key-placeholder"
 # Headers the SDK adds from OpenAI's environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID); with
 # those of OPENAI_CUSTOM_HEADERS, they are meant for OpenAI only.
 _OPENAI_ACCOUNT_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
-MAX_HONOURED_RETRY_AFTER = 60.0
+# Statuses with which a server says it has no model list at all (rather than refusing us).
+_NO_MODEL_LIST_STATUSES = (404, 405, 501)
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,7 @@ class ProviderProblem(enum.StrEnum):
     TIMEOUT = "timeout"
     CONTEXT_TOO_LONG = "context_too_long"
     UNKNOWN_MODEL = "unknown_model"
+    NO_MODEL_LIST = "no_model_list"
     NO_KEY = "no_key"
     BAD_REQUEST = "bad_request"
     IMAGES_REFUSED = "images_refused"
@@ -290,6 +296,7 @@ _WORDING = {
     ProviderProblem.TIMEOUT: "The AI provider took too long to answer.",
     ProviderProblem.CONTEXT_TOO_LONG: "The conversation is too long for the model {model}.",
     ProviderProblem.UNKNOWN_MODEL: "The AI provider does not know the model {model}.",
+    ProviderProblem.NO_MODEL_LIST: "The model list of the AI provider is unavailable.",
     ProviderProblem.NO_KEY: "No API key is set for the AI provider.",
     ProviderProblem.BAD_REQUEST: "The AI provider refused the request.",
     ProviderProblem.IMAGES_REFUSED: "The AI provider refused the images sent to the model {model}.",
@@ -301,7 +308,8 @@ class ProviderError(Exception):
     """A failure talking to the provider. ``str()`` is safe to show to everyone in the room.
 
     ``problem`` says what kind of failure it is; ``retry_after`` is the provider's requested
-    wait in seconds, when it gave one (capped).
+    wait in seconds, when it gave one, as it gave it: how long to honour it is the caller's
+    decision.
     """
 
     def __init__(
@@ -322,12 +330,18 @@ class StreamChunk:
 
 @dataclass(frozen=True)
 class ConnectionReport:
-    """The result of :meth:`ChatProvider.check`: ``ok``, or the problem and a sentence."""
+    """The result of :meth:`ChatProvider.check`: ``ok``, or the problem and a sentence.
+
+    ``models`` is the provider's model list; ``model_listed`` says whether it gave one at
+    all (a server without ``/v1/models`` does not, and then the model could not be checked:
+    ``ok`` stays true and ``message`` says so, since the model may well work).
+    """
 
     ok: bool
     message: str
     problem: ProviderProblem | None = None
     models: tuple[str, ...] = ()
+    model_listed: bool = True
 
 
 class ChatProvider:
@@ -359,31 +373,65 @@ class ChatProvider:
         await self._client.close()
 
     async def list_models(self) -> list[str]:
-        """Model ids the provider offers, sorted. Raises :class:`ProviderError`."""
+        """Model ids the provider offers, sorted. Raises :class:`ProviderError`; of kind
+        ``no_model_list`` when the server has no model list (``/v1/models`` answers 404) or
+        answers something that is not one."""
+        no_list = ProviderError(
+            ProviderProblem.NO_MODEL_LIST, self._wording(ProviderProblem.NO_MODEL_LIST)
+        )
         try:
-            page = await self._client.models.list()
-            ids = [m.id async for m in page]
+            # The raw JSON, not the SDK's page: that one breaks with AttributeError, or lists
+            # None, on a body of another shape.
+            body = await self._client.get("/models", cast_to=object)
+        except openai.APIStatusError as exc:
+            if exc.status_code in _NO_MODEL_LIST_STATUSES:
+                log.info("the provider has no model list (HTTP %d)", exc.status_code)
+                raise no_list from None
+            raise self._translate(exc) from None
         except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
             raise self._translate(exc) from None
+        except json.JSONDecodeError:  # the SDK parses a JSON content type itself
+            raise no_list from None
+        ids = _model_ids(body)
+        if ids is None:
+            log.info("the provider's model list is not a list of models")
+            raise no_list
         return sorted(ids)
 
     async def check(self) -> ConnectionReport:
-        """Test the connection: reachable, key accepted, model known. Never raises."""
+        """Test the connection: reachable, key accepted, model known. Never raises.
+
+        The model is called unknown only when the provider gave a list without it; a server
+        without a model list is reported ``ok`` with ``model_listed`` false (unless no model
+        is set: then there is nothing to go on, and the report says to name one)."""
         if self.settings.api_key is None and PRESETS[self.settings.preset].needs_key:
             return ConnectionReport(
                 False, self._wording(ProviderProblem.NO_KEY), ProviderProblem.NO_KEY
             )
+        label = self.settings.label
         try:
             models = await self.list_models()
         except ProviderError as exc:
-            return ConnectionReport(False, str(exc), exc.problem)
+            if exc.problem is not ProviderProblem.NO_MODEL_LIST:
+                return ConnectionReport(False, str(exc), exc.problem)
+            if not self.model:
+                return ConnectionReport(
+                    False,
+                    f"Reached {label}, but its model list is unavailable: enter the model's name.",
+                    exc.problem,
+                    model_listed=False,
+                )
+            return ConnectionReport(
+                True,
+                f"Connected to {label}; its model list is unavailable, so the model "
+                f"{self.model} was not checked.",
+                model_listed=False,
+            )
         if models and self.model not in models:
             problem = ProviderProblem.UNKNOWN_MODEL
             return ConnectionReport(False, self._wording(problem), problem, tuple(models))
-        count = f"{len(models)} models available" if models else "model list not offered"
-        return ConnectionReport(
-            True, f"Connected to {self.settings.label}; {count}.", None, tuple(models)
-        )
+        count = f"{len(models)} models available" if models else "it lists no models"
+        return ConnectionReport(True, f"Connected to {label}; {count}.", None, tuple(models))
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
@@ -577,6 +625,16 @@ def _classify(
     return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.UNREACHABLE), None
 
 
+def _model_ids(body: object) -> list[str] | None:
+    """The ids of an OpenAI model list (``{"data": [{"id": ...}, ...]}``), or None when
+    ``body`` is not one."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    ids = [m.get("id") if isinstance(m, dict) else None for m in data]
+    return [i for i in ids if isinstance(i, str)] if all(isinstance(i, str) for i in ids) else None
+
+
 def _error_code(exc: openai.APIStatusError) -> str | None:
     code = getattr(exc, "code", None)
     if isinstance(code, str):
@@ -592,6 +650,8 @@ def _body_text(exc: openai.APIStatusError) -> str:
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
+    """The wait the response asks for, in seconds: ``retry-after-ms`` (OpenAI's), else
+    ``Retry-After`` in seconds or as an HTTP date. Uncapped; None when absent or unreadable."""
     headers = exc.response.headers
     for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         raw = headers.get(name)
@@ -600,7 +660,18 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         try:
             seconds = float(raw) / divisor
         except ValueError:
-            continue
+            seconds = _seconds_until(raw) if name == "retry-after" else math.nan
         if math.isfinite(seconds) and seconds >= 0:
-            return min(seconds, MAX_HONOURED_RETRY_AFTER)
+            return seconds
     return None
+
+
+def _seconds_until(http_date: str) -> float:
+    """Seconds from now until ``http_date`` (at least 0), or NaN if it is not a date."""
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return math.nan
+    if when.tzinfo is None:  # "-0000": HTTP dates are GMT whatever they say
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - time.time())

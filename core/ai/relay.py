@@ -7,8 +7,15 @@ a :class:`RelaySink` (the room server):
 * text arrives as coalesced deltas, at most ``flush_interval`` (40 ms) after the provider
   sent it, so frame counts stay sane without visible lag;
 * rate limits (429) and server errors (5xx) are retried a bounded number of times before any
-  text has streamed, honouring ``Retry-After``, and the room is told about the wait;
-* a context that is too long is retried once with half the history, then explained;
+  text has streamed, honouring ``Retry-After`` up to ``RetryPolicy.max_wait`` (120 s), and
+  the room is told about each wait in words; a provider that asks for a longer wait fails
+  the answer at once, saying how long it asked for;
+* a context that is too long is asked again with half of what was sent (by our count of
+  its tokens), up to three times while it still shrinks; when nothing more can be left out
+  (the question and the framing alone), the answer fails at once and says so;
+* with a room token budget, a request asks for no more reply tokens than the budget has
+  left after its prompt; when that is under ``MIN_ANSWER_TOKENS``, the provider is not
+  asked at all and the answer fails, saying the budget is spent;
 * a stream that breaks after text has arrived is finished as ``interrupted`` with the text
   kept, never retried (a retry would repeat what everyone already read);
 * cancelling an answer closes the HTTP stream and finishes it as ``stopped``;
@@ -34,19 +41,22 @@ from core.ai.context import (
     build_prompt,
     deliberation_messages,
 )
-from core.ai.desk import AnswerOutcome
+from core.ai.desk import MIN_ANSWER_TOKENS, AnswerOutcome, duration_in_words
 from core.ai.file_parts import FILE_NOT_SENT, FileNotice
 from core.ai.provider import ChatProvider, ProviderError, ProviderProblem
 from core.ai.tokens import TokenCounter, context_window_for
 from core.protocol import AnswerId, FileId, Usage
 
-__all__ = ["AiRelay", "RelaySink", "RetryPolicy"]
+__all__ = ["MAX_RETRY_WAIT", "AiRelay", "RelaySink", "RetryPolicy"]
 
 log = logging.getLogger("gptgroup.ai.relay")
 
 PROMPT_MARGIN = 64  # tokens kept free on top of the reply, for counting differences
 DECISION_TOKENS = 16  # room for "YES"/"NO" (reasoning models need some slack)
 NOTICES_REMEMBERED = 1000  # (file, code) pairs already told to the room
+# The longest Retry-After honoured: the queue waits behind it, so a longer wait fails at once.
+MAX_RETRY_WAIT = 120.0
+CONTEXT_TRIMS = 3  # "context too long": ask again at most this often, halving each time
 
 
 class RelaySink(Protocol):
@@ -67,15 +77,22 @@ class RelaySink(Protocol):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded retries for rate limits and server errors, before any text has streamed."""
+    """Bounded retries for rate limits and server errors, before any text has streamed.
+
+    Without a ``Retry-After``, waits grow from ``base_delay`` to ``max_delay``; the
+    provider's own wait is honoured as it is up to ``max_wait``, and beyond that the relay
+    does not wait at all (see :meth:`delay`)."""
 
     max_attempts: int = 3
     base_delay: float = 1.0
     max_delay: float = 20.0
+    max_wait: float = MAX_RETRY_WAIT
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
+    def delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``; None when the provider asks for
+        longer than ``max_wait`` (then it is not worth holding the queue for)."""
         if retry_after is not None:
-            return retry_after
+            return retry_after if retry_after <= self.max_wait else None
         return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
@@ -130,9 +147,11 @@ class AiRelay:
         # Every answer sends the whole context again; a file's notice is told only once.
         self._told: OrderedDict[tuple[FileId, str], None] = OrderedDict()
 
-    def start(self, job: AnswerJob) -> None:
-        """Begin writing ``job``'s answer in the background."""
-        task = asyncio.create_task(self._answer(job), name=f"answer {job.answer_id}")
+    def start(self, job: AnswerJob, *, tokens_left: int | None = None) -> None:
+        """Begin writing ``job``'s answer in the background. ``tokens_left``: what is left
+        of the room's token budget (None: no budget); the request and its reply stay within
+        it, or the provider is not asked."""
+        task = asyncio.create_task(self._answer(job, tokens_left), name=f"answer {job.answer_id}")
         self._answers[job.answer_id] = task
         self._track(task)
         task.add_done_callback(lambda t: self._cancelled_before_start(job, t))
@@ -168,7 +187,7 @@ class AiRelay:
 
     # ----------------------------------------------------------------- answering
 
-    async def _answer(self, job: AnswerJob) -> None:
+    async def _answer(self, job: AnswerJob, tokens_left: int | None) -> None:
         coalescer = _Coalescer(self._sink, job.answer_id, self._flush_interval)
         parts: list[str] = []
         prompt_tokens = 0
@@ -176,14 +195,26 @@ class AiRelay:
         try:
             budget = self._prompt_budget
             attempt = 0
-            trimmed = False
+            trims = 0
+            too_long: ProviderError | None = None  # the provider's last "context too long"
             while True:
                 attempt += 1
                 prompt = await self._prompt(job, budget)
+                if too_long is not None and prompt.tokens >= prompt_tokens:
+                    # Only the framing and the question are left: asking again would fail
+                    # the same way.
+                    self._fail(job, f"{too_long} Even the question alone does not fit.")
+                    return
+                too_long = None
                 self._tell(prompt.notices)
                 prompt_tokens = prompt.tokens
+                reply_tokens = self._reply_tokens(prompt_tokens, tokens_left)
+                if reply_tokens is None:
+                    self._fail(job, _BUDGET_TOO_SMALL)
+                    return
                 try:
-                    async for chunk in self.provider.stream(prompt.messages):
+                    stream = self.provider.stream(prompt.messages, max_tokens=reply_tokens)
+                    async for chunk in stream:
                         if chunk.text:
                             parts.append(chunk.text)
                             coalescer.add(chunk.text)
@@ -198,22 +229,27 @@ class AiRelay:
                     if error.problem is ProviderProblem.IMAGES_REFUSED and prompt.has_images:
                         self._refuse_images(job, prompt)
                         continue
-                    if error.problem is ProviderProblem.CONTEXT_TOO_LONG and not trimmed:
-                        trimmed = True
-                        budget = max(256, budget // 2)
-                        log.info("context too long; retrying with a budget of %d", budget)
-                        continue
                     if error.problem is ProviderProblem.CONTEXT_TOO_LONG:
-                        self._fail(job, f"{error} Even the most recent messages do not fit.")
-                        return
-                    if error.problem in _RETRIED and attempt < self._retry.max_attempts:
-                        delay = self._retry.delay(attempt, error.retry_after)
-                        self._sink.notice(
-                            "info", "assistant_retrying",
-                            f"{error} Trying again in {_seconds(delay)}.",
-                        )  # fmt: skip
-                        await asyncio.sleep(delay)
+                        if trims == CONTEXT_TRIMS:
+                            self._fail(job, f"{error} Even its most recent part does not fit.")
+                            return
+                        trims += 1
+                        too_long = error
+                        budget = prompt_tokens // 2  # of what was sent, not of the plan
+                        log.info("context too long; asking again within %d tokens", budget)
                         continue
+                    if error.problem in _RETRIED:
+                        delay = self._retry.delay(attempt, error.retry_after)
+                        if delay is None:  # longer than is worth holding the queue for
+                            self._fail(job, _asks_to_wait(error))
+                            return
+                        if attempt < self._retry.max_attempts:
+                            self._sink.notice(
+                                "info", "assistant_retrying",
+                                f"{error} Trying again in {_seconds(delay)}.",
+                            )  # fmt: skip
+                            await asyncio.sleep(delay)
+                            continue
                     self._fail(job, str(error))
                     return
             coalescer.flush()
@@ -228,6 +264,18 @@ class AiRelay:
             self._finish(job, "failed", parts, prompt_tokens, usage, words)
         finally:
             self._answers.pop(job.answer_id, None)
+
+    def _reply_tokens(self, prompt_tokens: int, tokens_left: int | None) -> int | None:
+        """The reply's token limit: the configured one, cut to what the room's budget has
+        left after the prompt; None when that leaves under ``MIN_ANSWER_TOKENS``."""
+        limit = self.provider.settings.max_output_tokens
+        if tokens_left is None:
+            return limit
+        room = tokens_left - prompt_tokens
+        if room < MIN_ANSWER_TOKENS:
+            log.info("budget left (%d) too small for a %d-token prompt", tokens_left, prompt_tokens)
+            return None
+        return min(limit, room)
 
     async def _prompt(self, job: AnswerJob, budget: int) -> Prompt:
         """The request's messages; built in a worker thread when files go with it, since
@@ -298,7 +346,23 @@ class AiRelay:
 
 
 _RETRIED = (ProviderProblem.RATE_LIMITED, ProviderProblem.SERVER)
+# What each retried problem is, to say beside the wait the provider asked for.
+_WAITING_FOR = {
+    ProviderProblem.RATE_LIMITED: "The AI provider is rate limiting this room",
+    ProviderProblem.SERVER: "The AI provider is unavailable",
+}
+_BUDGET_TOO_SMALL = (
+    "Too little is left of this room's token budget for the assistant to answer this; "
+    "the host can raise it."
+)
+
+
+def _asks_to_wait(error: ProviderError) -> str:
+    """The failure for a wait longer than the relay holds the queue for, in words."""
+    assert error.retry_after is not None
+    what = _WAITING_FOR.get(error.problem, "The AI provider is busy")
+    return f"{what} and asks to wait {duration_in_words(error.retry_after)}; ask again then."
 
 
 def _seconds(delay: float) -> str:
-    return f"{delay:.0f} s" if delay >= 1 else "a moment"
+    return duration_in_words(delay) if delay >= 1 else "a moment"

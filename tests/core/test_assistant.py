@@ -3,31 +3,39 @@ OpenAI server on loopback that streams, fails, hangs and cuts off on cue."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
 
-from core.ai.desk import AssistantConfig
+from core.ai.context import AnswerJob, TranscriptEntry, build_prompt
+from core.ai.desk import AnswerOutcome, AssistantConfig
 from core.ai.provider import ChatProvider, ProviderSettings
-from core.ai.relay import RetryPolicy
+from core.ai.relay import AiRelay, RetryPolicy
+from core.ai.tokens import TokenCounter
 from core.client import RoomClient
 from core.codec import serialize
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
+    AnswerId,
     AnswerStarted,
     AssistantStateChanged,
     ErrorMessage,
+    FileId,
     MessagePosted,
     Notice,
     RoomUpdated,
+    Usage,
 )
 from tests.conftest import Inbox, RoomFactory, RoomHarness, hand_join
-from tests.fake_openai import Cut, Fail, FakeOpenAI, Hang, Reply, StreamError
+from tests.fake_openai import Cut, Fail, FakeOpenAI, Hang, RecordedRequest, Reply, StreamError
 
 API_KEY = "sk-test-SECRETKEY-0123456789-abcd"  # recognisable, so a leak is easy to find
 FAST_RETRY = {"retry": RetryPolicy(max_attempts=3, base_delay=0.05)}
@@ -234,11 +242,47 @@ async def test_rate_limit_honours_retry_after_then_answers(ai: AiRoom) -> None:
     ai.fake.script(Fail(429, "rate_limit_exceeded", "Slow down", retry_after="1"), Reply(["Done."]))
     await sam[0].send("@assistant now?")
     notice = await host[1].wait_type(Notice, code="assistant_retrying")
-    assert "rate limiting" in notice.text and "1 s" in notice.text
+    assert "rate limiting" in notice.text and "Trying again in 1 second." in notice.text
     final = await finished(host[1])
     assert (final.status, final.text) == ("complete", "Done.")
     times = [r for r in ai.fake.chat_requests]
     assert len(times) == 2
+
+
+async def test_a_wait_over_a_minute_is_honoured_and_told_truly(ai: AiRoom) -> None:
+    host, sam, bob = await ai.people()
+    ai.fake.script(Fail(429, "rate_limit_exceeded", "Slow down", retry_after="90"), Reply(["x"]))
+    await sam[0].send("@assistant now?")
+    notice = await bob[1].wait_type(Notice, code="assistant_retrying")
+    assert "Trying again in 1 minute 30 seconds." in notice.text
+    started = await host[1].wait_type(AnswerStarted)
+    await sam[0].stop_answer(started.answer)  # nobody waits 90 s in a test
+    assert (await finished(host[1])).status == "stopped"
+    assert len(ai.fake.chat_requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "words"),
+    [
+        ("300", "asks to wait 5 minutes"),
+        ("121", "asks to wait 2 minutes 1 second"),
+        ("an HTTP date 200 s ahead", "asks to wait 3 minutes"),
+    ],
+)
+async def test_a_wait_beyond_the_maximum_fails_at_once_with_the_real_wait(
+    ai: AiRoom, retry_after: str, words: str
+) -> None:
+    if retry_after.startswith("an HTTP date"):
+        retry_after = format_datetime(datetime.now(UTC) + timedelta(seconds=200), usegmt=True)
+    host, sam, bob = await ai.people()
+    ai.fake.script(Fail(429, "rate_limit_exceeded", "Slow", retry_after=retry_after), Reply(["x"]))
+    await sam[0].send("@assistant now?")
+    final = await finished(host[1])
+    assert final.status == "failed" and "rate limiting" in (final.error or "")
+    assert words in (final.error or "")
+    assert len(ai.fake.chat_requests) == 1
+    assert not [e for e in host[1].events if isinstance(e, Notice)]  # no "trying again"
+    await humans_still_chat(bob, sam)
 
 
 async def test_retries_are_bounded(ai: AiRoom) -> None:
@@ -285,24 +329,39 @@ async def test_timeout(make_room: RoomFactory, fake: FakeOpenAI) -> None:
     await humans_still_chat(bob, sam)
 
 
-async def test_context_too_long_is_trimmed_and_retried_once(ai: AiRoom) -> None:
+def _content_chars(request: RecordedRequest) -> int:
+    assert request.json is not None
+    return sum(len(m["content"]) for m in request.json["messages"])
+
+
+async def test_context_too_long_is_asked_again_with_half_of_what_was_sent(ai: AiRoom) -> None:
     host, sam, bob = await ai.people()
     for i in range(6):
-        await bob[0].send(f"background message {i} " + "lorem ipsum " * 20)
+        last = await bob[0].send(f"background message {i} " + "lorem ipsum " * 20)
+    await host[1].wait_type(MessagePosted, client_id=last)  # all of it is history by now
     ai.fake.script(
         Fail(400, "context_length_exceeded", "maximum context length is 8192"), Reply(["Ok."])
     )
     await sam[0].send("@assistant summarise")
     final = await finished(host[1])
     assert (final.status, final.text) == ("complete", "Ok.")
-    first, second = (r.json for r in ai.fake.chat_requests)
-    assert first is not None and second is not None
-    assert len(second["messages"]) <= len(first["messages"])
-    ai.fake.script(*[Fail(400, "context_length_exceeded", "too long")] * 2)
-    await sam[0].send("@assistant again")
-    final = await finished(host[1], status="failed")
-    assert "too long" in (final.error or "") and "do not fit" in (final.error or "")
-    assert len(ai.fake.chat_requests) == 4
+    first, second = ai.fake.chat_requests
+    # The planned budget (thousands of tokens) held all of it: half of *that* would have
+    # sent the same request again.
+    assert _content_chars(second) <= _content_chars(first) * 0.55
+    assert second.json is not None and second.json["messages"][-1]["content"].endswith("summarise")
+
+
+async def test_context_too_long_fails_at_once_when_nothing_can_be_left_out(ai: AiRoom) -> None:
+    host, sam, bob = await ai.people()
+    ai.fake.script(Fail(400, "context_length_exceeded", "too long"), Reply(["never"]))
+    await sam[0].send("@assistant " + "a very long question " * 50)
+    final = await finished(host[1])
+    error = final.error or ""
+    assert final.status == "failed"
+    assert "too long" in error and "question alone does not fit" in error
+    assert len(ai.fake.chat_requests) == 1  # the same request again would fail the same way
+    await humans_still_chat(bob, sam)
 
 
 @pytest.mark.parametrize("how", ["reset", "close", "end"])
@@ -412,7 +471,9 @@ async def test_auto_mode_decides_before_answering(make_room: RoomFactory, fake: 
 
 
 async def test_token_budget_and_answer_quota(make_room: RoomFactory, fake: FakeOpenAI) -> None:
-    ai = await make_ai_room(make_room, fake, token_budget=150, answer_quota=1)
+    # A budget that leaves each request room for its prompt and a reply (a request never asks
+    # for more than the budget has left, and not at all for fewer than 32 tokens).
+    ai = await make_ai_room(make_room, fake, token_budget=1500, answer_quota=1)
     host, sam, bob = await ai.people()
     fake.script(Reply(["ok"], usage=(40, 10)))
     await sam[0].send("@assistant first")
@@ -420,14 +481,97 @@ async def test_token_budget_and_answer_quota(make_room: RoomFactory, fake: FakeO
     await sam[0].send("@assistant second")
     quota = await sam[1].wait_type(ErrorMessage, code="quota_exceeded")
     assert quota.retry_after is not None and quota.retry_after > 0
-    fake.script(Reply(["big"], usage=(100, 20)))
+    fake.script(Reply(["big"], usage=(1400, 100)))
     await bob[0].send("@assistant bob's turn")
     await finished(host[1], text="big")
     budget = await bob[1].wait_type(Notice, code="budget_exhausted")
-    assert "150" in budget.text
+    assert "1500" in budget.text.replace(",", "")
     await host[0].send("@assistant host too?")
     assert (await host[1].wait_type(ErrorMessage, code="budget_exhausted")).message
     assert len(fake.chat_requests) == 2
+
+
+async def test_a_failed_answer_does_not_use_up_the_quota(
+    make_room: RoomFactory, fake: FakeOpenAI
+) -> None:
+    ai = await make_ai_room(make_room, fake, answer_quota=1)
+    host, sam, _ = await ai.people()
+    fake.script(Fail(401, "invalid_api_key", "Incorrect API key provided"))
+    await sam[0].send("@assistant first")
+    assert (await finished(host[1])).status == "failed"
+    fake.script(Reply(["Answered."]))
+    await sam[0].send("@assistant once more")  # the failure gave Sam nothing: not counted
+    assert (await finished(host[1], text="Answered.")).status == "complete"
+    await sam[0].send("@assistant and again")
+    quota = await sam[1].wait_type(ErrorMessage, code="quota_exceeded")
+    assert "1 answer in the last 10 minutes" in quota.message
+    assert len(fake.chat_requests) == 2
+
+
+class RecordingSink:
+    """A :class:`RelaySink` that keeps what the relay reports."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, AnswerOutcome] = {}
+        self.finished = asyncio.Event()
+
+    def answer_delta(self, answer_id: AnswerId, text: str) -> None:
+        pass
+
+    def answer_finished(self, answer_id: AnswerId, outcome: AnswerOutcome) -> None:
+        self.outcomes[answer_id] = outcome
+        self.finished.set()
+
+    def deliberated(self, request_seq: int, answer: bool, usage: Usage | None) -> None:
+        pass
+
+    def notice(self, level: str, code: str, text: str) -> None:
+        pass
+
+    def images_refused(self, files: tuple[FileId, ...]) -> None:
+        pass
+
+
+def budget_job() -> AnswerJob:
+    request = TranscriptEntry(2, "Sam", "@assistant tell me everything about the sea")
+    return AnswerJob(
+        AnswerId("a1"), request, (TranscriptEntry(1, "Bob", "hello"),), ("Sam", "Bob"),
+        "assistant", "Trip planning",
+    )  # fmt: skip
+
+
+async def relay_with_budget(fake: FakeOpenAI, tokens_left: int) -> tuple[AnswerOutcome, int]:
+    """Run one answer with ``tokens_left`` of the budget; its outcome and what the prompt
+    cost by the relay's own count."""
+    settings = ProviderSettings.from_preset(
+        "compatible", model="gpt-4o-mini", base_url=fake.base_url, api_key=API_KEY
+    )
+    sink = RecordingSink()
+    relay = AiRelay(ChatProvider(settings), sink)
+    prompt = build_prompt(budget_job(), TokenCounter(settings.model, settings.kind), 10_000)
+    try:
+        relay.start(budget_job(), tokens_left=tokens_left)
+        async with asyncio.timeout(5):
+            await sink.finished.wait()
+    finally:
+        await relay.aclose()
+    return sink.outcomes["a1"], prompt.tokens
+
+
+async def test_a_request_never_asks_for_more_than_the_budget_has_left(fake: FakeOpenAI) -> None:
+    fake.script(Reply(["Waves."]))
+    outcome, prompt_tokens = await relay_with_budget(fake, tokens_left=300)
+    assert outcome.status == "complete"
+    [request] = fake.chat_requests
+    assert request.json is not None
+    assert request.json["max_tokens"] == 300 - prompt_tokens  # not the usual 1024
+
+
+async def test_too_little_budget_left_asks_the_provider_nothing(fake: FakeOpenAI) -> None:
+    outcome, prompt_tokens = await relay_with_budget(fake, tokens_left=40)
+    assert prompt_tokens > 10  # so 40 leaves less than a short answer needs
+    assert outcome.status == "failed" and "token budget" in (outcome.error or "")
+    assert fake.chat_requests == []
 
 
 async def test_room_without_assistant_stays_quiet(room: RoomHarness) -> None:

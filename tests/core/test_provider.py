@@ -9,6 +9,7 @@ import pytest
 from core.ai.provider import (
     ChatProvider,
     InsecureKeyTransport,
+    ProviderError,
     ProviderProblem,
     ProviderSettings,
     kind_of_url,
@@ -135,6 +136,61 @@ async def test_connection_check_says_what_is_wrong(
         await provider.aclose()
     assert not report.ok and report.problem is problem
     assert words in report.message and "sk-x" not in report.message
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Fail(404, None, "Invalid URL (GET /v1/models)"),
+        Fail(405, None, "Method Not Allowed"),
+        {"object": "list"},
+        {"data": "none here"},
+        {"models": [{"name": "llama3.2"}]},
+        ["llama3.2"],
+    ],
+)
+async def test_a_server_without_a_model_list_is_not_said_to_lack_the_model(
+    fake: FakeOpenAI, answer: object
+) -> None:
+    if isinstance(answer, Fail):
+        fake.models_behaviour = answer
+    else:
+        fake.models_body = answer
+    provider = provider_for(fake, "gpt-4o-mini")
+    try:
+        report = await provider.check()
+        with pytest.raises(ProviderError) as listing:
+            await provider.list_models()
+    finally:
+        await provider.aclose()
+    assert report.ok and not report.model_listed
+    assert "model list is unavailable" in report.message and "gpt-4o-mini" in report.message
+    assert "does not know" not in report.message
+    assert listing.value.problem is ProviderProblem.NO_MODEL_LIST
+    assert "model list" in str(listing.value) and "does not know" not in str(listing.value)
+
+
+async def test_without_a_model_list_or_a_model_the_check_asks_for_its_name(
+    fake: FakeOpenAI,
+) -> None:
+    fake.models_behaviour = Fail(404, None, "Not Found")
+    provider = provider_for(fake, "")
+    try:
+        report = await provider.check()
+    finally:
+        await provider.aclose()
+    assert not report.ok and report.problem is ProviderProblem.NO_MODEL_LIST
+    assert "enter the model's name" in report.message
+
+
+async def test_an_empty_model_list_is_not_a_missing_model(fake: FakeOpenAI) -> None:
+    fake.models = []
+    provider = provider_for(fake)
+    try:
+        report = await provider.check()
+    finally:
+        await provider.aclose()
+    assert report.ok and report.model_listed and "lists no models" in report.message
 
 
 async def test_openai_without_a_key_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,6 +43,12 @@ def finish(h: Harness, answer_id: str, text: str = "Sure.", status: str = "compl
     h.apply(h.room.answer_finished(answer_id, AnswerOutcome(status, text, usage)))
 
 
+def answer(h: Harness, answer_id: str, text: str = "Sure.") -> None:
+    """Stream ``text`` and finish with it, as the relay does."""
+    h.apply(h.room.answer_delta(answer_id, text))
+    finish(h, answer_id, text)
+
+
 def test_room_info_discloses_where_messages_go() -> None:
     h = assistant_room(provider="Ollama", provider_kind="local", model="llama3.2")
     sam = h.join("Sam")
@@ -231,7 +237,7 @@ def test_answer_quota_per_guest_with_retry_after() -> None:
     sam = h.join("Sam")
     for i in range(2):
         say(h, sam, f"@assistant q{i}")
-        finish(h, starts(h)[-1].job.answer_id)
+        answer(h, starts(h)[-1].job.answer_id)
     say(h, sam, "@assistant q3")
     error = sam.last_error()
     assert error.code == "quota_exceeded" and "2 answers in the last 10 minutes" in error.message
@@ -241,6 +247,44 @@ def test_answer_quota_per_guest_with_retry_after() -> None:
     finish(h, starts(h)[-1].job.answer_id)
     h.clock.now += 601
     say(h, sam, "@assistant q4")
+    assert starts(h)[-1].job.request.text == "@assistant q4"
+
+
+@pytest.mark.parametrize(
+    ("window", "words"),
+    [(15, "in the last 15 seconds"), (60, "in the last minute"), (90, "in the last 1 minute 30"),
+     (3600, "in the last hour"), (7200, "in the last 2 hours")],
+)  # fmt: skip
+def test_the_quota_window_is_said_in_words(window: float, words: str) -> None:
+    h = assistant_room(answer_quota=1, quota_window=window)
+    sam = h.join("Sam")
+    say(h, sam, "@assistant q1")
+    answer(h, starts(h)[-1].job.answer_id)
+    say(h, sam, "@assistant q2")
+    error = sam.last_error()
+    assert f"You have had 1 answer {words}" in error.message
+
+
+def test_only_answers_with_text_count_against_the_quota() -> None:
+    h = assistant_room(answer_quota=1, quota_window=600)
+    host = h.host()
+    sam = h.join("Sam")
+    say(h, sam, "@assistant q1")
+    finish(h, starts(h)[-1].job.answer_id, "", status="failed")  # say, the provider's 401
+    say(h, sam, "@assistant q2")
+    started = starts(h)[-1].job.answer_id
+    h.send(sam, type="stop_answer", answer=started)
+    finish(h, started, "", status="stopped")  # stopped before any word
+    say(h, host, "@assistant the host asks first")
+    say(h, sam, "@assistant q3")  # waits behind the host's question
+    queued = h.room._desk.queue[0].answer_id  # type: ignore[union-attr]
+    h.send(host, type="stop_answer", answer=queued)  # the host takes it off the queue
+    finish(h, starts(h)[-1].job.answer_id)
+    say(h, sam, "@assistant q4")
+    assert not sam.of(ErrorMessage)  # none of those three gave Sam anything
+    answer(h, starts(h)[-1].job.answer_id, "Here you are.")
+    say(h, sam, "@assistant q5")
+    assert sam.last_error().code == "quota_exceeded"
     assert starts(h)[-1].job.request.text == "@assistant q4"
 
 
@@ -333,6 +377,18 @@ def test_queued_answers_stop_when_the_budget_runs_out() -> None:
     assert len(starts(h)) == 1  # Sam's waiting question is dropped, not answered over budget
     assert host.of(AssistantStateChanged)[-1].state.waiting == ()
     assert host.of(Notice)[-1].code == "budget_exhausted"
+
+
+def test_a_budget_with_too_little_left_for_an_answer_counts_as_spent() -> None:
+    h = assistant_room(token_budget=100)
+    host = h.host()
+    sam = h.join("Sam")
+    say(h, sam, "@assistant one")
+    finish(h, starts(h)[0].job.answer_id, usage=Usage(60, 20, 80))  # 20 left: too few
+    assert host.of(Notice)[-1].code == "budget_exhausted"
+    say(h, sam, "@assistant two")
+    assert sam.last_error().code == "budget_exhausted"
+    assert len(starts(h)) == 1
 
 
 def test_the_models_control_characters_are_removed() -> None:
