@@ -11,8 +11,10 @@ Files go out the same way, below everything else: a download (``file_get``) is a
 :class:`_Downloads` entry of that connection, and its writer asks for the next ``file_data``
 frame only when it has nothing else to write, so a chat frame waits behind one chunk at most,
 and a download costs the host one chunk of memory, not a copy of the file. The text the
-assistant may read of a PDF or text file is extracted in a worker thread
-(:data:`EXTRACT_TIMEOUT` at most), never on the event loop.
+assistant may read of a PDF is extracted in a child process (:func:`extract_text_isolated`),
+never on the event loop: at most :data:`EXTRACT_PROCESSES` at once, each killed after
+:data:`EXTRACT_TIMEOUT` seconds. A file waiting for its turn has not begun its time, so a good
+PDF shared after hostile ones is still read.
 
 Every connection is TLS with the room's own certificate (:mod:`core.room_tls`), which the
 room's code exchange is bound to. A connection that does not start TLS comes from software
@@ -34,7 +36,6 @@ import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -45,12 +46,11 @@ from websockets.http11 import Request, Response
 from core.accept_gate import AcceptGate, raise_open_files_limit
 from core.address import wss_url
 from core.ai.desk import AnswerOutcome
-from core.ai.file_text import FileTextError, extract_text
+from core.ai.file_text import FileTextError, extract_text_isolated
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
 from core.codec import serialize
 from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
-from core.filetypes import FileKind
 from core.protocol import (
     PROTOCOL_VERSION,
     AnswerId,
@@ -86,9 +86,9 @@ log = logging.getLogger("gptgroup.server")
 
 _FRAME_TYPE = re.compile(r'"type"\s*:\s*"([^"\\]*)"')
 
-EXTRACT_TIMEOUT = 20.0  # seconds the text of one file may take to extract
+EXTRACT_TIMEOUT = 20.0  # seconds the text of one PDF may take, from when its reading begins
 EXTRACT_MAX_CHARS = 200_000  # the most text kept of one file for the assistant
-EXTRACT_WORKERS = 2  # threads for it: a file that never finishes holds one of them, no more
+EXTRACT_PROCESSES = 2  # PDFs read at once: each takes a process and up to a CPU core
 
 # What a connection without TLS is told, in words its user can act on.
 UPDATE_TEXT = (
@@ -159,7 +159,7 @@ class RoomServer:
         self._last_info = self.room.info()
         self._downloads: dict[ConnId, _Downloads] = {}
         self._extractions: set[asyncio.Task[None]] = set()
-        self._extractor: ThreadPoolExecutor | None = None
+        self._extraction_slots = asyncio.Semaphore(EXTRACT_PROCESSES)
 
     @property
     def fingerprint(self) -> bytes:
@@ -249,9 +249,9 @@ class RoomServer:
                 await asyncio.wait(self._handlers, timeout=CLOSE_GRACE + 1.0)
             await self._server.wait_closed()
         for task in list(self._extractions):
-            task.cancel()
-        if self._extractor is not None:  # a thread still reading a file is left to end
-            self._extractor.shutdown(wait=False, cancel_futures=True)
+            task.cancel()  # kills its worker process, if it has one
+        if self._extractions:
+            await asyncio.wait(self._extractions)
         if self._relay is not None:
             await self._relay.aclose()
         elif self._provider is not None:  # never started: the provider is still ours to close
@@ -371,7 +371,7 @@ class RoomServer:
             elif self._relay is None:  # an assistant action, but no provider to carry it out
                 work.extend(self._without_provider(action))
             elif isinstance(action, StartAnswer):
-                self._relay.start(action.job)
+                self._relay.start(action.job, tokens_left=action.tokens_left)
             elif isinstance(action, CancelAnswer):
                 self._relay.cancel(action.answer_id)
             elif isinstance(action, Deliberate):
@@ -428,26 +428,29 @@ class RoomServer:
         task.add_done_callback(self._extractions.discard)
 
     async def _extract(self, file: FileId) -> None:
-        """Find the text the assistant may read of ``file`` in a worker thread, and tell the
-        room what it is, or why there is none."""
+        """Find the text the assistant may read of ``file`` (a PDF in a child process, when
+        one of the :data:`EXTRACT_PROCESSES` is free), and tell the room what it is, or why
+        there is none."""
         shared = self.room.file(file)
         if shared is None:
             return
-        if self._extractor is None:
-            self._extractor = ThreadPoolExecutor(EXTRACT_WORKERS, "gptgroup-file-text")
-        loop = asyncio.get_running_loop()
+        # A text file is only decoded; a PDF waits for a free process, and its time begins
+        # only once it has one (queued behind hostile PDFs, a good one still gets its time).
+        turn = self._extraction_slots if shared.kind == "pdf" else contextlib.nullcontext()
         text: str | None = None
         problem: str | None = None
-        try:
-            work = loop.run_in_executor(self._extractor, _extract_text, shared.data, shared.kind)
-            text = await asyncio.wait_for(work, EXTRACT_TIMEOUT)
-        except FileTextError as exc:
-            problem = str(exc)
-        except TimeoutError:
-            problem = "reading its text took too long"
-        except Exception:  # a bug in a reader must not take the room down
-            log.exception("extracting the text of a file failed")
-            problem = "its text could not be read"
+        async with turn:
+            if self.room.file(file) is None:  # removed while it waited: nobody needs it
+                return
+            try:
+                text = await extract_text_isolated(
+                    shared.data, shared.kind, max_chars=EXTRACT_MAX_CHARS, timeout=EXTRACT_TIMEOUT
+                )
+            except FileTextError as exc:
+                problem = str(exc)
+            except Exception:  # a bug in a reader must not take the room down
+                log.exception("extracting the text of a file failed")
+                problem = "its text could not be read"
         self.room.file_text_ready(file, text, problem)
 
     def _traced(self, frame: str | bytes) -> str:
@@ -522,11 +525,6 @@ class _Downloads:
             self._streams[file_id] = (file, end, chunk_bytes)
         data = base64.urlsafe_b64encode(file.data[offset:end]).rstrip(b"=").decode("ascii")
         return serialize(FileData(file=file_id, offset=offset, data=data, done=done))
-
-
-def _extract_text(data: bytes, kind: FileKind) -> str:
-    """In a worker thread: the text of a ``pdf`` or ``text`` file, for the assistant."""
-    return extract_text(data, kind, max_chars=EXTRACT_MAX_CHARS)
 
 
 def _all_interfaces_socket(port: int) -> socket.socket:

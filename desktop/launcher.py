@@ -5,6 +5,9 @@ joins one from a terminal (as ``gptgroup-chat``); anything else goes to the app
 (:func:`desktop.app.main`: ``--self-test``, ``--theme``, ``-v``, Qt's own options). The
 installed app has this one executable, so the dispatch must not load Qt before it knows
 the app is wanted: a server without Qt's system libraries can still run ``gptgroup host``.
+One more first word is for the app itself, not for people, and stays out of ``--help``:
+``gptgroup extract-text ...`` is the worker process that reads a shared PDF for a room host
+(:func:`core.ai.file_text.worker_main`), which the frozen app starts as itself.
 
 Before the app's module (and with it Qt's GUI libraries) is loaded, the launcher checks that
 Qt can open a window here (:mod:`desktop.display_check`): where it cannot, Qt would abort the
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+from core.ai.file_text import WORKER_WORD, worker_main  # (no Qt, and little else)
 
 __all__ = ["CANNOT_SHOW_WINDOW", "TOOLS", "main"]
 
@@ -32,6 +37,8 @@ TOOLS = ("host", "chat")
 def main(argv: list[str] | None = None) -> int:
     """Run what ``argv`` (the arguments after the program's name) asks for; its exit status."""
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == [WORKER_WORD]:
+        return worker_main(args[1:])
     if args[:1] == ["host"]:
         from cli.host import main as host  # noqa: PLC0415  (no Qt on this path)
 

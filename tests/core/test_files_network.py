@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from core.ai.desk import AssistantConfig
 from core.file_store import FILE_OVERHEAD_BYTES
 from core.protocol import Limits
 from core.room import RoomConfig
@@ -323,8 +324,9 @@ async def test_chat_keeps_flowing_while_a_large_file_is_downloading(
 
 
 async def test_the_text_of_a_file_for_the_assistant_is_read_off_the_loop(
-    room: RoomHarness,
+    make_room: RoomFactory,
 ) -> None:
+    room = await make_room(assistant=AssistantConfig(model="m"))  # no provider: none needed
     sam = await Raw.join(room, "Sam")
     text = await sam.upload("Grüße, assistant\n".encode(), cid="t", name="a.txt", assistant=True)
     broken = await sam.upload(b"%PDF-1.7\nnot really a PDF", cid="p", assistant=True)
@@ -335,5 +337,21 @@ async def test_the_text_of_a_file_for_the_assistant_is_read_off_the_loop(
 
     await until(lambda: held(text).text is not None and held(broken).text_problem is not None)
     assert held(text).text == "Grüße, assistant\n" and held(text).text_problem is None
-    assert held(broken).text is None and held(broken).text_problem
+    assert held(broken).text is None
+    assert held(broken).text_problem == "the PDF could not be read"  # the worker process's word
     assert held(private).text is None and held(private).text_problem is None
+
+
+@pytest.mark.parametrize("assistant", [True, False])
+async def test_only_a_room_with_an_assistant_reads_text(
+    make_room: RoomFactory, assistant: bool
+) -> None:
+    room = await make_room(assistant=AssistantConfig(model="m") if assistant else None)
+    sam = await Raw.join(room, "Sam")
+    notes = await sam.upload(b"packing list", cid="t", name="a.txt", assistant=True)
+    # A text file is read as soon as the room's loop comes round again, well within the time
+    # a chat message takes there and back.
+    await sam.chat("after the file")
+    held = room.room.file(notes["file"])
+    assert held is not None
+    assert held.text == ("packing list" if assistant else None)

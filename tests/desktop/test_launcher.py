@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
 from core import __version__
+from tests.core.test_assistant_files import make_pdf
 
 
-def launch(*args: str) -> subprocess.CompletedProcess[str]:
-    """``gptgroup ARGS`` (through desktop.launcher, as the installed command runs it); its
-    stdout ends with whether Qt was loaded, so the terminal tools can be seen not to load it."""
+def launch(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``gptgroup ARGS`` (through desktop.launcher, as the installed command runs it), given
+    ``stdin``; its stdout ends with whether Qt was loaded, so the terminal tools can be seen
+    not to load it."""
     code = (
         "import sys\n"
         "from desktop.launcher import main\n"
@@ -25,7 +28,12 @@ def launch(*args: str) -> subprocess.CompletedProcess[str]:
         "sys.exit(status)\n"
     )
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -47,6 +55,22 @@ def test_a_wrong_option_of_a_tool_is_that_tools_complaint() -> None:
     assert "gptgroup-host: error: argument --port" in result.stderr
 
 
+def test_the_hidden_word_makes_a_pdf_worker_without_qt() -> None:
+    # What the frozen app runs to read a shared PDF: ``gptgroup extract-text`` (it has no -m).
+    pdf = make_pdf(["Ferry at 9:40", "Hotel (harbour view)"]).decode("ascii")
+    result = launch("extract-text", "--max-chars", "1000", "--seconds", "10", stdin=pdf)
+    assert result.returncode == 0, result.stderr
+    answer, qt = result.stdout.splitlines()
+    assert json.loads(answer) == {"text": "Ferry at 9:40\n\nHotel (harbour view)"}
+    assert qt == "qt loaded: False"
+
+
+def test_the_hidden_words_worker_answers_junk_with_a_problem() -> None:
+    result = launch("extract-text", "--max-chars", "1000", stdin="%PDF-1.4 nothing here")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[0]) == {"problem": "the PDF could not be read"}
+
+
 def test_anything_else_goes_to_the_app() -> None:
     result = launch("--version")
     assert result.returncode == 0, result.stderr
@@ -61,3 +85,4 @@ def test_the_apps_help_names_the_tools_and_the_self_test() -> None:
     assert "'gptgroup host' runs a room without a screen" in text
     assert "--self-test" in text
     assert "--startup-probe" in text
+    assert "extract-text" not in text  # for the app itself, not for people
