@@ -840,13 +840,7 @@ class MessageDelegate(QStyledItemDelegate):
         fill = colours.answer if entry.kind == "answer" else (
             colours.mine if entry.mine else colours.other
         )  # fmt: skip
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(fill)
-        painter.drawRoundedRect(bubble, 8, 8)
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(colours.accent)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 8, 8)
+        _paint_bubble(painter, bubble, fill, option, colours)
         if layout.header is not None:
             self._paint_header(painter, option.font, layout.header, colours)
         if not entry.text and entry.status == "streaming":
@@ -915,13 +909,9 @@ class MessageDelegate(QStyledItemDelegate):
         """A file's bubble, header and card (see :class:`CardLayout`)."""
         card = layout.card
         bubble = layout.frame
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(colours.mine if entry.mine else colours.other)
-        painter.drawRoundedRect(bubble, 8, 8)
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(colours.accent)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 8, 8)
+        _paint_bubble(
+            painter, bubble, colours.mine if entry.mine else colours.other, option, colours
+        )
         if layout.header is not None:
             self._paint_header(painter, option.font, layout.header, colours)
         if card is None:
@@ -1113,3 +1103,16 @@ def _trim(cache: OrderedDict[K, V], size: int) -> None:
     """Forget the oldest entries of an insertion-ordered cache beyond ``size``."""
     while len(cache) > size:
         cache.popitem(last=False)
+
+
+def _paint_bubble(
+    painter: QPainter, bubble: QRect, fill: QColor, option: QStyleOptionViewItem, colours: _Palette
+) -> None:
+    """A row's rounded background, outlined in the accent colour when the row is selected."""
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(fill)
+    painter.drawRoundedRect(bubble, 8, 8)
+    if option.state & QStyle.StateFlag.State_Selected:
+        painter.setPen(colours.accent)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(bubble.adjusted(0, 0, -1, -1), 8, 8)
