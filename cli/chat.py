@@ -172,14 +172,16 @@ def describe(
             return f"* The room is {lock}{cap}"
         case RoomClosed(reason=reason):
             return f"* {room_closed_words(reason)}"
-        case AnswerStarted(assistant_name=assistant, asked_by_name=asker):
-            return f"* {_one_line(assistant)} is answering {_one_line(asker)}..."
+        case AnswerStarted():
+            return None  # the assistant_state that comes with it says who is being answered
         case AnswerFinished(ts=ts, text=text, status=status, error=error):
             stamp = time.strftime("%H:%M", time.localtime(ts))
             lines = []
+            assistant = name(ASSISTANT)
             if text:
-                assistant = name(ASSISTANT)
                 lines.append(f"[{stamp}] {assistant}: {_message(text, stamp, assistant)}")
+            elif status == "complete":  # the model said nothing: say so rather than nothing
+                lines.append(f"[{stamp}] {assistant}: (no answer)")
             if status != "complete":
                 said = _one_line(answer_status_words(status))
                 lines.append(f"  ({said}{': ' + _one_line(error) if error else ''})")

@@ -15,6 +15,9 @@ from core.client import Ended, Queued, Reconnecting, Resumed
 from core.protocol import (
     AnswerFinished,
     AnswerStarted,
+    AnswerTicket,
+    AssistantState,
+    AssistantStateChanged,
     MessageId,
     MessagePosted,
     Notice,
@@ -430,8 +433,14 @@ def test_describe_renders_the_assistant() -> None:
     def names(pid: str) -> str:
         return "Robo" if pid == ASSISTANT else pid
 
+    # One "is answering" line per answer: the assistant_state's (issue: it used to be two).
     started = AnswerStarted(5, 0.0, "a1", 4, "p1", "Sam", "Robo", "m")
-    assert describe(started, names) == "* Robo is answering Sam..."
+    assert describe(started, names) is None
+    state = AssistantStateChanged(AssistantState(AnswerTicket("a1", "p1", "Sam")))
+    assert describe(state, names) == "* Robo is answering Sam"
+    empty = AnswerFinished(6, 0.0, "a1", "", "complete", "m")
+    line = describe(empty, names)
+    assert line is not None and line.endswith("Robo: (no answer)")
     done = AnswerFinished(6, 0.0, "a1", "Partial", "interrupted", "m", error="It broke off.")
     line = describe(done, names)
     assert line is not None and line.endswith("Robo: Partial\n  (cut off: It broke off.)")
