@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import logging
 import os
-import stat
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +52,7 @@ from core.client import (
 )
 from core.discovery import InterfaceError
 from core.filetypes import safe_file_name
+from core.local_files import open_regular, write_private
 from core.log_redaction import install_log_redaction
 from core.protocol import (
     AnswerDelta,
@@ -227,42 +225,8 @@ def _read_at_most(path: Path, limit: int) -> bytes:
     """Up to ``limit`` bytes of the regular file at ``path`` (``~`` expanded; a pipe or a
     device is refused: reading one could wait for ever or never end). Raises ``OSError``.
     Blocking: run it in a thread."""
-    # Opened without waiting: a plain open of a named pipe waits for a writer, for ever.
-    # O_NONBLOCK changes nothing for a regular file's reads; Windows has neither it nor FIFOs.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-    with os.fdopen(os.open(path.expanduser(), flags | getattr(os, "O_BINARY", 0)), "rb") as source:
-        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-            raise IsADirectoryError(0, "not a regular file")
+    with open_regular(path.expanduser()) as source:
         return source.read(limit)
-
-
-def write_private(path: Path, data: bytes, *, replace: bool) -> None:
-    """Write ``data`` to a file at ``path`` readable by its owner alone (0600 on POSIX).
-
-    Without ``replace``, only as a new file (``FileExistsError`` if anything is there, a
-    link included). With it, whole or not at all: into a new file beside it, then put in its
-    place (a link there is replaced, never followed). Nothing half-written is left behind.
-    Blocking: run it in a thread."""
-    if replace:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
-        return
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    handle = os.open(path, flags, 0o600)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise
 
 
 class TerminalChat:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.filetypes import FileKind, FileType, detect, safe_file_name
+from core.local_files import NotARegularFile, open_regular
 from core.protocol import AssistantInfo
 from core.wording import file_type_words, size_words, sizes_apart
 from desktop.file_preview import PreviewError, thumbnail
@@ -97,16 +97,12 @@ def read_attachment(path: Path, max_bytes: int) -> bytes:
     name = path.name
     if max_bytes <= 0:
         raise AttachmentProblem(FILES_OFF)
-    # Opened without waiting: a plain open of a named pipe waits for a writer, for ever.
-    # O_NONBLOCK changes nothing for a regular file's reads; Windows has neither it nor FIFOs.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        with os.fdopen(os.open(path, flags | getattr(os, "O_BINARY", 0)), "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise AttachmentProblem(f"“{fenced(name)}” is not a file that can be shared.")
-            check_size(name, info.st_size, max_bytes)
+        with open_regular(path) as file:
+            check_size(name, os.fstat(file.fileno()).st_size, max_bytes)
             data = file.read(max_bytes + 1)
+    except NotARegularFile:
+        raise AttachmentProblem(f"“{fenced(name)}” is not a file that can be shared.") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise AttachmentProblem(f"“{fenced(name)}” could not be read: {reason}.") from None

@@ -32,7 +32,6 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +108,7 @@ from desktop.ban_dialog import BansDialog
 from desktop.chat_view import ChatView
 from desktop.composer import AttachButton, Composer
 from desktop.confirm import Banner, ask
-from desktop.file_preview import PreviewError, decode_thumbnail
+from desktop.file_preview import PreviewError, thumbnail
 from desktop.join_dialogs import history_note, sentence
 from desktop.labels import ElidedLabel, PlainLabel, make_tab_stop, outdented
 from desktop.modal import run_dialog
@@ -146,10 +145,6 @@ _READ_ONLY_NOTE = (
     "You are no longer in the room. You can still read and copy the conversation; nothing "
     "you type here is sent."
 )
-# One thread for every page's thumbnails: a decode may take up to 64 MB (file_preview's
-# ALLOCATION_MB), so they run one at a time, and never hold up saving a file (which uses the
-# loop's default executor).
-_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
 
 
 def duration(seconds: float) -> str:
@@ -815,9 +810,7 @@ class ChatPage(QWidget):
         thumbnail, or why there is none; then fetch the next image waiting. Started by
         :meth:`_decode` only."""
         try:
-            image = await asyncio.get_running_loop().run_in_executor(
-                _DECODER, decode_thumbnail, data
-            )
+            image = await thumbnail(data)
         except PreviewError as exc:
             self.model.update_file(file, problem=f"This image could not be shown: {exc}.")
             image = None

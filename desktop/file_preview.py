@@ -25,6 +25,7 @@ under way, the thumbnail or why there is none, where it was saved.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
@@ -124,10 +125,16 @@ def decode_thumbnail(data: bytes, box: QSize = THUMBNAIL) -> QImage:
     return image
 
 
+# One thread for every thumbnail of the app (the chat's and the share question's): a decode
+# may take up to ALLOCATION_MB, so they run one at a time, and never hold up saving a file
+# (which uses the loop's default executor).
+_DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
+
+
 async def thumbnail(data: bytes, box: QSize = THUMBNAIL) -> QImage:
-    """:func:`decode_thumbnail` in a worker thread: the window stays responsive while a large
-    image is decoded."""
-    return await asyncio.to_thread(decode_thumbnail, data, box)
+    """:func:`decode_thumbnail` in the app's one decoding thread, after the decodes before it:
+    the window stays responsive while a large image is decoded."""
+    return await asyncio.get_running_loop().run_in_executor(_DECODER, decode_thumbnail, data, box)
 
 
 def _check_jpeg(data: bytes) -> bool:

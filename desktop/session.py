@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from core.client import (
     UnknownFile,
 )
 from core.hosting import RoomHost
+from core.local_files import write_private
 from core.protocol import (
     AnswerId,
     AssistantState,
@@ -57,7 +56,7 @@ from core.protocol import (
     Welcome,
 )
 
-__all__ = ["RoomSession", "write_private"]
+__all__ = ["RoomSession"]
 
 log = logging.getLogger("gptgroup.desktop.session")
 
@@ -241,7 +240,7 @@ class RoomSession(QObject):
             self.file_not_saved.emit(file, "It cannot be fetched: you are not in the room.")
             return
         try:
-            await asyncio.to_thread(write_private, path, data)
+            await asyncio.to_thread(write_private, path, data, replace=True)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             self.file_not_saved.emit(file, f"It could not be written to {path}: {reason}.")
@@ -309,22 +308,3 @@ class RoomSession(QObject):
         elif error is not None:
             log.error("room action failed", exc_info=error)
             self.action_failed.emit(f"That did not work: {error}")
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all: into a new file beside it (made readable
-    by its owner alone on POSIX systems, as chat content should be), then put in its place.
-    A file already at ``path`` is replaced (the save dialog asked) and keeps nothing of its
-    own. Blocking: run it in a thread."""
-    folder = path.parent
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        if os.name == "posix":
-            os.chmod(temporary, 0o600)  # mkstemp's mode already; said, not assumed
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

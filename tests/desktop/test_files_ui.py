@@ -63,7 +63,7 @@ from core.protocol import (
 )
 from core.room import RoomConfig
 from core.transcript import Entry
-from desktop import chat_page, theme
+from desktop import file_preview, theme
 from desktop.attachments import (
     ASSISTANT_CHOICE,
     PASTED_IMAGE_NAME,
@@ -685,7 +685,7 @@ async def test_thumbnails_are_decoded_one_at_a_time_and_saving_does_not_wait_for
             with lock:
                 decodes["running"] -= 1
 
-    monkeypatch.setattr(chat_page, "decode_thumbnail", counted)
+    monkeypatch.setattr(file_preview, "decode_thumbnail", counted)
     cleanup.append(SimpleNamespace(close=gate.set))  # a failed test leaves no decode waiting
     fetched: list[FileFetched] = []
     page.session.event_received.connect(
