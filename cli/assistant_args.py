@@ -31,6 +31,9 @@ from core.protocol import ANSWER_MODES
 __all__ = ["AssistantSetup", "SetupError", "add_assistant_arguments", "assistant_from_args"]
 
 DEFAULT_MODELS = {"openai": "gpt-4o-mini"}
+DEFAULT_DEADLINE = ProviderSettings.answer_deadline  # seconds
+DEFAULT_STALL = ProviderSettings.stall_limit
+MAX_DEADLINE_MINUTES = 60
 
 
 def add_assistant_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +72,12 @@ def add_assistant_arguments(parser: argparse.ArgumentParser) -> None:
         "--quota-window", type=float, default=10.0, metavar="MINUTES",
         help="the window of --answer-quota (default 10 minutes)",
     )  # fmt: skip
+    group.add_argument(
+        "--answer-deadline", type=float, default=DEFAULT_DEADLINE / 60, metavar="MINUTES",
+        help="give up an answer that takes longer than this, retries included (default "
+        f"{DEFAULT_DEADLINE / 60:g} minutes); an answer is also given up when the provider "
+        f"sends nothing for {DEFAULT_STALL / 60:g} minutes",
+    )  # fmt: skip
     group.add_argument("--context-tokens", type=int, help="the model's context window")
     group.add_argument(
         "--list-models", action="store_true", help="print the provider's models and exit"
@@ -100,6 +109,8 @@ async def assistant_from_args(args: argparse.Namespace) -> AssistantSetup | None
     ):
         if value is not None and value < 1:
             raise SetupError(f"{flag} must be at least 1")
+    if not 0.5 <= args.answer_deadline <= MAX_DEADLINE_MINUTES:
+        raise SetupError(f"--answer-deadline must be 0.5 to {MAX_DEADLINE_MINUTES} minutes")
     persona = args.persona
     if args.persona_file is not None:
         try:
@@ -113,6 +124,7 @@ async def assistant_from_args(args: argparse.Namespace) -> AssistantSetup | None
             args.provider, model=args.model or DEFAULT_MODELS.get(args.provider, ""),
             base_url=args.base_url, context_tokens=args.context_tokens,
             allow_key_over_http=args.allow_key_over_http,
+            answer_deadline=args.answer_deadline * 60,
         )  # fmt: skip
     except InsecureKeyTransport as exc:
         raise SetupError(

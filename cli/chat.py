@@ -97,6 +97,7 @@ HELP = """Commands:
   /stop                stop the assistant's answer (yours, or any if you are the host),
                        or withdraw your question while it waits
   /regen               ask the assistant again (for your last question)
+  /continue            ask for the rest of an answer cut off at the length limit
   /mode MODE           (host) when the assistant answers: mention, always or auto
   /usage               (host) tokens the assistant has used
   /send PATH           share a file with the room
@@ -172,7 +173,7 @@ def describe(
             return f"* {room_closed_words(reason)}"
         case AnswerStarted():
             return None  # the assistant_state that comes with it says who is being answered
-        case AnswerFinished(ts=ts, text=text, status=status, error=error):
+        case AnswerFinished(ts=ts, text=text, status=status, error=error, cut_off=cut_off):
             stamp = time.strftime("%H:%M", time.localtime(ts))
             lines = []
             assistant = name(ASSISTANT)
@@ -183,6 +184,8 @@ def describe(
             if status != "complete":
                 said = _one_line(answer_status_words(status))
                 lines.append(f"  ({said}{': ' + _one_line(error) if error else ''})")
+            elif cut_off:
+                lines.append("  (cut off at the length limit: /continue asks for the rest)")
             return "\n".join(lines) or None
         case Notice(text=text, level=level):
             return f"{'!' if level != 'info' else '*'} {_one_line(text)}"
@@ -237,6 +240,7 @@ class TerminalChat:
         self.out = out
         self.last_answer: AnswerId | None = None
         self.my_last_answer: AnswerId | None = None
+        self.cut_off: set[AnswerId] = set()  # of those two, the ones the model cut off
         self.report: AssistantReport | None = None
         self.files: list[FileId] = []  # file N is files[N - 1], in the order shown
         self._numbers: dict[str, int] = {}
@@ -280,8 +284,11 @@ class TerminalChat:
             case AnswerStarted(answer=answer, asked_by=asker):
                 if asker == you:
                     self.my_last_answer = answer
-            case AnswerFinished(answer=answer):
+            case AnswerFinished(answer=answer, cut_off=cut_off):
                 self.last_answer = answer
+                self.cut_off = {a for a in (answer, self.my_last_answer) if a in self.cut_off}
+                if cut_off:
+                    self.cut_off.add(answer)
             case AssistantReport():
                 self.report = event
             case FileShared(file=file) if file not in self._numbers:
@@ -399,6 +406,12 @@ class TerminalChat:
                 self.out("! there is no answer to regenerate yet")
             else:
                 await client.regenerate(answer)
+        elif command == "continue":
+            answer = self.my_last_answer if client.you.role != "host" else self.last_answer
+            if answer is None or answer not in self.cut_off:
+                self.out("! the last answer was not cut off: there is nothing to continue")
+            else:
+                await client.continue_answer(answer)
         elif command == "mode":
             await self._set_mode(arg)
         elif command == "usage":

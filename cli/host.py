@@ -5,6 +5,11 @@ join by address compare with what their app shows), announces the room on the lo
 then serves until Ctrl+C (or SIGTERM) or until the host closes the room from a client. Closing
 withdraws the announcement and tells every participant before the connections close.
 
+While it serves, lines typed at the terminal are the host's commands (:data:`HELP`): ``/usage``
+shows what the assistant has cost so far and how fast it answered. Only a terminal is read
+(a host started from a script or a service reads nothing), and a host put in the background
+of its shell is not stopped by the terminal for reading it.
+
 Every mistake in the options (a room name, an interface, an address or port that cannot be
 used) is one line on stderr and exit status 2, never a traceback. Log lines (``-v``) are
 redacted (:mod:`core.log_redaction`), so no key or URL credential reaches the terminal.
@@ -14,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 
 from cli.assistant_args import (
     AssistantSetup,
@@ -25,9 +33,17 @@ from cli.assistant_args import (
     add_assistant_arguments,
     assistant_from_args,
 )
+from cli.terminal_text import terminal_safe
 from core import __version__
 from core.address import host_port
 from core.ai.provider import OPENAI_KEY_ENV, PROVIDER_KEY_ENV, ProviderError
+from core.ai.usage_ledger import (
+    UsageLedger,
+    rate_words,
+    seconds_words,
+    status_words,
+    tokens_words,
+)
 from core.discovery import resolve_interfaces
 from core.hosting import AnnounceError, HostingError, RoomHost
 from core.log_redaction import install_log_redaction
@@ -43,6 +59,14 @@ MAX_PORT = 65535
 MB = 1000 * 1000  # the unit of the file limits (as the room's messages say sizes)
 MAX_FILE_MB = 100
 MAX_FILE_BUDGET_MB = 4000
+USAGE_ROWS = 20  # answers /usage lists, the latest ones
+NAME_COLUMN = 16  # characters of the asker's name in /usage
+MAX_COMMAND_BYTES = 4096  # a longer line is not a command: it is dropped
+BACKGROUND_RETRY = 1.0  # seconds between tries to read the terminal from the background
+HELP = """Commands:
+  /usage   what the assistant has cost so far, and its latest answers
+  /help    this list
+Press Ctrl+C to close the room."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,8 +199,15 @@ async def serve(args: argparse.Namespace) -> int:
         print("Announced on the local network, so others see it in their room list.")
     else:
         print("Not announced on the local network (--no-advertise): share the address.")
+    stop_reading = _read_commands(HostCommands(host).handle)
+    if stop_reading is not None:
+        print("Type /help for the host's commands (/usage: what the assistant cost).")
     print(flush=True)
-    await _wait_for_the_end(host, stop)
+    try:
+        await _wait_for_the_end(host, stop)
+    finally:
+        if stop_reading is not None:
+            stop_reading()
     await host.close("host_shutdown")
     print("Room closed.", flush=True)
     return 0
@@ -250,6 +281,174 @@ async def _wait_for_the_end(server: RoomHost, stop: asyncio.Event) -> None:
         print("Closing the room...", flush=True)
     closed_by_host.cancel()
     stopped.cancel()
+
+
+class HostCommands:
+    """The commands typed at the host's terminal; each answer goes to ``out`` as lines."""
+
+    def __init__(self, host: RoomHost, out: Callable[[str], None] | None = None) -> None:
+        self._host = host
+        self._out = out or _print_now
+
+    def handle(self, line: str) -> None:
+        command = line.strip()
+        if not command:
+            return
+        match command.split()[0].lower():
+            case "/usage":
+                ledger = self._host.server.assistant_ledger
+                if ledger is None:
+                    self._out("No assistant in this room: nothing to count.")
+                else:
+                    self._out(usage_report(ledger))
+            case "/help" | "/?":
+                self._out(HELP)
+            case _:
+                shown = terminal_safe(command[:40])
+                self._out(f"Unknown command {shown!r}. Type /help for the commands.")
+
+
+def usage_report(ledger: UsageLedger, *, rows: int = USAGE_ROWS) -> str:
+    """``/usage``: the session's totals, then the latest ``rows`` answers as a table (plain
+    text; names from the network are made safe to print). ``~`` marks counts the relay made
+    itself because the provider gave none."""
+    totals = ledger.totals()
+    est = totals.tokens_estimated
+    priced = ledger.charging == "priced"  # else no cost column: the totals say why
+    lines = [
+        f"Assistant usage this session ({terminal_safe(ledger.model)}):",
+        f"  {totals.answers} answers ({totals.answers_with_text} with text), "
+        f"{totals.decisions} auto mode decisions",
+        f"  tokens: {tokens_words(totals.prompt_tokens, estimated=est)} in, "
+        f"{tokens_words(totals.completion_tokens, estimated=est)} out"
+        + (f" ({totals.uncounted} not reported by the provider)" if totals.uncounted else ""),
+        f"  time to first token: {seconds_words(totals.mean_first_text)} on average; "
+        f"speed: {rate_words(totals.tokens_per_second, estimated=est)}",
+        "  cost: "
+        + (
+            f"{ledger.cost_words(totals.cost, estimated=est)}, {ledger.pricing_words()}"
+            if priced
+            else ledger.pricing_words()
+        ),
+    ]
+    if est:
+        lines.append("  (~: counted here, the provider did not say)")
+    records = ledger.answers()[-rows:] if rows > 0 else ()
+    if not records:
+        lines.append("No answers yet.")
+        return "\n".join(lines)
+    lines.append(f"Latest answers (up to {rows}, newest last):")
+    table = [["ended", "asked by", "status", "in", "out", "first", "tokens/s", "cost"]]
+    for r in records:
+        table.append([
+            time.strftime("%H:%M:%S", time.localtime(r.ended_at)),
+            _column_text(r.asked_by, NAME_COLUMN),
+            status_words(r),
+            tokens_words(r.prompt_tokens, estimated=r.estimated),
+            tokens_words(r.completion_tokens, estimated=r.estimated),
+            seconds_words(r.first_text),
+            rate_words(r.tokens_per_second, estimated=r.estimated, unit=False),
+            ledger.cost_words(r.cost, estimated=r.estimated),
+        ])  # fmt: skip
+    if not priced:
+        table = [row[:-1] for row in table]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    numbers = {3, 4, 5, 6, 7}  # right-aligned
+    for row in table:
+        cells = [
+            cell.rjust(width) if i in numbers else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _column_text(text: str, width: int) -> str:
+    """``text`` safe to print on one line, cut to ``width`` characters (``…`` when cut)."""
+    safe = terminal_safe(" ".join(text.split())) or "—"
+    return safe if len(safe) <= width else safe[: width - 1] + "…"
+
+
+def _print_now(text: str) -> None:
+    print(text, flush=True)
+
+
+def _read_commands(handle: Callable[[str], None]) -> Callable[[], None] | None:
+    """Pass each line typed at the terminal on standard input to ``handle``, from the running
+    loop, until the returned function is called or the input ends. None (and nothing read)
+    when standard input is not a terminal.
+
+    A process that reads its terminal from the background is stopped by the terminal
+    (SIGTTIN): with the room still open, nobody could join it. So SIGTTIN is ignored while
+    commands are read, which makes such a read fail instead (EIO), and reading pauses for a
+    moment before trying again."""
+    try:
+        fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    except (OSError, ValueError):  # replaced or closed standard input
+        return None
+    if fd < 0 or not os.isatty(fd):
+        return None
+    loop = asyncio.get_running_loop()
+    previous = signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+    pending = bytearray()
+    retry: asyncio.TimerHandle | None = None
+    overlong = False  # dropping the rest of a line too long to be a command
+    done = False
+
+    def stop() -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        loop.remove_reader(fd)
+        if retry is not None:
+            retry.cancel()
+        signal.signal(signal.SIGTTIN, previous)
+
+    def resume() -> None:
+        nonlocal retry
+        retry = None
+        if not done:
+            loop.add_reader(fd, readable)
+
+    def readable() -> None:
+        nonlocal retry, overlong
+        try:
+            data = os.read(fd, MAX_COMMAND_BYTES)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EIO or not _in_background(fd):
+                stop()  # the terminal is gone (hung up): no more commands
+                return
+            loop.remove_reader(fd)  # until we are brought back to the foreground
+            retry = loop.call_later(BACKGROUND_RETRY, resume)
+            return
+        if not data:  # end of input (Ctrl+D): no more commands, the room carries on
+            stop()
+            return
+        pending.extend(data)
+        while (end := pending.find(b"\n")) >= 0:
+            line = bytes(pending[:end])
+            del pending[: end + 1]
+            if overlong:
+                overlong = False  # the end of a line too long to be a command
+            elif len(line) <= MAX_COMMAND_BYTES:
+                handle(line.decode("utf-8", errors="replace"))
+        if len(pending) > MAX_COMMAND_BYTES:
+            pending.clear()
+            overlong = True
+
+    loop.add_reader(fd, readable)
+    return stop
+
+
+def _in_background(fd: int) -> bool:
+    """Whether ``fd`` is our controlling terminal and another process group has it."""
+    try:
+        return os.tcgetpgrp(fd) != os.getpgrp()
+    except OSError:  # not our controlling terminal, or it hung up
+        return False
 
 
 async def _print_models(assistant: AssistantSetup | None) -> int:

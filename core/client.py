@@ -100,6 +100,7 @@ from core.protocol import (
     ClientMessage,
     CloseRoom,
     ConfigureAssistant,
+    ContinueAnswer,
     ErrorCode,
     FileId,
     FileShared,
@@ -410,6 +411,11 @@ class RoomClient:
         return self._machine.assistant_state
 
     @property
+    def room_abilities(self) -> tuple[str, ...]:
+        """The optional features the room announced (``continue``, ``files``, ...)."""
+        return self._machine.room_abilities
+
+    @property
     def connected(self) -> bool:
         return self._machine.connected
 
@@ -611,6 +617,11 @@ class RoomClient:
     async def regenerate(self, answer_id: AnswerId) -> None:
         """Ask for a new answer to the same message: the person who asked, or the host."""
         await self._send_now(Regenerate(answer=answer_id))
+
+    async def continue_answer(self, answer_id: AnswerId) -> None:
+        """Ask for the rest of an answer the model cut off at its length limit (the room lists
+        the ability ``continue``): the person who asked, or the host."""
+        await self._send_now(ContinueAnswer(answer=answer_id))
 
     async def configure_assistant(
         self,

@@ -734,6 +734,11 @@ class Participant:
         return self._assistant_state
 
     @property
+    def room_abilities(self) -> tuple[str, ...]:
+        """The optional features the room announced (empty before its greeting)."""
+        return self._abilities
+
+    @property
     def bans(self) -> tuple[BanInfo, ...]:
         """Host only: the bans in force (empty for guests)."""
         return self._bans

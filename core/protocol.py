@@ -72,6 +72,7 @@ __all__ = [
     "CloseCode",
     "CloseRoom",
     "ConfigureAssistant",
+    "ContinueAnswer",
     "ErrorCode",
     "ErrorMessage",
     "FileAccepted",
@@ -124,7 +125,9 @@ PROTOCOL_VERSION = 2
 1: the first (a password's HMAC proof, plain WebSocket). 2: TLS with a certificate per room,
 and the room code checked by SPAKE2 (``auth_start`` / ``auth_reply``)."""
 
-ABILITIES: tuple[str, ...] = ("resume", "typing", "host-controls", "assistant", "files")
+ABILITIES: tuple[str, ...] = (
+    "resume", "typing", "host-controls", "assistant", "files", "continue",
+)  # fmt: skip
 """Optional features this implementation supports, announced in the handshake."""
 
 DEFAULT_PORT = 47321
@@ -174,6 +177,7 @@ class ErrorCode(enum.StrEnum):
     ALREADY_WAITING = "already_waiting"
     NO_ASSISTANT = "no_assistant"
     UNKNOWN_ANSWER = "unknown_answer"
+    NOT_CUT_OFF = "not_cut_off"
     BUDGET_EXHAUSTED = "budget_exhausted"
     QUOTA_EXCEEDED = "quota_exceeded"
     FILES_OFF = "files_off"
@@ -498,6 +502,15 @@ class Regenerate:
 
 
 @dataclass(frozen=True)
+class ContinueAnswer:
+    """Ask the assistant to go on with an answer the model cut off at its length limit
+    (``cut_off`` in its ``answer_finished``): the first answer's asker or the host."""
+
+    TYPE: ClassVar[str] = "continue_answer"
+    answer: AnswerId = field(metadata={"max_len": MAX_ID_CHARS})
+
+
+@dataclass(frozen=True)
 class ConfigureAssistant:
     """Host only: change how the assistant behaves, live. Every field is the new value."""
 
@@ -592,6 +605,7 @@ ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are buil
     Leave,
     StopAnswer,
     Regenerate,
+    ContinueAnswer,
     ConfigureAssistant,
     Unban,
     FileOffer,
@@ -748,6 +762,7 @@ class AnswerStarted:
     regenerates: AnswerId | None = None
     # The files whose contents go to the AI provider with this request (their senders chose so).
     files: tuple[FileId, ...] = ()
+    continues: AnswerId | None = None  # the cut-off answer this one goes on with
 
 
 @dataclass(frozen=True)
@@ -767,7 +782,8 @@ class AnswerDelta:
 class AnswerFinished:
     """The answer is final. ``status``: ``complete``, ``stopped``, ``interrupted`` or
     ``failed``; ``text`` is everything written (possibly partial); ``error`` says what went
-    wrong in words fit for everyone."""
+    wrong in words fit for everyone. ``cut_off``: the model stopped at its length limit, so
+    a complete answer may end mid-sentence (``continue_answer`` asks for the rest)."""
 
     TYPE: ClassVar[str] = "answer_finished"
     seq: int
@@ -779,6 +795,7 @@ class AnswerFinished:
     usage: Usage | None = None
     stopped_by: ParticipantId | None = None
     error: str | None = None
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)

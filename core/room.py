@@ -39,7 +39,7 @@ import secrets
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, NewType
 
 from core.admission import (
@@ -52,7 +52,7 @@ from core.admission import (
     network_key,
 )
 from core.ai.context import AnswerJob, job_for
-from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
+from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal, Ticket
 from core.ai.file_parts import files_to_send
 from core.answer_rights import may_control_answer
 from core.codec import parse_client_frame
@@ -90,6 +90,7 @@ from core.protocol import (
     CloseCode,
     CloseRoom,
     ConfigureAssistant,
+    ContinueAnswer,
     ErrorCode,
     ErrorMessage,
     FileAccepted,
@@ -408,6 +409,8 @@ class Room:
         self._deliberating: int | None = None  # the message seq being decided on, in auto mode
         # Images the provider refused: the relay sends them no more, so answers do not list them.
         self._refused_images: set[FileId] = set()
+        # Whether the model takes images, as its provider said (None: judged by its name).
+        self._model_images: bool | None = None
         self._deliberate_again = False
         limits = config.limits
         self._files = FileStore(limits.max_file_bytes, limits.file_budget_bytes)
@@ -1010,6 +1013,10 @@ class Room:
                 return self._rate_limited(conn, participant, now) or self._regenerate(
                     conn, participant, answer_id, now
                 )
+            case ContinueAnswer(answer=answer_id):
+                return self._rate_limited(conn, participant, now) or self._continue(
+                    conn, participant, answer_id, now
+                )
             case FileOffer() | FileChunk() | FileCancel() | FileGet() | FileStop():
                 return self._file_message(conn, participant, message, now)
         if participant.role != "host":
@@ -1337,13 +1344,15 @@ class Room:
         if desk is None or self._closed:
             return []
         spent_before = desk.session_usage.total_tokens
-        ticket = desk.finish(answer_id, outcome.usage, outcome.text)
+        text = strip_controls(outcome.text)
+        cut_off = outcome.cut_off and outcome.status == "complete" and bool(text)
+        ticket = desk.finish(answer_id, outcome.usage, text, cut_off=cut_off)
         if ticket is None:
             return []
         finished = AnswerFinished(
-            seq=self._next_seq(), ts=self._wall_clock(), answer=answer_id,
-            text=strip_controls(outcome.text), status=outcome.status, model=desk.config.model,
-            usage=outcome.usage, stopped_by=ticket.stopped_by, error=outcome.error,
+            seq=self._next_seq(), ts=self._wall_clock(), answer=answer_id, text=text,
+            status=outcome.status, model=desk.config.model, usage=outcome.usage,
+            stopped_by=ticket.stopped_by, error=outcome.error, cut_off=cut_off,
         )  # fmt: skip
         actions = self._broadcast(finished)
         if desk.budget_just_spent(spent_before):
@@ -1378,6 +1387,11 @@ class Room:
                 actions += self._deliberate(latest)
         return actions
 
+    def model_takes_images(self, images: bool | None) -> None:
+        """What the provider said of the model: whether it takes images (None: it did not
+        say, and the model's name decides). Later answers list their files by it."""
+        self._model_images = images
+
     def images_refused(self, files: tuple[FileId, ...]) -> None:
         """The provider refused these images (the relay will not send them again): later
         answers do not list them as sent."""
@@ -1411,6 +1425,7 @@ class Room:
     def _request_answer(
         self, conn: ConnId, participant: _Participant, request: MessagePosted, now: float,
         regenerates: AnswerId | None = None, explicit: bool = True,
+        continues: Ticket | None = None,
     ) -> list[RoomAction]:  # fmt: skip
         """Queue an answer for ``participant``; ``explicit`` requests (a mention, regenerate)
         are told why not, while ``always`` mode just lets the extra message be context."""
@@ -1425,7 +1440,9 @@ class Room:
             if not explicit:
                 return []
             return [self._error(conn, refusal.code, refusal.text, retry_after=refusal.retry_after)]
-        self._desk.enqueue(request, participant.id, participant.name, now, regenerates)
+        self._desk.enqueue(
+            request, participant.id, participant.name, now, regenerates, continues=continues
+        )
         return self._start_next_answer() or self._state_changed()
 
     def _start_next_answer(self) -> list[RoomAction]:
@@ -1437,17 +1454,17 @@ class Room:
         ticket = self._desk.start_next()
         if ticket is None:
             return []
-        job = self._job(ticket.answer_id, ticket.request)
+        job = replace(self._job(ticket.answer_id, ticket.request), continues=ticket.before)
         model = self._desk.config.model
+        sent = files_to_send(
+            job.files_in_context, model, refused=self._refused_images, images=self._model_images
+        )
         started = AnswerStarted(
             seq=self._next_seq(), ts=self._wall_clock(), answer=ticket.answer_id,
             request_seq=ticket.request.seq, asked_by=ticket.asked_by,
             asked_by_name=ticket.asked_by_name, assistant_name=self._desk.config.name,
-            model=model, regenerates=ticket.regenerates,
-            files=tuple(
-                f.id
-                for f in files_to_send(job.files_in_context, model, refused=self._refused_images)
-            ),
+            model=model, regenerates=ticket.regenerates, continues=ticket.continues,
+            files=tuple(f.id for f in sent),
         )  # fmt: skip
         start = StartAnswer(job, tokens_left=self._desk.tokens_left())
         return [*self._broadcast(started), *self._state_changed(), start]
@@ -1499,6 +1516,28 @@ class Room:
                 )
             ]
         return self._request_answer(conn, participant, ticket.request, now, regenerates=answer_id)
+
+    def _continue(
+        self, conn: ConnId, participant: _Participant, answer_id: AnswerId, now: float
+    ) -> list[RoomAction]:
+        """Queue the rest of an answer the model cut off: a new answer to the same request,
+        which the assistant writes as the continuation of everything written so far."""
+        ticket = self._desk.find(answer_id) if self._desk is not None else None
+        if ticket is None:
+            return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
+        if not may_control_answer(
+            host=participant.role == "host", me=participant.id, asked_by=ticket.asked_by
+        ):
+            return [
+                self._error(
+                    conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can continue it"
+                )
+            ]
+        assert self._desk is not None
+        if self._desk.finished(answer_id) is not ticket or not ticket.cut_off:
+            words = "that answer was not cut off at the length limit: there is nothing to add"
+            return [self._error(conn, ErrorCode.NOT_CUT_OFF, words)]
+        return self._request_answer(conn, participant, ticket.request, now, continues=ticket)
 
     def _configure_assistant(self, conn: ConnId, message: ConfigureAssistant) -> list[RoomAction]:
         if self._desk is None:

@@ -45,10 +45,12 @@ from websockets.http11 import Request, Response
 
 from core.accept_gate import AcceptGate, raise_open_files_limit
 from core.address import wss_url
+from core.ai.capabilities import ModelCapabilities
 from core.ai.desk import AnswerOutcome
 from core.ai.file_text import FileTextError, extract_text_isolated
 from core.ai.provider import ChatProvider
 from core.ai.relay import AiRelay
+from core.ai.usage_ledger import UsageLedger
 from core.codec import serialize
 from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
 from core.protocol import (
@@ -154,6 +156,7 @@ class RoomServer:
         self._provider = provider
         self._relay_options = relay_options or {}
         self._relay: AiRelay | None = None
+        self._learning: asyncio.Task[None] | None = None
         self._on_info_changed = on_info_changed
         self._trace_content = trace_content
         self._last_info = self.room.info()
@@ -167,6 +170,18 @@ class RoomServer:
         return self.certificate.fingerprint
 
     @property
+    def assistant_ledger(self) -> UsageLedger | None:
+        """What the assistant cost and how fast it was (None before :meth:`start` and in a
+        room without an assistant): for the host's eyes only."""
+        return self._relay.ledger if self._relay is not None else None
+
+    @property
+    def assistant_capabilities(self) -> ModelCapabilities | None:
+        """What the model can do, as far as is known (guessed from its name until the
+        provider has said; None in a room without an assistant)."""
+        return self._relay.capabilities if self._relay is not None else None
+
+    @property
     def verification_code(self) -> str:
         """The code people compare with what their app shows (see :mod:`core.room_tls`)."""
         return verification_code(self.certificate.fingerprint)
@@ -175,6 +190,9 @@ class RoomServer:
         """Start listening. Raises ``OSError`` if the address cannot be bound."""
         if self._provider is not None:
             self._relay = AiRelay(self._provider, self, **self._relay_options)
+            # In the background: the room opens at once, judging by the model's name until
+            # the provider has said what the model can do.
+            self._learning = asyncio.create_task(self._learn_capabilities(self._relay))
         files = raise_open_files_limit()
         rules = self.room.config.admission
         # Leave half the descriptors (and never fewer than 128) for everything else the host
@@ -231,7 +249,13 @@ class RoomServer:
     async def close(
         self, reason: Literal["closed_by_host", "host_shutdown"] = "host_shutdown"
     ) -> None:
-        """Close the room: tell everyone, close each connection, stop listening."""
+        """Close the room: stop the assistant (closing its request to the provider at once,
+        not after every connection has been closed), tell everyone, close each connection,
+        stop listening."""
+        if self._learning is not None:
+            self._learning.cancel()
+        if self._relay is not None:
+            await self._relay.aclose()  # an answer being written ends as stopped, for all to see
         self._apply(self.room.close(reason))
         if self._ticker is not None:
             self._ticker.cancel()
@@ -252,10 +276,12 @@ class RoomServer:
             task.cancel()  # kills its worker process, if it has one
         if self._extractions:
             await asyncio.wait(self._extractions)
-        if self._relay is not None:
-            await self._relay.aclose()
-        elif self._provider is not None:  # never started: the provider is still ours to close
+        if self._relay is None and self._provider is not None:  # never started: still ours
             await self._provider.aclose()
+
+    async def _learn_capabilities(self, relay: AiRelay) -> None:
+        capabilities = await relay.learn_capabilities()
+        self.room.model_takes_images(capabilities.known_images)
 
     async def __aenter__(self) -> RoomServer:
         await self.start()

@@ -99,6 +99,9 @@ class Entry:
     regenerates: AnswerId = _NO_ANSWER  # answers: the answer this one was asked again for
     question_by: str = ""  # a regenerated answer: who asked the question the first time
     replaced_by: AnswerId = _NO_ANSWER  # answers: the id of an answer regenerated from this one
+    cut_off: bool = False  # answers: the model stopped at its length limit
+    continues: AnswerId = _NO_ANSWER  # answers: the cut-off answer this one goes on with
+    continued_by: AnswerId = _NO_ANSWER  # answers: the answer that went on with this one
     seq: int | None = None  # the room's number for it; None while pending or refused
     # Files (kind "file"). ``status`` is "" once shared, "failed" or "cancelled" for an
     # upload of ours that was not; ``pending`` while ours is being sent.
@@ -358,10 +361,16 @@ class Transcript:
         if event.regenerates:
             entry.regenerates = event.regenerates
             entry.question_by = (first.question_by or first.asked_by) if first else ""
+        cut = self.entry(self._k("a", event.continues)) if event.continues else None
+        if event.continues:
+            entry.continues = event.continues
         changes = [self._insert(entry)]
         if first is not None:  # after the insert, so that its row number is final
             first.replaced_by = event.answer
             changes.append(self._touch(first))
+        if cut is not None:
+            cut.continued_by = event.answer
+            changes.append(self._touch(cut))
         return changes + self._sent_to_assistant(event)
 
     def _answer_finished(self, event: AnswerFinished) -> Change:
@@ -376,6 +385,7 @@ class Transcript:
             change = Change("update", self._index[entry.key])
         entry.text, entry.status, entry.error = event.text, event.status, event.error
         entry.model, entry.usage = event.model, event.usage
+        entry.cut_off = event.cut_off
         entry.version += 1
         return change
 

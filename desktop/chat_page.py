@@ -58,6 +58,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.ai.usage_ledger import UsageLedger
 from core.client import (
     Acknowledged,
     ClientEvent,
@@ -116,6 +117,7 @@ from desktop.models import AUTO_FETCH_IMAGE_BYTES, RETRYABLE, MessageListModel, 
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
 from desktop.people import PeoplePanel
 from desktop.session import RoomSession
+from desktop.usage_dialog import UsageDialog
 from desktop.verification import WHERE_THE_HOST_SEES_IT, VerificationDialog, spoken
 
 __all__ = ["ChatPage", "header_text", "new_room_text", "verification_line"]
@@ -311,11 +313,16 @@ class ChatPage(QWidget):
         self.assistant_line = ElidedLabel(name="assistantState")
         self.stop_button = QPushButton("Stop")
         self.regenerate_button = QPushButton("Regenerate")
+        self.continue_button = QPushButton("Continue")
+        self.continue_button.setToolTip(
+            "The model stopped at its length limit: ask it for the rest of the answer"
+        )
         self.typing_line = ElidedLabel(name="typing")
         status = QHBoxLayout()
         status.addWidget(self.assistant_line, 1)
         status.addWidget(self.typing_line, 1)  # both shrink, to "…" at worst
         status.addWidget(self.stop_button)
+        status.addWidget(self.continue_button)
         status.addWidget(self.regenerate_button)
 
         self.composer_note = PlainLabel(_READ_ONLY_NOTE, name="hint", wrap=True)
@@ -350,11 +357,13 @@ class ChatPage(QWidget):
         self.verification_action = QAction("Verification code…", self)
         self.lock_action = QAction("Lock the room to new people", self, checkable=True)
         self.assistant_action = QAction("Assistant settings…", self)
+        self.usage_action = QAction("Assistant usage…", self)
         self.bans_action = QAction("Banned people…", self)
         self.close_action = QAction("Close the room for everyone…", self)
         for action in (self.copy_link_action, self.verification_action, self.lock_action,
-                       self.assistant_action, self.bans_action):  # fmt: skip
+                       self.assistant_action, self.usage_action, self.bans_action):  # fmt: skip
             menu.addAction(action)
+        self.usage_action.setVisible(self._assistant_ledger() is not None)  # this app's room
         menu.addSeparator()
         menu.addAction(self.close_action)
         self.host_menu_button.setMenu(menu)
@@ -378,11 +387,13 @@ class ChatPage(QWidget):
         self.leave_button.clicked.connect(self.on_leave_clicked)
         self.stop_button.clicked.connect(self.on_stop_clicked)
         self.regenerate_button.clicked.connect(self.on_regenerate_clicked)
+        self.continue_button.clicked.connect(self.on_continue_clicked)
         self.people_panel.removal_confirmed.connect(self.on_removal_confirmed)
         self.copy_link_action.triggered.connect(self.on_copy_link_triggered)
         self.verification_action.triggered.connect(self.show_verification_code)
         self.lock_action.toggled.connect(self.session.lock)
         self.assistant_action.triggered.connect(self.on_assistant_settings_triggered)
+        self.usage_action.triggered.connect(self.on_usage_triggered)
         self.bans_action.triggered.connect(self.show_bans)
         self.close_action.triggered.connect(self.on_close_room_triggered)
 
@@ -535,6 +546,11 @@ class ChatPage(QWidget):
         self.regenerate_button.setVisible(
             connected and last is not None and answering is None
             and self.session.may_regenerate(last.asked_by_id)
+        )  # fmt: skip
+        self.continue_button.setVisible(
+            connected and last is not None and answering is None
+            and last.cut_off and last.status == "complete" and not last.continued_by
+            and self.session.may_continue(last.asked_by_id)
         )  # fmt: skip
 
     def _last_answer(self) -> Entry | None:
@@ -948,6 +964,11 @@ class ChatPage(QWidget):
         if last is not None:
             self.session.regenerate(last.answer_id)
 
+    def on_continue_clicked(self) -> None:
+        last = self._last_answer()
+        if last is not None and last.cut_off:
+            self.session.continue_answer(last.answer_id)
+
     def on_leave_clicked(self) -> None:
         """Leaving loses the conversation (no copy is kept), so it is asked first; once the
         room has ended the banner has said so, and the button just goes back."""
@@ -1025,6 +1046,24 @@ class ChatPage(QWidget):
         dialog = self._assistant_dialog = AssistantSettingsDialog(report, self, assistant=assistant)
         dialog.accepted.connect(lambda: self.session.configure_assistant(dialog.settings()))
         dialog.open()
+
+    def _assistant_ledger(self) -> UsageLedger | None:
+        """The assistant's usage, when this app hosts the room and it has an assistant."""
+        return self.session.host.server.assistant_ledger if self.session.host else None
+
+    def on_usage_triggered(self) -> None:
+        """Show the assistant's usage (one dialog, not modal: it follows the answers)."""
+        ledger = self._assistant_ledger()
+        if ledger is None:
+            return
+        dialog = self.findChild(UsageDialog)
+        if dialog is None or dialog.ledger is not ledger:  # none yet, or a restarted room's
+            if dialog is not None:
+                dialog.deleteLater()
+            dialog = UsageDialog(ledger, self)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
 
 
 def _home() -> str:

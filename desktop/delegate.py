@@ -201,8 +201,12 @@ def footer_text(entry: Entry) -> str:
             parts.append(f"asked again by {fenced(entry.asked_by)}")
     elif entry.asked_by:
         parts.append(f"for {fenced(entry.asked_by)}")
+    if entry.continues:
+        parts.append("continued from the answer above")
     if entry.replaced_by:
         parts.append("regenerated below")
+    if entry.cut_off and entry.status == "complete":
+        parts.append("continued below" if entry.continued_by else "cut off at the length limit")
     return " · ".join(p for p in parts if p)
 
 

@@ -268,6 +268,15 @@ class HostDialog(QDialog):
         self.budget.setSingleStep(10_000)
         self.quota = limit_spin(None, 1000, " answers")
         self.quota_window = quota_window_spin(10)
+        self.deadline = QSpinBox()
+        self.deadline.setRange(1, 60)
+        self.deadline.setSuffix(" minutes")
+        self.deadline.setValue(round(ProviderSettings.answer_deadline / 60))
+        self.deadline.setToolTip(
+            "An answer that takes longer than this (waits for the provider included) is given "
+            "up, keeping what it wrote, so one stuck question never holds the queue for long."
+        )
+        self.deadline.setAccessibleName("Longest answer")
         self.ai_form = form = QFormLayout()
         form.addRow("Provider", self.provider)
         form.addRow("", self.no_assistant_note)
@@ -283,17 +292,18 @@ class HostDialog(QDialog):
         form.addRow("Room token budget", self.budget)
         form.addRow("Per-guest quota", self.quota)
         form.addRow("Quota window", self.quota_window)
+        form.addRow("Longest answer", self.deadline)
         self.ai_box = QGroupBox("Assistant")
         self.ai_box.setLayout(form)
         # Everything but the provider: without an assistant these rows are
         # hidden and their fields disabled, so nothing looks as if it could be filled in.
         self._assistant_fields: list[QWidget] = [
             self.base_url, self.api_key, self.model, self.test_button, self.test_result,
-            self.mode, self.persona, self.budget, self.quota, self.quota_window,
+            self.mode, self.persona, self.budget, self.quota, self.quota_window, self.deadline,
         ]  # fmt: skip
         self._assistant_rows: list[QWidget | QHBoxLayout] = [
             self.base_url, self.api_key, self.key_note, model_row, self.test_result, self.mode,
-            self.persona, self.budget, self.quota, self.quota_window,
+            self.persona, self.budget, self.quota, self.quota_window, self.deadline,
         ]  # fmt: skip
 
     def _connect_signals(self) -> None:
@@ -507,6 +517,7 @@ class HostDialog(QDialog):
             api_key=self.api_key.text().strip() or None,
             env_key=preset == "openai",
             allow_key_over_http=self.key_over_http.isChecked(),
+            answer_deadline=self.deadline.value() * 60.0,
         )
 
     def on_finished(self) -> None:

@@ -256,6 +256,14 @@ class RoomSession(QObject):
     def regenerate(self, answer_id: AnswerId) -> None:
         self._run(self.client.regenerate(answer_id))
 
+    def may_continue(self, asked_by: ParticipantId) -> bool:
+        """Whether we may ask for the rest of a cut-off answer to ``asked_by``'s question, now
+        (the same right as regenerating, in a room that offers it)."""
+        return "continue" in self.client.room_abilities and self.may_regenerate(asked_by)
+
+    def continue_answer(self, answer_id: AnswerId) -> None:
+        self._run(self.client.continue_answer(answer_id))
+
     def kick(self, participant_id: ParticipantId, *, ban: bool = False) -> None:
         self._run(self.client.kick(participant_id, ban=ban))
 

@@ -14,10 +14,14 @@ per connection); JSON bodies have a ``Content-Length``; streams are ``text/event
 ``Transfer-Encoding: chunked``, so a connection that ends before the terminating chunk is a
 protocol error to the client and can never pass for a complete stream.
 
-Chat completions are answered by *behaviours* (:class:`Reply`, :class:`Fail`, :class:`Cut`,
-:class:`Hang`, :class:`StreamError`): :meth:`FakeOpenAI.script` queues them, one is consumed per
-``POST /v1/chat/completions`` request, and :attr:`FakeOpenAI.default` answers once the queue is
-empty.
+Chat completions are answered by *behaviours* (:class:`Reply`, :class:`Reasoning`, :class:`Fail`,
+:class:`Cut`, :class:`Hang`, :class:`StreamError`, :class:`KeepAlive`, :class:`IgnoresStream`):
+:meth:`FakeOpenAI.script` queues them, one is consumed per ``POST /v1/chat/completions`` request,
+and :attr:`FakeOpenAI.default` answers once the queue is empty.
+
+Beside the OpenAI API under ``/v1``, the fake answers two native endpoints at its root
+(:attr:`FakeOpenAI.root_url`) that say what a model can do: Ollama's ``POST /api/show`` and
+LM Studio's ``GET /api/v0/models/{id}``, for the models given in ``capabilities``.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import json
 import socket
 import struct
 import time
+import urllib.parse
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -41,6 +46,9 @@ __all__ = [
     "Fail",
     "FakeOpenAI",
     "Hang",
+    "IgnoresStream",
+    "KeepAlive",
+    "Reasoning",
     "RecordedRequest",
     "Reply",
     "StreamError",
@@ -83,7 +91,8 @@ class Reply:
     of gaps between tokens) and get the joined text in one ``chat.completion``.
 
     ``usage`` is ``(prompt_tokens, completion_tokens)``; by default it is (characters of the
-    request's message contents // 4, ``len(tokens)``).
+    request's message contents // 4, ``len(tokens)``). The request's ``max_tokens`` is not
+    applied (``finish_reason`` says what it is told); :class:`Reasoning` applies it.
     """
 
     tokens: list[str] = field(default_factory=lambda: ["Hello", " there", "!"])
@@ -167,7 +176,66 @@ class StreamError:
     code: str | None = None
 
 
-Behaviour = Reply | Fail | Cut | Hang | StreamError
+@dataclass(frozen=True)
+class Reasoning:
+    """A model that reasons before it answers: ``reasoning`` first, then the answer ``tokens``.
+
+    ``style`` says where the reasoning goes, as servers differ:
+
+    * ``"field"``: streamed deltas carry it in ``reasoning_content`` (DeepSeek, vLLM, LM Studio)
+      and the same text in ``reasoning`` (Ollama's OpenAI endpoint, OpenRouter), with
+      ``"content": null``, before the ``content`` deltas of the answer; a non-streaming
+      ``message`` has ``reasoning_content`` and ``reasoning`` beside ``content``;
+    * ``"think"``: the content itself is ``"<think>"``, the reasoning, ``"</think>"``, then the
+      answer (models served raw, e.g. by llama.cpp); the two tags are items of output too.
+
+    The model's output is one item per list item (and tag), ``delay`` seconds apart, and the
+    usage counts all of it: ``completion_tokens`` is reasoning plus answer, with
+    ``completion_tokens_details.reasoning_tokens`` the reasoning part (as OpenAI reports).
+    A request's ``max_completion_tokens`` or ``max_tokens`` (the smaller, if both) is honoured
+    the way real models do it: the output stops after that many items and ``finish_reason`` is
+    ``"length"``; when that is within the reasoning, the answer is empty (``"field"``) or only
+    the partial reasoning (``"think"``). Otherwise ``finish_reason`` is as given.
+    """
+
+    reasoning: list[str]
+    tokens: list[str]
+    delay: float = 0.0
+    style: Literal["field", "think"] = "field"
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    """A server that keeps a streaming response open with SSE comments while it works.
+
+    The response head is sent at once; then only the comment ``: keep-alive`` (a line and a
+    blank line, as OpenRouter and other gateways send them, and which the SDK must skip), every
+    ``interval`` seconds for ``seconds`` seconds. After that the same response goes on with
+    ``then``'s deltas and ending (a :class:`Reply`, :class:`Reasoning`, :class:`Cut` or
+    :class:`StreamError`, streamed as on their own but without a second head), or, with
+    ``then=None``, with keep-alives for ever, until the client disconnects or the fake closes.
+
+    A non-streaming request gets silence for ``seconds``, then ``then``'s non-streaming answer
+    (with ``then=None``: silence until the client gives up, like :class:`Hang`).
+    Each comment sent counts in :attr:`FakeOpenAI.keepalives`.
+    """
+
+    seconds: float
+    then: Reply | Reasoning | Cut | StreamError | None = None
+    interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class IgnoresStream:
+    """A server that ignores ``"stream": true``: it answers every request with one plain
+    ``chat.completion`` (``Content-Type: application/json``, a ``Content-Length``), exactly as
+    ``reply`` answers a non-streaming request (after the same wait)."""
+
+    reply: Reply | Reasoning
+
+
+Behaviour = Reply | Reasoning | Fail | Cut | Hang | StreamError | KeepAlive | IgnoresStream
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,7 +359,8 @@ class _Connection:
 class FakeOpenAI:
     """An OpenAI-compatible HTTP server on ``127.0.0.1`` for tests; see the module docstring.
 
-    Endpoints: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions``.
+    Endpoints: ``GET /v1/models``, ``GET /v1/models/{id}``, ``POST /v1/chat/completions``, and
+    at the root ``POST /api/show`` (Ollama) and ``GET /api/v0/models/{id}`` (LM Studio).
     Anything else gets a 404 with an OpenAI-shaped error body.
 
     Settable attributes:
@@ -302,25 +371,50 @@ class FakeOpenAI:
       endpoints answer instead of listing ``models``;
     * ``models_body`` - if set (and ``models_behaviour`` is not), the JSON value that
       ``GET /v1/models`` answers with (status 200) instead of the list, for servers whose
-      "list" is not one.
+      "list" is not one;
+    * ``capabilities`` - model name to Ollama capability words (``"completion"``,
+      ``"vision"``, ``"thinking"``, ``"tools"``, ``"embedding"``...). ``POST /api/show`` with
+      ``{"model": name}`` (or the older ``"name"``) answers ``{"capabilities", "details",
+      "model_info"}`` for these, and 404 ``{"error": "model 'x' not found"}`` for others, as
+      Ollama does. ``GET /api/v0/models/{id}`` answers LM Studio's model object for them, with
+      ``"type"`` ``"vlm"`` for a model with ``"vision"``, ``"embeddings"`` for one with
+      ``"embedding"``, else ``"llm"`` (404 for others);
+    * ``native_behaviour`` - if set (a :class:`Fail` or :class:`Hang`), how those two native
+      endpoints answer instead;
+    * ``native_body`` - if set (and ``native_behaviour`` is not), what they answer with status
+      200 whatever the model: a JSON value, or ``bytes`` sent as they are (as
+      ``application/json``), for hostile or broken servers.
 
     Recorded state, for assertions: :attr:`requests`, :attr:`authorizations`,
-    :attr:`disconnects`, :attr:`active_streams`, :attr:`open_connections`.
+    :attr:`disconnects`, :attr:`active_streams`, :attr:`keepalives`,
+    :attr:`open_connections`.
     """
 
-    def __init__(self, models: Iterable[str] = ("gpt-4o-mini", "llama3.2")) -> None:
+    def __init__(
+        self,
+        models: Iterable[str] = ("gpt-4o-mini", "llama3.2"),
+        capabilities: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self.models: list[str] = list(models)
         self.default: Behaviour = Reply()
         self.models_behaviour: Fail | Hang | None = None
         self.models_body: Any = None
+        self.capabilities: dict[str, list[str]] = {
+            name: list(words) for name, words in (capabilities or {}).items()
+        }
+        self.native_behaviour: Fail | Hang | None = None
+        self.native_body: Any = None
         #: Every request received, in arrival order (recorded once its body has been read).
         self.requests: list[RecordedRequest] = []
         #: How many times a client went away before the fake finished answering (mid-stream,
         #: during a delay or a :class:`Hang`). Cuts and :meth:`close` by the fake never count.
         self.disconnects = 0
-        #: Streaming chat responses in progress (a :class:`Reply`, :class:`Cut` or
-        #: :class:`StreamError` answering ``"stream": true``; not :class:`Hang` or :class:`Fail`).
+        #: Streaming chat responses in progress (a :class:`Reply`, :class:`Reasoning`,
+        #: :class:`Cut`, :class:`StreamError` or :class:`KeepAlive` answering
+        #: ``"stream": true``; not :class:`Hang`, :class:`Fail` or :class:`IgnoresStream`).
         self.active_streams = 0
+        #: SSE keep-alive comments sent so far (by :class:`KeepAlive`), on all streams.
+        self.keepalives = 0
         self._queue: deque[Behaviour] = deque()
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -392,6 +486,11 @@ class FakeOpenAI:
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``, to pass as the SDK's ``base_url``."""
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT``, where the native (Ollama, LM Studio) endpoints are."""
+        return f"http://127.0.0.1:{self.port}"
 
     # -- scripting and inspection ----------------------------------------------------------
 
@@ -501,6 +600,10 @@ class FakeOpenAI:
             return await self._chat(conn, request)
         if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
             return await self._models(conn, path.removeprefix("/v1/models").lstrip("/"))
+        if method == "POST" and path == "/api/show":
+            return await self._native(conn, request, "ollama")
+        if method == "GET" and path.startswith("/api/v0/models/"):
+            return await self._native(conn, request, "lmstudio")
         return await self._send_error(
             conn, 404, f"Invalid URL ({method} {path})", "invalid_request_error", None
         )
@@ -527,6 +630,35 @@ class FakeOpenAI:
             "model_not_found",
         )
 
+    async def _native(
+        self, conn: _Connection, request: RecordedRequest, server: Literal["ollama", "lmstudio"]
+    ) -> bool:
+        """Ollama's ``POST /api/show`` or LM Studio's ``GET /api/v0/models/{id}``."""
+        behaviour = self.native_behaviour
+        if isinstance(behaviour, Hang):
+            await conn.gone.wait()
+            return False
+        if isinstance(behaviour, Fail):
+            return await self._send_fail(conn, behaviour)
+        if isinstance(self.native_body, bytes):
+            body = self.native_body
+            head = _head(200, {"Content-Type": "application/json"}, content_length=len(body))
+            return await conn.send(head + body)
+        if self.native_body is not None:
+            return await self._send_json(conn, 200, self.native_body)
+        if server == "lmstudio":
+            model_id = urllib.parse.unquote(request.path.removeprefix("/api/v0/models/"))
+            if model_id not in self.capabilities:
+                return await self._send_json(conn, 404, {"error": f"model '{model_id}' not found"})
+            return await self._send_json(
+                conn, 200, _lmstudio_model(model_id, self.capabilities[model_id])
+            )
+        asked = request.json if isinstance(request.json, dict) else {}
+        name = asked.get("model") or asked.get("name")
+        if not isinstance(name, str) or name not in self.capabilities:
+            return await self._send_json(conn, 404, {"error": f"model '{name}' not found"})
+        return await self._send_json(conn, 200, _ollama_show(name, self.capabilities[name]))
+
     async def _chat(self, conn: _Connection, request: RecordedRequest) -> bool:
         body = request.json
         if not isinstance(body, dict):
@@ -544,6 +676,8 @@ class FakeOpenAI:
         if isinstance(behaviour, Hang):
             await conn.gone.wait()
             return False
+        if isinstance(behaviour, IgnoresStream):
+            return await self._complete(conn, body, behaviour.reply)
         if not streaming:
             return await self._complete(conn, body, behaviour)
         self.active_streams += 1
@@ -555,9 +689,19 @@ class FakeOpenAI:
             self._notify()
 
     async def _complete(
-        self, conn: _Connection, body: dict[str, Any], behaviour: Reply | Cut | StreamError
+        self,
+        conn: _Connection,
+        body: dict[str, Any],
+        behaviour: Reply | Reasoning | Cut | StreamError | KeepAlive,
     ) -> bool:
         """Answer a non-streaming chat request."""
+        if isinstance(behaviour, KeepAlive):
+            if behaviour.then is None:
+                await conn.gone.wait()
+                return False
+            if not await conn.pause(behaviour.seconds):
+                return False
+            return await self._complete(conn, body, behaviour.then)
         if isinstance(behaviour, StreamError):
             return await self._send_error(
                 conn, 500, behaviour.message, behaviour.type, behaviour.code
@@ -566,9 +710,17 @@ class FakeOpenAI:
             await conn.pause(behaviour.delay * max(behaviour.after - 1, 0))
             conn.abort(reset=behaviour.how == "reset")
             return False
-        if not await conn.pause(behaviour.delay * max(len(behaviour.tokens) - 1, 0)):
+        output = _output(body, behaviour)
+        if not await conn.pause(behaviour.delay * max(len(output.pieces) - 1, 0)):
             return False
-        prompt, completion = behaviour.usage or _default_usage(body, behaviour.tokens)
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(text for kind, text in output.pieces if kind == "content"),
+            "refusal": None,
+        }
+        if isinstance(behaviour, Reasoning) and behaviour.style == "field":
+            thought = "".join(text for kind, text in output.pieces if kind == "reasoning")
+            message["reasoning_content"] = message["reasoning"] = thought
         completion_object = {
             "id": f"chatcmpl-fake{next(self._ids)}",
             "object": "chat.completion",
@@ -577,24 +729,25 @@ class FakeOpenAI:
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": "".join(behaviour.tokens),
-                        "refusal": None,
-                    },
+                    "message": message,
                     "logprobs": None,
-                    "finish_reason": behaviour.finish_reason,
+                    "finish_reason": output.finish_reason,
                 }
             ],
-            "usage": _usage(prompt, completion),
+            "usage": output.usage,
             "system_fingerprint": "fp_fake",
         }
         return await self._send_json(conn, 200, completion_object)
 
     async def _stream(
-        self, conn: _Connection, body: dict[str, Any], behaviour: Reply | Cut | StreamError
+        self,
+        conn: _Connection,
+        body: dict[str, Any],
+        behaviour: Reply | Reasoning | Cut | StreamError | KeepAlive,
+        *,
+        head_sent: bool = False,
     ) -> bool:
-        """Answer a streaming chat request."""
+        """Answer a streaming chat request (its head already sent if ``head_sent``)."""
         stream_options = body.get("stream_options")
         include_usage = isinstance(stream_options, dict) and bool(
             stream_options.get("include_usage")
@@ -617,25 +770,40 @@ class FakeOpenAI:
             payload.update(extra)
             return _sse(payload)
 
-        def token_chunk(index: int, token: str) -> bytes:
-            delta = {"role": "assistant", "content": token} if index == 0 else {"content": token}
+        def delta_chunk(index: int, kind: _PieceKind, text: str) -> bytes:
+            delta: dict[str, Any] = {"role": "assistant"} if index == 0 else {}
+            if kind == "reasoning":
+                delta |= {"content": None, "reasoning_content": text, "reasoning": text}
+            else:
+                delta["content"] = text
             return chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
 
-        if isinstance(behaviour, Cut):
-            tokens = behaviour.tokens[: behaviour.after]
-        elif isinstance(behaviour, StreamError):
-            tokens = behaviour.tokens_before
-        else:
-            tokens = behaviour.tokens
-        delay = behaviour.delay if isinstance(behaviour, Reply | Cut) else 0.0
+        if not head_sent:
+            headers = {
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            }
+            if not await conn.send(_head(200, headers, chunked=True)):
+                return False
+        if isinstance(behaviour, KeepAlive):
+            if not await self._keep_alive(conn, behaviour):
+                return False
+            assert behaviour.then is not None  # without one, _keep_alive never returns True
+            return await self._stream(conn, body, behaviour.then, head_sent=True)
 
-        headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
-        if not await conn.send(_head(200, headers, chunked=True)):
-            return False
-        for index, token in enumerate(tokens):
+        if isinstance(behaviour, Cut):
+            pieces: list[_Piece] = [("content", t) for t in behaviour.tokens[: behaviour.after]]
+        elif isinstance(behaviour, StreamError):
+            pieces = [("content", t) for t in behaviour.tokens_before]
+        else:
+            output = _output(body, behaviour)
+            pieces = output.pieces
+        delay = 0.0 if isinstance(behaviour, StreamError) else behaviour.delay
+
+        for index, (kind, text) in enumerate(pieces):
             if index and not await conn.pause(delay):
                 return False
-            if not await conn.send(_chunk(token_chunk(index, token))):
+            if not await conn.send(_chunk(delta_chunk(index, kind, text))):
                 return False
 
         if isinstance(behaviour, Cut):
@@ -650,20 +818,36 @@ class FakeOpenAI:
             error = _error_body(behaviour.message, behaviour.type, behaviour.code)
             return await conn.send(_chunk(_sse(error)) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
 
-        if tokens and not await conn.pause(delay):
+        if pieces and not await conn.pause(delay):
             return False
-        prompt, completion = behaviour.usage or _default_usage(body, tokens)
         finish = {
             "index": 0,
             "delta": {},
             "logprobs": None,
-            "finish_reason": behaviour.finish_reason,
+            "finish_reason": output.finish_reason,
         }
         tail = _chunk(chunk([finish]))
         if include_usage:
-            tail += _chunk(chunk([], usage=_usage(prompt, completion)))
+            tail += _chunk(chunk([], usage=output.usage))
         tail += _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
         return await conn.send(tail)
+
+    async def _keep_alive(self, conn: _Connection, behaviour: KeepAlive) -> bool:
+        """Send ``: keep-alive`` comments for ``behaviour.seconds`` (for ever without a
+        ``then``). True if the connection is still up afterwards."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + behaviour.seconds
+        interval = max(behaviour.interval, 0.001)
+        while True:
+            left = end - loop.time()
+            if behaviour.then is not None and left <= interval:
+                return await conn.pause(left)
+            if not await conn.pause(interval):
+                return False
+            if not await conn.send(_chunk(b": keep-alive\n\n")):
+                return False
+            self.keepalives += 1
+            self._notify()
 
     # -- plain responses -------------------------------------------------------------------
 
@@ -806,16 +990,110 @@ def _error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
+_PieceKind = Literal["reasoning", "content"]
+_Piece = tuple[_PieceKind, str]
+
+
+@dataclass(frozen=True)
+class _Output:
+    """What a model puts out for one request: its pieces in order, why it stopped, the usage."""
+
+    pieces: list[_Piece]
+    finish_reason: str
+    usage: dict[str, Any]
+
+
+def _output(body: dict[str, Any], behaviour: Reply | Reasoning) -> _Output:
+    """The output of ``behaviour`` for the request ``body`` (see :class:`Reasoning` for how it
+    honours the request's token limit; a :class:`Reply` does not)."""
+    if isinstance(behaviour, Reply):
+        prompt, completion = behaviour.usage or _default_usage(body, behaviour.tokens)
+        pieces: list[_Piece] = [("content", t) for t in behaviour.tokens]
+        return _Output(pieces, behaviour.finish_reason, _usage(prompt, completion))
+    if behaviour.style == "field":
+        thought: list[_Piece] = [("reasoning", t) for t in behaviour.reasoning]
+    else:
+        thought = [("content", t) for t in ("<think>", *behaviour.reasoning, "</think>")]
+    pieces = thought + [("content", t) for t in behaviour.tokens]
+    finish_reason = behaviour.finish_reason
+    limit = _output_limit(body)
+    if limit is not None and limit < len(pieces):
+        pieces, finish_reason = pieces[:limit], "length"
+    prompt, _ = _default_usage(body, [])
+    usage = _usage(prompt, len(pieces), reasoning=min(len(thought), len(pieces)))
+    return _Output(pieces, finish_reason, usage)
+
+
+def _output_limit(body: dict[str, Any]) -> int | None:
+    """The request's ``max_completion_tokens`` or ``max_tokens`` (the smaller if both)."""
+    limits = [
+        value
+        for value in (body.get("max_completion_tokens"), body.get("max_tokens"))
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    ]
+    return min(limits) if limits else None
+
+
+def _ollama_show(model: str, capabilities: list[str]) -> dict[str, Any]:
+    """What Ollama's ``/api/show`` answers for ``model`` (the parts that matter, and enough
+    of the rest to look real)."""
+    family = model.split(":", 1)[0]
+    families = [family, "clip"] if "vision" in capabilities else [family]
+    return {
+        "modelfile": f"FROM {model}\n",
+        "template": "{{ .Prompt }}",
+        "details": {
+            "parent_model": "",
+            "format": "gguf",
+            "family": family,
+            "families": families,
+            "parameter_size": "7.6B",
+            "quantization_level": "Q4_K_M",
+        },
+        "model_info": {
+            "general.architecture": family,
+            "general.parameter_count": 7_615_616_512,
+            f"{family}.context_length": 32768,
+        },
+        "capabilities": list(capabilities),
+        "modified_at": "2025-06-01T12:00:00.000000000Z",
+    }
+
+
+def _lmstudio_model(model: str, capabilities: list[str]) -> dict[str, Any]:
+    """What LM Studio's ``/api/v0/models/{id}`` answers for ``model``."""
+    if "vision" in capabilities:
+        kind = "vlm"
+    elif "embedding" in capabilities:
+        kind = "embeddings"
+    else:
+        kind = "llm"
+    return {
+        "id": model,
+        "object": "model",
+        "type": kind,
+        "publisher": "fake",
+        "arch": model.split("-", 1)[0],
+        "compatibility_type": "gguf",
+        "quantization": "Q4_K_M",
+        "state": "not-loaded",
+        "max_context_length": 32768,
+    }
+
+
 def _model_object(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "fake"}
 
 
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {
+def _usage(prompt: int, completion: int, *, reasoning: int | None = None) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if reasoning is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
 
 
 def _default_usage(body: dict[str, Any], tokens: list[str]) -> tuple[int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -13,7 +14,17 @@ import pytest
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from tests.fake_openai import Cut, Fail, FakeOpenAI, Hang, Reply, StreamError
+from tests.fake_openai import (
+    Cut,
+    Fail,
+    FakeOpenAI,
+    Hang,
+    IgnoresStream,
+    KeepAlive,
+    Reasoning,
+    Reply,
+    StreamError,
+)
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "You are a helpful assistant in a group chat."},  # 45 chars
@@ -462,3 +473,286 @@ async def test_a_crashing_handler_fails_close(client: AsyncOpenAI) -> None:
         await sdk.chat.completions.create(model="m", messages=MESSAGES)
     with pytest.raises(RuntimeError, match="handler crashed"):
         await fake.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Keep-alives, servers that ignore streaming, reasoning models
+
+
+async def test_keep_alive_comments_then_reply_in_the_same_stream(
+    fake: FakeOpenAI, client: AsyncOpenAI
+) -> None:
+    fake.script(KeepAlive(0.5, then=Reply(["Hi", "!"]), interval=0.05))
+    # The SDK's read timeout is shorter than the silence before the first token: only the
+    # comments keep the request alive, and the SDK yields nothing for them.
+    stream = await client.chat.completions.create(
+        model="m", messages=MESSAGES, stream=True, timeout=0.3
+    )
+    chunks = [chunk async for chunk in stream]
+    assert [c.choices[0].delta.content for c in chunks] == ["Hi", "!", None]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert fake.keepalives >= 5
+    assert len(fake.chat_requests) == 1
+    assert fake.disconnects == 0
+
+
+async def test_keep_alive_comments_on_the_wire(fake: FakeOpenAI) -> None:
+    fake.script(KeepAlive(0.25, then=Reply(["a"]), interval=0.1))
+    async with httpx2.AsyncClient(base_url=fake.base_url) as http:
+        response = await http.post(
+            "/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True}
+        )
+    text = response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert text.startswith(": keep-alive\n\n")
+    assert text.index(": keep-alive") < text.index("data: {") < text.index("data: [DONE]")
+    assert text.count(": keep-alive\n\n") == fake.keepalives
+
+
+async def test_keep_alive_for_ever_until_the_client_leaves(
+    fake: FakeOpenAI, client: AsyncOpenAI
+) -> None:
+    fake.script(KeepAlive(0, interval=0.02))
+    got: list[str] = []
+
+    async def read() -> None:
+        stream = await client.chat.completions.create(
+            model="m", messages=MESSAGES, stream=True, timeout=0.4
+        )
+        got.extend(await collect(stream))
+
+    reader = asyncio.create_task(read())
+    # Twice the SDK's read timeout of comments alone: its own timeout never fires, only a
+    # deadline of the caller's can end this.
+    await fake.wait_until(lambda: fake.keepalives >= 40 or reader.done(), 5)
+    assert not reader.done()
+    assert got == []
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    await fake.wait_disconnect(1)
+    await fake.wait_until(lambda: fake.active_streams == 0 and fake.open_connections == 0, 1)
+
+
+async def test_keep_alive_then_a_stream_error(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(KeepAlive(0.1, then=StreamError(["part"], "Upstream failed"), interval=0.04))
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    got: list[str] = []
+    with pytest.raises(openai.APIError) as caught:
+        async for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "")
+    assert got == ["part"]
+    assert caught.value.message == "Upstream failed"
+    assert fake.keepalives >= 1
+
+
+async def test_keep_alive_non_streaming(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(KeepAlive(0.2, then=Reply(["late"])), KeepAlive(0.2))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    completion = await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert completion.choices[0].message.content == "late"
+    assert loop.time() - started >= 0.2
+    with pytest.raises(openai.APITimeoutError):
+        await client.chat.completions.create(model="m", messages=MESSAGES, timeout=0.3)
+    assert fake.keepalives == 0  # nothing is sent before a JSON body
+    await fake.wait_disconnect(1)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+async def test_ignores_stream_answers_plain_json(
+    fake: FakeOpenAI, client: AsyncOpenAI, stream: bool
+) -> None:
+    fake.script(IgnoresStream(Reply(["Whole", " answer"], usage=(5, 2))))
+    async with httpx2.AsyncClient(base_url=fake.base_url) as http:
+        response = await http.post(
+            "/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": stream}
+        )
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"] == "Whole answer"
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens"] == 2
+    assert fake.active_streams == 0
+
+
+async def test_ignores_stream_through_the_sdk(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(IgnoresStream(Reply(["Whole"])))
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    # The SDK reads a JSON body as an event stream without events: it yields nothing, and
+    # only the content type tells the answer is in the body.
+    assert stream.response.headers["content-type"] == "application/json"
+    body = json.loads(await stream.response.aread())
+    assert body["choices"][0]["message"]["content"] == "Whole"
+    assert await collect(stream) == []
+
+
+async def test_reasoning_in_fields_streamed(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(Reasoning(["Paris", " is", " it."], ["Paris", "."]))
+    stream = await client.chat.completions.create(
+        model="m",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    thoughts = [(d.model_extra or {}).get("reasoning_content") for d in deltas]
+    assert thoughts == ["Paris", " is", " it.", None, None, None]
+    assert [(d.model_extra or {}).get("reasoning") for d in deltas[:3]] == thoughts[:3]
+    assert [d.content for d in deltas] == [None, None, None, "Paris", ".", None]
+    assert deltas[0].role == "assistant"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.completion_tokens == 5
+    assert usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.reasoning_tokens == 3
+
+
+async def test_reasoning_in_think_tags_streamed(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(Reasoning(["Hmm", "."], ["Yes"], style="think"))
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    assert "".join(await collect(stream)) == "<think>Hmm.</think>Yes"
+
+
+async def test_reasoning_not_streamed(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(
+        Reasoning(["Think", "ing"], ["Yes"]),
+        Reasoning(["Think", "ing"], ["Yes"], style="think", finish_reason="stop"),
+    )
+    field = await client.chat.completions.create(model="m", messages=MESSAGES)
+    message = field.choices[0].message
+    assert message.content == "Yes"
+    assert (message.model_extra or {})["reasoning_content"] == "Thinking"
+    assert (message.model_extra or {})["reasoning"] == "Thinking"
+    assert field.usage is not None
+    assert field.usage.completion_tokens == 3
+    think = await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert think.choices[0].message.content == "<think>Thinking</think>Yes"
+    assert think.choices[0].finish_reason == "stop"
+    assert think.usage is not None
+    assert think.usage.completion_tokens == 5  # the two tags count
+
+
+@pytest.mark.parametrize("limit", ["max_tokens", "max_completion_tokens"])
+async def test_reasoning_cut_by_the_token_limit_answers_nothing(
+    fake: FakeOpenAI, client: AsyncOpenAI, limit: str
+) -> None:
+    reasoning = ["The", " user", " asks", " whether", " I", " should", " answer"]
+    fake.script(
+        Reasoning(reasoning, ["yes"]),
+        Reasoning(reasoning, ["yes"], style="think"),
+        Reasoning(reasoning, ["yes"]),
+    )
+    limits = {limit: 4}  # sent as it is, whichever field the SDK would type
+    field = await client.chat.completions.create(model="m", messages=MESSAGES, extra_body=limits)
+    assert field.choices[0].message.content == ""
+    assert field.choices[0].finish_reason == "length"
+    assert (field.choices[0].message.model_extra or {})[
+        "reasoning_content"
+    ] == "The user asks whether"
+    assert field.usage is not None and field.usage.completion_tokens == 4
+
+    think = await client.chat.completions.create(model="m", messages=MESSAGES, extra_body=limits)
+    assert think.choices[0].message.content == "<think>The user asks"
+    assert think.choices[0].finish_reason == "length"
+
+    stream = await client.chat.completions.create(
+        model="m", messages=MESSAGES, stream=True, extra_body=limits
+    )
+    chunks = [chunk async for chunk in stream]
+    assert all(c.choices[0].delta.content is None for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == "length"
+    assert len(chunks) == 5  # four pieces of reasoning and the finishing chunk
+
+
+async def test_reasoning_with_room_to_answer(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(Reasoning(["a", "b"], ["yes", "!"]))
+    # Exactly enough: reasoning and answer fit, so the model stops by itself.
+    completion = await client.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4)
+    assert completion.choices[0].message.content == "yes!"
+    assert completion.choices[0].finish_reason == "stop"
+    fake.script(Reasoning(["a", "b"], ["yes", "!"]))
+    cut = await client.chat.completions.create(model="m", messages=MESSAGES, max_tokens=3)
+    assert cut.choices[0].message.content == "yes"
+    assert cut.choices[0].finish_reason == "length"
+
+
+async def test_reply_cut_at_the_length_limit(fake: FakeOpenAI, client: AsyncOpenAI) -> None:
+    fake.script(Reply(["It", " was"], finish_reason="length"))
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert [c.choices[0].delta.content for c in chunks] == ["It", " was", None]
+    assert [c.choices[0].finish_reason for c in chunks] == [None, None, "length"]
+    fake.script(Reply(["It", " was"], finish_reason="length"))
+    completion = await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert completion.choices[0].message.content == "It was"
+    assert completion.choices[0].finish_reason == "length"
+
+
+# --------------------------------------------------------------------------------------------
+# What a model can do: Ollama's /api/show and LM Studio's /api/v0/models/{id}
+
+
+async def test_ollama_show() -> None:
+    capabilities = {"llava": ["completion", "vision"], "qwen3": ["completion", "thinking", "tools"]}
+    async with (
+        FakeOpenAI(capabilities=capabilities) as fake,
+        httpx2.AsyncClient(base_url=fake.root_url) as http,
+    ):
+        assert fake.base_url == fake.root_url + "/v1"
+        llava = await http.post("/api/show", json={"model": "llava"})
+        assert llava.status_code == 200
+        assert llava.json()["capabilities"] == ["completion", "vision"]
+        assert "clip" in llava.json()["details"]["families"]
+        assert isinstance(llava.json()["model_info"], dict)
+        qwen = await http.post("/api/show", json={"name": "qwen3"})  # Ollama's older field
+        assert qwen.json()["capabilities"] == ["completion", "thinking", "tools"]
+        missing = await http.post("/api/show", json={"model": "gpt-4o"})
+        assert missing.status_code == 404
+        assert missing.json() == {"error": "model 'gpt-4o' not found"}
+        wrong_method = await http.get("/api/show")
+        assert wrong_method.status_code == 404
+        # Under /v1 there is no such endpoint, as with Ollama.
+        assert (await http.post("/v1/api/show", json={"model": "llava"})).status_code == 404
+    assert [(r.method, r.path) for r in fake.requests[:3]] == [("POST", "/api/show")] * 3
+    assert fake.requests[0].json == {"model": "llava"}
+
+
+async def test_lmstudio_model() -> None:
+    capabilities = {"qwen2-vl-7b-instruct": ["vision"], "llama-3.1-8b": ["completion"]}
+    async with (
+        FakeOpenAI(capabilities=capabilities) as fake,
+        httpx2.AsyncClient(base_url=fake.root_url) as http,
+    ):
+        vlm = await http.get("/api/v0/models/qwen2-vl-7b-instruct")
+        assert vlm.status_code == 200
+        assert (vlm.json()["id"], vlm.json()["type"]) == ("qwen2-vl-7b-instruct", "vlm")
+        llm = await http.get("/api/v0/models/llama-3.1-8b")
+        assert llm.json()["type"] == "llm"
+        missing = await http.get("/api/v0/models/nope")
+        assert missing.status_code == 404
+    assert fake.requests[0].path == "/api/v0/models/qwen2-vl-7b-instruct"
+
+
+async def test_native_endpoints_scripted(fake: FakeOpenAI) -> None:
+    fake.capabilities = {"llava": ["vision"]}
+    async with httpx2.AsyncClient(base_url=fake.root_url) as http:
+        fake.native_body = {"capabilities": "vision"}
+        wrong = await http.post("/api/show", json={"model": "anything"})
+        assert wrong.json() == {"capabilities": "vision"}
+        fake.native_body = b"\xff not json"
+        raw = await http.get("/api/v0/models/llava")
+        assert (raw.status_code, raw.content) == (200, b"\xff not json")
+        fake.native_behaviour = Fail(500, None, "boom")
+        failed = await http.post("/api/show", json={"model": "llava"})
+        assert failed.status_code == 500
+        fake.native_behaviour = Hang()
+        with pytest.raises(httpx2.ReadTimeout):
+            await http.post("/api/show", json={"model": "llava"}, timeout=0.1)
+    await fake.wait_disconnect(1)
+    assert fake.pending == 0  # the chat script is not touched

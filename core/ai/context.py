@@ -20,6 +20,7 @@ the room to show.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypedDict
@@ -52,6 +53,7 @@ __all__ = [
     "deliberation_messages",
     "job_for",
     "message_tokens",
+    "read_decision",
 ]
 
 FILES_SHARE = 0.75
@@ -95,6 +97,9 @@ class AnswerJob:
     room_name: str
     persona: str = ""
     files_in_context: tuple[SharedFile, ...] = ()
+    continues: str = ""
+    """A continuation: what the answers before it wrote, cut off at the model's length limit
+    (the model is asked to go on from there)."""
 
     def __post_init__(self) -> None:
         if any(not f.assistant for f in self.files_in_context):
@@ -211,16 +216,22 @@ def build_prompt(
     *,
     model: str = "",
     refused: Collection[FileId] = (),
+    images: bool | None = None,
 ) -> Prompt:
     """Chat messages for ``job`` within ``budget`` tokens (framing and request always kept),
     with the files of ``job.files_in_context`` that ``model`` can use (see the module
-    docstring) but those of ``refused`` (the provider refused them before). Pure, but it
-    counts the tokens of every file's text: call it off the event loop when files are large."""
+    docstring) but those of ``refused`` (the provider refused them before); ``images``:
+    whether the model takes images, where its provider said (None: judged by its name).
+    Pure, but it counts the tokens of every file's text: call it off the event loop when
+    files are large."""
     system: ChatMessage = {"role": "system", "content": _framing(job)}
     request = _as_message(job.request)
-    used = message_tokens(counter, system) + message_tokens(counter, request)
+    tail = _continuation(job, counter, budget // 2)
+    used = sum(message_tokens(counter, m) for m in (system, request, *tail))
     left = max(0, budget - used)
-    files, notices, files_used = _fit_files(job, counter, int(left * FILES_SHARE), model, refused)
+    files, notices, files_used = _fit_files(
+        job, counter, int(left * FILES_SHARE), model, refused, images
+    )
     left -= files_used
     used += files_used
     kept: list[ChatMessage] = []
@@ -242,16 +253,41 @@ def build_prompt(
     kept.reverse()
     sent = tuple(f.id for f in job.files_in_context if f.id in files)
     has_images = any(f.kind == "image" for f in job.files_in_context if f.id in files)
-    return Prompt([system, *kept, request], used, sent, tuple(notices), has_images)
+    return Prompt([system, *kept, request, *tail], used, sent, tuple(notices), has_images)
+
+
+CONTINUE_PROMPT = (
+    "Your reply above was cut off at the length limit. Continue it exactly where it stopped, "
+    "without repeating anything and without any preamble."
+)
+
+
+def _continuation(job: AnswerJob, counter: TokenCounter, room: int) -> list[ChatMessage]:
+    """For a continuation, the reply so far (its end, when all of it would take more than
+    ``room`` tokens) and the request to go on; else nothing."""
+    if not job.continues:
+        return []
+    text = job.continues
+    while len(text) > 1 and counter.text(text) > room:
+        text = text[len(text) // 4 :]  # the end matters: that is where it goes on from
+    return [
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": CONTINUE_PROMPT},
+    ]
 
 
 def _fit_files(
-    job: AnswerJob, counter: TokenCounter, room: int, model: str, refused: Collection[FileId]
+    job: AnswerJob,
+    counter: TokenCounter,
+    room: int,
+    model: str,
+    refused: Collection[FileId],
+    images: bool | None,
 ) -> tuple[dict[FileId, ChatMessage], list[FileNotice], int]:
     """The file messages that fit in ``room`` tokens by file id, the notices, and the tokens
     they take."""
-    sendable = files_to_send(job.files_in_context, model, refused=refused)
-    notices = unsent_notices(job.files_in_context, model, refused=refused)
+    sendable = files_to_send(job.files_in_context, model, refused=refused, images=images)
+    notices = unsent_notices(job.files_in_context, model, refused=refused, images=images)
     chosen: dict[FileId, ChatMessage] = {}
     used = 0
     for file in reversed([f for f in sendable if f.kind == "image"]):  # the newest first
@@ -345,6 +381,24 @@ def _text_of(message: ChatMessage) -> str:
     if isinstance(content, str):
         return content
     return "\n".join(p["text"] for p in content if p["type"] == "text")
+
+
+_THINKING = re.compile(r"<think(?:ing)?>.*?(?:</think(?:ing)?>|\Z)", re.DOTALL | re.IGNORECASE)
+_DECISION = re.compile(r"\b(YES|NO)\b", re.IGNORECASE)
+
+
+def read_decision(reply: str) -> bool | None:
+    """The yes/no in a model's reply to :func:`deliberation_messages`: True, False, or None
+    when it gave neither (a reasoning model may spend its tokens thinking and say nothing).
+
+    Reasoning written into the text (``<think>...</think>``, as some local models do, or an
+    unfinished ``<think>`` that ran out of tokens) is left out; of what remains, the last
+    YES or NO counts (a model may explain first, then decide)."""
+    answer = _THINKING.sub(" ", reply)
+    found = _DECISION.findall(answer)
+    if not found:
+        return None
+    return bool(found[-1].upper() == "YES")
 
 
 def deliberation_messages(

@@ -32,6 +32,7 @@ from core.protocol import (
 __all__ = [
     "MIN_ANSWER_TOKENS",
     "AnswerOutcome",
+    "AnswerTiming",
     "AssistantConfig",
     "AssistantDesk",
     "Refusal",
@@ -65,13 +66,25 @@ class AssistantConfig:
 
 
 @dataclass(frozen=True)
+class AnswerTiming:
+    """When an answer's text came, in seconds from the start of the request that wrote it
+    (the last one, when the relay had to ask again)."""
+
+    first_text: float | None  # None: no text came
+    finished: float
+
+
+@dataclass(frozen=True)
 class AnswerOutcome:
-    """How an answer ended, as the relay reports it."""
+    """How an answer ended, as the relay reports it. ``cut_off``: the model stopped at its
+    length limit (the answer is complete as far as it goes, but not finished)."""
 
     status: str  # "complete", "stopped", "interrupted" or "failed"
     text: str
     usage: Usage | None = None
     error: str | None = None
+    timing: AnswerTiming | None = None
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,9 @@ class Ticket:
     text: str = ""
     stopped_by: ParticipantId | None = None
     asked_at: float = 0.0  # when it was queued, as counted against the asker's quota
+    continues: AnswerId | None = None  # the cut-off answer this one goes on with
+    before: str = ""  # a continuation: everything the answers it continues wrote
+    cut_off: bool = False  # finished at the model's length limit
 
     def public(self) -> AnswerTicket:
         return AnswerTicket(self.answer_id, self.asked_by, self.asked_by_name)
@@ -166,12 +182,17 @@ class AssistantDesk:
 
     def enqueue(
         self, request: MessagePosted, asker: ParticipantId, asker_name: str, now: float,
-        regenerates: AnswerId | None = None,
+        regenerates: AnswerId | None = None, continues: Ticket | None = None,
     ) -> Ticket:  # fmt: skip
+        """Queue an answer to ``request``; ``continues``: the finished, cut-off answer it is
+        to go on with (it answers the same request)."""
         self._next_id += 1
         ticket = Ticket(
             AnswerId(f"a{self._next_id}"), request, asker, asker_name, regenerates, asked_at=now
         )
+        if continues is not None:
+            ticket.continues = continues.answer_id
+            ticket.before = continues.before + continues.text
         self.queue.append(ticket)
         self._asked_at.setdefault(asker, deque()).append(now)
         return ticket
@@ -192,15 +213,23 @@ class AssistantDesk:
         return offset
 
     def finish(
-        self, answer_id: AnswerId, usage: Usage | None, text: str | None = None
+        self,
+        answer_id: AnswerId,
+        usage: Usage | None,
+        text: str | None = None,
+        *,
+        cut_off: bool = False,
     ) -> Ticket | None:
-        """End the current answer; count its usage; remember it for regenerate. An answer
-        without text (``text``, its final text, or else what streamed) is given back to its
-        asker's quota."""
+        """End the current answer; count its usage; remember it for regenerate (and, when
+        the model ``cut_off`` it, for continuing). An answer without text (``text``, its
+        final text, or else what streamed) is given back to its asker's quota."""
         ticket = self.current
         if ticket is None or ticket.answer_id != answer_id:
             return None
         self.current = None
+        if text is not None:
+            ticket.text = text
+        ticket.cut_off = cut_off
         self.answers += 1
         self.add_usage(usage)
         if not (ticket.text if text is None else text):
@@ -221,6 +250,10 @@ class AssistantDesk:
             total.total_tokens + usage.total_tokens,
             total.estimated or usage.estimated,
         )
+
+    def finished(self, answer_id: AnswerId) -> Ticket | None:
+        """A finished answer still remembered, by id."""
+        return self._finished.get(answer_id)
 
     def find(self, answer_id: AnswerId) -> Ticket | None:
         """A current, queued or finished answer by id."""

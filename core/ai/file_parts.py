@@ -184,12 +184,17 @@ def image_url_bytes(file: SharedFile) -> int:
     return len(f"data:{file.mime};base64,") + 4 * -(-file.size // 3)
 
 
-def _why_not(file: SharedFile, model: str, refused: Collection[FileId]) -> str | None:
-    """Why ``file`` cannot go to ``model`` at all (whatever else goes with it), or None."""
+def _why_not(
+    file: SharedFile, model: str, refused: Collection[FileId], images: bool | None
+) -> str | None:
+    """Why ``file`` cannot go to ``model`` at all (whatever else goes with it), or None.
+    ``images``: whether the model takes images, as its provider said (None: not said)."""
     if file.id in refused:
         return f"the AI provider refused it (the model {model} may not take images like it)"
     if file.kind == "image":
-        if not takes_images(model):
+        if images is False:
+            return f"the model {model} does not take images"
+        if images is None and not takes_images(model):
             return f"the model {model} is not known to take images"
         if file.mime not in IMAGE_MIMES:
             kind = file.mime.rsplit("/", 1)[-1].upper()
@@ -209,7 +214,7 @@ def _why_not(file: SharedFile, model: str, refused: Collection[FileId]) -> str |
 
 
 def _plan(
-    files: Iterable[SharedFile], model: str, refused: Collection[FileId]
+    files: Iterable[SharedFile], model: str, refused: Collection[FileId], images: bool | None
 ) -> tuple[list[SharedFile], list[FileNotice]]:
     consented = [f for f in files if f.assistant]
     sent: list[SharedFile] = []
@@ -217,7 +222,7 @@ def _plan(
     image_bytes = 0
     # Newest first, so that when the images do not all fit in one request the latest go.
     for file in sorted(consented, key=lambda f: f.seq, reverse=True):
-        why = _why_not(file, model, refused)
+        why = _why_not(file, model, refused, images)
         if why is None and file.kind == "image":
             size = image_url_bytes(file)
             if image_bytes + size > MAX_REQUEST_IMAGE_BYTES:
@@ -240,23 +245,32 @@ def _not_sent(file: SharedFile, why: str) -> FileNotice:
 
 
 def files_to_send(
-    files: Sequence[SharedFile], model: str, *, refused: Collection[FileId] = ()
+    files: Sequence[SharedFile],
+    model: str,
+    *,
+    refused: Collection[FileId] = (),
+    images: bool | None = None,
 ) -> tuple[SharedFile, ...]:
     """The files of ``files`` that go to ``model``, in the order given: only those shared with
     ``assistant=True``, and of those the ones the model can use (see the module docstring),
-    but none of ``refused`` (files the provider refused before)."""
-    sent, _ = _plan(files, model, refused)
+    but none of ``refused`` (files the provider refused before). ``images``: whether the
+    model takes images, where its provider said (None: judged by :func:`takes_images`)."""
+    sent, _ = _plan(files, model, refused, images)
     by_id = {f.id for f in sent}
     return tuple(f for f in files if f.id in by_id)
 
 
 def unsent_notices(
-    files: Sequence[SharedFile], model: str, *, refused: Collection[FileId] = ()
+    files: Sequence[SharedFile],
+    model: str,
+    *,
+    refused: Collection[FileId] = (),
+    images: bool | None = None,
 ) -> list[FileNotice]:
     """A ``file_not_sent`` notice for each file of ``files`` shared with the assistant that
     :func:`files_to_send` leaves out, oldest first (files without consent get none: they
     are none of the assistant's business)."""
-    _, notices = _plan(files, model, refused)
+    _, notices = _plan(files, model, refused, images)
     return notices
 
 

@@ -31,15 +31,18 @@ import math
 import os
 import time
 import typing
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2  # the openai SDK's HTTP client
 import openai
+import pydantic
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.shared import ReasoningEffort
 
 from core.address import host_port
 from core.ai.context import ChatMessage
@@ -49,6 +52,7 @@ from core.protocol import Usage
 __all__ = [
     "PRESETS",
     "ChatProvider",
+    "Completion",
     "ConnectionReport",
     "InsecureKeyTransport",
     "Preset",
@@ -74,6 +78,8 @@ _NO_KEY_PLACEHOLDER = "no-key-placeholder"
 _OPENAI_ACCOUNT_HEADERS = ("OpenAI-Organization", "OpenAI-Project")
 # Statuses with which a server says it has no model list at all (rather than refusing us).
 _NO_MODEL_LIST_STATUSES = (404, 405, 501)
+# The most read of an answer that came whole although it was asked for as a stream.
+MAX_WHOLE_ANSWER_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,11 @@ class ProviderSettings:
     max_output_tokens: int = 1024
     request_timeout: float = 60.0
     connect_timeout: float = 5.0
+    # An answer is given up when the provider sends nothing for ``stall_limit`` seconds
+    # (keep-alive comments do not count), or when it has taken ``answer_deadline`` seconds
+    # in all, waits for retries included.
+    stall_limit: float = 120.0
+    answer_deadline: float = 300.0
     allow_key_over_http: bool = False  # the host confirmed: a key may go over plain http://
 
     def __post_init__(self) -> None:
@@ -285,6 +296,7 @@ class ProviderProblem(enum.StrEnum):
     BAD_REQUEST = "bad_request"
     IMAGES_REFUSED = "images_refused"
     INTERRUPTED = "interrupted"
+    DROPPED = "dropped"
 
 
 _WORDING = {
@@ -301,6 +313,9 @@ _WORDING = {
     ProviderProblem.BAD_REQUEST: "The AI provider refused the request.",
     ProviderProblem.IMAGES_REFUSED: "The AI provider refused the images sent to the model {model}.",
     ProviderProblem.INTERRUPTED: "The connection to the AI provider broke off mid-answer.",
+    ProviderProblem.DROPPED: (
+        "The connection to the AI provider broke off before the answer began."
+    ),
 }
 
 
@@ -322,10 +337,24 @@ class ProviderError(Exception):
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """A piece of a streamed answer: text, and at the end the usage (if the server sends it)."""
+    """A piece of a streamed answer: text, and at the end the usage (if the server sends it)
+    and why the model stopped (``finish_reason``: ``"stop"``, ``"length"``, ...).
+
+    A chunk may carry none of these (the model is reasoning, or the server sent an empty
+    delta): it still shows that the provider is working."""
 
     text: str = ""
     usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A non-streamed reply: its text, usage (if the server said) and why it ended."""
+
+    text: str
+    usage: Usage | None = None
+    finish_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -435,14 +464,25 @@ class ChatProvider:
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
-    ) -> AsyncIterator[StreamChunk]:
+    ) -> AsyncGenerator[StreamChunk, None]:
         """Stream a chat completion. Raises :class:`ProviderError`, before or during the stream.
 
-        Closing the generator (or cancelling its consumer) closes the HTTP stream. A stream
-        that ends without a finish reason was cut off (the SDK does not insist on ``[DONE]``)
-        and raises a :class:`ProviderError` of kind ``interrupted``. A request carrying
-        images that the provider refuses because of them raises one of kind
-        ``images_refused``, so the caller can ask again without them.
+        Every chunk the server sends is yielded, with or without text, so the caller can
+        tell a working provider from a stalled one (keep-alive comments yield nothing).
+        Closing the generator (or cancelling its consumer) closes the HTTP stream.
+
+        What can go wrong, and how it is reported:
+
+        * a stream that ends without a finish reason was cut off (the SDK does not insist on
+          ``[DONE]``): kind ``interrupted`` once text has come, ``dropped`` before;
+        * a broken connection: the same two kinds, by the same rule;
+        * an error event inside the stream: ``server`` before any text, ``interrupted``
+          (saying that the provider reported an error) after;
+        * a request carrying images that the provider refuses because of them:
+          ``images_refused``, so the caller can ask again without them.
+
+        A server that ignores ``stream: true`` and answers with one JSON completion is
+        understood: its whole answer comes as one chunk.
         """
         images = _has_images(messages)
         try:
@@ -456,51 +496,79 @@ class ChatProvider:
         except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
             raise self._translate(exc, images=images) from None
         finished = False
+        got_text = False
         try:
+            if not _is_event_stream(stream.response):
+                yield await self._whole_answer(stream.response)
+                return
             async for chunk in stream:
                 text = ""
+                reason = None
                 if chunk.choices:
                     text = chunk.choices[0].delta.content or ""
-                    finished = finished or chunk.choices[0].finish_reason is not None
-                usage = None
-                if chunk.usage is not None:
-                    usage = Usage(
-                        chunk.usage.prompt_tokens,
-                        chunk.usage.completion_tokens,
-                        chunk.usage.total_tokens,
-                    )
-                if text or usage:
-                    yield StreamChunk(text, usage)
+                    reason = chunk.choices[0].finish_reason
+                    finished = finished or reason is not None
+                got_text = got_text or bool(text)
+                yield StreamChunk(text, _usage(chunk.usage), reason)
             if not finished:
-                raise ProviderError(
-                    ProviderProblem.INTERRUPTED, self._wording(ProviderProblem.INTERRUPTED)
-                )
-        except (openai.OpenAIError, httpx2.HTTPError) as exc:  # the SDK does not wrap these
-            raise self._translate(exc, mid_stream=True) from None
+                raise self._error(_cut_problem(got_text))
+        # The SDK wraps neither httpx2's errors nor a chunk that is not JSON (or not a chunk):
+        # all of these are a stream that broke.
+        except (
+            openai.OpenAIError, httpx2.HTTPError, json.JSONDecodeError, pydantic.ValidationError
+        ) as exc:  # fmt: skip
+            raise self._translate(exc, mid_stream=True, got_text=got_text) from None
         finally:
             await stream.close()
 
+    async def _whole_answer(self, response: httpx2.Response) -> StreamChunk:
+        """The answer of a server that ignored ``stream: true``: one JSON ``chat.completion``
+        (read up to :data:`MAX_WHOLE_ANSWER_BYTES`). Raises :class:`ProviderError` (kind
+        ``dropped``) for a body that is not one."""
+        body = bytearray()
+        async for piece in response.aiter_bytes():
+            body += piece
+            if len(body) > MAX_WHOLE_ANSWER_BYTES:
+                log.info("the provider's non-streamed answer is too large")
+                raise self._error(ProviderProblem.DROPPED)
+        try:
+            reply = ChatCompletion.model_validate_json(bytes(body))
+        except pydantic.ValidationError:
+            log.info("the provider answered a streamed request with something else")
+            raise self._error(ProviderProblem.DROPPED) from None
+        log.info("the provider ignored stream: true; its answer came whole")
+        if not reply.choices:
+            return StreamChunk("", _usage(reply.usage), "stop")
+        choice = reply.choices[0]
+        return StreamChunk(choice.message.content or "", _usage(reply.usage), choice.finish_reason)
+
     async def complete(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int = 5
-    ) -> tuple[str, Usage | None]:
-        """A short non-streaming completion (for decisions) and its usage.
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 5,
+        reasoning_effort: ReasoningEffort = None,
+    ) -> Completion:
+        """A short non-streaming completion (for decisions). ``reasoning_effort`` goes only
+        to OpenAI's own API (other servers may refuse a parameter they do not know).
 
         Raises :class:`ProviderError`."""
+        effort: ReasoningEffort | openai.Omit = openai.omit
+        if reasoning_effort is not None and self.settings.preset == "openai":
+            effort = reasoning_effort
         try:
             reply = await self._client.chat.completions.create(
                 model=self.model,
                 messages=_typed(messages),
+                reasoning_effort=effort,
                 **self._limit(max_tokens),
             )
         except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
             raise self._translate(exc, images=_has_images(messages)) from None
         if not reply.choices or reply.choices[0].message is None:
-            return "", None
-        usage = None
-        if reply.usage is not None:
-            u = reply.usage
-            usage = Usage(u.prompt_tokens, u.completion_tokens, u.total_tokens)
-        return reply.choices[0].message.content or "", usage
+            return Completion("", _usage(reply.usage), None)
+        choice = reply.choices[0]
+        return Completion(choice.message.content or "", _usage(reply.usage), choice.finish_reason)
 
     def _limit(self, tokens: int) -> _TokenLimit:
         """OpenAI's newer (reasoning) models refuse ``max_tokens`` and want
@@ -514,16 +582,30 @@ class ChatProvider:
     def _wording(self, problem: ProviderProblem) -> str:
         return _WORDING[problem].format(model=self.model, where=_where(self.settings.base_url))
 
+    def _error(self, problem: ProviderProblem) -> ProviderError:
+        return ProviderError(problem, self._wording(problem))
+
     def _translate(
-        self, exc: BaseException, *, mid_stream: bool = False, images: bool = False
+        self,
+        exc: BaseException,
+        *,
+        mid_stream: bool = False,
+        got_text: bool = False,
+        images: bool = False,
     ) -> ProviderError:
         """Map an SDK exception to a :class:`ProviderError` with our own safe wording;
+        ``mid_stream``: it came while a stream was read, ``got_text``: after some text of it;
         ``images``: the request carried images."""
-        problem, retry_after = _classify(exc, mid_stream=mid_stream, images=images)
+        problem, retry_after = _classify(
+            exc, mid_stream=mid_stream, got_text=got_text, images=images
+        )
         if problem is ProviderProblem.AUTH and self.settings.api_key is None:
             problem = ProviderProblem.NO_KEY  # it wants a key, and none was sent
         log.info("provider call failed: %s (%s)", problem.value, type(exc).__name__)
-        return ProviderError(problem, self._wording(problem), retry_after=retry_after)
+        words = self._wording(problem)
+        if problem is ProviderProblem.INTERRUPTED and _is_error_event(exc):
+            words = "The AI provider reported an error mid-answer."
+        return ProviderError(problem, words, retry_after=retry_after)
 
 
 def _fixed_headers(settings: ProviderSettings, environ: Mapping[str, str]) -> dict[str, str]:
@@ -580,14 +662,18 @@ _IMAGE_WORDS = ("image", "vision", "multimodal")
 
 
 def _classify(
-    exc: BaseException, *, mid_stream: bool, images: bool = False
+    exc: BaseException, *, mid_stream: bool, got_text: bool = False, images: bool = False
 ) -> tuple[ProviderProblem, float | None]:
+    """What ``exc`` means. While a stream is read (``mid_stream``), a broken connection is
+    ``interrupted`` once text has come (``got_text``) and ``dropped`` before, and an error
+    event is ``interrupted`` after text and ``server`` before."""
+    cut = _cut_problem(got_text) if mid_stream else ProviderProblem.UNREACHABLE
     if isinstance(exc, ProviderError):
         return exc.problem, exc.retry_after
     if isinstance(exc, openai.APITimeoutError):
         return ProviderProblem.TIMEOUT, None
     if isinstance(exc, openai.APIConnectionError):
-        return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.UNREACHABLE), None
+        return cut, None
     if isinstance(exc, openai.APIStatusError):
         code = _error_code(exc)
         status = exc.status_code
@@ -620,9 +706,35 @@ def _classify(
         code = getattr(exc, "code", None)
         if code == "context_length_exceeded":
             return ProviderProblem.CONTEXT_TOO_LONG, None
-        return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.SERVER), None
+        return (ProviderProblem.INTERRUPTED if got_text else ProviderProblem.SERVER), None
     # httpx2's own errors, which the SDK lets through while a stream is read.
-    return (ProviderProblem.INTERRUPTED if mid_stream else ProviderProblem.UNREACHABLE), None
+    return cut, None
+
+
+def _cut_problem(got_text: bool) -> ProviderProblem:
+    """A stream that broke off: mid-answer, or before the answer began."""
+    return ProviderProblem.INTERRUPTED if got_text else ProviderProblem.DROPPED
+
+
+def _is_error_event(exc: BaseException) -> bool:
+    """Whether ``exc`` is the SDK's error for an error event inside a stream."""
+    return isinstance(exc, openai.APIError) and not isinstance(
+        exc, openai.APIStatusError | openai.APIConnectionError
+    )
+
+
+def _is_event_stream(response: httpx2.Response) -> bool:
+    """Whether ``response`` is a server-sent event stream (a server that ignores
+    ``stream: true`` answers ``application/json``). A response without a content type is
+    taken as a stream, as the SDK takes it."""
+    kind = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return kind != "application/json"
+
+
+def _usage(usage: CompletionUsage | None) -> Usage | None:
+    if usage is None:
+        return None
+    return Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
 
 
 def _model_ids(body: object) -> list[str] | None:

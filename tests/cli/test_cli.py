@@ -414,6 +414,29 @@ async def test_stop_in_the_terminal_follows_the_rooms_rule() -> None:
                 await proc.kill()
 
 
+async def test_an_answer_cut_at_the_length_limit_goes_on_with_continue() -> None:
+    async with FakeOpenAI(models=("llama3.2",)) as fake:
+        fake.script(Reply(["First half,"], finish_reason="length"), Reply([" second half."]))
+        env = {"OPENAI_API_KEY": "sk-cli-test-key", "OPENAI_BASE_URL": fake.base_url}
+        host, address, _key = await start_host("--provider", "compatible", env=env)
+        procs = [host]
+        try:
+            sam = await Process.start("gptgroup-chat", address, "--name", "Sam")
+            procs.append(sam)
+            await sam.expect("You joined")
+            await sam.type("/continue")
+            await sam.expect("! the last answer was not cut off: there is nothing to continue")
+            await sam.type("@assistant tell me")
+            await sam.expect(r"\] assistant: First half,$")
+            await sam.expect(r"\(cut off at the length limit: /continue asks for the rest\)")
+            await sam.type("/continue")
+            await sam.expect(r"\] assistant:  second half\.$")
+            assert fake.chat_requests[-1].json["messages"][-2]["content"] == "First half,"
+        finally:
+            for proc in procs:
+                await proc.kill()
+
+
 async def test_host_lists_models_and_refuses_bad_assistant_options() -> None:
     async with FakeOpenAI(models=("llama3.2", "qwen2.5")) as fake:
         lister = await Process.start(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,11 +67,12 @@ async def make_ai_room(
     *,
     base_url: str | None = None,
     timeout: float = 5.0,
+    provider_options: dict[str, Any] | None = None,
     **assistant: Any,
 ) -> AiRoom:
     settings = ProviderSettings.from_preset(
         "compatible", model="gpt-4o-mini", base_url=base_url or fake.base_url,
-        api_key=API_KEY, request_timeout=timeout, connect_timeout=1.0,
+        api_key=API_KEY, request_timeout=timeout, connect_timeout=1.0, **(provider_options or {}),
     )  # fmt: skip
     config = AssistantConfig(
         model=settings.model, provider=settings.label, provider_kind=settings.kind, **assistant
@@ -123,15 +125,25 @@ async def test_answer_streams_to_everyone_and_lands_in_history(ai: AiRoom) -> No
     assert late_final.text == "The harbour inn is lovely."
 
 
-async def test_deltas_are_coalesced_but_never_held_back(ai: AiRoom) -> None:
+async def test_each_piece_of_text_goes_out_at_once(ai: AiRoom) -> None:
     host, sam, _ = await ai.people()
-    ai.fake.script(Reply([f"w{i} " for i in range(60)]))  # a burst: few frames
+    ai.fake.script(Reply([f"w{i} " for i in range(60)]))  # a burst: nothing lost or repeated
     await sam[0].send("@assistant burst")
-    await finished(host[1])
+    final = await finished(host[1])
     burst_deltas = [e for e in host[1].events if isinstance(e, AnswerDelta)]
-    assert 1 <= len(burst_deltas) <= 10
-    ai.fake.script(Reply(["slow", " and", " steady"], delay=0.25))  # gaps: one frame each
+    grown = ""
+    for d in burst_deltas:
+        grown = grown[: d.offset] + d.text
+    assert grown == final.text == "".join(f"w{i} " for i in range(60))
+    assert 1 <= len(burst_deltas) <= 60
+    # Tokens half a second apart: each is on everyone's screen before the next is
+    # even sent (nothing waits out a window).
+    ai.fake.script(Reply(["slow", " and", " steady"], delay=0.5))
     await sam[0].send("@assistant slowly")
+    await host[1].wait_type(AnswerDelta, text="slow")
+    arrived = time.monotonic()
+    await host[1].wait_type(AnswerDelta, text=" and")
+    assert time.monotonic() - arrived > 0.25  # " and" was not yet sent when "slow" arrived
     await finished(host[1], text="slow and steady")
     slow_deltas = [e for e in host[1].events if isinstance(e, AnswerDelta)][len(burst_deltas) :]
     assert [d.text for d in slow_deltas] == ["slow", " and", " steady"]

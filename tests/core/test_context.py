@@ -8,6 +8,8 @@ import json
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.ai.context import (
     AnswerJob,
@@ -17,6 +19,7 @@ from core.ai.context import (
     deliberation_messages,
     job_for,
     message_tokens,
+    read_decision,
 )
 from core.ai.tokens import TokenCounter, context_window_for, load_cl100k_ranks
 from core.filetypes import FileKind
@@ -325,3 +328,30 @@ def test_deliberation_carries_no_file_contents() -> None:
     messages = deliberation_messages(files_job([notes], []), TokenCounter("m", "local"))
     raw = json.dumps(messages)
     assert "buy milk" not in raw and "notes.md" in raw and "image_url" not in raw
+
+
+@pytest.mark.parametrize(
+    ("reply", "decision"),
+    [
+        ("YES", True),
+        ("no.", False),
+        ("Yes, they are asking for help.", True),
+        ("The people are chatting. NO", False),
+        ("<think>Should it? Yes, maybe... no.</think>\nYES", True),
+        ("<thinking>they said yes</thinking> No", False),
+        ("<think>They asked whether it is yes or", None),  # ran out of tokens thinking
+        ("", None),
+        ("Maybe.", None),
+        ("yesterday nobody", None),  # words that merely start with yes or no
+    ],
+)
+def test_a_decision_is_read_past_the_models_reasoning(reply: str, decision: bool | None) -> None:
+    assert read_decision(reply) is decision
+
+
+@given(
+    thought=st.text(alphabet=st.characters(blacklist_characters="<>"), max_size=200),
+    answer=st.sampled_from(["YES", "NO", "yes", "No"]),
+)
+def test_whatever_a_model_thinks_its_last_word_decides(thought: str, answer: str) -> None:
+    assert read_decision(f"<think>{thought}</think>\n{answer}") is (answer.upper() == "YES")

@@ -20,6 +20,7 @@ from core.discovery import Discovery
 from core.hosting import RoomHost
 from core.room import RoomConfig
 from core.transcript import Entry
+from desktop.delegate import footer_text
 from desktop.join_dialogs import DisclosureDialog, JoinDialog
 from desktop.main_window import MainWindow
 from desktop.markdown import render
@@ -131,6 +132,32 @@ async def test_a_streamed_answer_grows_and_can_be_stopped(
     assert 0 < len(answer().text.split()) < 80
     await until(page.regenerate_button.isVisible)
     assert not page.stop_button.isVisible()
+
+
+async def test_an_answer_cut_at_the_length_limit_says_so_and_continues(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any], fake: FakeOpenAI
+) -> None:
+    fake.script(Reply(["The plan has three", " steps"], finish_reason="length"), Reply([": go."]))
+    window = await ai_window(prefs, keys, cleanup, fake)
+    page = window.chat
+    assert page is not None
+    page.send("@assistant the plan?")
+
+    def answers() -> list[Any]:
+        return [e for e in page.model.transcript.entries if e.kind == "answer"]
+
+    await until(lambda: answers() and answers()[0].status == "complete")
+    [cut] = answers()
+    assert "cut off at the length limit" in footer_text(cut)
+    await until(page.continue_button.isVisible)
+    page.continue_button.setFocus()
+    QTest.keyClick(page.continue_button, Qt.Key.Key_Space)  # by keyboard, as anyone may
+    await until(lambda: len(answers()) == 2 and answers()[1].status == "complete")
+    rest = answers()[1]
+    assert rest.text == ": go." and "continued from the answer above" in footer_text(rest)
+    assert "continued below" in footer_text(answers()[0])
+    assert not page.continue_button.isVisible()
+    assert page.regenerate_button.isVisible()
 
 
 async def test_kicked_and_closed_rooms_keep_the_transcript(

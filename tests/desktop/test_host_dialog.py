@@ -359,3 +359,22 @@ def test_the_join_dialogs_code_is_reached_by_tab(qtbot: QtBot) -> None:
     assert reached[-1] is dialog.code
     QTest.keyClicks(dialog.code, "1234 5678")
     assert join in tab_through(qtbot, dialog.code, join)
+
+
+def test_the_host_sets_how_long_an_answer_may_take(
+    qtbot: QtBot, prefs: Preferences, keys: KeyStore
+) -> None:
+    dialog = shown(qtbot, HostDialog(prefs, keys))
+    dialog.your_name.setText("Ana")
+    dialog.provider.setCurrentIndex(dialog.provider.findData("ollama"))
+    dialog.model.setEditText("llama3.2")
+    assert dialog.deadline.isVisible() and dialog.deadline.value() == 5  # minutes
+    dialog.deadline.setFocus()
+    dialog.deadline.selectAll()
+    QTest.keyClicks(dialog.deadline, "12")  # typed, as a keyboard user would
+    open_button(dialog).click()
+    settings = dialog.plan().provider
+    assert settings is not None and settings.answer_deadline == 12 * 60
+    dialog2 = shown(qtbot, HostDialog(prefs, keys))
+    dialog2.provider.setCurrentIndex(dialog2.provider.findData("none"))
+    assert not dialog2.deadline.isVisible()
