@@ -66,6 +66,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.discovery_times --rounds 5
 	tests/isolated.sh $(BIN)/python -m bench.fanout
+	tests/isolated.sh $(BIN)/python -m bench.assistant_latency
 	QT_QPA_PLATFORM=offscreen tests/isolated.sh $(BIN)/python -m bench.startup
 
 # Installs the Debian packages in $(1) that are missing (needs root; Debian or Ubuntu).

@@ -10,6 +10,15 @@ a participant that stops reading only ever delays itself. Two kinds of frames go
   holds anyway, serialised one at a time as the writer reaches them. A resume that never
   reads therefore costs a list of references, not a copy of the history per connection.
 
+The assistant's deltas (``answer_delta``) are live events that go out as they come: a
+connection whose writer is idle gets each one at once, in the frame serialised for everyone.
+Only while the writer is *behind* (suspended in a write, a ping or a close: the reader or the
+network has not taken what went before) does a delta join the one queued last, when that is
+of the same answer and ends where the new one starts, so a slow reader gets fewer, larger
+frames and loses no text. Such a merged frame is serialised by this connection alone, when
+written, and counted at exactly the bytes it will take (what its queued part cost, plus the
+new text as the frame spells it), so the budgets mean what they did.
+
 Below both, a *filler* (a download's ``file_data`` frames) is asked for one frame at a time,
 and only when nothing else waits: a frame queued meanwhile waits for one filler frame at
 most, and a file costs the host one frame's worth of memory per connection, not the file.
@@ -28,6 +37,7 @@ laggard), and a close that was to be sent after the queue gives up on the queue 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections import deque
@@ -37,7 +47,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from core.codec import serialize
-from core.protocol import ServerMessage, close_reason
+from core.protocol import AnswerDelta, AnswerId, ServerMessage, close_reason
 
 __all__ = [
     "CLOSE_GRACE",
@@ -74,6 +84,28 @@ class OutputBudget:
         return self.pending > self.max_bytes
 
 
+@dataclasses.dataclass(slots=True)
+class _MergedDelta:
+    """Deltas of one answer, contiguous, merged while queued: one frame when written."""
+
+    answer: AnswerId
+    offset: int
+    parts: list[str]  # joined only when written: merging stays linear in the text
+    end: int  # offset + the characters in ``parts``
+
+    def message(self) -> AnswerDelta:
+        return AnswerDelta(self.answer, self.offset, "".join(self.parts))
+
+
+@dataclasses.dataclass(slots=True)
+class _Queued:
+    """One frame waiting in a writer's queue."""
+
+    item: str | ServerMessage | _MergedDelta  # a frame, or what to serialise when written
+    size: int  # bytes counted against the budgets (0: catch-up, not counted)
+    delta: AnswerDelta | _MergedDelta | None = None  # a live delta, which a later one may join
+
+
 class ConnectionWriter:
     """Frames waiting to be written to one connection, and the task that writes them.
 
@@ -100,9 +132,13 @@ class ConnectionWriter:
         self._filler_sent = 0  # bytes of filler written
         self._filler_pinged = 0  # ... when the latest ping went
         self._filler_arrived = 0  # ... when the latest ping the reader answered went
-        self._frames: deque[tuple[str | ServerMessage, int]] = deque()
+        self._frames: deque[_Queued] = deque()
         self._pending = 0
         self._wake = asyncio.Event()
+        # True while the writer is suspended in a write, a ping or a close; not while it
+        # waits for work (or has yet to begin): what is queued then is written as soon as
+        # its task runs, in the frames serialised for everyone, so nothing needs merging.
+        self._behind = False
         self._close: tuple[int, str] | None = None
         self._flushing = False
         self._flush_deadline: asyncio.TimerHandle | None = None
@@ -118,14 +154,23 @@ class ConnectionWriter:
     def closing(self) -> bool:
         return self._close is not None
 
-    def put(self, frame: str, size: int) -> bool:
-        """Queue a live frame of ``size`` bytes. False if this reader has fallen too far
-        behind (the frame is then not queued)."""
+    @property
+    def queued_frames(self) -> int:
+        """Frames queued and not yet written (live and catch-up)."""
+        return len(self._frames)
+
+    def put(self, frame: str, size: int, *, delta: AnswerDelta | None = None) -> bool:
+        """Queue a live frame of ``size`` bytes (``delta``: the answer delta it is, which
+        lets it merge with the delta queued before it while this writer is behind; see the
+        module docstring). False if this reader has fallen too far behind (the frame is then
+        not queued)."""
         if self._close is not None:
             return True
+        if delta is not None and (merged := self._merge(delta, size)) is not None:
+            return merged
         if self._pending + size > self._max_pending:
             return False
-        self._frames.append((frame, size))
+        self._frames.append(_Queued(frame, size, delta))
         self._count(size)
         self._wake.set()
         return True
@@ -138,7 +183,7 @@ class ConnectionWriter:
     def put_catch_up(self, message: ServerMessage) -> None:
         """Queue ``message`` to be serialised when the writer reaches it (not counted)."""
         if self._close is None:
-            self._frames.append((message, 0))
+            self._frames.append(_Queued(message, 0))
             self._wake.set()
 
     def close(self, code: int, reason: str, *, flush: bool) -> None:
@@ -200,6 +245,34 @@ class ConnectionWriter:
         self._task = asyncio.create_task(self._close_now(*self._close))
         self._wake.set()
 
+    def _merge(self, delta: AnswerDelta, size: int) -> bool | None:
+        """Let ``delta`` (whose frame takes ``size`` bytes) join the delta queued last, if
+        the writer is behind and that one is of the same answer and ends where ``delta``
+        starts: True if it did, False if it would take this reader over its budget, None if
+        it cannot join (then it is queued as a frame of its own)."""
+        if not self._behind or not self._frames:
+            return None
+        last = self._frames[-1]
+        queued = last.delta
+        if queued is None or queued.answer != delta.answer:
+            return None
+        end = queued.end if isinstance(queued, _MergedDelta) else queued.offset + len(queued.text)
+        if end != delta.offset:
+            return None
+        # The merged frame is the queued one with the new text inside its quotes: it costs
+        # the new frame's bytes less what the new frame spends around its text.
+        extra = size - len(serialize(dataclasses.replace(delta, text="")).encode())
+        if self._pending + extra > self._max_pending:
+            return False
+        if not isinstance(queued, _MergedDelta):
+            queued = _MergedDelta(queued.answer, queued.offset, [queued.text], end)
+            last.item = last.delta = queued
+        queued.parts.append(delta.text)
+        queued.end += len(delta.text)
+        last.size += extra
+        self._count(extra)
+        return True
+
     def _count(self, size: int) -> None:
         self._pending += size
         self._budget.pending += size
@@ -209,13 +282,13 @@ class ConnectionWriter:
         self._count(-self._pending)
 
     async def _write(self) -> None:
+        self._behind = True
         try:
             while True:
                 while self._frames:
-                    item, size = self._frames.popleft()
-                    self._count(-size)
-                    text = item if isinstance(item, str) else serialize(item)
-                    if not await self._send(text):
+                    queued = self._frames.popleft()
+                    self._count(-queued.size)
+                    if not await self._send(_frame_text(queued.item)):
                         return
                 if self._close is not None:
                     await self._close_now(*self._close)
@@ -232,7 +305,11 @@ class ConnectionWriter:
                     await asyncio.sleep(0)
                     continue
                 self._wake.clear()
-                await self._wake.wait()
+                self._behind = False
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._behind = True
         except ConnectionClosed:
             pass
         except Exception:  # a bug here must not leave the socket and its slot open for ever
@@ -276,3 +353,12 @@ class ConnectionWriter:
                 await self._ws.close(code, reason)
         except TimeoutError:
             self._ws.transport.abort()
+
+
+def _frame_text(item: str | ServerMessage | _MergedDelta) -> str:
+    """The text of a queued frame, serialising it now if it was queued as a message."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, _MergedDelta):
+        return serialize(item.message())
+    return serialize(item)

@@ -55,6 +55,7 @@ from core.codec import serialize
 from core.connection_writer import CLOSE_GRACE, ConnectionWriter, OutputBudget
 from core.protocol import (
     PROTOCOL_VERSION,
+    AnswerDelta,
     AnswerId,
     CloseCode,
     ErrorCode,
@@ -421,14 +422,17 @@ class RoomServer:
                 if outbox is not None:
                     outbox.put_catch_up(action.message)
             return []
-        frame = serialize(action.message)
+        frame = serialize(action.message)  # once for everyone; a writer that is behind...
         size = len(frame.encode())
+        # ...may merge a delta into the one it still holds (see ConnectionWriter)
+        delta = action.message if isinstance(action.message, AnswerDelta) else None
         if log.isEnabledFor(logging.DEBUG):
             log.debug("> %s %s", ",".join(map(str, action.conns)) or "-", self._traced(frame))
         laggards = [
             conn
             for conn in action.conns
-            if (outbox := self._outboxes.get(conn)) is not None and not outbox.put(frame, size)
+            if (outbox := self._outboxes.get(conn)) is not None
+            and not outbox.put(frame, size, delta=delta)
         ]
         if self._budget.exceeded:  # the host as a whole holds too much: cut the worst reader
             open_ones = [c for c, w in self._outboxes.items() if not w.closing]

@@ -173,9 +173,11 @@ class MessageListModel(QAbstractListModel):
     order (a confirmed message of ours moves to its place: ``rowsMoved``).
 
     A streaming answer changes many times a second; its ``dataChanged`` is sent at most once
-    per frame (:data:`FRAME_MS`), with what it holds by then, so that views lay out and paint
-    it once per frame however fast the text arrives. Any other change to a row is sent at once
-    (with that row's waiting update first), and :meth:`flush_updates` sends what waits now.
+    per frame (:data:`FRAME_MS`), so that views lay out and paint it once per frame however
+    fast the text arrives: the first change after a quiet frame at once (a word that comes
+    alone is not held back), later ones at the end of the frame, with what the row holds by
+    then. Any other change to a row is sent at once (with that row's waiting update first),
+    and :meth:`flush_updates` sends what waits now.
 
     A shared file's row also shows what this app knows of the file (:meth:`file_view`,
     changed with :meth:`update_file`), and :data:`Roles.FILE_CARD` gives its card.
@@ -193,7 +195,7 @@ class MessageListModel(QAbstractListModel):
         self._frame = QTimer(self)
         self._frame.setSingleShot(True)
         self._frame.setInterval(self.FRAME_MS)
-        self._frame.timeout.connect(self.flush_updates)
+        self._frame.timeout.connect(self._frame_ended)
         self._files: dict[tuple[int, FileId], FileView] = {}  # by (epoch, file)
         self._file_rows: dict[tuple[int, FileId], str] = {}  # the row key of each file
         self.retry_kept: set[str] = set()  # our failed uploads' ids whose bytes are kept
@@ -277,6 +279,12 @@ class MessageListModel(QAbstractListModel):
             if row is not None:
                 self._changed(row)
 
+    def _frame_ended(self) -> None:
+        """Send what changed during the frame; another frame follows only if anything did."""
+        if self._waiting:
+            self.flush_updates()
+            self._frame.start()
+
     def _show(self, changes: list[Change]) -> None:
         for change in changes:
             if change.kind != "move":
@@ -294,8 +302,10 @@ class MessageListModel(QAbstractListModel):
             else:
                 entry = self._shown[change.index]
                 if entry.kind == "answer" and entry.status == "streaming":
-                    self._waiting[entry.key] = None
-                    if not self._frame.isActive():
+                    if self._frame.isActive():
+                        self._waiting[entry.key] = None  # sent when this frame ends
+                    else:
+                        self._changed(change.index)
                         self._frame.start()
                 else:
                     self._waiting.pop(entry.key, None)  # this update carries it

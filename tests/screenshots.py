@@ -50,6 +50,7 @@ from desktop.links import follow_link
 from desktop.main_window import MainWindow
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
+from desktop.usage_dialog import UsageDialog
 from desktop.verification import VerificationDialog
 from tests.desktop.hostile_room import MARKER, RewritingRelay
 from tests.fake_openai import FakeOpenAI, Reply
@@ -225,6 +226,7 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
         shown.close()
 
         await shoot_files(out, window, fake, sam, ben)
+        await shoot_cut_off_and_usage(out, window, fake)
 
         # Dee's window, when the host closes the room: the conversation stays, under a banner.
         dee = RoomClient(host.local_url(), "Dee", password=ROOM_CODE)
@@ -321,6 +323,32 @@ async def shoot_files(out: Path, window: MainWindow, fake: FakeOpenAI, sam: Room
     await asyncio.sleep(0.2)
     save(out, photo, "share-image")
     photo.close()
+
+
+async def shoot_cut_off_and_usage(out: Path, window: MainWindow, fake: FakeOpenAI) -> None:
+    """An answer the model cut at its length limit (with Continue), then Host controls →
+    Assistant usage…"""
+    chat = window.chat
+    assert chat is not None
+    cut = "Here is the full plan for the trip: first, book the train for Friday; second, "
+    fake.script(Reply([w + " " for w in cut.split(" ")], delay=0.005, finish_reason="length"))
+    chat.send("@assistant write the full plan for the trip")
+
+    def cut_off() -> bool:
+        return any(e.kind == "answer" and e.cut_off for e in chat.model.transcript.entries)
+
+    await until(cut_off)
+    await until(chat.continue_button.isVisible)
+    await asyncio.sleep(0.3)
+    chat.view.scrollToBottom()
+    await asyncio.sleep(0.2)
+    save(out, window, "chat-cut-off")
+    chat.on_usage_triggered()
+    await asyncio.sleep(0.3)
+    dialog = chat.findChild(UsageDialog)
+    assert dialog is not None
+    save(out, dialog, "assistant-usage")
+    dialog.close()
 
 
 async def shoot_hostile(app: QApplication, out: Path, prefs: Preferences) -> None:

@@ -51,6 +51,7 @@ from typing import Literal
 
 from core.ai.desk import AnswerOutcome
 from core.protocol import Usage
+from core.wording import answer_status_words
 
 __all__ = [
     "KEEP_ANSWERS",
@@ -377,11 +378,11 @@ def _dollars(price: float) -> str:
 
 
 def status_words(record: AnswerRecord) -> str:
-    """The record's status as people read it; "cut off" for an answer that stopped at the
-    model's length limit."""
+    """The record's status as the chat marks it ("cut off" for one that broke off, "no
+    answer" for a failure); "length limit" for one the model ended at its length limit."""
     if record.cut_off and record.status == "complete":
-        return "cut off"
-    return record.status
+        return "length limit"
+    return answer_status_words(record.status)
 
 
 def tokens_words(count: int | None, *, estimated: bool = False) -> str:

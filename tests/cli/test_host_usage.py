@@ -46,9 +46,9 @@ def test_usage_report_shows_totals_and_a_table_with_names_made_safe() -> None:
         "␛]52;c;cHduZWQ=…", "complete", "1,000", "200", "0.50", "s", "50.0", "$0.0003"
     ]  # the name cut to its column, the escape made visible  # fmt: skip
     assert rows[1].split()[1:] == [
-        "Sam", "cut", "off", "~50", "~400", "0.50", "s", "~100.0", "~$0.0002"
+        "Sam", "length", "limit", "~50", "~400", "0.50", "s", "~100.0", "~$0.0002"
     ]  # fmt: skip
-    assert rows[2].split()[1:] == ["Ana", "failed", "—", "—", "—", "—", "—"]
+    assert rows[2].split()[1:] == ["Ana", "no", "answer", "—", "—", "—", "—", "—"]
 
 
 def test_usage_report_without_answers_and_for_a_local_model() -> None:

@@ -183,7 +183,7 @@ def test_cut_off_answers_say_so() -> None:
     ledger = UsageLedger("gpt-4o-mini", "cloud", prices=PRICES)
     ledger.record_answer(answer(cut_off=True))
     ledger.record_answer(answer(status="interrupted"))
-    assert [status_words(r) for r in ledger.answers()] == ["cut off", "interrupted"]
+    assert [status_words(r) for r in ledger.answers()] == ["length limit", "cut off"]
 
 
 def test_words_for_numbers() -> None:

@@ -65,16 +65,21 @@ def test_a_streaming_answer_updates_only_its_own_row_once_a_frame(qtbot: Any) ->
     inserted: list[int] = []
     model.dataChanged.connect(lambda first, _last, _roles: rows.append(first.row()))
     model.rowsInserted.connect(lambda _p, first, _l: inserted.append(first))
-    for offset, piece in ((0, "Hel"), (3, "lo"), (5, "!")):
+    model.apply(AnswerDelta("a1", 0, "Hel"))
+    assert rows == [2]  # the first word after a quiet frame is shown at once
+    for offset, piece in ((3, "lo"), (5, "!")):
         model.apply(AnswerDelta("a1", offset, piece))
-    assert rows == []  # not yet: the deltas of one frame make one update
-    qtbot.waitUntil(lambda: rows == [2], timeout=1000)
+    assert rows == [2]  # the rest of the frame's deltas make one update, at its end
+    qtbot.waitUntil(lambda: rows == [2, 2], timeout=1000)
     assert model.index(2).data() == "Hello!"
-    model.apply(AnswerDelta("a1", 6, " More"))
-    model.apply(AnswerFinished(4, 4.0, "a1", "Hello! More.", "complete", "m", Usage(5, 2, 7)))
-    assert rows == [2, 2] and inserted == []  # the final text at once, the delta with it
     qtbot.wait(3 * MessageListModel.FRAME_MS)
-    assert rows == [2, 2]
+    assert rows == [2, 2]  # nothing changed: no more updates
+    model.apply(AnswerDelta("a1", 6, " More"))
+    assert rows == [2, 2, 2]  # after a quiet frame: at once again
+    model.apply(AnswerFinished(4, 4.0, "a1", "Hello! More.", "complete", "m", Usage(5, 2, 7)))
+    assert rows == [2, 2, 2, 2] and inserted == []  # the final text at once
+    qtbot.wait(3 * MessageListModel.FRAME_MS)
+    assert rows == [2, 2, 2, 2]
     answer = model.index(2).data(Roles.ENTRY)
     assert (answer.text, answer.status, answer.usage.total_tokens) == ("Hello! More.",
                                                                        "complete", 7)  # fmt: skip

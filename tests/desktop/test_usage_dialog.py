@@ -67,9 +67,9 @@ def test_the_dialog_shows_the_totals_and_every_answer_newest_first(qtbot: Any) -
     assert dialog.stack.currentWidget() is dialog.table
     assert not dialog.table.isColumnHidden(COST)
     assert dialog.table_model.rowCount() == 3
-    assert cells(dialog, 0)[1:] == ["—", "failed", "—", "—", "—", "—", "—"]
+    assert cells(dialog, 0)[1:] == ["—", "no answer", "—", "—", "—", "—", "—"]
     assert cells(dialog, 1)[1:] == [
-        "\u2068Ana\u2069", "cut off", "~50", "~400", "0.50 s", "~100.0", "~$0.0002"
+        "\u2068Ana\u2069", "length limit", "~50", "~400", "0.50 s", "~100.0", "~$0.0002"
     ]  # fmt: skip
     assert cells(dialog, 2)[1:] == ["\u2068Sam\u2069", "complete", "1,000", "200", "0.50 s",
                                     "50.0", "$0.0003"]  # fmt: skip
