@@ -403,7 +403,8 @@ def _read_commands(handle: Callable[[str], None]) -> Callable[[], None] | None:
         loop.remove_reader(fd)
         if retry is not None:
             retry.cancel()
-        signal.signal(signal.SIGTTIN, previous)
+        # None: the handler was not set from Python; the default is what it was.
+        signal.signal(signal.SIGTTIN, signal.SIG_DFL if previous is None else previous)
 
     def resume() -> None:
         nonlocal retry

@@ -504,7 +504,7 @@ class Regenerate:
 @dataclass(frozen=True)
 class ContinueAnswer:
     """Ask the assistant to go on with an answer the model cut off at its length limit
-    (``cut_off`` in its ``answer_finished``): the first answer's asker or the host."""
+    (``cut_off`` in its ``answer_finished``): that answer's asker or the host."""
 
     TYPE: ClassVar[str] = "continue_answer"
     answer: AnswerId = field(metadata={"max_len": MAX_ID_CHARS})

@@ -52,7 +52,7 @@ from core.admission import (
     network_key,
 )
 from core.ai.context import AnswerJob, job_for
-from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal, Ticket
+from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
 from core.ai.file_parts import files_to_send
 from core.answer_rights import may_control_answer
 from core.codec import parse_client_frame
@@ -411,6 +411,7 @@ class Room:
         self._refused_images: set[FileId] = set()
         # Whether the model takes images, as its provider said (None: judged by its name).
         self._model_images: bool | None = None
+        self._assistant_closing = False
         self._deliberate_again = False
         limits = config.limits
         self._files = FileStore(limits.max_file_bytes, limits.file_budget_bytes)
@@ -1329,7 +1330,7 @@ class Room:
     # ----------------------------------------------------------------- the assistant
 
     def answer_delta(self, answer_id: AnswerId, text: str) -> list[RoomAction]:
-        """More text of the answer being written (coalesced by the relay)."""
+        """More text of the answer being written, as the provider sent it."""
         text = strip_controls(text)  # the model's output must not drive anyone's terminal
         if self._desk is None or self._closed or not text:
             return []
@@ -1387,6 +1388,14 @@ class Room:
                 actions += self._deliberate(latest)
         return actions
 
+    def assistant_closing(self) -> None:
+        """The room is about to close: nothing more is asked of the assistant (the queue is
+        dropped; no answer or decision starts). The answer being written may still finish,
+        and is shown to everyone as it ends."""
+        self._assistant_closing = True
+        if self._desk is not None:
+            self._desk.queue.clear()
+
     def model_takes_images(self, images: bool | None) -> None:
         """What the provider said of the model: whether it takes images (None: it did not
         say, and the model's name decides). Later answers list their files by it."""
@@ -1425,7 +1434,7 @@ class Room:
     def _request_answer(
         self, conn: ConnId, participant: _Participant, request: MessagePosted, now: float,
         regenerates: AnswerId | None = None, explicit: bool = True,
-        continues: Ticket | None = None,
+        continues: AnswerId | None = None, before: str = "",
     ) -> list[RoomAction]:  # fmt: skip
         """Queue an answer for ``participant``; ``explicit`` requests (a mention, regenerate)
         are told why not, while ``always`` mode just lets the extra message be context."""
@@ -1441,13 +1450,17 @@ class Room:
                 return []
             return [self._error(conn, refusal.code, refusal.text, retry_after=refusal.retry_after)]
         self._desk.enqueue(
-            request, participant.id, participant.name, now, regenerates, continues=continues
-        )
+            request, participant.id, participant.name, now, regenerates,
+            continues=continues, before=before,
+        )  # fmt: skip
         return self._start_next_answer() or self._state_changed()
 
     def _start_next_answer(self) -> list[RoomAction]:
         """If the assistant is free and someone is waiting, start on the next answer."""
         assert self._desk is not None
+        if self._assistant_closing:
+            self._desk.queue.clear()
+            return []
         if self._desk.queue and self._desk.budget_spent():
             self._desk.queue.clear()  # everyone waiting was told when the budget ran out
             return self._state_changed()
@@ -1470,6 +1483,8 @@ class Room:
         return [*self._broadcast(started), *self._state_changed(), start]
 
     def _deliberate(self, posted: MessagePosted) -> list[RoomAction]:
+        if self._assistant_closing:
+            return []
         self._deliberating = posted.seq
         return [Deliberate(self._job(AnswerId(""), posted))]
 
@@ -1515,7 +1530,11 @@ class Room:
                     conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can regenerate it"
                 )
             ]
-        return self._request_answer(conn, participant, ticket.request, now, regenerates=answer_id)
+        # A continuation is regenerated as a continuation of the same cut answer.
+        return self._request_answer(
+            conn, participant, ticket.request, now, regenerates=answer_id,
+            continues=ticket.continues, before=ticket.before,
+        )  # fmt: skip
 
     def _continue(
         self, conn: ConnId, participant: _Participant, answer_id: AnswerId, now: float
@@ -1537,7 +1556,13 @@ class Room:
         if self._desk.finished(answer_id) is not ticket or not ticket.cut_off:
             words = "that answer was not cut off at the length limit: there is nothing to add"
             return [self._error(conn, ErrorCode.NOT_CUT_OFF, words)]
-        return self._request_answer(conn, participant, ticket.request, now, continues=ticket)
+        if ticket.continued:
+            words = "that answer is already being continued"
+            return [self._error(conn, ErrorCode.NOT_CUT_OFF, words)]
+        return self._request_answer(
+            conn, participant, ticket.request, now,
+            continues=answer_id, before=ticket.before + ticket.text,
+        )  # fmt: skip
 
     def _configure_assistant(self, conn: ConnId, message: ConfigureAssistant) -> list[RoomAction]:
         if self._desk is None:

@@ -256,6 +256,7 @@ class RoomServer:
         if self._learning is not None:
             self._learning.cancel()
         if self._relay is not None:
+            self.room.assistant_closing()  # no answer waiting in the queue starts now
             await self._relay.aclose()  # an answer being written ends as stopped, for all to see
         self._apply(self.room.close(reason))
         if self._ticker is not None:

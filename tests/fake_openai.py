@@ -48,6 +48,7 @@ __all__ = [
     "Hang",
     "IgnoresStream",
     "KeepAlive",
+    "Raw",
     "Reasoning",
     "RecordedRequest",
     "Reply",
@@ -235,7 +236,18 @@ class IgnoresStream:
     reply: Reply | Reasoning
 
 
-Behaviour = Reply | Reasoning | Fail | Cut | Hang | StreamError | KeepAlive | IgnoresStream
+@dataclass(frozen=True)
+class Raw:
+    """Exactly these bodies, whatever shape they have (the hostile server): for a streaming
+    request, each of ``events`` as one ``data:`` line (a ``str`` as it is, anything else as
+    JSON), then ``data: [DONE]``; for a non-streaming one (or with ``json_reply`` for both),
+    ``json_reply`` as the whole ``application/json`` body."""
+
+    events: tuple[object, ...] = ()
+    json_reply: object = None
+
+
+Behaviour = Reply | Reasoning | Fail | Cut | Hang | StreamError | KeepAlive | IgnoresStream | Raw
 
 
 # --------------------------------------------------------------------------------------------
@@ -678,6 +690,8 @@ class FakeOpenAI:
             return False
         if isinstance(behaviour, IgnoresStream):
             return await self._complete(conn, body, behaviour.reply)
+        if isinstance(behaviour, Raw):
+            return await self._raw(conn, behaviour, streaming)
         if not streaming:
             return await self._complete(conn, body, behaviour)
         self.active_streams += 1
@@ -687,6 +701,17 @@ class FakeOpenAI:
         finally:
             self.active_streams -= 1
             self._notify()
+
+    async def _raw(self, conn: _Connection, raw: Raw, streaming: bool) -> bool:
+        if not streaming or raw.json_reply is not None:
+            return await self._send_json(conn, 200, raw.json_reply)
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        data = b"".join(
+            _chunk(f"data: {e}\n\n".encode() if isinstance(e, str) else _sse(e)) for e in raw.events
+        )
+        return await conn.send(
+            _head(200, headers, chunked=True) + data + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+        )
 
     async def _complete(
         self,

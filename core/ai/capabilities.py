@@ -6,8 +6,9 @@ model accepts, so :func:`detect_capabilities` asks where an answer exists, in th
 * **OpenAI's API** (the ``openai`` preset, or any preset pointed at ``api.openai.com``): no
   request at all; OpenAI's documented model ids (:func:`openai_model_capabilities`) decide,
   source ``"model id"``;
-* **Ollama** (the ``ollama`` preset, and any other server, since an Ollama is often set up as
-  a plain compatible server): ``POST {root}/api/show`` with ``{"model": name}``, whose
+* **Ollama** (the ``ollama`` preset, and any other server on this machine or the LAN, since
+  an Ollama is often set up as a plain compatible server; never a cloud one):
+  ``POST {root}/api/show`` with ``{"model": name}``, whose
   ``capabilities`` list says ``"vision"`` and ``"thinking"``; source ``"provider"``;
 * **LM Studio** (the ``lmstudio`` preset): ``GET {root}/api/v0/models/{model}``, whose
   ``type`` is ``"vlm"`` for a model that takes images (it says nothing about reasoning, so
@@ -146,6 +147,10 @@ async def detect_capabilities(
         return openai_model_capabilities(model) or from_name(model)
     if not _credentials_may_go(settings):
         log.info("capabilities not asked: the credentials would cross the network unencrypted")
+        return from_name(model)
+    if settings.preset not in ("ollama", "lmstudio") and settings.kind != "local":
+        # A cloud gateway is no Ollama, and a path outside its base URL (which the provider
+        # never calls) may be another service entirely: the key does not go there.
         return from_name(model)
     try:
         async with asyncio.timeout(timeout):

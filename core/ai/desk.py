@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 FINISHED_MEMORY = 200  # answers remembered for regenerate
+# What a continuation keeps of the answers it continues: far more than one request can send of
+# them (the end matters), and a bound on what a long chain of continuations holds.
+CONTINUED_CHARS = 100_000
 # Below this many tokens of the room's budget, an answer could say next to nothing (the
 # question itself costs tokens too): the budget counts as spent.
 MIN_ANSWER_TOKENS = 32
@@ -107,8 +110,9 @@ class Ticket:
     stopped_by: ParticipantId | None = None
     asked_at: float = 0.0  # when it was queued, as counted against the asker's quota
     continues: AnswerId | None = None  # the cut-off answer this one goes on with
-    before: str = ""  # a continuation: everything the answers it continues wrote
+    before: str = ""  # a continuation: the end of what the answers it continues wrote
     cut_off: bool = False  # finished at the model's length limit
+    continued: bool = False  # cut off, and a continuation of it is queued or has text
 
     def public(self) -> AnswerTicket:
         return AnswerTicket(self.answer_id, self.asked_by, self.asked_by_name)
@@ -182,17 +186,22 @@ class AssistantDesk:
 
     def enqueue(
         self, request: MessagePosted, asker: ParticipantId, asker_name: str, now: float,
-        regenerates: AnswerId | None = None, continues: Ticket | None = None,
+        regenerates: AnswerId | None = None, continues: AnswerId | None = None,
+        before: str = "",
     ) -> Ticket:  # fmt: skip
-        """Queue an answer to ``request``; ``continues``: the finished, cut-off answer it is
-        to go on with (it answers the same request)."""
+        """Queue an answer to ``request``. A continuation names the cut-off answer it goes on
+        with (``continues``; it answers the same request) and carries what the answers before
+        it wrote (``before``: only its last :data:`CONTINUED_CHARS` are kept, which is more
+        than a request can send); that answer counts as continued while this one may still
+        write something."""
         self._next_id += 1
         ticket = Ticket(
             AnswerId(f"a{self._next_id}"), request, asker, asker_name, regenerates, asked_at=now
         )
         if continues is not None:
-            ticket.continues = continues.answer_id
-            ticket.before = continues.before + continues.text
+            ticket.continues = continues
+            ticket.before = before[-CONTINUED_CHARS:]
+            self._set_continued(continues, True)
         self.queue.append(ticket)
         self._asked_at.setdefault(asker, deque()).append(now)
         return ticket
@@ -234,6 +243,8 @@ class AssistantDesk:
         self.add_usage(usage)
         if not (ticket.text if text is None else text):
             self._uncount(ticket)
+            if ticket.continues is not None:  # it added nothing: the cut answer may go on
+                self._set_continued(ticket.continues, False)
         self._finished[answer_id] = ticket
         while len(self._finished) > FINISHED_MEMORY:
             self._finished.popitem(last=False)
@@ -270,8 +281,15 @@ class AssistantDesk:
             if ticket.answer_id == answer_id:
                 self.queue.remove(ticket)
                 self._uncount(ticket)
+                if ticket.continues is not None:
+                    self._set_continued(ticket.continues, False)
                 return ticket
         return None
+
+    def _set_continued(self, answer_id: AnswerId, continued: bool) -> None:
+        cut = self._finished.get(answer_id)
+        if cut is not None:
+            cut.continued = continued
 
     def _uncount(self, ticket: Ticket) -> None:
         """Give ``ticket``'s question back to its asker's quota."""

@@ -32,16 +32,14 @@ import os
 import time
 import typing
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx2  # the openai SDK's HTTP client
 import openai
-import pydantic
 from openai import AsyncOpenAI
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam
 from openai.types.shared import ReasoningEffort
 
 from core.address import host_port
@@ -491,6 +489,14 @@ class ChatProvider:
                 messages=_typed(messages),
                 stream=True,
                 stream_options={"include_usage": True},
+                # The caller's stall limit decides how long a silence may last (the SDK's read
+                # timeout would end it first, and keep-alives would reset it); this is only a
+                # backstop.
+                timeout=openai.Timeout(
+                    self.settings.request_timeout,
+                    connect=self.settings.connect_timeout,
+                    read=max(self.settings.request_timeout, self.settings.stall_limit + 30),
+                ),
                 **self._limit(max_tokens or self.settings.max_output_tokens),
             )
         except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
@@ -502,21 +508,16 @@ class ChatProvider:
                 yield await self._whole_answer(stream.response)
                 return
             async for chunk in stream:
-                text = ""
-                reason = None
-                if chunk.choices:
-                    text = chunk.choices[0].delta.content or ""
-                    reason = chunk.choices[0].finish_reason
-                    finished = finished or reason is not None
-                got_text = got_text or bool(text)
-                yield StreamChunk(text, _usage(chunk.usage), reason)
+                piece = _piece(chunk, "delta")
+                finished = finished or piece.finish_reason is not None
+                got_text = got_text or bool(piece.text)
+                yield piece
             if not finished:
                 raise self._error(_cut_problem(got_text))
-        # The SDK wraps neither httpx2's errors nor a chunk that is not JSON (or not a chunk):
-        # all of these are a stream that broke.
-        except (
-            openai.OpenAIError, httpx2.HTTPError, json.JSONDecodeError, pydantic.ValidationError
-        ) as exc:  # fmt: skip
+        # The SDK wraps neither httpx2's errors nor a chunk that is not JSON, nor checks that
+        # a chunk has the shape of one (a ValueError from _piece): all of these are a stream
+        # that broke.
+        except (openai.OpenAIError, httpx2.HTTPError, ValueError, RecursionError) as exc:
             raise self._translate(exc, mid_stream=True, got_text=got_text) from None
         finally:
             await stream.close()
@@ -526,21 +527,18 @@ class ChatProvider:
         (read up to :data:`MAX_WHOLE_ANSWER_BYTES`). Raises :class:`ProviderError` (kind
         ``dropped``) for a body that is not one."""
         body = bytearray()
-        async for piece in response.aiter_bytes():
-            body += piece
+        async for part in response.aiter_bytes():
+            body += part
             if len(body) > MAX_WHOLE_ANSWER_BYTES:
                 log.info("the provider's non-streamed answer is too large")
                 raise self._error(ProviderProblem.DROPPED)
         try:
-            reply = ChatCompletion.model_validate_json(bytes(body))
-        except pydantic.ValidationError:
+            whole = _piece(json.loads(bytes(body)), "message")
+        except (ValueError, RecursionError):  # not JSON, or not a completion
             log.info("the provider answered a streamed request with something else")
             raise self._error(ProviderProblem.DROPPED) from None
         log.info("the provider ignored stream: true; its answer came whole")
-        if not reply.choices:
-            return StreamChunk("", _usage(reply.usage), "stop")
-        choice = reply.choices[0]
-        return StreamChunk(choice.message.content or "", _usage(reply.usage), choice.finish_reason)
+        return replace(whole, finish_reason=whole.finish_reason or "stop")
 
     async def complete(
         self,
@@ -565,10 +563,11 @@ class ChatProvider:
             )
         except openai.OpenAIError as exc:  # anything else is a bug of ours: let it be seen
             raise self._translate(exc, images=_has_images(messages)) from None
-        if not reply.choices or reply.choices[0].message is None:
+        try:
+            piece = _piece(reply, "message")
+        except ValueError:  # a reply whose text is not text: no reply
             return Completion("", _usage(reply.usage), None)
-        choice = reply.choices[0]
-        return Completion(choice.message.content or "", _usage(reply.usage), choice.finish_reason)
+        return Completion(piece.text, piece.usage, piece.finish_reason)
 
     def _limit(self, tokens: int) -> _TokenLimit:
         """OpenAI's newer (reasoning) models refuse ``max_tokens`` and want
@@ -731,10 +730,44 @@ def _is_event_stream(response: httpx2.Response) -> bool:
     return kind != "application/json"
 
 
-def _usage(usage: CompletionUsage | None) -> Usage | None:
+def _field(value: object, name: str) -> object:
+    """``value.name`` of an SDK object (built from the server's JSON without checking it) or
+    ``value[name]`` of a plain dict; None when there is none."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _piece(chunk: object, part: Literal["delta", "message"]) -> StreamChunk:
+    """What a streamed chunk (``part`` "delta") or a whole completion ("message") says: the
+    text of its first choice, why it ended, its usage. The server's JSON is not to be
+    trusted: raises ``ValueError`` for one of another shape (text that is not text)."""
+    choices = _field(chunk, "choices")
+    text: object = None
+    reason: object = None
+    if isinstance(choices, list) and choices:
+        first = choices[0]
+        text = _field(_field(first, part), "content")
+        reason = _field(first, "finish_reason")
+    elif choices is not None and not isinstance(choices, list):
+        raise ValueError("choices is not a list")
+    if text is not None and not isinstance(text, str):
+        raise ValueError("the text of a choice is not text")
+    return StreamChunk(
+        text or "", _usage(_field(chunk, "usage")), reason if isinstance(reason, str) else None
+    )
+
+
+def _usage(usage: object) -> Usage | None:
+    """The token counts the server reported, when they are counts (whole, not negative:
+    a negative count would give tokens back to the room's budget)."""
     if usage is None:
         return None
-    return Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+    counts = [_field(usage, k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        return None
+    prompt, completion, total = typing.cast("list[int]", counts)
+    return Usage(prompt, completion, total)
 
 
 def _model_ids(body: object) -> list[str] | None:

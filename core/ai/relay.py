@@ -42,6 +42,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from openai.types.shared import ReasoningEffort
+
 from core.ai.capabilities import ModelCapabilities, detect_capabilities, from_name
 from core.ai.context import (
     AnswerJob,
@@ -180,8 +182,10 @@ class AiRelay:
         """Begin writing ``job``'s answer in the background. ``tokens_left``: what is left
         of the room's token budget (None: no budget); the request and its reply stay within
         it, or the provider is not asked."""
-        if self._closed:  # the room is closing: the provider is gone
-            self._sink.answer_finished(job.answer_id, AnswerOutcome("stopped", ""))
+        if self._closed:  # the room is closing: the provider is gone (reported later, not
+            # from inside the room's own call)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._sink.answer_finished, job.answer_id, AnswerOutcome("stopped", ""))
             return
         task = asyncio.create_task(self._answer(job, tokens_left), name=f"answer {job.answer_id}")
         self._answers[job.answer_id] = task
@@ -206,7 +210,9 @@ class AiRelay:
     def deliberate(self, job: AnswerJob) -> None:
         """Ask the model whether the assistant should answer ``job.request`` (auto mode)."""
         if self._closed:
-            self._sink.deliberated(job.request.seq, False, None)
+            asyncio.get_running_loop().call_soon(
+                self._sink.deliberated, job.request.seq, False, None
+            )
             return
         self._track(asyncio.create_task(self._deliberate(job), name="deliberate"))
 
@@ -293,7 +299,12 @@ class AiRelay:
             self._finish(answer, "stopped", None)
         except Exception:  # a bug must not leave the room waiting for ever
             log.exception("answer %s failed unexpectedly", job.answer_id)
-            self._finish(answer, "failed", "The assistant ran into an error.")
+            words = "The assistant ran into an error."
+            try:
+                self._finish(answer, "failed", words)
+            except Exception:  # not even what it wrote can be reported: report that it ended
+                log.exception("answer %s could not be reported", job.answer_id)
+                self._sink.answer_finished(job.answer_id, AnswerOutcome("failed", "", None, words))
         finally:
             self._answers.pop(job.answer_id, None)
 
@@ -414,8 +425,11 @@ class AiRelay:
                     log.info("the decision ran out of tokens: asking as a reasoning model")
                     self._reasons = True
             if decision is None and self._reasons:
+                # A reasoning effort only where the model is known to take one (OpenAI refuses
+                # it for other models).
+                effort: ReasoningEffort = "low" if self.capabilities.reasoning else None
                 reply = await self.provider.complete(
-                    messages, max_tokens=REASONING_DECISION_TOKENS, reasoning_effort="low"
+                    messages, max_tokens=REASONING_DECISION_TOKENS, reasoning_effort=effort
                 )
                 spent += [reply.usage] if reply.usage else []
                 decision = read_decision(reply.text)

@@ -331,13 +331,17 @@ async def test_server_error_then_success(ai: AiRoom) -> None:
     assert (final.status, final.text) == ("complete", "Recovered.")
 
 
-async def test_timeout(make_room: RoomFactory, fake: FakeOpenAI) -> None:
-    ai = await make_ai_room(make_room, fake, timeout=0.5)
+async def test_a_provider_that_never_answers_is_given_up(
+    make_room: RoomFactory, fake: FakeOpenAI
+) -> None:
+    # The stall limit, not the SDK's read timeout (0.5 s here), decides how long a silence
+    # may last.
+    ai = await make_ai_room(make_room, fake, timeout=0.5, provider_options={"stall_limit": 1.0})
     host, sam, bob = await ai.people()
     fake.script(Hang())
     await sam[0].send("@assistant hello")
     final = await finished(host[1])
-    assert final.status == "failed" and "too long" in (final.error or "")
+    assert final.status == "failed" and "sent nothing for 1 second" in (final.error or "")
     await humans_still_chat(bob, sam)
 
 

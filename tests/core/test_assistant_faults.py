@@ -18,6 +18,7 @@ from core.protocol import (
     AnswerDelta,
     AnswerFinished,
     AnswerStarted,
+    AssistantStateChanged,
     ErrorCode,
     ErrorMessage,
     Notice,
@@ -30,7 +31,7 @@ from tests.core.test_assistant import (  # noqa: F401 (the fixture)
     humans_still_chat,
     make_ai_room,
 )
-from tests.fake_openai import Cut, FakeOpenAI, Hang, Reply, StreamError
+from tests.fake_openai import Cut, FakeOpenAI, Hang, Raw, Reply, StreamError
 
 
 async def answers(inbox: Any, count: int, timeout: float = 10.0) -> list[AnswerFinished]:
@@ -180,3 +181,97 @@ async def test_closing_the_room_cuts_the_answer_upstream_first(
     assert stopped.status == "stopped" and stopped.text.startswith("w0 ")
     await closing
     silent.transport.abort()
+
+
+def chunk(delta: object, finish: object = None, **extra: object) -> dict[str, object]:
+    """One chat.completion.chunk, of any shape the test wants."""
+    return {
+        "id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        chunk({"content": 123}),
+        chunk({"content": ["a"]}),
+        chunk(None),
+        {"choices": "nope"},
+        "{not json",
+    ],
+)
+async def test_a_chunk_of_the_wrong_shape_is_a_broken_stream_not_a_stuck_room(
+    ai: AiRoom, bad: object
+) -> None:
+    host, sam, bob = await ai.people()
+    ai.fake.script(Raw((bad,)), Reply(["Fine."]))
+    await sam[0].send("@assistant go")
+    final = await finished(host[1])
+    assert (final.status, final.text) == ("complete", "Fine.")  # asked again, as for a 5xx
+    # After some text, the same breaks the answer off, keeping that text, never asking again.
+    ai.fake.script(Raw((chunk({"content": "Before "}), bad)))
+    await sam[0].send("@assistant again")
+    [_, second] = await answers(host[1], 2)
+    assert (second.status, second.text) == ("interrupted", "Before ")
+    assert len(ai.fake.chat_requests) == 3
+    await humans_still_chat(bob, sam)
+
+
+async def test_negative_usage_is_not_believed(ai: AiRoom) -> None:
+    host, sam, _ = await ai.people()
+    usage = {"prompt_tokens": -500, "completion_tokens": -7, "total_tokens": -507}
+    ai.fake.script(Raw((chunk({"content": "Hi"}), chunk({}, "stop"), chunk({}, usage=usage))))
+    await sam[0].send("@assistant go")
+    final = await finished(host[1])
+    assert final.text == "Hi" and final.usage is not None
+    assert final.usage.estimated and final.usage.total_tokens > 0
+
+
+async def test_a_whole_answer_of_a_looser_shape_is_still_read(ai: AiRoom) -> None:
+    host, sam, _ = await ai.people()
+    loose = {"choices": [{"message": {"role": "assistant", "content": "All of it."}}]}
+    ai.fake.script(Raw(json_reply=loose))
+    await sam[0].send("@assistant go")
+    final = await finished(host[1])
+    assert (final.status, final.text) == ("complete", "All of it.")
+    assert len(ai.fake.chat_requests) == 1
+
+
+async def test_closing_a_room_with_a_queue_starts_nothing_more(ai: AiRoom) -> None:
+    host, sam, bob = await ai.people()
+    ai.fake.script(Reply([f"w{i} " for i in range(100)], delay=0.1))
+    await sam[0].send("@assistant first")
+    await host[1].wait_type(AnswerDelta)
+    await bob[0].send("@assistant second")
+    await host[0].send("@assistant third")
+    await host[1].wait_for(
+        lambda e: isinstance(e, AssistantStateChanged) and len(e.state.waiting) == 2
+    )
+    await ai.room.server.close()
+    started = [e for e in host[1].events if isinstance(e, AnswerStarted)]
+    ended = [e for e in host[1].events if isinstance(e, AnswerFinished)]
+    assert len(started) == 1 and [e.status for e in ended] == ["stopped"]
+    assert len(ai.fake.chat_requests) == 1
+
+
+async def test_a_cut_answer_is_continued_once_and_a_continuation_regenerates_as_one(
+    ai: AiRoom,
+) -> None:
+    _, sam, _ = await ai.people()
+    ai.fake.script(Reply(["One, two,"], finish_reason="length"), Reply([" three."], delay=0.3))
+    await sam[0].send("@assistant count")
+    [cut] = await answers(sam[1], 1)
+    await sam[0].continue_answer(cut.answer)
+    await sam[1].wait_type(AnswerStarted, continues=cut.answer)
+    await sam[0].continue_answer(cut.answer)  # a second one while the first is under way
+    again = await sam[1].wait_type(ErrorMessage, code=ErrorCode.NOT_CUT_OFF)
+    assert "already being continued" in again.message
+    [_, rest] = await answers(sam[1], 2)
+    ai.fake.script(Reply([" three!"]))
+    await sam[0].regenerate(rest.answer)
+    regenerated = await sam[1].wait_type(AnswerStarted, regenerates=rest.answer)
+    assert regenerated.continues == cut.answer
+    [*_, last] = await answers(sam[1], 3)
+    assert last.text == " three!"
+    assert ai.fake.chat_requests[-1].json["messages"][-2]["content"] == "One, two,"

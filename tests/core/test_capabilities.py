@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gzip
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -102,6 +103,16 @@ async def test_any_server_answering_api_show_is_asked(fake: FakeOpenAI) -> None:
     proxied = fake.base_url.removesuffix("/v1") + "/ollama/v1/"
     await detect_capabilities(settings_for("compatible", proxied, "qwen3"))
     assert [r.path for r in fake.requests] == ["/api/show", "/ollama/api/show"]
+
+
+async def test_a_cloud_gateway_is_not_asked_outside_its_base_url(fake: FakeOpenAI) -> None:
+    """A compatible server in the cloud is no Ollama: its key does not go to a path the
+    provider never calls (which may be another service behind the same host)."""
+    cloud = dataclasses.replace(
+        settings_for("compatible", fake.base_url, "qwen3", api_key="sk-gateway"), kind="cloud"
+    )
+    found = await detect_capabilities(cloud)
+    assert found.source == "name" and fake.requests == []
 
 
 # ---------------------------------------------------------------------- LM Studio
