@@ -21,8 +21,8 @@ PACKAGE_SYSTEM_PACKAGES := dpkg-dev libwayland-client0 libwayland-cursor0 libway
 
 PACKAGE_STAMP := $(VENV)/.installed-package
 
-.PHONY: run host test lint typecheck unit fuzz bench screenshots system-deps lock clean \
-	package package-deps package-test
+.PHONY: run host test lint typecheck unit fuzz bench bench-smoke screenshots system-deps lock \
+	clean package package-deps package-test
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GPT Group needs Python 3.11 or newer: make PYTHON=python3.12 ...")'
@@ -59,15 +59,15 @@ fuzz: $(STAMP)
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen tests/isolated.sh $(BIN)/python -m tests.screenshots
 
-# Benchmarks, on demand (not part of make test). Discovery needs root for its namespaces.
-# bench.startup also times the frozen app when `make package` has built it.
+# Benchmarks, on demand (not part of make test): each in processes of its own, then one table
+# (also written to build/bench/results.json; see docs/performance.md). Discovery and the
+# host's start-up need root for their namespaces. bench.startup also times the frozen app
+# when `make package` has built it. bench-smoke runs each at a size that takes seconds.
 bench: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.chat_view
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.streaming
-	$(BIN)/python -m bench.discovery_times --rounds 5
-	tests/isolated.sh $(BIN)/python -m bench.fanout
-	tests/isolated.sh $(BIN)/python -m bench.assistant_latency
-	QT_QPA_PLATFORM=offscreen tests/isolated.sh $(BIN)/python -m bench.startup
+	tests/isolated.sh $(BIN)/python -m bench.run_all $(ARGS)
+
+bench-smoke: $(STAMP)
+	tests/isolated.sh $(BIN)/python -m bench.run_all --smoke $(ARGS)
 
 # Installs the Debian packages in $(1) that are missing (needs root; Debian or Ubuntu).
 define apt-install

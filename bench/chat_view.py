@@ -3,6 +3,7 @@
 Run on demand, offscreen (``make bench`` runs it with the discovery benchmark):
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m bench.chat_view
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m bench.chat_view --smoke --json out.json
 
 It appends messages to the app's real model and view (``MessageListModel`` shown by
 ``ChatView`` with ``MessageDelegate``, which follows the newest message) and, as the baseline
@@ -15,22 +16,27 @@ streamed answer takes to update at 10,000 rows than at 500.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtWidgets import QApplication, QTextBrowser
 
+from bench.report import Row, write_json
 from core.protocol import AnswerDelta, AnswerStarted, MessagePosted
 from desktop.app import make_application
 from desktop.chat_view import ChatView
 from desktop.models import MessageListModel
 
 TOTAL = 10_000
-SAMPLE = 200
+SMOKE_TOTAL = 600  # --smoke: seconds, not a minute
+SAMPLE = 200  # appends timed at the start and at the end (at most a tenth of the total)
+SMALL = 500  # rows of the small transcript a streamed answer is compared in
 TEXTS = [
     "Sounds good to me!",
     "Could we meet at **noon** instead? The `north` entrance is easier.",
@@ -46,35 +52,38 @@ def timed(step: object) -> float:
     return time.perf_counter() - start
 
 
-def ours(app: QApplication) -> tuple[list[float], list[float], list[float], list[float]]:
+def ours(
+    app: QApplication, total: int
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    sample = min(SAMPLE, total // 10)
     model = MessageListModel()
     view = ChatView()
     view.setModel(model)
     view.resize(700, 600)
     view.show()
     early, late = [], []
-    for seq in range(1, TOTAL + 1):
+    for seq in range(1, total + 1):
         event = MessagePosted(seq, 1_000_000 + seq, f"p{seq % 5}", f"Person {seq % 5}",
                               TEXTS[seq % len(TEXTS)])  # fmt: skip
 
         def step(event: MessagePosted = event) -> None:
             model.apply(event)  # the view follows it by itself
 
-        if seq <= SAMPLE:
+        if seq <= sample:
             early.append(timed(step))
-        elif seq > TOTAL - SAMPLE:
+        elif seq > total - sample:
             late.append(timed(step))
         else:
             step()
             if seq % 500 == 0:
                 app.processEvents()
     assert view.following and view.first_shown > 0  # at the bottom, laying out a window
-    stream_late = stream(model, view, TOTAL + 1)
+    stream_late = stream(model, view, total + 1)
     small = MessageListModel()
     view.setModel(small)
-    for seq in range(1, 501):
+    for seq in range(1, SMALL + 1):
         small.apply(MessagePosted(seq, seq, "p1", "P", TEXTS[seq % len(TEXTS)]))
-    stream_early = stream(small, view, 501)
+    stream_early = stream(small, view, SMALL + 1)
     return early, late, stream_early, stream_late
 
 
@@ -94,16 +103,17 @@ def stream(model: MessageListModel, view: ChatView, seq: int) -> list[float]:
     return times
 
 
-def baseline() -> tuple[list[float], list[float]]:
+def baseline(total: int) -> tuple[list[float], list[float]]:
+    sample = min(SAMPLE, total // 10)
     log = QTextBrowser()
     log.resize(700, 600)
     log.show()
     early, late = [], []
-    for seq in range(1, TOTAL + 1):
+    for seq in range(1, total + 1):
         text = f"Person {seq % 5}: {TEXTS[seq % len(TEXTS)]}"
-        if seq <= SAMPLE:
+        if seq <= sample:
             early.append(timed(lambda text=text: log.append(text)))
-        elif seq > TOTAL - SAMPLE:
+        elif seq > total - sample:
             late.append(timed(lambda text=text: log.append(text)))
         else:
             log.append(text)
@@ -114,22 +124,35 @@ def ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
 
-def main() -> int:
-    app = make_application(sys.argv)
-    base_early, base_late = baseline()
-    our_early, our_late, stream_early, stream_late = ours(app)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_TOTAL} messages")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results there too")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    total = SMOKE_TOTAL if args.smoke else TOTAL
+    app = make_application(sys.argv[:1])
+    base_early, base_late = baseline(total)
+    our_early, our_late, stream_early, stream_late = ours(app, total)
     print(f"append at the start: ours {ms(our_early):.2f} ms, QTextBrowser {ms(base_early):.2f} ms")
-    print(f"append at {TOTAL:,}: ours {ms(our_late):.2f} ms, QTextBrowser {ms(base_late):.2f} ms")
-    print(f"growth from start to {TOTAL:,}: ours x{ms(our_late) / ms(our_early):.2f}, "
+    print(f"append at {total:,}: ours {ms(our_late):.2f} ms, QTextBrowser {ms(base_late):.2f} ms")
+    print(f"growth from start to {total:,}: ours x{ms(our_late) / ms(our_early):.2f}, "
           f"QTextBrowser x{ms(base_late) / ms(base_early):.2f}")  # fmt: skip
     print(
-        f"at {TOTAL:,} messages, ours appends in {ms(our_late) / ms(base_late):.2f}x the time "
+        f"at {total:,} messages, ours appends in {ms(our_late) / ms(base_late):.2f}x the time "
         "of the QTextBrowser baseline"
     )
     print(
         f"streamed answer update: x{ms(stream_late) / ms(stream_early):.2f} the time at "
-        f"{TOTAL:,} rows as at 500 ({ms(stream_late):.2f} ms vs {ms(stream_early):.2f} ms)"
+        f"{total:,} rows as at {SMALL} ({ms(stream_late):.2f} ms vs {ms(stream_early):.2f} ms)"
     )
+    if args.json is not None:
+        rows = [
+            Row("chat view", f"append a message at {total:,}", ms(our_late), ms(base_late),
+                "ms", "QTextBrowser"),
+            Row("chat view", f"streamed answer update at {total:,} rows", ms(stream_late),
+                ms(stream_early), "ms", f"the same at {SMALL} rows"),
+        ]  # fmt: skip
+        write_json(args.json, rows, messages=total)
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Run on demand, on loopback only (``make bench`` runs it with the other benchmarks):
 
-    .venv/bin/python -m bench.fanout                          # 50 and 200 clients, 10 s each
+    .venv/bin/python -m bench.fanout                          # 50, 100, 200 clients, 10 s each
     .venv/bin/python -m bench.fanout --clients 20 --seconds 5
+    .venv/bin/python -m bench.fanout --smoke --json out.json  # seconds: the harness works
 
 N clients each post a chat message at a steady pace below the room's per-participant rate
 (by default one every 1.5 times the room's minimum interval, 1.5 s, staggered so that the
@@ -34,10 +35,12 @@ resident size with N idle clients minus with none, over N, where "none" is after
 came and went, so that what a server sets up once is not counted. (asyncio gives every TLS
 connection a 256 KiB read buffer, which the TLS floor keeps and the room cuts to 64 KiB.)
 The results that compare across machines are the ratios: room / TLS floor (what the room's
-own work costs) and TLS floor / plain floor (what TLS itself costs). Fewer frames delivered
-than offered, or more (a backlog from the warm-up), means the machine was saturated: the
-clients share it, and the delays are then mostly queueing. The delays are also what other
-work on the machine disturbs most; CPU per frame and memory stay steady from run to run.
+own work costs) and TLS floor / plain floor (what TLS itself costs); the targets, at 200
+clients: p99 delay and CPU per delivered frame at most 1.3 times the TLS floor's. Fewer
+frames delivered than offered, or more (a backlog from the warm-up), means the machine was
+saturated: the clients share it, and the delays are then mostly queueing. The delays are
+also what other work on the machine disturbs most; CPU per frame and memory stay steady from
+run to run.
 
 Linux only: every 127.0.0.N is loopback there, and the server reads its size from /proc.
 """
@@ -67,6 +70,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from bench.report import Row, write_json
 from core.accept_gate import raise_open_files_limit
 from core.client import Ended, Reconnecting, RoomClient, SendFailed
 from core.codec import serialize
@@ -88,14 +92,17 @@ DEFAULT_INTERVAL = 1.5 * MIN_INTERVAL
 FILLER = "see you at noon by the north entrance, bring the maps"
 ROOT = Path(__file__).resolve().parents[1]
 LINE_LIMIT = 1 << 28  # the clients' report carries every delay they measured
+TARGET_RATIO = 1.3  # p99 delay and CPU per frame, room / TLS floor, at TARGET_CLIENTS
+TARGET_CLIENTS = 200
 START_WAIT = 30.0  # seconds a server process may take to listen
 JOIN_WAIT_PER_CLIENT = 0.25  # plus START_WAIT, for a client process to join all its clients
 JOIN_CONCURRENCY = 16  # joins under way at once in one client process
-SETTLE_QUIET = 1.0  # after the joins, a client process waits for this long a quiet...
-SETTLE_MAX = 30.0  # ...but no longer than this, before it says it is ready
+# After the joins and after the run, a client process waits for this long a quiet (--quiet)...
+QUIET = 1.0
+SETTLE_MAX = 30.0  # ...but no longer than this after the joins, before it says it is ready
+DRAIN_MAX = 15.0  # ...and than this after the end of the run
 LEAD = 0.5  # seconds between telling the clients the plan and its start
-DRAIN_QUIET = 1.0  # after the run, a client process waits for this long a quiet...
-DRAIN_MAX = 15.0  # ...but no longer than this after the end of the run
+SMOKE = {"clients": [4], "seconds": 1.0, "interval": MIN_INTERVAL, "quiet": 0.2}
 STOP_WAIT = 15.0  # seconds a process may take to close its sockets and end
 
 
@@ -453,10 +460,10 @@ async def cpu_between(t0: float, t1: float) -> float:
 
 
 async def exercise(
-    guests: list[Guest], tally: Tally, interval: float, total: int
+    guests: list[Guest], tally: Tally, interval: float, total: int, quiet: float
 ) -> dict[str, object]:
     """Run the plan in ``tally`` (a warm-up of one interval, then the window) and return the
-    report for the orchestrating process."""
+    report for the orchestrating process, once no frame has come for ``quiet`` seconds."""
     start = tally.t0 - interval  # after the warm-up, every client is sending
     busy = asyncio.create_task(cpu_between(tally.t0, tally.t1))
     try:
@@ -466,7 +473,7 @@ async def exercise(
                 for guest in guests
             )
         )
-        await tally.settle(DRAIN_QUIET, tally.t1 + DRAIN_MAX)
+        await tally.settle(quiet, tally.t1 + DRAIN_MAX)
         return {
             "cpu": await busy,
             "delivered": tally.delivered,
@@ -495,14 +502,14 @@ async def run_clients(args: argparse.Namespace) -> int:
             report({"error": failure})
             return 2
         # The joins' last events (each join goes to everyone) have reached everyone.
-        await tally.settle(SETTLE_QUIET, clock() + SETTLE_MAX)
+        await tally.settle(args.quiet, clock() + SETTLE_MAX)
         report({"ready": len(guests)})
         line = await commands.readline()
         if not line:
             return 0
         plan = json.loads(line)
         tally.t0, tally.t1 = plan["t0"], plan["t1"]
-        run = asyncio.create_task(exercise(guests, tally, args.interval, args.total))
+        run = asyncio.create_task(exercise(guests, tally, args.interval, args.total, args.quiet))
         done = asyncio.create_task(commands.read())  # the orchestrating process is done with us
         await asyncio.wait({run, done}, return_when=asyncio.FIRST_COMPLETED)
         if not run.done():  # it stopped the run: end now, not at the end of the run
@@ -662,7 +669,7 @@ async def measure(kind: str, n: int, args: argparse.Namespace) -> Result:
         processes = min(args.client_processes, n)
         common = ["--role", "clients", "--kind", kind, "--port", str(hello["port"]),
                   "--fingerprint", hello["fingerprint"], "--total", str(n),
-                  "--interval", repr(args.interval)]  # fmt: skip
+                  "--interval", repr(args.interval), "--quiet", repr(args.quiet)]  # fmt: skip
         if args.room_client and kind == "room":  # the floors speak no room protocol
             common.append("--room-client")
         for p in range(processes):
@@ -759,10 +766,11 @@ async def orchestrate(args: argparse.Namespace) -> int:
         " clients in the room",
         flush=True,
     )
+    every: dict[int, dict[str, Result]] = {}
     try:
         for n in args.clients:
             print(f"{n} clients:", flush=True)
-            results: dict[str, Result] = {}
+            results = every[n] = {}
             for kind in KINDS:
                 results[kind] = await measure(kind, n, args)
                 print(describe(results[kind]), flush=True)
@@ -770,20 +778,64 @@ async def orchestrate(args: argparse.Namespace) -> int:
     except BenchError as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
+    if args.json is not None:
+        details = {
+            str(n): {k: summary(r) for k, r in results.items()} for n, results in every.items()
+        }
+        write_json(args.json, table_rows(every), results=details)
     return 0
+
+
+def summary(r: Result) -> dict[str, float]:
+    """One server's figures, for the JSON."""
+    return {
+        "frames_per_second": r.rate, "offered_per_second": r.offered,
+        "p50_ms": r.p50 * 1e3, "p99_ms": r.p99 * 1e3, "cpu_us_per_frame": r.cpu_per_frame * 1e6,
+        "cpu_share": r.cpu / r.seconds, "clients_cpu_share": r.client_cpu / r.seconds,
+        "idle_kib_per_client": r.idle_bytes / 1024, "dropped": r.dropped, "refused": r.refused,
+        "missing": r.missing,
+    }  # fmt: skip
+
+
+def table_rows(every: dict[int, dict[str, Result]]) -> list[Row]:
+    """The rows for ``make bench``: the room against the TLS floor at each size (the target
+    applies at :data:`TARGET_CLIENTS`), and the memory of an idle guest at the largest."""
+    rows: list[Row] = []
+    target = f"<= x{TARGET_RATIO} at {TARGET_CLIENTS}"
+    for n, results in every.items():
+        room, floor = results["room"], results["floor-tls"]
+        held = n >= TARGET_CLIENTS
+
+        def row(measure: str, ours: float, base: float, unit: str, held: bool = held) -> Row:
+            met = ours <= TARGET_RATIO * base if held else None
+            return Row("fan-out", measure, ours, base, unit, "TLS floor",
+                       target if held else "", met)  # fmt: skip
+
+        rows.append(row(f"{n} clients: delay p99", room.p99 * 1e3, floor.p99 * 1e3, "ms"))
+        rows.append(row(f"{n} clients: CPU per frame", room.cpu_per_frame * 1e6,
+                        floor.cpu_per_frame * 1e6, "µs"))  # fmt: skip
+    largest = max(every)
+    room, floor = every[largest]["room"], every[largest]["floor-tls"]
+    rows.append(Row("fan-out", f"{largest} idle guests: memory each", room.idle_bytes / 1e6,
+                    floor.idle_bytes / 1e6, "MB", "TLS floor", "reported"))  # fmt: skip
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--clients", type=int, nargs="+", default=[50, 200], metavar="N",
-        help="numbers of clients to measure with (default: 50 200)")  # fmt: skip
+    add("--clients", type=int, nargs="+", default=[50, 100, 200], metavar="N",
+        help="numbers of clients to measure with (default: 50 100 200)")  # fmt: skip
     add("--seconds", type=float, default=10.0, help="seconds measured per server (default: 10)")
     add("--interval", type=float, default=DEFAULT_INTERVAL,
         help="seconds between one client's messages (default: %(default).1f)")  # fmt: skip
     add("--client-processes", type=int, default=max(1, (os.cpu_count() or 2) - 1),
         help="processes the clients are spread over (default: cores - 1)")  # fmt: skip
     add("--room-client", action="store_true", help="the room's clients are RoomClient instances")
+    add("--quiet", type=float, default=QUIET,
+        help="seconds of quiet that end the joins and the run (default: %(default)g)")  # fmt: skip
+    add("--smoke", action="store_true", help="a small run that takes seconds")
+    add("--json", type=Path, metavar="PATH", help="write the results as JSON there too")
     # How the orchestrating process starts its children; not for people.
     parser.add_argument("--role", choices=["server", "clients"], help=argparse.SUPPRESS)
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)
@@ -793,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--total", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update(SMOKE)
     if args.role is None and not Path("/proc/self/statm").exists():
         parser.error("needs Linux (/proc, and every 127.0.0.N on loopback)")
     if min(args.clients) < 2 or args.seconds <= 0 or args.client_processes < 1:

@@ -4,6 +4,7 @@ Run on demand, on loopback only:
 
     tests/isolated.sh .venv/bin/python -m bench.file_transfer               # 10 MB, 10 rounds
     tests/isolated.sh .venv/bin/python -m bench.file_transfer --mb 10 --rounds 5
+    tests/isolated.sh .venv/bin/python -m bench.file_transfer --smoke --json out.json
 
 Three processes, so that no side's work shows up as another's delay: the room (a
 ``RoomServer``, TLS as every room is), Ana (who downloads) and Ben (who chats), each speaking
@@ -34,10 +35,12 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.report import Row, write_json
 from core.protocol import PROTOCOL_VERSION, Limits
 from core.room import RoomConfig
 from core.room_tls import client_context
@@ -164,7 +167,7 @@ async def chat(
     return delays
 
 
-async def bench(megabytes: float, rounds: int) -> None:
+async def bench(megabytes: float, rounds: int, json_path: Path | None) -> None:
     me = [sys.executable, "-m", "bench.file_transfer"]
     pipe = asyncio.subprocess.PIPE
     server = await asyncio.create_subprocess_exec(*me, "--serve", stdin=pipe, stdout=pipe)
@@ -207,13 +210,25 @@ async def bench(megabytes: float, rounds: int) -> None:
     server.stdin.close()
     await server.wait()
     report_table(results, megabytes, durations)
+    if json_path is not None:
+        rows = [
+            Row("file transfer", f"chat delay p99 to {who} during a {megabytes:g} MB download",
+                p99_ms(results[f"{key} busy"]), p99_ms(results[f"{key} idle"]), "ms",
+                "no download")
+            for key, who in (("ben", "the chatter"), ("ana", "the downloader"))
+        ]  # fmt: skip
+        write_json(json_path, rows, megabytes=megabytes, rounds=rounds, seconds=durations)
+
+
+def p99_ms(delays: list[float]) -> float:
+    ms = [d * 1000 for d in delays]
+    return statistics.quantiles(ms, n=100)[98] if len(ms) >= 2 else ms[0]
 
 
 def report_table(results: dict[str, list[float]], megabytes: float, durations: list[float]) -> None:
     def stats(delays: list[float]) -> tuple[int, float, float, float]:
         ms = [d * 1000 for d in delays]
-        p99 = statistics.quantiles(ms, n=100)[98] if len(ms) >= 2 else ms[0]
-        return len(ms), statistics.median(ms), p99, max(ms)
+        return len(ms), statistics.median(ms), p99_ms(delays), max(ms)
 
     mean = statistics.mean(durations)
     print(f"Download: {megabytes:g} MB in {mean:.2f} s on average ({megabytes / mean:.1f} MB/s), "
@@ -234,20 +249,25 @@ def report_table(results: dict[str, list[float]], megabytes: float, durations: l
     print("ratio: download / idle. The room writes a file chunk only when nothing else waits.")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=10.0, help="the file's size in MB")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--smoke", action="store_true", help="1 MB, one round")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results there too")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--download", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.mb, args.rounds = 1.0, 1
     if args.serve:
         asyncio.run(serve())
     elif args.download:
         asyncio.run(downloader(int(args.download[0]), args.download[1]))
     else:
-        asyncio.run(bench(args.mb, args.rounds))
+        asyncio.run(bench(args.mb, args.rounds, args.json))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

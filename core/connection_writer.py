@@ -1,23 +1,32 @@
 """What the host writes to each connection, and how much it may hold back for laggards.
 
-Each connection gets a :class:`ConnectionWriter`: a queue and one task that writes it out, so
-a participant that stops reading only ever delays itself. Two kinds of frames go in:
+A live event goes to every connection the way ``websockets.broadcast()`` sends it: serialised
+and encoded once for everyone, and written straight into each connection's transport, in the
+turn of the event loop that made it, as long as that transport's buffer is below its
+high-water mark (the connection has not been told to pause writing) and nothing waits ahead of
+it. No task wakes for it, so a message to hundreds of readers who keep up costs one write per
+reader and nothing more.
 
-* live events, serialised once for everyone and counted against the connection's budget
+A connection that is *behind* (its transport's buffer is over the high-water mark: the reader
+or the network has not taken what went before; or frames already wait for it) gets a
+:class:`ConnectionWriter`'s queue instead, and the one task that writes it out, so a
+participant that stops reading only ever delays itself. Two kinds of frames go in:
+
+* live events, in the bytes encoded for everyone, counted against the connection's budget
   (``max_pending_bytes``) and the host's :class:`OutputBudget`; over either, the connection is
-  cut off (close code 4008) and may resume;
+  cut off (close code 4008) and may resume. What went straight to the transport is not held
+  back by us and not counted: the transport holds at most its high-water mark and one frame;
 * catch-up (the welcome and the history replayed after it): references to events the room
   holds anyway, serialised one at a time as the writer reaches them. A resume that never
   reads therefore costs a list of references, not a copy of the history per connection.
 
-The assistant's deltas (``answer_delta``) are live events that go out as they come: a
-connection whose writer is idle gets each one at once, in the frame serialised for everyone.
-Only while the writer is *behind* (suspended in a write, a ping or a close: the reader or the
-network has not taken what went before) does a delta join the one queued last, when that is
-of the same answer and ends where the new one starts, so a slow reader gets fewer, larger
-frames and loses no text. Such a merged frame is serialised by this connection alone, when
-written, and counted at exactly the bytes it will take (what its queued part cost, plus the
-new text as the frame spells it), so the budgets mean what they did.
+The assistant's deltas (``answer_delta``) are live events too: a reader that keeps up gets
+each one at once, in the frame made for everyone. Only a delta that must wait in the queue
+joins the one queued last, when that is of the same answer and ends where the new one
+starts, so a slow reader gets fewer, larger frames and loses no text. Such a merged frame is
+serialised by this connection alone, when written, and counted at exactly the bytes it will
+take (what its queued part cost, plus the new text as the frame spells it), so the budgets
+mean what they did.
 
 Below both, a *filler* (a download's ``file_data`` frames) is asked for one frame at a time,
 and only when nothing else waits: a frame queued meanwhile waits for one filler frame at
@@ -45,6 +54,7 @@ from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from core.codec import serialize
 from core.protocol import AnswerDelta, AnswerId, ServerMessage, close_reason
@@ -101,13 +111,14 @@ class _MergedDelta:
 class _Queued:
     """One frame waiting in a writer's queue."""
 
-    item: str | ServerMessage | _MergedDelta  # a frame, or what to serialise when written
+    item: bytes | ServerMessage | _MergedDelta  # a frame, or what to serialise when written
     size: int  # bytes counted against the budgets (0: catch-up, not counted)
     delta: AnswerDelta | _MergedDelta | None = None  # a live delta, which a later one may join
 
 
 class ConnectionWriter:
-    """Frames waiting to be written to one connection, and the task that writes them.
+    """What goes to one connection: live frames straight into its transport while it keeps
+    up, else into a queue, and the task that writes the queue (see the module docstring).
 
     ``on_stalled`` is called (once) when the reader has taken nothing for
     :data:`SEND_STALL_TIMEOUT` seconds; the owner then closes the writer without flushing.
@@ -135,10 +146,6 @@ class ConnectionWriter:
         self._frames: deque[_Queued] = deque()
         self._pending = 0
         self._wake = asyncio.Event()
-        # True while the writer is suspended in a write, a ping or a close; not while it
-        # waits for work (or has yet to begin): what is queued then is written as soon as
-        # its task runs, in the frames serialised for everyone, so nothing needs merging.
-        self._behind = False
         self._close: tuple[int, str] | None = None
         self._flushing = False
         self._flush_deadline: asyncio.TimerHandle | None = None
@@ -159,13 +166,27 @@ class ConnectionWriter:
         """Frames queued and not yet written (live and catch-up)."""
         return len(self._frames)
 
-    def put(self, frame: str, size: int, *, delta: AnswerDelta | None = None) -> bool:
-        """Queue a live frame of ``size`` bytes (``delta``: the answer delta it is, which
-        lets it merge with the delta queued before it while this writer is behind; see the
-        module docstring). False if this reader has fallen too far behind (the frame is then
-        not queued)."""
+    def put(self, frame: bytes, *, delta: AnswerDelta | None = None) -> bool:
+        """Send a live frame (its text, UTF-8 encoded; the same bytes may go to every
+        connection): written to the transport at once if the connection keeps up, else
+        queued (``delta``: the answer delta it is, which may then join the delta queued
+        last; see the module docstring). False if this reader has fallen too far behind (the
+        frame is then not sent)."""
         if self._close is not None:
             return True
+        ws = self._ws
+        # As websockets.broadcast() does, without its per-call checks that cannot fail here
+        # (this module never sends a fragmented message); ``paused`` is websockets' record of
+        # the transport's flow control: over the high-water mark until drained below the low.
+        if not self._frames and not ws.paused and ws.protocol.state is State.OPEN:
+            try:
+                ws.protocol.send_text(frame)
+                ws.send_data()
+            except Exception:  # as in the writer task: a bug must not leave the socket open
+                log.exception("writing to a connection failed")
+                ws.transport.abort()
+            return True
+        size = len(frame)
         if delta is not None and (merged := self._merge(delta, size)) is not None:
             return merged
         if self._pending + size > self._max_pending:
@@ -246,11 +267,11 @@ class ConnectionWriter:
         self._wake.set()
 
     def _merge(self, delta: AnswerDelta, size: int) -> bool | None:
-        """Let ``delta`` (whose frame takes ``size`` bytes) join the delta queued last, if
-        the writer is behind and that one is of the same answer and ends where ``delta``
-        starts: True if it did, False if it would take this reader over its budget, None if
-        it cannot join (then it is queued as a frame of its own)."""
-        if not self._behind or not self._frames:
+        """Let ``delta`` (whose frame takes ``size`` bytes, and which must wait) join the
+        delta queued last, if that one is of the same answer and ends where ``delta`` starts:
+        True if it did, False if it would take this reader over its budget, None if it cannot
+        join (then it is queued as a frame of its own)."""
+        if not self._frames:
             return None
         last = self._frames[-1]
         queued = last.delta
@@ -282,20 +303,19 @@ class ConnectionWriter:
         self._count(-self._pending)
 
     async def _write(self) -> None:
-        self._behind = True
         try:
             while True:
                 while self._frames:
                     queued = self._frames.popleft()
                     self._count(-queued.size)
-                    if not await self._send(_frame_text(queued.item)):
+                    if not await self._send(_frame_bytes(queued.item)):
                         return
                 if self._close is not None:
                     await self._close_now(*self._close)
                     return
                 extra = self._next_filler()
                 if extra is not None:
-                    if not await self._send(extra):
+                    if not await self._send(extra.encode()):
                         return
                     self._filler_sent += len(extra)
                     if self._filler_sent - self._filler_pinged >= FILLER_PING_EVERY:
@@ -305,11 +325,7 @@ class ConnectionWriter:
                     await asyncio.sleep(0)
                     continue
                 self._wake.clear()
-                self._behind = False
-                try:
-                    await self._wake.wait()
-                finally:
-                    self._behind = True
+                await self._wake.wait()
         except ConnectionClosed:
             pass
         except Exception:  # a bug here must not leave the socket and its slot open for ever
@@ -335,12 +351,12 @@ class ConnectionWriter:
         if self._close is None:
             self._wake.set()
 
-    async def _send(self, text: str) -> bool:
-        """Write one frame; False (after telling the owner) if the reader took nothing for
-        :data:`SEND_STALL_TIMEOUT`."""
+    async def _send(self, frame: bytes) -> bool:
+        """Write one text frame (UTF-8); False (after telling the owner) if the reader took
+        nothing for :data:`SEND_STALL_TIMEOUT`."""
         try:  # (a timeout in this task: wait_for would start one task per frame)
             async with asyncio.timeout(SEND_STALL_TIMEOUT):
-                await self._ws.send(text)
+                await self._ws.send(frame, text=True)
         except TimeoutError:
             self._on_stalled()  # the owner closes us without flushing
             return False
@@ -355,10 +371,10 @@ class ConnectionWriter:
             self._ws.transport.abort()
 
 
-def _frame_text(item: str | ServerMessage | _MergedDelta) -> str:
-    """The text of a queued frame, serialising it now if it was queued as a message."""
-    if isinstance(item, str):
+def _frame_bytes(item: bytes | ServerMessage | _MergedDelta) -> bytes:
+    """The bytes of a queued frame, serialising it now if it was queued as a message."""
+    if isinstance(item, bytes):
         return item
     if isinstance(item, _MergedDelta):
-        return serialize(item.message())
-    return serialize(item)
+        return serialize(item.message()).encode()
+    return serialize(item).encode()

@@ -3,9 +3,11 @@
 Every connection is reported to the room, and the room's actions are carried out in order;
 the assistant's actions go to an :class:`~core.ai.relay.AiRelay` when a provider is given, and
 the relay reports back through this server (it is the relay's sink).
-Each connection has its own bounded outbox and writer task, so a participant that stops
-reading never slows the others: once more than ``max_pending_bytes`` of live events wait for
-it, the room cuts it off (close code 4008) and it may resume.
+Each live event is serialised once and written straight into the transport of every
+connection that keeps up, as ``websockets.broadcast()`` does; a connection that is behind
+gets its own bounded outbox and writer task instead (:mod:`core.connection_writer`), so a
+participant that stops reading never slows the others: once more than ``max_pending_bytes``
+of live events wait for it, the room cuts it off (close code 4008) and it may resume.
 
 Files go out the same way, below everything else: a download (``file_get``) is a
 :class:`_Downloads` entry of that connection, and its writer asks for the next ``file_data``
@@ -423,17 +425,19 @@ class RoomServer:
                 if outbox is not None:
                     outbox.put_catch_up(action.message)
             return []
-        frame = serialize(action.message)  # once for everyone; a writer that is behind...
-        size = len(frame.encode())
-        # ...may merge a delta into the one it still holds (see ConnectionWriter)
+        # Serialised and encoded once for everyone, and written straight to each connection
+        # that keeps up, as websockets.broadcast() does; a writer that is behind queues it,
+        # and may merge a delta into the one it still holds (see ConnectionWriter).
+        frame = serialize(action.message).encode()
         delta = action.message if isinstance(action.message, AnswerDelta) else None
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("> %s %s", ",".join(map(str, action.conns)) or "-", self._traced(frame))
+            conns = ",".join(map(str, action.conns)) or "-"
+            log.debug("> %s %s", conns, self._traced(frame.decode()))
+        outboxes = self._outboxes
         laggards = [
             conn
             for conn in action.conns
-            if (outbox := self._outboxes.get(conn)) is not None
-            and not outbox.put(frame, size, delta=delta)
+            if (outbox := outboxes.get(conn)) is not None and not outbox.put(frame, delta=delta)
         ]
         if self._budget.exceeded:  # the host as a whole holds too much: cut the worst reader
             open_ones = [c for c, w in self._outboxes.items() if not w.closing]

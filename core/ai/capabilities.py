@@ -34,13 +34,14 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
-
-import httpx2  # the openai SDK's HTTP client
 
 from core.ai.file_parts import takes_images
 from core.ai.provider import ProviderSettings, is_loopback_url, openai_environment_applies
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -165,6 +166,8 @@ async def detect_capabilities(
 
 
 async def _ask(settings: ProviderSettings, model: str, seconds: float) -> ModelCapabilities | None:
+    import httpx2  # noqa: PLC0415 (the openai SDK's HTTP client, imported when first asked)
+
     root = _root_url(settings.base_url)
     headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
     if settings.api_key is not None:

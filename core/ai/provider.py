@@ -24,28 +24,50 @@ from __future__ import annotations
 import datetime
 import email.utils
 import enum
+import importlib.util
 import ipaddress
 import json
 import logging
 import math
 import os
+import sys
 import time
+import types
 import typing
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx2  # the openai SDK's HTTP client
-import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
-from openai.types.shared import ReasoningEffort
-
 from core.address import host_port
 from core.ai.context import ChatMessage
 from core.log_redaction import register_secret
 from core.protocol import Usage
+
+
+def _imported_when_used(name: str) -> types.ModuleType:
+    """Module ``name``, executed only when one of its attributes is first read (the recipe
+    of :class:`importlib.util.LazyLoader`): importing the SDK takes longer than starting a
+    room, and a room without an assistant, or the app's lobby, never needs it."""
+    if (module := sys.modules.get(name)) is not None:
+        return module
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, f"{name} is a dependency"
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if typing.TYPE_CHECKING:
+    import httpx2
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.shared import ReasoningEffort
+else:
+    httpx2 = _imported_when_used("httpx2")  # the openai SDK's HTTP client
+    openai = _imported_when_used("openai")
 
 __all__ = [
     "PRESETS",
@@ -378,7 +400,7 @@ class ChatProvider:
         self.settings = settings
         register_secret(settings.api_key)
         register_secret(urlsplit(settings.base_url).password)
-        self._client = AsyncOpenAI(
+        self._client = openai.AsyncOpenAI(
             api_key=settings.api_key or _NO_KEY_PLACEHOLDER,
             base_url=settings.base_url,
             max_retries=0,  # the relay retries itself, so it can tell the room and stay bounded

@@ -40,9 +40,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from openai.types.shared import ReasoningEffort
+from typing import TYPE_CHECKING, Protocol
 
 from core.ai.capabilities import ModelCapabilities, detect_capabilities, from_name
 from core.ai.context import (
@@ -58,6 +56,9 @@ from core.ai.provider import ChatProvider, ProviderError, ProviderProblem, Provi
 from core.ai.tokens import TokenCounter, context_window_for
 from core.ai.usage_ledger import UsageLedger
 from core.protocol import AnswerId, FileId, Usage
+
+if TYPE_CHECKING:  # the SDK is imported when a provider is made (see core.ai.provider)
+    from openai.types.shared import ReasoningEffort
 
 __all__ = ["MAX_RETRY_WAIT", "AiRelay", "RelaySink", "RetryPolicy"]
 

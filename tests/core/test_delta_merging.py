@@ -1,6 +1,7 @@
-"""The assistant's deltas leave at once for a reader that keeps up, and merge only for one that
-is behind: real websockets on loopback (and, for the merge rule's property, a stand-in socket
-that takes a frame only when the test lets it)."""
+"""Live frames go straight into the transport of a reader that keeps up and wait in order for one
+that is behind; the assistant's deltas merge only for the latter: real websockets on loopback
+(and, for the merge rule's property, a stand-in socket that takes a frame only when the test
+lets it)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from core import connection_writer
 from core.ai.desk import AssistantConfig
@@ -50,12 +52,11 @@ class Link:
     budget: OutputBudget
 
     def put(self, frame: str) -> bool:
-        """Queue a frame as the server does: serialised once, with its size in bytes."""
-        return self.writer.put(frame, len(frame.encode()))
+        """Send a frame as the server does: serialised and encoded once."""
+        return self.writer.put(frame.encode())
 
     def put_delta(self, delta: AnswerDelta) -> bool:
-        frame = serialize(delta)
-        return self.writer.put(frame, len(frame.encode()), delta=delta)
+        return self.writer.put(serialize(delta).encode(), delta=delta)
 
     async def next_frame(self, timeout: float = 5.0) -> dict[str, Any]:
         frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.reader.recv(), timeout))
@@ -152,6 +153,9 @@ async def test_a_reader_that_keeps_up_gets_every_delta_at_once(
         text = ""
         for piece in ["Once", " upon", " a", " time", "…", " the", " end", "."]:
             assert link.put_delta(AnswerDelta(A, len(text), piece))
+            # Written to the transport at once, as websockets.broadcast() would: nothing
+            # waits in the queue for the writer task.
+            assert link.writer.queued_frames == 0 and link.writer.pending_bytes == 0
             # Each arrives by itself before the next one exists: nothing waits to be merged.
             frame = await link.next_frame()
             assert frame == {"type": "answer_delta", "answer": A, "offset": len(text),
@@ -163,6 +167,33 @@ async def test_a_reader_that_keeps_up_gets_every_delta_at_once(
         assert link.put_delta(AnswerDelta(A, len(text) + 5, " text"))
         assert [(await link.next_frame())["text"] for _ in range(2)] == [" More", " text"]
     assert own_serialisations == []
+
+
+async def test_frames_keep_their_order_as_a_reader_falls_behind_and_catches_up() -> None:
+    async with linked(slow=True) as link:
+        got: list[str] = []
+
+        async def read() -> None:  # a reader slower than the writer, but reading
+            while len(got) < 400:
+                got.append(json.loads(await link.reader.recv())["text"])
+                await asyncio.sleep(0.001)
+
+        reading = asyncio.create_task(read())
+        went_straight = waited = 0
+        for i in range(400):
+            queued = link.writer.queued_frames
+            assert link.put(json.dumps({"type": "notice", "text": f"{i:03} " + "t" * 2000}))
+            if link.writer.queued_frames > queued:
+                waited += 1
+            else:
+                went_straight += 1
+            if i % 8 == 0:
+                await asyncio.sleep(0.002)
+        await asyncio.wait_for(reading, 30)
+        # Both ways were taken, and no frame written at once overtook one that waited.
+        assert went_straight and waited
+        assert [text[:3] for text in got] == [f"{i:03}" for i in range(400)]
+        assert link.writer.pending_bytes == link.budget.pending == 0
 
 
 async def test_a_reader_that_is_behind_gets_fewer_larger_frames_and_the_exact_text() -> None:
@@ -354,19 +385,33 @@ async def test_in_a_room_a_reader_too_far_behind_is_cut_off_while_others_read_on
 
 
 class _Gate:
-    """A stand-in for a connection whose far end takes a frame only when the test lets it."""
+    """A stand-in for a connection whose far end takes a frame only when the test lets it.
+    While ``paused`` (its transport over the high-water mark, as it starts), every frame
+    waits in the writer's queue and goes out through :meth:`send`; else the writer may write
+    one straight away (``protocol.send_text``), which the far end takes at once."""
 
     def __init__(self) -> None:
         self.taken: list[str] = []
         self.in_flight: str | None = None
+        self.paused = True
         self._credit = asyncio.Semaphore(0)
+        self.state = State.OPEN
+        self.protocol = self  # state and send_text() are all the writer asks of the protocol
         self.transport = self  # abort() is all the writer asks of the transport
 
-    async def send(self, text: str) -> None:
-        self.in_flight = text
+    def send_text(self, frame: bytes) -> None:
+        assert not self.paused and self.in_flight is None
+        self.taken.append(frame.decode())
+
+    def send_data(self) -> None:
+        pass
+
+    async def send(self, frame: bytes, *, text: bool) -> None:
+        assert text, "every frame the room sends is a text frame"
+        self.in_flight = frame.decode()
         await self._credit.acquire()
+        self.taken.append(self.in_flight)
         self.in_flight = None
-        self.taken.append(text)
 
     def let(self, frames: int) -> None:
         for _ in range(frames):
@@ -374,6 +419,29 @@ class _Gate:
 
     def abort(self) -> None:
         pass
+
+
+async def test_a_frame_written_at_once_never_overtakes_one_that_waits() -> None:
+    gate = _Gate()
+    budget = OutputBudget(1 << 20)
+    writer = ConnectionWriter(cast(ServerConnection, gate), 1 << 20, budget)
+    gate.paused = False
+    assert writer.put(b'"a"')  # straight into the transport
+    assert gate.taken == ['"a"'] and writer.queued_frames == 0
+    gate.paused = True  # the reader has not taken what went before
+    assert writer.put(b'"b"') and writer.put(b'"c"')
+    await asyncio.sleep(0)  # the writer task writes "b" and waits for the reader
+    assert gate.in_flight == '"b"' and writer.queued_frames == 1
+    gate.paused = False  # the transport has room again, but "c" still waits
+    assert writer.put(b'"d"')
+    assert gate.taken == ['"a"'] and writer.queued_frames == 2
+    assert writer.pending_bytes == budget.pending == 6
+    gate.let(10)
+    await _until(lambda: writer.queued_frames == 0 and gate.in_flight is None)
+    assert writer.put(b'"e"')  # caught up: straight again
+    assert gate.taken == ['"a"', '"b"', '"c"', '"d"', '"e"']
+    assert writer.pending_bytes == budget.pending == 0
+    writer.abort()
 
 
 _steps = st.lists(
@@ -410,8 +478,7 @@ async def _run_merge_rule(steps: list[Any]) -> None:
                       "back": 0}[where]  # fmt: skip
             offset = max(offset, 0)
             delta = AnswerDelta(answer, offset, text)
-            frame = serialize(delta)
-            assert writer.put(frame, len(frame.encode()), delta=delta)
+            assert writer.put(serialize(delta).encode(), delta=delta)
             applied[answer] = applied[answer][:offset] + text
             ends[answer] = offset + len(text)
         elif step[0] == "let":
