@@ -57,9 +57,10 @@ logins.
 ### Nothing is kept after the room closes
 
 Chats live only in memory, on the host's computer and in each participant's app. The app
-writes nothing of them to disk (but a shared file you save, where you choose) and cannot save
-a transcript: when the room closes, the conversation and its files are gone for everyone
-(though anyone in it can copy text, save a file or take a screenshot). The developers of
+never writes them to disk by itself: only a shared file you save, or a transcript when you
+click "Save transcript…", each to a file you choose. When the room closes, the conversation
+and its files are gone for everyone (though anyone in it can copy text, save a file, save a
+transcript or take a screenshot). The developers of
 {APP_NAME} receive nothing: there is no telemetry and there are no servers of ours.
 
 ### Where your messages go
@@ -203,6 +204,10 @@ class AboutDialog(QDialog):
         self.tabs.addTab(self.about_view, "About")
         self.tabs.addTab(self.privacy_view, "Privacy")
         self.tabs.addTab(self.licences_view, "Licences")
+        for view, name in ((self.about_view, "About GPT Group"),
+                           (self.privacy_view, "Privacy policy"),
+                           (self.licences_view, "Licences")):  # fmt: skip
+            view.setAccessibleName(name)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.buttons.rejected.connect(self.reject)

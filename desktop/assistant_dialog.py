@@ -104,6 +104,7 @@ class AssistantSettingsDialog(QDialog):
         self.setWindowTitle("Assistant settings")
         self._assistant = assistant
         self.mode = QComboBox()
+        self.mode.setAccessibleName("When the assistant answers")
         for key, label in MODE_LABELS.items():
             self.mode.addItem(label, key)
         self.mode.setCurrentIndex(max(0, self.mode.findData(report.mode)))

@@ -56,6 +56,7 @@ class BansDialog(QDialog):
             wrap=True,
         )
         self.list = QListWidget()
+        self.list.setAccessibleName("Banned people")
         self.list.setObjectName("bans")
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)

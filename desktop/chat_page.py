@@ -23,6 +23,15 @@ the page hold for thumbnails stays bounded. Larger images wait on a card that ca
 as do the oldest thumbnails once more than :data:`MAX_THUMBNAILS` are kept.
 "Save…" fetches a file and writes it where the person chose. The bytes of our own uploads are
 kept until the room has them, and a few that failed for a reason that may pass, to try again.
+
+Keys (F1 lists them all, :mod:`desktop.shortcuts_dialog`): Esc stops the answer being written,
+as Stop does (only when nothing in the page took it first: a menu, the names offered in the
+message box and the find bar keep their Esc, and a dialog is a window of its own); Ctrl+F
+opens the find bar (:mod:`desktop.find_bar`) over the transcript, F3 and Shift+F3 go to the
+next and previous match; Alt+Up and Alt+Down move between messages, from the message box too;
+Ctrl+L goes back to the message box; Ctrl+Plus, Ctrl+Minus and Ctrl+0 change the text size;
+Ctrl+S saves the transcript. Every control has a name a screen reader says, and the transcript
+announces what arrives (:mod:`desktop.chat_view`).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +53,8 @@ from PySide6.QtGui import (
     QFont,
     QGuiApplication,
     QImage,
+    QKeyEvent,
+    QKeySequence,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
@@ -89,7 +100,9 @@ from core.protocol import (
     RoomUpdated,
     TypingChanged,
 )
+from core.sensitive import Finding, find_sensitive
 from core.transcript import Entry
+from core.transcript_export import Attendance
 from core.wording import ended_words
 from desktop.assistant_dialog import (
     EVERY_MESSAGE_MODES,
@@ -110,13 +123,19 @@ from desktop.chat_view import ChatView
 from desktop.composer import AttachButton, Composer
 from desktop.confirm import Banner, ask
 from desktop.file_preview import PreviewError, thumbnail
+from desktop.find_bar import FindBar
 from desktop.join_dialogs import history_note, sentence
 from desktop.labels import ElidedLabel, PlainLabel, make_tab_stop, outdented
+from desktop.link_dialog import RoomLinkDialog
 from desktop.modal import run_dialog
 from desktop.models import AUTO_FETCH_IMAGE_BYTES, RETRYABLE, MessageListModel, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
 from desktop.people import PeoplePanel
+from desktop.sensitive_check import ask_before_sending
 from desktop.session import RoomSession
+from desktop.settings import Preferences
+from desktop.shortcuts_dialog import ShortcutsDialog, add_text_size_actions
+from desktop.transcript_save import save_transcript
 from desktop.usage_dialog import UsageDialog
 from desktop.verification import WHERE_THE_HOST_SEES_IT, VerificationDialog, spoken
 
@@ -138,6 +157,11 @@ MAX_THUMBNAILS = 100
 RETRIES_KEPT = 4
 """Failed uploads of ours whose bytes are kept, to try again."""
 FILES_OFF_TIP = "The host does not accept files in this room."
+HOST_REMINDER = "You host this room: closing this window closes it for everyone."
+SAVE_TIP = (
+    "Save this conversation to a file you choose, as Markdown or a web page. The app keeps no "
+    "copy of it otherwise."
+)
 
 Attachment = Path | tuple[str, bytes]
 """A file to share: a local file to read, or a name and the bytes (a pasted image)."""
@@ -198,6 +222,8 @@ class ChatPage(QWidget):
     left = Signal()
     join_new_room_requested = Signal(object)
     check_room_requested = Signal()
+    prefs: Preferences | None = None
+    """The person's preferences, set by the window that shows the page (None: defaults)."""
 
     def __init__(self, session: RoomSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -227,6 +253,8 @@ class ChatPage(QWidget):
         self._fetching: set[FileId] = set()  # images being fetched for their thumbnails
         self._thumbnails: OrderedDict[FileId, None] = OrderedDict()  # shown, oldest first
         self._decoding = 0  # thumbnails being decoded (or waiting for the decoder)
+        self.attendance = Attendance()  # who was here, for a transcript (in memory only)
+        self.attendance.saw(session.participants.values(), session.room)
         tasks = self._tasks  # not self: the page is gone when this runs
         self.destroyed.connect(lambda: [task.cancel() for task in list(tasks)])
         self._build()
@@ -266,21 +294,67 @@ class ChatPage(QWidget):
             else VERIFICATION_TIP
         )
         self.verification_line.setVisible(bool(self.verification_line.text()))
+        # The host's reminder: their window is the room.
+        self.host_reminder = PlainLabel(HOST_REMINDER, name="hint", wrap=True)
+        self.host_reminder.setVisible(session.host is not None)
         self.host_menu_button = QToolButton()
         self.host_menu_button.setText("Host controls")
         self.host_menu_button.setObjectName("hostControls")
         self.host_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.host_menu_button.setAccessibleDescription(
+            "The room link, its verification code, locking it, the assistant's settings and "
+            "usage, bans, and closing the room"
+        )
         self.leave_button = QPushButton("Leave")
         self.leave_button.setAutoDefault(False)
+        self.leave_button.setAccessibleDescription(
+            "Leave the room; you host it, so it closes for everyone"
+            if session.host is not None
+            else "Leave the room; this window keeps no copy of the conversation"
+        )
+        # Everyone's, host and guests, and still there once the room has ended.
+        self.save_action = QAction("Save transcript…", self)
+        self.save_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Save))
+        self.save_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.addAction(self.save_action)
+        self.save_button = QPushButton("Save transcript…")
+        self.save_button.setObjectName("saveTranscript")
+        self.save_button.setAutoDefault(False)
+        keys = self.save_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.save_button.setToolTip(f"{SAVE_TIP} ({keys})")
+        self.save_button.setAccessibleDescription(SAVE_TIP)
+        # This room only, for as long as it lasts (room names are not remembered); Settings
+        # turns notifications off everywhere.
+        self.mute_button = QPushButton("Mute")
+        self.mute_button.setObjectName("mute")
+        self.mute_button.setCheckable(True)
+        self.mute_button.setAutoDefault(False)
+        self.mute_button.setAccessibleName("Mute notifications for this room")
+        self.mute_button.setToolTip(
+            "No notifications from this room while the window is not in front"
+        )
         header_text_box = QVBoxLayout()
         header_text_box.addWidget(self.title)
         header_text_box.addWidget(self.subtitle)
         header_text_box.addWidget(self.history_line)
         header_text_box.addLayout(outdented(self.verification_line))
+        header_text_box.addWidget(self.host_reminder)
+        header_buttons = QHBoxLayout()
+        header_buttons.addStretch(1)  # to the right, at their own widths
+        header_buttons.addWidget(self.host_menu_button)
+        header_buttons.addWidget(self.leave_button)
+        # Under the others, not beside them: a narrow window keeps its width for the messages.
+        header_actions = QVBoxLayout()
+        header_actions.addLayout(header_buttons)
+        saving = QHBoxLayout()
+        saving.addStretch(1)
+        saving.addWidget(self.mute_button)
+        saving.addWidget(self.save_button)
+        header_actions.addLayout(saving)
+        header_actions.addStretch(1)
         header = QHBoxLayout()
         header.addLayout(header_text_box, 1)
-        header.addWidget(self.host_menu_button, 0, Qt.AlignmentFlag.AlignTop)
-        header.addWidget(self.leave_button, 0, Qt.AlignmentFlag.AlignTop)
+        header.addLayout(header_actions)
 
         self.banner_bar = Banner()
         self.banner = self.banner_bar.label
@@ -288,10 +362,13 @@ class ChatPage(QWidget):
         self.view = ChatView()  # follows new messages; its own menu copies text and code
         self.view.setModel(self.model)
         self.view.setMinimumWidth(220)
+        self.view.quiet_until(self.model.transcript.epoch, self._replay_until)  # the history
+        self.find_bar = FindBar(self.view)
 
         self.people_panel = PeoplePanel()
         self.people = self.people_panel.model
         self.people_view = self.people_panel.view
+        self.people_view.setAccessibleName("People in the room")
         self.usage_label = PlainLabel(name="usage", wrap=True)
         side = QVBoxLayout()
         side.addWidget(self.people_panel, 1)
@@ -310,15 +387,23 @@ class ChatPage(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([640, 200])
 
+        self.connection_line = PlainLabel(name="assistantState")
+        self.connection_line.setAccessibleName("Connection to the room")
         self.assistant_line = ElidedLabel(name="assistantState")
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the answer being written (Esc)")
+        self.stop_button.setAccessibleDescription(self.stop_button.toolTip())
         self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setAccessibleDescription(
+            "Ask the assistant again for the last answer"
+        )
         self.continue_button = QPushButton("Continue")
         self.continue_button.setToolTip(
             "The model stopped at its length limit: ask it for the rest of the answer"
         )
         self.typing_line = ElidedLabel(name="typing")
         status = QHBoxLayout()
+        status.addWidget(self.connection_line)
         status.addWidget(self.assistant_line, 1)
         status.addWidget(self.typing_line, 1)  # both shrink, to "…" at worst
         status.addWidget(self.stop_button)
@@ -328,6 +413,11 @@ class ChatPage(QWidget):
         self.composer_note = PlainLabel(_READ_ONLY_NOTE, name="hint", wrap=True)
         self.composer_note.hide()
         self.composer = Composer()
+        self.composer.setAccessibleName("Message")
+        self.composer.setAccessibleDescription(
+            "Write to everyone in the room; @ and a name mentions them. F1 lists the keyboard "
+            "shortcuts."
+        )
         self.attach_button = AttachButton()
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primary")
@@ -341,6 +431,7 @@ class ChatPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.banner_bar)
+        layout.addWidget(self.find_bar)
         layout.addWidget(self.splitter, 1)
         layout.addLayout(status)
         layout.addWidget(self.composer_note)
@@ -350,17 +441,20 @@ class ChatPage(QWidget):
         QWidget.setTabOrder(self.composer, self.attach_button)  # once in one window
         QWidget.setTabOrder(self.attach_button, self.send_button)
         self._build_host_menu()
+        self._build_shortcuts()
 
     def _build_host_menu(self) -> None:
         menu = QMenu(self)
         self.copy_link_action = QAction("Copy room link", self)
+        self.link_action = QAction("Room link and QR code…", self)
         self.verification_action = QAction("Verification code…", self)
         self.lock_action = QAction("Lock the room to new people", self, checkable=True)
         self.assistant_action = QAction("Assistant settings…", self)
         self.usage_action = QAction("Assistant usage…", self)
         self.bans_action = QAction("Banned people…", self)
         self.close_action = QAction("Close the room for everyone…", self)
-        for action in (self.copy_link_action, self.verification_action, self.lock_action,
+        for action in (self.copy_link_action, self.link_action, self.verification_action,
+                       self.lock_action,
                        self.assistant_action, self.usage_action, self.bans_action):  # fmt: skip
             menu.addAction(action)
         self.usage_action.setVisible(self._assistant_ledger() is not None)  # this app's room
@@ -369,7 +463,38 @@ class ChatPage(QWidget):
         self.host_menu_button.setMenu(menu)
         self.host_menu_button.setVisible(self.session.is_host)
         self.copy_link_action.setEnabled(self.session.host is not None)
+        self.link_action.setEnabled(self.session.host is not None)
         self.verification_action.setEnabled(self.session.host is not None)
+
+    def _build_shortcuts(self) -> None:
+        """The page's keys (see the module docstring), for whatever in it has the focus."""
+
+        def action(words: str, *keys: QKeySequence.StandardKey | str) -> QAction:
+            made = QAction(words, self)
+            shortcuts: list[QKeySequence] = []
+            for key in keys:
+                shortcuts += (
+                    QKeySequence.keyBindings(key)
+                    if isinstance(key, QKeySequence.StandardKey)
+                    else [QKeySequence(key)]
+                )
+            made.setShortcuts(shortcuts)
+            made.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.addAction(made)
+            return made
+
+        keys = QKeySequence.StandardKey
+        self.find_action = action("Find in the chat", keys.Find)
+        self.find_next_action = action("Next match", keys.FindNext)
+        self.find_previous_action = action("Previous match", keys.FindPrevious)
+        self.previous_message_action = action("Previous message", "Alt+Up")
+        self.next_message_action = action("Next message", "Alt+Down")
+        self.composer_action = action("Go to the message box", "Ctrl+L")
+        self.shortcuts_action = action("Keyboard shortcuts", keys.HelpContents)
+        self.text_size_actions = add_text_size_actions(
+            self, lambda size: self.view.announce(f"Text size {size}%")
+        )
+        self.shortcuts_dialog: ShortcutsDialog | None = None
 
     def _connect_signals(self) -> None:
         self.session.event_received.connect(self.on_event)
@@ -385,17 +510,52 @@ class ChatPage(QWidget):
         self.session.file_saved.connect(self.on_file_saved)
         self.session.file_not_saved.connect(self.on_file_not_saved)
         self.leave_button.clicked.connect(self.on_leave_clicked)
+        self.save_button.clicked.connect(self.save_action.trigger)
+        self.mute_button.toggled.connect(self.on_mute_toggled)
+        self.save_action.triggered.connect(self.on_save_transcript_triggered)
         self.stop_button.clicked.connect(self.on_stop_clicked)
         self.regenerate_button.clicked.connect(self.on_regenerate_clicked)
         self.continue_button.clicked.connect(self.on_continue_clicked)
         self.people_panel.removal_confirmed.connect(self.on_removal_confirmed)
         self.copy_link_action.triggered.connect(self.on_copy_link_triggered)
+        self.link_action.triggered.connect(self.on_link_triggered)
         self.verification_action.triggered.connect(self.show_verification_code)
         self.lock_action.toggled.connect(self.session.lock)
         self.assistant_action.triggered.connect(self.on_assistant_settings_triggered)
         self.usage_action.triggered.connect(self.on_usage_triggered)
         self.bans_action.triggered.connect(self.show_bans)
         self.close_action.triggered.connect(self.on_close_room_triggered)
+        self.find_action.triggered.connect(self.find_bar.open)
+        self.find_next_action.triggered.connect(lambda: self.find_bar.step(1))
+        self.find_previous_action.triggered.connect(lambda: self.find_bar.step(-1))
+        self.find_bar.closed.connect(self.focus_composer)
+        self.previous_message_action.triggered.connect(lambda: self.view.move_to_message(-1))
+        self.next_message_action.triggered.connect(lambda: self.view.move_to_message(1))
+        self.composer_action.triggered.connect(self.focus_composer)
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
+
+    # ----------------------------------------------------------------- keys
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Esc stops the answer being written, as Stop does, when nothing in the page took
+        the key first (see the module docstring)."""
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers() and self._stoppable:
+            event.accept()
+            self.on_stop_clicked()
+            return
+        super().keyPressEvent(event)
+
+    def focus_composer(self) -> None:
+        """Ctrl+L, and after the find bar closes: the keyboard back in the message box."""
+        self.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def show_shortcuts(self) -> None:
+        """F1: the keyboard shortcuts, with the send key the person chose (one dialog, made
+        anew each time, so that it says the keys as they are now)."""
+        if self.shortcuts_dialog is not None:
+            self.shortcuts_dialog.deleteLater()
+        dialog = self.shortcuts_dialog = ShortcutsDialog(self.composer.send_key, self)
+        dialog.open()
 
     # ----------------------------------------------------------------- events
 
@@ -439,6 +599,7 @@ class ChatPage(QWidget):
                 self._resumed(resumed, complete)
             case Ended():
                 self._end(event)
+        self.attendance.saw(self.session.participants.values(), self.session.room)
         self._refresh_people()
         self._refresh_assistant()
 
@@ -515,7 +676,16 @@ class ChatPage(QWidget):
             self._names = names
             self.composer.set_names(names)
 
+    def _connection_words(self) -> str:
+        """The status line's first words: connected, reconnecting or offline."""
+        if self._ended is not None:
+            return "Offline ·"
+        if self._reconnecting_since is not None or not self.session.connected:
+            return "Reconnecting… ·"
+        return "Connected ·"
+
     def _refresh_assistant(self) -> None:
+        self.connection_line.setText(self._connection_words())
         # Out of touch with the room, what it says the assistant is doing may be stale:
         # nothing can be stopped or regenerated until we are back.
         connected = self.session.connected and self._ended is None
@@ -945,9 +1115,28 @@ class ChatPage(QWidget):
 
     def send(self, text: str) -> None:
         """Hand ``text`` to the room's client; the composer keeps it until the client took it
-        (and gets it back if the room refuses it)."""
+        (and gets it back if the room refuses it).
+
+        Text that looks sensitive (:mod:`core.sensitive`) is asked about first, unless the
+        preference is off. On "Edit" nothing at all is sent, no frame of any kind, and the
+        text stays in the composer as it was, cursor and all: the room cannot tell."""
         if self._ended is not None:
             return
+        checked = self.prefs is None or self.prefs.check_sensitive()
+        findings = find_sensitive(text) if checked else []
+        if findings:
+            self._start(self._send_if_confirmed(text, findings))
+        else:
+            self._hand_over(text)
+
+    async def _send_if_confirmed(self, text: str, findings: list[Finding]) -> None:
+        assistant = self.session.room.assistant is not None
+        if not await ask_before_sending(self, findings, assistant=assistant):
+            self.composer.setFocus()  # back to editing (the cursor has not moved)
+        elif self._ended is None:
+            self._hand_over(text)
+
+    def _hand_over(self, text: str) -> None:
         client_id = self.session.send(text)
         if client_id is not None:
             self.composer.message_queued(text)  # the client owns it now; its row follows
@@ -970,29 +1159,79 @@ class ChatPage(QWidget):
             self.session.continue_answer(last.answer_id)
 
     def on_leave_clicked(self) -> None:
-        """Leaving loses the conversation (no copy is kept), so it is asked first; once the
-        room has ended the banner has said so, and the button just goes back."""
+        """Leaving loses the conversation (no copy is kept), so it is asked first, with
+        Save transcript… offered; once the room has ended the banner has said so, and the
+        button just goes back."""
         if self._ended is not None:
             self.left.emit()
         elif self.session.host is not None:
-            ask(self, title="Close the room?",
-                text="You host this room. Leaving closes it for everyone, and the conversation "
-                     "is gone for good.",
-                verb="Close the room and leave", back="Stay",
-                on_confirmed=self.left.emit)  # fmt: skip
+            self._ask_before_losing_it(
+                title="Close the room?",
+                text="You host this room. Leaving closes it for everyone, and nothing is kept: "
+                     "the conversation is gone for good",
+                verb="Close the room and leave", back="Stay", then=self.left.emit,
+            )  # fmt: skip
         else:
-            ask(self, title="Leave the room?",
+            self._ask_before_losing_it(
+                title="Leave the room?",
                 text="This app keeps no copy of the conversation: once you leave, it is gone "
-                     "from this window.",
-                verb="Leave and discard", back="Stay",
-                on_confirmed=self.left.emit)  # fmt: skip
+                     "from this window",
+                verb="Leave and discard", back="Stay", then=self.left.emit,
+            )  # fmt: skip
 
     def on_close_room_triggered(self) -> None:
-        ask(self, title="Close the room for everyone?",
-            text="Everyone is told the host closed the room, and the conversation is gone for "
-                 "good.",
-            verb="Close the room", back="Keep it open",
-            on_confirmed=self.session.close_room)  # fmt: skip
+        self._ask_before_losing_it(
+            title="Close the room for everyone?",
+            text="Everyone is told the host closed the room, and nothing is kept: the "
+                 "conversation is gone for good",
+            verb="Close the room", back="Keep it open", then=self.session.close_room,
+        )  # fmt: skip
+
+    def _ask_before_losing_it(
+        self, *, title: str, text: str, verb: str, back: str, then: Callable[[], None],
+        saved: Path | None = None,
+    ) -> None:  # fmt: skip
+        """Ask before the conversation is lost (``text`` says how, its sentence left open),
+        offering Save transcript… first. Saved or not, the same question comes back (saying
+        where it went), so that saving never closes or leaves by itself; unless the room has
+        ended meanwhile."""
+
+        def save_first() -> None:
+            path = self.save_transcript() or saved
+            if self._ended is None:
+                self._ask_before_losing_it(
+                    title=title, text=text, verb=verb, back=back, then=then, saved=path
+                )
+
+        said = (
+            f"{text}, but for the transcript you saved to {saved}."
+            if saved is not None
+            else f"{text} unless you save a transcript first."
+        )
+        ask(self, title=title, text=said, verb=verb, back=back, on_confirmed=then,
+            offer=("Save transcript…", lambda: QTimer.singleShot(0, self, save_first)))  # fmt: skip
+
+    def on_mute_toggled(self, muted: bool) -> None:
+        self.mute_button.setText("Muted" if muted else "Mute")
+
+    def on_save_transcript_triggered(self) -> None:
+        self.save_transcript()
+
+    def save_transcript(self) -> Path | None:
+        """Save transcript… (its button, Ctrl+S, or the offer before leaving): the
+        conversation as this page shows it, to a file the person picks; where it went, or
+        None. Modal (see :func:`desktop.transcript_save.save_transcript`)."""
+        entries = self.model.transcript.entries
+        now = time.time()
+        if self._ended is not None:  # it ended with its last row, not now
+            now = min(now, max((e.ts for e in entries), default=now))
+        conversation = self.attendance.conversation(
+            self.session.room.name, entries, saved_by=self.session.you.name, ended=now
+        )
+        path = save_transcript(self, entries, conversation)
+        if path is not None and self._ended is None:  # once ended, the end stays said
+            self.banner_bar.show_message(f"Transcript saved to {path}", "info")
+        return path
 
     def on_removal_confirmed(self, participant_id: str, ban: bool) -> None:
         self.session.kick(ParticipantId(participant_id), ban=ban)  # from a ParticipantInfo
@@ -1035,6 +1274,15 @@ class ChatPage(QWidget):
         if host is not None and host.links():
             QGuiApplication.clipboard().setText(host.links()[0])
             self.banner_bar.show_message(f"Room link copied: {host.links()[0]}", "info")
+
+    def on_link_triggered(self) -> None:
+        """Host controls → Room link and QR code…: the links as text and as a code."""
+        host = self.session.host
+        if host is None or not host.links():
+            return
+        dialog = RoomLinkDialog(host.links(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def on_assistant_settings_triggered(self) -> None:
         report = self._report

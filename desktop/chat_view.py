@@ -16,6 +16,24 @@ where they are.
   shared file it offers the file's actions ("Save…", "Cancel", "Try again") and "Copy file
   name"; Enter on a file's row does its first action. Each is :attr:`ChatView.file_action`,
   as a click on the card's button is.
+* Rows are selected with the mouse (Shift and Ctrl add to it) or the arrows (Shift+arrows
+  for several); Ctrl+C copies the selected message's text, or, for several, one line each:
+  "Name (14:05): text" (:meth:`ChatView.selected_text`); the menu offers the same.
+* A long message is folded ("Show more", see :mod:`desktop.delegate`); the chip, Enter or
+  Space on the row, or the menu unfolds it and folds it again, keeping its top where it was.
+  :meth:`ChatView.reveal` unfolds a row and scrolls to it (for find in the chat).
+* Each row says how long ago it was written; one timer, aligned to the clock's
+  :data:`desktop.relative_time.TICK_SECONDS`, repaints the rows in view whose words changed
+  (:meth:`ChatView.refresh_times`).
+* Alt+Up and Alt+Down select the previous and the next message (not the "joined" lines) and
+  scroll to it (:meth:`ChatView.move_to_message`; the chat page has them from the message box
+  too).
+* Screen readers: each row's accessible text says who wrote what (``AccessibleTextRole``), its
+  description when and in what state (``AccessibleDescriptionRole``). Messages, files and the
+  room's notices that arrive, and answers once finished (never each word of one being
+  written), are announced (:meth:`ChatView.announce`: Qt's announcement event, polite);
+  neither what we wrote ourselves nor the history replayed on joining
+  (:meth:`ChatView.quiet_until`).
 
 Qt's list view lays every row out again on each change, asking the delegate for each row's
 height; in batches (``Batched``) it jumped back to the first batch's end on every message.
@@ -28,7 +46,9 @@ indexes too (``visualRect``, ``scrollTo``), so callers need not know about the w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -46,6 +66,8 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
+    QAccessible,
+    QAccessibleAnnouncementEvent,
     QAction,
     QContextMenuEvent,
     QGuiApplication,
@@ -56,14 +78,20 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QPushButton, QWidget
 
 from core.transcript import Entry
-from desktop.delegate import MessageDelegate
+from desktop.delegate import MessageDelegate, footer_text
 from desktop.models import FILE_ACTIONS, FileCard, MessageListModel, Roles
+from desktop.network_text import fenced, one_line, shorten
+from desktop.relative_time import clock_stamp, exact_stamp, relative_stamp, until_next_tick
 
-__all__ = ["ChatView", "TranscriptWindow"]
+__all__ = ["ChatView", "TranscriptWindow", "arrival_words", "spoken_details", "spoken_row"]
 
 Index = QModelIndex | QPersistentModelIndex
 
 _COUNTED = ("message", "answer", "notice")  # rows that count as new messages
+_STOPS = ("message", "answer", "notice", "file")  # rows Alt+Up and Alt+Down move between
+_FINISHED = ("complete", "stopped", "failed")  # an answer's states worth announcing
+ANNOUNCED_CHARS = 300
+"""Characters of a message or an answer read out when it arrives (the row has it all)."""
 
 
 class TranscriptWindow(QAbstractListModel):
@@ -102,11 +130,22 @@ class TranscriptWindow(QAbstractListModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        return self.source.data(self.source.index(index.row() + self.first), role)
+        source = self.source.index(index.row() + self.first)
+        if role in (Qt.ItemDataRole.AccessibleTextRole, Qt.ItemDataRole.AccessibleDescriptionRole):
+            entry = self.source.data(source, Roles.ENTRY)
+            if isinstance(entry, Entry):
+                if role == Qt.ItemDataRole.AccessibleTextRole:
+                    return spoken_row(entry, self.source.data(source))
+                return spoken_details(entry)
+        return self.source.data(source, role)
 
     def entry(self, row: int) -> Entry:
         """The entry of window row ``row`` (a negative row is before the window)."""
         return self.source.entry(row + self.first)
+
+    def is_expanded(self, key: str) -> bool:
+        """See :meth:`MessageListModel.is_expanded`."""
+        return self.source.is_expanded(key)
 
     def to_source(self, index: Index) -> QModelIndex:
         return self.source.index(index.row() + self.first) if index.isValid() else QModelIndex()
@@ -188,11 +227,14 @@ class TranscriptWindow(QAbstractListModel):
 
 class ChatView(QListView):
     """See the module docstring. Emits :attr:`unseen_changed` with the number of messages
-    that arrived below a reader who scrolled up (0 once they are seen), and
-    :attr:`file_action` (the row's entry key and the action) for a shared file's row."""
+    that arrived below a reader who scrolled up (0 once they are seen),
+    :attr:`file_action` (the row's entry key and the action) for a shared file's row, and
+    :attr:`announced` with each text given to screen readers (:meth:`announce`).
+    ``clock`` gives the time now (seconds since the epoch) for the rows' "2 min ago"."""
 
     unseen_changed = Signal(int)
     file_action = Signal(str, str)
+    announced = Signal(str)
 
     SLACK = 4
     """Pixels from the bottom that still count as at the bottom (rounding, a stray pixel)."""
@@ -201,17 +243,20 @@ class ChatView(QListView):
     MORE = 100
     """Earlier rows that join at a time when the reader scrolls up to the first one."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(parent)
         self.window_model: TranscriptWindow | None = None  # before anything can call back
         self.setObjectName("messages")
-        self.setItemDelegate(MessageDelegate(self))
+        self.clock = clock
+        self.setItemDelegate(MessageDelegate(self, clock))
         self.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setLayoutMode(QListView.LayoutMode.SinglePass)
         self.setResizeMode(QListView.ResizeMode.Adjust)  # rows wrap again at a new width
         self.setUniformItemSizes(False)
-        self.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.setWordWrap(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
@@ -219,6 +264,14 @@ class ChatView(QListView):
         self._pinning = 0  # the view moves itself (maybe while moving): not the reader
         self._growing = False  # the window grows at the top: not new messages
         self._unseen = 0
+        self._announced_source: MessageListModel | None = None  # whose rows are announced
+        self._quiet: tuple[int, int] | None = None  # (epoch, seq): history up to there
+        self._streaming: set[str] = set()  # keys of answers seen being written
+        self.setAccessibleName("Messages")
+        self.setAccessibleDescription(
+            "The conversation. Alt+Up and Alt+Down move between messages; Ctrl+C copies the "
+            "selected ones; the menu key offers more."
+        )
         self.jump_button = QPushButton(self)
         self.jump_button.setObjectName("jumpToLatest")
         self.jump_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -230,7 +283,12 @@ class ChatView(QListView):
         self._jump_action.setShortcut(QKeySequence("Ctrl+End"))
         self._jump_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(self._jump_action)
+        self.times_timer = QTimer(self)  # one for every row: see refresh_times
+        self.times_timer.setSingleShot(True)  # set again for each tick, aligned to the clock
+        self.times_timer.setTimerType(Qt.TimerType.CoarseTimer)
+        self._times_at = clock()  # the time the rows' stamps were last brought up to date
         self._connect_signals()
+        self.times_timer.start(math.ceil(until_next_tick(self._times_at) * 1000))
 
     def _connect_signals(self) -> None:
         bar = self.verticalScrollBar()
@@ -241,6 +299,8 @@ class ChatView(QListView):
         delegate = self.itemDelegate()
         assert isinstance(delegate, MessageDelegate)
         delegate.file_action.connect(self.file_action)
+        delegate.fold_toggled.connect(self.on_fold_toggled)
+        self.times_timer.timeout.connect(self.refresh_times)
 
     # ----------------------------------------------------------------- public
 
@@ -267,6 +327,127 @@ class ChatView(QListView):
         self._shrink_window()
         self._pin()
 
+    def selected_text(self) -> str:
+        """What Ctrl+C copies: the text of the selected row (of the current one when none
+        is), or for several, one "Name (14:05): text" line each, in the order of the
+        transcript. "" when there is nothing to copy."""
+        indexes = sorted(self.selectedIndexes(), key=lambda index: index.row())
+        if not indexes and self.currentIndex().isValid():
+            indexes = [self.currentIndex()]
+        entries = [e for e in (i.data(Roles.ENTRY) for i in indexes) if isinstance(e, Entry)]
+        if len(entries) == 1:
+            return _copied_text(entries[0])
+        now = self.clock()
+        return "\n".join(_copied_line(entry, now) for entry in entries)
+
+    def copy_selection(self) -> bool:
+        """Put :meth:`selected_text` on the clipboard; False when there is nothing."""
+        text = self.selected_text()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+        return bool(text)
+
+    def set_expanded(self, index: Index, expanded: bool = True) -> bool:
+        """Show the long message at ``index`` (of the window or of the transcript) whole, or
+        folded again, keeping its top where it is in the view (at the top of the view when
+        it was above it), so that the reader does not lose their place. False when ``index``
+        is no row of the transcript."""
+        model = self.source_model()
+        entry = index.data(Roles.ENTRY) if index.isValid() else None
+        if not isinstance(model, MessageListModel) or not isinstance(entry, Entry):
+            return False
+        shown = QPersistentModelIndex(self._shown(index))
+        before = super().visualRect(shown).top() if shown.isValid() else 0
+        bar = self.verticalScrollBar()
+        self._following = False  # for now: not pinned to the bottom while the row changes
+        self._pinning += 1
+        try:
+            model.set_expanded(entry.key, expanded)
+            self.executeDelayedItemsLayout()
+            if shown.isValid() and before >= 0:
+                bar.setValue(bar.value() + super().visualRect(shown).top() - before)
+            elif shown.isValid():
+                super().scrollTo(shown, QAbstractItemView.ScrollHint.PositionAtTop)
+        finally:
+            self._pinning -= 1
+        self.on_scrolled(bar.value())  # following again if the bottom is in view
+        return True
+
+    def reveal(self, index: Index) -> bool:
+        """Unfold the row at ``index`` (of the window or of the transcript) if it is long,
+        and scroll it into view: its top, when it is taller than the view. For find in the
+        chat, whose match may be in what the fold hides. False when there is no such row."""
+        if not self.set_expanded(index, True):
+            return False
+        hint = QAbstractItemView.ScrollHint
+        self.scrollTo(index, hint.EnsureVisible)  # into the window, if it was before it
+        if self.visualRect(index).height() > self.viewport().height():
+            self.scrollTo(index, hint.PositionAtTop)
+        return True
+
+    def select(self, index: Index) -> QModelIndex:
+        """Make the row at ``index`` (of the window or of the transcript; in the window) the
+        current one and the only one selected. Its index in the window."""
+        shown = self.window_index(index)
+        self.selectionModel().setCurrentIndex(
+            shown, self.selectionModel().SelectionFlag.ClearAndSelect
+        )
+        return shown
+
+    def window_index(self, index: Index) -> QModelIndex:
+        """``index`` of the transcript as an index of the window the view shows (invalid
+        for a row before it); an index of the window as it is."""
+        shown = self._shown(index)
+        if isinstance(shown, QModelIndex):
+            return shown
+        model = self.model()
+        return model.index(shown.row(), 0) if shown.isValid() and model else QModelIndex()
+
+    def toggle_fold(self, index: Index) -> bool:
+        """Unfold the long message at ``index``, or fold it again, as its chip does; False
+        when it is not long enough to fold."""
+        delegate = self.itemDelegate()
+        assert isinstance(delegate, MessageDelegate)
+        layout = delegate.layout_of(self, self._shown(index)) if index.isValid() else None
+        if layout is None or not layout.toggle_words:
+            return False
+        return self.set_expanded(index, layout.folded)
+
+    def on_fold_toggled(self, key: str, expanded: bool) -> None:
+        model = self.source_model()
+        if isinstance(model, MessageListModel):
+            row = model.transcript.index_of(key)
+            if row is not None:
+                self.set_expanded(model.index(row), expanded)
+
+    def refresh_times(self) -> int:
+        """Bring the rows' "2 min ago" up to date: repaint the rows in view whose words
+        changed since the last time (no other row, and no layout; none while the view is
+        hidden, as it paints them afresh when shown), and set the timer for the next tick.
+        The number of rows repainted."""
+        now = self.clock()
+        before, self._times_at = self._times_at, now
+        changed = 0
+        for index in self._rows_in_view() if self.isVisible() else []:
+            entry = index.data(Roles.ENTRY)
+            if isinstance(entry, Entry) and (
+                relative_stamp(entry.ts, before) != relative_stamp(entry.ts, now)
+            ):  # fmt: skip
+                self.viewport().update(super().visualRect(index))
+                changed += 1
+        self.times_timer.start(math.ceil(until_next_tick(now) * 1000))
+        return changed
+
+    def _rows_in_view(self) -> list[QModelIndex]:
+        """The rows the viewport shows (a part of, at least), top to bottom."""
+        viewport = self.viewport().rect()
+        index = self.indexAt(QPoint(viewport.center().x(), 0))
+        rows = []
+        while index.isValid() and super().visualRect(index).top() <= viewport.bottom():
+            rows.append(index)
+            index = index.siblingAtRow(index.row() + 1)
+        return rows
+
     def setModel(self, model: QAbstractItemModel | None) -> None:
         """Show ``model``; a :class:`MessageListModel` through a :class:`TranscriptWindow`."""
         old = super().model()
@@ -276,8 +457,16 @@ class ChatView(QListView):
         if self.window_model is not None:
             self.window_model.deleteLater()
             self.window_model = None
+        if self._announced_source is not None:
+            self._announced_source.rowsInserted.disconnect(self.on_source_rows_inserted)
+            self._announced_source.dataChanged.disconnect(self.on_source_data_changed)
+            self._announced_source = None
+        self._streaming.clear()
         if isinstance(model, MessageListModel):
             self.window_model = TranscriptWindow(model, self)
+            self._announced_source = model
+            model.rowsInserted.connect(self.on_source_rows_inserted)
+            model.dataChanged.connect(self.on_source_data_changed)
             model = self.window_model
         super().setModel(model)
         if model is not None:
@@ -454,6 +643,99 @@ class ChatView(QListView):
         if not self._following and self.verticalScrollBar().value() <= 0:
             self._grow_window(self.first_shown - self.MORE)
 
+    # ----------------------------------------------------------------- moving by message
+
+    def move_to_message(self, step: int) -> bool:
+        """Alt+Up (``step`` -1) and Alt+Down (+1): select the previous or next message from
+        the current row (from the latest, going up, when there is none), and scroll to it.
+        When the view does not have the keyboard focus (the message box has), the row is
+        read out, as the focus would have read it. False when there is no such row."""
+        model = self.source_model()
+        if not isinstance(model, MessageListModel):
+            return False
+        current = self.currentIndex()
+        if current.isValid() and self.window_model is not None:
+            row = self.window_model.to_source(current).row() + step
+        elif step < 0:
+            row = model.rowCount() - 1
+        else:
+            return False
+        while 0 <= row < model.rowCount() and model.entry(row).kind not in _STOPS:
+            row += step
+        if not 0 <= row < model.rowCount():
+            return False
+        index = model.index(row)
+        hint = QAbstractItemView.ScrollHint
+        self.scrollTo(index, hint.EnsureVisible)  # into the window first, if before it
+        shown = self.select(index)
+        if self.visualRect(index).height() > self.viewport().height():
+            self.scrollTo(index, hint.PositionAtTop)  # its start, not its middle
+        else:
+            self.scrollTo(index, hint.EnsureVisible)
+        if not self.hasFocus():
+            self.announce(str(shown.data(Qt.ItemDataRole.AccessibleTextRole) or ""))
+        return True
+
+    # ----------------------------------------------------------------- screen readers
+
+    def announce(self, text: str) -> None:
+        """Have a screen reader say ``text``, after what it is saying (Qt's announcement
+        event; nothing is sent while no assistive technology listens). :attr:`announced`
+        is emitted either way."""
+        if not text:
+            return
+        self.announced.emit(text)
+        if QAccessible.isActive():
+            event = QAccessibleAnnouncementEvent(self, text)
+            event.setPoliteness(QAccessible.AnnouncementPoliteness.Polite)
+            QAccessible.updateAccessibility(event)
+
+    def quiet_until(self, epoch: int, seq: int) -> None:
+        """The rows of the room up to event ``seq`` of ``epoch`` (the transcript's) are
+        history, replayed on joining: they are not announced. Until this is called, every
+        row that arrives is."""
+        self._quiet = (epoch, seq)
+
+    def _is_history(self, entry: Entry) -> bool:
+        return self._quiet is not None and entry.seq is not None and (
+            entry.order[:2] <= self._quiet
+        )  # fmt: skip
+
+    def on_source_rows_inserted(self, _parent: QModelIndex, first: int, last: int) -> None:
+        model = self._announced_source
+        if model is None:
+            return
+        for row in range(first, last + 1):
+            entry = model.entry(row)
+            if entry.kind == "answer":
+                self._answer_changed(entry, inserted=True)
+            elif entry.kind in _STOPS and not (
+                entry.mine or entry.pending or self._is_history(entry)
+            ):
+                self.announce(arrival_words(entry))
+
+    def on_source_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
+                               _roles: Sequence[int] = ()) -> None:  # fmt: skip
+        model = self._announced_source
+        if model is None:
+            return
+        for row in range(max(0, top_left.row()), min(bottom_right.row() + 1, model.rowCount())):
+            entry = model.entry(row)
+            if entry.kind == "answer":
+                self._answer_changed(entry, inserted=False)
+
+    def _answer_changed(self, entry: Entry, *, inserted: bool) -> None:
+        """An answer is announced once, when it finishes: seen being written and then no
+        longer, or arriving finished after the history. (A finished answer changes later
+        too: regenerated, continued, a file of it fetched; that is not news.)"""
+        if entry.status == "streaming":
+            self._streaming.add(entry.key)
+            return
+        finishing = entry.key in self._streaming or (inserted and not self._is_history(entry))
+        self._streaming.discard(entry.key)
+        if finishing and entry.status in _FINISHED:
+            self.announce(arrival_words(entry))
+
     # ----------------------------------------------------------------- the menu
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
@@ -470,13 +752,26 @@ class ChatView(QListView):
             menu.popup(self.viewport().mapToGlobal(pos))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Enter on a shared file's row does its first action ("Save…", "Cancel")."""
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
+        """Ctrl+C copies the selected rows (:meth:`selected_text`); Alt+Up and Alt+Down move
+        between messages; Enter on a shared file's row does its first action ("Save…",
+        "Cancel"); Enter or Space on a long message unfolds it or folds it again."""
+        if event.matches(QKeySequence.StandardKey.Copy) and self.copy_selection():
+            return
+        if event.modifiers() == Qt.KeyboardModifier.AltModifier and event.key() in (
+            Qt.Key.Key_Up, Qt.Key.Key_Down,
+        ):  # fmt: skip
+            self.move_to_message(-1 if event.key() == Qt.Key.Key_Up else 1)
+            return
+        keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space)
+        if event.key() in keys and not event.modifiers():
             index = self.currentIndex()
             entry = index.data(Roles.ENTRY) if index.isValid() else None
             card = index.data(Roles.FILE_CARD) if index.isValid() else None
-            if isinstance(entry, Entry) and isinstance(card, FileCard) and card.actions:
+            enter = event.key() != Qt.Key.Key_Space
+            if enter and isinstance(entry, Entry) and isinstance(card, FileCard) and card.actions:
                 self.file_action.emit(entry.key, card.actions[0])
+                return
+            if self.toggle_fold(index):
                 return
         super().keyPressEvent(event)
 
@@ -505,6 +800,11 @@ class ChatView(QListView):
         assert isinstance(delegate, MessageDelegate)
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        selected = self.selectionModel().selectedIndexes()
+        if len(selected) > 1 and index in selected:
+            lines = self.selected_text()
+            menu.addAction(f"Copy {len(selected)} selected messages",
+                           lambda: QGuiApplication.clipboard().setText(lines))  # fmt: skip
         text = entry.text
         menu.addAction("Copy text", lambda: QGuiApplication.clipboard().setText(text))
         numbers = [n for n, _rect in delegate.copy_chips(self, index)]
@@ -521,6 +821,10 @@ class ChatView(QListView):
         if link is not None:
             href = link[1]
             menu.addAction("Copy link address", lambda: QGuiApplication.clipboard().setText(href))
+        layout = delegate.layout_of(self, index)
+        if layout is not None and layout.toggle_words:
+            key, unfold = entry.key, layout.folded
+            menu.addAction(layout.toggle_words, lambda: self.on_fold_toggled(key, unfold))
         return menu
 
     def event(self, event: QEvent) -> bool:
@@ -528,3 +832,63 @@ class ChatView(QListView):
         if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
             QTimer.singleShot(0, self, self._place_jump_button)
         return super().event(event)
+
+
+def _copied_text(entry: Entry) -> str:
+    """What copying one row gives: its text (a file's name, an empty answer's error)."""
+    if entry.kind == "file":
+        return entry.file_name
+    return entry.text or entry.error or ""
+
+
+def _copied_line(entry: Entry, now: float) -> str:
+    """One row among several copied: "Name (14:05): text"; a notice is the room's, and a
+    "joined" line says when after itself."""
+    stamp = clock_stamp(entry.ts, now)
+    if entry.kind == "event":
+        return f"{entry.text} ({stamp})"
+    text = f"shared {entry.file_name}" if entry.kind == "file" else _copied_text(entry)
+    name = "Room" if entry.kind == "notice" else entry.author
+    return f"{name} ({stamp}): {text}"
+
+
+def spoken_row(entry: Entry, display: object = None) -> str:
+    """A row as a screen reader reads it: who, then what ("Sam: see you at 3"). ``display``
+    is the row's display text (a shared file's says it all)."""
+    if entry.kind == "file" and isinstance(display, str) and display:
+        return display
+    if entry.kind == "event":
+        return entry.text
+    text = entry.text or entry.error or ""
+    if entry.kind == "notice":
+        return f"The room: {text}"
+    return f"{fenced(entry.author)}: {text}"
+
+
+def spoken_details(entry: Entry) -> str:
+    """What a screen reader reads after a row: when (exactly), and its state ("writing…",
+    the model, for whom)."""
+    footer = footer_text(entry)
+    return f"{exact_stamp(entry.ts)}. {footer}" if footer else exact_stamp(entry.ts)
+
+
+def arrival_words(entry: Entry) -> str:
+    """What is announced when ``entry`` arrives (an answer: once it has finished): who, and
+    the start of what (:data:`ANNOUNCED_CHARS`), on one line."""
+    text = shorten(one_line(entry.text).strip(), ANNOUNCED_CHARS)
+    who = fenced(entry.author)
+    match entry.kind:
+        case "answer" if entry.status == "failed":
+            error = shorten(one_line(entry.error or ""), ANNOUNCED_CHARS)
+            return f"{who} could not answer{': ' + error if error else '.'}"
+        case "answer" if entry.status == "stopped":
+            return f"{who}'s answer was stopped: {text}" if text else f"{who}'s answer was stopped."
+        case "answer":
+            return f"{who} answered {fenced(entry.asked_by)}: {text}" if entry.asked_by else (
+                f"{who} answered: {text}"
+            )  # fmt: skip
+        case "file":
+            return f"{who} shared {entry.file_name}"
+        case "notice":
+            return f"The room: {text}"
+    return f"{who}: {text}"

@@ -1,5 +1,6 @@
-"""The message box: Enter sends, Shift+Enter adds a line, ``@`` completes names; and the
-paper-clip button beside it (:class:`AttachButton`).
+"""The message box: Enter sends, Shift+Enter adds a line (or, as the person chooses in Settings,
+Ctrl+Enter sends and Enter adds a line), ``@`` completes names; and the paper-clip button beside
+it (:class:`AttachButton`).
 
 Nothing typed is lost. The text stays in the box when it is submitted, and goes only when the
 room's client has taken the message (:meth:`Composer.message_queued`, as one step that Ctrl+Z
@@ -54,8 +55,9 @@ from PySide6.QtWidgets import (
 from core.protocol import Limits
 from desktop.attachments import dropped_paths
 from desktop.labels import PlainLabel
+from desktop.settings import Preferences, SendKey
 
-__all__ = ["ATTACH_NAME", "COUNTER_FROM", "AttachButton", "Composer"]
+__all__ = ["ATTACH_NAME", "COUNTER_FROM", "PLACEHOLDERS", "AttachButton", "Composer"]
 
 ATTACH_NAME = "Attach a file…"
 
@@ -63,13 +65,19 @@ TYPING_REPEAT = 3.0  # seconds between "still typing" notes; others expire it af
 COUNTER_FROM = 0.9  # the counter appears at this share of the limit
 POPUP_WIDTH = 220
 OVER_LIMIT_BACKGROUND = QColor(198, 40, 40, 60)  # a translucent red: readable on any theme
+PLACEHOLDERS: dict[SendKey, str] = {
+    "enter": "Write a message…  (Enter sends, Shift+Enter for a new line)",
+    "ctrl_enter": "Write a message…  (Ctrl+Enter sends, Enter for a new line)",
+}
+"""What the empty box says, by which key sends (:data:`desktop.settings.SEND_KEYS`)."""
 
 
 class Composer(QPlainTextEdit):
     """A multi-line text box for one message.
 
-    * :attr:`submitted` (the text) when the person sends it (Enter or :meth:`submit`); the
-      text stays in the box until :meth:`message_queued` says the room's client took it.
+    * :attr:`submitted` (the text) when the person sends it (the send key, see
+      :meth:`set_send_key`, or :meth:`submit`); the text stays in the box until
+      :meth:`message_queued` says the room's client took it.
     * :attr:`sendable_changed` (bool) when whether it can be sent changes: some text, within
       :meth:`set_max_chars`, and the box not read-only. :meth:`send_blocker` says why not.
     * :attr:`typing_changed` (bool) when typing starts, every few seconds while it goes on,
@@ -86,7 +94,9 @@ class Composer(QPlainTextEdit):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText("Write a message…  (Enter sends, Shift+Enter for a new line)")
+        self._send_key: SendKey = "enter"
+        self._prefs: Preferences | None = None
+        self.setPlaceholderText(PLACEHOLDERS["enter"])
         self.setTabChangesFocus(True)
         self._max_chars = Limits().max_text_chars
         self._names = QStringListModel(self)
@@ -182,6 +192,38 @@ class Composer(QPlainTextEdit):
         self._place_counter()
 
     # ----------------------------------------------------------------- sending
+
+    @property
+    def send_key(self) -> SendKey:
+        return self._send_key
+
+    def set_send_key(self, key: SendKey) -> None:
+        """``"enter"``: Enter sends, Shift+Enter adds a line (Ctrl+Enter sends too).
+        ``"ctrl_enter"``: Ctrl+Enter sends, Enter and Shift+Enter add a line. The
+        placeholder says which."""
+        self._send_key = key
+        self.setPlaceholderText(PLACEHOLDERS[key])
+
+    def follow_preferences(self, prefs: Preferences) -> None:
+        """Take the send key from ``prefs``, now and whenever it changes there."""
+        if self._prefs is not None:
+            self._prefs.changed.disconnect(self.on_preference_changed)
+        self._prefs = prefs
+        prefs.changed.connect(self.on_preference_changed)
+        self.set_send_key(prefs.send_key())
+
+    def on_preference_changed(self, key: str) -> None:
+        if key == "send_key" and self._prefs is not None:
+            self.set_send_key(self._prefs.send_key())
+
+    def _sends(self, event: QKeyEvent) -> bool:
+        """Whether ``event`` is the key that sends, in the chosen mode."""
+        if event.key() not in (Qt.Key.Key_Enter, Qt.Key.Key_Return):
+            return False
+        modifiers = event.modifiers()
+        if self._send_key == "ctrl_enter":
+            return bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+        return not modifiers & Qt.KeyboardModifier.ShiftModifier
 
     def submit(self) -> None:
         """Send the text: emits :attr:`submitted` when it can go; the text stays."""
@@ -284,8 +326,7 @@ class Composer(QPlainTextEdit):
         ):  # fmt: skip
             event.ignore()  # the completer takes these
             return
-        enter = event.key() in (Qt.Key.Key_Enter, Qt.Key.Key_Return)
-        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+        if self._sends(event):
             self.submit()
             return
         super().keyPressEvent(event)
@@ -297,6 +338,10 @@ class Composer(QPlainTextEdit):
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the text size changed: still three lines
+            self._base_height = self.fontMetrics().lineSpacing() * 3 + 20
+            strip = 0 if self.counter.isHidden() else self._counter_height()
+            self.setFixedHeight(self._base_height + strip)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._place_counter()
 
@@ -340,6 +385,12 @@ class AttachButton(QPushButton):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange,
                             QEvent.Type.EnabledChange):  # fmt: skip
             self._paint_icon()
+
+    def event(self, event: QEvent) -> bool:
+        # Moved to a screen of another scale: draw the icon again for its pixels.
+        if event.type() == QEvent.Type.DevicePixelRatioChange:
+            self._paint_icon()
+        return super().event(event)
 
     def _paint_icon(self) -> None:
         role = QPalette.ColorRole.ButtonText

@@ -42,8 +42,13 @@ def button_text(text: str) -> str:
 def ask(
     parent: QWidget, *, title: str, text: str, verb: str, on_confirmed: Callable[[], None],
     back: str = "Cancel", icon: QMessageBox.Icon = QMessageBox.Icon.Question,
+    offer: tuple[str, Callable[[], None]] | None = None,
 ) -> QMessageBox:  # fmt: skip
     """Ask ``text``; ``on_confirmed`` runs only if the person clicks ``verb``.
+
+    ``offer`` adds a button for something to do first (such as "Save transcript…"): it
+    closes the box and runs its callback, which may ask again. The way back stays the
+    default.
 
     Returns the box (already open, window-modal). It stays a hidden child of ``parent`` once
     answered and goes with it: deleting it from its own ``finished`` signal crashes PySide
@@ -51,6 +56,9 @@ def ask(
     """
     box = message_box(icon, title, text, QMessageBox.StandardButton.NoButton, parent)
     box.setObjectName("confirmation")
+    first = (
+        box.addButton(button_text(offer[0]), QMessageBox.ButtonRole.ActionRole) if offer else None
+    )
     yes = box.addButton(button_text(verb), QMessageBox.ButtonRole.AcceptRole)
     no = box.addButton(button_text(back), QMessageBox.ButtonRole.RejectRole)
     box.setDefaultButton(no)
@@ -59,6 +67,8 @@ def ask(
     def answered(_result: int) -> None:
         if box.clickedButton() is yes:
             on_confirmed()
+        elif offer is not None and first is not None and box.clickedButton() is first:
+            offer[1]()
 
     box.finished.connect(answered)
     box.open()

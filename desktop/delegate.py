@@ -16,11 +16,21 @@ click finds.
 
 Rows sit in a text column of about :data:`COLUMN_CHARS` characters, centred in a wide view,
 and never wider than the view. Consecutive messages from one author within five minutes
-share a header. Each code block carries a "Copy code" chip (its top strip, with the
-language, for a code block of its own; its corner for one inside a list or a quote), which
-says "Copied" for a moment after a click. Hovering a link shows where it goes; clicking an
-http(s) link opens the system browser, after a question when its text names another address
-(:mod:`desktop.links`). A notice's chips and links work as a message's do.
+share a header. A row says when it was written as
+:func:`desktop.relative_time.relative_stamp` words it at the time of the delegate's
+``clock`` ("2 min ago"; the view repaints the rows whose words changed), and hovering those
+words shows the exact time. Each code block carries a "Copy code" chip (its top strip, with
+the language, for a code block of its own; its corner for one inside a list or a quote),
+which says "Copied" for a moment after a click. Hovering a link shows where it goes;
+clicking an http(s) link opens the system browser, after a question when its text names
+another address (:mod:`desktop.links`). A notice's chips and links work as a message's do.
+
+A long message or answer (over :data:`LONG_LINES` lines as laid out, or :data:`LONG_CHARS`
+characters) is folded to its first :data:`FOLDED_LINES` lines, cut between two lines, with a
+"Show more" chip under it; unfolded, a "Show less" chip folds it again. Whether a row is
+unfolded is its model's :data:`desktop.models.Roles.EXPANDED`; a click on the chip asks for
+the other (:attr:`MessageDelegate.fold_toggled`). An answer still being written is never
+folded. What the fold hides cannot be clicked: its links and chips are not in the layout.
 
 A shared file's row is a bubble with its author and time, and a card (:class:`FileCard`):
 the image's thumbnail, a tag for its kind, its name, size and type, lines about it (progress,
@@ -38,7 +48,8 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from PySide6.QtCore import (
@@ -64,6 +75,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QHelpEvent,
     QImage,
+    QLinearGradient,
     QMouseEvent,
     QPainter,
     QPalette,
@@ -95,10 +107,14 @@ from desktop.markdown import (
 )
 from desktop.models import FILE_ACTIONS, FileCard, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, tooltip
+from desktop.relative_time import exact_stamp, relative_stamp
 from desktop.theme import colours_of
 
 __all__ = [
     "COLUMN_CHARS",
+    "FOLDED_LINES",
+    "LONG_CHARS",
+    "LONG_LINES",
     "CardLayout",
     "MessageDelegate",
     "RowLayout",
@@ -113,9 +129,10 @@ __all__ = [
 Index = QModelIndex | QPersistentModelIndex
 K = TypeVar("K")
 V = TypeVar("V")
-_RowKey = tuple[str, int, bool, str, bool]
-"""What a row's layout depends on besides its version: its key, the view's width, whether
-the view is dark, the font's key, and whether it continues the previous message."""
+_RowKey = tuple[str, int, bool, str, bool, bool]
+"""What a row's layout depends on besides its version and the time: its key, the view's
+width, whether the view is dark, the font's key, whether it continues the previous message,
+and whether it is shown whole however long it is."""
 
 PAD = 10  # around a message bubble
 GAP = 4  # between the rows of one message
@@ -132,6 +149,13 @@ STREAMS = 8  # answers rendered incrementally at once
 TAG_WIDTH = 44  # a file's kind tag ("PDF")
 BAR_HEIGHT = 6  # a transfer's progress bar
 BAR_WIDTH = 320
+LONG_LINES = 25
+"""A message's body taller than this many lines of text is folded..."""
+LONG_CHARS = 2000
+"""... and so is one of more characters than this (when folding hides anything)."""
+FOLDED_LINES = 12
+"""About how many lines of a folded message are shown (it is cut between two lines)."""
+FOLD_WORDS = ("Show more", "Show less")
 
 # How core.transcript words a "joined" or "left" line after the name: the name is isolated
 # on its own, so that it cannot reorder these words.
@@ -302,7 +326,8 @@ _NO_BODY = _Body((), (), 0)  # a "joined" or "left" line has none
 class _Header:
     """The first line of a message that does not continue the one before: its author's
     name (cut to fit), a badge for the host or the assistant ("" for none), and the time.
-    The points are where the baselines of the name and the time start."""
+    The points are where the baselines of the name and the time start; ``stamp_rect`` is
+    where the time is (hovering it shows the exact time)."""
 
     name: str
     name_at: QPoint
@@ -310,6 +335,13 @@ class _Header:
     badge_rect: QRect
     stamp: str
     stamp_at: QPoint
+    stamp_rect: QRect
+
+    def translated(self, offset: QPoint) -> _Header:
+        return _Header(
+            self.name, self.name_at + offset, self.badge, self.badge_rect.translated(offset),
+            self.stamp, self.stamp_at + offset, self.stamp_rect.translated(offset),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -353,6 +385,12 @@ class RowLayout:
     message. The body's links are found in its laid-out documents (:meth:`links`). A file's
     row has its ``card``.
 
+    A long body is folded to its first ``fold`` pixels (-1: not folded, all of it shows);
+    ``toggle`` is the "Show more" chip under a folded body, or the "Show less" chip under
+    an unfolded long one (empty when the body is not long), and ``toggle_words`` what it
+    says. What the fold hides is no target: :meth:`links`, :meth:`link_at`,
+    :meth:`code_at` and ``chips`` have only what shows.
+
     Its rects are the layout's own: a caller changes copies, never them.
     """
 
@@ -365,6 +403,9 @@ class RowLayout:
     line_rect: QRect
     chips: tuple[tuple[int, QRect], ...]
     card: CardLayout | None = None
+    fold: int = -1
+    toggle: QRect = field(default_factory=QRect)
+    toggle_words: str = ""
 
     def at(self, rect: QRect) -> RowLayout:
         """This layout in the row at ``rect``. Its frame stretches to the rect's height, as
@@ -372,16 +413,27 @@ class RowLayout:
         offset = rect.topLeft()
         frame = self.frame.translated(offset)
         frame.setBottom(rect.bottom() - (self.height - 1 - self.frame.bottom()))
-        header = self.header
-        if header is not None:
-            header = _Header(
-                header.name, header.name_at + offset, header.badge,
-                header.badge_rect.translated(offset), header.stamp, header.stamp_at + offset,
-            )  # fmt: skip
+        header = self.header.translated(offset) if self.header is not None else None
         chips = tuple((number, chip.translated(offset)) for number, chip in self.chips)
         card = self.card.translated(offset) if self.card is not None else None
         return RowLayout(self.height, frame, header, self.body, self.origin + offset,
-                         self.line, self.line_rect.translated(offset), chips, card)  # fmt: skip
+                         self.line, self.line_rect.translated(offset), chips, card,
+                         self.fold, self.toggle.translated(offset), self.toggle_words)  # fmt: skip
+
+    @property
+    def folded(self) -> bool:
+        """Whether a long body shows only its beginning ("Show more" under it)."""
+        return self.fold >= 0
+
+    def shows(self, pos: QPoint) -> bool:
+        """Whether ``pos`` is above the fold (anywhere, in a body that is not folded)."""
+        return self.fold < 0 or pos.y() < self.origin.y() + self.fold
+
+    def stamp_at(self, pos: QPoint) -> bool:
+        """Whether ``pos`` is on the words that say when the row was written."""
+        if self.header is not None:
+            return self.header.stamp_rect.contains(pos)
+        return self.body is _NO_BODY and self.card is None and self.line_rect.contains(pos)
 
     def button_at(self, pos: QPoint) -> str | None:
         """The action of the file card's button under ``pos``, if any."""
@@ -395,6 +447,8 @@ class RowLayout:
 
     def code_at(self, pos: QPoint) -> int | None:
         """The number of the code block under ``pos``, if any."""
+        if not self.shows(pos):
+            return None
         for box in self.body.boxes:
             if box.rect.translated(self.origin).contains(pos):
                 return box.number
@@ -402,6 +456,8 @@ class RowLayout:
 
     def link_at(self, pos: QPoint) -> tuple[str, str] | None:
         """The link under ``pos``: its visible text and its target."""
+        if not self.shows(pos):
+            return None
         for part in self.body.parts:
             point = QPointF(pos - self.origin) - QPointF(part.x, part.y)
             if QRectF(QPointF(0, 0), part.doc.size()).contains(point):
@@ -434,7 +490,8 @@ class RowLayout:
                     rect = QRectF(min(x0, x1), line.y(), abs(x1 - x0), line.height())
                     rect.translate(corner + box.topLeft())
                     link = link_at(doc, rect.center() - corner)
-                    if link is not None and (not found or found[-1][:2] != link):
+                    shown = self.shows(rect.toRect().bottomLeft())
+                    if shown and link is not None and (not found or found[-1][:2] != link):
                         found.append((*link, rect.toRect()))
                 block = block.next()
         return found
@@ -454,17 +511,24 @@ def text_width(kind: str, width: int, font: QFont) -> int:
     return widest - PAD if kind == "notice" else widest
 
 
-def row_layout(entry: Entry, width: int, font: QFont, body: _Body, *, grouped: bool) -> RowLayout:
+def row_layout(
+    entry: Entry, width: int, font: QFont, body: _Body, *, grouped: bool,
+    stamp: str | None = None, expanded: bool = False,
+) -> RowLayout:  # fmt: skip
     """The layout of ``entry``'s row in a view ``width`` pixels wide, relative to the row's
     top left corner; ``body`` is its body laid out :func:`text_width` wide, and
-    ``grouped`` says whether it continues the previous message (no header then)."""
+    ``grouped`` says whether it continues the previous message (no header then). ``stamp``
+    says when it was written (by default as :func:`relative_stamp` does now); a long body
+    is folded unless ``expanded``."""
     rect = column(QRect(0, 0, width, 0), font)
     line = QFontMetrics(font).height()
     small = QFontMetrics(_small(font))
+    if stamp is None:
+        stamp = relative_stamp(entry.ts, time.time())
     if entry.kind == "event":
         height = line + 2 * GAP
         frame = QRect(rect.left(), 0, rect.width(), height)
-        text = elided(f"{event_line(entry)}  ·  {_stamp(entry)}", small, rect.width() - 2 * PAD)
+        text = elided(f"{event_line(entry)}  ·  {stamp}", small, rect.width() - 2 * PAD)
         return RowLayout(height, frame, None, _NO_BODY, frame.topLeft(), text, frame, ())
     if entry.kind == "notice":
         height = body.height + 2 * PAD
@@ -476,20 +540,66 @@ def row_layout(entry: Entry, width: int, font: QFont, body: _Body, *, grouped: b
     x, y = rect.left() + 2 * PAD, GAP + GAP  # inside the bubble, which starts a GAP down
     header = None
     if not grouped:
-        header = _header(entry, font, QPoint(x, y + PAD // 2), inner)
+        header = _header(entry, font, QPoint(x, y + PAD // 2), inner, stamp)
         y += PAD // 2 + line + GAP
     origin = QPoint(x, y)
-    y += max(line, body.height) + GAP
+    fold = _fold(entry, body, line)
+    shown = body.height if fold < 0 or expanded else fold
+    y += max(line, shown) + GAP
+    toggle, words = QRect(), ""
+    if fold >= 0:
+        words = FOLD_WORDS[expanded]
+        chip_width = max(small.horizontalAdvance(w) for w in FOLD_WORDS) + 2 * PAD
+        toggle = QRect(x, y, chip_width, small.height() + GAP)
+        y += toggle.height() + GAP
     footer = footer_text(entry)
     footer_rect = QRect(x, y, inner, line) if footer else QRect()
     height = y + (line if footer else 0) + GAP
     bubble = QRect(rect.left() + PAD, GAP, rect.width() - 2 * PAD, height - 2 * GAP)
+    if expanded:
+        fold = -1
+    chips = _chips(body, origin, font)
+    if fold >= 0:  # a chip the fold hides, or cuts through, is no target
+        chips = tuple((n, chip) for n, chip in chips if chip.bottom() < origin.y() + fold)
     return RowLayout(height, bubble, header, body, origin, elided(footer, small, inner),
-                     footer_rect, _chips(body, origin, font))  # fmt: skip
+                     footer_rect, chips, None, fold, toggle, words)  # fmt: skip
 
 
-def file_row_layout(entry: Entry, card: FileCard, width: int, font: QFont) -> RowLayout:
-    """The layout of a shared file's row: a bubble with its header, and the card."""
+def _fold(entry: Entry, body: _Body, line: int) -> int:
+    """Where a folded body is cut (its height shown folded), or -1 when it is not long
+    enough to fold, or is an answer still being written. The cut is under the last line of
+    text that ends within :data:`FOLDED_LINES` lines, so that no line is cut through."""
+    if entry.kind not in ("message", "answer") or entry.status == "streaming":
+        return -1
+    target = FOLDED_LINES * line
+    long = body.height > LONG_LINES * line or len(entry.text) > LONG_CHARS
+    if not long or body.height <= target + 3 * line:  # folding would hide too little
+        return -1
+    cut = 0
+    for part in body.parts:
+        if part.y >= target:
+            break
+        layout = part.doc.documentLayout()
+        block = part.doc.begin()
+        while block.isValid():
+            top = part.y + layout.blockBoundingRect(block).top()  # also lays it out
+            if top >= target:
+                break
+            lines = block.layout()
+            for n in range(lines.lineCount()):
+                bottom = math.ceil(top + lines.lineAt(n).rect().bottom())
+                if bottom > target:
+                    break
+                cut = max(cut, bottom)
+            block = block.next()
+    return cut or target
+
+
+def file_row_layout(
+    entry: Entry, card: FileCard, width: int, font: QFont, stamp: str | None = None
+) -> RowLayout:
+    """The layout of a shared file's row: a bubble with its header (``stamp`` as in
+    :func:`row_layout`), and the card."""
     rect = column(QRect(0, 0, width, 0), font)
     metrics = QFontMetrics(font)
     line = metrics.height()
@@ -499,7 +609,9 @@ def file_row_layout(entry: Entry, card: FileCard, width: int, font: QFont) -> Ro
     bold.setBold(True)
     inner = text_width("message", width, font)
     x, y = rect.left() + 2 * PAD, GAP + GAP
-    header = _header(entry, font, QPoint(x, y + PAD // 2), inner)
+    if stamp is None:
+        stamp = relative_stamp(entry.ts, time.time())
+    header = _header(entry, font, QPoint(x, y + PAD // 2), inner, stamp)
     y += PAD // 2 + line + GAP
     origin = QPoint(x, y)
     image = QRect()
@@ -563,13 +675,9 @@ def _bold(font: QFont) -> QFont:
     return bold
 
 
-def _stamp(entry: Entry) -> str:
-    return time.strftime("%H:%M", time.localtime(entry.ts))
-
-
-def _header(entry: Entry, font: QFont, top_left: QPoint, width: int) -> _Header:
-    """The header line at ``top_left``: the name gets what the badge and the time leave of
-    ``width``."""
+def _header(entry: Entry, font: QFont, top_left: QPoint, width: int, stamp: str) -> _Header:
+    """The header line at ``top_left``: the name gets what the badge and the time
+    (``stamp``) leave of ``width``."""
     bold = QFont(font)
     bold.setBold(True)
     names = QFontMetrics(bold)
@@ -577,7 +685,6 @@ def _header(entry: Entry, font: QFont, top_left: QPoint, width: int) -> _Header:
     small.setBold(True)
     smalls = QFontMetrics(small)
     badge = {"host": "HOST", "assistant": "AI"}.get(entry.role, "")
-    stamp = _stamp(entry)
     badge_width = smalls.horizontalAdvance(badge) + 10 if badge else 0
     room = width - (badge_width + PAD if badge else 0) - smalls.horizontalAdvance(stamp) - PAD
     name = elided(fenced(entry.author) + (" (you)" if entry.mine else ""), names, room)
@@ -589,7 +696,10 @@ def _header(entry: Entry, font: QFont, top_left: QPoint, width: int) -> _Header:
         badge_rect = QRect(cursor, y + 1, badge_width, metrics.height() - 2)
         cursor += badge_width + PAD
     baseline = y + metrics.ascent()
-    return _Header(name, QPoint(x, baseline), badge, badge_rect, stamp, QPoint(cursor, baseline))
+    stamps = QFontMetrics(_small(font, 1.5))  # as it is drawn: not bold
+    stamp_rect = QRect(cursor, y, stamps.horizontalAdvance(stamp), metrics.height())
+    return _Header(name, QPoint(x, baseline), badge, badge_rect, stamp,
+                   QPoint(cursor, baseline), stamp_rect)  # fmt: skip
 
 
 def _chips(body: _Body, origin: QPoint, font: QFont) -> tuple[tuple[int, QRect], ...]:
@@ -609,19 +719,28 @@ def _chips(body: _Body, origin: QPoint, font: QFont) -> tuple[tuple[int, QRect],
 
 class MessageDelegate(QStyledItemDelegate):
     """See the module docstring. Emits :attr:`file_action` (the row's entry key and the
-    action) when a file card's button is clicked."""
+    action) when a file card's button is clicked, and :attr:`fold_toggled` (the row's key,
+    and whether it should now be shown whole) when its "Show more" or "Show less" chip is.
+    ``clock`` gives the time now (seconds since the epoch) that rows say how long ago they
+    were written at."""
 
     file_action = Signal(str, str)
+    fold_toggled = Signal(str, bool)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(
+        self, parent: QObject | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(parent)
+        self.clock = clock
         self._docs: OrderedDict[tuple[str, int, str], QTextDocument] = OrderedDict()
         # Keyed by row without its version, holding the version they are for: a streaming
         # answer's thousand versions replace each other instead of pushing the rest out.
         self._bodies: OrderedDict[tuple[str, int, bool, str], tuple[int, _Body]] = OrderedDict()
         self._segments: OrderedDict[tuple[str, bool], tuple[int, list[Segment]]] = OrderedDict()
         self._streams: OrderedDict[tuple[str, bool], StreamingMarkdown] = OrderedDict()
-        self._layouts: OrderedDict[_RowKey, tuple[int, RowLayout]] = OrderedDict()
+        # With the version, the words that say when the row was written, which change with
+        # the time; the height does not.
+        self._layouts: OrderedDict[_RowKey, tuple[int, str, RowLayout]] = OrderedDict()
         self._heights: OrderedDict[_RowKey, tuple[int, int]] = OrderedDict()
         self._copied: tuple[str, int] | None = None  # (row key, code block) just copied
         self._copied_at = 0.0
@@ -744,6 +863,16 @@ class MessageDelegate(QStyledItemDelegate):
             return None
         return entry_of(row)
 
+    @staticmethod
+    def _expanded(index: Index, entry: Entry) -> bool:
+        """Whether the row is shown whole however long it is; straight from a model with an
+        ``is_expanded`` method (ours), as for :meth:`_entry`."""
+        model = index.model()
+        is_expanded = getattr(model, "is_expanded", None)
+        if is_expanded is not None:
+            return bool(is_expanded(entry.key))
+        return bool(index.data(Roles.EXPANDED))
+
     @classmethod
     def _grouped(cls, index: Index, entry: Entry) -> bool:
         """Whether this message continues the previous row's (same author, same minutes)."""
@@ -760,29 +889,32 @@ class MessageDelegate(QStyledItemDelegate):
     def _row(self, entry: Entry, key: _RowKey, font: QFont,
              card: FileCard | None = None) -> RowLayout:  # fmt: skip
         """The row's layout (relative to its top left corner) for ``key``, computed once per
-        version of the row; a file's row from its ``card``."""
+        version of the row and time it shows; a file's row from its ``card``."""
+        stamp = relative_stamp(entry.ts, self.clock())
         cached = self._layouts.get(key)
-        if cached is not None and cached[0] == entry.version:
+        if cached is not None and cached[0] == entry.version and cached[1] == stamp:
             self._layouts.move_to_end(key)
-            return cached[1]
-        _key, width, dark, _font, grouped = key
+            return cached[2]
+        _key, width, dark, _font, grouped, expanded = key
         if entry.kind == "file":
-            layout = file_row_layout(entry, card or _NO_CARD, width, font)
-            self._layouts[key] = (entry.version, layout)
+            layout = file_row_layout(entry, card or _NO_CARD, width, font, stamp)
+            self._layouts[key] = (entry.version, stamp, layout)
             _trim(self._layouts, BODIES)
             return layout
         body = _NO_BODY
         if entry.kind != "event":
             body = self._body(entry, text_width(entry.kind, width, font), dark, font)
-        layout = row_layout(entry, width, font, body, grouped=grouped)
-        self._layouts[key] = (entry.version, layout)
+        layout = row_layout(entry, width, font, body, grouped=grouped, stamp=stamp,
+                            expanded=expanded)  # fmt: skip
+        self._layouts[key] = (entry.version, stamp, layout)
         _trim(self._layouts, BODIES)
         return layout
 
     def _key(self, entry: Entry, option: QStyleOptionViewItem, index: Index) -> _RowKey:
-        """What a row's layout depends on besides its version."""
+        """What a row's layout depends on besides its version and the time."""
         dark, font = self._look(option)
-        return (entry.key, option.rect.width(), dark, font, self._grouped(index, entry))
+        grouped = self._grouped(index, entry)
+        return (entry.key, option.rect.width(), dark, font, grouped, self._expanded(index, entry))
 
     def _placed(self, option: QStyleOptionViewItem, index: Index) -> tuple[Entry, RowLayout] | None:
         """The row's entry and its layout at ``option.rect``; None for a row without one."""
@@ -836,6 +968,11 @@ class MessageDelegate(QStyledItemDelegate):
             self._paint_notice(painter, option, entry, layout, colours)
         else:
             self._paint_message(painter, option, entry, layout, colours)
+        if entry.kind in ("event", "notice") and option.state & QStyle.StateFlag.State_Selected:
+            # Rows without a bubble show that they are selected (arrows, Ctrl+C) all the same.
+            painter.setPen(colours.accent)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(layout.frame.adjusted(0, 0, -1, -1), 8, 8)
         painter.restore()
 
     def _paint_message(self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry,
@@ -851,7 +988,30 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setPen(colours.muted)
             ascent = QFontMetrics(option.font).ascent()
             painter.drawText(layout.origin + QPoint(0, ascent), "…")
-        self._paint_body(painter, option, entry, layout, colours.text, colours)
+        if layout.folded:
+            painter.save()
+            shown = QRect(bubble.left(), layout.origin.y(), bubble.width(), layout.fold)
+            painter.setClipRect(shown, Qt.ClipOperation.IntersectClip)
+            self._paint_body(painter, option, entry, layout, colours.text, colours)
+            painter.restore()
+            # The last line shown fades out: there is more.
+            line = QFontMetrics(option.font).height()
+            fade = QRect(shown.left(), shown.bottom() - line + 1, shown.width(), line)
+            gradient = QLinearGradient(QPointF(fade.topLeft()), QPointF(fade.bottomLeft()))
+            clear = QColor(fill)
+            clear.setAlpha(0)
+            gradient.setColorAt(0.0, clear)
+            gradient.setColorAt(1.0, fill)
+            painter.fillRect(fade, gradient)
+        else:
+            self._paint_body(painter, option, entry, layout, colours.text, colours)
+        if layout.toggle_words:
+            painter.setFont(_small(option.font))
+            painter.setPen(colours.accent)
+            painter.setBrush(QColor(code_background(dark=self._dark(option))))
+            painter.drawRoundedRect(layout.toggle, 5, 5)
+            painter.drawText(layout.toggle, Qt.AlignmentFlag.AlignCenter, layout.toggle_words)
+            painter.setFont(option.font)
         if layout.line:
             failed = entry.status in ("failed", "interrupted")  # "no answer", "not sent"
             painter.setPen(colours.error if failed else colours.muted)
@@ -1060,6 +1220,9 @@ class MessageDelegate(QStyledItemDelegate):
         if action is not None:
             self.file_action.emit(entry.key, action)
             return True
+        if layout.toggle.contains(pos):
+            self.fold_toggled.emit(entry.key, layout.folded)
+            return True
         number = layout.chip_at(pos)
         if number is not None and view is not None:
             return self.copy_code(view, index, number)
@@ -1079,12 +1242,16 @@ class MessageDelegate(QStyledItemDelegate):
         self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem,
         index: Index,
     ) -> bool:  # fmt: skip
-        """Hovering a link shows where it really goes."""
+        """Hovering a link shows where it really goes; hovering when a row was written, the
+        exact time."""
         if event.type() == QEvent.Type.ToolTip:
             placed = self._placed(option, index)
             link = placed[1].link_at(event.pos()) if placed is not None else None
             if link is not None:
                 QToolTip.showText(event.globalPos(), tooltip(shown_target(link[1])), view)
+                return True
+            if placed is not None and placed[1].stamp_at(event.pos()):
+                QToolTip.showText(event.globalPos(), exact_stamp(placed[0].ts), view)
                 return True
         return super().helpEvent(event, view, option, index)
 

@@ -62,7 +62,7 @@ from core.text_rules import TextRejected, normalize_display_name, normalize_room
 from desktop.assistant_dialog import MODE_LABELS, limit_spin, persona_problem, quota_window_spin
 from desktop.join_dialogs import room_code_problem, sentence
 from desktop.labels import PlainLabel
-from desktop.settings import KeyStore, Preferences
+from desktop.settings import KeyStore, Preferences, SavedPreset
 from desktop.verification import code_font
 
 __all__ = ["HostDialog", "HostPlan"]
@@ -73,6 +73,8 @@ MIN_HEIGHT = 420  # on a small screen the form scrolls, down to this
 MAX_LISTED_MODELS = 1000  # a provider's list is network input: bounded, like its entries
 MAX_MODEL_CHARS = 200
 
+SAVED = "saved:"
+"""The provider choice's data for a preset saved in Settings: this, then its name."""
 PROVIDER_CHOICES = [
     ("none", "No assistant"),
     ("openai", "OpenAI"),
@@ -172,7 +174,7 @@ class HostDialog(QDialog):
         self.room_name.setMaxLength(MAX_ROOM_NAME_CHARS)
         self.room_name_problem = PlainLabel(name="problem", wrap=True)
         self.room_name_problem.hide()
-        self.your_name = QLineEdit(self._prefs.get("display_name"))
+        self.your_name = QLineEdit(self._prefs.hosting_name())
         self.your_name.setPlaceholderText("How others will see you")
         self.your_name_problem = PlainLabel(name="problem", wrap=True)
         self.your_name_problem.hide()
@@ -183,6 +185,7 @@ class HostDialog(QDialog):
         self.room_code.setFont(code_font(self.room_code.font(), 1.15, bold=False))
         self.room_code.setAccessibleName("Room code")
         self.new_code_button = QPushButton("New code")
+        self.new_code_button.setAccessibleDescription("Make another room code")
         self.new_code_button.setAutoDefault(False)  # Enter opens the room
         self.room_code_row = code_row = QHBoxLayout()
         code_row.addWidget(self.room_code, 1)
@@ -236,8 +239,14 @@ class HostDialog(QDialog):
 
     def _build_assistant_box(self) -> None:
         self.provider = QComboBox()
+        self.provider.setAccessibleName("Provider")
         for key, label in PROVIDER_CHOICES:
             self.provider.addItem(label, key)
+        self._saved = {f"{SAVED}{preset.name}": preset for preset in self._prefs.presets()}
+        if self._saved:  # the presets saved in Settings, after a line
+            self.provider.insertSeparator(self.provider.count())
+        for data, preset in self._saved.items():
+            self.provider.addItem(f"{preset.name} (saved)", data)
         self.base_url = QLineEdit()
         self.api_key = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.key_note = PlainLabel(name="hint", wrap=True)
@@ -245,6 +254,7 @@ class HostDialog(QDialog):
         self.key_over_http = QCheckBox("Send the key unencrypted (http://)")
         self.key_over_http_note = PlainLabel(name="problem", wrap=True)
         self.model = QComboBox(editable=True)
+        self.model.setAccessibleName("Model")
         self.model.setMinimumWidth(220)
         # Long model names (from the provider) must not widen the dialog.
         self.model.setSizeAdjustPolicy(
@@ -262,6 +272,7 @@ class HostDialog(QDialog):
         self.persona.setMaximumHeight(80)
         self.persona.setTabChangesFocus(True)  # else a keyboard user cannot get past it
         self.mode = QComboBox()
+        self.mode.setAccessibleName("When the assistant answers")
         for key, label in MODE_LABELS.items():
             self.mode.addItem(label, key)
         self.budget = limit_spin(None, 100_000_000, " tokens")
@@ -424,7 +435,12 @@ class HostDialog(QDialog):
     # ----------------------------------------------------------------- provider choice
 
     def _preset(self) -> str:
-        return str(self.provider.currentData())
+        """The provider chosen (a key of ``PRESETS``), a saved preset's included."""
+        saved = self._saved_preset()
+        return saved.provider if saved is not None else str(self.provider.currentData())
+
+    def _saved_preset(self) -> SavedPreset | None:
+        return self._saved.get(str(self.provider.currentData()))
 
     def _provider_changed(self) -> None:
         preset = self._preset()
@@ -439,7 +455,8 @@ class HostDialog(QDialog):
             self._update_key_consent()
             return
         info = PRESETS[preset]
-        saved_url = self._prefs.get(f"base_url:{preset}")
+        saved = self._saved_preset()
+        saved_url = saved.base_url if saved is not None else self._prefs.get(f"base_url:{preset}")
         self.base_url.setText(saved_url or info.base_url)
         self.base_url.setPlaceholderText("http://host:port/v1")
         self.api_key.setText(self._keys.get(self._where()) or "")
@@ -450,12 +467,18 @@ class HostDialog(QDialog):
             self.key_note.setText(
                 "The key is kept in your system's keyring, on this computer only."
             )
+        elif self._keys.file_enabled:  # the person chose it in Settings
+            self.key_note.setText(
+                "No keyring is available on this system: the key is kept in the file only you "
+                "can read that you chose in Settings."
+            )
         else:
             self.key_note.setText(
                 "No keyring is available on this system: the key is kept for this session only "
                 "and forgotten when the app closes."
             )
-        model = self._prefs.get(f"model:{preset}") or ("gpt-4o-mini" if preset == "openai" else "")
+        model = saved.model if saved is not None else self._prefs.get(f"model:{preset}")
+        model = model or ("gpt-4o-mini" if preset == "openai" else "")
         self.model.clear()
         if model:
             self.model.addItem(model)
@@ -614,10 +637,14 @@ class HostDialog(QDialog):
             key = self.api_key.text().strip()
             if key:
                 self._keys.set(self._where(), key)
-            self._prefs.set(f"model:{settings.preset}", settings.model)
-            self._prefs.set(f"base_url:{settings.preset}", without_credentials(self._where()))
-        self._prefs.set("provider", self._preset())
-        self._prefs.set("display_name", you)
+            if self._saved_preset() is None:  # a saved preset changes only in Settings
+                self._prefs.set(f"model:{settings.preset}", settings.model)
+                self._prefs.set(f"base_url:{settings.preset}", without_credentials(self._where()))
+        self._prefs.set("provider", str(self.provider.currentData()))
+        if self._prefs.separate_hosting_name():
+            self._prefs.set_hosting_name(you)
+        else:
+            self._prefs.set_display_name(you)
         config = RoomConfig(
             name=name, password=room_code,
             max_participants=self.max_people.value() or None, assistant=assistant,

@@ -104,7 +104,8 @@ ADVICE = (
 )
 NOTHING_KEPT = (
     "Nothing is kept after the room closes, on the host's computer or on yours: the app saves "
-    "no transcript. Anyone here can still copy text or take a screenshot."
+    "a transcript only when someone asks it to. Anyone here can also copy text or take a "
+    "screenshot."
 )
 
 
@@ -145,6 +146,7 @@ class AddressDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Join by address or link")
         self.address = QLineEdit(placeholderText="192.168.1.20:47321  or  gptgroup://…")
+        self.address.setAccessibleName("Room address or link")
         self.problem = PlainLabel(name="problem", wrap=True)
         hint = PlainLabel(
             "Ask the host for the room's link or address. This works even where the network "

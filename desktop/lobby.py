@@ -354,15 +354,21 @@ class LobbyPage(QWidget):
     join_by_address_requested = Signal()
     host_requested = Signal()
     about_requested = Signal()
+    settings_requested = Signal()
 
     def __init__(self, rooms: RoomListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rooms = rooms
         self._actions_enabled = True
         title = PlainLabel("GPT Group", name="appTitle")
-        subtitle = PlainLabel("Chat with an AI together, as a group, in one place.", name="hint")
+        subtitle = PlainLabel(
+            "Chat with an AI together, as a group, in one place.", name="hint", wrap=True
+        )  # wraps in a narrow window rather than widen it
         self.about_button = QPushButton("About")
         self.about_button.setFlat(True)
+        self.settings_button = QPushButton("Settings")
+        self.settings_button.setFlat(True)
+        self.settings_button.setToolTip("Settings (Ctrl+,)")
         top = QHBoxLayout()
         heading = QVBoxLayout()
         heading.addWidget(title)
@@ -372,10 +378,13 @@ class LobbyPage(QWidget):
         self.appearance_button.setFlat(True)
         self.appearance_button.setMenu(theme.appearance_menu(self.appearance_button))
         top.addWidget(self.appearance_button, 0, Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.settings_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.about_button, 0, Qt.AlignmentFlag.AlignTop)
 
         self.list = QListView()
         self.list.setObjectName("rooms")
+        self.list.setAccessibleName("Rooms on this network")
+        self.list.setAccessibleDescription("Enter joins the room selected")
         self.list.setModel(rooms)
         self.delegate = RoomDelegate(self.list)
         self.list.setItemDelegate(self.delegate)
@@ -425,6 +434,7 @@ class LobbyPage(QWidget):
 
     def _connect_signals(self) -> None:
         self.about_button.clicked.connect(self.about_requested)
+        self.settings_button.clicked.connect(self.settings_requested)
         self.address_button.clicked.connect(self.join_by_address_requested)
         self.host_button.clicked.connect(self.host_requested)
         self.join_button.clicked.connect(self.on_join_clicked)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QMainWindow,
     QMessageBox,
@@ -42,6 +43,7 @@ from core.hosting import RoomHost
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, AssistantInfo, RoomPreview, Welcome
 from core.room import RoomConfig
 from core.wording import JOIN_REFUSALS
+from desktop import text_size, theme
 from desktop.about import AboutDialog
 from desktop.chat_page import ChatPage
 from desktop.host_dialog import HostDialog
@@ -51,8 +53,17 @@ from desktop.lobby import LobbyPage, RoomFeed, room_address, room_note
 from desktop.modal import inform, run_dialog, warn
 from desktop.models import RoomListModel
 from desktop.network_text import TEXT_CHARS, fenced, one_line, shorten
+from desktop.notifications import Notifier
 from desktop.session import RoomSession
-from desktop.settings import KeyStore, Preferences
+from desktop.settings import (
+    KeyStore,
+    Preferences,
+    remember_splitter,
+    restore_window_geometry,
+    save_window_geometry,
+)
+from desktop.settings_dialog import open_settings
+from desktop.shortcuts_dialog import ShortcutsDialog, add_text_size_actions
 
 __all__ = ["BusyStrip", "MainWindow"]
 
@@ -156,6 +167,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.chat: ChatPage | None = None
         self.session: RoomSession | None = None
+        self.notifier: Notifier | None = None  # of the room on screen
         self.discovery: Discovery | None = None
         self.browser: RoomBrowser | None = None
         self._discover = discover
@@ -166,6 +178,20 @@ class MainWindow(QMainWindow):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flow: asyncio.Task[Any] | None = None  # the join or host flow running, if any
         self.resize(980, 680)
+        restore_window_geometry(self, self.prefs)  # where it was, within the screen now
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            text_size.install(app, self.prefs)
+        # In the lobby; the chat page has its own way in.
+        self.settings_shortcut = QShortcut(QKeySequence("Ctrl+,"), self.lobby)
+        self.settings_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # The lobby's own copies of the room's keys (window-wide ones would clash with the
+        # room's, and then neither would fire).
+        add_text_size_actions(self.lobby)
+        self.help_shortcut = QShortcut(
+            QKeySequence(QKeySequence.StandardKey.HelpContents), self.lobby
+        )
+        self.help_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._connect_signals()
 
     def _connect_signals(self) -> None:
@@ -173,6 +199,9 @@ class MainWindow(QMainWindow):
         self.lobby.join_by_address_requested.connect(self.on_join_by_address_requested)
         self.lobby.host_requested.connect(self.on_host_requested)
         self.lobby.about_requested.connect(self.show_about)
+        self.lobby.settings_requested.connect(self.show_settings)
+        self.settings_shortcut.activated.connect(self.show_settings)
+        self.help_shortcut.activated.connect(self.show_shortcuts)
         self.busy_strip.cancel_requested.connect(self.on_cancel_requested)
 
     def _connect_chat(self, chat: ChatPage) -> None:
@@ -243,11 +272,23 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         session = self.session
         hosting = session is not None and session.host is not None and session.ended is None
-        if hosting and not confirm_quitting_as_host(self):
+        save = self.chat.save_transcript if self.chat is not None else None
+        if hosting and not confirm_quitting_as_host(self, save):
             event.ignore()
             return
         event.accept()
+        save_window_geometry(self, self.prefs)
         self.closed.emit()
+
+    def show_shortcuts(self) -> None:
+        """F1 in the lobby: the list of keys (as the room's F1 shows it), window-modal
+        without a nested event loop."""
+        dialog = ShortcutsDialog(self.prefs.send_key(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def show_settings(self) -> None:
+        open_settings(self, self.prefs, self.keys, theme.controller())
 
     def show_about(self, privacy: bool = False) -> None:
         dialog = AboutDialog(self)
@@ -586,7 +627,10 @@ class MainWindow(QMainWindow):
             raise RuntimeError("already in a room")
         self.session = session
         self.chat = ChatPage(session)
+        self.chat.prefs = self.prefs
         self._connect_chat(self.chat)
+        self.chat.composer.follow_preferences(self.prefs)
+        remember_splitter(self.chat.splitter, self.prefs, "chat")
         self.pages.addWidget(self.chat)
         self.pages.setCurrentWidget(self.chat)
         if old_chat is not None:
@@ -595,7 +639,14 @@ class MainWindow(QMainWindow):
         if old_session is not None:
             self._keep(old_session.leave())  # it has ended: this only lets its tasks go
         self._remember(session.welcome, session.url, session.fingerprint)
-        self.setWindowTitle(f"{fenced(session.welcome.room.name)} — {APP_NAME}")
+        if self.notifier is not None:
+            self.notifier.detach()
+        self.notifier = Notifier(
+            self, self.prefs, me=session.you.id, my_name=session.you.name,
+            room_name=session.welcome.room.name,
+        )  # fmt: skip
+        session.event_received.connect(self.notifier.on_event)
+        self.chat.mute_button.toggled.connect(self._mute_room)
         session.start()
         self.chat.composer.setFocus()
 
@@ -616,23 +667,46 @@ class MainWindow(QMainWindow):
             self.pages.removeWidget(chat)
             chat.deleteLater()
         self.pages.setCurrentWidget(self.lobby)
+        if self.notifier is not None:
+            self.notifier.detach()
+            self.notifier = None
         self.setWindowTitle(APP_NAME)
 
+    def _mute_room(self, muted: bool) -> None:
+        if self.notifier is not None:
+            self.notifier.muted = muted
 
-def confirm_quitting_as_host(parent: QWidget) -> bool:
-    """Ask the host, in verbs, whether quitting should close the room for everyone.
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        activated = event.type() == QEvent.Type.ActivationChange and self.isActiveWindow()
+        if activated and self.notifier is not None:
+            self.notifier.window_activated()
+
+
+def confirm_quitting_as_host(parent: QWidget, save: Callable[[], object] | None = None) -> bool:
+    """Ask the host, in verbs, whether quitting should close the room for everyone, offering
+    to ``save`` the transcript first (after saving, or not, the question comes back: saving
+    never quits by itself).
 
     Modal on purpose: a close event must be answered before it returns."""
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Question)
-    box.setWindowTitle("Close the room?")
-    box.setTextFormat(Qt.TextFormat.PlainText)
-    box.setText(
-        "You host this room. Quitting closes it for everyone, and the conversation is gone "
-        "for good."
-    )
-    close = box.addButton("Close the room and quit", QMessageBox.ButtonRole.AcceptRole)
-    stay = box.addButton("Keep it open", QMessageBox.ButtonRole.RejectRole)
-    box.setDefaultButton(stay)
-    box.exec()
-    return box.clickedButton() is close
+    while True:
+        box = QMessageBox(parent)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Close the room?")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(
+            "You host this room. Quitting closes it for everyone, and the conversation is "
+            "gone for good: nothing is kept unless you save a transcript now."
+        )
+        close = box.addButton("Close the room and quit", QMessageBox.ButtonRole.AcceptRole)
+        stay = box.addButton("Keep it open", QMessageBox.ButtonRole.RejectRole)
+        offer = box.addButton("Save transcript…", QMessageBox.ButtonRole.ActionRole)
+        offer.setVisible(save is not None)
+        box.setDefaultButton(stay)
+        box.exec()
+        clicked = box.clickedButton()
+        box.deleteLater()
+        if clicked is offer and save is not None:
+            save()
+            continue
+        return clicked is close

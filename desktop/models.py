@@ -15,11 +15,16 @@ readers read (``AccessibleTextRole``, ``AccessibleDescriptionRole``) the same th
 A shared file's row is drawn from a :class:`FileCard` (:func:`file_card`), made of its
 transcript entry and what this app knows of it besides (:class:`desktop.file_preview.FileView`:
 a download, a thumbnail, a save); its display text says the same in words, for screen readers.
+
+Which long messages the reader unfolded ("Show more") is the transcript model's to keep
+(:meth:`MessageListModel.set_expanded`, :data:`Roles.EXPANDED`); the view decides which rows
+are long enough to fold.
 """
 
 from __future__ import annotations
 
 import enum
+import html
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +48,7 @@ from core.transcript import Change, Entry, Transcript
 from desktop.attachments import size_words, type_words
 from desktop.file_preview import FileView
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line, tooltip
+from desktop.relative_time import exact_stamp
 from desktop.verification import spoken
 
 __all__ = [
@@ -81,6 +87,7 @@ class Roles(enum.IntEnum):
     ROOM = Qt.ItemDataRole.UserRole + 3  # a DiscoveredRoom
     NAMESAKES = Qt.ItemDataRole.UserRole + 4  # int: see RoomListModel.namesakes
     FILE_CARD = Qt.ItemDataRole.UserRole + 5  # a FileCard, for a shared file's row
+    EXPANDED = Qt.ItemDataRole.UserRole + 6  # bool: a long message is shown whole
 
 
 FILE_ACTIONS = {"save": "Save…", "cancel": "Cancel", "retry": "Try again", "show": "Show image"}
@@ -181,6 +188,12 @@ class MessageListModel(QAbstractListModel):
 
     A shared file's row also shows what this app knows of the file (:meth:`file_view`,
     changed with :meth:`update_file`), and :data:`Roles.FILE_CARD` gives its card.
+
+    A long message is shown folded unless it is *expanded* (:meth:`is_expanded`,
+    :meth:`set_expanded`, :data:`Roles.EXPANDED`): by the reader ("Show more"), by whoever
+    must show a part of it (find in the chat), or because it is an answer that was written
+    while this app watched, which stays whole when it ends (folding it then would take away
+    what the reader was reading).
     """
 
     FRAME_MS = 16
@@ -199,6 +212,7 @@ class MessageListModel(QAbstractListModel):
         self._files: dict[tuple[int, FileId], FileView] = {}  # by (epoch, file)
         self._file_rows: dict[tuple[int, FileId], str] = {}  # the row key of each file
         self.retry_kept: set[str] = set()  # our failed uploads' ids whose bytes are kept
+        self._expanded: set[str] = set()  # keys of rows shown whole however long they are
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
         return 0 if parent.isValid() else len(self._shown)
@@ -214,8 +228,11 @@ class MessageListModel(QAbstractListModel):
             return card if role == Roles.FILE_CARD else card.words(entry.author)
         if role == Qt.ItemDataRole.DisplayRole:
             return entry.text
+        if role == Roles.EXPANDED:
+            return entry.key in self._expanded
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(entry.author)
+            # Who, and exactly when (the row itself says "2 min ago"): the time is ours.
+            return tooltip(entry.author) + f"<p>{html.escape(exact_stamp(entry.ts))}</p>"
         return None
 
     def roleNames(self) -> dict[int, QByteArray]:
@@ -226,6 +243,25 @@ class MessageListModel(QAbstractListModel):
 
     def entry(self, row: int) -> Entry:
         return self._shown[row]
+
+    def is_expanded(self, key: str) -> bool:
+        """Whether the row with ``key`` is shown whole however long it is."""
+        return key in self._expanded
+
+    def set_expanded(self, key: str, expanded: bool = True) -> bool:
+        """Show the row with ``key`` whole (``expanded``) or folded if it is long; its
+        ``dataChanged`` names :data:`Roles.EXPANDED`. False when there is no such row."""
+        row = self.transcript.index_of(key)
+        if row is None:
+            return False
+        if expanded != (key in self._expanded):
+            if expanded:
+                self._expanded.add(key)
+            else:
+                self._expanded.discard(key)
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Roles.EXPANDED])
+        return True
 
     def card(self, entry: Entry) -> FileCard:
         """The card of a file row (see :func:`file_card`)."""
@@ -288,7 +324,10 @@ class MessageListModel(QAbstractListModel):
     def _show(self, changes: list[Change]) -> None:
         for change in changes:
             if change.kind != "move":
-                self._remember_file(self.transcript.entries[change.index])
+                entry = self.transcript.entries[change.index]
+                self._remember_file(entry)
+                if entry.kind == "answer" and entry.status == "streaming":
+                    self._expanded.add(entry.key)  # written while we watch: stays whole
             if change.kind == "insert":
                 self.beginInsertRows(QModelIndex(), change.index, change.index)
                 self._shown.insert(change.index, self.transcript.entries[change.index])

@@ -20,8 +20,11 @@ menu that changes it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
@@ -463,15 +466,30 @@ class ThemeController(QObject):
         if scheme == self._scheme:
             return
         colours = THEMES[scheme]
-        self._app.setPalette(palette(colours))
-        style = stylesheet(colours)
-        if self._app.styleSheet() != style:  # setting it again would polish every widget again
-            self._app.setStyleSheet(style)
-        if self._scheme is not None:
-            _refresh_links()
+        with no_collection():
+            self._app.setPalette(palette(colours))
+            style = stylesheet(colours)
+            if self._app.styleSheet() != style:  # setting it again would polish every widget
+                self._app.setStyleSheet(style)
+            if self._scheme is not None:
+                _refresh_links()
         self._scheme = scheme
         log.debug("theme: %s (choice %s)", scheme, self._choice)
         self.scheme_changed.emit(scheme)
+
+
+@contextlib.contextmanager
+def no_collection() -> Iterator[None]:
+    """Hold off Python's cycle collector while Qt walks every widget: a window it collected
+    then (one nothing refers to any more) would be deleted under the walk, and Qt would call
+    a widget that is gone."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _refresh_links() -> None:

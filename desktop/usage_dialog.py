@@ -151,6 +151,7 @@ class UsageDialog(QDialog):
         summary.addRow("Cost:", self.cost_value)
         self.table_model = AnswerTableModel(ledger, self)
         self.table = QTableView()
+        self.table.setAccessibleName("Answers this session")
         self.table.setObjectName("usageTable")
         self.table.setModel(self.table_model)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

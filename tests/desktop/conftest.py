@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
@@ -13,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import qasync  # type: ignore[import-untyped]  # (no type information shipped)
-from PySide6.QtCore import QObject, QSettings, QTimer, QUrl, Slot
+from PySide6.QtCore import QEvent, QObject, QSettings, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
@@ -184,6 +185,12 @@ async def cleanup() -> AsyncIterator[list[Any]]:
         result = closer()
         if asyncio.iscoroutine(result):
             await result
+    items.clear()
+    # The test's windows go now, at a quiet moment, not whenever Python's cycle collector
+    # happens to run: in a later test, in the middle of Qt walking every widget (a theme
+    # change), a window the collector deleted left Qt a dangling widget to call.
+    gc.collect()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
 
 
 class UrlRecorder(QObject):

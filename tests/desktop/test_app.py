@@ -321,7 +321,7 @@ async def test_closing_the_window_closes_the_room_then_the_app(
     from desktop.app import make_application, run_app  # noqa: PLC0415
     from desktop.session import RoomSession  # noqa: PLC0415
 
-    monkeypatch.setattr(main_window, "confirm_quitting_as_host", lambda _parent: True)
+    monkeypatch.setattr(main_window, "confirm_quitting_as_host", lambda _parent, _save: True)
     monkeypatch.setattr(main_window, "Preferences", lambda: prefs)
     app = make_application([])
     before = set(app.topLevelWidgets())

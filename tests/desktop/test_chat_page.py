@@ -387,7 +387,9 @@ async def test_leaving_asks_a_guest_first_with_verbs(
     await until(modal_box, what="the question")
     box = modal_box()
     assert box is not None and "no copy of the conversation" in box.text()
-    assert sorted(b.text() for b in box.buttons()) == ["Leave and discard", "Stay"]
+    assert sorted(b.text() for b in box.buttons()) == [
+        "Leave and discard", "Save transcript…", "Stay"
+    ]  # fmt: skip
     button(box, "Stay").click()
     await until(lambda: modal_box() is None)
     assert guest.chat is page
@@ -410,7 +412,9 @@ async def test_closing_the_room_asks_the_host_with_verbs(
     await until(modal_box, what="the question")
     box = modal_box()
     assert box is not None
-    assert sorted(b.text() for b in box.buttons()) == ["Close the room", "Keep it open"]
+    assert sorted(b.text() for b in box.buttons()) == [
+        "Close the room", "Keep it open", "Save transcript…"
+    ]  # fmt: skip
     assert box.defaultButton() is button(box, "Keep it open")  # Enter does not close it
     button(box, "Keep it open").click()
     await asyncio.sleep(0.2)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QRect, Qt, QTimer
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QStyleOptionViewItem, QWidget
@@ -537,3 +537,21 @@ def test_quitting_as_host_asks_in_verbs(qtbot: QtBot) -> None:
     qtbot.addWidget(parent)
     assert confirm_quitting_as_host(parent) is False  # keeping the room open is the default
     assert seen and "Close the room and quit" in seen[0] and "Keep it open" in seen[0]
+
+
+def test_quitting_as_host_offers_to_save_first_then_asks_again(qtbot: QtBot) -> None:
+    saved: list[str] = []
+    clicks = iter(["Save transcript…", "Close the room and quit"])
+
+    def answer(box: QMessageBox) -> None:
+        want = next(clicks)
+        if want == "Save transcript…":
+            # the same question again, once this one has gone
+            QTimer.singleShot(100, lambda: answer_dialog(QMessageBox, answer))
+        next(b for b in box.buttons() if b.text() == want).click()
+
+    answer_dialog(QMessageBox, answer)
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    assert confirm_quitting_as_host(parent, lambda: saved.append("saved")) is True
+    assert saved == ["saved"]  # saved first; then the question came back and was answered

@@ -2,10 +2,12 @@
 
 For each kind of row (messages of ours and of others, an answer being written, a finished
 answer and one asked for again, a notice, "joined" and "left" lines, a long wrapped answer, a
-right-to-left message) the targets the row's layout reports (its "Copy code" chips and its
-links) lie inside the row and apart from each other, and a click on the centre of each does
-what it offers: the code is on the clipboard, or the link opened. A click elsewhere in the row
-does neither. Rows come from the room's own events, shown by the app's real model and view.
+right-to-left message, a long message folded under "Show more") the targets the row's layout
+reports (its "Copy code" chips, its links, and its "Show more" or "Show less" chip) lie
+inside the row and apart from each other, and a click on the centre of each does what it
+offers: the code is on the clipboard, the link opened, or the message unfolded or folded.
+What the fold hides is no target. A click elsewhere in the row does none of these. Rows
+come from the room's own events, shown by the app's real model and view.
 (Stop and Regenerate are buttons of the chat page, not of a row: see test_chat_page.py.)
 """
 
@@ -63,14 +65,16 @@ FINISHED = (
 @dataclass(frozen=True)
 class Row:
     """A kind of row: the events that make it (the row is the last one they add, or the row
-    ``row`` when given), the code each of its chips copies, the links it has, and whether it
-    is taller than the view (its targets are scrolled into view one by one)."""
+    ``row`` when given), the code each of its chips copies, the links it has, what its fold
+    chip says ("" for none), and whether it is taller than the view (its targets are
+    scrolled into view one by one)."""
 
     events: tuple[ClientEvent, ...]
     codes: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     row: int = -1
     tall: bool = False
+    toggle: str = ""
 
 
 SAM = ParticipantInfo("p2", "Sam", "guest")
@@ -141,6 +145,11 @@ ROWS = {
         codes=("answer = 42",),
         links=("https://notes.example/end",),
         tall=True,
+        toggle="Show less",  # written while we watched: whole, and can be folded
+    ),
+    "long message, folded": Row(
+        (MessagePosted(1, 1000.0, "p2", "Sam", LONG),),
+        toggle="Show more",  # its code and its link are under the fold
     ),
     "right-to-left message": Row(
         (MessagePosted(1, 1000.0, "p2", "Sam", RIGHT_TO_LEFT),),
@@ -166,11 +175,14 @@ def layout(view: ChatView, model: MessageListModel, row: int) -> RowLayout:
 
 
 def targets(found: RowLayout) -> list[tuple[str, QRect]]:
-    """What a click can act on in the row: ("code:<number>", rect) for each chip, and
-    ("link:<target>", rect) for each link."""
-    return [(f"code:{n}", rect) for n, rect in found.chips] + [
-        (f"link:{href}", rect) for _text, href, rect in found.links()
-    ]
+    """What a click can act on in the row: ("code:<number>", rect) for each chip,
+    ("link:<target>", rect) for each link, and ("toggle", rect) for "Show more" or less."""
+    toggle = [("toggle", found.toggle)] if found.toggle_words else []
+    return (
+        [(f"code:{n}", rect) for n, rect in found.chips]
+        + [(f"link:{href}", rect) for _text, href, rect in found.links()]
+        + toggle
+    )
 
 
 def target_rect(view: ChatView, model: MessageListModel, row: int, n: int) -> QRect:
@@ -215,7 +227,8 @@ def test_each_target_is_in_its_row_apart_and_does_what_it_offers(
     names = [name for name, _ in targets(found)]
     assert names == [f"code:{n}" for n in range(len(spec.codes))] + [
         f"link:{href}" for href in spec.links
-    ]  # fmt: skip
+    ] + (["toggle"] if spec.toggle else [])  # fmt: skip
+    assert found.toggle_words == spec.toggle
     for (a, first), (b, second) in combinations(targets(found), 2):
         assert not first.intersects(second), f"{a} overlaps {b}"
     for name, target in targets(found):
@@ -228,7 +241,13 @@ def test_each_target_is_in_its_row_apart_and_does_what_it_offers(
         target = scrolled_to(view, partial(target_rect, view, model, row, n))
         before = view.viewport().grab(target).toImage()
         click(view, target.center())
-        if name.startswith("code:"):
+        if name == "toggle":  # the last target: the row changes its height
+            settle(model)
+            after = layout(view, model, row)
+            assert {found.toggle_words, after.toggle_words} == {"Show more", "Show less"}
+            assert after.folded is (spec.toggle == "Show less")
+            assert clipboard.text() == "before" and len(browser.opened) == opened
+        elif name.startswith("code:"):
             assert clipboard.text() == spec.codes[int(name[5:])]
             assert len(browser.opened) == opened
             settle(model)
