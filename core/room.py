@@ -52,7 +52,7 @@ from core.admission import (
     network_key,
 )
 from core.ai.context import AnswerJob, job_for
-from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal
+from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal, Ticket
 from core.ai.file_parts import files_to_send
 from core.answer_rights import may_control_answer
 from core.codec import parse_client_frame
@@ -1500,15 +1500,10 @@ class Room:
     def _stop_answer(
         self, conn: ConnId, participant: _Participant, answer_id: AnswerId
     ) -> list[RoomAction]:
-        ticket = self._desk.find(answer_id) if self._desk is not None else None
-        if ticket is None or self._desk is None:
-            return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
-        if not may_control_answer(
-            host=participant.role == "host", me=participant.id, asked_by=ticket.asked_by
-        ):
-            return [
-                self._error(conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can stop it")
-            ]
+        ticket = self._controlled(conn, participant, answer_id, "stop")
+        if not isinstance(ticket, Ticket):
+            return [ticket]
+        assert self._desk is not None
         if self._desk.drop_queued(answer_id) is not None:
             return self._state_changed()
         if self._desk.current is ticket and ticket.stopped_by is None:
@@ -1516,20 +1511,26 @@ class Room:
             return [CancelAnswer(answer_id)]
         return []  # already finished or already stopping: nothing to do
 
-    def _regenerate(
-        self, conn: ConnId, participant: _Participant, answer_id: AnswerId, now: float
-    ) -> list[RoomAction]:
+    def _controlled(
+        self, conn: ConnId, participant: _Participant, answer_id: AnswerId, verb: str
+    ) -> Ticket | RoomAction:
+        """The answer ``participant`` may ``verb`` (its asker or the host), or the error."""
         ticket = self._desk.find(answer_id) if self._desk is not None else None
         if ticket is None:
-            return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
+            return self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")
         if not may_control_answer(
             host=participant.role == "host", me=participant.id, asked_by=ticket.asked_by
         ):
-            return [
-                self._error(
-                    conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can regenerate it"
-                )
-            ]
+            words = f"only the asker or the host can {verb} it"
+            return self._error(conn, ErrorCode.NOT_ALLOWED, words)
+        return ticket
+
+    def _regenerate(
+        self, conn: ConnId, participant: _Participant, answer_id: AnswerId, now: float
+    ) -> list[RoomAction]:
+        ticket = self._controlled(conn, participant, answer_id, "regenerate")
+        if not isinstance(ticket, Ticket):
+            return [ticket]
         # A continuation is regenerated as a continuation of the same cut answer.
         return self._request_answer(
             conn, participant, ticket.request, now, regenerates=answer_id,
@@ -1541,17 +1542,9 @@ class Room:
     ) -> list[RoomAction]:
         """Queue the rest of an answer the model cut off: a new answer to the same request,
         which the assistant writes as the continuation of everything written so far."""
-        ticket = self._desk.find(answer_id) if self._desk is not None else None
-        if ticket is None:
-            return [self._error(conn, ErrorCode.UNKNOWN_ANSWER, "no such answer")]
-        if not may_control_answer(
-            host=participant.role == "host", me=participant.id, asked_by=ticket.asked_by
-        ):
-            return [
-                self._error(
-                    conn, ErrorCode.NOT_ALLOWED, "only the asker or the host can continue it"
-                )
-            ]
+        ticket = self._controlled(conn, participant, answer_id, "continue")
+        if not isinstance(ticket, Ticket):
+            return [ticket]
         assert self._desk is not None
         if self._desk.finished(answer_id) is not ticket or not ticket.cut_off:
             words = "that answer was not cut off at the length limit: there is nothing to add"

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.ai.desk import AssistantConfig
-from core.ai.provider import ProviderSettings
-from core.client import RoomClient
-from core.room import RoomConfig
 from desktop.main_window import MainWindow
 from desktop.notifications import Notification, mentions
-from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
 from tests.desktop.conftest import until
 from tests.desktop.flows import hosted, joined, room_url, texts, unfenced
+from tests.desktop.test_app import ai_window
 from tests.fake_openai import FakeOpenAI, Reply
 
 
@@ -78,17 +74,7 @@ async def test_my_answer_being_ready_notifies_me_only(
 ) -> None:
     async with FakeOpenAI() as fake:
         fake.script(Reply(["Lima", "."], delay=0.05))
-        settings = ProviderSettings.from_preset(
-            "compatible", model="llama3.2", base_url=fake.base_url, api_key="k"
-        )
-        config = RoomConfig(name="AI room", assistant=AssistantConfig(
-            model="llama3.2", provider=settings.label, provider_kind=settings.kind))  # fmt: skip
-        host = MainWindow(prefs=prefs, keys=keys, discover=False)
-        cleanup.append(host)
-        room = await host._open(config, settings)
-        assert room is not None
-        client = RoomClient(room.local_url(), "Ana", host_key=room.host_key)
-        host._enter(RoomSession(client, await client.connect(), host=room))
+        host = await ai_window(prefs, keys, cleanup, fake)
         sam = await joined(room_url(host), "Sam", prefs, keys, cleanup)
         assert host.chat is not None and sam.chat is not None
         host_shown, sam_shown = away(host), away(sam)
