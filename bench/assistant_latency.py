@@ -52,14 +52,14 @@ import re
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from openai import AsyncOpenAI
 
+from bench.children import LINE_LIMIT, STOP_WAIT, BenchError, Child
 from bench.fanout import loopback_address
 from bench.paced_openai import PacedOpenAI, tokens_in
 from bench.report import Row, write_json
@@ -72,19 +72,13 @@ API_KEY = "sk-bench-not-a-real-key"
 ROOM_NAME = "Bench latency"
 QUESTION = "@assistant count for us, please"
 ROOT = Path(__file__).resolve().parents[1]
-LINE_LIMIT = 1 << 28  # a process's report carries every delay it measured
 START_WAIT = 30.0  # seconds a process may take to start and say it is ready
 JOIN_WAIT_PER_CLIENT = 0.25  # plus START_WAIT, for a client process to join all its clients
 JOIN_CONCURRENCY = 16  # joins under way at once in one client process
 ANSWER_SLACK = 30.0  # seconds past an answer's own length that it may take to arrive
-STOP_WAIT = 15.0  # seconds a process may take to close its sockets and end
 PORT_LINE = re.compile(r"is open on port (\d+)\.")
 SATURATED = 0.8  # a share of a core above which the client processes are falling behind
 TARGET_ADDED_P99 = 0.005  # seconds: issue 14's target at 100 tokens/s with 50 clients
-
-
-class BenchError(Exception):
-    """Something the benchmark needs could not start or answer; the text says what."""
 
 
 def report(reply: dict[str, Any]) -> None:
@@ -309,89 +303,9 @@ async def run_clients(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- orchestration
 
 
-class Child:
-    """A process of this benchmark, spoken to by lines on its stdin and stdout; its stderr
-    goes to a file, shown when it fails."""
-
-    def __init__(self, name: str, proc: asyncio.subprocess.Process, stderr: IO[bytes]) -> None:
-        self.name = name
-        self.proc = proc
-        self._stderr = stderr
-
-    @classmethod
-    async def start(
-        cls, name: str, argv: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None
-    ) -> Child:
-        stderr = tempfile.TemporaryFile()  # noqa: SIM115 (the child's, closed by stop())
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr, cwd=cwd, env=env, limit=LINE_LIMIT,
-            )  # fmt: skip
-        except OSError as exc:
-            stderr.close()
-            raise BenchError(f"cannot start {name}: {exc}") from exc
-        return cls(name, proc, stderr)
-
-    @classmethod
-    async def role(cls, name: str, *args: str) -> Child:
-        """A process of this module in one of its roles."""
-        return await cls.start(name, [sys.executable, "-m", "bench.assistant_latency", *args])
-
-    def write(self, command: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
-
-    async def line(self, wait: float) -> str:
-        """The next line the process prints; raises :class:`BenchError` when it ends or says
-        nothing for ``wait`` seconds."""
-        assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), wait)
-        except TimeoutError:
-            why = f"{self.name} did not answer within {wait:.0f} s{self._tail()}"
-            raise BenchError(why) from None
-        if not line:
-            code = await self.proc.wait()
-            raise BenchError(f"{self.name} stopped (exit code {code}){self._tail()}")
-        return line.decode(errors="replace")
-
-    async def read(self, wait: float) -> dict[str, Any]:
-        """The next line of JSON from the process; raises :class:`BenchError` when it reports
-        an error, ends, or says nothing in time."""
-        reply: dict[str, Any] = json.loads(await self.line(wait))
-        if "error" in reply:
-            raise BenchError(f"{self.name}: {reply['error']}")
-        return reply
-
-    def cpu_seconds(self) -> float:
-        """The process's CPU time so far (user and system), from /proc."""
-        with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def stop(self, *, by_stdin: bool = True) -> None:
-        """End the process: by closing its stdin (unless not ``by_stdin``: the host reads
-        none), then by SIGTERM (on which the host closes its room), then by SIGKILL."""
-        try:
-            if self.proc.returncode is None and self.proc.stdin is not None:
-                self.proc.stdin.close()
-            first = [None] if by_stdin else []
-            for escalate in (*first, self.proc.terminate, self.proc.kill):
-                if self.proc.returncode is not None:
-                    break
-                if escalate is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        escalate()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.proc.wait(), STOP_WAIT if escalate is None else 3)
-        finally:
-            self._stderr.close()
-
-    def _tail(self) -> str:
-        self._stderr.seek(0)
-        lines = self._stderr.read().decode(errors="replace").strip().splitlines()[-8:]
-        return "".join(f"\n    {line}" for line in lines)
+async def role(name: str, *args: str) -> Child:
+    """A process of this module in one of its roles."""
+    return await Child.start(name, [sys.executable, "-m", "bench.assistant_latency", *args])
 
 
 async def start_host(provider_port: int, source: Path) -> tuple[Child, int]:
@@ -499,7 +413,7 @@ async def measure(args: argparse.Namespace) -> Result:
     """Start every process, run a warm-up answer and ``args.answers`` measured ones."""
     children: list[Child] = []
     try:
-        provider = await Child.role("the provider", "--role", "provider", "--rate",
+        provider = await role("the provider", "--role", "provider", "--rate",
                                     repr(args.rate), "--tokens", str(args.tokens))  # fmt: skip
         children.append(provider)
         provider_port = int((await provider.read(START_WAIT))["port"])
@@ -509,13 +423,13 @@ async def measure(args: argparse.Namespace) -> Result:
         clients: list[Child] = []
         for p in range(processes):
             first, end = p * args.clients // processes, (p + 1) * args.clients // processes
-            child = await Child.role(
+            child = await role(
                 f"client process {p + 1}", "--role", "clients", "--port", str(port),
                 "--first", str(first), "--count", str(end - first),
             )  # fmt: skip
             children.append(child)
             clients.append(child)
-        direct = await Child.role("the direct reader", "--role", "direct",
+        direct = await role("the direct reader", "--role", "direct",
                                   "--provider-port", str(provider_port))  # fmt: skip
         children.append(direct)
         for child in [*clients, direct]:
@@ -528,7 +442,7 @@ async def measure(args: argparse.Namespace) -> Result:
                 cpu_before = host.cpu_seconds()
                 clients_before = sum(child.cpu_seconds() for child in clients)
             for child in [*clients, direct]:
-                child.write({"round": number})
+                child.write(json.dumps({"round": number}))
             for child in clients:
                 reply = await child.read(wait)
                 if number:

@@ -59,17 +59,17 @@ import resource
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from bench.children import LINE_LIMIT, STOP_WAIT, BenchError, Child
 from bench.report import Row, write_json
 from core.accept_gate import raise_open_files_limit
 from core.client import Ended, Reconnecting, RoomClient, SendFailed
@@ -91,7 +91,6 @@ DEFAULT_INTERVAL = 1.5 * MIN_INTERVAL
 # About a line of chat; with the stamp in front, every message is about 80 characters.
 FILLER = "see you at noon by the north entrance, bring the maps"
 ROOT = Path(__file__).resolve().parents[1]
-LINE_LIMIT = 1 << 28  # the clients' report carries every delay they measured
 TARGET_RATIO = 1.3  # p99 delay and CPU per frame, room / TLS floor, at TARGET_CLIENTS
 TARGET_CLIENTS = 200
 START_WAIT = 30.0  # seconds a server process may take to listen
@@ -103,11 +102,6 @@ SETTLE_MAX = 30.0  # ...but no longer than this after the joins, before it says 
 DRAIN_MAX = 15.0  # ...and than this after the end of the run
 LEAD = 0.5  # seconds between telling the clients the plan and its start
 SMOKE = {"clients": [4], "seconds": 1.0, "interval": MIN_INTERVAL, "quiet": 0.2}
-STOP_WAIT = 15.0  # seconds a process may take to close its sockets and end
-
-
-class BenchError(Exception):
-    """Something the benchmark needs could not start or answer; the text says what."""
 
 
 def clock() -> float:
@@ -529,76 +523,15 @@ async def run_clients(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- orchestration
 
 
-class Child:
-    """A process of this benchmark (a server, or a group of clients), spoken to by lines of
-    JSON on its stdin and stdout; its stderr goes to a file, shown when it fails."""
+async def start(name: str, *args: str) -> Child:
+    """A process of this module in one of its roles."""
+    return await Child.start(name, [sys.executable, "-m", "bench.fanout", *args])
 
-    def __init__(self, name: str, proc: asyncio.subprocess.Process, stderr: IO[bytes]) -> None:
-        self.name = name
-        self.proc = proc
-        self._stderr = stderr
 
-    @classmethod
-    async def start(cls, name: str, *args: str) -> Child:
-        stderr = tempfile.TemporaryFile()  # noqa: SIM115 (the child's, closed by stop())
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.fanout", *args,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-                cwd=ROOT, limit=LINE_LIMIT,
-            )  # fmt: skip
-        except OSError as exc:
-            stderr.close()
-            raise BenchError(f"cannot start {name}: {exc}") from exc
-        return cls(name, proc, stderr)
-
-    def write(self, command: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command.encode() + b"\n")
-
-    async def read(self, wait: float) -> dict[str, Any]:
-        """The next line of JSON from the process; raises :class:`BenchError` when it reports
-        an error, ends, or says nothing for ``wait`` seconds."""
-        assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), wait)
-        except TimeoutError:
-            why = f"{self.name} did not answer within {wait:.0f} s{self._tail()}"
-            raise BenchError(why) from None
-        if not line:
-            code = await self.proc.wait()
-            raise BenchError(f"{self.name} stopped (exit code {code}){self._tail()}")
-        reply: dict[str, Any] = json.loads(line)
-        if "error" in reply:
-            raise BenchError(f"{self.name}: {reply['error']}")
-        return reply
-
-    async def ask(self, command: str) -> float:
-        """Ask the server process for a number (``cpu`` or ``rss``)."""
-        self.write(command)
-        return float((await self.read(10.0))[command])
-
-    async def stop(self) -> None:
-        """End the process: by closing its stdin (it closes its sockets and exits), then by
-        SIGTERM, then by SIGKILL."""
-        try:
-            if self.proc.returncode is None and self.proc.stdin is not None:
-                self.proc.stdin.close()
-            for escalate in (None, self.proc.terminate, self.proc.kill):
-                if self.proc.returncode is not None:
-                    break
-                if escalate is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        escalate()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.proc.wait(), STOP_WAIT if escalate is None else 3)
-        finally:
-            self._stderr.close()
-
-    def _tail(self) -> str:
-        self._stderr.seek(0)
-        lines = self._stderr.read().decode(errors="replace").strip().splitlines()[-8:]
-        return "".join(f"\n    {line}" for line in lines)
+async def ask(server: Child, command: str) -> float:
+    """Ask the server process for a number (``cpu`` or ``rss``)."""
+    server.write(command)
+    return float((await server.read(10.0))[command])
 
 
 @dataclass(frozen=True)
@@ -661,11 +594,11 @@ async def measure(kind: str, n: int, args: argparse.Namespace) -> Result:
     """Run one server with ``n`` clients and return what was measured."""
     children: list[Child] = []
     try:
-        server = await Child.start(f"the {LABELS[kind]} server", "--role", "server", "--kind", kind)
+        server = await start(f"the {LABELS[kind]} server", "--role", "server", "--kind", kind)
         children.append(server)
         hello = await server.read(START_WAIT)
         await come_and_go(kind, int(hello["port"]), n)
-        empty = await server.ask("rss")
+        empty = await ask(server, "rss")
         processes = min(args.client_processes, n)
         common = ["--role", "clients", "--kind", kind, "--port", str(hello["port"]),
                   "--fingerprint", hello["fingerprint"], "--total", str(n),
@@ -676,19 +609,19 @@ async def measure(kind: str, n: int, args: argparse.Namespace) -> Result:
             first, end = p * n // processes, (p + 1) * n // processes
             name = f"client process {p + 1} ({LABELS[kind]})"
             where = ["--first", str(first), "--count", str(end - first)]
-            children.append(await Child.start(name, *common, *where))
+            children.append(await start(name, *common, *where))
         clients = children[1:]
         for child in clients:
             await child.read(START_WAIT + SETTLE_MAX + JOIN_WAIT_PER_CLIENT * n)
-        idle = await server.ask("rss")
+        idle = await ask(server, "rss")
         t0 = clock() + LEAD + args.interval
         t1 = t0 + args.seconds
         for child in clients:
             child.write(json.dumps({"t0": t0, "t1": t1}))
         await asyncio.sleep(t0 - clock())
-        cpu0 = await server.ask("cpu")
+        cpu0 = await ask(server, "cpu")
         await asyncio.sleep(t1 - clock())
-        cpu1 = await server.ask("cpu")
+        cpu1 = await ask(server, "cpu")
         reports = [await child.read(DRAIN_MAX + 30.0) for child in clients]
     finally:
         # Clients first, so that they leave a server still there to say goodbye to.

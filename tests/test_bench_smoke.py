@@ -23,7 +23,8 @@ from tests.netns import require_netns
 
 ROOT = Path(__file__).resolve().parents[1]
 NEEDS_NAMESPACES = {"discovery_times", "host_startup"}
-NOT_BENCHMARKS = {"__init__", "report", "run_all", "paced_openai"}  # helpers of the others
+# Helpers of the others.
+NOT_BENCHMARKS = {"__init__", "report", "run_all", "paced_openai", "children"}
 # Benchmarks run on demand only, each saying so in its docstring: none of make bench's table.
 ON_DEMAND = {"sensitive"}
 
