@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )  # fmt: skip
     parser.add_argument(
+        "--edit-minutes", type=float, default=Limits().edit_window / 60, metavar="N",
+        help=(
+            "how long after sending people may edit a message, in minutes (0: never; "
+            "default: %(default)g)"
+        ),
+    )  # fmt: skip
+    parser.add_argument(
         "--private-history", dest="share_history", action="store_false",
         help="people who join later do not see the conversation before they came",
     )  # fmt: skip
@@ -169,6 +176,7 @@ async def serve(args: argparse.Namespace) -> int:
                 assistant=assistant.config if assistant else None,
                 max_file_bytes=args.max_file_mb * MB,
                 file_budget_bytes=args.file_budget_mb * MB,
+                edit_window=args.edit_minutes * 60,
             ),
             provider=assistant.provider if assistant else None,
             bind=args.bind,

@@ -101,6 +101,8 @@ from core.protocol import (
     CloseRoom,
     ConfigureAssistant,
     ContinueAnswer,
+    DeleteMessage,
+    EditMessage,
     ErrorCode,
     FileId,
     FileShared,
@@ -109,6 +111,7 @@ from core.protocol import (
     MessageId,
     ParticipantId,
     ParticipantInfo,
+    React,
     Regenerate,
     RoomInfo,
     RoomPreview,
@@ -514,18 +517,21 @@ class RoomClient:
 
     # ----------------------------------------------------------------- actions
 
-    async def send(self, text: str) -> MessageId:
+    async def send(self, text: str, *, reply_to: int | None = None) -> MessageId:
         """Queue ``text`` to be posted; returns its client id at once (see :meth:`post`)."""
-        return self.post(text)
+        return self.post(text, reply_to=reply_to)
 
-    def post(self, text: str) -> MessageId:
-        """Queue ``text`` to be posted; returns its client id. Never waits, so a GUI can call it.
+    def post(self, text: str, *, reply_to: int | None = None) -> MessageId:
+        """Queue ``text`` to be posted, as a reply to message ``reply_to`` (its ``seq``: a
+        person's message, an answer's ``answer_started`` or a shared file) if given; returns
+        its client id. Never waits, so a GUI can call it.
 
         Messages go out in order, paced to the room's rate limit; while reconnecting they wait
         in the outbox (see :attr:`pending`) and go out on resume. A refusal arrives as a
         :class:`SendFailed` event. Raises :class:`MessageTooLarge` or :class:`NotConnected`."""
         message_id = MessageId(uuid.uuid4().hex)
-        self._carry_out(self._machine.post(message_id, text, _now(), time.time()), self._ws)
+        actions = self._machine.post(message_id, text, _now(), time.time(), reply_to)
+        self._carry_out(actions, self._ws)
         return message_id
 
     def share_file(self, name: str, data: bytes, *, assistant: bool = False) -> MessageId:
@@ -622,6 +628,21 @@ class RoomClient:
         """Ask for the rest of an answer the model cut off at its length limit (the room lists
         the ability ``continue``): the person who asked, or the host."""
         await self._send_now(ContinueAnswer(answer=answer_id))
+
+    async def edit_message(self, seq: int, text: str) -> None:
+        """Replace the text of our own message ``seq`` (within the room's ``edit_window``).
+        The room answers with a ``message_edited`` event, or an ``error``."""
+        await self._send_now(EditMessage(message=seq, text=text))
+
+    async def delete_message(self, seq: int) -> None:
+        """Take back message ``seq``: our own; the host's: anyone's, or a finished answer
+        (by its ``answer_started`` seq). The room answers with ``message_deleted``."""
+        await self._send_now(DeleteMessage(message=seq))
+
+    async def react(self, seq: int, emoji: str, *, active: bool = True) -> None:
+        """Add (``active``) or take back our reaction ``emoji`` (one emoji) on message
+        ``seq``. The room answers with a ``reaction`` event (none for a repeat)."""
+        await self._send_now(React(message=seq, emoji=emoji, active=active))
 
     async def configure_assistant(
         self,

@@ -49,12 +49,14 @@ _ROUNDING_MARGIN = 1e-6  # seconds added to a wait for a token
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message the user typed: its client id (which the room deduplicates by), its text
-    and when it was typed (wall clock, for display only)."""
+    """One message the user typed: its client id (which the room deduplicates by), its text,
+    when it was typed (wall clock, for display only) and the ``seq`` of the message it
+    replies to, if any."""
 
     id: MessageId
     text: str
     ts: float = 0.0
+    reply_to: int | None = None
 
 
 class Outbox:

@@ -330,6 +330,7 @@ class Queued:
     id: MessageId
     text: str
     ts: float
+    reply_to: int | None = None  # the seq of the message it replies to
 
 
 @dataclass(frozen=True)
@@ -866,24 +867,26 @@ class Participant:
     # ----------------------------------------------------------------- what the user does
 
     def post(
-        self, message_id: MessageId, text: str, now: float, typed_at: float = 0.0
-    ) -> list[ParticipantAction]:
-        """Queue ``text`` under client id ``message_id``; returns a :class:`Queued` for the
-        app, then what can be sent at once. ``typed_at`` is the wall-clock time, for display.
+        self, message_id: MessageId, text: str, now: float, typed_at: float = 0.0,
+        reply_to: int | None = None,
+    ) -> list[ParticipantAction]:  # fmt: skip
+        """Queue ``text`` under client id ``message_id``, as a reply to message ``reply_to``
+        (its ``seq``) if given; returns a :class:`Queued` for the app, then what can be sent
+        at once. ``typed_at`` is the wall-clock time, for display.
 
         Raises :class:`NotConnected` once ended, :class:`MessageTooLarge` when it would
         break the room's limits (known after the first welcome)."""
         if self._ended is not None:
             raise NotConnected(f"no longer in the room: {self._ended.message}")
-        frame = serialize(SendMessage(id=message_id, text=text))
+        frame = serialize(SendMessage(id=message_id, text=text, reply_to=reply_to))
         if self._room is not None:
             limits = self._room.limits
             if len(text) > limits.max_text_chars:
                 raise MessageTooLarge(f"messages are at most {limits.max_text_chars} characters")
             if len(frame.encode()) > limits.max_frame_bytes:
                 raise MessageTooLarge("message is too large to send")
-        self._outbox.add(Outgoing(message_id, text, typed_at))
-        return [Deliver(Queued(message_id, text, typed_at)), *self._pump(now)]
+        self._outbox.add(Outgoing(message_id, text, typed_at, reply_to))
+        return [Deliver(Queued(message_id, text, typed_at, reply_to)), *self._pump(now)]
 
     def share(
         self,
@@ -1325,7 +1328,8 @@ class Participant:
             item, wait = self._outbox.next_ready(now)
             if item is None:
                 break
-            actions.append(SendFrame(serialize(SendMessage(id=item.id, text=item.text))))
+            message = SendMessage(id=item.id, text=item.text, reply_to=item.reply_to)
+            actions.append(SendFrame(serialize(message)))
         waits = [wait]
         while True:
             upload, offer_wait = self._uploads.to_offer(now)

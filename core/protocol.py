@@ -47,6 +47,8 @@ __all__ = [
     "MAX_NUMBER_CHARS",
     "MAX_PARTICIPANTS_LIMIT",
     "MAX_PERSONA_CHARS",
+    "MAX_QUOTE_CHARS",
+    "MAX_REACTION_CHARS",
     "MAX_ROOM_NAME_CHARS",
     "PROTOCOL_VERSION",
     "SERVICE_TYPE",
@@ -73,6 +75,8 @@ __all__ = [
     "CloseRoom",
     "ConfigureAssistant",
     "ContinueAnswer",
+    "DeleteMessage",
+    "EditMessage",
     "ErrorCode",
     "ErrorMessage",
     "FileAccepted",
@@ -89,6 +93,8 @@ __all__ = [
     "Leave",
     "Limits",
     "Lock",
+    "MessageDeleted",
+    "MessageEdited",
     "MessageId",
     "MessagePosted",
     "Notice",
@@ -98,6 +104,9 @@ __all__ = [
     "ParticipantLeft",
     "ParticipantStatusChanged",
     "ProtocolError",
+    "Quote",
+    "React",
+    "ReactionChanged",
     "Regenerate",
     "ResumeRequest",
     "RoomClosed",
@@ -117,6 +126,7 @@ __all__ = [
     "Welcome",
     "close_reason",
     "key_proof",
+    "quote_start",
 ]
 
 PROTOCOL_VERSION = 2
@@ -126,7 +136,7 @@ PROTOCOL_VERSION = 2
 and the room code checked by SPAKE2 (``auth_start`` / ``auth_reply``)."""
 
 ABILITIES: tuple[str, ...] = (
-    "resume", "typing", "host-controls", "assistant", "files", "continue",
+    "resume", "typing", "host-controls", "assistant", "files", "continue", "message-actions",
 )  # fmt: skip
 """Optional features this implementation supports, announced in the handshake."""
 
@@ -144,6 +154,8 @@ MAX_ROOM_NAME_CHARS = 40  # characters; the TXT record carries any valid name in
 MAX_PARTICIPANTS_LIMIT = 500
 MAX_PERSONA_CHARS = 8000
 MAX_AUTH_VALUE_CHARS = 256  # a base64url value of the room-code exchange (spake2: 43 or 44)
+MAX_QUOTE_CHARS = 200  # the start of a message a reply quotes
+MAX_REACTION_CHARS = 32  # code points of one reaction: a single emoji, however composed
 ANSWER_MODES = ("mention", "always", "auto")
 
 
@@ -187,6 +199,9 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_TRANSFERS = "too_many_transfers"
     UNKNOWN_FILE = "unknown_file"
     FILE_CORRUPT = "file_corrupt"
+    UNKNOWN_MESSAGE = "unknown_message"
+    EDIT_WINDOW_CLOSED = "edit_window_closed"
+    TOO_MANY_REACTIONS = "too_many_reactions"
 
 
 class CloseCode(enum.IntEnum):
@@ -264,6 +279,11 @@ class Limits:
     max_file_bytes: int = 10 * 1000 * 1000
     file_budget_bytes: int = 200 * 1000 * 1000
     file_chunk_bytes: int = 32 * 1024
+    # Message actions (ability "message-actions"): how long after posting a message its
+    # author may edit it, in seconds (0: never), and the bounds on a message's reactions.
+    edit_window: float = 15 * 60.0
+    max_reaction_kinds: int = 20
+    max_reactions_each: int = 10
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -410,6 +430,10 @@ def key_proof(key: str, nonce: str) -> str:
 
 # --------------------------------------------------------------------------- client -> server
 
+# A message named by its seq (reply, edit, delete, react): a number that names no event the
+# room holds is "unknown_message", like any other seq the room does not know.
+_SEQ = {"min": 1, "limit_error": ErrorCode.UNKNOWN_MESSAGE}
+
 
 @dataclass(frozen=True)
 class Hello:
@@ -444,6 +468,38 @@ class SendMessage:
     TYPE: ClassVar[str] = "send"
     id: MessageId = field(metadata={"max_len": MAX_ID_CHARS, "min_len": 1})
     text: str
+    reply_to: int | None = field(default=None, metadata=_SEQ)  # the seq of what it answers
+
+
+@dataclass(frozen=True)
+class EditMessage:
+    """Replace the text of one's own message ``message`` (its ``seq``), within the room's
+    ``edit_window``. Ability ``message-actions``."""
+
+    TYPE: ClassVar[str] = "edit"
+    message: int = field(metadata=_SEQ)
+    text: str
+
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    """Take back message ``message`` (its ``seq``): one's own, or (the host) anyone's message
+    or any finished answer (by its ``answer_started`` seq). Ability ``message-actions``."""
+
+    TYPE: ClassVar[str] = "delete"
+    message: int = field(metadata=_SEQ)
+
+
+@dataclass(frozen=True)
+class React:
+    """Add (``active``) or take back a reaction ``emoji`` (one emoji) to message ``message``:
+    a person's message, an answer (its ``answer_started`` seq) or a shared file."""
+
+    TYPE: ClassVar[str] = "react"
+    message: int = field(metadata=_SEQ)
+    emoji: str = field(metadata={"max_len": MAX_REACTION_CHARS, "min_len": 1,
+                                 "limit_error": ErrorCode.INVALID_VALUE})  # fmt: skip
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -597,6 +653,9 @@ ClientMessage = Union[  # noqa: UP007 (a runtime value: dispatch tables are buil
     Hello,
     AuthStart,
     SendMessage,
+    EditMessage,
+    DeleteMessage,
+    React,
     SetTyping,
     Kick,
     Lock,
@@ -663,7 +722,26 @@ class Welcome:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """What a reply answers, as the room saw it when the reply was posted: message ``message``
+    (a ``seq``) of ``kind`` ``message``, ``answer`` (its ``answer_started`` seq) or ``file``
+    (its name as ``text``), by ``author`` (the assistant's name for an answer), and the start
+    of its text. ``deleted``: the quoted message was taken back (``text`` is then empty)."""
+
+    message: int
+    kind: str
+    author: ParticipantId | None
+    author_name: str
+    text: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
 class MessagePosted:
+    """A posted message. In history (and so in a replay) it stands as it is now: ``text`` is
+    the latest edit's (``edited``: when it was last edited), and a deleted message has no
+    text left (``deleted``)."""
+
     TYPE: ClassVar[str] = "message"
     seq: int
     ts: float
@@ -671,6 +749,50 @@ class MessagePosted:
     author_name: str
     text: str
     client_id: MessageId | None = None
+    reply_to: Quote | None = None
+    edited: float | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class MessageEdited:
+    """``author`` changed the text of message ``message`` from ``previous`` to ``text``."""
+
+    TYPE: ClassVar[str] = "message_edited"
+    seq: int
+    ts: float
+    message: int
+    author: ParticipantId
+    author_name: str
+    text: str
+    previous: str
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    """Message ``message`` (a person's message or an answer) was taken back by ``by``: show
+    "message deleted" instead of it, and forget its text."""
+
+    TYPE: ClassVar[str] = "message_deleted"
+    seq: int
+    ts: float
+    message: int
+    by: ParticipantId
+    by_name: str
+
+
+@dataclass(frozen=True)
+class ReactionChanged:
+    """``participant`` added (``active``) or took back reaction ``emoji`` on ``message``."""
+
+    TYPE: ClassVar[str] = "reaction"
+    seq: int
+    ts: float
+    message: int
+    participant: ParticipantId
+    name: str
+    emoji: str
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -796,6 +918,7 @@ class AnswerFinished:
     stopped_by: ParticipantId | None = None
     error: str | None = None
     cut_off: bool = False
+    deleted: bool = False  # the host took it back: its text is gone (in history only)
 
 
 @dataclass(frozen=True)
@@ -904,6 +1027,9 @@ RoomEvent = Union[  # noqa: UP007
     AnswerFinished,
     Notice,
     FileShared,
+    MessageEdited,
+    MessageDeleted,
+    ReactionChanged,
 ]
 ServerMessage = Union[  # noqa: UP007
     ServerHello,
@@ -928,6 +1054,9 @@ ServerMessage = Union[  # noqa: UP007
     FileAccepted,
     FileShared,
     FileData,
+    MessageEdited,
+    MessageDeleted,
+    ReactionChanged,
 ]
 
 
@@ -938,3 +1067,11 @@ def close_reason(text: str) -> str:
     if len(data) <= MAX_CLOSE_REASON_BYTES:
         return text.encode("utf-8", "replace").decode("utf-8")
     return data[: MAX_CLOSE_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+
+
+def quote_start(text: str) -> str:
+    """The start of ``text`` that a reply's quote carries: at most :data:`MAX_QUOTE_CHARS`
+    characters, a longer text cut and ending in "…"."""
+    if len(text) <= MAX_QUOTE_CHARS:
+        return text
+    return text[: MAX_QUOTE_CHARS - 1].rstrip() + "…"

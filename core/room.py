@@ -51,13 +51,23 @@ from core.admission import (
     address_keys,
     network_key,
 )
-from core.ai.context import AnswerJob, job_for
+from core.ai.context import AnswerJob, TranscriptEntry, job_for
 from core.ai.desk import AnswerOutcome, AssistantConfig, AssistantDesk, Refusal, Ticket
 from core.ai.file_parts import files_to_send
 from core.answer_rights import may_control_answer
 from core.codec import parse_client_frame
 from core.file_store import FileCorrupt, FileStore, FileStoreError, Upload, WrongOffset
 from core.filetypes import detect, safe_file_name
+from core.message_actions import (
+    ABILITY as MESSAGE_ACTIONS,
+)
+from core.message_actions import (
+    ActionRefused,
+    Actor,
+    MessageActions,
+    for_old_client,
+    needs_old_client_form,
+)
 from core.pake import (
     FINGERPRINT_BYTES,
     BadPakeMessage,
@@ -91,6 +101,8 @@ from core.protocol import (
     CloseRoom,
     ConfigureAssistant,
     ContinueAnswer,
+    DeleteMessage,
+    EditMessage,
     ErrorCode,
     ErrorMessage,
     FileAccepted,
@@ -114,6 +126,7 @@ from core.protocol import (
     ParticipantLeft,
     ParticipantStatusChanged,
     ProtocolError,
+    React,
     Regenerate,
     RoomClosed,
     RoomEvent,
@@ -260,8 +273,8 @@ class RoomConfig:
     ``password`` is the room code, if the room has one (as typed: it is compared in its
     normal form, :func:`core.pake.normalise_room_code`).
 
-    ``max_file_bytes`` (0: no files) and ``file_budget_bytes``, when given, replace those of
-    ``limits``, which is what the room announces and keeps to."""
+    ``max_file_bytes`` (0: no files), ``file_budget_bytes`` and ``edit_window``, when given,
+    replace those of ``limits``, which is what the room announces and keeps to."""
 
     name: str
     host_key: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
@@ -282,6 +295,7 @@ class RoomConfig:
     assistant: AssistantConfig | None = None
     max_file_bytes: int | None = None
     file_budget_bytes: int | None = None
+    edit_window: float | None = None  # seconds a message may be edited (0: never)
 
     def __post_init__(self) -> None:
         """Normalise the room name, check the room code and put the file limits into
@@ -296,6 +310,7 @@ class RoomConfig:
             for key, value in (
                 ("max_file_bytes", self.max_file_bytes),
                 ("file_budget_bytes", self.file_budget_bytes),
+                ("edit_window", self.edit_window),
             )
             if value is not None
         }
@@ -305,6 +320,8 @@ class RoomConfig:
             raise ValueError("the largest file cannot be less than 0 bytes (0: no files)")
         if self.limits.file_budget_bytes < 0:
             raise ValueError("the memory for files cannot be less than 0 bytes")
+        if not 0 <= self.limits.edit_window <= MAX_EDIT_WINDOW:
+            raise ValueError("messages can be editable for 0 to 24 hours")
 
 
 @dataclass
@@ -329,6 +346,7 @@ class _Participant:
     sent_ids: OrderedDict[str, int] = field(default_factory=OrderedDict)
     seen_from: set[str] = field(default_factory=set)  # every address it connected from
     files: bool = False  # its client announced the "files" ability (on its latest hello)
+    actions: bool = False  # ... and "message-actions": else it gets their plain-text form
 
     def info(self) -> ParticipantInfo:
         status = "reconnecting" if self.away_announced else "online"
@@ -415,6 +433,11 @@ class Room:
         self._deliberate_again = False
         limits = config.limits
         self._files = FileStore(limits.max_file_bytes, limits.file_budget_bytes)
+        self._actions = MessageActions(
+            self._history, limits,
+            assistant_name=lambda: self._desk.config.name if self._desk else "assistant",
+            answer_text=self._streaming_text,
+        )  # fmt: skip
         # A room that takes no files does not offer the ability at all.
         self._abilities = tuple(a for a in ABILITIES if a != "files" or limits.max_file_bytes > 0)
 
@@ -748,6 +771,7 @@ class Room:
             if refusal:
                 return refusal
             resuming.files = "files" in hello.abilities  # the client may have changed
+            resuming.actions = MESSAGE_ACTIONS in hello.abilities
             return self._resume(conn, record, resuming, hello.resume.last_seq)
         return self._join(conn, record, hello, is_host, now)
 
@@ -830,6 +854,7 @@ class Room:
             conn=conn,
             seen_from={_ban_key(record.address)},
             files="files" in hello.abilities,
+            actions=MESSAGE_ACTIONS in hello.abilities,
         )
         if is_host and self._host_name is None:
             self._host_name = participant.name
@@ -943,8 +968,12 @@ class Room:
         )
         actions: list[RoomAction] = [
             Deliver((conn,), welcome, catch_up=True),
-            *(Deliver((conn,), event, catch_up=True) for event in replay),
-        ]
+            *(
+                Deliver((conn,), event if participant.actions else for_old_client(event),
+                        catch_up=True)
+                for event in replay
+            ),
+        ]  # fmt: skip
         participant.token_fresh = True  # until this connection sends something
         current = self._desk.current if self._desk is not None else None
         if current is not None and current.text and self._may_see(participant, current.answer_id):
@@ -1020,6 +1049,10 @@ class Room:
                 )
             case FileOffer() | FileChunk() | FileCancel() | FileGet() | FileStop():
                 return self._file_message(conn, participant, message, now)
+            case EditMessage() | DeleteMessage() | React():
+                return self._rate_limited(conn, participant, now) or self._act(
+                    conn, participant, message
+                )
         if participant.role != "host":
             return [self._error(conn, ErrorCode.NOT_ALLOWED, "only the host can do that")]
         match message:
@@ -1054,6 +1087,12 @@ class Room:
         limited = self._rate_limited(conn, participant, now, ref=message.id)
         if limited:
             return limited
+        quote = None
+        if message.reply_to is not None:
+            try:
+                quote = self._actions.quote(self._actor(participant), message.reply_to)
+            except ActionRefused as exc:
+                return [self._error(conn, exc.code, str(exc), ref=message.id)]
         posted = MessagePosted(
             seq=self._next_seq(),
             ts=self._wall_clock(),
@@ -1061,6 +1100,7 @@ class Room:
             author_name=participant.name,
             text=text,
             client_id=message.id,
+            reply_to=quote,
         )
         participant.sent_ids[message.id] = posted.seq
         while len(participant.sent_ids) > self.config.dedup_memory:
@@ -1071,6 +1111,60 @@ class Room:
         participant.typing_sent_at = float("-inf")
         actions += self._broadcast(posted)
         return actions + self._assistant_after(conn, participant, posted, now)
+
+    # ----------------------------------------------------------------- message actions
+
+    def _actor(self, participant: _Participant) -> Actor:
+        sees_after = 0 if self.config.share_history else participant.joined_seq
+        return Actor(participant.id, participant.name, participant.role == "host", sees_after)
+
+    def _act(
+        self, conn: ConnId, participant: _Participant, message: EditMessage | DeleteMessage | React
+    ) -> list[RoomAction]:
+        """Edit, delete or react (see :mod:`core.message_actions`); each changes the room's
+        state, so each is an event with a ``seq``."""
+        actor = self._actor(participant)
+        now = self._wall_clock()
+        try:
+            match message:
+                case EditMessage(message=seq, text=text):
+                    edited = self._actions.edit(actor, seq, text, now=now, event_seq=self._seq + 1)
+                    self._next_seq()
+                    return self._broadcast(edited)
+                case DeleteMessage(message=seq):
+                    deleted, target = self._actions.delete(
+                        actor, seq, now=now, event_seq=self._seq + 1
+                    )
+                    self._next_seq()
+                    return self._broadcast(deleted) + self._forget_asked(target)
+                case React(message=seq, emoji=emoji, active=active):
+                    reaction = self._actions.react(
+                        actor, seq, emoji, active, now=now, event_seq=self._seq + 1
+                    )
+                    if reaction is None:
+                        return []
+                    self._next_seq()
+                    return self._broadcast(reaction)
+        except ActionRefused as exc:
+            return [self._error(conn, exc.code, str(exc))]
+        raise AssertionError(f"unhandled message {message!r}")  # pragma: no cover
+
+    def _forget_asked(self, target: MessagePosted | AnswerStarted) -> list[RoomAction]:
+        """After a deletion: the assistant forgets the deleted question (a waiting answer to
+        it is dropped; one being written goes on, since its request has gone already) or the
+        deleted answer's text."""
+        desk = self._desk
+        if desk is None:
+            return []
+        if isinstance(target, AnswerStarted):
+            desk.forget_answer_text(target.answer)
+            return []
+        dropped = desk.forget_request(target.seq, self._actions.current(target.seq) or target)
+        return self._state_changed() if dropped else []
+
+    def _streaming_text(self, answer_id: AnswerId) -> str:
+        current = self._desk.current if self._desk is not None else None
+        return current.text if current is not None and current.answer_id == answer_id else ""
 
     # ----------------------------------------------------------------- files
 
@@ -1467,7 +1561,9 @@ class Room:
         ticket = self._desk.start_next()
         if ticket is None:
             return []
-        job = replace(self._job(ticket.answer_id, ticket.request), continues=ticket.before)
+        # The question as it is now: edited since, the answer reads the new text.
+        request = self._actions.current(ticket.request.seq) or ticket.request
+        job = replace(self._job(ticket.answer_id, request), continues=ticket.before)
         model = self._desk.config.model
         sent = files_to_send(
             job.files_in_context, model, refused=self._refused_images, images=self._model_images
@@ -1490,11 +1586,17 @@ class Room:
 
     def _job(self, answer_id: AnswerId, request: MessagePosted) -> AnswerJob:
         assert self._desk is not None
+        quoted = None
+        if request.reply_to is not None:
+            quote = request.reply_to
+            role: Literal["user", "assistant"] = "assistant" if quote.kind == "answer" else "user"
+            text = self._actions.quoted_text(quote)
+            quoted = TranscriptEntry(quote.message, quote.author_name, text, role=role)
         return job_for(
             answer_id, request, self._history,
             participants=tuple(p.name for p in self._participants.values()),
             assistant_name=self._desk.config.name, room_name=self.config.name,
-            persona=self._desk.config.persona, files=self.shared_files(),
+            persona=self._desk.config.persona, files=self.shared_files(), quoted=quoted,
         )  # fmt: skip
 
     def _stop_answer(
@@ -1531,6 +1633,8 @@ class Room:
         ticket = self._controlled(conn, participant, answer_id, "regenerate")
         if not isinstance(ticket, Ticket):
             return [ticket]
+        if ticket.request.deleted:
+            return [self._question_deleted(conn)]
         # A continuation is regenerated as a continuation of the same cut answer.
         return self._request_answer(
             conn, participant, ticket.request, now, regenerates=answer_id,
@@ -1545,6 +1649,8 @@ class Room:
         ticket = self._controlled(conn, participant, answer_id, "continue")
         if not isinstance(ticket, Ticket):
             return [ticket]
+        if ticket.request.deleted:
+            return [self._question_deleted(conn)]
         assert self._desk is not None
         if self._desk.finished(answer_id) is not ticket or not ticket.cut_off:
             words = "that answer was not cut off at the length limit: there is nothing to add"
@@ -1556,6 +1662,10 @@ class Room:
             conn, participant, ticket.request, now,
             continues=answer_id, before=ticket.before + ticket.text,
         )  # fmt: skip
+
+    def _question_deleted(self, conn: ConnId) -> Deliver:
+        words = "the question was deleted: the assistant cannot answer it again"
+        return self._error(conn, ErrorCode.UNKNOWN_MESSAGE, words)
 
     def _configure_assistant(self, conn: ConnId, message: ConfigureAssistant) -> list[RoomAction]:
         if self._desk is None:
@@ -1636,8 +1746,16 @@ class Room:
         )
 
     def _broadcast(self, event: RoomEvent) -> list[RoomAction]:
+        """Keep ``event`` in history and send it to everyone online; clients without the
+        ability ``message-actions`` get its plain-text form where it has one."""
         self._history.append(event)
-        return [Deliver(self._online_conns(), event)]
+        if not needs_old_client_form(event):
+            return [Deliver(self._online_conns(), event)]
+        online = [p for p in self._participants.values() if p.conn is not None]
+        new = tuple(p.conn for p in online if p.actions and p.conn is not None)
+        old = tuple(p.conn for p in online if not p.actions and p.conn is not None)
+        actions: list[RoomAction] = [Deliver(new, event)] if new else []
+        return actions + ([Deliver(old, for_old_client(event))] if old else [])
 
     @staticmethod
     def _error(
@@ -1691,6 +1809,7 @@ def _ban_key(address: str) -> str:
     return network_key(address) or address_key(address)
 
 
+MAX_EDIT_WINDOW = 24 * 3600.0  # the longest time the host may let messages be edited
 _MAX_ADDRESSES_REMEMBERED = 16  # per participant, for bans; resumes are rate limited anyway
 _RETIRED_TOKENS_KEPT = 4  # per participant: to recognise a lost welcome or a taken place
 

@@ -26,6 +26,7 @@ __all__ = [
     "TextRejected",
     "clean_label",
     "clean_message_text",
+    "clean_reaction",
     "is_default_ignorable",
     "name_key",
     "normalize_display_name",
@@ -249,6 +250,38 @@ def clean_message_text(text: str, max_chars: int) -> str:
             raise TextRejected(ErrorCode.BAD_MESSAGE, "messages cannot contain control characters")
     if not text.strip():
         raise TextRejected(ErrorCode.EMPTY_TEXT, "a message cannot be empty")
+    return text
+
+
+_GRAPHEME = regex.compile(r"\X")
+_REGIONAL_INDICATOR = regex.compile(r"\p{Regional_Indicator}")
+_EMOJI_COMPONENT = regex.compile(r"\p{Emoji_Component}")
+_TAG = re.compile("[\U000e0020-\U000e007f]")
+
+
+def clean_reaction(text: str) -> str:
+    """Return ``text`` if it is one emoji, as people pick it from an emoji keyboard, or raise
+    :class:`TextRejected` (``invalid_value``).
+
+    One emoji is one grapheme cluster made only of emoji characters and the pieces that
+    compose them (joiners, selectors, skin tones, tags, keycaps), holding a pictograph, a
+    flag (two regional indicators) or a keycap: ``"👍"``, ``"👩🏽‍💻"``, ``"🇫🇷"``, ``"1️⃣"``.
+    A plain digit, ``#`` or a letter is not one, nor is text with anything else around it.
+    """
+    graphemes = _GRAPHEME.findall(text)
+    if len(graphemes) != 1:
+        raise TextRejected(ErrorCode.INVALID_VALUE, "a reaction is one emoji")
+    for ch in text:
+        if not (
+            _has(_EMOJI, ch) or _has(_EMOJI_COMPONENT, ch) or _TAG.match(ch)
+            or ch in (_ZWJ, _EMOJI_PRESENTATION_SELECTOR, _COMBINING_KEYCAP)
+        ):  # fmt: skip
+            raise TextRejected(ErrorCode.INVALID_VALUE, "a reaction is one emoji")
+    pictograph = any(_has(_PICTOGRAPHIC, ch) for ch in text)
+    flag = sum(1 for ch in text if _has(_REGIONAL_INDICATOR, ch)) == 2
+    keycap = text.endswith(_COMBINING_KEYCAP) and text[0] in _KEYCAP_BASES
+    if not (pictograph or flag or keycap):
+        raise TextRejected(ErrorCode.INVALID_VALUE, "a reaction is one emoji")
     return text
 
 

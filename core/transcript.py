@@ -44,6 +44,8 @@ from core.protocol import (
     AnswerStarted,
     FileId,
     FileShared,
+    MessageDeleted,
+    MessageEdited,
     MessagePosted,
     Notice,
     ParticipantId,
@@ -51,10 +53,13 @@ from core.protocol import (
     ParticipantJoined,
     ParticipantLeft,
     ParticipantStatusChanged,
+    Quote,
+    ReactionChanged,
     RoomClosed,
     RoomInfo,
     RoomUpdated,
     Usage,
+    quote_start,
 )
 from core.wording import left_words, room_closed_words
 
@@ -115,6 +120,13 @@ class Entry:
     sent: int = 0  # ours, while pending: bytes sent so far
     error_code: str = ""  # a failed upload: the room's code, "cancelled" or "room_ended"
     sent_to: str = ""  # "OpenAI / gpt-4o": where it went with a question to the assistant
+    # Message actions: what it replies to; when it was last edited and its text before that;
+    # whether it was deleted (its text is then gone); who reacted how, in order.
+    reply_to: Quote | None = None
+    edited_at: float | None = None
+    previous: str = ""
+    deleted: bool = False
+    reactions: dict[str, list[tuple[ParticipantId, str]]] = field(default_factory=dict)
     order: Order = field(default=(0, 0, 0), repr=False, compare=False)
     version: int = 0
 
@@ -142,6 +154,7 @@ class Transcript:
     _my_name: str = ""
     _provider: str = ""  # the assistant's provider, as the room last announced it
     _tiebreak: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _by_seq: dict[str, str] = field(default_factory=dict)  # seq (this epoch) -> row key
 
     def set_participants(self, participants: dict[str, ParticipantInfo], me: ParticipantId) -> None:
         """Learn who is who (from a welcome); ``me`` joins the ids counted as this person's."""
@@ -169,6 +182,24 @@ class Transcript:
         """The row of the entry with ``key``, or None."""
         return self._index.get(key)
 
+    def at_seq(self, seq: int) -> Entry | None:
+        """The message, answer or file the room numbered ``seq`` (in this run of the room):
+        what replies, edits, deletions and reactions name."""
+        key = self._by_seq.get(self._k("s", seq))
+        return self.entry(key) if key is not None else None
+
+    def quote_of(self, seq: int) -> Quote | None:
+        """A quote of message ``seq`` as shown here, for a reply of ours while it waits to be
+        posted (the room's own quote replaces it); None for anything not quotable."""
+        entry = self.at_seq(seq)
+        if entry is None or entry.deleted or entry.kind not in ("message", "answer", "file"):
+            return None
+        kind = "answer" if entry.kind == "answer" else entry.kind
+        author = None if entry.kind == "answer" else entry.author_id
+        text = entry.file_name if entry.kind == "file" else entry.text
+        return Quote(message=seq, kind=kind, author=author, author_name=entry.author,
+                     text=quote_start(text))  # fmt: skip
+
     def _queued(self, event: Queued) -> list[Change]:
         """Show a message of ours at once, marked pending until the room posts it."""
         if f"p:{event.id}" in self._index:
@@ -177,6 +208,7 @@ class Transcript:
             key=f"p:{event.id}", kind="message", text=event.text, ts=event.ts,
             author=self._my_name, author_id=self.me, role=self._roles.get(self.me, "guest"),
             mine=True, pending=True, order=(_PENDING, _PENDING, next(self._tiebreak)),
+            reply_to=self.quote_of(event.reply_to) if event.reply_to is not None else None,
         )  # fmt: skip
         return [self._insert(entry)]
 
@@ -198,6 +230,7 @@ class Transcript:
         del self.entries[index]
         if seq is not None:
             entry.seq, entry.order = seq, (self.epoch, seq, 0)
+            self._by_seq[self._k("s", seq)] = entry.key
         else:
             posted = next(
                 (e.order for e in reversed(self.entries) if e.order[0] != _PENDING),
@@ -290,7 +323,65 @@ class Transcript:
             case RoomClosed(reason=reason):
                 text = room_closed_words(reason)
                 return self._line(self._k("e", event.seq), text, event.ts, event.seq)
+            case MessageEdited():
+                return self._edited(event)
+            case MessageDeleted(message=seq):
+                return self._deleted(seq)
+            case ReactionChanged():
+                return self._reacted(event)
         return []
+
+    # ----------------------------------------------------------------- message actions
+
+    def _edited(self, event: MessageEdited) -> list[Change]:
+        entry = self.at_seq(event.message)
+        if entry is None or entry.deleted or entry.kind != "message":
+            return []
+        entry.text, entry.previous, entry.edited_at = event.text, event.previous, event.ts
+        return [self._touch(entry), *self._requote(event.message, entry)]
+
+    def _deleted(self, seq: int) -> list[Change]:
+        """Message ``seq`` was deleted: its text goes from here too, and from the quotes of
+        the replies to it."""
+        entry = self.at_seq(seq)
+        if entry is None:
+            return []
+        changes: list[Change] = []
+        if not entry.deleted:
+            entry.deleted, entry.text, entry.previous = True, "", ""
+            entry.reply_to = None
+            entry.reactions, entry.error = {}, None
+            changes.append(self._touch(entry))
+        return changes + self._requote(seq, entry)
+
+    def _requote(self, seq: int, quoted: Entry) -> list[Change]:
+        """Bring the quotes of the replies to ``seq`` in step with ``quoted`` as it is now."""
+        changes = []
+        for entry in self.entries:
+            quote = entry.reply_to
+            if quote is None or quote.message != seq:
+                continue
+            text = "" if quoted.deleted else quote_start(quoted.text)
+            if (quote.text, quote.deleted) != (text, quoted.deleted):
+                entry.reply_to = Quote(quote.message, quote.kind, quote.author,
+                                       quote.author_name, text, quoted.deleted)  # fmt: skip
+                changes.append(self._touch(entry))
+        return changes
+
+    def _reacted(self, event: ReactionChanged) -> list[Change]:
+        entry = self.at_seq(event.message)
+        if entry is None or entry.deleted:
+            return []
+        who = entry.reactions.setdefault(event.emoji, [])
+        mine = [w for w in who if w[0] == event.participant]
+        if event.active and not mine:
+            who.append((event.participant, event.name))
+        elif not event.active:
+            for w in mine:
+                who.remove(w)
+        if not who:
+            del entry.reactions[event.emoji]
+        return [self._touch(entry)]
 
     def _file_queued(self, event: FileQueued) -> list[Change]:
         """Show a file of ours at once, pending (with how much was sent) until shared."""
@@ -325,6 +416,7 @@ class Transcript:
                 mine=mine, upload_id=event.client_id if mine else "",
             )  # fmt: skip
         entry.seq, entry.order, entry.ts = event.seq, (self.epoch, event.seq, 0), event.ts
+        self._by_seq[self._k("s", event.seq)] = entry.key
         entry.file, entry.text, entry.file_name = event.file, event.name, event.name
         entry.size, entry.sent, entry.mime = event.size, event.size, event.mime
         entry.file_kind, entry.assistant = event.kind, event.assistant
@@ -386,6 +478,8 @@ class Transcript:
         entry.text, entry.status, entry.error = event.text, event.status, event.error
         entry.model, entry.usage = event.model, event.usage
         entry.cut_off = event.cut_off
+        if event.deleted:
+            entry.deleted, entry.error = True, None
         entry.version += 1
         return change
 
@@ -397,8 +491,10 @@ class Transcript:
             index = self._index.pop(pending.key)
             del self.entries[index]
             pending.key, pending.seq = key, event.seq
+            self._by_seq[self._k("s", event.seq)] = key
             pending.pending, pending.status = False, ""
             pending.ts, pending.text = event.ts, event.text
+            pending.reply_to = event.reply_to
             pending.order = (self.epoch, event.seq, 0)
             pending.version += 1
             to = self._place(pending)
@@ -411,6 +507,7 @@ class Transcript:
             key=key, kind="message", text=event.text, ts=event.ts,
             author=event.author_name, author_id=event.author,
             role=self._roles.get(event.author, "guest"), mine=mine, seq=event.seq,
+            reply_to=event.reply_to, edited_at=event.edited, deleted=event.deleted,
         )  # fmt: skip
         return [self._insert(entry)]
 
@@ -427,6 +524,7 @@ class Transcript:
         """Insert ``entry`` in the room's order (a pending one at the end)."""
         if entry.seq is not None:
             entry.order = (self.epoch, entry.seq, 0)
+            self._by_seq[self._k("s", entry.seq)] = entry.key
         index = self._place(entry)
         self._reindex(index, len(self.entries))
         return Change("insert", index)

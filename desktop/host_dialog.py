@@ -97,6 +97,7 @@ FILES_HINT = (
 )
 MB = 1000 * 1000  # the unit of the file limits (as the room's messages say sizes)
 MAX_FILE_MB = 100
+MAX_EDIT_MINUTES = 24 * 60
 MAX_FILE_MEMORY_MB = 4000
 
 
@@ -216,6 +217,12 @@ class HostDialog(QDialog):
         self.file_memory.setValue(defaults.file_budget_bytes // MB)
         self.file_memory.setAccessibleName("Memory for files, in megabytes")
         self.files_hint = PlainLabel(FILES_HINT, name="hint", wrap=True)
+        self.edit_minutes = QSpinBox()
+        self.edit_minutes.setRange(0, MAX_EDIT_MINUTES)
+        self.edit_minutes.setSpecialValueText("Never")
+        self.edit_minutes.setSuffix(" minutes")
+        self.edit_minutes.setValue(int(defaults.edit_window // 60))
+        self.edit_minutes.setAccessibleName("Messages can be edited for, in minutes (0: never)")
         form = QFormLayout()
         form.addRow("Room name", self.room_name)
         form.addRow("", self.room_name_problem)
@@ -233,6 +240,7 @@ class HostDialog(QDialog):
         form.addRow("Largest file", self.max_file)
         form.addRow("Memory for files", self.file_memory)
         form.addRow("", self.files_hint)
+        form.addRow("Editing allowed for", self.edit_minutes)
         self.room_box = QGroupBox("Room")
         self.room_box.setLayout(form)
         self.room_form = form
@@ -650,6 +658,7 @@ class HostDialog(QDialog):
             max_participants=self.max_people.value() or None, assistant=assistant,
             share_history=self.share_history.isChecked(),
             max_file_bytes=max_file_bytes, file_budget_bytes=file_budget_bytes,
+            edit_window=self.edit_minutes.value() * 60.0,
         )  # fmt: skip
         return HostPlan(config, you, settings, advertise=self.announce.isChecked())
 

@@ -100,6 +100,8 @@ class AnswerJob:
     continues: str = ""
     """A continuation: what the answers before it wrote, cut off at the model's length limit
     (the model is asked to go on from there)."""
+    quoted: TranscriptEntry | None = None
+    """What the request replies to, as it is now: it goes with the request, however old."""
 
     def __post_init__(self) -> None:
         if any(not f.assistant for f in self.files_in_context):
@@ -116,6 +118,7 @@ def job_for(
     room_name: str,
     persona: str,
     files: Sequence[SharedFile] = (),
+    quoted: TranscriptEntry | None = None,
 ) -> AnswerJob:
     """A snapshot of what the assistant needs to answer ``request``: the messages and earlier
     answers in ``history`` (oldest first) that came before it, and who is present.
@@ -123,14 +126,15 @@ def job_for(
     Of ``files`` (those the room holds), the job takes the ones whose ``file_shared`` event is
     in ``history`` before the request and whose senders let the assistant read them (the
     event and the file both say so). Files without that consent leave no trace in the job,
-    not even their names."""
+    not even their names. Deleted messages are left out (their text is gone from history
+    already); ``quoted``, what the request replies to, goes with the request."""
     readable = {f.id: f for f in files if f.assistant}
     transcript: list[TranscriptEntry] = []
     in_context: list[SharedFile] = []
     for event in history:
         if event.seq >= request.seq:
             break
-        if isinstance(event, MessagePosted):
+        if isinstance(event, MessagePosted) and not event.deleted:
             transcript.append(TranscriptEntry(event.seq, event.author_name, event.text))
         elif isinstance(event, AnswerFinished) and event.text:
             transcript.append(
@@ -153,6 +157,7 @@ def job_for(
         room_name=room_name,
         persona=persona,
         files_in_context=tuple(in_context),
+        quoted=quoted,
     )
 
 
@@ -183,6 +188,24 @@ def _as_message(entry: TranscriptEntry) -> ChatMessage:
             "shown to you]",
         }
     return {"role": "user", "content": f"{entry.author}: {entry.text}"}
+
+
+MAX_QUOTED_CHARS = 4000
+"""The most of a quoted message that goes with a reply (a message's own limit)."""
+
+
+def _request_message(job: AnswerJob) -> ChatMessage:
+    """The message being answered; a reply carries what it replies to, so the model reads
+    both however far back the quoted message is."""
+    quoted = job.quoted
+    if quoted is None or not quoted.text:
+        return _as_message(job.request)
+    text = quoted.text
+    if len(text) > MAX_QUOTED_CHARS:
+        text = text[:MAX_QUOTED_CHARS] + cut_note(f"{len(text) - MAX_QUOTED_CHARS:,} characters")
+    who = "your earlier reply" if quoted.role == "assistant" else f"{quoted.author}'s message"
+    content = f'{job.request.author} (replying to {who}: "{text}"): {job.request.text}'
+    return {"role": "user", "content": content}
 
 
 def message_tokens(counter: TokenCounter, message: ChatMessage) -> int:
@@ -225,7 +248,7 @@ def build_prompt(
     Pure, but it counts the tokens of every file's text: call it off the event loop when
     files are large."""
     system: ChatMessage = {"role": "system", "content": _framing(job)}
-    request = _as_message(job.request)
+    request = _request_message(job)
     tail = _continuation(job, counter, budget // 2)
     used = sum(message_tokens(counter, m) for m in (system, request, *tail))
     left = max(0, budget - used)

@@ -286,6 +286,26 @@ class AssistantDesk:
                 return ticket
         return None
 
+    def forget_request(self, seq: int, deleted: MessagePosted) -> bool:
+        """Message ``seq`` was deleted: every ticket asked by it holds ``deleted`` (its text
+        gone) instead, and those still waiting leave the queue. Returns whether any did."""
+        dropped = [t for t in self.queue if t.request.seq == seq]
+        for ticket in dropped:
+            self.drop_queued(ticket.answer_id)
+        for held in (self.current, *self._finished.values()):
+            if held is not None and held.request.seq == seq:
+                held.request = deleted
+        return bool(dropped)
+
+    def forget_answer_text(self, answer_id: AnswerId) -> None:
+        """Answer ``answer_id`` was deleted: forget its text; it can no longer be continued,
+        and continuations of it lose what it wrote."""
+        for ticket in self._finished.values():
+            if ticket.answer_id == answer_id:
+                ticket.text, ticket.cut_off = "", False
+            if ticket.continues == answer_id:
+                ticket.before = ""
+
     def _set_continued(self, answer_id: AnswerId, continued: bool) -> None:
         cut = self._finished.get(answer_id)
         if cut is not None:

@@ -19,11 +19,18 @@ from core.protocol import (
     ErrorCode,
     ErrorMessage,
     Hello,
+    DeleteMessage,
+    EditMessage,
     Kick,
+    MessageDeleted,
+    MessageEdited,
     MessagePosted,
     ParticipantInfo,
     ParticipantLeft,
     ProtocolError,
+    Quote,
+    React,
+    ReactionChanged,
     ResumeRequest,
     RoomInfo,
     RoomPreview,
@@ -49,6 +56,10 @@ CLIENT_EXAMPLES = [
     Kick(participant="p2", ban=True),
     SetMaxParticipants(max=None),
     SetMaxParticipants(max=12),
+    SendMessage(id="c2", text="me too", reply_to=3),
+    EditMessage(message=3, text="fixed"),
+    DeleteMessage(message=3),
+    React(message=3, emoji="👍", active=False),
 ]
 
 SERVER_EXAMPLES = [
@@ -73,6 +84,23 @@ SERVER_EXAMPLES = [
     ),
     MessagePosted(seq=3, ts=1.5, author="p1", author_name="Sam", text="hi", client_id="c1"),
     ParticipantLeft(seq=4, ts=2.0, participant="p2", name="Bob", reason="kicked"),
+    MessagePosted(
+        seq=5,
+        ts=2.5,
+        author="p2",
+        author_name="Bob",
+        text="yes",
+        client_id="c9",
+        reply_to=Quote(3, "message", "p1", "Sam", "hi"),
+        edited=3.0,
+    ),  # fmt: skip
+    MessageEdited(
+        seq=6, ts=3.0, message=5, author="p2", author_name="Bob", text="yes!", previous="yes"
+    ),  # fmt: skip
+    MessageDeleted(seq=7, ts=3.5, message=5, by="p1", by_name="Sam"),
+    ReactionChanged(
+        seq=8, ts=4.0, message=3, participant="p2", name="Bob", emoji="🎉", active=True
+    ),  # fmt: skip
     ErrorMessage(code="rate_limited", message="slow down", ref="c1", retry_after=0.5),
 ]
 
@@ -89,7 +117,7 @@ def test_server_messages_round_trip(message: object) -> None:
 
 def test_frames_carry_their_type_and_keep_unicode_readable() -> None:
     frame = serialize(SendMessage(id="c1", text="héllo"))
-    assert json.loads(frame) == {"type": "send", "id": "c1", "text": "héllo"}
+    assert json.loads(frame) == {"type": "send", "id": "c1", "text": "héllo", "reply_to": None}
     assert "héllo" in frame
 
 

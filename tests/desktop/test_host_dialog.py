@@ -116,6 +116,24 @@ def test_the_size_limit_says_of_what(qtbot: QtBot, prefs: Preferences, keys: Key
     assert dialog.plan().config.max_participants == 12
 
 
+def test_how_long_messages_can_be_edited_is_the_hosts_choice(
+    qtbot: QtBot, prefs: Preferences, keys: KeyStore
+) -> None:
+    dialog = shown(qtbot, HostDialog(prefs, keys))
+    assert dialog.edit_minutes.text() == "15 minutes"
+    dialog.edit_minutes.setValue(0)
+    assert dialog.edit_minutes.text() == "Never"
+    dialog.your_name.setText("Ana")
+    open_button(dialog).click()
+    assert dialog.plan().config.limits.edit_window == 0
+
+    dialog = shown(qtbot, HostDialog(prefs, keys))
+    dialog.edit_minutes.setValue(60)
+    dialog.your_name.setText("Ana")
+    open_button(dialog).click()
+    assert dialog.plan().config.limits.edit_window == 3600
+
+
 def test_announcing_and_sharing_history_are_the_hosts_choice(
     qtbot: QtBot, prefs: Preferences, keys: KeyStore
 ) -> None:
