@@ -305,17 +305,14 @@ class RoomConfig:
         object.__setattr__(self, "name", normalize_room_name(self.name))
         if self.password is not None:
             normalise_room_code(self.password)
-        files = {
-            key: value
-            for key, value in (
-                ("max_file_bytes", self.max_file_bytes),
-                ("file_budget_bytes", self.file_budget_bytes),
-                ("edit_window", self.edit_window),
-            )
-            if value is not None
-        }
-        if files:
-            object.__setattr__(self, "limits", dataclasses.replace(self.limits, **files))
+        limits = self.limits
+        if self.max_file_bytes is not None:
+            limits = dataclasses.replace(limits, max_file_bytes=self.max_file_bytes)
+        if self.file_budget_bytes is not None:
+            limits = dataclasses.replace(limits, file_budget_bytes=self.file_budget_bytes)
+        if self.edit_window is not None:
+            limits = dataclasses.replace(limits, edit_window=self.edit_window)
+        object.__setattr__(self, "limits", limits)
         if self.limits.max_file_bytes < 0:
             raise ValueError("the largest file cannot be less than 0 bytes (0: no files)")
         if self.limits.file_budget_bytes < 0:

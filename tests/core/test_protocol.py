@@ -16,11 +16,11 @@ from core.protocol import (
     AuthProof,
     AuthReply,
     AuthStart,
+    DeleteMessage,
+    EditMessage,
     ErrorCode,
     ErrorMessage,
     Hello,
-    DeleteMessage,
-    EditMessage,
     Kick,
     MessageDeleted,
     MessageEdited,
@@ -93,14 +93,14 @@ SERVER_EXAMPLES = [
         client_id="c9",
         reply_to=Quote(3, "message", "p1", "Sam", "hi"),
         edited=3.0,
-    ),  # fmt: skip
+    ),
     MessageEdited(
         seq=6, ts=3.0, message=5, author="p2", author_name="Bob", text="yes!", previous="yes"
-    ),  # fmt: skip
+    ),
     MessageDeleted(seq=7, ts=3.5, message=5, by="p1", by_name="Sam"),
     ReactionChanged(
         seq=8, ts=4.0, message=3, participant="p2", name="Bob", emoji="🎉", active=True
-    ),  # fmt: skip
+    ),
     ErrorMessage(code="rate_limited", message="slow down", ref="c1", retry_after=0.5),
 ]
 
