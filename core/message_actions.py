@@ -254,6 +254,10 @@ class MessageActions:
         """How many reactions the room holds in all (for tests of its bounds)."""
         return sum(len(who) for kinds in self._reactions.values() for who in kinds.values())
 
+    def forget(self) -> None:
+        """The room closed: drop every reaction (history is cleared by the room)."""
+        self._reactions.clear()
+
     def current(self, seq: int) -> MessagePosted | None:
         """Message ``seq`` as it stands now (edited, or deleted), if history holds it."""
         event = self._find(seq)

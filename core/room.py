@@ -636,6 +636,7 @@ class Room:
         self._participants.clear()
         self._sessions.clear()
         self._history.clear()
+        self._actions.forget()
         self._files.clear()
         return actions
 

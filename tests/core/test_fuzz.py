@@ -245,6 +245,19 @@ def _client_frame(
         return _dumps({"type": draw(st.sampled_from(["leave", "close_room"]))})
     if choice == 6:
         return _dumps({"type": "typing", "active": draw(st.booleans())})
+    if choice in (7, 8):  # replies, edits, deletions and reactions, on seqs that may exist
+        seq = draw(st.one_of(st.integers(1, 40), numbers))
+        kind = draw(st.sampled_from(["reply", "edit", "delete", "react"]))
+        if kind == "reply":
+            frame = {"type": "send", "id": draw(st.text(min_size=1, max_size=8)),
+                     "text": draw(texts), "reply_to": seq}  # fmt: skip
+        elif kind == "react":
+            emoji = draw(st.one_of(st.sampled_from(["👍", "🎉", "🇫🇷", "1️⃣"]), texts))
+            frame = {"type": "react", "message": seq, "emoji": emoji,
+                     "active": draw(st.booleans())}  # fmt: skip
+        else:
+            frame = {"type": kind, "message": seq, "text": draw(texts)}
+        return _dumps(frame)
     return _dumps(
         {"type": "send", "id": draw(st.text(min_size=1, max_size=8)), "text": draw(texts)}
     )
