@@ -57,6 +57,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.http11 import USER_AGENT
 from websockets.uri import parse_uri
 
+from core.join_code import JoinCode
 from core.participant import (
     Acknowledged,
     AttemptFailed,
@@ -142,6 +143,7 @@ __all__ = [
     "FileFetched",
     "FileQueued",
     "FileRefused",
+    "JoinCodeMismatch",
     "JoinRefused",
     "MessageTooLarge",
     "NotConnected",
@@ -157,6 +159,7 @@ __all__ = [
     "UnknownFile",
     "UploadFailed",
     "UploadProgress",
+    "probe_join_code",
     "probe_room",
 ]
 
@@ -201,6 +204,30 @@ class RoomProbe:
         return verification_code(self.fingerprint)
 
 
+class JoinCodeMismatch(CertificateMismatch):
+    """The room at a join code's address presented a certificate the code does not name."""
+
+    def __init__(self, code: JoinCode, actual: bytes) -> None:
+        RoomIdentityError.__init__(
+            self,
+            f"The room at {code.address} is not the one the join code {code.text} names: its "
+            "security certificate is different. Check the code with the host (the room may "
+            "have been opened again, with a new code); someone on the network may also be "
+            "impersonating the room.",
+        )
+        self.expected = b""
+        self.actual = actual
+
+
+async def probe_join_code(code: JoinCode, *, wait: float = 5.0) -> RoomProbe:
+    """What the room a join code names says about itself, as :func:`probe_room`: the
+    certificate is checked against the code right after the TLS handshake, before anything
+    is sent (else :class:`JoinCodeMismatch`). Join it with ``RoomClient(code.url, name,
+    fingerprint=probe.fingerprint)``, which pins the whole certificate from then on."""
+    ws = await _open(code.url, code, open_timeout=wait)
+    return await _read_preview(ws, code.url, wait)
+
+
 async def probe_room(url: str, *, fingerprint: bytes | None = None, wait: float = 5.0) -> RoomProbe:
     """What a room says about itself before joining (name, room code needed, assistant),
     and its certificate's fingerprint.
@@ -211,6 +238,11 @@ async def probe_room(url: str, *, fingerprint: bytes | None = None, wait: float 
     :class:`JoinRefused` (the room refused on sight, or it is of an older version).
     """
     ws = await _open(url, fingerprint, open_timeout=wait)
+    return await _read_preview(ws, url, wait)
+
+
+async def _read_preview(ws: _RoomConnection, url: str, wait: float) -> RoomProbe:
+    """Read the room's greeting on ``ws`` and close it."""
     try:
         frame = await asyncio.wait_for(ws.recv(), wait)
     except (TimeoutError, ConnectionClosed) as exc:
@@ -225,7 +257,7 @@ class _RoomConnection(ClientConnection):
     handshake and checks it against :attr:`pin` before the WebSocket upgrade: a room that
     fails the pin is sent nothing at all. :attr:`fingerprint` is the certificate's."""
 
-    pin: ClassVar[bytes | None] = None
+    pin: ClassVar[bytes | JoinCode | None] = None
     fingerprint: bytes = bytes(FINGERPRINT_BYTES)
 
     async def handshake(
@@ -234,12 +266,18 @@ class _RoomConnection(ClientConnection):
         user_agent_header: str | None = USER_AGENT,
     ) -> None:
         self.fingerprint = peer_fingerprint(self.transport.get_extra_info("ssl_object"))
-        check_pin(self.fingerprint, self.pin)
+        if isinstance(self.pin, JoinCode):
+            # scrypt (tens of milliseconds): off the event loop.
+            if not await asyncio.to_thread(self.pin.matches, self.fingerprint):
+                raise JoinCodeMismatch(self.pin, self.fingerprint)
+        else:
+            check_pin(self.fingerprint, self.pin)
         await super().handshake(additional_headers, user_agent_header)
 
 
-def _pinned(expected: bytes | None) -> type[_RoomConnection]:
-    """The connection class for one attempt, checking ``expected`` (None: nothing)."""
+def _pinned(expected: bytes | JoinCode | None) -> type[_RoomConnection]:
+    """The connection class for one attempt, checking ``expected`` (a fingerprint or a join
+    code's tag; None: nothing)."""
 
     class PinnedConnection(_RoomConnection):
         pin = expected
@@ -248,7 +286,7 @@ def _pinned(expected: bytes | None) -> type[_RoomConnection]:
 
 
 async def _open(
-    url: str, pin: bytes | None, *, open_timeout: float, **options: Any
+    url: str, pin: bytes | JoinCode | None, *, open_timeout: float, **options: Any
 ) -> _RoomConnection:
     """Open a WebSocket to the room at ``url`` over TLS, checking ``pin`` before the upgrade.
 
