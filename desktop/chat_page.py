@@ -24,9 +24,14 @@ as do the oldest thumbnails once more than :data:`MAX_THUMBNAILS` are kept.
 "Save…" fetches a file and writes it where the person chose. The bytes of our own uploads are
 kept until the room has them, and a few that failed for a reason that may pass, to try again.
 
+A message's menu replies to it, asks the assistant about it, edits, deletes or reacts to it
+(:mod:`desktop.message_actions_ui`): a reply or an edit is written in the message box, under
+a bar that says which, and what is sent then goes as that reply or that edit.
+
 Keys (F1 lists them all, :mod:`desktop.shortcuts_dialog`): Esc stops the answer being written,
 as Stop does (only when nothing in the page took it first: a menu, the names offered in the
-message box and the find bar keep their Esc, and a dialog is a window of its own); Ctrl+F
+message box, a reply or an edit being written, and the find bar keep their Esc, and a dialog
+is a window of its own); Up in an empty message box edits our last message; Ctrl+F
 opens the find bar (:mod:`desktop.find_bar`) over the transcript, F3 and Shift+F3 go to the
 next and previous match; Alt+Up and Alt+Down move between messages, from the message box too;
 Ctrl+L goes back to the message box; Ctrl+Plus, Ctrl+Minus and Ctrl+0 change the text size;
@@ -120,13 +125,14 @@ from desktop.attachments import (
 )
 from desktop.ban_dialog import BansDialog
 from desktop.chat_view import ChatView
-from desktop.composer import AttachButton, Composer
+from desktop.composer import AttachButton, ComposeContext, Composer
 from desktop.confirm import Banner, ask
 from desktop.file_preview import PreviewError, thumbnail
 from desktop.find_bar import FindBar
 from desktop.join_dialogs import history_note, sentence
 from desktop.labels import ElidedLabel, PlainLabel, make_tab_stop, outdented
 from desktop.link_dialog import RoomLinkDialog
+from desktop.message_actions_ui import ContextBar, MessageActionsUi
 from desktop.modal import run_dialog
 from desktop.models import AUTO_FETCH_IMAGE_BYTES, RETRYABLE, MessageListModel, Roles
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, isolate, one_line, shorten
@@ -422,6 +428,7 @@ class ChatPage(QWidget):
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primary")
         self.send_button.setEnabled(False)  # until there is something to send
+        self.context_bar = ContextBar(self.composer)  # "Replying to…", "Editing…"
         composer_row = QHBoxLayout()
         composer_row.addWidget(self.composer, 1)
         composer_row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
@@ -435,6 +442,7 @@ class ChatPage(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addLayout(status)
         layout.addWidget(self.composer_note)
+        layout.addWidget(self.context_bar)
         layout.addLayout(composer_row)
         self.send_button.ensurePolished()  # the style sheet's padding counts
         self.attach_button.setFixedHeight(self.send_button.sizeHint().height())  # a pair
@@ -442,6 +450,10 @@ class ChatPage(QWidget):
         QWidget.setTabOrder(self.attach_button, self.send_button)
         self._build_host_menu()
         self._build_shortcuts()
+        self.message_actions = MessageActionsUi(
+            self.session, self.model, self.view, self.composer, self, self._show_problem,
+            lambda text: self.banner_bar.show_message(text, "info"),
+        )  # fmt: skip
 
     def _build_host_menu(self) -> None:
         menu = QMenu(self)
@@ -608,6 +620,7 @@ class ChatPage(QWidget):
             self._instance = self.session.instance
             self.model.transcript.new_room()
             self._forget_files()
+            self.composer.finish_context()  # its numbers are another room's now
             text = "The host restarted the room: you are back in, as a new participant."
         elif not resumed:
             text = "Reconnected, as a new participant: you were away too long."
@@ -677,12 +690,15 @@ class ChatPage(QWidget):
             self.composer.set_names(names)
 
     def _connection_words(self) -> str:
-        """The status line's first words: connected, reconnecting or offline."""
+        """The status line's first words: connected, reconnecting or offline (followed by a
+        dot when the assistant's line follows)."""
         if self._ended is not None:
-            return "Offline ·"
-        if self._reconnecting_since is not None or not self.session.connected:
-            return "Reconnecting… ·"
-        return "Connected ·"
+            words = "Offline"
+        elif self._reconnecting_since is not None or not self.session.connected:
+            words = "Reconnecting…"
+        else:
+            words = "Connected"
+        return f"{words} ·" if self.session.room.assistant is not None else words
 
     def _refresh_assistant(self) -> None:
         self.connection_line.setText(self._connection_words())
@@ -781,6 +797,7 @@ class ChatPage(QWidget):
                 # Never a rejoin: a look at whatever is there now, its code shown first.
                 action = (CHECK_ROOM_ACTION, self.check_room_requested.emit)
             self.banner_bar.show_message(self._ended_text(ended), "error", action=action)
+        self.composer.finish_context()  # nothing is replied to or edited any more
         self.composer.setReadOnly(True)
         self.composer.setPlaceholderText("Not connected to the room.")
         self.composer_note.show()
@@ -1122,24 +1139,39 @@ class ChatPage(QWidget):
         text stays in the composer as it was, cursor and all: the room cannot tell."""
         if self._ended is not None:
             return
+        context = self.composer.context  # a reply, or an edit, as it was when sent
         checked = self.prefs is None or self.prefs.check_sensitive()
         findings = find_sensitive(text) if checked else []
         if findings:
-            self._start(self._send_if_confirmed(text, findings))
+            self._start(self._send_if_confirmed(text, findings, context))
         else:
-            self._hand_over(text)
+            self._hand_over(text, context)
 
-    async def _send_if_confirmed(self, text: str, findings: list[Finding]) -> None:
+    async def _send_if_confirmed(
+        self, text: str, findings: list[Finding], context: ComposeContext | None
+    ) -> None:
         assistant = self.session.room.assistant is not None
         if not await ask_before_sending(self, findings, assistant=assistant):
             self.composer.setFocus()  # back to editing (the cursor has not moved)
         elif self._ended is None:
-            self._hand_over(text)
+            self._hand_over(text, context)
 
-    def _hand_over(self, text: str) -> None:
-        client_id = self.session.send(text)
+    def _hand_over(self, text: str, context: ComposeContext | None = None) -> None:
+        """Give ``text`` to the room: as a new message, a reply, or the new text of the
+        message being edited (``context``)."""
+        if context is not None and context.kind == "edit":
+            if self.composer.context == context:  # still that edit: it is over once sent
+                self.message_actions.save_edit(context.seq, text)
+            return
+        client_id = (
+            self.message_actions.post(text, context.seq)
+            if context is not None
+            else self.session.send(text)
+        )
         if client_id is not None:
             self.composer.message_queued(text)  # the client owns it now; its row follows
+            if context is not None and self.composer.context == context:
+                self.composer.finish_context()  # replied: the next message is a new one
 
     def on_sendable_changed(self, sendable: bool) -> None:
         self.send_button.setEnabled(sendable and self._ended is None)

@@ -16,6 +16,13 @@ where they are.
   shared file it offers the file's actions ("Save…", "Cancel", "Try again") and "Copy file
   name"; Enter on a file's row does its first action. Each is :attr:`ChatView.file_action`,
   as a click on the card's button is.
+* Given :attr:`ChatView.offers_for` (the chat page's, :mod:`desktop.message_rights`), the
+  menu of a message, an answer or a file starts with what the person may do to it: Reply,
+  Ask about this, React ▸ (a few emoji, and "Other emoji…"), Go to the original, Edit,
+  Delete…; each choice is :attr:`ChatView.message_action` (the row's key, the action, and
+  the emoji for a reaction), as are a click on a reply's quote (``original``), on a reaction
+  chip (``react``) and the emoji chosen from the "+" chip's menu. :meth:`ChatView.flash`
+  scrolls to a row and highlights it for a moment (the original of a reply).
 * Rows are selected with the mouse (Shift and Ctrl add to it) or the arrows (Shift+arrows
   for several); Ctrl+C copies the selected message's text, or, for several, one line each:
   "Name (14:05): text" (:meth:`ChatView.selected_text`); the menu offers the same.
@@ -78,9 +85,11 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractItemView, QFrame, QListView, QMenu, QPushButton, QWidget
 
 from core.transcript import Entry
-from desktop.delegate import MessageDelegate, footer_text
+from desktop.delegate import DELETED_WORDS, MessageDelegate, footer_text
+from desktop.message_rights import Offer
 from desktop.models import FILE_ACTIONS, FileCard, MessageListModel, Roles
 from desktop.network_text import fenced, one_line, shorten
+from desktop.reactions import QUICK_REACTIONS, Reaction, spoken_reactions
 from desktop.relative_time import clock_stamp, exact_stamp, relative_stamp, until_next_tick
 
 __all__ = ["ChatView", "TranscriptWindow", "arrival_words", "spoken_details", "spoken_row"]
@@ -92,6 +101,8 @@ _STOPS = ("message", "answer", "notice", "file")  # rows Alt+Up and Alt+Down mov
 _FINISHED = ("complete", "stopped", "failed")  # an answer's states worth announcing
 ANNOUNCED_CHARS = 300
 """Characters of a message or an answer read out when it arrives (the row has it all)."""
+FLASH_MS = 1500
+"""How long a row the reader was taken to stays highlighted."""
 
 
 class TranscriptWindow(QAbstractListModel):
@@ -136,7 +147,7 @@ class TranscriptWindow(QAbstractListModel):
             if isinstance(entry, Entry):
                 if role == Qt.ItemDataRole.AccessibleTextRole:
                     return spoken_row(entry, self.source.data(source))
-                return spoken_details(entry)
+                return spoken_details(entry, self.source.data(source, Roles.REACTIONS) or ())
         return self.source.data(source, role)
 
     def entry(self, row: int) -> Entry:
@@ -228,12 +239,15 @@ class TranscriptWindow(QAbstractListModel):
 class ChatView(QListView):
     """See the module docstring. Emits :attr:`unseen_changed` with the number of messages
     that arrived below a reader who scrolled up (0 once they are seen),
-    :attr:`file_action` (the row's entry key and the action) for a shared file's row, and
-    :attr:`announced` with each text given to screen readers (:meth:`announce`).
-    ``clock`` gives the time now (seconds since the epoch) for the rows' "2 min ago"."""
+    :attr:`file_action` (the row's entry key and the action) for a shared file's row,
+    :attr:`message_action` (the row's key, the action of an :class:`Offer`, and an emoji
+    for ``react``) for what is done to a message, and :attr:`announced` with each text
+    given to screen readers (:meth:`announce`). ``clock`` gives the time now (seconds since
+    the epoch) for the rows' "2 min ago"."""
 
     unseen_changed = Signal(int)
     file_action = Signal(str, str)
+    message_action = Signal(str, str, str)
     announced = Signal(str)
 
     SLACK = 4
@@ -267,6 +281,10 @@ class ChatView(QListView):
         self._announced_source: MessageListModel | None = None  # whose rows are announced
         self._quiet: tuple[int, int] | None = None  # (epoch, seq): history up to there
         self._streaming: set[str] = set()  # keys of answers seen being written
+        self.offers_for: Callable[[Entry], Sequence[Offer]] | None = None  # see the module
+        self._flash = QTimer(self)
+        self._flash.setSingleShot(True)
+        self._flash.setInterval(FLASH_MS)
         self.setAccessibleName("Messages")
         self.setAccessibleDescription(
             "The conversation. Alt+Up and Alt+Down move between messages; Ctrl+C copies the "
@@ -300,6 +318,9 @@ class ChatView(QListView):
         assert isinstance(delegate, MessageDelegate)
         delegate.file_action.connect(self.file_action)
         delegate.fold_toggled.connect(self.on_fold_toggled)
+        delegate.quote_clicked.connect(self.on_quote_clicked)
+        delegate.reaction_clicked.connect(self.on_reaction_clicked)
+        self._flash.timeout.connect(self.on_flash_ended)
         self.times_timer.timeout.connect(self.refresh_times)
 
     # ----------------------------------------------------------------- public
@@ -384,6 +405,60 @@ class ChatView(QListView):
         if self.visualRect(index).height() > self.viewport().height():
             self.scrollTo(index, hint.PositionAtTop)
         return True
+
+    @property
+    def flashed_key(self) -> str:
+        """The key of the row highlighted now ("" for none)."""
+        delegate = self.itemDelegate()
+        return delegate.flashed if isinstance(delegate, MessageDelegate) else ""
+
+    def flash(self, index: Index) -> bool:
+        """Scroll to the row at ``index`` (of the window or of the transcript), select it and
+        highlight it for :data:`FLASH_MS`: where a reply's original is. False when there is
+        no such row."""
+        entry = index.data(Roles.ENTRY) if index.isValid() else None
+        delegate = self.itemDelegate()
+        if not isinstance(entry, Entry) or not isinstance(delegate, MessageDelegate):
+            return False
+        self.on_flash_ended()  # another row may be lit
+        hint = QAbstractItemView.ScrollHint
+        self.scrollTo(index, hint.EnsureVisible)  # into the window, if it was before it
+        shown = self.select(index)
+        tall = self.visualRect(index).height() > self.viewport().height()
+        self.scrollTo(index, hint.PositionAtTop if tall else hint.PositionAtCenter)
+        self.on_scrolled(self.verticalScrollBar().value())  # following only at the bottom
+        delegate.flashed = entry.key
+        self.viewport().update(self.visualRect(shown))
+        self._flash.start()
+        return True
+
+    def on_flash_ended(self) -> None:
+        delegate = self.itemDelegate()
+        if isinstance(delegate, MessageDelegate) and delegate.flashed:
+            delegate.flashed = ""
+            self.viewport().update()
+
+    def on_quote_clicked(self, key: str) -> None:
+        self.message_action.emit(key, "original", "")
+
+    def on_reaction_clicked(self, key: str, emoji: str) -> None:
+        """A reaction chip toggles ours; the "+" chip offers the reactions' menu under it."""
+        if emoji:
+            self.message_action.emit(key, "react", emoji)
+            return
+        model = self.source_model()
+        row = model.transcript.index_of(key) if isinstance(model, MessageListModel) else None
+        if not isinstance(model, MessageListModel) or row is None:
+            return
+        index = model.index(row)
+        delegate = self.itemDelegate()
+        assert isinstance(delegate, MessageDelegate)
+        layout = delegate.layout_of(self, self._shown(index))
+        if layout is None or not layout.add_reaction.isValid():
+            return
+        menu = self.reaction_menu(model.entry(row), index.data(Roles.REACTIONS) or ())
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.viewport().mapToGlobal(layout.add_reaction.bottomLeft()))
 
     def select(self, index: Index) -> QModelIndex:
         """Make the row at ``index`` (of the window or of the transcript; in the window) the
@@ -741,22 +816,42 @@ class ChatView(QListView):
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         keyboard = event.reason() == QContextMenuEvent.Reason.Keyboard
         if keyboard:
-            index = self.currentIndex()
-            if not index.isValid():
-                return
-            pos = super().visualRect(index).center()
-        else:
-            pos = event.pos()  # the scroll area passes the viewport's event on as it is
-        menu = self.message_menu(pos, every_code_block=keyboard)
+            self.open_menu_of_current()
+            return
+        pos = event.pos()  # the scroll area passes the viewport's event on as it is
+        menu = self.message_menu(pos)
         if menu is not None:
             menu.popup(self.viewport().mapToGlobal(pos))
 
+    def open_menu_of_current(self) -> bool:
+        """The menu key (or Shift+F10): the current row's menu, every code block offered (there
+        is no pointer to say which). False when there is no current row or nothing to offer."""
+        index = self.currentIndex()
+        if not index.isValid():
+            return False
+        pos = super().visualRect(index).center()
+        menu = self.message_menu(pos, every_code_block=True)
+        if menu is None:
+            return False
+        menu.popup(self.viewport().mapToGlobal(pos))
+        first = next((a for a in menu.actions() if a.isEnabled() and not a.isSeparator()), None)
+        if first is not None:
+            menu.setActiveAction(first)  # Enter does it, as in a native menu opened by key
+        return True
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Ctrl+C copies the selected rows (:meth:`selected_text`); Alt+Up and Alt+Down move
+        """Ctrl+C copies the selected rows (:meth:`selected_text`); the menu key and Shift+F10
+        open the current row's menu (its first item active); Alt+Up and Alt+Down move
         between messages; Enter on a shared file's row does its first action ("Save…",
         "Cancel"); Enter or Space on a long message unfolds it or folds it again."""
         if event.matches(QKeySequence.StandardKey.Copy) and self.copy_selection():
             return
+        menu_key = event.key() == Qt.Key.Key_Menu and not event.modifiers()
+        shift_f10 = event.key() == Qt.Key.Key_F10 and (
+            event.modifiers() == Qt.KeyboardModifier.ShiftModifier
+        )  # fmt: skip
+        if (menu_key or shift_f10) and self.open_menu_of_current():
+            return  # said here, not left to the platform: Shift+F10 is not one everywhere
         if event.modifiers() == Qt.KeyboardModifier.AltModifier and event.key() in (
             Qt.Key.Key_Up, Qt.Key.Key_Down,
         ):  # fmt: skip
@@ -775,7 +870,7 @@ class ChatView(QListView):
                 return
         super().keyPressEvent(event)
 
-    def _file_menu(self, entry: Entry, card: FileCard) -> QMenu:
+    def _file_menu(self, entry: Entry, card: FileCard, reactions: Sequence[Reaction]) -> QMenu:
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         key = entry.key
@@ -783,23 +878,76 @@ class ChatView(QListView):
             menu.addAction(FILE_ACTIONS[action], partial(self.file_action.emit, key, action))
         name = entry.file_name
         menu.addAction("Copy file name", lambda: QGuiApplication.clipboard().setText(name))
+        offered = self.offers_for(entry) if self.offers_for is not None else ()
+        if offered:
+            menu.addSeparator()
+            self._add_offers(menu, entry, offered, reactions)
         return menu
 
+    def reaction_menu(self, entry: Entry, reactions: Sequence[Reaction] = ()) -> QMenu:
+        """React ▸: the quick reactions (ours ticked: choosing one takes it back), then
+        "Other emoji…". Each is :attr:`message_action`."""
+        menu = QMenu("React", self)
+        mine = {r.emoji for r in reactions if r.mine}
+        key = entry.key
+        for emoji in QUICK_REACTIONS:
+            action = menu.addAction(emoji, partial(self.message_action.emit, key, "react", emoji))
+            action.setCheckable(True)
+            action.setChecked(emoji in mine)
+        menu.addSeparator()
+        menu.addAction("Other emoji…", partial(self.message_action.emit, key, "other_emoji", ""))
+        return menu
+
+    def _add_offers(self, menu: QMenu, entry: Entry, offered: Sequence[Offer],
+                    reactions: Sequence[Reaction]) -> None:  # fmt: skip
+        """What the person may do to ``entry``, in ``menu``: those they may not now are
+        there, disabled, saying why in their tooltip."""
+        menu.setToolTipsVisible(True)
+        key = entry.key
+        for offer in offered:
+            if offer.action == "react":
+                sub = self.reaction_menu(entry, reactions)
+                sub.setParent(menu, sub.windowFlags())  # goes with the menu
+                action = menu.addMenu(sub)
+            else:
+                action = menu.addAction(
+                    offer.words, partial(self.message_action.emit, key, offer.action, "")
+                )
+            action.setEnabled(offer.enabled)
+            action.setToolTip(offer.why or offer.words)
+            action.setStatusTip(offer.why)
+
     def message_menu(self, pos: QPoint, *, every_code_block: bool = False) -> QMenu | None:
-        """The menu for the message at ``pos`` (viewport coordinates): "Copy text", and
-        "Copy code" for the code block there (for each of them with ``every_code_block``),
-        "Copy link address" on a link. None where there is no message."""
+        """The menu for the message at ``pos`` (viewport coordinates): what may be done to it
+        (:attr:`offers_for`), "Copy text", and "Copy code" for the code block there (for each
+        of them with ``every_code_block``), "Copy link address" on a link. None where there
+        is no message, or nothing to do with it (a deleted one)."""
         index = self.indexAt(pos)
         entry = index.data(Roles.ENTRY) if index.isValid() else None
         card = index.data(Roles.FILE_CARD) if index.isValid() else None
+        reactions = index.data(Roles.REACTIONS) if index.isValid() else None
+        reactions = reactions or ()
         if isinstance(entry, Entry) and isinstance(card, FileCard):
-            return self._file_menu(entry, card)
-        if not isinstance(entry, Entry) or not entry.text or entry.kind == "event":
+            return self._file_menu(entry, card, reactions)
+        if not isinstance(entry, Entry) or entry.kind == "event":
             return None
-        delegate = self.itemDelegate()
-        assert isinstance(delegate, MessageDelegate)
+        offered = self.offers_for(entry) if self.offers_for is not None else ()
+        if not entry.text and not offered:
+            return None
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if offered:
+            self._add_offers(menu, entry, offered, reactions)
+            menu.addSeparator()
+        if entry.text:
+            self._add_copying(menu, index, entry, pos, every_code_block=every_code_block)
+        return menu
+
+    def _add_copying(self, menu: QMenu, index: QModelIndex, entry: Entry, pos: QPoint, *,
+                     every_code_block: bool) -> None:  # fmt: skip
+        """The copy actions of ``message_menu``, and "Show more" or "Show less"."""
+        delegate = self.itemDelegate()
+        assert isinstance(delegate, MessageDelegate)
         selected = self.selectionModel().selectedIndexes()
         if len(selected) > 1 and index in selected:
             lines = self.selected_text()
@@ -825,7 +973,6 @@ class ChatView(QListView):
         if layout is not None and layout.toggle_words:
             key, unfold = entry.key, layout.folded
             menu.addAction(layout.toggle_words, lambda: self.on_fold_toggled(key, unfold))
-        return menu
 
     def event(self, event: QEvent) -> bool:
         # Keep the floating button where it belongs when the style or font changes.
@@ -853,8 +1000,9 @@ def _copied_line(entry: Entry, now: float) -> str:
 
 
 def spoken_row(entry: Entry, display: object = None) -> str:
-    """A row as a screen reader reads it: who, then what ("Sam: see you at 3"). ``display``
-    is the row's display text (a shared file's says it all)."""
+    """A row as a screen reader reads it: who, to whom it replies, then what ("Sam, reply to
+    Bob: see you at 3"; "Sam: message deleted"). ``display`` is the row's display text (a
+    shared file's says it all)."""
     if entry.kind == "file" and isinstance(display, str) and display:
         return display
     if entry.kind == "event":
@@ -862,14 +1010,28 @@ def spoken_row(entry: Entry, display: object = None) -> str:
     text = entry.text or entry.error or ""
     if entry.kind == "notice":
         return f"The room: {text}"
+    if entry.deleted:
+        return f"{fenced(entry.author)}: {DELETED_WORDS.lower()}"
+    quote = entry.reply_to
+    if quote is not None:
+        return f"{fenced(entry.author)}, reply to {fenced(quote.author_name)}: {text}"
     return f"{fenced(entry.author)}: {text}"
 
 
-def spoken_details(entry: Entry) -> str:
-    """What a screen reader reads after a row: when (exactly), and its state ("writing…",
-    the model, for whom)."""
+def spoken_details(entry: Entry, reactions: Sequence[Reaction] = ()) -> str:
+    """What a screen reader reads after a row: when (exactly), whether it was edited or
+    deleted, its state ("writing…", the model, for whom), and its reactions."""
+    said = [exact_stamp(entry.ts)]
+    if entry.deleted:
+        said.append("Deleted")
+    elif entry.edited_at is not None:
+        said.append("Edited")
     footer = footer_text(entry)
-    return f"{exact_stamp(entry.ts)}. {footer}" if footer else exact_stamp(entry.ts)
+    if footer:
+        said.append(footer)
+    if reactions and not entry.deleted:
+        said.append(spoken_reactions(tuple(reactions)))
+    return ". ".join(said)
 
 
 def arrival_words(entry: Entry) -> str:

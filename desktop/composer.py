@@ -12,11 +12,19 @@ Pasting (or dropping on the box) an image or files does not put text in the box:
 (with no text beside it on the clipboard) is :attr:`Composer.image_pasted`, local files are
 :attr:`Composer.files_pasted`; the chat page asks before sharing either
 (:mod:`desktop.attachments`).
+
+The box writes a new message, a reply to one (:meth:`Composer.start_reply`), or a new text
+for one of ours (:meth:`Composer.start_edit`): :attr:`Composer.context` says which, and the
+bar above the box says so (:mod:`desktop.message_actions_ui`). Esc leaves a reply or an edit
+(:meth:`Composer.cancel_context`); leaving an edit, saved or not, brings back what was typed
+before it. Up in an empty box asks to edit our last message (:attr:`Composer.edit_last_requested`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 from PySide6.QtCore import (
     QEvent,
@@ -57,7 +65,14 @@ from desktop.attachments import dropped_paths
 from desktop.labels import PlainLabel
 from desktop.settings import Preferences, SendKey
 
-__all__ = ["ATTACH_NAME", "COUNTER_FROM", "PLACEHOLDERS", "AttachButton", "Composer"]
+__all__ = [
+    "ATTACH_NAME",
+    "COUNTER_FROM",
+    "PLACEHOLDERS",
+    "AttachButton",
+    "ComposeContext",
+    "Composer",
+]
 
 ATTACH_NAME = "Attach a file…"
 
@@ -72,6 +87,18 @@ PLACEHOLDERS: dict[SendKey, str] = {
 """What the empty box says, by which key sends (:data:`desktop.settings.SEND_KEYS`)."""
 
 
+@dataclass(frozen=True)
+class ComposeContext:
+    """What the box is writing besides a new message: a ``reply`` to message ``seq``, or an
+    ``edit`` of our message ``seq``; ``words`` is what the bar above the box says (network
+    text in it already fenced), ``name`` what its cancel button is called."""
+
+    kind: Literal["reply", "edit"]
+    seq: int
+    words: str
+    name: str
+
+
 class Composer(QPlainTextEdit):
     """A multi-line text box for one message.
 
@@ -82,6 +109,8 @@ class Composer(QPlainTextEdit):
       :meth:`set_max_chars`, and the box not read-only. :meth:`send_blocker` says why not.
     * :attr:`typing_changed` (bool) when typing starts, every few seconds while it goes on,
       and when the box is emptied.
+    * :attr:`context_changed` when it starts or stops writing a reply or an edit
+      (:attr:`context`), and :attr:`edit_last_requested` on Up in an empty box.
     """
 
     submitted = Signal(str)
@@ -91,6 +120,8 @@ class Composer(QPlainTextEdit):
     """An image pasted or dropped (with no text beside it): to share, after asking."""
     files_pasted = Signal(list)
     """Local files (a list of :class:`pathlib.Path`) pasted or dropped: to share, after asking."""
+    context_changed = Signal()
+    edit_last_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +145,8 @@ class Composer(QPlainTextEdit):
         self._typing = False
         self._said_at = 0.0
         self._sendable: bool | None = None  # unknown until the text first changes
+        self._context: ComposeContext | None = None
+        self._draft: tuple[str, int] | None = None  # what an edit replaced: text, cursor
         self._base_height = self.fontMetrics().lineSpacing() * 3 + 20
         self.textChanged.connect(self._on_text_changed)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -249,6 +282,58 @@ class Composer(QPlainTextEdit):
         cursor.insertText(text if self.document().isEmpty() else f"{text}\n")
         self.moveCursor(QTextCursor.MoveOperation.End)
 
+    # ----------------------------------------------------------------- replies and edits
+
+    @property
+    def context(self) -> ComposeContext | None:
+        """The reply or edit being written; None for a new message."""
+        return self._context
+
+    def start_reply(self, seq: int, words: str, *, name: str = "Cancel the reply",
+                    mention: str = "") -> None:  # fmt: skip
+        """Write a reply to message ``seq`` (leaving an edit first), with ``mention``
+        ("@assistant") at the start of the text unless it is there already."""
+        if self._context is not None and self._context.kind == "edit":
+            self.cancel_context()
+        if mention and not self.toPlainText().startswith(mention):
+            cursor = QTextCursor(self.document())
+            cursor.insertText(mention)
+            self.moveCursor(QTextCursor.MoveOperation.End)
+        self._set_context(ComposeContext("reply", seq, words, name))
+
+    def start_edit(self, seq: int, text: str, *, words: str = "Editing your message") -> None:
+        """Write a new text for our message ``seq``, starting from ``text``; what the box held
+        comes back when the edit is saved or cancelled."""
+        if self._context is None or self._context.kind != "edit":
+            self._draft = (self.toPlainText(), self.textCursor().position())
+        self.setPlainText(text)
+        self.moveCursor(QTextCursor.MoveOperation.End)
+        self._set_context(ComposeContext("edit", seq, words, "Cancel editing"))
+
+    def cancel_context(self) -> None:
+        """Leave the reply or edit (Esc, or the bar's close button): an edit gives back what
+        was typed before it; a reply keeps its text, as a new message."""
+        self.finish_context()
+
+    def finish_context(self) -> None:
+        """The reply was sent or the edit saved (or either cancelled): a new message again,
+        and after an edit what was typed before it."""
+        context, self._context = self._context, None
+        if context is None:
+            return
+        if context.kind == "edit":
+            text, position = self._draft or ("", 0)
+            self._draft = None
+            self.setPlainText(text)
+            cursor = self.textCursor()
+            cursor.setPosition(min(position, len(self.toPlainText())))
+            self.setTextCursor(cursor)
+        self.context_changed.emit()
+
+    def _set_context(self, context: ComposeContext) -> None:
+        self._context = context
+        self.context_changed.emit()
+
     # ----------------------------------------------------------------- pasting files
 
     def canInsertFromMimeData(self, source: QMimeData) -> bool:
@@ -328,6 +413,15 @@ class Composer(QPlainTextEdit):
             return
         if self._sends(event):
             self.submit()
+            return
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers() and self._context:
+            self.cancel_context()  # before the page's Esc, which stops an answer
+            return
+        if (
+            event.key() == Qt.Key.Key_Up and not event.modifiers()
+            and self.document().isEmpty() and self._context is None and not self.isReadOnly()
+        ):  # fmt: skip
+            self.edit_last_requested.emit()
             return
         super().keyPressEvent(event)
         word = self._word_before_cursor()

@@ -38,13 +38,24 @@ why it is not shown, "Sent to OpenAI / gpt-4o"), a progress bar while it moves, 
 ("Save…", "Cancel", "Try again"). A click on a button is :attr:`MessageDelegate.file_action`;
 the view offers the same actions from the keyboard.
 
-Names, models, languages and errors come from the network: each is drawn as plain text, cut
-to fit, and direction-isolated (:func:`desktop.network_text.fenced`) so that it cannot
-reorder the time or the words beside it.
+A reply shows what it answers above its text: a compact, muted quote of the name and the
+start of the text ("message deleted" once that is gone); a click on it is
+:attr:`MessageDelegate.quote_clicked`. An edited message says "(edited)" after its time (in
+its footer when it shares the header of the one before), and hovering it shows the text
+before the edit. A deleted message or answer says "Message deleted", in italics, and nothing
+else. Reactions sit under a message, an answer or a file as chips, "👍 3", ours
+highlighted, with a "+" chip after them; hovering one says who reacted, a click on one is
+:attr:`MessageDelegate.reaction_clicked` (the "+" chip's with no emoji). A row the reader
+was taken to (the original of a reply) is highlighted for a moment (:attr:`flashed`).
+
+Names, models, languages, errors, quotes and emoji come from the network: each is drawn as
+plain text, cut to fit, and direction-isolated (:func:`desktop.network_text.fenced`) so that
+it cannot reorder the time or the words beside it.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from collections import OrderedDict
@@ -94,6 +105,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.protocol import MAX_REACTION_CHARS, Quote
 from core.transcript import Entry
 from core.wording import ANSWER_STATUS_WORDS, LEFT_WORDS
 from desktop.labels import elided
@@ -106,7 +118,8 @@ from desktop.markdown import (
     segments,
 )
 from desktop.models import FILE_ACTIONS, FileCard, Roles
-from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, tooltip
+from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line, shorten, tooltip
+from desktop.reactions import Reaction, reacted_words
 from desktop.relative_time import exact_stamp, relative_stamp
 from desktop.theme import colours_of
 
@@ -156,6 +169,11 @@ LONG_CHARS = 2000
 FOLDED_LINES = 12
 """About how many lines of a folded message are shown (it is cut between two lines)."""
 FOLD_WORDS = ("Show more", "Show less")
+EDITED_WORDS = "(edited)"
+DELETED_WORDS = "Message deleted"
+QUOTE_BAR = 3  # the accent bar at a quote's left
+QUOTE_CHARS = 200  # of a quote's text drawn (it is one line, cut to fit)
+ADD_REACTION = "+"
 
 # How core.transcript words a "joined" or "left" line after the name: the name is isolated
 # on its own, so that it cannot reorder these words.
@@ -203,7 +221,9 @@ def event_line(entry: Entry) -> str:
 
 def footer_text(entry: Entry) -> str:
     """The small line under a message or an answer: its state, model, usage, who asked, and
-    whether it was asked for again."""
+    whether it was asked for again (nothing under one that was deleted)."""
+    if entry.deleted:
+        return ""
     if entry.kind == "message":
         if entry.pending:
             return "sending…"
@@ -391,6 +411,11 @@ class RowLayout:
     says. What the fold hides is no target: :meth:`links`, :meth:`link_at`,
     :meth:`code_at` and ``chips`` have only what shows.
 
+    A reply's ``quote`` is the block above its body (``quote_words`` what it says); an
+    edited message's ``edited`` is where "(edited)" is; ``reactions`` are the reaction
+    chips (each its emoji, the emoji as drawn, its count and its rect) and ``add_reaction``
+    the "+" after them.
+
     Its rects are the layout's own: a caller changes copies, never them.
     """
 
@@ -406,6 +431,11 @@ class RowLayout:
     fold: int = -1
     toggle: QRect = field(default_factory=QRect)
     toggle_words: str = ""
+    quote: QRect = field(default_factory=QRect)
+    quote_words: tuple[str, str] = ("", "")  # the quoted name and text, cut to fit
+    reactions: tuple[tuple[str, str, str, QRect], ...] = ()  # emoji, as drawn, count, where
+    add_reaction: QRect = field(default_factory=QRect)
+    edited: QRect = field(default_factory=QRect)  # where "(edited)" is
 
     def at(self, rect: QRect) -> RowLayout:
         """This layout in the row at ``rect``. Its frame stretches to the rect's height, as
@@ -416,9 +446,14 @@ class RowLayout:
         header = self.header.translated(offset) if self.header is not None else None
         chips = tuple((number, chip.translated(offset)) for number, chip in self.chips)
         card = self.card.translated(offset) if self.card is not None else None
+        reactions = tuple((emoji, shown, count, rect.translated(offset))
+                          for emoji, shown, count, rect in self.reactions)  # fmt: skip
         return RowLayout(self.height, frame, header, self.body, self.origin + offset,
                          self.line, self.line_rect.translated(offset), chips, card,
-                         self.fold, self.toggle.translated(offset), self.toggle_words)  # fmt: skip
+                         self.fold, self.toggle.translated(offset), self.toggle_words,
+                         self.quote.translated(offset), self.quote_words, reactions,
+                         self.add_reaction.translated(offset),
+                         self.edited.translated(offset))  # fmt: skip
 
     @property
     def folded(self) -> bool:
@@ -434,6 +469,20 @@ class RowLayout:
         if self.header is not None:
             return self.header.stamp_rect.contains(pos)
         return self.body is _NO_BODY and self.card is None and self.line_rect.contains(pos)
+
+    def quote_at(self, pos: QPoint) -> bool:
+        """Whether ``pos`` is on the quote of what the row replies to."""
+        return self.quote.contains(pos)
+
+    def edited_at(self, pos: QPoint) -> bool:
+        """Whether ``pos`` is on "(edited)"."""
+        return self.edited.contains(pos)
+
+    def reaction_at(self, pos: QPoint) -> str | None:
+        """The emoji of the reaction chip under ``pos``; "" on the "+" chip; None elsewhere."""
+        if self.add_reaction.contains(pos):
+            return ""
+        return next((chip[0] for chip in self.reactions if chip[3].contains(pos)), None)
 
     def button_at(self, pos: QPoint) -> str | None:
         """The action of the file card's button under ``pos``, if any."""
@@ -539,9 +588,21 @@ def row_layout(
     inner = text_width(entry.kind, width, font)
     x, y = rect.left() + 2 * PAD, GAP + GAP  # inside the bubble, which starts a GAP down
     header = None
+    edited = entry.edited_at is not None and not entry.deleted
+    edited_width = small.horizontalAdvance(EDITED_WORDS) if edited else 0
+    edited_rect = QRect()
     if not grouped:
-        header = _header(entry, font, QPoint(x, y + PAD // 2), inner, stamp)
+        header = _header(entry, font, QPoint(x, y + PAD // 2), inner, stamp,
+                         edited_width + PAD if edited else 0)  # fmt: skip
+        if edited:
+            stamp_rect = header.stamp_rect
+            edited_rect = QRect(stamp_rect.right() + 1 + PAD // 2, stamp_rect.top(),
+                                edited_width, stamp_rect.height())  # fmt: skip
         y += PAD // 2 + line + GAP
+    quote_rect, quote_words = QRect(), ("", "")
+    if entry.reply_to is not None and not entry.deleted:
+        quote_rect, quote_words = _quote(entry.reply_to, QPoint(x, y), inner, font)
+        y += quote_rect.height() + GAP
     origin = QPoint(x, y)
     fold = _fold(entry, body, line)
     shown = body.height if fold < 0 or expanded else fold
@@ -552,17 +613,84 @@ def row_layout(
         chip_width = max(small.horizontalAdvance(w) for w in FOLD_WORDS) + 2 * PAD
         toggle = QRect(x, y, chip_width, small.height() + GAP)
         y += toggle.height() + GAP
+    reactions, add, y = _reaction_chips(entry, QPoint(x, y), inner, font)
     footer = footer_text(entry)
-    footer_rect = QRect(x, y, inner, line) if footer else QRect()
-    height = y + (line if footer else 0) + GAP
+    footer_rect = QRect()
+    if footer or (edited and grouped):
+        footer_rect = QRect(x, y, inner, line)
+        if edited and grouped:  # no header to say it after the time: it starts the footer
+            edited_rect = QRect(x, y, edited_width, small.height())
+            footer_rect.setLeft(x + edited_width + PAD // 2)
+    height = y + (line if footer_rect.isValid() else 0) + GAP
     bubble = QRect(rect.left() + PAD, GAP, rect.width() - 2 * PAD, height - 2 * GAP)
     if expanded:
         fold = -1
     chips = _chips(body, origin, font)
     if fold >= 0:  # a chip the fold hides, or cuts through, is no target
         chips = tuple((n, chip) for n, chip in chips if chip.bottom() < origin.y() + fold)
-    return RowLayout(height, bubble, header, body, origin, elided(footer, small, inner),
-                     footer_rect, chips, None, fold, toggle, words)  # fmt: skip
+    footer = elided(footer, small, max(0, footer_rect.width())) if footer else ""
+    return RowLayout(height, bubble, header, body, origin, footer,
+                     footer_rect, chips, None, fold, toggle, words, quote_rect, quote_words,
+                     reactions, add, edited_rect)  # fmt: skip
+
+
+def _quote(
+    quote: Quote, top_left: QPoint, width: int, font: QFont
+) -> tuple[QRect, tuple[str, str]]:
+    """The quote block of a reply at ``top_left``, at most ``width`` wide: its rect, and the
+    name and the start of the text it shows (on one line, cut to fit)."""
+    small = _small(font)
+    names, texts = QFontMetrics(_bold(small)), QFontMetrics(small)
+    inner = max(40, width - QUOTE_BAR - 3 * PAD)
+    name = elided(fenced(quote.author_name), names, inner // 2)
+    if quote.deleted:
+        text = "message deleted"
+    else:
+        text = shorten(one_line(quote.text).strip(), QUOTE_CHARS)
+        text = f"File: {text}" if quote.kind == "file" else text
+    text = elided(fenced(text, QUOTE_CHARS), texts, inner - names.horizontalAdvance(name))
+    used = QUOTE_BAR + 3 * PAD + names.horizontalAdvance(name) + texts.horizontalAdvance(text)
+    rect = QRect(top_left, QSize(min(width, used), texts.height() + 2 * GAP))
+    return rect, (name, text)
+
+
+def _emoji_font(font: QFont) -> QFont:
+    """The font a reaction's emoji is drawn in: a little larger than the text."""
+    larger = QFont(font)
+    larger.setPointSizeF(font.pointSizeF() + 2)
+    return larger
+
+
+def _reaction_chips(
+    entry: Entry, top_left: QPoint, width: int, font: QFont
+) -> tuple[tuple[tuple[str, str, str, QRect], ...], QRect, int]:
+    """The reaction chips of ``entry`` from ``top_left``, wrapping at ``width``: each chip
+    (its emoji, the emoji as drawn, its count and its rect), the "+" chip, and where what
+    follows them starts (the same ``y`` when there are none)."""
+    y = top_left.y()
+    if entry.deleted or not any(entry.reactions.values()):
+        return (), QRect(), y
+    emojis, counts = QFontMetrics(_emoji_font(font)), QFontMetrics(_bold(_small(font)))
+    height = emojis.height() + 4
+    x = left = top_left.x()
+    chips: list[tuple[str, str, str, QRect]] = []
+    found = [(emoji, len(who)) for emoji, who in entry.reactions.items() if who]
+    for emoji, count in [*found, ("", 0)]:
+        if emoji:
+            counted = str(count)
+            shown = elided(fenced(emoji, MAX_REACTION_CHARS), emojis,
+                           width - 3 * PAD - counts.horizontalAdvance(counted))  # fmt: skip
+            chip = emojis.horizontalAdvance(shown) + GAP + counts.horizontalAdvance(counted)
+        else:
+            counted, shown = "", ADD_REACTION
+            chip = emojis.horizontalAdvance(shown)
+        chip += 2 * PAD
+        if x > left and x + chip > left + width:
+            x, y = left, y + height + GAP
+        chips.append((emoji, shown, counted, QRect(x, y, chip, height)))
+        x += chip + GAP
+    add = chips.pop()[3]
+    return tuple(chips), add, y + height + GAP
 
 
 def _fold(entry: Entry, body: _Body, line: int) -> int:
@@ -660,13 +788,17 @@ def file_row_layout(
             buttons.append((action, QRect(cursor, y, label_width, smalls.height() + GAP + 2)))
             cursor += label_width + PAD
         y += smalls.height() + GAP + 2
+    reactions, add, after = _reaction_chips(entry, QPoint(x, y + GAP), inner, font)
+    if reactions:
+        y = after
     height = y + PAD + GAP
     bubble = QRect(rect.left() + PAD, GAP, rect.width() - 2 * PAD, height - 2 * GAP)
     progress = max(0.0, min(1.0, card.progress or 0.0))
     layout = CardLayout(
         card.thumbnail, image, card.tag, tag_rect, tuple(texts), bar, progress, tuple(buttons)
     )
-    return RowLayout(height, bubble, header, _NO_BODY, origin, "", QRect(), (), layout)
+    return RowLayout(height, bubble, header, _NO_BODY, origin, "", QRect(), (), layout,
+                     reactions=reactions, add_reaction=add)  # fmt: skip
 
 
 def _bold(font: QFont) -> QFont:
@@ -675,9 +807,10 @@ def _bold(font: QFont) -> QFont:
     return bold
 
 
-def _header(entry: Entry, font: QFont, top_left: QPoint, width: int, stamp: str) -> _Header:
-    """The header line at ``top_left``: the name gets what the badge and the time
-    (``stamp``) leave of ``width``."""
+def _header(entry: Entry, font: QFont, top_left: QPoint, width: int, stamp: str,
+            after: int = 0) -> _Header:  # fmt: skip
+    """The header line at ``top_left``: the name gets what the badge, the time (``stamp``)
+    and ``after`` pixels after it leave of ``width``."""
     bold = QFont(font)
     bold.setBold(True)
     names = QFontMetrics(bold)
@@ -687,6 +820,7 @@ def _header(entry: Entry, font: QFont, top_left: QPoint, width: int, stamp: str)
     badge = {"host": "HOST", "assistant": "AI"}.get(entry.role, "")
     badge_width = smalls.horizontalAdvance(badge) + 10 if badge else 0
     room = width - (badge_width + PAD if badge else 0) - smalls.horizontalAdvance(stamp) - PAD
+    room -= after
     name = elided(fenced(entry.author) + (" (you)" if entry.mine else ""), names, room)
     metrics = QFontMetrics(font)
     x, y = top_left.x(), top_left.y()
@@ -720,12 +854,17 @@ def _chips(body: _Body, origin: QPoint, font: QFont) -> tuple[tuple[int, QRect],
 class MessageDelegate(QStyledItemDelegate):
     """See the module docstring. Emits :attr:`file_action` (the row's entry key and the
     action) when a file card's button is clicked, and :attr:`fold_toggled` (the row's key,
-    and whether it should now be shown whole) when its "Show more" or "Show less" chip is.
-    ``clock`` gives the time now (seconds since the epoch) that rows say how long ago they
-    were written at."""
+    and whether it should now be shown whole) when its "Show more" or "Show less" chip is,
+    :attr:`quote_clicked` (the reply's key) when a reply's quote is, and
+    :attr:`reaction_clicked` (the row's key and the chip's emoji, "" for "+") when a
+    reaction chip is. ``clock`` gives the time now (seconds since the epoch) that rows say
+    how long ago they were written at. The row whose key is :attr:`flashed` is highlighted
+    (the view sets it, and repaints the row)."""
 
     file_action = Signal(str, str)
     fold_toggled = Signal(str, bool)
+    quote_clicked = Signal(str)
+    reaction_clicked = Signal(str, str)
 
     def __init__(
         self, parent: QObject | None = None, clock: Callable[[], float] = time.time
@@ -746,6 +885,7 @@ class MessageDelegate(QStyledItemDelegate):
         self._copied_at = 0.0
         self._looks_for: tuple[int, QFont] | None = None  # (palette key, font) of _looks
         self._looks = (False, "")
+        self.flashed = ""  # the key of the row highlighted for a moment
 
     # ----------------------------------------------------------------- rendering
 
@@ -968,6 +1108,14 @@ class MessageDelegate(QStyledItemDelegate):
             self._paint_notice(painter, option, entry, layout, colours)
         else:
             self._paint_message(painter, option, entry, layout, colours)
+        if layout.reactions:
+            self._paint_reactions(painter, option, index, layout, colours)
+        if entry.key == self.flashed and self.flashed:
+            accent = QColor(colours.accent)
+            accent.setAlpha(40)  # the text stays readable through it
+            painter.setPen(colours.accent)
+            painter.setBrush(accent)
+            painter.drawRoundedRect(layout.frame.adjusted(0, 0, -1, -1), 8, 8)
         if entry.kind in ("event", "notice") and option.state & QStyle.StateFlag.State_Selected:
             # Rows without a bubble show that they are selected (arrows, Ctrl+C) all the same.
             painter.setPen(colours.accent)
@@ -984,6 +1132,18 @@ class MessageDelegate(QStyledItemDelegate):
         _paint_bubble(painter, bubble, fill, option, colours)
         if layout.header is not None:
             self._paint_header(painter, option.font, layout.header, colours)
+        if layout.edited.isValid():
+            self._paint_edited(painter, option.font, layout, colours)
+        if layout.quote.isValid():
+            self._paint_quote(painter, option, layout, colours)
+        if entry.deleted:
+            italic = QFont(option.font)
+            italic.setItalic(True)
+            painter.setFont(italic)
+            painter.setPen(colours.muted)
+            ascent = QFontMetrics(italic).ascent()
+            painter.drawText(layout.origin + QPoint(0, ascent), DELETED_WORDS)
+            painter.setFont(option.font)
         if not entry.text and entry.status == "streaming":
             painter.setPen(colours.muted)
             ascent = QFontMetrics(option.font).ascent()
@@ -1018,6 +1178,71 @@ class MessageDelegate(QStyledItemDelegate):
             painter.setFont(_small(option.font))
             painter.drawText(layout.line_rect, 0, layout.line)
             painter.setFont(option.font)
+
+    def _paint_edited(self, painter: QPainter, font: QFont, layout: RowLayout,
+                      colours: _Palette) -> None:  # fmt: skip
+        """ "(edited)": after the time in the header, or first in the footer."""
+        painter.setPen(colours.muted)
+        if layout.header is not None:  # on the time's baseline, in its font
+            painter.setFont(_small(font, 1.5))
+            painter.drawText(QPoint(layout.edited.left(), layout.header.stamp_at.y()), EDITED_WORDS)
+        else:
+            painter.setFont(_small(font))
+            painter.drawText(layout.edited, 0, EDITED_WORDS)
+        painter.setFont(font)
+
+    def _paint_quote(self, painter: QPainter, option: QStyleOptionViewItem, layout: RowLayout,
+                     colours: _Palette) -> None:  # fmt: skip
+        """The quote of what a reply answers: a muted block with an accent bar, the name in
+        bold and the start of the text."""
+        rect = layout.quote
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(code_background(dark=self._dark(option))))
+        painter.drawRoundedRect(rect, 4, 4)
+        painter.setBrush(colours.accent)
+        painter.drawRoundedRect(QRect(rect.left(), rect.top(), QUOTE_BAR, rect.height()), 1, 1)
+        small = _small(option.font)
+        bold = _bold(small)
+        name, text = layout.quote_words
+        x = rect.left() + QUOTE_BAR + PAD
+        baseline = rect.top() + GAP + QFontMetrics(small).ascent()
+        painter.setFont(bold)
+        painter.setPen(colours.text)
+        painter.drawText(QPoint(x, baseline), name)
+        x += QFontMetrics(bold).horizontalAdvance(name) + PAD
+        small.setItalic(text == "message deleted")
+        painter.setFont(small)
+        painter.setPen(colours.muted)
+        painter.drawText(QPoint(x, baseline), text)
+        painter.setFont(option.font)
+
+    def _paint_reactions(self, painter: QPainter, option: QStyleOptionViewItem, index: Index,
+                         layout: RowLayout, colours: _Palette) -> None:  # fmt: skip
+        """The reaction chips (ours in the accent colour) and the "+" chip."""
+        found = index.data(Roles.REACTIONS)
+        mine = {r.emoji for r in found if isinstance(r, Reaction) and r.mine} if found else set()
+        background = QColor(code_background(dark=self._dark(option)))
+        tint = QColor(colours.accent)
+        tint.setAlpha(48)
+        edge = QColor(colours.muted)
+        edge.setAlpha(80)  # the code background alone barely shows on a light bubble
+        emojis, counts = _emoji_font(option.font), _bold(_small(option.font))
+        chips = [*layout.reactions, ("", ADD_REACTION, "", layout.add_reaction)]
+        centre = Qt.AlignmentFlag.AlignVCenter
+        for emoji, shown, count, rect in chips:
+            ours = emoji in mine
+            painter.setPen(colours.accent if ours else edge)
+            painter.setBrush(tint if ours else background)
+            painter.drawRoundedRect(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5),
+                                    rect.height() / 2, rect.height() / 2)  # fmt: skip
+            inside = rect.adjusted(PAD, 0, -PAD, 0)
+            painter.setFont(emojis)
+            painter.setPen(colours.accent if not emoji else colours.text)
+            painter.drawText(inside, centre | Qt.AlignmentFlag.AlignLeft, shown)
+            painter.setFont(counts)
+            painter.setPen(colours.accent if ours else colours.muted)
+            painter.drawText(inside, centre | Qt.AlignmentFlag.AlignRight, count)
+        painter.setFont(option.font)
 
     def _paint_body(
         self, painter: QPainter, option: QStyleOptionViewItem, entry: Entry, layout: RowLayout,
@@ -1223,6 +1448,13 @@ class MessageDelegate(QStyledItemDelegate):
         if layout.toggle.contains(pos):
             self.fold_toggled.emit(entry.key, layout.folded)
             return True
+        emoji = layout.reaction_at(pos)
+        if emoji is not None:
+            self.reaction_clicked.emit(entry.key, emoji)
+            return True
+        if layout.quote_at(pos):
+            self.quote_clicked.emit(entry.key)
+            return True
         number = layout.chip_at(pos)
         if number is not None and view is not None:
             return self.copy_code(view, index, number)
@@ -1253,7 +1485,35 @@ class MessageDelegate(QStyledItemDelegate):
             if placed is not None and placed[1].stamp_at(event.pos()):
                 QToolTip.showText(event.globalPos(), exact_stamp(placed[0].ts), view)
                 return True
+            said = self._tip(placed, index, event.pos()) if placed is not None else ""
+            if said:
+                QToolTip.showText(event.globalPos(), said, view)
+                return True
         return super().helpEvent(event, view, option, index)
+
+    def _tip(self, placed: tuple[Entry, RowLayout], index: Index, pos: QPoint) -> str:
+        """The tooltip of a reaction chip, a reply's quote or "(edited)" under ``pos`` (rich
+        text, network text escaped); "" for none."""
+        entry, layout = placed
+        emoji = layout.reaction_at(pos)
+        if emoji == "":
+            return tooltip("Add a reaction")
+        if emoji is not None:
+            found = index.data(Roles.REACTIONS) or ()
+            reaction = next((r for r in found if isinstance(r, Reaction) and r.emoji == emoji),
+                            None)  # fmt: skip
+            return tooltip(reacted_words(reaction)) if reaction is not None else ""
+        quote = entry.reply_to
+        if layout.quote_at(pos) and quote is not None:
+            said = "message deleted" if quote.deleted else one_line(quote.text)
+            return tooltip(f"Reply to {fenced(quote.author_name)}: {said}") + (
+                "<p>Click to go to the original.</p>"
+            )  # fmt: skip
+        if layout.edited_at(pos) and entry.edited_at is not None:
+            when = html.escape(f"Edited {exact_stamp(entry.edited_at)}.")
+            before = tooltip(f"Before the edit: {entry.previous}") if entry.previous else ""
+            return f"<p>{when}</p>{before}"
+        return ""
 
     def link_rects(self, view: QAbstractItemView, index: Index) -> list[tuple[str, str, QRect]]:
         """Each link in the row: its visible text, its target, and where its first line is

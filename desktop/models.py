@@ -19,6 +19,9 @@ a download, a thumbnail, a save); its display text says the same in words, for s
 Which long messages the reader unfolded ("Show more") is the transcript model's to keep
 (:meth:`MessageListModel.set_expanded`, :data:`Roles.EXPANDED`); the view decides which rows
 are long enough to fold.
+
+A row's reactions, with ours marked (the transcript knows who we are), are
+:data:`Roles.REACTIONS` (:func:`desktop.reactions.reactions_of`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from core.transcript import Change, Entry, Transcript
 from desktop.attachments import size_words, type_words
 from desktop.file_preview import FileView
 from desktop.network_text import FIELD_CHARS, TEXT_CHARS, fenced, one_line, tooltip
+from desktop.reactions import reactions_of
 from desktop.relative_time import exact_stamp
 from desktop.verification import spoken
 
@@ -88,6 +92,7 @@ class Roles(enum.IntEnum):
     NAMESAKES = Qt.ItemDataRole.UserRole + 4  # int: see RoomListModel.namesakes
     FILE_CARD = Qt.ItemDataRole.UserRole + 5  # a FileCard, for a shared file's row
     EXPANDED = Qt.ItemDataRole.UserRole + 6  # bool: a long message is shown whole
+    REACTIONS = Qt.ItemDataRole.UserRole + 7  # tuple of desktop.reactions.Reaction
 
 
 FILE_ACTIONS = {"save": "Save…", "cancel": "Cancel", "retry": "Try again", "show": "Show image"}
@@ -230,6 +235,8 @@ class MessageListModel(QAbstractListModel):
             return entry.text
         if role == Roles.EXPANDED:
             return entry.key in self._expanded
+        if role == Roles.REACTIONS:
+            return reactions_of(entry, self.transcript.me)
         if role == Qt.ItemDataRole.ToolTipRole:
             # Who, and exactly when (the row itself says "2 min ago"): the time is ours.
             return tooltip(entry.author) + f"<p>{html.escape(exact_stamp(entry.ts))}</p>"

@@ -187,10 +187,16 @@ class RoomSession(QObject):
 
     # ----------------------------------------------------------------- actions
 
-    def send(self, text: str) -> str | None:
-        """Queue a message; returns its client id, or None when it cannot be sent."""
+    @property
+    def room_abilities(self) -> tuple[str, ...]:
+        """The optional features the room offers (``message-actions``, ``continue``...)."""
+        return self.client.room_abilities
+
+    def send(self, text: str, *, reply_to: int | None = None) -> MessageId | None:
+        """Queue a message (a reply to message ``reply_to``, its seq, if given); returns its
+        client id, or None when it cannot be sent (said through :attr:`action_failed`)."""
         try:
-            return self.client.post(text)
+            return self.client.post(text, reply_to=reply_to)
         except (MessageTooLarge, NotConnected) as exc:
             self.action_failed.emit(str(exc))
             return None
@@ -263,6 +269,18 @@ class RoomSession(QObject):
 
     def continue_answer(self, answer_id: AnswerId) -> None:
         self._run(self.client.continue_answer(answer_id))
+
+    def edit_message(self, seq: int, text: str) -> None:
+        """Replace the text of our message ``seq``; the room answers with an event."""
+        self._run(self.client.edit_message(seq, text))
+
+    def delete_message(self, seq: int) -> None:
+        """Delete message ``seq`` for everyone (ours; the host's: any message or answer)."""
+        self._run(self.client.delete_message(seq))
+
+    def react(self, seq: int, emoji: str, *, active: bool = True) -> None:
+        """Add (``active``) or take back our reaction ``emoji`` on message ``seq``."""
+        self._run(self.client.react(seq, emoji, active=active))
 
     def kick(self, participant_id: ParticipantId, *, ban: bool = False) -> None:
         self._run(self.client.kick(participant_id, ban=ban))

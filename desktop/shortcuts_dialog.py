@@ -73,6 +73,8 @@ def shortcut_sections(send_key: SendKey = "enter") -> list[Section]:
         (keys(send), "Send the message"),
         (keys(new_line), "A new line in the message"),
         ("@ " + keys("Tab"), "Complete a name (Tab or Enter takes the one highlighted)"),
+        (keys("Up"), "In an empty message box: edit your last message"),
+        (keys("Esc"), "Cancel the reply or the edit being written"),
         (keys("Esc"), "Stop the answer being written (yours, or any if you host)"),
         (keys(QKeySequence.StandardKey.Find), "Find in the chat"),
         (
@@ -84,7 +86,11 @@ def shortcut_sections(send_key: SendKey = "enter") -> list[Section]:
         (keys("Ctrl+L"), "Go to the message box"),
         (keys(QKeySequence.StandardKey.Copy), "Copy the selected messages"),
         (keys("Return", "Space"), "On a long message: show more, or less"),
-        (keys("Menu", "Shift+F10"), "A message's menu: copy its text, code or a link"),
+        (
+            keys("Menu", "Shift+F10"),
+            "A message's menu: reply, ask about it, react, edit, delete, go to the original, "
+            "copy its text, code or a link",
+        ),
         (keys(QKeySequence.StandardKey.Save), "Save transcript…"),
         (keys("Ctrl++", "Ctrl+-", "Ctrl+0"), "Larger / smaller / the usual text size"),
         (keys("F1"), "This list"),

@@ -9,8 +9,9 @@ not remembered.
 
 ``--hostile`` renders instead how the app shows a hostile room (names that are markup,
 10,000 characters long or carry direction overrides, a deceptive link), through the
-rewriting relay of the desktop tests; ``--out DIR`` writes somewhere else than the docs;
-``--theme light`` or ``--theme dark`` renders one theme only.
+rewriting relay of the desktop tests; ``--conversation`` renders only the conversation with
+replies, an edit, a deletion and reactions; ``--out DIR`` writes somewhere else than the
+docs; ``--theme light`` or ``--theme dark`` renders one theme only.
 """
 
 from __future__ import annotations
@@ -351,6 +352,65 @@ async def shoot_cut_off_and_usage(out: Path, window: MainWindow, fake: FakeOpenA
     dialog.close()
 
 
+async def shoot_conversation(app: QApplication, out: Path, prefs: Preferences) -> None:
+    """A conversation with a reply, an edited message, a deleted one and reactions, and the
+    message box writing a reply (``conversation``)."""
+    host = RoomHost(RoomConfig(name="Weekend trip"), bind="127.0.0.1", port=0, advertise=False)
+    await host.start()
+    ana = RoomClient(host.local_url(), "Ana", host_key=host.host_key)
+    window = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
+    window.resize(980, 700)
+    window._enter(RoomSession(ana, await ana.connect(), host=host))
+    window.show()
+    sam = RoomClient(host.local_url(), "Sam")
+    await sam.connect()
+    ben = RoomClient(host.local_url(), "Ben")
+    await ben.connect()
+    chat = window.chat
+    assert chat is not None
+
+    def seq_of(text: str) -> int:
+        found = [e.seq for e in chat.model.transcript.entries if e.text == text and e.seq]
+        assert found, text
+        return found[-1] or 0
+
+    async def said(client: RoomClient, text: str, reply_to: int | None = None) -> int:
+        await client.send(text, reply_to=reply_to)
+        await until(lambda: any(e.text == text and e.seq for e in chat.model.transcript.entries))
+        return seq_of(text)
+
+    leave = await said(sam, "Shall we leave on Saturday at 9? The train takes two hours.")
+    later = await said(ben, "9 is early for a Saturday… how about 10?", reply_to=leave)
+    ana_id = chat.session.you.id
+    chat.send("Works for me")
+    await until(
+        lambda: any(e.text == "Works for me" and e.seq for e in chat.model.transcript.entries)
+    )
+    mine = seq_of("Works for me")
+    await ana.edit_message(mine, "Works for me, 10 it is. I'll book the tickets tonight.")
+    snacks = await said(ben, "I'll bring snacks for everyone")
+    await ben.delete_message(snacks)
+    await said(sam, "Great, see you at the station!", reply_to=mine)
+    for client, seq, emoji in ((sam, later, "👍"), (ana, later, "👍"), (ben, mine, "🎉"),
+                               (sam, mine, "🙏"), (ben, leave, "👀")):  # fmt: skip
+        await client.react(seq, emoji)
+    await until(lambda: sum(len(w) for e in chat.model.transcript.entries
+                            for w in e.reactions.values()) == 5)  # fmt: skip
+    assert ana_id
+    original = chat.model.transcript.at_seq(later)
+    assert original is not None
+    chat.message_actions.start_reply(original)
+    chat.composer.setPlainText("I'll be there at 9:45")
+    await asyncio.sleep(0.4)
+    chat.view.scrollToBottom()
+    await asyncio.sleep(0.2)
+    save(out, window, "chat-conversation")
+    await sam.leave()
+    await ben.leave()
+    await window.shutdown()
+    window.close()
+
+
 async def shoot_hostile(app: QApplication, out: Path, prefs: Preferences) -> None:
     """A hostile room, as its host and a guest see it."""
     lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
@@ -443,26 +503,34 @@ async def shoot_hostile(app: QApplication, out: Path, prefs: Preferences) -> Non
     lobby.close()
 
 
-async def shoot_themes(app: QApplication, out: Path, themes: list[str], hostile: bool) -> None:
-    """Every screen in each theme, the light one in ``out`` and the dark one in ``out/dark``."""
+async def shoot_themes(app: QApplication, out: Path, themes: list[str], scene: str) -> None:
+    """Every screen of ``scene`` ("all", "hostile" or "conversation") in each theme, the
+    light one in ``out`` and the dark one in ``out/dark``."""
     controller = theme.install(app)
+    shooter = {"hostile": shoot_hostile, "conversation": shoot_conversation}.get(scene, shoot)
     with tempfile.TemporaryDirectory() as folder:
         prefs = private_preferences(Path(folder))
         for scheme in themes:
             controller.set_choice(scheme, remember=False)
             where = (out / THEME_FOLDERS[scheme]).resolve()
-            await (shoot_hostile if hostile else shoot)(app, where, prefs)
+            await shooter(app, where, prefs)
+            if scene == "all":
+                await shoot_conversation(app, where, prefs)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the PNG files")
     parser.add_argument("--hostile", action="store_true", help="render a hostile room instead")
+    parser.add_argument("--conversation", action="store_true",
+                        help="render only the conversation with replies and reactions")  # fmt: skip
     parser.add_argument("--theme", choices=list(THEME_FOLDERS), help="render one theme only")
     args = parser.parse_args()
     app = make_application(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)  # a scene closes its windows as it goes
     themes = [args.theme] if args.theme else list(THEME_FOLDERS)
-    qasync.run(shoot_themes(app, args.out, themes, args.hostile))
+    scene = "hostile" if args.hostile else "conversation" if args.conversation else "all"
+    qasync.run(shoot_themes(app, args.out, themes, scene))
     return 0
 
 
