@@ -9,6 +9,10 @@ Files: ``/send PATH`` shares one (``/send --ai PATH`` lets the assistant read it
 it to the AI provider); each file shared in the room is printed with a number, and
 ``/save N PATH`` fetches file N and writes it to PATH (a new file, readable by its owner
 alone; ``/save!`` replaces one). Nothing received is ever opened or run.
+
+Messages: every message, answer and file line starts with the number the room gave it, the
+same for everyone (``[58] [12:00] Sam: hi``); ``/reply N``, ``/edit N``, ``/delete N`` and
+``/react N`` name a message by it (see :mod:`cli.message_commands`).
 """
 
 from __future__ import annotations
@@ -24,8 +28,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cli.message_commands import (
+    DELETED,
+    MESSAGE_COMMANDS,
+    MESSAGE_HELP,
+    MessageCommands,
+    deleted_line,
+    edited_line,
+    number_tag,
+    quote_words,
+    reaction_line,
+    refusal_words,
+)
 from cli.rooms import find_room, list_rooms
-from cli.terminal_text import TerminalSafeFormatter, safe_traceback, terminal_safe
+from cli.terminal_text import (
+    TerminalSafeFormatter,
+    indented_body,
+    safe_traceback,
+    terminal_safe,
+)
 from core import __version__
 from core.address import InvalidAddress, parse_room_address
 from core.answer_rights import stoppable_answer
@@ -64,12 +85,15 @@ from core.protocol import (
     ErrorMessage,
     FileId,
     FileShared,
+    MessageDeleted,
+    MessageEdited,
     MessagePosted,
     Notice,
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantStatusChanged,
+    ReactionChanged,
     RoomClosed,
     RoomUpdated,
     TypingChanged,
@@ -85,8 +109,9 @@ from core.wording import (
 ROOM_CODE_ENV = "GPTGROUP_ROOM_CODE"
 OLD_PASSWORD_ENV = "GPTGROUP_ROOM_PASSWORD"  # read too, for scripts written before room codes
 HOST_KEY_ENV = "GPTGROUP_HOST_KEY"
-HELP = """Commands:
+HELP = f"""Commands:
   /who                 list who is here
+{MESSAGE_HELP}
   /kick NAME           (host) remove someone
   /ban NAME            (host) remove someone; their addresses may not come back
   /bans                (host) list the bans in force
@@ -118,22 +143,20 @@ def _one_line(text: str) -> str:
     return terminal_safe(text)
 
 
-def _message(text: str, stamp: str, author: str) -> str:
-    """A message body shown inert; continuation lines line up under its first line.
-
-    ``author`` is the name as printed (already made safe), so the indent matches it.
-    """
-    body = terminal_safe(text, keep_lines=True)
-    return body.replace("\n", "\n" + " " * (len(stamp) + len(author) + 5))
+def _said(head: str, text: str) -> str:
+    """``head`` (already made safe) then a message body shown inert, its further lines lined
+    up under its first."""
+    return head + indented_body(text, len(head))
 
 
 def file_line(event: FileShared, number: int | None) -> str:
-    """``[file 3] Sam shared plan.pdf (79 KB, PDF) — for the assistant: no``."""
+    """``[58] [file 3] Sam shared plan.pdf (79 KB, PDF) — for the assistant: no``: the
+    room's number of the file's event (for /reply), then its number for /save."""
     label = f"file {number}" if number is not None else "file"
     what = f"{size_words(event.size)}, {_one_line(file_type_words(event.kind, event.mime))}"
     return (
-        f"[{label}] {_one_line(event.author_name)} shared {_one_line(event.name)} ({what})"
-        f" — for the assistant: {'yes' if event.assistant else 'no'}"
+        f"[{event.seq}] [{label}] {_one_line(event.author_name)} shared {_one_line(event.name)}"
+        f" ({what}) — for the assistant: {'yes' if event.assistant else 'no'}"
     )
 
 
@@ -141,22 +164,34 @@ def describe(
     event: ClientEvent,
     names: Callable[[str], str],
     file_number: Callable[[str], int | None] = lambda _file: None,
+    answer_number: Callable[[str], int | None] = lambda _answer: None,
 ) -> str | None:
     """The line to print for ``event`` (None for events not worth a line).
 
     ``names`` maps a participant id to a display name, ``file_number`` a file id to the
-    number it is shown under. Every piece of text that came from the room is made safe for
-    the terminal here (see :mod:`cli.terminal_text`).
+    number it is shown under, ``answer_number`` an answer id to the room's number of its
+    ``answer_started`` (a line starts without a number it does not know). Every piece of
+    text that came from the room is made safe for the terminal here (see
+    :mod:`cli.terminal_text`).
     """
 
     def name(participant_id: str) -> str:
         return _one_line(names(participant_id))
 
     match event:
-        case MessagePosted(ts=ts, author_name=author, text=text):
+        case MessagePosted(seq=seq, deleted=True):
+            return f"[{seq}] {DELETED}"  # as history has it now: who wrote it is not said
+        case MessagePosted(seq=seq, ts=ts, author_name=author, text=text, reply_to=quote):
             stamp = time.strftime("%H:%M", time.localtime(ts))
-            author = _one_line(author)
-            return f"[{stamp}] {author}: {_message(text, stamp, author)}"
+            head = f"[{seq}] [{stamp}] {_one_line(author)}"
+            head += f" {quote_words(quote)}: " if quote is not None else ": "
+            return _said(head, text) + (" (edited)" if event.edited is not None else "")
+        case MessageEdited():
+            return edited_line(event)
+        case MessageDeleted():
+            return deleted_line(event)
+        case ReactionChanged():
+            return reaction_line(event)
         case ParticipantJoined(participant=p):
             return f"* {_one_line(p.name)} joined" + (" (host)" if p.role == "host" else "")
         case ParticipantLeft(name=left, reason=reason):
@@ -173,17 +208,21 @@ def describe(
             return f"* {room_closed_words(reason)}"
         case AnswerStarted():
             return None  # the assistant_state that comes with it says who is being answered
+        case AnswerFinished(answer=answer, deleted=True):
+            return f"{number_tag(answer_number(answer))}{DELETED}"
         case AnswerFinished(ts=ts, text=text, status=status, error=error, cut_off=cut_off):
             stamp = time.strftime("%H:%M", time.localtime(ts))
+            tag = number_tag(answer_number(event.answer))
             lines = []
             assistant = name(ASSISTANT)
             if text:
-                lines.append(f"[{stamp}] {assistant}: {_message(text, stamp, assistant)}")
+                lines.append(_said(f"{tag}[{stamp}] {assistant}: ", text))
             elif status == "complete":  # the model said nothing: say so rather than nothing
-                lines.append(f"[{stamp}] {assistant}: (no answer)")
+                lines.append(f"{tag}[{stamp}] {assistant}: (no answer)")
             if status != "complete":
                 said = _one_line(answer_status_words(status))
-                lines.append(f"  ({said}{': ' + _one_line(error) if error else ''})")
+                why = f"({said}{': ' + _one_line(error) if error else ''})"
+                lines.append(f"  {why}" if lines or not tag else f"{tag}{why}")
             elif cut_off:
                 lines.append("  (cut off at the length limit: /continue asks for the rest)")
             return "\n".join(lines) or None
@@ -206,10 +245,10 @@ def describe(
             return f"! a file was not shared: {_one_line(message)}"
         case TypingChanged() | AnswerDelta():
             return None
-        case ErrorMessage(message=message):
-            return f"! {_one_line(message)}"
-        case SendFailed(message=message):
-            return f"! not sent: {_one_line(message)}"
+        case ErrorMessage(code=code, message=message):
+            return f"! {refusal_words(code, message)}"
+        case SendFailed(code=code, message=message):
+            return f"! not sent: {refusal_words(code, message)}"
         case Reconnecting(attempt=attempt, delay=delay):
             return f"! connection lost; reconnecting (attempt {attempt}, in {delay:.1f} s)"
         case Resumed(resumed=True, history_complete=complete):
@@ -247,9 +286,14 @@ class TerminalChat:
         self._uploads: dict[str, str] = {}  # our files being sent: upload id -> name
         self._quarters: dict[str, int] = {}  # transfer -> the last quarter printed
         self._saves: dict[str, asyncio.Task[None]] = {}  # file -> its save under way
+        self._answer_seqs: dict[str, int] = {}  # answer -> its answer_started seq, its number
+        self.actions = MessageCommands(client, out)
 
     def file_number(self, file: str) -> int | None:
         return self._numbers.get(file)
+
+    def answer_number(self, answer: str) -> int | None:
+        return self._answer_seqs.get(answer)
 
     def name_of(self, participant_id: str) -> str:
         if participant_id == ASSISTANT:
@@ -268,7 +312,8 @@ class TerminalChat:
     async def print_events(self) -> int:
         async for event in self.client.events():
             self._remember(event)
-            line = describe(event, self.name_of, self.file_number)
+            self.actions.remember(event)
+            line = describe(event, self.name_of, self.file_number, self.answer_number)
             if line is not None:
                 self.out(line)
             for extra in self._transfer_lines(event):
@@ -278,10 +323,12 @@ class TerminalChat:
         return 0
 
     def _remember(self, event: ClientEvent) -> None:
-        """Keep what /regen needs (the latest answer, and my latest), and number files."""
+        """Keep what /regen needs (the latest answer, and my latest), and number files and
+        answers."""
         you = self.client.you.id
         match event:
             case AnswerStarted(answer=answer, asked_by=asker):
+                self._answer_seqs[answer] = event.seq
                 if asker == you:
                     self.my_last_answer = answer
             case AnswerFinished(answer=answer, cut_off=cut_off):
@@ -429,6 +476,8 @@ class TerminalChat:
             self._list_files()
         elif command in ("save", "save!"):
             self._save(arg, replace=command == "save!")
+        elif command in MESSAGE_COMMANDS:
+            await self.actions.run(command, arg)
         else:
             self.out(HELP)
         return True

@@ -23,7 +23,14 @@ import json
 import logging
 import traceback
 
-__all__ = ["TerminalSafeFormatter", "safe_traceback", "terminal_json", "terminal_safe"]
+__all__ = [
+    "TerminalSafeFormatter",
+    "indented_body",
+    "one_line_start",
+    "safe_traceback",
+    "terminal_json",
+    "terminal_safe",
+]
 
 # Marks that change the direction of the text around them (Unicode's Bidi_Control property).
 BIDI_CONTROLS = frozenset(
@@ -65,6 +72,28 @@ def terminal_safe(text: str, *, keep_lines: bool = False) -> str:
     lines the caller indents). Idempotent: what it produces passes through unchanged.
     """
     return text.translate(_LINES if keep_lines else _ONE_LINE)
+
+
+def indented_body(text: str, column: int) -> str:
+    """A message body made safe, its own line breaks kept and each further line indented by
+    ``column`` spaces, so that it lines up under the first one (printed after ``column``
+    characters of the caller's own)."""
+    return terminal_safe(text, keep_lines=True).replace("\n", "\n" + " " * column)
+
+
+def one_line_start(text: str, limit: int) -> str:
+    """The start of ``text`` on one line, made safe: every run of whitespace (line breaks
+    too) becomes one space, and a text longer than ``limit`` characters is cut (between
+    words, unless that loses more than half) to end in "…". For quotes and previous
+    versions, which only remind of a text shown before."""
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        cut = flat[: max(0, limit - 1)]
+        space = cut.rfind(" ")
+        if flat[len(cut)] != " " and space > limit // 2:
+            cut = cut[:space]
+        flat = cut.rstrip() + "…"
+    return terminal_safe(flat)
 
 
 def terminal_json(value: object) -> str:

@@ -53,7 +53,8 @@ async def test_a_file_sent_from_one_terminal_is_saved_from_another(
     data = pdf(81_234)
     (tmp_path / "plan.pdf").write_bytes(data)
     await sam.type(f"/send {tmp_path / 'plan.pdf'}")
-    line = r"^\[file 1\] Sam shared plan\.pdf \(81 KB, PDF document\) — for the assistant: no$"
+    line = r"^\[\d+\] \[file 1\] Sam shared plan\.pdf \(81 KB, PDF document\) — for the assistant: "
+    line += "no$"
     await sam.expect(line)
     await bob.expect(line)
 
@@ -77,7 +78,7 @@ async def test_a_file_sent_from_one_terminal_is_saved_from_another(
     assert sorted(p.name for p in inbox.iterdir()) == ["plan.pdf"]  # nothing left beside it
 
     await bob.type("/files")
-    await bob.expect(r"^  \[file 1\] Sam shared plan\.pdf \(81 KB, PDF document\)")
+    await bob.expect(r"^  \[\d+\] \[file 1\] Sam shared plan\.pdf \(81 KB, PDF document\)")
     bob.end_input()
     assert await bob.wait() == 0
 
@@ -94,7 +95,7 @@ async def test_progress_is_printed_every_quarter_both_ways(
     await sam.expect(r"^\* sharing big\.pdf \(3 MB\)\.\.\.$")
     for quarter in (25, 50, 75):
         await sam.expect(rf"^\* big\.pdf: {quarter}% sent$", timeout=20)
-    await bob.expect(r"^\[file 1\] Sam shared big\.pdf", timeout=20)
+    await bob.expect(r"^\[\d+\] \[file 1\] Sam shared big\.pdf", timeout=20)
     await bob.type(f"/save 1 {tmp_path / 'copy.pdf'}")
     for quarter in (25, 50, 75):
         await bob.expect(rf"^\* file 1: {quarter}% received$", timeout=20)
@@ -161,7 +162,7 @@ async def test_sending_for_the_assistant_says_where_the_file_goes(
         r"OpenAI / gpt-4o\.$"
     )
     await bob.expect(
-        r"^\[file 1\] Sam shared notes\.md \(\d+ bytes, text\) — for the assistant: yes$"
+        r"^\[\d+\] \[file 1\] Sam shared notes\.md \(\d+ bytes, text\) — for the assistant: yes$"
     )
 
 
@@ -174,7 +175,7 @@ async def test_a_hostile_file_name_is_shown_inert(
     name = "x\x1b]0;owned\x07\u202eevil.txt"
     (tmp_path / name).write_bytes(b"hello")
     await sam.type(f"/send {tmp_path / name}")
-    line = await bob.expect(r"^\[file 1\] Sam shared ")
+    line = await bob.expect(r"^\[\d+\] \[file 1\] Sam shared ")
     shown = line.string
     assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
     assert "evil.txt (5 bytes, text)" in shown
@@ -193,9 +194,11 @@ def test_a_file_line_is_one_inert_line() -> None:
     )  # fmt: skip
     line = file_line(event, 3)
     assert line == (
-        "[file 3] Sam␊[12:00] Host shared a␛[2J.png (2.5 MB, PNG image) — for the assistant: yes"
+        "[3] [file 3] Sam␊[12:00] Host shared a␛[2J.png (2.5 MB, PNG image)"
+        " — for the assistant: yes"
     )
     assert describe(event, str, {"f3": 3}.get) == line
     odd = FileShared(4, 0.0, FileId("f4"), ParticipantId("p1"), "Sam", "x", 1, "0" * 64,
                      "x/y", "something-new", False, MessageId("c-2"))  # fmt: skip
-    assert describe(odd, str) == "[file] Sam shared x (1 byte, file (x/y)) — for the assistant: no"
+    odd_line = "[4] [file] Sam shared x (1 byte, file (x/y)) — for the assistant: no"
+    assert describe(odd, str) == odd_line

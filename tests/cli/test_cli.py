@@ -329,7 +329,8 @@ def test_describe_renders_events_for_a_terminal() -> None:
         return {"p1": "Sam"}.get(pid, pid)
 
     line = describe(MessagePosted(1, 0.0, "p1", "Sam", "one\ntwo"), names)
-    assert line is not None and line.endswith("Sam: one\n" + " " * 13 + "two")
+    assert line is not None and line.startswith("[1] [")  # the room's number of the message
+    assert line.endswith("Sam: one\n" + " " * 17 + "two")  # lined up under its first line
     joined = ParticipantJoined(2, 0.0, ParticipantInfo("p2", "Hana", "host"))
     assert describe(joined, names) == "* Hana joined (host)"
     assert describe(ParticipantLeft(3, 0.0, "p2", "Hana", "timed_out"), names) == (
