@@ -9,10 +9,12 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-# Debian/Ubuntu libraries Qt needs to draw a window (offscreen tests need the first line only).
+# Debian/Ubuntu libraries Qt needs to draw a window (offscreen tests need the first line only),
+# and what the tests' pretend LANs use: iproute2 for namespaces, nftables for a switch that
+# drops multicast or broadcast.
 SYSTEM_PACKAGES := libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 \
 	libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 \
-	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 iproute2
+	libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 iproute2 nftables
 # What `make package` needs besides those: dpkg-shlibdeps (dpkg-dev) works out the package's
 # dependencies from every library in the bundle, Qt's Wayland ones included; the package test
 # checks the desktop entry with desktop-file-validate and opens the window on Xvfb.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import logging
 import os
@@ -40,11 +41,12 @@ from cli.message_commands import (
     reaction_line,
     refusal_words,
 )
-from cli.rooms import find_room, list_rooms
+from cli.rooms import find_room, list_rooms, scan_rooms
 from cli.terminal_text import (
     TerminalSafeFormatter,
     indented_body,
     safe_traceback,
+    terminal_json,
     terminal_safe,
 )
 from core import __version__
@@ -70,11 +72,14 @@ from core.client import (
     UnknownFile,
     UploadFailed,
     UploadProgress,
+    probe_join_code,
 )
 from core.discovery import InterfaceError
 from core.filetypes import safe_file_name
+from core.join_code import JoinCodeError, parse_join_code
 from core.local_files import open_regular, write_private
 from core.log_redaction import install_log_redaction
+from core.network_doctor import diagnose
 from core.protocol import (
     AnswerDelta,
     AnswerFinished,
@@ -599,9 +604,11 @@ def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
 
 
 async def _target(args: argparse.Namespace) -> tuple[str, bytes | None] | None:
-    """The URL to join, from an address, a link or a room name, with the fingerprint of the
-    room's certificate when a link or the room's announcement named it (None for a typed
-    address); prints why not, if not."""
+    """The URL to join, from an address, a link, a join code or a room name, with the
+    fingerprint of the room's certificate when a link, a join code or the room's announcement
+    named it (None for a typed address); prints why not, if not."""
+    if args.code is not None:
+        return await _code_target(args.code)
     if args.room is not None:
         found = await find_room(args.room, args.browse_time, args.interface)
         if isinstance(found, str):
@@ -617,6 +624,29 @@ async def _target(args: argparse.Namespace) -> tuple[str, bytes | None] | None:
         _complain(str(exc))
         return None
     return address.url, address.fingerprint
+
+
+async def _code_target(text: str) -> tuple[str, bytes] | None:
+    """The room a join code names, with the certificate it presented (checked against the
+    code before anything was sent to it); prints why not, if not."""
+    try:
+        code = parse_join_code(text)
+        probe = await probe_join_code(code)
+    except (JoinCodeError, JoinRefused, RoomUnreachable, CertificateMismatch) as exc:
+        _complain(str(exc))
+        return None
+    return code.url, probe.fingerprint
+
+
+async def _doctor(as_json: bool) -> int:
+    """Check this machine's network for what keeps rooms from being seen, and say it."""
+    print("Checking the network (a few seconds)...", file=sys.stderr, flush=True)
+    diagnosis = await diagnose()
+    if as_json:
+        print(terminal_json(dataclasses.asdict(diagnosis)))
+    else:
+        print(terminal_safe(diagnosis.as_text(), keep_lines=True))
+    return 0
 
 
 def verification_line(code: str) -> str:
@@ -635,6 +665,10 @@ def _complain(message: str) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     try:
+        if args.doctor:
+            return await _doctor(args.json)
+        if args.scan:
+            return await scan_rooms(_printer(), as_json=args.json)
         if args.list:
             return await list_rooms(
                 args.browse_time, args.interface, _printer(), watch=args.watch,
@@ -666,8 +700,9 @@ async def run(args: argparse.Namespace) -> int:
     out = _printer()
     room, you = _one_line(welcome.room.name), _one_line(welcome.you.name)
     out(f"* You joined '{room}' as {you}. Type /help for commands.")
-    if fingerprint is None or args.room is not None:
-        # A typed address, or a name anyone can announce: only people can tell it is the room.
+    if fingerprint is None or args.room is not None or args.code is not None:
+        # A typed address, a name anyone can announce, or a code that names a few bits of
+        # the certificate: only people can tell for certain that it is the room.
         out(verification_line(client.verification_code or "?"))
     chat = TerminalChat(client, out)
     printer = asyncio.create_task(chat.print_events())
@@ -722,8 +757,24 @@ def build_parser() -> argparse.ArgumentParser:
     found = parser.add_argument_group("finding rooms on the local network")
     found.add_argument("--list", action="store_true", help="list the rooms on this network")
     found.add_argument("--watch", action="store_true", help="with --list: print every change")
-    found.add_argument("--json", action="store_true", help="with --list: one JSON object a line")
+    found.add_argument(
+        "--json",
+        action="store_true",
+        help="with --list, --scan or --doctor: JSON, one object a line",
+    )
     found.add_argument("--room", metavar="NAME", help="join the room with this name")
+    found.add_argument(
+        "--code", metavar="CODE",
+        help="join the room with this join code (the host shows it, e.g. G12G-P7HD-H0X)",
+    )  # fmt: skip
+    found.add_argument(
+        "--scan", action="store_true",
+        help="search this machine's own subnets for rooms (where announcements do not arrive)",
+    )  # fmt: skip
+    found.add_argument(
+        "--doctor", action="store_true",
+        help="check why rooms may not be seen on this network (nothing leaves the LAN)",
+    )  # fmt: skip
     found.add_argument(
         "--browse-time", type=float, default=3.0, metavar="SECONDS",
         help="how long to look for rooms (default 3)",

@@ -46,6 +46,7 @@ from core.ai.usage_ledger import (
 )
 from core.discovery import resolve_interfaces
 from core.hosting import AnnounceError, HostingError, RoomHost
+from core.join_code import can_have_join_code, make_join_code
 from core.log_redaction import install_log_redaction
 from core.pake import generate_room_code
 from core.protocol import DEFAULT_PORT, Limits
@@ -148,6 +149,14 @@ def join_instructions(host: RoomHost) -> str:
         lines.append(f"  gptgroup-chat {host_port(address, port)} --name YOUR_NAME")
     lines.append("or share the room link (it names the room's certificate: nothing to compare):")
     lines += [f"  {link}" for link in host.links()]
+    codes = [
+        (address, make_join_code(address, port, host.fingerprint))
+        for address in host.addresses()
+        if can_have_join_code(address)
+    ]
+    if codes:
+        lines.append("or give people a join code (gptgroup-chat --code CODE --name YOUR_NAME):")
+        lines += [f"  {code}   (on {address})" for address, code in codes]
     lines.append("Host controls (keep the key to yourself), on this machine:")
     lines.append(
         f"  {HOST_KEY_ENV}={host.host_key} gptgroup-chat {host.local_address()} --name YOUR_NAME"

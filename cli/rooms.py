@@ -1,4 +1,5 @@
-"""Room discovery for the terminal client: ``--list``, ``--watch`` and ``--room NAME``.
+"""Room discovery for the terminal client: ``--list``, ``--watch``, ``--scan`` and
+``--room NAME``.
 
 Everything here prints what strangers on the network announced, so each piece of it goes
 through :func:`cli.terminal_text.terminal_safe` (or :func:`terminal_json`) on its way out.
@@ -15,10 +16,13 @@ from collections.abc import Callable, Sequence
 from cli.terminal_text import terminal_json, terminal_safe
 from core.address import host_port
 from core.discovery import BrowserEvent, DiscoveredRoom, Discovery, RoomBrowser
-from core.protocol import PROTOCOL_VERSION
+from core.network_scan import scan_addresses, scan_network
+from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION
 from core.room_tls import fingerprint_text
 
-__all__ = ["describe_room", "find_room", "list_rooms", "matching_rooms", "room_json"]
+__all__ = [
+    "describe_room", "find_room", "list_rooms", "matching_rooms", "room_json", "scan_rooms",
+]  # fmt: skip
 
 _WHITESPACE_RUN = re.compile(r"\s+")
 
@@ -44,6 +48,8 @@ def describe_room(room: DiscoveredRoom) -> str:
         parts.append(f"code {room.verification_code}")
     if room.own:
         parts.append("yours")
+    if room.found_by and "mdns" not in room.found_by:
+        parts.append(f"found by {' and '.join(room.found_by)}")
     where = host_port(room.reachable or room.addresses[0], room.port)
     return terminal_safe("  " + " · ".join(parts) + f"  →  {where}")
 
@@ -102,6 +108,25 @@ async def list_rooms(
     finally:
         await browser.close()
         await discovery.close()
+
+
+async def scan_rooms(out: Callable[[str], None], *, as_json: bool) -> int:
+    """Search this machine's own subnets for rooms (see :mod:`core.network_scan`) and print
+    what answered. Only on request: it knocks on every address of the local /24."""
+    targets = scan_addresses()
+    if not as_json:
+        out(f"Searching this network: {len(targets)} addresses on port {DEFAULT_PORT}...")
+    rooms = [scanned.discovered() for scanned in await scan_network(addresses=targets)]
+    if as_json:
+        for room in rooms:
+            out(room_json(BrowserEvent("listed", room)))
+    elif rooms:
+        out("Rooms found (nobody vouched for them: compare the code with the host's):")
+        for room in rooms:
+            out(describe_room(room))
+    else:
+        out("No room answered on this network. Ask the host for a join code or the address.")
+    return 0
 
 
 def _name_form(name: str) -> str:

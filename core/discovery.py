@@ -30,6 +30,15 @@ bounded whatever is announced: it holds at most :data:`MAX_CHECK_SOCKETS` socket
 at any moment (so browsing never takes the sockets a room hosted by the same process needs),
 checks listed rooms before anything else, backs off from instances that do not answer and
 forgets them after a few failures, and tracks at most :data:`MAX_TRACKED` instances.
+
+Where multicast is dropped, rooms are also found by their broadcast beacon (see
+:mod:`core.beacon`: an :class:`Advertisement` sends it, a :class:`RoomBrowser` listens for it)
+and by a scan someone asks for (:mod:`core.network_scan`, handed in with
+:meth:`RoomBrowser.add_scanned`). A room is one entry however it was found: rooms are keyed by
+room id, certificate and port (:func:`core.room_records.room_key`), and each entry keeps what
+each of its *sources* (an mDNS record, a beacon's sender, a scanned address) said, its
+``found_by`` naming the ways. A room found by beacon or scan goes through the same checks,
+with the same bounds, as one found by mDNS.
 """
 
 from __future__ import annotations
@@ -45,23 +54,29 @@ import socket
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ifaddr
 from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from core.beacon import BEACON_PORT, BeaconListener, BeaconRoom, BeaconSender, broadcast_targets
 from core.netinfo import lan_addresses
 from core.protocol import SERVICE_TYPE, RoomInfo
 from core.room_records import (
+    MAX_ADDRESSES,
     DiscoveredRoom,
     RoomAdvert,
     clip_utf8,
     decode_txt,
     encode_txt,
     parse_address,
+    room_key,
 )
 from core.room_tls import RoomIdentityError, check_pin, client_context, peer_fingerprint
+
+if TYPE_CHECKING:
+    from core.network_scan import ScannedRoom
 
 __all__ = [
     "MAX_CHECK_SOCKETS",
@@ -96,6 +111,8 @@ MAX_BACKOFF = 60.0  # seconds between checks of an instance that keeps failing
 MAX_REMEMBERED = 4096  # forgotten instances whose failure count is kept
 GOODBYE_RECHECKS = 2  # checks after a goodbye in which one failure drops the room at once
 GOODBYE_RECHECK_DELAY = 1.0  # seconds between them (a host says goodbye just before it stops)
+MAX_SOURCES = 8  # ways one room was heard of (records, beacon senders, scanned addresses)
+_SOURCE_ORDER = {"mdns": 0, "broadcast": 1, "scan": 2}  # whose fields a room shows, first
 
 
 class InterfaceError(ValueError):
@@ -172,6 +189,7 @@ class Advertisement:
         self._info: AsyncServiceInfo | None = None
         self._pending: RoomAdvert | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._beacon: BeaconSender | None = None
 
     def _service_info(self, advert: RoomAdvert, name: str | None = None) -> AsyncServiceInfo:
         suffix = f"@{advert.room_id[:8]}"
@@ -191,6 +209,11 @@ class Advertisement:
         await (await zc.async_register_service(info, allow_name_change=True))
         self._info = info
         log.info("advertising %s on %s", info.name, ", ".join(self._addresses))
+        # The beacon goes to the same interfaces' subnets (never to any other address).
+        self._beacon = BeaconSender(
+            self.advert, broadcast_targets(self._addresses), self._discovery.beacon_port
+        )
+        self._beacon.start()
 
     def update(self, advert: RoomAdvert) -> None:
         """Announce new values (participant count, assistant...), coalesced over half a second."""
@@ -206,6 +229,8 @@ class Advertisement:
             advert, self._pending = self._pending, None
             if advert is None or self._info is None or advert == self.advert:
                 continue
+            if self._beacon is not None:
+                self._beacon.update(advert)  # first: it goes out whatever zeroconf does
             info = self._service_info(advert, self._info.name)
             await (await self._discovery.zeroconf.async_update_service(info))
             self._info = info
@@ -217,6 +242,9 @@ class Advertisement:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        if self._beacon is not None:
+            await self._beacon.close()
+            self._beacon = None
         if self._info is not None:
             info, self._info = self._info, None
             with contextlib.suppress(Exception):  # the network may already be gone
@@ -279,6 +307,9 @@ class _Known:
     checking: bool = False
     answered_at: float | None = None  # loop time of the last answer
     goodbye_rechecks: int = 0  # checks left in which one failure drops it (after a goodbye)
+    # What each way of hearing of it said ("mdns:<service name>", "broadcast:<sender>",
+    # "scan:<address>"), oldest first; ``room`` is made of them (see ``_merged``).
+    sources: dict[str, DiscoveredRoom] = field(default_factory=dict)
 
     @property
     def urgency(self) -> int:
@@ -294,16 +325,23 @@ class RoomBrowser:
     """A live list of rooms on the LAN. Listeners get :class:`BrowserEvent` values.
 
     Records complete in zeroconf's cache (as a host's announcement makes them) are read at
-    once; incomplete ones are asked for by at most :data:`RESOLVERS` tasks. A scheduler task
-    checks each known instance when it is due, at most :data:`MAX_CHECKS_AT_ONCE` at a time
-    and listed rooms first, through at most :data:`MAX_CHECK_SOCKETS` sockets.
+    once; incomplete ones are asked for by at most :data:`RESOLVERS` tasks. Beacons are read
+    from UDP port ``discovery.beacon_port`` as far as a :class:`core.beacon.BeaconGate`
+    lets them in (``listen_beacons=False``: not at all); when that port cannot be listened on,
+    mDNS works alone and :attr:`beacon_problem` says why. A scheduler task checks each known
+    instance when it is due, at most :data:`MAX_CHECKS_AT_ONCE` at a time and listed rooms
+    first, through at most :data:`MAX_CHECK_SOCKETS` sockets.
     """
 
     discovery: Discovery
     check_interval: float = 5.0
     probe_timeout: float = 2.0
     failures_to_drop: int = 2
+    listen_beacons: bool = True
     _known: dict[str, _Known] = field(default_factory=dict)
+    _names: dict[str, str] = field(default_factory=dict)  # mDNS service name: its room's key
+    _beacons: BeaconListener | None = None
+    _beacon_problem: str | None = None
     _forgotten: OrderedDict[str, int] = field(default_factory=OrderedDict)  # key: failures
     _listeners: list[Callable[[BrowserEvent], None]] = field(default_factory=list)
     _browser: AsyncServiceBrowser | None = None
@@ -322,6 +360,23 @@ class RoomBrowser:
             key=lambda r: (r.name.casefold(), r.key),
         )
 
+    @property
+    def tracked(self) -> int:
+        """How many instances the browser knows of now, listed or not (at most
+        :data:`MAX_TRACKED`)."""
+        return len(self._known)
+
+    @property
+    def beacon_problem(self) -> str | None:
+        """Why this browser hears no beacons (one sentence), or None while it listens (or
+        was asked not to)."""
+        return self._beacon_problem
+
+    @property
+    def beacons_dropped(self) -> int:
+        """Beacon datagrams left unread so far, over the per-source or total rate."""
+        return 0 if self._beacons is None else self._beacons.gate.dropped
+
     def subscribe(self, listener: Callable[[BrowserEvent], None]) -> None:
         self._listeners.append(listener)
 
@@ -332,13 +387,36 @@ class RoomBrowser:
         self._spawn(self._check_forever())
         for _ in range(RESOLVERS):
             self._spawn(self._resolve_forever())
+        if self.listen_beacons:
+            port = self.discovery.beacon_port
+            beacons = BeaconListener(self._on_beacon, port)
+            try:
+                await beacons.start()
+            except OSError as exc:  # not fatal: mDNS still works
+                self._beacon_problem = (
+                    f"cannot listen for room beacons on UDP port {port}: "
+                    f"{(exc.strerror or str(exc)).lower()}"
+                )
+                log.info("%s", self._beacon_problem)
+            else:
+                self._beacons = beacons
 
     async def close(self) -> None:
+        if self._beacons is not None:
+            self._beacons.close()
+            self._beacons = None
         for task in list(self._tasks):
             task.cancel()
         if self._browser is not None:
             await self._browser.async_cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def add_scanned(self, rooms: Iterable[ScannedRoom]) -> None:
+        """Take in rooms a scan found (:func:`core.network_scan.scan_network`): each is
+        merged with the same room found otherwise, else checked like any other before it is
+        listed, with ``"scan"`` in its ``found_by``."""
+        for scanned in rooms:
+            self._heard(f"scan:{scanned.address}", scanned.discovered())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -355,7 +433,8 @@ class RoomBrowser:
         try:
             if state_change is ServiceStateChange.Removed:
                 self._to_resolve.pop(name, None)
-                self._on_goodbye(name.lower())
+                if (key := self._names.get(name.lower())) is not None:
+                    self._on_goodbye(key, f"mdns:{name.lower()}")
             elif not self._read_from_cache(zeroconf, name):
                 self._queue_resolve(name)
         except Exception as exc:  # a hostile record must never break zeroconf's dispatch
@@ -404,25 +483,74 @@ class RoomBrowser:
     def _learn(self, name: str, info: AsyncServiceInfo) -> None:
         """Take in what a record says; a new instance is checked before it is listed."""
         instance = name.removesuffix("." + SERVICE_TYPE).rsplit("@", 1)[0]
+        lowered = name.lower()
         room = decode_txt(
-            name.lower(), instance, dict(info.properties), info.parsed_scoped_addresses(),
-            info.port,
-        )  # fmt: skip
+            lowered, instance, dict(info.properties), info.parsed_scoped_addresses(), info.port
+        )
         if room is None:
             log.info("ignoring service %s: no usable address", _shown_name(name))
             return
+        # A room of this version is keyed as its beacon and a scan key it; an older one (no
+        # certificate, or no room id) by its service name, as it is found no other way.
+        key = room_key(room.room_id, room.fingerprint, room.port) or lowered
+        room = replace(room, key=key, found_by=("mdns",))
+        source = f"mdns:{lowered}"
+        before = self._names.get(lowered)
+        if before is not None and before != key and (old := self._known.get(before)):
+            self._drop_source(old, source)  # the record now names another room
+        if self._heard(source, room):
+            self._names[lowered] = key
+        else:
+            log.info("ignoring %s: too many services, or sources of its room", _shown_name(name))
+
+    def _on_beacon(self, beacon: BeaconRoom) -> None:
+        """A beacon that passed the gate and decoded: learn its room from its sender, or
+        (a goodbye, which anyone can send) check the room it names."""
+        if beacon.goodbye:
+            self._on_goodbye(beacon.key, f"broadcast:{beacon.address}")
+        elif not self._heard(f"broadcast:{beacon.address}", beacon.discovered()):
+            log.debug("tracking too many rooms; ignoring a beacon from %s", beacon.address)
+
+    def _heard(self, source: str, room: DiscoveredRoom) -> bool:
+        """Take in what one ``source`` says of the room keyed ``room.key``: a new room is
+        checked before it is listed. False when it was not taken in (too many rooms, or too
+        many sources of this one that gave the address that answered)."""
         room = replace(room, own=room.room_id != "" and self.discovery.owns(room.room_id))
         known = self._known.get(room.key)
         if known is None:
             if not self._make_room():
-                log.info("tracking too many services; ignoring %s", _shown_name(name))
-                return
+                return False
             failures = self._forgotten.pop(room.key, 0)
-            self._known[room.key] = _Known(room, failures=failures, due=_now())
+            known = self._known[room.key] = _Known(room, failures=failures, due=_now())
+            known.sources[source] = room
             self._check_wake.set()
-            return
-        reachable = known.room.reachable
-        room = replace(room, reachable=reachable if reachable in room.addresses else None)
+            return True
+        if source not in known.sources and len(known.sources) >= MAX_SOURCES:
+            # Someone is announcing the room from many places: keep the ones that answered.
+            reachable = known.room.reachable
+            spare = [s for s, r in known.sources.items() if reachable not in r.addresses]
+            if not spare:
+                return False
+            self._drop_source(known, spare[0])
+        known.sources.pop(source, None)  # newest last
+        known.sources[source] = room
+        self._refresh(known)
+        return True
+
+    def _drop_source(self, known: _Known, source: str) -> None:
+        """Forget what ``source`` said of a room; forget the room when nothing else told of it."""
+        known.sources.pop(source, None)
+        if source.startswith("mdns:") and self._names.get(source[5:]) == known.room.key:
+            del self._names[source[5:]]
+        if not known.sources:
+            self._forget(known)
+        else:
+            self._refresh(known)
+
+    def _refresh(self, known: _Known) -> None:
+        """Make the room from its sources again, and tell listeners if it is listed and
+        changed."""
+        room = _merged(known.sources, known.room.reachable)
         if room != known.room:
             known.room = room
             if known.listed:
@@ -442,14 +570,16 @@ class RoomBrowser:
         self._forget(max(failing, key=lambda k: (k.failures, k.due)))
         return True
 
-    def _on_goodbye(self, key: str) -> None:
+    def _on_goodbye(self, key: str, source: str) -> None:
         """Anyone can send a goodbye: a room that answered before leaves only if it fails a
-        check now (and, in case its host is about to stop, the next one too)."""
+        check now (and, in case its host is about to stop, the next one too). Of one that
+        never answered, what ``source`` said is forgotten."""
         known = self._known.get(key)
         if known is None:
             return
         if known.answered_at is None:
-            self._forget(known)
+            if source in known.sources:
+                self._drop_source(known, source)
             return
         known.goodbye_rechecks = GOODBYE_RECHECKS
         # At most one check a second however many goodbyes arrive.
@@ -527,6 +657,9 @@ class RoomBrowser:
         key = known.room.key
         if self._known.get(key) is known:
             del self._known[key]
+        for source in known.sources:
+            if source.startswith("mdns:") and self._names.get(source[5:]) == key:
+                del self._names[source[5:]]
         if known.listed:
             known.listed = False
             self._emit("removed", known)
@@ -556,7 +689,8 @@ class RoomBrowser:
         if not answering:
             return False
         if answering[0] in known.room.addresses:  # the record may have changed meanwhile
-            known.room = replace(known.room, reachable=answering[0])
+            # Its fields are now those of a source that gave the address that answered.
+            known.room = _merged(known.sources, answering[0])
         return True
 
     async def _probe(
@@ -595,6 +729,26 @@ class RoomBrowser:
                     await writer.wait_closed()  # the socket is closed before the slot is free
 
 
+def _merged(sources: dict[str, DiscoveredRoom], reachable: str | None) -> DiscoveredRoom:
+    """One room from what each way of finding it said (``sources``, not empty, all of one
+    key). Its fields are those of a source that gave the ``reachable`` address (so a beacon
+    copied from a listed room, from somewhere else, changes nothing people see), mDNS first;
+    its addresses are every source's (that source's first, IPv4 first, at most
+    :data:`~core.room_records.MAX_ADDRESSES`); ``found_by`` names every way."""
+    rooms = list(sources.values())
+    answering = [r for r in rooms if reachable in r.addresses] or rooms
+    first = min(answering, key=lambda r: min(_SOURCE_ORDER[f] for f in r.found_by or ("scan",)))
+    addresses = list(dict.fromkeys([*first.addresses, *(a for r in rooms for a in r.addresses)]))
+    addresses.sort(key=lambda a: ":" in a)  # stable: IPv4 first, each in the order above
+    kept = tuple(addresses[:MAX_ADDRESSES])
+    return replace(
+        first,
+        addresses=kept,
+        found_by=tuple(sorted({f for r in rooms for f in r.found_by})),
+        reachable=reachable if reachable in kept else None,
+    )
+
+
 def _now() -> float:
     return asyncio.get_running_loop().time()
 
@@ -616,8 +770,11 @@ class Discovery:
     every interface. Create and :meth:`start` it inside the running event loop.
     """
 
-    def __init__(self, interfaces: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, interfaces: Sequence[str] | None = None, *, beacon_port: int = BEACON_PORT
+    ) -> None:
         self._interfaces = resolve_interfaces(interfaces) if interfaces else None
+        self.beacon_port = beacon_port  # UDP, where beacons are sent and listened for
         self._zc: AsyncZeroconf | None = None
         self._own: set[str] = set()
 
@@ -647,10 +804,14 @@ class Discovery:
     def forget(self, room_id: str) -> None:
         self._own.discard(room_id)
 
-    async def advertise(self, info: RoomInfo, port: int, fingerprint: bytes) -> Advertisement:
-        """Announce a room hosted by this process, whose certificate has ``fingerprint``;
-        returns its :class:`Advertisement`."""
-        room_id = secrets.token_hex(6)
+    async def advertise(
+        self, info: RoomInfo, port: int, fingerprint: bytes, *, room_id: str | None = None
+    ) -> Advertisement:
+        """Announce a room hosted by this process, whose certificate has ``fingerprint``, by
+        mDNS and by its beacon; returns its :class:`Advertisement`. ``room_id`` (random when
+        None) should be the room's ``instance``, which its greeting tells anyone who looks,
+        so that a scan finds the room under the same key as its announcements."""
+        room_id = room_id or secrets.token_hex(6)
         self._own.add(room_id)
         addresses = self._interfaces or lan_addresses() or ["127.0.0.1"]
         advert = RoomAdvert.for_room(room_id, info, port, fingerprint)

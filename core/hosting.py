@@ -52,8 +52,9 @@ class AnnounceError(HostingError):
 class RoomHost:
     """One hosted room. :meth:`start` it; :meth:`close` it (which also withdraws it).
 
-    ``bind=None`` listens on every interface. ``advertise`` announces the room over mDNS on
-    ``interfaces`` (addresses or interface names; all but loopback when None), through
+    ``bind=None`` listens on every interface. ``advertise`` announces the room over mDNS and
+    by its broadcast beacon (see :mod:`core.beacon`) on ``interfaces`` (addresses or
+    interface names; all but loopback when None), through
     ``discovery`` when given (so the app's own room list knows the room as its own).
     ``certificate`` is the room's TLS identity; a fresh one when None (as it should be).
     """
@@ -124,9 +125,12 @@ class RoomHost:
             if discovery is None:
                 discovery = self._discovery = Discovery(self._interfaces)
                 await discovery.start()
+            # The room's instance as its room id: the greeting tells it anyone who looks,
+            # so a scan of the network lists the room as one with its announcements.
             self._advertisement = await discovery.advertise(
-                self.server.room.info(), self.port, self.fingerprint
-            )
+                self.server.room.info(), self.port, self.fingerprint,
+                room_id=self.server.room.instance,
+            )  # fmt: skip
         except OSError as exc:
             where = ", ".join(self._interfaces) if self._interfaces else "the local network"
             raise AnnounceError(

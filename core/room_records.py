@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from core import __version__
 from core.address import wss_url
@@ -28,12 +29,15 @@ __all__ = [
     "MAX_ADDRESSES",
     "MAX_TXT_RECORD_BYTES",
     "DiscoveredRoom",
+    "FoundBy",
     "RoomAdvert",
     "clip_utf8",
     "decode_txt",
     "encode_txt",
     "is_joinable_address",
     "parse_address",
+    "read_room_id",
+    "room_key",
 ]
 
 # The TXT record. A room name of MAX_ROOM_NAME_CHARS characters takes at most four bytes
@@ -47,6 +51,9 @@ _CUT_FIRST = ("h", "ap", "am")  # what gives way when the record is too long, in
 _TXT_LIMITS = {"h": 32, "ap": 48, "am": 64, "av": 16}  # characters kept when reading
 ELLIPSIS = "\u2026"
 MAX_ADDRESSES = 8  # per room; a record could list hundreds, each one a connection to try
+
+FoundBy = Literal["mdns", "broadcast", "scan"]
+"""How a room was found: its mDNS record, its broadcast beacon, or a scan of the network."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,9 @@ class DiscoveredRoom:
     # The certificate the record names (its ``fp``), which the browser's checks and a join
     # pin; None when the record has none, or none that is valid.
     fingerprint: bytes | None = None
+    # How the room was found, each way once, in this order: "broadcast", "mdns", "scan" (a
+    # tuple rather than a set, so that it compares and prints as JSON the same every time).
+    found_by: tuple[FoundBy, ...] = ()
 
     @property
     def compatible(self) -> bool:
@@ -168,6 +178,21 @@ class DiscoveredRoom:
     def url(self) -> str:
         """The address to join: the one that answered, else the first advertised."""
         return wss_url(self.reachable or self.addresses[0], self.port)
+
+
+def room_key(room_id: str, fingerprint: bytes | None, port: int) -> str | None:
+    """The key of a room with this room id and certificate, reached at ``port``, however it
+    was found (its mDNS record, its beacon, a scan), so that it is listed once; None without
+    a room id or a fingerprint. (The port is part of it so that every way a room was found
+    reaches it at the one port its entry shows.)"""
+    if not room_id or fingerprint is None:
+        return None
+    return f"room:{room_id}:{fingerprint_text(fingerprint)}:{port}"
+
+
+def read_room_id(raw: str) -> str:
+    """A room id read from the network, or "" for one that is not short letters and digits."""
+    return raw if raw.isascii() and raw.isalnum() and len(raw) <= 32 else ""
 
 
 def _text(raw: bytes | None, limit: int) -> str | None:
@@ -231,7 +256,7 @@ def decode_txt(
     room_id = (props.get(b"rid") or b"").decode("ascii", errors="replace")
     return DiscoveredRoom(
         key=key,
-        room_id=room_id if room_id.isalnum() and len(room_id) <= 32 else "",
+        room_id=read_room_id(room_id),
         name=name,
         name_cut=name_cut,
         host_name=_text(props.get(b"h"), _TXT_LIMITS["h"]),

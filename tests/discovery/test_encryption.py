@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from cli.chat import HOST_KEY_ENV, ROOM_CODE_ENV
+from core.beacon import BEACON_PORT
 from core.pake import normalise_room_code
 from core.participant import WRONG_CODE_TEXT
 from tests.capture import Capture, Frame, tcp_streams, tls_records
@@ -197,8 +198,10 @@ def found_in(secret: str, haystacks: list[bytes]) -> bool:
     return any(needle in haystack.lower() for haystack in haystacks)
 
 
-def is_mdns(frame: Frame) -> bool:
-    return frame.is_udp and frame.involves_port(MDNS_PORT)
+def is_announcement(frame: Frame) -> bool:
+    """A room's announcement: mDNS, or the broadcast beacon (plain text by design, as the
+    privacy policy says)."""
+    return frame.is_udp and (frame.involves_port(MDNS_PORT) or frame.involves_port(BEACON_PORT))
 
 
 # ------------------------------------------------------------------------- an eavesdropper
@@ -239,8 +242,10 @@ async def test_a_capture_of_a_whole_chat_finds_no_word_name_token_code_or_key(
     frames = await capture.stop()
 
     # The capture saw the LAN: the room's announcement (plain text by design) is in it.
-    assert any(b"Harbour talk" in frame.payload for frame in frames if is_mdns(frame))
-    searched = [frame for frame in frames if not is_mdns(frame)]
+    announced = [frame for frame in frames if is_announcement(frame)]
+    assert any(b"Harbour talk" in f.payload for f in announced if f.involves_port(MDNS_PORT))
+    assert any(b"Harbour talk" in f.payload for f in announced if f.involves_port(BEACON_PORT))
+    searched = [frame for frame in frames if not is_announcement(frame)]
     streams = {key: data for key, data in tcp_streams(searched).items() if room.port in key}
     to_room = [key for key in streams if key[3] == room.port]
     assert {key[0] for key in to_room} == {lan.ipv4(2), lan.ipv4(3)}
