@@ -53,7 +53,9 @@ __all__ = [
     "ActionRefused",
     "Actor",
     "MessageActions",
+    "as_seen_from",
     "for_old_client",
+    "names_a_message",
     "needs_old_client_form",
 ]
 
@@ -156,7 +158,7 @@ class MessageActions:
         if target.author != actor.id:
             raise ActionRefused(ErrorCode.NOT_ALLOWED, "you can edit only your own messages")
         window = self._limits.edit_window
-        if now - target.ts > window:
+        if window <= 0 or now - target.ts > window:
             minutes = f"{window / 60:g} minute{'' if window == 60 else 's'}"
             words = "this room does not allow editing" if window <= 0 else (
                 f"messages can be edited for {minutes} after they are sent"
@@ -326,6 +328,26 @@ class MessageActions:
         oldest = self._history[0].seq if self._history else 0
         for seq in [s for s in self._reactions if s < oldest]:
             del self._reactions[seq]
+
+
+def names_a_message(event: RoomEvent) -> bool:
+    """Whether ``event`` is about an earlier message (an edit, deletion, reaction or reply)."""
+    return isinstance(event, MessageEdited | MessageDeleted | ReactionChanged) or (
+        isinstance(event, MessagePosted) and event.reply_to is not None
+    )
+
+
+def as_seen_from(event: RoomEvent, sees_after: int) -> RoomEvent | None:
+    """``event`` as someone sees it who may see only what came after ``sees_after`` (0:
+    everything; else their own ``participant_joined``, in a room that does not share
+    history): an edit, deletion or reaction of an earlier message not at all (None), and a
+    reply to one with a quote of who, but no text."""
+    match event:
+        case MessageEdited() | MessageDeleted() | ReactionChanged():
+            return None if event.message <= sees_after else event
+        case MessagePosted(reply_to=Quote() as quote) if quote.message <= sees_after:
+            return replace(event, reply_to=replace(quote, text=""))
+    return event
 
 
 def needs_old_client_form(event: RoomEvent) -> bool:

@@ -33,6 +33,7 @@ import base64
 import binascii
 import dataclasses
 import functools
+import heapq
 import hmac
 import itertools
 import secrets
@@ -65,7 +66,9 @@ from core.message_actions import (
     ActionRefused,
     Actor,
     MessageActions,
+    as_seen_from,
     for_old_client,
+    names_a_message,
     needs_old_client_form,
 )
 from core.pake import (
@@ -127,6 +130,7 @@ from core.protocol import (
     ParticipantStatusChanged,
     ProtocolError,
     React,
+    ReactionChanged,
     Regenerate,
     RoomClosed,
     RoomEvent,
@@ -406,6 +410,10 @@ class Room:
         self._ids = itertools.count(1)
         self._seq = 0
         self._history: deque[RoomEvent] = deque(maxlen=config.history_capacity)
+        # Reactions are kept apart, as many again: a flood of them must not push the
+        # conversation out of history. Replays merge the two by seq.
+        self._reaction_log: deque[RoomEvent] = deque(maxlen=config.history_capacity)
+        self._reactions_lost_upto = 0  # the newest reaction event the log no longer holds
         self._admission = Admission(config.admission, clock())
         self._next_prune = 0.0
         # Messages per address key, on top of each participant's own limit: rejoining as a
@@ -454,7 +462,11 @@ class Room:
 
     @property
     def history(self) -> tuple[RoomEvent, ...]:
-        return tuple(self._history)
+        return tuple(self._held())
+
+    def _held(self) -> list[RoomEvent]:
+        """Every event held for replays, in seq order: history and the reaction log."""
+        return list(heapq.merge(self._history, self._reaction_log, key=lambda e: e.seq))
 
     def shared_files(self) -> tuple[SharedFile, ...]:
         """Every file the room holds, in the order they were shared (by ``seq``)."""
@@ -636,6 +648,7 @@ class Room:
         self._participants.clear()
         self._sessions.clear()
         self._history.clear()
+        self._reaction_log.clear()
         self._actions.forget()
         self._files.clear()
         return actions
@@ -865,7 +878,8 @@ class Room:
         participant.joined_seq = joined.seq
         self._history.append(joined)
         others = self._online_conns(exclude=conn)
-        history = list(self._history)[-self.config.history_on_join :]
+        start = list(self._history)[-self.config.history_on_join :][0].seq
+        history = [e for e in self._held() if e.seq >= start]
         if not self.config.share_history:
             history = [joined]
         return [
@@ -931,8 +945,8 @@ class Room:
         # from an earlier point either.
         floor = last_seq if self.config.share_history else max(last_seq, participant.joined_seq)
         oldest_held = self._history[0].seq if self._history else self._seq + 1
-        replay = [e for e in self._history if e.seq > floor]
-        complete = floor >= oldest_held - 1
+        replay = [e for e in self._held() if e.seq > floor]
+        complete = floor >= oldest_held - 1 and floor >= self._reactions_lost_upto
         if participant.away_announced or moved:
             back = self._status_event(participant, "online")
             self._history.append(back)
@@ -967,9 +981,9 @@ class Room:
         actions: list[RoomAction] = [
             Deliver((conn,), welcome, catch_up=True),
             *(
-                Deliver((conn,), event if participant.actions else for_old_client(event),
-                        catch_up=True)
-                for event in replay
+                Deliver((conn,), form, catch_up=True)
+                for form in (self._form_for(participant, event) for event in replay)
+                if form is not None
             ),
         ]  # fmt: skip
         participant.token_fresh = True  # until this connection sends something
@@ -1143,8 +1157,8 @@ class Room:
                         return []
                     self._next_seq()
                     return self._broadcast(reaction)
-        except ActionRefused as exc:
-            return [self._error(conn, exc.code, str(exc))]
+        except ActionRefused as exc:  # ``ref``: the message acted on, so a client knows which
+            return [self._error(conn, exc.code, str(exc), ref=str(message.message))]
         raise AssertionError(f"unhandled message {message!r}")  # pragma: no cover
 
     def _forget_asked(self, target: MessagePosted | AnswerStarted) -> list[RoomAction]:
@@ -1155,9 +1169,9 @@ class Room:
         if desk is None:
             return []
         if isinstance(target, AnswerStarted):
-            desk.forget_answer_text(target.answer)
-            return []
-        dropped = desk.forget_request(target.seq, self._actions.current(target.seq) or target)
+            dropped = desk.forget_answer_text(target.answer)
+        else:
+            dropped = desk.forget_request(target.seq, self._actions.current(target.seq) or target)
         return self._state_changed() if dropped else []
 
     def _streaming_text(self, answer_id: AnswerId) -> str:
@@ -1721,14 +1735,13 @@ class Room:
         return [Deliver(hosts, report)] if hosts else []
 
     def _message(self, seq: int) -> MessagePosted | None:
-        for event in reversed(self._history):
-            if event.seq == seq and isinstance(event, MessagePosted):
-                return event
-        return None
+        """Message ``seq`` as it is now, unless it was deleted (or history no longer has it)."""
+        posted = self._actions.current(seq)
+        return posted if posted is not None and not posted.deleted else None
 
     def _latest_message(self) -> MessagePosted | None:
         for event in reversed(self._history):
-            if isinstance(event, MessagePosted):
+            if isinstance(event, MessagePosted) and not event.deleted:
                 return event
         return None
 
@@ -1744,16 +1757,34 @@ class Room:
         )
 
     def _broadcast(self, event: RoomEvent) -> list[RoomAction]:
-        """Keep ``event`` in history and send it to everyone online; clients without the
-        ability ``message-actions`` get its plain-text form where it has one."""
-        self._history.append(event)
-        if not needs_old_client_form(event):
+        """Keep ``event`` for replays and send it to everyone online, each in the form they
+        may see (see :meth:`_form_for`)."""
+        if isinstance(event, ReactionChanged):
+            if len(self._reaction_log) == self._reaction_log.maxlen:
+                self._reactions_lost_upto = self._reaction_log[0].seq
+            self._reaction_log.append(event)
+        else:
+            self._history.append(event)
+        shared = self.config.share_history or not names_a_message(event)
+        if shared and not needs_old_client_form(event):
             return [Deliver(self._online_conns(), event)]
-        online = [p for p in self._participants.values() if p.conn is not None]
-        new = tuple(p.conn for p in online if p.actions and p.conn is not None)
-        old = tuple(p.conn for p in online if not p.actions and p.conn is not None)
-        actions: list[RoomAction] = [Deliver(new, event)] if new else []
-        return actions + ([Deliver(old, for_old_client(event))] if old else [])
+        groups: dict[ServerMessage, list[ConnId]] = {}
+        for participant in self._participants.values():
+            form = self._form_for(participant, event)
+            if participant.conn is not None and form is not None:
+                groups.setdefault(form, []).append(participant.conn)
+        return [Deliver(tuple(conns), form) for form, conns in groups.items()]
+
+    def _form_for(self, participant: _Participant, event: RoomEvent) -> ServerMessage | None:
+        """``event`` as ``participant`` may see it: in a room that does not share history,
+        nothing of a message from before they joined (see
+        :func:`core.message_actions.as_seen_from`); without the ability
+        ``message-actions``, in its plain-text form."""
+        sees_after = 0 if self.config.share_history else participant.joined_seq
+        seen = as_seen_from(event, sees_after)
+        if seen is None or participant.actions:
+            return seen
+        return for_old_client(seen)
 
     @staticmethod
     def _error(

@@ -257,32 +257,59 @@ _GRAPHEME = regex.compile(r"\X")
 _REGIONAL_INDICATOR = regex.compile(r"\p{Regional_Indicator}")
 _EMOJI_COMPONENT = regex.compile(r"\p{Emoji_Component}")
 _TAG = re.compile("[\U000e0020-\U000e007f]")
+_TAG_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+_EMOJI_PRESENTATION = regex.compile(r"\p{Emoji_Presentation}")
+_MODIFIER_BASE = regex.compile(r"\p{Emoji_Modifier_Base}")
 
 
 def clean_reaction(text: str) -> str:
-    """Return ``text`` if it is one emoji, as people pick it from an emoji keyboard, or raise
-    :class:`TextRejected` (``invalid_value``).
+    """Return ``text`` as one emoji in its one written form, or raise :class:`TextRejected`
+    (``invalid_value``) when it is not one emoji as people pick it from an emoji keyboard.
 
     One emoji is one grapheme cluster made only of emoji characters and the pieces that
-    compose them (joiners, selectors, skin tones, tags, keycaps), holding a pictograph, a
-    flag (two regional indicators) or a keycap: ``"👍"``, ``"👩🏽‍💻"``, ``"🇫🇷"``, ``"1️⃣"``.
-    A plain digit, ``#`` or a letter is not one, nor is text with anything else around it.
+    compose them, holding a pictograph, a flag (two regional indicators, or a black flag
+    with tag letters ending in CANCEL TAG) or a keycap: ``"👍"``, ``"👩🏽‍💻"``, ``"🇫🇷"``,
+    ``"1️⃣"``. A plain digit, ``#`` or a letter is not one, nor is text with anything else
+    around it. A skin tone must follow a character that takes one (never another skin tone),
+    and tag characters appear only in a tag flag, so nothing invisible rides along.
+
+    The form returned is the fully-qualified one: U+FE0F after exactly the characters that
+    are not emoji by default (``❤`` becomes ``❤️``; ``👍️`` becomes ``👍``), so two people
+    who pick the same emoji always react the same way.
     """
-    graphemes = _GRAPHEME.findall(text)
-    if len(graphemes) != 1:
-        raise TextRejected(ErrorCode.INVALID_VALUE, "a reaction is one emoji")
-    for ch in text:
-        if not (
-            _has(_EMOJI, ch) or _has(_EMOJI_COMPONENT, ch) or _TAG.match(ch)
-            or ch in (_ZWJ, _EMOJI_PRESENTATION_SELECTOR, _COMBINING_KEYCAP)
-        ):  # fmt: skip
-            raise TextRejected(ErrorCode.INVALID_VALUE, "a reaction is one emoji")
-    pictograph = any(_has(_PICTOGRAPHIC, ch) for ch in text)
-    flag = sum(1 for ch in text if _has(_REGIONAL_INDICATOR, ch)) == 2
-    keycap = text.endswith(_COMBINING_KEYCAP) and text[0] in _KEYCAP_BASES
+    refused = TextRejected(ErrorCode.INVALID_VALUE, "a reaction is one emoji")
+    bare = text.replace(_EMOJI_PRESENTATION_SELECTOR, "")
+    if not bare or len(_GRAPHEME.findall(text)) != 1:
+        raise refused
+    for i, ch in enumerate(bare):
+        allowed = _has(_EMOJI, ch) or _has(_EMOJI_COMPONENT, ch) or ch == _ZWJ
+        if not allowed and not _TAG.match(ch) and ch != _COMBINING_KEYCAP:
+            raise refused
+        if _has(_EMOJI_MODIFIER, ch) and (i == 0 or not _has(_MODIFIER_BASE, bare[i - 1])):
+            raise refused
+    tags = [ch for ch in bare if _TAG.match(ch)]
+    if tags and not _TAG_FLAG.fullmatch(bare):
+        raise refused
+    pictograph = any(_has(_PICTOGRAPHIC, ch) for ch in bare)
+    flag = sum(1 for ch in bare if _has(_REGIONAL_INDICATOR, ch)) == 2
+    keycap = len(bare) == 2 and bare[0] in _KEYCAP_BASES and bare[1] == _COMBINING_KEYCAP
     if not (pictograph or flag or keycap):
-        raise TextRejected(ErrorCode.INVALID_VALUE, "a reaction is one emoji")
-    return text
+        raise refused
+    return "".join(
+        ch + _EMOJI_PRESENTATION_SELECTOR if _needs_selector(bare, i) else ch
+        for i, ch in enumerate(bare)
+    )
+
+
+def _needs_selector(text: str, i: int) -> bool:
+    """Whether the fully-qualified form has U+FE0F after ``text[i]``: a character that is an
+    emoji, but not one by default, and that no skin tone follows."""
+    ch = text[i]
+    if not _has(_EMOJI, ch) or _has(_EMOJI_PRESENTATION, ch) or _has(_EMOJI_MODIFIER, ch):
+        return False
+    if _has(_REGIONAL_INDICATOR, ch) or _TAG.match(ch):
+        return False
+    return not (i + 1 < len(text) and _has(_EMOJI_MODIFIER, text[i + 1]))
 
 
 def clean_label(text: str, max_chars: int) -> str:

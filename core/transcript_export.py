@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from core.protocol import AssistantInfo, ParticipantInfo, RoomInfo
+from core.protocol import AssistantInfo, ParticipantInfo, Quote, RoomInfo
 from core.transcript import Entry
 from core.wording import ANSWER_STATUS_WORDS, file_type_words, size_words
 
@@ -251,16 +251,34 @@ def _answer_notes(entry: Entry) -> list[str]:
     return notes
 
 
+def _reply_words(quote: Quote) -> str:
+    """What a reply answers, as a note: "in reply to Sam: “Lunch at noon?”"."""
+    if quote.deleted:
+        return f"in reply to a deleted message of {_name(quote.author_name)}"
+    if not quote.text:
+        return f"in reply to {_name(quote.author_name)}"
+    return f"in reply to {_name(quote.author_name)}: “{_name(quote.text)}”"
+
+
 def _row(entry: Entry, zone: tzinfo | None) -> _Row:
     when = _when(entry.ts, zone)
     if entry.kind == "message":
         state = "not sent yet" if entry.pending else _MESSAGE_STATES.get(entry.status, "")
         role = "host" if entry.role == "host" else ""
         heading = _name(entry.author or "someone") + (" (host)" if role else "")
-        return _Row("message", heading, when, (state,) if state else (), _chars(entry.text), role)
+        notes = [state] if state else []
+        if entry.deleted:
+            return _Row("message", heading, when, ("message deleted",), None, role)
+        if entry.reply_to is not None:
+            notes.append(_reply_words(entry.reply_to))
+        if entry.edited_at is not None:
+            notes.append("edited")
+        return _Row("message", heading, when, tuple(notes), _chars(entry.text), role)
     if entry.kind == "answer":
         model = f", {_name(entry.model)}" if entry.model else ""
         heading = f"{_name(entry.author or 'assistant')} (AI assistant{model})"
+        if entry.deleted:
+            return _Row("answer", heading, when, ("deleted by the host",))
         return _Row("answer", heading, when, tuple(_answer_notes(entry)), _chars(entry.text))
     if entry.kind == "file":
         what = file_type_words(entry.file_kind, entry.mime) if entry.file_kind else "file"

@@ -573,6 +573,7 @@ class ChatPage(QWidget):
 
     def on_event(self, event: ClientEvent) -> None:
         self.model.apply(event)
+        self.message_actions.on_event(event)
         match event:
             case TypingChanged(participant=pid, active=active):
                 if active:

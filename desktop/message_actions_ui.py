@@ -33,7 +33,8 @@ from PySide6.QtCore import QObject, QRect, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QToolButton, QWidget
 
-from core.protocol import MessageId
+from core.client import ClientEvent
+from core.protocol import ErrorMessage, MessageDeleted, MessageEdited, MessageId
 from core.transcript import Entry
 from desktop.chat_view import ChatView
 from desktop.composer import Composer
@@ -131,6 +132,8 @@ class MessageActionsUi(QObject):
         self._show_problem = show_problem
         self._show_info = show_info
         self.emoji_dialog: EmojiDialog | None = None  # the one open now
+        # Edits sent and not yet confirmed: message seq -> (the room's run, the new text).
+        self._unconfirmed: dict[int, tuple[int, str]] = {}
         view.offers_for = self.offers_for
         self._connect_signals()
 
@@ -150,6 +153,7 @@ class MessageActionsUi(QObject):
             supported=ABILITY in session.room_abilities,
             edit_window=session.room.limits.edit_window,
             assistant=assistant.name if assistant is not None else "", now=time.time(),
+            epoch=self.model.transcript.epoch,
         )  # fmt: skip
 
     def offers_for(self, entry: Entry) -> list[Offer]:
@@ -222,13 +226,30 @@ class MessageActionsUi(QObject):
 
     def save_edit(self, seq: int, text: str) -> None:
         """Send ``text`` as the new text of our message ``seq`` (nothing when it is the same),
-        and leave edit mode."""
+        and leave edit mode. Until the room confirms it, the text is kept: if the room refuses
+        (the window closed meanwhile, too fast, ...), it comes back to the box to try again."""
         entry = self.model.transcript.at_seq(seq)
         if entry is None or entry.deleted:
             self._show_problem("That message was deleted: there is nothing to edit.")
         elif text != entry.text:
+            self._unconfirmed[seq] = (self.model.transcript.epoch, text)
             self.session.edit_message(seq, text)
         self.composer.finish_context()
+
+    def on_event(self, event: ClientEvent) -> None:
+        """Follow the room's answers to our edits: confirmed by its ``message_edited``, or
+        refused by an ``error`` naming the message (then the text comes back to the box)."""
+        match event:
+            case MessageEdited(message=seq, author=author) if author == self.session.you.id:
+                self._unconfirmed.pop(seq, None)
+            case MessageDeleted(message=seq):
+                self._unconfirmed.pop(seq, None)
+            case ErrorMessage(ref=str(ref)) if ref.isdigit() and int(ref) in self._unconfirmed:
+                epoch, text = self._unconfirmed.pop(int(ref))
+                entry = self.model.transcript.at_seq(int(ref))
+                if epoch == self.model.transcript.epoch and entry is not None:
+                    self.composer.start_edit(int(ref), text)
+                    self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def confirm_delete(self, entry: Entry) -> None:
         """Ask, then delete ``entry`` for everyone (if it is still the same message then)."""

@@ -41,7 +41,9 @@ class Rights:
     """Who this person is in the room now, and what the room allows: their id, whether they
     host it, whether we are in touch with it, whether it takes message actions at all, how
     long messages can be edited (seconds, 0: never), the assistant's name ("" without one),
-    and the time now (seconds since the epoch, the room's clock as far as we know it)."""
+    the time now (seconds since the epoch, the room's clock as far as we know it), and which
+    run of the room is the current one (the transcript's ``epoch``): rows of an earlier run
+    are only to read, since their numbers mean other messages now."""
 
     me: ParticipantId
     host: bool
@@ -50,6 +52,7 @@ class Rights:
     edit_window: float
     assistant: str
     now: float
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def offers(entry: Entry, rights: Rights) -> list[Offer]:
     """What ``entry``'s menu offers beside copying, in the order shown."""
     if not rights.supported or entry.deleted or entry.seq is None or entry.pending:
         return []
+    if entry.order[0] != rights.epoch:  # a row of an earlier run of the room
+        return []
     if entry.kind not in ("message", "answer", "file"):
         return []
     why = "" if rights.connected else NOT_CONNECTED
@@ -131,6 +136,10 @@ def last_editable(entries: Sequence[Entry], rights: Rights) -> tuple[Entry | Non
     else None, and why not when we have a message the room would not let us edit ("" when
     we have none)."""
     for entry in reversed(entries):
+        if entry.pending:
+            continue
+        if entry.order[0] != rights.epoch:
+            break  # an earlier run of the room: nothing there is ours to edit now
         refusal = edit_refusal(entry, rights)
         if refusal is None:
             continue

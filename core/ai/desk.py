@@ -286,25 +286,47 @@ class AssistantDesk:
                 return ticket
         return None
 
+    def _tickets(self) -> list[Ticket]:
+        """Every ticket held: finished, being written, waiting."""
+        held = [*self._finished.values(), *self.queue]
+        return held if self.current is None else [*held, self.current]
+
     def forget_request(self, seq: int, deleted: MessagePosted) -> bool:
         """Message ``seq`` was deleted: every ticket asked by it holds ``deleted`` (its text
-        gone) instead, and those still waiting leave the queue. Returns whether any did."""
+        gone) instead, and those still waiting leave the queue; requests that quoted it keep
+        no quote of it. Returns whether any ticket left the queue."""
         dropped = [t for t in self.queue if t.request.seq == seq]
         for ticket in dropped:
             self.drop_queued(ticket.answer_id)
-        for held in (self.current, *self._finished.values()):
-            if held is not None and held.request.seq == seq:
+        for held in self._tickets():
+            if held.request.seq == seq:
                 held.request = deleted
+            quote = held.request.reply_to
+            if quote is not None and quote.message == seq:
+                gone = replace(quote, text="", deleted=True)
+                held.request = replace(held.request, reply_to=gone)
         return bool(dropped)
 
-    def forget_answer_text(self, answer_id: AnswerId) -> None:
-        """Answer ``answer_id`` was deleted: forget its text; it can no longer be continued,
-        and continuations of it lose what it wrote."""
-        for ticket in self._finished.values():
-            if ticket.answer_id == answer_id:
-                ticket.text, ticket.cut_off = "", False
-            if ticket.continues == answer_id:
-                ticket.before = ""
+    def forget_answer_text(self, answer_id: AnswerId) -> bool:
+        """Answer ``answer_id`` was deleted: forget its text (it can no longer be continued)
+        and every copy of it in the continuations that went on from it, however far down
+        the chain; a continuation still waiting leaves the queue, having nothing left to go
+        on from. Returns whether any ticket left the queue."""
+        gone = {answer_id}
+        grew = True
+        while grew:  # continuations of continuations: a chain A -> B -> C carries A in C
+            more = {t.answer_id for t in self._tickets() if t.continues in gone}
+            grew = not more <= gone
+            gone |= more
+        dropped = [t for t in self.queue if t.answer_id in gone]
+        for ticket in dropped:
+            self.drop_queued(ticket.answer_id)
+        for held in self._tickets():
+            if held.answer_id == answer_id:
+                held.text, held.cut_off = "", False
+            elif held.answer_id in gone:
+                held.before = ""
+        return bool(dropped)
 
     def _set_continued(self, answer_id: AnswerId, continued: bool) -> None:
         cut = self._finished.get(answer_id)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.ai.context import build_messages
+from core.ai.desk import AnswerOutcome, AssistantConfig
 from core.ai.tokens import TokenCounter
 from core.message_actions import ABILITY, DELETED_TEXT
 from core.protocol import (
@@ -25,6 +26,7 @@ from core.protocol import (
     Notice,
     ReactionChanged,
 )
+from core.room import Deliberate
 from core.text_rules import TextRejected, clean_reaction
 from tests.core.room_harness import Harness, Peer, welcome_of
 from tests.core.test_room_assistant import answer, assistant_room, starts
@@ -338,11 +340,41 @@ def test_anything_but_one_emoji_is_not_a_reaction(text: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=12))
-def test_reaction_check_never_raises_anything_else(text: str) -> None:
+def test_reaction_check_never_raises_anything_else_and_has_one_form(text: str) -> None:
     try:
-        assert clean_reaction(text) == text
+        cleaned = clean_reaction(text)
     except TextRejected as exc:
         assert exc.code == "invalid_value"
+        return
+    assert clean_reaction(cleaned) == cleaned
+    assert clean_reaction(cleaned.replace("\ufe0f", "")) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [("👍\ufe0f", "👍"), ("❤", "❤\ufe0f"), ("1\u20e3", "1\ufe0f\u20e3"), ("©", "©\ufe0f")],
+)
+def test_a_reaction_is_kept_in_its_one_written_form(typed: str, kept: str) -> None:
+    assert clean_reaction(typed) == kept
+
+
+@pytest.mark.parametrize(
+    "text", ["👍🏽🏽", "🏽", "👍\U000e0041", "👍\U000e0041\U000e007f", "a\u200d👍"]
+)
+def test_nothing_invisible_rides_along_with_a_reaction(text: str) -> None:
+    with pytest.raises(TextRejected):
+        clean_reaction(text)
+
+
+def test_two_spellings_of_one_emoji_are_one_reaction() -> None:
+    h = Harness()
+    sam, bob = h.join("Sam", **NEW), h.join("Bob", **NEW)
+    posted = post(h, sam, "hearts?")
+    h.send(sam, type="react", message=posted.seq, emoji="❤")
+    h.send(bob, type="react", message=posted.seq, emoji="❤\ufe0f")
+    assert h.room._actions.reactions(posted.seq) == {
+        "❤\ufe0f": (sam.of(MessagePosted)[-1].author, bob.of(ReactionChanged)[-1].participant)
+    }
 
 
 @settings(max_examples=60, deadline=None)
@@ -389,3 +421,132 @@ def test_any_sequence_of_actions_keeps_history_ordered_and_deleted_text_gone(
     replayed = [m for m in late.inbox if hasattr(m, "seq")]
     assert replayed == list(h.room.history)[-len(replayed) :]
     assert not late.of(ErrorMessage)
+
+
+# ------------------------------------------------------------- found in review
+
+
+def test_without_shared_history_edits_replies_and_reactions_of_earlier_messages_stay_hidden() -> (
+    None
+):
+    h = Harness(share_history=False)
+    sam = h.join("Sam", **NEW)
+    before = post(h, sam, "what we said before you came")
+    bob = h.join("Bob", **NEW)
+    session = welcome_of(bob).session
+    h.send(sam, type="edit", message=before.seq, text="still before you came")
+    h.send(sam, type="react", message=before.seq, emoji="👀")
+    post(h, sam, "as I said", reply_to=before.seq)
+    h.drop(bob)
+    h.send(sam, type="edit", message=before.seq, text="even more before you came")
+    back = h.join("Bob", resume={"session": session, "last_seq": 0}, **NEW)
+    for peer in (bob, back):
+        assert "before you came" not in repr(peer.inbox)
+        assert not peer.of(MessageEdited) and not peer.of(ReactionChanged)
+    reply = bob.of(MessagePosted)[-1]
+    assert reply.text == "as I said" and reply.reply_to is not None
+    assert (reply.reply_to.author_name, reply.reply_to.text) == ("Sam", "")
+    assert "before you came" in sam.of(MessageEdited)[-1].previous  # Sam saw it all along
+
+
+def test_a_flood_of_reactions_does_not_push_the_conversation_out_of_history() -> None:
+    h = Harness(history_capacity=20, history_on_join=20)
+    sam = h.join("Sam", **NEW)
+    words = [post(h, sam, f"message {i}") for i in range(5)]
+    for _ in range(40):
+        for active in (True, False):
+            h.send(sam, type="react", message=words[0].seq, emoji="👍", active=active)
+    late = h.join("Late", **NEW)
+    assert [m.text for m in late.of(MessagePosted)] == [f"message {i}" for i in range(5)]
+    reactions = late.of(ReactionChanged)
+    assert 0 < len(reactions) <= 20  # the reaction log is bounded too
+    # A resume from before reactions were dropped says the history is incomplete.
+    session = welcome_of(sam).session
+    h.drop(sam)
+    back = h.join("Sam", resume={"session": session, "last_seq": words[-1].seq}, **NEW)
+    assert welcome_of(back).history_complete is False
+
+
+def test_an_edit_window_of_zero_refuses_even_at_once() -> None:
+    h = Harness(limits=Limits(message_burst=1000, messages_per_minute=60_000, edit_window=0))
+    sam = h.join("Sam", **NEW)
+    posted = post(h, sam, "no take backs")
+    h.send(sam, type="edit", message=posted.seq, text="take back")  # the same instant
+    assert sam.last_error().code == "edit_window_closed"
+
+
+def test_a_refused_action_names_the_message_it_is_about() -> None:
+    h = Harness()
+    sam, bob = h.join("Sam", **NEW), h.join("Bob", **NEW)
+    posted = post(h, sam, "mine")
+    h.send(bob, type="edit", message=posted.seq, text="yours")
+    assert bob.last_error().ref == str(posted.seq)
+
+
+def cut_answer(h: Harness, answer_id: str, text: str) -> None:
+    h.apply(h.room.answer_delta(answer_id, text))
+    h.apply(h.room.answer_finished(answer_id, AnswerOutcome("complete", text, cut_off=True)))
+
+
+def test_a_deleted_answer_leaves_every_continuation_that_carried_it() -> None:
+    h = assistant_room()
+    host, sam = h.host(), h.join("Sam", **NEW)
+    post(h, sam, "@assistant write a long story")
+    first = starts(h)[-1].job.answer_id
+    cut_answer(h, first, "SECRET-A once upon a time")
+    h.send(sam, type="continue_answer", answer=first)
+    second = starts(h)[-1]
+    assert "SECRET-A" in second.job.continues
+    cut_answer(h, second.job.answer_id, " and then")
+    h.send(sam, type="continue_answer", answer=second.job.answer_id)
+    third = starts(h)[-1].job.answer_id  # being written: its prompt went already
+    started = {e.answer: e.seq for e in sam.of(AnswerStarted)}
+    h.send(host, type="delete", message=started[first])
+    cut_answer(h, third, " the end")
+    h.send(sam, type="continue_answer", answer=third)
+    assert "SECRET-A" not in starts(h)[-1].job.continues
+    h.send(sam, type="continue_answer", answer=first)
+    assert sam.last_error().code in ("unknown_answer", "not_cut_off", "unknown_message")
+
+
+def test_a_waiting_continuation_of_a_deleted_answer_leaves_the_queue() -> None:
+    h = assistant_room()
+    host, sam, bob = h.host(), h.join("Sam", **NEW), h.join("Bob", **NEW)
+    post(h, sam, "@assistant long story please")
+    first = starts(h)[-1].job.answer_id
+    cut_answer(h, first, "SECRET-B part one")
+    post(h, bob, "@assistant busy now?")  # keeps the assistant busy
+    h.send(sam, type="continue_answer", answer=first)
+    assert len(sam.of(AssistantStateChanged)[-1].state.waiting) == 1
+    started = {e.answer: e.seq for e in sam.of(AnswerStarted)}
+    h.send(host, type="delete", message=started[first])
+    assert sam.of(AssistantStateChanged)[-1].state.waiting == ()
+    answer(h, starts(h)[-1].job.answer_id, "Yes.")
+    assert all("SECRET-B" not in s.job.continues for s in starts(h)[2:])
+
+
+def test_auto_mode_does_not_answer_a_question_deleted_while_it_decided() -> None:
+    h = assistant_room(mode="auto")
+    sam = h.join("Sam", **NEW)
+    question = post(h, sam, "what is the capital of Peru?")
+    [deciding] = [a for a in h.assistant_actions if isinstance(a, Deliberate)]
+    h.send(sam, type="delete", message=question.seq)
+    h.apply(h.room.deliberated(deciding.job.request.seq, True))
+    assert starts(h) == []
+
+
+def test_a_quote_of_a_deleted_message_is_gone_from_the_assistants_memory_too() -> None:
+    h = Harness(
+        assistant=AssistantConfig(model="gpt-test", provider="OpenAI", provider_kind="cloud"),
+        history_capacity=12, history_on_join=12,
+    )  # fmt: skip
+    sam = h.join("Sam", **NEW)
+    secret = post(h, sam, "SECRET-C is the door code")
+    post(h, sam, "@assistant is that safe?", reply_to=secret.seq)
+    first = starts(h)[-1].job.answer_id
+    answer(h, first, "No.")
+    h.send(sam, type="delete", message=secret.seq)
+    for i in range(15):  # the reply leaves history; the assistant still remembers it
+        post(h, sam, f"filler {i}")
+    h.send(sam, type="regenerate", answer=first)
+    assert "SECRET-C" not in prompt_text(h)

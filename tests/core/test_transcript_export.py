@@ -19,6 +19,8 @@ from core.protocol import (
     AssistantInfo,
     FileId,
     FileShared,
+    MessageDeleted,
+    MessageEdited,
     MessageId,
     MessagePosted,
     Notice,
@@ -26,6 +28,7 @@ from core.protocol import (
     ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
+    Quote,
     RoomInfo,
 )
 from core.transcript import Entry, Transcript
@@ -152,6 +155,21 @@ def test_rows_carry_authors_times_models_and_how_answers_ended() -> None:
     assert "*Sam left · 10:24*" in lines
     # The message is there as written, Markdown and all.
     assert "```text\nLunch was great! **Who** pays?\n```" in markdown
+
+
+def test_replies_edits_and_deletions_are_saved_as_people_saw_them() -> None:
+    t, attendance = lunch()
+    quote = Quote(3, "message", ANA.id, "Ana", "Lunch was great! **Who** pays?")
+    t.apply(MessagePosted(15, T0 + 130, SAM.id, "Sam", "Me, gladly", reply_to=quote))
+    t.apply(MessagePosted(16, T0 + 140, SAM.id, "Sam", "my PIN is 4711"))
+    t.apply(MessageEdited(17, T0 + 150, 15, SAM.id, "Sam", "Me, happily", "Me, gladly"))
+    t.apply(MessageDeleted(18, T0 + 160, 16, ANA.id, "Ana"))
+    markdown = plain(transcript_markdown(t.entries, conversation_of(t, attendance), zone=UTC))
+    lines = markdown.splitlines()
+    assert "**Sam** · 10:24 · in reply to Ana: “Lunch was great! **Who** pays?” · edited" in lines
+    assert "```text\nMe, happily\n```" in markdown
+    assert "**Sam** · 10:24 · message deleted" in lines
+    assert "4711" not in markdown and "gladly" not in markdown
 
 
 def test_files_are_listed_by_name_size_and_where_they_went_never_by_content() -> None:

@@ -6,6 +6,7 @@ quotes."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -324,6 +325,26 @@ async def test_an_edit_keeps_what_was_typed_before_it(
     await until(partial(was_edited, sam, "See you at 4"), what="the edit")
     assert ana.composer.toPlainText() == "a thought in progress"
     assert ana.composer.context is None
+
+
+async def test_an_edit_the_room_refuses_comes_back_to_the_box(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    ana = await room_window(prefs, keys, cleanup, RoomConfig(name="Quick edits"))
+    host = ana.session.host
+    assert host is not None
+    ana.send("See you at 3")
+    mine = await posted(ana, "See you at 3")
+    choose(menu_for(ana, mine), "Edit")
+    ana.composer.setPlainText("See you at 4")
+    # While the new text was typed, the room's window for edits closed (as after 15 minutes).
+    actions = host.server.room._actions
+    actions._limits = dataclasses.replace(actions._limits, edit_window=0)
+    ana.composer.submit()
+    await until(lambda: ana.composer.context is not None, what="the edit back in the box")
+    assert ana.composer.toPlainText() == "See you at 4"  # nothing typed is lost
+    assert "does not allow editing" in ana.banner.text()
+    assert message(ana, "See you at 3").edited_at is None
 
 
 async def test_edit_is_offered_only_as_the_room_allows(
