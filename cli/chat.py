@@ -608,6 +608,9 @@ async def _target(args: argparse.Namespace) -> tuple[str, bytes | None] | None:
     fingerprint of the room's certificate when a link, a join code or the room's announcement
     named it (None for a typed address); prints why not, if not."""
     if args.code is not None:
+        if args.address is not None:
+            _complain("give a join code or an address, not both")
+            return None
         return await _code_target(args.code)
     if args.room is not None:
         found = await find_room(args.room, args.browse_time, args.interface)
@@ -638,12 +641,26 @@ async def _code_target(text: str) -> tuple[str, bytes] | None:
     return code.url, probe.fingerprint
 
 
-async def _doctor(as_json: bool) -> int:
-    """Check this machine's network for what keeps rooms from being seen, and say it."""
+async def _doctor(address: str | None, as_json: bool) -> int:
+    """Check this machine's network for what keeps rooms from being seen, and say it; with
+    a room's ``address`` (``HOST:PORT`` or a link), also whether it answers from here."""
+    target = None
+    if address is not None:
+        try:
+            target = parse_room_address(address)
+        except InvalidAddress as exc:
+            _complain(str(exc))
+            return 2
     print("Checking the network (a few seconds)...", file=sys.stderr, flush=True)
-    diagnosis = await diagnose()
+    if target is None:
+        diagnosis = await diagnose()
+    else:
+        diagnosis = await diagnose(port=target.port, room_address=target.host)
     if as_json:
-        print(terminal_json(dataclasses.asdict(diagnosis)))
+        found = dataclasses.asdict(diagnosis)
+        found["findings"] = [dataclasses.asdict(f) for f in diagnosis.findings]
+        found["advice"] = diagnosis.advice
+        print(terminal_json(found))
     else:
         print(terminal_safe(diagnosis.as_text(), keep_lines=True))
     return 0
@@ -666,7 +683,7 @@ def _complain(message: str) -> None:
 async def run(args: argparse.Namespace) -> int:
     try:
         if args.doctor:
-            return await _doctor(args.json)
+            return await _doctor(args.address, args.json)
         if args.scan:
             return await scan_rooms(_printer(), as_json=args.json)
         if args.list:
@@ -674,6 +691,9 @@ async def run(args: argparse.Namespace) -> int:
                 args.browse_time, args.interface, _printer(), watch=args.watch,
                 as_json=args.json, check_interval=args.check_interval,
             )  # fmt: skip
+        if args.name is None and args.code is not None:  # said before the code's checks
+            _complain("--name is needed to join")
+            return 2
         target = await _target(args)
     except InterfaceError as exc:
         _complain(str(exc))
@@ -765,7 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     found.add_argument("--room", metavar="NAME", help="join the room with this name")
     found.add_argument(
         "--code", metavar="CODE",
-        help="join the room with this join code (the host shows it, e.g. G12G-P7HD-H0X)",
+        help="join the room with this join code (the host shows it, e.g. G12G-P7HD-H0T)",
     )  # fmt: skip
     found.add_argument(
         "--scan", action="store_true",
@@ -773,7 +793,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     found.add_argument(
         "--doctor", action="store_true",
-        help="check why rooms may not be seen on this network (nothing leaves the LAN)",
+        help=(
+            "check why rooms may not be seen on this network (nothing leaves the LAN); with a "
+            "room's address, also whether it answers from here"
+        ),
     )  # fmt: skip
     found.add_argument(
         "--browse-time", type=float, default=3.0, metavar="SECONDS",

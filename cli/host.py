@@ -135,8 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def join_instructions(host: RoomHost) -> str:
-    """What to print so people (and the host) know how to join."""
+def join_codes(host: RoomHost) -> list[tuple[str, str]]:
+    """``(address, join code)`` for each of the room's private IPv4 addresses. Slow on
+    purpose (scrypt, tens of milliseconds each): call it off the event loop."""
+    return [
+        (address, make_join_code(address, host.port, host.fingerprint))
+        for address in host.addresses()
+        if can_have_join_code(address)
+    ]
+
+
+def join_instructions(host: RoomHost, codes: list[tuple[str, str]] | None = None) -> str:
+    """What to print so people (and the host) know how to join; ``codes`` as
+    :func:`join_codes` gives them (made here when not given)."""
     port = host.port
     lines = [
         f"Room {host.config.name!r} is open on port {port}.",
@@ -149,11 +160,8 @@ def join_instructions(host: RoomHost) -> str:
         lines.append(f"  gptgroup-chat {host_port(address, port)} --name YOUR_NAME")
     lines.append("or share the room link (it names the room's certificate: nothing to compare):")
     lines += [f"  {link}" for link in host.links()]
-    codes = [
-        (address, make_join_code(address, port, host.fingerprint))
-        for address in host.addresses()
-        if can_have_join_code(address)
-    ]
+    if codes is None:
+        codes = join_codes(host)
     if codes:
         lines.append("or give people a join code (gptgroup-chat --code CODE --name YOUR_NAME):")
         lines += [f"  {code}   (on {address})" for address, code in codes]
@@ -209,7 +217,7 @@ async def serve(args: argparse.Namespace) -> int:
         )
         return _refuse(f"{exc}{hint}")
     stop = _stop_on_signals()  # before "Press Ctrl+C" is printed, so that Ctrl+C is ours
-    print(join_instructions(host))
+    print(join_instructions(host, await asyncio.to_thread(join_codes, host)))
     _print_assistant(assistant)
     print(_files_line(host.config))
     if host.advertised:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import ifaddr
 
+from core.interfaces import is_lan_adapter, local_ipv4_networks
 from core.ratelimit import TokenBucket
 from core.room_records import (
     DiscoveredRoom,
@@ -84,6 +85,8 @@ PER_SOURCE_BURST = 16
 PER_SOURCE_RATE = 4.0  # datagrams a second, after the burst
 TOTAL_BURST = 128
 TOTAL_RATE = 64.0
+PRUNE_INTERVAL = 0.25  # seconds: how often a full gate looks for sources it may forget
+SUBNETS_REFRESH = 30.0  # seconds: how long the list of this machine's networks is trusted
 MAX_SOURCES = 256  # sources whose rate is remembered; beyond, new sources wait
 
 
@@ -204,13 +207,17 @@ class BeaconGate:
     def __init__(self) -> None:
         self._total: TokenBucket | None = None
         self._sources: dict[str, TokenBucket] = {}
+        self._pruned_at = float("-inf")
         self.dropped = 0  # datagrams refused so far
 
     def admit(self, source: str, now: float) -> bool:
         """Whether to read a datagram from ``source`` now (each call counts as one)."""
         bucket = self._sources.get(source)
         if bucket is None:
-            if len(self._sources) >= MAX_SOURCES:
+            # Forgetting sources that are quiet again walks them all: at most every so often,
+            # so that a flood from ever new sources costs a look-up each, not a walk each.
+            if len(self._sources) >= MAX_SOURCES and now - self._pruned_at >= PRUNE_INTERVAL:
+                self._pruned_at = now
                 self._sources = {k: b for k, b in self._sources.items() if not b.full(now)}
             if len(self._sources) >= MAX_SOURCES:
                 self.dropped += 1
@@ -232,7 +239,8 @@ def broadcast_targets(
 ) -> list[tuple[str, str]]:
     """``(own address, directed broadcast address)`` for each IPv4 address of ``addresses``
     that an interface of ``adapters`` (this machine's, by default) holds, from that
-    interface's prefix. Loopback is left out, and so are /31 and /32 networks (they have no
+    interface's prefix. Loopback is left out, and so are VPN and point-to-point interfaces
+    (their far end is not the local network) and /31 and /32 networks (they have no
     broadcast address). Reads the interface table only; sends nothing."""
     wanted: set[ipaddress.IPv4Address] = set()
     for text in addresses:
@@ -241,6 +249,8 @@ def broadcast_targets(
                 wanted.add(address)
     targets: list[tuple[str, str]] = []
     for adapter in ifaddr.get_adapters() if adapters is None else adapters:
+        if not is_lan_adapter(adapter):
+            continue
         for ip in adapter.ips:
             if not isinstance(ip.ip, str):
                 continue
@@ -358,13 +368,35 @@ class BeaconListener:
     """Listens for beacons on UDP :data:`BEACON_PORT` (every IPv4 address, sharing the port
     with other listeners on this machine) and calls ``on_beacon`` for each one that a
     :class:`BeaconGate` lets through and that decodes. ``on_beacon`` runs on the loop and
-    must not raise (what it raises is logged)."""
+    must not raise (what it raises is logged).
+
+    A beacon is a directed broadcast, which only a machine on one of this machine's own
+    networks can send: one from any other source address (spoofed, to make browsers knock
+    on some far address) is dropped before anything else."""
 
     def __init__(self, on_beacon: Callable[[BeaconRoom], None], port: int = BEACON_PORT) -> None:
         self._on_beacon = on_beacon
         self._port = port
         self.gate = BeaconGate()
         self._transport: asyncio.DatagramTransport | None = None
+        self._networks: list[ipaddress.IPv4Network] = []
+        self._networks_read = float("-inf")
+        self.off_link = 0  # datagrams dropped for coming from outside this machine's networks
+
+    def _on_link(self, source: str, now: float) -> bool:
+        """Whether ``source`` is on one of this machine's networks (read again now and then:
+        interfaces come and go)."""
+        if now - self._networks_read >= SUBNETS_REFRESH:
+            self._networks, self._networks_read = local_ipv4_networks(), now
+        try:
+            address = ipaddress.IPv4Address(source)
+        except ValueError:
+            self.off_link += 1
+            return False
+        if any(address in network for network in self._networks):
+            return True
+        self.off_link += 1
+        return False
 
     async def start(self) -> None:
         """Open the socket. Raises ``OSError`` when the port cannot be listened on."""
@@ -389,7 +421,8 @@ class BeaconListener:
 
     def _received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         source = addr[0] if addr and isinstance(addr[0], str) else None
-        if source is None or not self.gate.admit(source, asyncio.get_running_loop().time()):
+        now = asyncio.get_running_loop().time()
+        if source is None or not self._on_link(source, now) or not self.gate.admit(source, now):
             return
         room = decode_beacon(data, source)
         if room is None:

@@ -1,6 +1,6 @@
 """A short join code: a room's LAN address, port and certificate, typed in a dozen characters.
 
-The host shows a code such as ``G12G-P7HD-H0X`` (made by :func:`make_join_code`); a guest
+The host shows a code such as ``G12G-P7HD-H0T`` (made by :func:`make_join_code`); a guest
 types it (:func:`parse_join_code`) to join without mDNS, without a link and without typing an
 address. The code holds the host's private IPv4 address, the room's port (unless it is the
 default one) and a *tag* of the room's certificate: the client connects to the address and
@@ -39,11 +39,13 @@ range              port        header    characters        tag bits
 
 The last character is a *check character*: with the characters' values ``v_1 … v_n`` (the
 check last) taken as elements of GF(32) (the bits of ``v`` as a polynomial over GF(2), modulo
-``x^5 + x^2 + 1``), a code is valid when ``Σ x^(n-i) · v_i = 0``. Every position has its own
-non-zero weight (``x`` has order 31 and a code has at most 16 characters), so changing one
+``x^5 + x^2 + 1``), a code is valid when ``x^n + Σ x^(n-i) · v_i = 0``. Every position has its
+own non-zero weight (``x`` has order 31 and a code has at most 16 characters), so changing one
 character, or swapping any two different ones (neighbours included), always breaks the sum:
-a mistyped code is refused, never joined somewhere else. Since the first characters say how
-long the code is, a character left out or added anywhere after the first one is refused too.
+a mistyped code is refused, never joined somewhere else. The ``x^n`` term ties the sum to
+the length, so a ``0`` added in front (or a leading ``0`` left out), which leaves the number
+the same, is refused too; and since the first characters say how long the code is, so is a
+character left out or added anywhere after the first one.
 
 The tag is ``scrypt(password = fingerprint, salt = "gptgroup join code v1" ‖ the address's 4
 bytes ‖ the port's 2 bytes big-endian, N = 2^14, r = 8, p = 1, 8 bytes)``, read as a
@@ -62,7 +64,7 @@ still shows the room's verification code after joining by code, for people to co
 the host's when in doubt.
 
 Test vector: address ``192.168.1.20``, port 47321, fingerprint the bytes ``00 01 … 1f`` →
-``G12G-P7HD-H0X``.
+``G12G-P7HD-H0T``.
 
 Errors::
 
@@ -126,7 +128,7 @@ _SCRYPT_MAXMEM = 64 * 2**20  # above the 16 MiB these parameters take (the defau
 _GF_MODULUS = 0b100101
 _GF_ALPHA = 0b00010
 
-TEST_VECTOR = ("192.168.1.20", DEFAULT_PORT, bytes(range(32)), "G12G-P7HD-H0X")
+TEST_VECTOR = ("192.168.1.20", DEFAULT_PORT, bytes(range(32)), "G12G-P7HD-H0T")
 
 
 class JoinCodeError(ValueError):
@@ -220,7 +222,7 @@ def can_have_join_code(address: str) -> bool:
 
 def make_join_code(address: str, port: int, fingerprint: bytes) -> str:
     """The code for the room at ``address`` and ``port`` whose certificate has
-    ``fingerprint``, as the host shows it: ``"G12G-P7HD-H0X"``.
+    ``fingerprint``, as the host shows it: ``"G12G-P7HD-H0T"``.
 
     Raises :class:`NoJoinCode` for an address that is not a private IPv4 one (a public or
     IPv6 address, loopback, a name), and ValueError for a port outside 1-65535 or a
@@ -256,7 +258,7 @@ def parse_join_code(text: str) -> JoinCode:
         raise InvalidJoinCode("a join code is text")
     typed = [c for c in text.strip().upper() if c not in _IGNORED]
     if not typed:
-        raise InvalidJoinCode("enter the join code the host's screen shows, such as G12G-P7HD-H0X")
+        raise InvalidJoinCode("enter the join code the host's screen shows, such as G12G-P7HD-H0T")
     values: list[int] = []
     for char in typed:
         value = _VALUES.get(char)
@@ -340,8 +342,10 @@ def _gf_times_alpha(value: int) -> int:
 
 
 def _weighted_sum(values: list[int]) -> int:
-    """``Σ x^(n-i) · v_i`` in GF(32) (Horner's rule; addition is XOR)."""
-    total = 0
+    """``x^n + Σ x^(n-i) · v_i`` in GF(32) (Horner's rule from 1; addition is XOR). The
+    ``x^n`` ties the sum to the code's length: a ``0`` added in front of a code (or one of a
+    code's leading zeros dropped) changes it, as every other typo does."""
+    total = 1
     for v in values:
         total = _gf_times_alpha(total) ^ v
     return total

@@ -40,18 +40,16 @@ import ipaddress
 import logging
 import secrets
 import socket
-import struct
-import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import ifaddr
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from core.beacon import BEACON_PORT, broadcast_targets, decode_beacon
+from core.beacon import BEACON_INTERVAL, BEACON_PORT, broadcast_targets, decode_beacon
+from core.interfaces import NetworkInterface, list_interfaces
 from core.protocol import DEFAULT_PORT, SERVICE_TYPE
 
 __all__ = [
@@ -77,6 +75,7 @@ _PROBE_TOKEN_BYTES = 8
 # check of this machine's own announcements waits at least this long, however short
 # listen_seconds is.
 MIN_OWN_WAIT = 3.0
+LISTEN_SECONDS = BEACON_INTERVAL + 1.5  # one beacon interval and a margin: a beacon arrives
 BROADCAST_REPEAT = 1.0  # seconds: the probe datagram is sent twice, in case one is lost
 CONNECT_TIMEOUT = 1.5
 RESOLVE_TIMEOUT_MS = 1000
@@ -84,11 +83,6 @@ MAX_SERVICES = 64  # service names looked at; a flood of fake rooms only makes t
 MAX_DATAGRAMS = 4096  # datagrams read on the beacon port
 MAX_OTHERS = 8  # other machines' addresses kept, per way of hearing them
 
-_VPN_PREFIXES = ("tun", "tap", "wg", "ppp", "utun", "ipsec", "tailscale", "zt")
-_VPN_WORDS = ("vpn", "wireguard", "tailscale", "zerotier", "tap-windows", "anyconnect")
-_IFF_UP = 0x1
-_IFF_LOOPBACK = 0x8
-_IFF_POINTOPOINT = 0x10
 
 Outcome = Literal["answers", "refused", "no answer", "blocked", "unreachable"]
 """What connecting to the room's port gave: it answered; the connection was refused (nothing
@@ -108,23 +102,6 @@ class HostedRoomInfo:
 
     port: int
     addresses: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class NetworkInterface:
-    """One network interface. ``up`` is None where the system does not say."""
-
-    name: str
-    addresses: tuple[str, ...]  # IPv4 first, then IPv6 (link-local ones with their scope)
-    up: bool | None
-    loopback: bool
-    vpn: bool
-
-    @property
-    def lan(self) -> bool:
-        """Whether it may reach the local network: up (or not known), with an address, and
-        neither loopback nor a VPN."""
-        return self.up is not False and bool(self.addresses) and not self.loopback and not self.vpn
 
 
 @dataclass(frozen=True)
@@ -172,6 +149,7 @@ class Diagnosis:
     others_by_broadcast: tuple[str, ...]
     room: RoomPortCheck | None = None
     notes: tuple[str, ...] = ()
+    reach: PortAnswer | None = None  # the room address a guest asked to check, from here
 
     @property
     def vpns(self) -> tuple[NetworkInterface, ...]:
@@ -228,13 +206,20 @@ class Diagnosis:
         found.append(self._others_finding())
         if self.room is not None:
             found.append(_room_finding(self.room))
+        if self.reach is not None:
+            found.append(_reach_finding(self.reach, self.port))
         found += [Finding("note", note) for note in self.notes]
         return found
 
     def _others_finding(self) -> Finding:
         seconds = f"{self.listened:g} second{'' if self.listened == 1 else 's'}"
         if not self.others_heard:
-            return Finding("problem", f"No announcements from other machines arrived in {seconds}.")
+            # A problem only if a room is expected: alone on the network, nothing arrives.
+            return Finding(
+                "warning",
+                f"No announcements from other machines arrived in {seconds} (if someone "
+                "here has a room open, their announcements do not reach this machine).",
+            )
         machines = sorted(set(self.others_by_mdns) | set(self.others_by_broadcast), key=_order)
         shown = ", ".join(machines)
         if not self.others_by_mdns:
@@ -254,6 +239,11 @@ class Diagnosis:
             tips.append(
                 "Connect this machine to the same Wi-Fi or network as the host's, "
                 "and turn off the VPN if one is on."
+            )
+        if self.reach is not None and self.reach.outcome != "answers":
+            tips.append(
+                f"Ask the host to allow GPT Group through their firewall (TCP port "
+                f"{self.port}), and check that the room is still open at that address."
             )
         if self.room is not None and self.room.firewalled:
             tips.append(
@@ -327,6 +317,22 @@ def _own_finding(heard: bool | None, what: str, port: str) -> Finding:
     )
 
 
+def _reach_finding(reach: PortAnswer, port: int) -> Finding:
+    """Whether the room's port at the address a guest gave answers from this machine: the
+    one check that sees a firewall on the host, since the host's own connections to itself
+    pass its firewall."""
+    where = f"{reach.address}, port {port}"
+    if reach.outcome == "answers":
+        return Finding("ok", f"The room's address answers from this machine ({where}).")
+    why = {
+        "refused": "nothing listens there (is the room still open, on that port?)",
+        "no answer": "no answer: a firewall on the host, or on the way, drops the connection",
+        "blocked": "a firewall refuses the connection",
+        "unreachable": "that address cannot be reached from this network",
+    }[reach.outcome]
+    return Finding("problem", f"The room's address does not answer from here ({where}): {why}.")
+
+
 def _room_finding(room: RoomPortCheck) -> Finding:
     if room.loopback != "answers":
         return Finding("problem", f"The room does not answer on this machine (port {room.port}).")
@@ -343,78 +349,17 @@ def _room_finding(room: RoomPortCheck) -> Finding:
             "note", "The room answers on this machine; it has no network address to check."
         )
     where = ", ".join(a.address for a in room.lan)
+    # This machine's connections to itself pass its own firewall: only another machine can
+    # tell whether the firewall lets others in (see the reach check).
     return Finding(
-        "ok", f"The room answers at this machine's network address ({where}, port {room.port})."
+        "note",
+        f"The room answers at this machine's network address ({where}, port {room.port}). "
+        "A firewall here could still keep others out: to be sure, ask a guest to run this "
+        "check with the room's address.",
     )
 
 
 # -- interfaces ---------------------------------------------------------------------------
-
-
-def list_interfaces(adapters: Sequence[ifaddr.Adapter] | None = None) -> list[NetworkInterface]:
-    """This machine's interfaces (or ``adapters``), as :class:`NetworkInterface` values, in
-    the system's order. Reads the interface table only; sends nothing."""
-    result: list[NetworkInterface] = []
-    for adapter in ifaddr.get_adapters() if adapters is None else adapters:
-        v4: list[str] = []
-        v6: list[str] = []
-        loopback = False
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str):
-                text = ip.ip
-            else:
-                text, _, scope = ip.ip
-            address = _parse(text)
-            if address is None:
-                continue
-            if address.version == 6 and address.is_link_local and scope:
-                text = f"{text}%{scope}"  # by number: a Windows interface's name is a GUID
-            loopback = loopback or address.is_loopback
-            (v4 if address.version == 4 else v6).append(text)
-        flags = _interface_flags(adapter.name)
-        if flags is not None:
-            loopback = loopback or bool(flags & _IFF_LOOPBACK)
-        result.append(
-            NetworkInterface(
-                name=str(adapter.nice_name or adapter.name),
-                addresses=tuple(dict.fromkeys(v4 + v6)),
-                up=None if flags is None else bool(flags & _IFF_UP),
-                loopback=loopback,
-                vpn=not loopback and _looks_like_vpn(adapter, flags),
-            )
-        )
-    return result
-
-
-def _looks_like_vpn(adapter: ifaddr.Adapter, flags: int | None) -> bool:
-    names = {str(adapter.name).lower(), str(adapter.nice_name).lower()}
-    if any(n.startswith(_VPN_PREFIXES) or any(w in n for w in _VPN_WORDS) for n in names):
-        return True
-    return flags is not None and bool(flags & _IFF_POINTOPOINT)
-
-
-def _interface_flags(name: str) -> int | None:
-    """The interface's flags (``IFF_*``) from ``SIOCGIFFLAGS``; None where not known."""
-    if sys.platform == "win32":
-        return None
-    import fcntl  # noqa: PLC0415  (not on Windows)
-
-    if sys.platform.startswith("linux"):
-        request = 0x8913
-    elif sys.platform == "darwin" or "bsd" in sys.platform:
-        request = 0xC0206911
-    else:
-        return None
-    encoded = name.encode()
-    if len(encoded) > 15:
-        return None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            answer = fcntl.ioctl(sock.fileno(), request, struct.pack("16s24x", encoded))
-        except OSError:
-            return None
-    flags: int = struct.unpack_from("H", answer, 16)[0]
-    return flags
 
 
 def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -461,15 +406,19 @@ class _Heard:
 async def diagnose(
     *,
     port: int = DEFAULT_PORT,
-    listen_seconds: float = 3.0,
+    listen_seconds: float = LISTEN_SECONDS,
     hosting: HostedRoomInfo | None = None,
+    room_address: str | None = None,
 ) -> Diagnosis:
     """Check this machine's network (see the module docstring) and say what was found.
 
-    Listens for ``listen_seconds``, and longer while this machine's own announcements have
-    not been heard yet, up to :data:`MIN_OWN_WAIT` in all (making one takes about a second).
-    ``port`` is the room port the advice names; ``hosting`` the room this machine hosts,
-    whose port is checked. Never raises for what the network does: a check that cannot be
+    Listens for ``listen_seconds`` (by default a little more than the time between two
+    beacons, so that a room heard only by broadcast is heard), and longer while this
+    machine's own announcements have not been heard yet, up to :data:`MIN_OWN_WAIT` in all
+    (making one takes about a second). ``port`` is the room port the advice names;
+    ``hosting`` the room this machine hosts, whose port is checked; ``room_address`` a room's
+    address a guest was given, whose ``port`` is tried from here (the check that sees a
+    firewall on the host). Never raises for what the network does: a check that cannot be
     made is ``None``, with a note saying why.
     """
     started = time.monotonic()
@@ -480,6 +429,7 @@ async def diagnose(
     own_mdns: bool | None = None
     own_broadcast: bool | None = None
     room: RoomPortCheck | None = None
+    reach: PortAnswer | None = None
     async with contextlib.AsyncExitStack() as stack:
         if lan:
             mdns = await _start_mdns(stack, lan, own, heard)
@@ -488,6 +438,8 @@ async def diagnose(
             own_broadcast = False if broadcast else None
         if hosting is not None:
             room = await _check_room(hosting, lan)
+        if room_address is not None:
+            reach = PortAnswer(room_address, await _connect(room_address, port))
         left = listen_seconds - (time.monotonic() - started)
         await asyncio.sleep(max(0.0, left))
         own_events = [heard.own_mdns] if own_mdns is not None else []
@@ -513,6 +465,7 @@ async def diagnose(
         others_by_broadcast=others_by_broadcast,
         room=room,
         notes=tuple(heard.notes),
+        reach=reach,
     )
 
 

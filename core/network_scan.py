@@ -28,6 +28,7 @@ import ifaddr
 
 from core.address import wss_url
 from core.client import CertificateMismatch, JoinRefused, RoomUnreachable, probe_room
+from core.interfaces import is_lan_adapter
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION
 from core.room_records import DiscoveredRoom, decode_txt, read_room_id, room_key
 from core.room_tls import fingerprint_text, verification_code
@@ -78,12 +79,22 @@ class ScannedRoom:
         )  # fmt: skip
 
 
+_PRIVATE = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+
+
 def scan_addresses(adapters: Sequence[ifaddr.Adapter] | None = None) -> list[str]:
-    """The addresses a scan tries, in order and without repeats: for each IPv4 address of
-    ``adapters`` (this machine's by default) but loopback, every host address of its subnet,
-    or of the /24 around it when the subnet is bigger."""
+    """The addresses a scan tries, in order and without repeats: for each private IPv4
+    address (10/8, 172.16/12, 192.168/16) of ``adapters`` (this machine's by default), every
+    host address of its subnet, or of the /24 around it when the subnet is bigger. Loopback,
+    VPN and point-to-point interfaces are left out (a VPN's far end is not the local network,
+    and knocking on 254 addresses there looks like an attack), and so are public addresses
+    (the neighbours there are strangers)."""
     targets: dict[str, None] = {}
     for adapter in ifaddr.get_adapters() if adapters is None else adapters:
+        if not is_lan_adapter(adapter):
+            continue
         for ip in adapter.ips:
             if not isinstance(ip.ip, str):
                 continue
@@ -91,7 +102,7 @@ def scan_addresses(adapters: Sequence[ifaddr.Adapter] | None = None) -> list[str
                 interface = ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}")
             except ValueError:
                 continue
-            if interface.ip.is_loopback or interface.ip.is_unspecified:
+            if not any(interface.ip in network for network in _PRIVATE):
                 continue
             prefix = max(interface.network.prefixlen, MAX_PREFIX)
             network = ipaddress.IPv4Network(f"{interface.ip}/{prefix}", strict=False)

@@ -3,6 +3,7 @@ anyone on the network (see core/beacon.py and docs/protocol.md, "Broadcast beaco
 
 from __future__ import annotations
 
+import asyncio
 import struct
 
 import ifaddr
@@ -15,6 +16,8 @@ from core.beacon import (
     PER_SOURCE_BURST,
     TOTAL_BURST,
     BeaconGate,
+    BeaconListener,
+    BeaconRoom,
     broadcast_targets,
     decode_beacon,
     encode_beacon,
@@ -184,3 +187,27 @@ def test_beacons_go_to_the_directed_broadcast_of_the_rooms_own_interfaces() -> N
         ("172.16.5.9", "172.16.255.255"),
     ]
     assert broadcast_targets(["192.168.1.20"], adapters) == [("192.168.1.20", "192.168.1.255")]
+
+
+def test_no_beacon_goes_through_a_vpn_even_with_a_broadcast_address() -> None:
+    adapters = [
+        ifaddr.Adapter("eth0", "eth0", [ifaddr.IP("192.168.1.20", 24, "eth0")]),
+        ifaddr.Adapter("tun0", "tun0", [ifaddr.IP("10.8.0.6", 24, "tun0")]),
+        ifaddr.Adapter("corpvpn", "Corp VPN", [ifaddr.IP("10.20.0.3", 16, "corpvpn")]),
+    ]
+    every = ["192.168.1.20", "10.8.0.6", "10.20.0.3"]
+    assert broadcast_targets(every, adapters) == [("192.168.1.20", "192.168.1.255")]
+
+
+def test_a_beacon_from_outside_this_machines_networks_is_dropped_unread() -> None:
+    heard: list[BeaconRoom] = []
+    listener = BeaconListener(heard.append)
+    sent = encode_beacon(advert(), 47321)
+
+    async def feed() -> None:
+        listener._received(sent, ("8.8.8.8", 47322))  # spoofed from far away
+        listener._received(sent, ("127.0.0.1", 47322))  # this machine itself
+
+    asyncio.run(feed())
+    assert [room.address for room in heard] == ["127.0.0.1"]
+    assert listener.off_link == 1 and listener.gate.dropped == 0

@@ -60,15 +60,15 @@ fingerprints = st.binary(min_size=32, max_size=32)
 def test_the_documented_test_vector() -> None:
     address, port, fingerprint, code = TEST_VECTOR
     assert (address, port, fingerprint) == ("192.168.1.20", DEFAULT_PORT, FINGERPRINT)
-    assert make_join_code(address, port, fingerprint) == code == "G12G-P7HD-H0X"
+    assert make_join_code(address, port, fingerprint) == code == "G12G-P7HD-H0T"
     parsed = parse_join_code(code)
     assert (parsed.address, parsed.port, parsed.text) == (address, port, code)
     assert parsed.url == "wss://192.168.1.20:47321/"
     assert parsed.matches(fingerprint)
     # More vectors for the protocol document: another port, the other two ranges.
-    assert make_join_code("10.0.0.7", 8080, fingerprint) == "W3Y8-0000-7GBC-SBR5"
-    assert make_join_code("172.16.5.9", DEFAULT_PORT, fingerprint) == "R051-5Z0Z-7ZWH"
-    assert make_join_code("10.1.2.3", DEFAULT_PORT, fingerprint) == "020G-3D76-8MRW"
+    assert make_join_code("10.0.0.7", 8080, fingerprint) == "W3Y8-0000-7GBC-SBRY"
+    assert make_join_code("172.16.5.9", DEFAULT_PORT, fingerprint) == "R051-5Z0Z-7ZWZ"
+    assert make_join_code("10.1.2.3", DEFAULT_PORT, fingerprint) == "020G-3D76-8MRJ"
 
 
 def test_common_codes_are_short_and_carry_at_least_30_bits_of_the_certificate() -> None:
@@ -132,6 +132,20 @@ def test_a_character_left_out_or_added_after_the_first_is_refused() -> None:
                 parse_join_code(text)
 
 
+@pytest.mark.parametrize("leading", ["0", "O", "o"])
+def test_a_zero_added_in_front_or_a_leading_zero_dropped_is_refused(leading: str) -> None:
+    # Without the length in the check, "0" + a 192.168 code read as a valid 10/8 code for
+    # another address, and dropping a 10.8-10.11 code's leading "0" as a 192.168 one.
+    for code in codes_of_each_kind():
+        with pytest.raises(InvalidJoinCode):
+            parse_join_code(leading + code)
+    for address in ("10.8.1.2", "10.9.200.7", "10.11.0.1"):
+        code = bare(make_join_code(address, DEFAULT_PORT, FINGERPRINT))
+        assert code.startswith("0")
+        with pytest.raises(InvalidJoinCode):
+            parse_join_code(code[1:])
+
+
 @settings(max_examples=30, deadline=None)
 @given(private_addresses, ports, st.data())
 def test_one_typo_anywhere_in_any_code_is_refused(
@@ -151,22 +165,22 @@ def test_one_typo_anywhere_in_any_code_is_refused(
 @pytest.mark.parametrize(
     "typed",
     [
-        "G12G-P7HD-H0X",
-        "g12g-p7hd-h0x",
-        "G12GP7HDH0X",
-        "  g12g p7hd h0x\t",
-        "G-1-2-G-P-7-H-D-H-0-X",
-        "GI2G-P7HD-HOX",  # I for 1, O for 0, as Crockford allows
-        "gl2g-p7hd-hox",  # l for 1
+        "G12G-P7HD-H0T",
+        "g12g-p7hd-h0t",
+        "G12GP7HDH0T",
+        "  g12g p7hd h0t\t",
+        "G-1-2-G-P-7-H-D-H-0-T",
+        "GI2G-P7HD-HOT",  # I for 1, O for 0, as Crockford allows
+        "gl2g-p7hd-hot",  # l for 1
     ],
 )
 def test_forgiving_ways_of_typing_a_code(typed: str) -> None:
     parsed = parse_join_code(typed)
-    assert (parsed.address, parsed.port, parsed.text) == ("192.168.1.20", 47321, "G12G-P7HD-H0X")
+    assert (parsed.address, parsed.port, parsed.text) == ("192.168.1.20", 47321, "G12G-P7HD-H0T")
 
 
 def test_only_the_rooms_own_certificate_matches() -> None:
-    parsed = parse_join_code("G12G-P7HD-H0X")
+    parsed = parse_join_code("G12G-P7HD-H0T")
     assert parsed.matches(FINGERPRINT)
     for bit in [0, 1, 7, 29, 30, 31, 100, 255]:  # in the first 30 bits and beyond
         other = bytearray(FINGERPRINT)
@@ -199,7 +213,7 @@ def test_no_code_for_addresses_other_than_private_ipv4(address: str) -> None:
 
 def test_an_ipv4_mapped_address_is_its_ipv4_address() -> None:
     assert can_have_join_code("::ffff:192.168.1.20")
-    assert make_join_code("::ffff:192.168.1.20", DEFAULT_PORT, FINGERPRINT) == "G12G-P7HD-H0X"
+    assert make_join_code("::ffff:192.168.1.20", DEFAULT_PORT, FINGERPRINT) == "G12G-P7HD-H0T"
 
 
 def test_a_code_needs_a_real_port_and_fingerprint() -> None:
@@ -212,7 +226,7 @@ def test_a_code_needs_a_real_port_and_fingerprint() -> None:
 
 def checked(data: str) -> str:
     """``data`` with the check character that makes it pass, however it is laid out."""
-    total = 0
+    total = 1  # the x^n that ties the check to the length
     for char in data:
         total <<= 1
         total = (total ^ 0b100101 if total & 0b100000 else total) ^ ALPHABET.index(char)
@@ -229,10 +243,10 @@ def checked(data: str) -> str:
         ("G12G-P7HD-H0!", "not !: check it with the host"),
         ("G12G-P7HD-H0\x1b", r"not '\\x1b'"),
         ("G12G-P7HD-H0", "a join code has 11 or 12 characters .* this one has 10"),
-        ("G12G-P7HD-H0XX-XXXX-X", "this one has 17"),
-        ("G12G-P7HD-H0XA", TYPO),  # one character too many, and the check fails
+        ("G12G-P7HD-H0TX-XXXX-X", "this one has 17"),
+        ("G12G-P7HD-H0TA", TYPO),  # one character too many, and the check fails
         # The check passes but the header says 11 characters: one was doubled or left out.
-        (checked("G12G-P7HD-H0X"[:-1].replace("-", "") + "0"), TYPO),
+        (checked("G12G-P7HD-H0T"[:-1].replace("-", "") + "0"), TYPO),
         (checked("Z" + "0" * 14), "made by a newer version of GPT Group"),
         (checked("W" + "0" * 14), TYPO),  # port 0 is no room's
     ],
@@ -245,7 +259,7 @@ def test_what_is_wrong_with_a_code_is_said_in_words(typed: str, words: str) -> N
 def test_the_test_helper_makes_valid_codes() -> None:
     # checked() (above) follows the documented check character, so the refusals above are
     # about the layout, not the check: the check of a real code agrees with it.
-    assert checked("G12GP7HDH0") == "G12GP7HDH0X"
+    assert checked("G12GP7HDH0") == "G12GP7HDH0T"
 
 
 @given(st.text(max_size=40) | st.text(alphabet=ALPHABET + "-ILOU ilo", max_size=20))
@@ -261,4 +275,4 @@ def test_any_text_is_a_code_or_a_sentence_saying_why_not(text: str) -> None:
 
 def test_a_code_is_text() -> None:
     with pytest.raises(InvalidJoinCode, match="text"):
-        parse_join_code(cast(str, b"G12GP7HDH0X"))  # what a careless caller might pass
+        parse_join_code(cast(str, b"G12GP7HDH0T"))  # what a careless caller might pass

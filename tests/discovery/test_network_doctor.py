@@ -78,7 +78,7 @@ def test_a_healthy_network_needs_nothing_done() -> None:
 
 def test_nothing_from_other_machines_suggests_the_join_code_the_address_and_the_hotspot() -> None:
     d = diagnosis(others_by_mdns=(), others_by_broadcast=())
-    assert "No announcements from other machines arrived in 3 seconds." in d.as_text()
+    assert "No announcements from other machines arrived in 3 seconds (if someone" in d.as_text()
     advice = " ".join(d.advice)
     for words in ("join code", "address and port (such as 192.168.1.20:47321)", "hotspot",
                   "Guest Wi-Fi often keeps devices apart", "run this check too"):  # fmt: skip
@@ -215,7 +215,7 @@ async def test_when_the_switch_drops_announcements_the_check_says_so_and_what_to
     assert mine["own_mdns"] is True and mine["own_broadcast"] is True
     # ...but nothing from the room's host nor from host 3, which is checking at the same time.
     assert mine["others_by_mdns"] == [] and mine["others_by_broadcast"] == []
-    assert "No announcements from other machines arrived in 2.5 seconds." in mine["text"]
+    assert "No announcements from other machines arrived in 2.5 seconds (if" in mine["text"]
     advice = " ".join(mine["advice"])
     assert "join code" in advice and "address and port" in advice and "hotspot" in advice
 

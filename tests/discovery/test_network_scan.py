@@ -20,6 +20,18 @@ from tests.discovery.test_lan import host_in, watcher_in
 from tests.netns import PretendLan, require_netns
 
 
+def test_a_scan_never_knocks_through_a_vpn_or_on_public_neighbours() -> None:
+    adapters = [
+        ifaddr.Adapter("eth0", "eth0", [ifaddr.IP("192.168.1.20", 24, "eth0")]),
+        ifaddr.Adapter("tun0", "tun0", [ifaddr.IP("10.8.0.6", 24, "tun0")]),
+        ifaddr.Adapter("wg-office", "WireGuard", [ifaddr.IP("10.20.0.3", 24, "wg-office")]),
+        ifaddr.Adapter("eth1", "eth1", [ifaddr.IP("198.51.100.7", 24, "eth1")]),
+    ]
+    addresses = scan_addresses(adapters)
+    assert len(addresses) == 254
+    assert all(a.startswith("192.168.1.") for a in addresses)
+
+
 def test_a_scan_tries_at_most_the_24_around_each_address_and_never_loopback() -> None:
     adapters = [
         ifaddr.Adapter("lo", "lo", [ifaddr.IP("127.0.0.1", 8, "lo")]),

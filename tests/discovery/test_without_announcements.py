@@ -7,6 +7,8 @@ announcements arrive."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +36,12 @@ async def host_with_code(lan: PretendLan, procs: list[Process], name: str) -> tu
     await host.expect("or give people a join code")
     line = await host.expect(rf"^  ([0-9A-Z-]+)   \(on {re.escape(lan.ipv4(1))}\)$")
     return host, line.group(1)
+
+
+def nft(ns: str, rules: str) -> None:
+    """Load nftables ``rules`` in namespace ``ns`` (a firewall on that host)."""
+    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True,
+                   check=True)  # fmt: skip
 
 
 def one_character_changed(code: str) -> str:
@@ -104,3 +112,28 @@ async def test_scan_finds_an_unannounced_room_and_the_doctor_says_why_it_was_not
     await doctor.expect(r"No announcements from other machines arrived", 20)
     await doctor.expect(r"join code")  # and it says what to try
     assert await doctor.wait() == 0
+
+
+async def test_a_guests_check_sees_the_firewall_the_hosts_own_check_cannot(
+    lan: PretendLan, processes: list[Process]
+) -> None:
+    await host_with_code(lan, processes, "Walled room")
+    if shutil.which("nft") is None:
+        pytest.fail("nft (nftables) is needed: make system-deps installs it")
+    rules = (
+        "add table inet wall\n"
+        "add chain inet wall input { type filter hook input priority 0 ; }\n"
+        'add rule inet wall input iifname "eth0" tcp dport 47321 drop\n'
+    )
+    nft(lan.ns(1), rules)
+    check = await Process.start(
+        "gptgroup-chat", "--doctor", f"{lan.ipv4(1)}:47321", netns=lan.ns(2)
+    )
+    processes.append(check)
+    await check.expect(
+        rf"\[FAIL\] The room's address does not answer from here \({re.escape(lan.ipv4(1))}, "
+        r"port 47321\): no answer: a firewall",
+        20,
+    )
+    await check.expect("Ask the host to allow GPT Group through their firewall")
+    assert await check.wait() == 0
