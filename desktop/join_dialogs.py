@@ -1,6 +1,6 @@
-"""Joining: the room address or link, your name and the room code, and the notice that
-everyone sees before entering a room: the room's verification code, where messages go, what
-the encryption protects and what it does not.
+"""Joining: the room address, link or join code, your name and the room code, and the notice
+that everyone sees before entering a room: the room's verification code, where messages go,
+what the encryption protects and what it does not.
 
 The room's name and its assistant's provider and model come from the room (or its
 announcement) and may be hostile: they are shown as plain text, bounded and
@@ -10,6 +10,7 @@ direction-isolated (:mod:`desktop.labels`, :mod:`desktop.network_text`).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from typing import Literal
 
@@ -25,7 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.address import InvalidAddress, RoomAddress, parse_room_address
+from core.address import InvalidAddress, RoomAddress, host_port, parse_room_address
+from core.join_code import JoinCode, JoinCodeError, parse_join_code
 from core.pake import InvalidRoomCode, normalise_room_code
 from core.protocol import RoomInfo, RoomPreview
 from core.text_rules import TextRejected, name_key, normalize_display_name
@@ -49,17 +51,19 @@ __all__ = [
     "JoinDialog",
     "LinkLabel",
     "history_note",
+    "looks_like_join_code",
     "namesakes_words",
     "room_code_problem",
     "sentence",
 ]
 
-Checked = Literal["list", "link", "same_room", "changed"]
+Checked = Literal["list", "link", "code", "same_room", "changed"]
 """What the room's certificate was checked against before joining: the announcement in the
-room list, the room link's ``fp``, or the certificate of the room the person was in before
-(the host restarted it). ``"changed"``: it was checked against that one and is *not* it (the
-room the person was in came back with another certificate; a warning). Nothing (None) for a
-typed address: people compare the code."""
+room list, the room link's ``fp``, the join code's tag, or the certificate of the room the
+person was in before (the host restarted it). ``"changed"``: it was checked against that one
+and is *not* it (the room the person was in came back with another certificate; a warning).
+Nothing (None) for a typed address, or a room only a search found: people compare the
+code."""
 
 CHECKED_WORDS: dict[Checked, str] = {
     "list": (
@@ -69,6 +73,11 @@ CHECKED_WORDS: dict[Checked, str] = {
     "link": (
         "Checked: this is the room the link names. The host sees the same code in "
         f"{WHERE_THE_HOST_SEES_IT}."
+    ),
+    "code": (
+        "Checked: this room's certificate fits the join code. A code names the certificate "
+        "only in part: if in doubt, compare this code with the host's "
+        f"({WHERE_THE_HOST_SEES_IT})."
     ),
     "same_room": "Checked: it has the same certificate as the room you were in.",
     "changed": (
@@ -139,20 +148,40 @@ def _buttons(ok_text: str) -> QDialogButtonBox:
     return box
 
 
+_CODE_SHAPE = re.compile(r"[0-9A-Za-z][0-9A-Za-z\- ]*")
+
+
+def looks_like_join_code(text: str) -> bool:
+    """Whether ``text`` is meant as a join code rather than an address: letters and digits
+    (hyphens and spaces between them), with at least one digit, and nothing an address or a
+    link has (a dot, a colon, a slash). A computer's bare name with a digit in it reads as a
+    code too: with its port (``pc1:47321``) it is an address."""
+    text = text.strip()
+    return bool(_CODE_SHAPE.fullmatch(text)) and any(c.isdigit() for c in text)
+
+
 class AddressDialog(QDialog):
-    """Asks for ``host:port`` or a ``gptgroup://`` link, checking it as it is typed."""
+    """Asks for ``host:port``, a ``gptgroup://`` link or a join code, checking it as it is
+    typed: what cannot be one says why under the field, and Continue stays off (a code with a
+    typo is never taken for a computer's name). A valid code says where it leads."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Join by address or link")
-        self.address = QLineEdit(placeholderText="192.168.1.20:47321  or  gptgroup://…")
-        self.address.setAccessibleName("Room address or link")
+        self.setWindowTitle("Join by address, link or code")
+        self.label = QLabel("Address, room link or join code")
+        self.address = QLineEdit(
+            placeholderText="G12G-P7HD-H0T  or  192.168.1.20:47321  or  gptgroup://…"
+        )
+        self.address.setAccessibleName("Address, room link or join code")
+        self.label.setBuddy(self.address)
         self.problem = PlainLabel(name="problem", wrap=True)
+        self.where = PlainLabel(name="hint", wrap=True)
         hint = PlainLabel(
-            "Ask the host for the room's link or address. This works even where the network "
-            "blocks the room list (guest Wi-Fi, many offices). With the link, the app checks "
-            "that it reaches the host's room; with an address alone, you compare a code with "
-            "the host before joining.",
+            "Ask the host for the room's join code, link or address (a computer's address or "
+            "name with the port). This works even where the network blocks the room list "
+            "(guest Wi-Fi, many offices). With the link or the code, the app checks that it "
+            "reaches the host's room; with an address alone, you compare a code with the host "
+            "before joining.",
             name="hint", wrap=True,
         )  # fmt: skip
         self.buttons = _buttons("Continue")
@@ -160,8 +189,11 @@ class AddressDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
+        layout.addSpacing(4)
+        layout.addWidget(self.label)
         layout.addWidget(self.address)
         layout.addWidget(self.problem)
+        layout.addWidget(self.where)
         layout.addWidget(self.buttons)
         self.address.textChanged.connect(self._check)
         self._check("")
@@ -169,17 +201,35 @@ class AddressDialog(QDialog):
 
     def _check(self, text: str) -> None:
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        where = ""
         try:
-            parse_room_address(text)
-        except InvalidAddress as exc:
+            if looks_like_join_code(text):
+                code = parse_join_code(text)
+                where = f"A join code: the room at {host_port(code.address, code.port)}."
+            else:
+                parse_room_address(text)
+        except (InvalidAddress, JoinCodeError) as exc:
             ok.setEnabled(False)
-            message = str(exc)
-            self.problem.setText(message[:1].upper() + message[1:] if text.strip() else "")
+            self._say(sentence(str(exc)) if text.strip() else "", "")
             return
         ok.setEnabled(True)
-        self.problem.setText("")
+        self._say("", where)
+
+    def _say(self, problem: str, where: str) -> None:
+        """One line under the field (its room kept while empty): the problem, or where a
+        valid code leads."""
+        self.problem.setText(problem)
+        self.where.setText(where)
+        self.where.setVisible(bool(where))
+        self.problem.setVisible(not where)
+
+    def join_code(self) -> JoinCode | None:
+        """The join code typed, or None when what was typed is an address or a link."""
+        text = self.address.text()
+        return parse_join_code(text) if looks_like_join_code(text) else None
 
     def room_address(self) -> RoomAddress:
+        """The address or link typed (when :meth:`join_code` is None)."""
         return parse_room_address(self.address.text())
 
 

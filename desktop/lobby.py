@@ -10,6 +10,12 @@ a service name already listed never replaces that room silently: both are listed
 Each room shows its verification code, which the host sees too. Anyone can announce a room
 under any name: rooms that share a name but not a certificate are marked on each of them, so
 that people compare the code with the host before choosing one.
+
+A room is listed once however it was found (its mDNS announcement, its broadcast beacon, a
+search of the network); one not found by mDNS says how ("via broadcast", "found by search"),
+and one that only a search found says to compare its code with the host's: nothing announced
+it. **Search this network** runs only when asked (:mod:`desktop.room_search`), and **Why can't
+I see the room?** opens the network check (:mod:`desktop.network_check_dialog`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,16 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QPainter, QPalette
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -43,39 +58,53 @@ from PySide6.QtWidgets import (
 )
 
 from core.discovery import BrowserEvent, DiscoveredRoom
-from core.protocol import PROTOCOL_VERSION
+from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION
 from desktop import theme
+from desktop.join_dialogs import LinkLabel
 from desktop.labels import PlainLabel, elided
 from desktop.models import (
+    QUIET_BADGE,
+    SEARCHED_NOTE,
     Roles,
     RoomListModel,
+    found_only_by_search,
     namesake_note,
     room_address,
     room_badges,
     room_details,
 )
 from desktop.network_text import TEXT_CHARS, fenced, one_line
+from desktop.room_search import RoomSearch, SearchStrip
 
 __all__ = [
+    "SEARCH_KEY",
+    "WHY_CANT_I_SEE",
     "LobbyPage",
     "RoomDelegate",
     "RoomFeed",
     "namesake_note",
     "room_address",
     "room_details",
+    "room_line",
     "room_note",
     "verification_text",
 ]
 
+SEARCH_KEY = "F5"
+WHY_CANT_I_SEE = "Why can't I see the room?"
 EMPTY_TEXT = """<h3>No rooms found yet</h3>
 <p>Rooms hosted on this network appear here by themselves. That needs:</p>
 <ul>
 <li>the same network (the same Wi-Fi or office LAN) as the host;</li>
-<li>a network that allows multicast (guest Wi-Fi and some offices block it);</li>
+<li>a network that lets announcements through (guest Wi-Fi and some offices block them);</li>
 <li>a firewall that lets GPT Group through on the host's computer.</li>
 </ul>
-<p>If the list stays empty, ask the host for the room's address or link and use
-<b>Join by address or link…</b>. Or host a room yourself.</p>"""
+<p>If the list stays empty, <a href="search">search this network</a>, or ask the host for the
+room's join code, link or address and use <b>Join by address, link or code…</b>. Or host a
+room yourself.</p>
+<p><a href="check">Why can't I see the room?</a> checks this computer's network and says
+what to try.</p>"""
+"""Our own rich text, with no network text in it; its links: "search" and "check"."""
 
 
 def room_note(room: DiscoveredRoom | None) -> str:
@@ -186,10 +215,18 @@ class RoomDelegate(QStyledItemDelegate):
             if x + width > right:
                 break  # never over the address
             box = QRect(x, y + 1, width, metrics.height())
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(colour))
-            painter.drawRoundedRect(box, 5, 5)
-            painter.setPen(QColor("white"))
+            if colour == QUIET_BADGE:  # how it was found: muted words on a faint tint
+                tint = QColor(muted)
+                tint.setAlpha(40)
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(tint)
+                painter.drawRoundedRect(box, 5, 5)
+                painter.setPen(muted)
+            else:
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(QColor(colour))
+                painter.drawRoundedRect(box, 5, 5)
+                painter.setPen(QColor("white"))
             painter.setFont(option.font)
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, badge)
             x += width + 6
@@ -203,7 +240,7 @@ class RoomDelegate(QStyledItemDelegate):
             code_width = metrics.horizontalAdvance(shown)
             painter.drawText(right - code_width, second, shown)
             right -= code_width + 16
-        line = elided(room_details(room), metrics, right - (rect.left() + 12))
+        line = elided(room_line(room), metrics, right - (rect.left() + 12))
         painter.drawText(rect.left() + 12, second, line)
         count = self._namesakes(index)
         if count:
@@ -216,6 +253,15 @@ class RoomDelegate(QStyledItemDelegate):
     @staticmethod
     def _badges(room: DiscoveredRoom) -> list[tuple[str, str]]:
         return room_badges(room)
+
+
+def room_line(room: DiscoveredRoom) -> str:
+    """A room card's second line: :func:`room_details`, after a word to compare the code
+    for a room that only a search found (nothing announced it)."""
+    details = room_details(room)
+    if not found_only_by_search(room):
+        return details
+    return f"{SEARCHED_NOTE} · {details}" if details else SEARCHED_NOTE
 
 
 Identity = tuple[str, bytes | None]
@@ -348,6 +394,12 @@ class LobbyPage(QWidget):
     (locked, or for another app version) says why under the list when selected, and Join
     stays off for it. :meth:`set_actions_enabled` switches the ways in off while the window
     is busy joining or hosting, leaving the list itself readable.
+
+    **Search this network** (and :data:`SEARCH_KEY`) runs :attr:`search` over
+    :attr:`scan_targets` (None: this computer's own subnets) at :attr:`scan_port`, shown in
+    :attr:`search_strip`; whoever listens to ``search.found`` lists what answered. It never
+    starts by itself, and it goes on while the window joins or hosts. **Why can't I see the
+    room?** (beside it, and in the empty list's text) emits :attr:`network_check_requested`.
     """
 
     join_requested = Signal(object)  # a DiscoveredRoom
@@ -355,11 +407,14 @@ class LobbyPage(QWidget):
     host_requested = Signal()
     about_requested = Signal()
     settings_requested = Signal()
+    network_check_requested = Signal()
 
     def __init__(self, rooms: RoomListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rooms = rooms
         self._actions_enabled = True
+        self.scan_targets: list[str] | None = None
+        self.scan_port = DEFAULT_PORT
         title = PlainLabel("GPT Group", name="appTitle")
         subtitle = PlainLabel(
             "Chat with an AI together, as a group, in one place.", name="hint", wrap=True
@@ -398,6 +453,8 @@ class LobbyPage(QWidget):
         self.empty.setWordWrap(True)
         self.empty.setText(EMPTY_TEXT)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop)
+        # Its links are for the mouse: the keyboard has the same two as buttons above it.
+        self.empty.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
         empty_page = QWidget()
         empty_layout = QVBoxLayout(empty_page)
         empty_layout.setContentsMargins(0, 0, 0, 0)
@@ -409,10 +466,23 @@ class LobbyPage(QWidget):
         self.room_note = PlainLabel(name="problem", wrap=True)
         self.room_note.hide()
         self.discovery_note = PlainLabel(name="hint", wrap=True)
+        self.search = RoomSearch(self)
+        self.search_strip = SearchStrip(self.search)
+        self.search_button = QPushButton("Search this network")
+        self.search_button.setToolTip(
+            f"Look for rooms at every address of this network ({SEARCH_KEY}): for when a "
+            "room does not show up by itself"
+        )
+        # As wide as its usual words while it says "Searching…": nothing beside it moves.
+        self.search_button.setMinimumWidth(self.search_button.sizeHint().width())
+        self.search_strip.focus_after = self.search_button
+        self.search_shortcut = QShortcut(QKeySequence(SEARCH_KEY), self)
+        self.search_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.why_link = LinkLabel(WHY_CANT_I_SEE, "check")
 
         self.join_button = QPushButton("Join")
         self.join_button.setObjectName("primary")
-        self.address_button = QPushButton("Join by address or link…")
+        self.address_button = QPushButton("Join by address, link or code…")
         self.host_button = QPushButton("Host a room…")
         buttons = QHBoxLayout()
         buttons.addWidget(self.host_button)
@@ -421,11 +491,17 @@ class LobbyPage(QWidget):
         buttons.addWidget(self.join_button)
 
         section = PlainLabel("Rooms on this network", name="panelTitle")
+        header = QHBoxLayout()
+        header.addWidget(section, 1)
+        header.addWidget(self.why_link, 0, Qt.AlignmentFlag.AlignVCenter)
+        header.addSpacing(8)
+        header.addWidget(self.search_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addSpacing(8)
-        layout.addWidget(section)
+        layout.addLayout(header)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.search_strip)
         layout.addWidget(self.room_note)
         layout.addWidget(self.discovery_note)
         layout.addLayout(buttons)
@@ -438,6 +514,12 @@ class LobbyPage(QWidget):
         self.address_button.clicked.connect(self.join_by_address_requested)
         self.host_button.clicked.connect(self.host_requested)
         self.join_button.clicked.connect(self.on_join_clicked)
+        self.search_button.clicked.connect(self.on_search_clicked)
+        self.search_shortcut.activated.connect(self.on_search_clicked)
+        self.why_link.linkActivated.connect(self.on_link_activated)
+        self.empty.linkActivated.connect(self.on_link_activated)
+        self.search.started.connect(self._update_search_button)
+        self.search.finished.connect(self._update_search_button)
         self.list.doubleClicked.connect(self.on_room_double_clicked)
         self.list.selectionModel().selectionChanged.connect(self._update_buttons)
         rooms = self.rooms
@@ -452,6 +534,21 @@ class LobbyPage(QWidget):
         takes a changed height only from its delegate)."""
         if Roles.NAMESAKES in roles:
             self.delegate.sizeHintChanged.emit(top_left)
+
+    def on_search_clicked(self) -> None:
+        """Search this network, unless a search is running already."""
+        self.search.start(port=self.scan_port, addresses=self.scan_targets)
+
+    def on_link_activated(self, href: str) -> None:
+        if href == "search":
+            self.on_search_clicked()
+        elif href == "check":
+            self.network_check_requested.emit()
+
+    def _update_search_button(self, *_: object) -> None:
+        running = self.search.running
+        self.search_button.setEnabled(not running)
+        self.search_button.setText("Searching…" if running else "Search this network")
 
     def set_discovery_problem(self, text: str) -> None:
         self.discovery_note.setText(text)

@@ -3,6 +3,13 @@
 One flow (join or host) runs at a time. While it waits on the network, a strip at the bottom
 of the window says what it is doing, with a busy bar and a Cancel button; the lobby stays
 readable, only its ways in are switched off.
+
+Rooms are joined from the list, by a typed address or link, or by a join code. Where nothing
+vouches for the room's certificate (a typed address, a room only a search of the network
+found), the notice before joining shows its verification code to compare with the host's
+first; a link, an announcement or a join code names the certificate, and a room that
+presents another one is sent nothing. A search of the network (the lobby's, on request) is
+no flow: it runs beside them, and what it finds is listed as the browser's rooms are.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -36,10 +44,14 @@ from core.client import (
     RoomClient,
     RoomProbe,
     RoomUnreachable,
+    probe_join_code,
     probe_room,
 )
-from core.discovery import DiscoveredRoom, Discovery, RoomBrowser
+from core.discovery import BrowserEvent, DiscoveredRoom, Discovery, RoomBrowser
 from core.hosting import RoomHost
+from core.join_code import JoinCode
+from core.network_doctor import HostedRoomInfo
+from core.network_scan import ScannedRoom
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION, AssistantInfo, RoomPreview, Welcome
 from core.room import RoomConfig
 from core.wording import JOIN_REFUSALS
@@ -51,7 +63,8 @@ from desktop.join_dialogs import AddressDialog, Checked, DisclosureDialog, JoinD
 from desktop.labels import ElidedLabel
 from desktop.lobby import LobbyPage, RoomFeed, room_address, room_note
 from desktop.modal import inform, run_dialog, warn
-from desktop.models import RoomListModel
+from desktop.models import RoomListModel, found_only_by_search
+from desktop.network_check_dialog import NetworkCheckDialog
 from desktop.network_text import TEXT_CHARS, fenced, one_line, shorten
 from desktop.notifications import Notifier
 from desktop.session import RoomSession
@@ -200,6 +213,8 @@ class MainWindow(QMainWindow):
         self.lobby.host_requested.connect(self.on_host_requested)
         self.lobby.about_requested.connect(self.show_about)
         self.lobby.settings_requested.connect(self.show_settings)
+        self.lobby.network_check_requested.connect(self.show_network_check)
+        self.lobby.search.found.connect(self.on_rooms_searched)
         self.settings_shortcut.activated.connect(self.show_settings)
         self.help_shortcut.activated.connect(self.show_shortcuts)
         self.busy_strip.cancel_requested.connect(self.on_cancel_requested)
@@ -218,9 +233,25 @@ class MainWindow(QMainWindow):
         dialog = AddressDialog(self)
         try:
             if dialog.exec():
-                self._run(self.join_address(dialog.room_address()))
+                code = dialog.join_code()
+                if code is not None:
+                    self._run(self.join_code(code))
+                else:
+                    self._run(self.join_address(dialog.room_address()))
         finally:
             dialog.deleteLater()  # what was typed (a link) does not stay in a live widget
+
+    def on_rooms_searched(self, rooms: list[ScannedRoom]) -> None:
+        """Rooms a search of the network found: listed with the rest, once each, the browser
+        checking each before listing it and keeping it current. Without a browser (looking
+        for rooms is off, or could not start), each is listed as it answered the search, and
+        stays listed until the window closes."""
+        if self.browser is not None:
+            self.browser.add_scanned(rooms)
+            return
+        for scanned in rooms:
+            room = replace(scanned.discovered(), reachable=scanned.address)
+            self.feed.apply(BrowserEvent("added", room))
 
     def on_host_requested(self) -> None:
         self._run(self.host_room())
@@ -250,6 +281,11 @@ class MainWindow(QMainWindow):
             await self.discovery.start()
             self.browser = await self.discovery.browse()
             self.browser.subscribe(self.feed.apply)
+            if self.browser.beacon_problem:  # mDNS works alone: say why broadcasts do not
+                self.lobby.set_discovery_problem(
+                    f"Rooms announced by broadcast cannot be heard here "
+                    f"({self.browser.beacon_problem}); those announced by mDNS are listed."
+                )
         except OSError as exc:
             log.warning("room discovery unavailable: %s", exc)
             self.discovery = None
@@ -258,7 +294,8 @@ class MainWindow(QMainWindow):
             )
 
     async def shutdown(self) -> None:
-        """Leave (or close, when hosting) the room and stop discovery."""
+        """Leave (or close, when hosting) the room and stop discovery (and a search)."""
+        self.lobby.search.cancel()
         if self.session is not None:
             await self.session.leave()
             self.session = None
@@ -286,6 +323,23 @@ class MainWindow(QMainWindow):
         dialog = ShortcutsDialog(self.prefs.send_key(), self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+
+    def show_network_check(self) -> NetworkCheckDialog:
+        """ "Why can't I see the room?": the network check, started as it opens (window-modal,
+        without a nested event loop), with the room this window hosts, if any, for its port
+        to be checked. Closing it stops the check."""
+        dialog = NetworkCheckDialog(self._hosted_room(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        dialog.start()
+        return dialog
+
+    def _hosted_room(self) -> HostedRoomInfo | None:
+        session = self.session
+        if session is None or session.host is None or session.ended is not None:
+            return None
+        host = session.host
+        return HostedRoomInfo(host.port, tuple(host.addresses()))
 
     def show_settings(self) -> None:
         open_settings(self, self.prefs, self.keys, theme.controller())
@@ -364,7 +418,10 @@ class MainWindow(QMainWindow):
                 f"“{fenced(preview.name)}”. Choose it in the list to join it."
             )
             return
-        checked: Checked | None = "list" if room.fingerprint is not None else None
+        # A room only a search found names the certificate it presented itself: nothing
+        # vouches for it, so its code is compared as a typed address's is.
+        vouched = room.fingerprint is not None and not found_only_by_search(room)
+        checked: Checked | None = "list" if vouched else None
         await self._join(
             url, probe, checked=checked, taken_names=[room.host_name or ""],
             namesakes=self.rooms.namesakes_of(room),
@@ -393,6 +450,22 @@ class MainWindow(QMainWindow):
         if probe is not None:
             checked: Checked | None = "link" if fingerprint is not None else None
             await self._join(url, probe, checked=checked, name=name)
+
+    async def join_code(self, code: JoinCode) -> None:
+        """Join the room a join code names: the room at its address is accepted only if its
+        certificate fits the code (checked before anything is sent to it; else the
+        impostor's warning), and the join holds it to that certificate. The notice shows the
+        verification code: a code names only part of the certificate."""
+        try:
+            with self._waiting(f"Looking for the room of join code {code.text}…"):
+                probe = await probe_join_code(code)
+        except CertificateMismatch as exc:  # JoinCodeMismatch: another certificate answered
+            await self._impostor(code.url, str(exc))
+            return
+        except (RoomUnreachable, JoinRefused) as exc:
+            await self._problem(self._refusal_text(exc))
+            return
+        await self._join(code.url, probe, checked="code")
 
     async def join_new_room(self, preview: RoomPreview) -> None:
         """Join the room the host restarted in place of the one on screen (which has ended;

@@ -57,13 +57,19 @@ from desktop.verification import spoken
 
 __all__ = [
     "FILE_ACTIONS",
+    "FOUND_BY_SEARCH",
     "LOCKED_BADGE",
     "NO_CERTIFICATE",
+    "QUIET_BADGE",
+    "SEARCHED_NOTE",
+    "VIA_BROADCAST",
     "FileCard",
     "MessageListModel",
     "Roles",
     "RoomListModel",
     "file_card",
+    "found_by_badge",
+    "found_only_by_search",
     "namesake_note",
     "room_address",
     "room_badges",
@@ -401,8 +407,32 @@ def namesake_note(room: DiscoveredRoom, count: int) -> str:
     return f"{count} rooms called “{fenced(room.name)}”: compare the code with the host"
 
 
+QUIET_BADGE = ""
+"""The colour of a quiet badge: drawn in the row's muted text colour on a faint tint of it
+(how a room was found: worth knowing, not a warning)."""
+FOUND_BY_SEARCH = "found by search"
+VIA_BROADCAST = "via broadcast"
+SEARCHED_NOTE = "not announced: compare its verification code with the host's"
+
+
+def found_only_by_search(room: DiscoveredRoom) -> bool:
+    """Whether nothing announced ``room``: a search of the network found it, and its
+    certificate was learnt from the room itself (so people compare its code with the host's,
+    as for a typed address)."""
+    return room.found_by == ("scan",)
+
+
+def found_by_badge(room: DiscoveredRoom) -> str:
+    """How a room was found, when not by its mDNS announcement (the usual way): "via
+    broadcast" (its beacon), "found by search"; else an empty string."""
+    if not room.found_by or "mdns" in room.found_by:
+        return ""
+    return VIA_BROADCAST if "broadcast" in room.found_by else FOUND_BY_SEARCH
+
+
 def room_badges(room: DiscoveredRoom) -> list[tuple[str, str]]:
-    """The badges after a room's name: each its word and its colour (under white text)."""
+    """The badges after a room's name: each its word and its colour (under white text), or
+    :data:`QUIET_BADGE` for how the room was found, last (:func:`found_by_badge`)."""
     badges = []
     if room.locked:
         badges.append(LOCKED_BADGE)
@@ -418,14 +448,18 @@ def room_badges(room: DiscoveredRoom) -> list[tuple[str, str]]:
         badges.append(("incompatible", "#c62828"))
     elif room.fingerprint is None:
         badges.append(("unverifiable", "#c62828"))
+    if found := found_by_badge(room):
+        badges.append((found, QUIET_BADGE))
     return badges
 
 
 def room_description(room: DiscoveredRoom, namesakes: int = 0) -> str:
     """Everything the lobby paints of a room but its name, as one text for screen readers:
-    badges, second line, address, verification code (digit by digit), and the namesake
+    badges (how it was found among them), the word to compare the code of a room only a
+    search found, second line, address, verification code (digit by digit), and the namesake
     warning when ``namesakes`` (rooms under its name, this one included) is more than one."""
-    parts = [", ".join(word for word, _ in room_badges(room)), room_details(room),
+    parts = [", ".join(word for word, _ in room_badges(room)),
+             SEARCHED_NOTE if found_only_by_search(room) else "", room_details(room),
              f"at {room_address(room)}"]  # fmt: skip
     code = room.verification_code
     if code:
@@ -474,8 +508,14 @@ class RoomListModel(QAbstractListModel):
             return room_description(room, self._namesakes.get(room.key, 0))
         if role == Qt.ItemDataRole.ToolTipRole:
             code = room.verification_code
-            # Our own paragraph after the escaped name: digits only.
-            return tooltip(room.name) + (f"<p>Verification code {code}</p>" if code else "")
+            # Our own paragraphs after the escaped name: digits and our words only.
+            found = (
+                "<p>Found by searching this network: nothing announced it, so compare its "
+                "verification code with the host's before joining.</p>"
+                if found_only_by_search(room)
+                else ""
+            )
+            return tooltip(room.name) + (f"<p>Verification code {code}</p>" if code else "") + found
         return None
 
     def room(self, row: int) -> DiscoveredRoom:

@@ -97,6 +97,7 @@ def shortcut_sections(send_key: SendKey = "enter") -> list[Section]:
     ]
     lobby = [
         (keys("Return"), "Join the selected room"),
+        (keys("F5"), "Search this network for rooms"),  # desktop.lobby.SEARCH_KEY
         (keys("Ctrl+,"), "Settings"),
     ]
     anywhere = [

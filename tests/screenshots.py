@@ -10,8 +10,13 @@ not remembered.
 ``--hostile`` renders instead how the app shows a hostile room (names that are markup,
 10,000 characters long or carry direction overrides, a deceptive link), through the
 rewriting relay of the desktop tests; ``--conversation`` renders only the conversation with
-replies, an edit, a deletion and reactions; ``--out DIR`` writes somewhere else than the
-docs; ``--theme light`` or ``--theme dark`` renders one theme only.
+replies, an edit, a deletion and reactions; ``--finding`` renders only the ways of finding a
+room (rooms found by broadcast and by search, the search running and what it found, a join
+code with a typo, the host's join code, the network check); ``--out DIR`` writes somewhere
+else than the docs; ``--theme light`` or ``--theme dark`` renders one theme only.
+
+The network check and the search are shown in states set by hand (a search's progress, a
+diagnosis made up here): run for real, they would send on this machine's network.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QSettings, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from core.address import room_link
 from core.ai.desk import AssistantConfig
 from core.ai.provider import ChatProvider, ProviderSettings
 from core.client import RoomClient
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
+from core.join_code import TEST_VECTOR
+from core.network_doctor import Diagnosis, NetworkInterface
 from core.protocol import PROTOCOL_VERSION, AssistantInfo, RoomInfo
 from core.room import RoomConfig
 from core.room_tls import verification_code
@@ -45,10 +53,13 @@ from desktop.about import AboutDialog
 from desktop.app import make_application
 from desktop.attachments import ShareFileDialog
 from desktop.host_dialog import HostDialog
-from desktop.join_dialogs import DisclosureDialog, JoinDialog
+from desktop.join_dialogs import AddressDialog, DisclosureDialog, JoinDialog
 from desktop.labels import message_box
+from desktop.link_dialog import RoomLinkDialog
 from desktop.links import follow_link
 from desktop.main_window import MainWindow
+from desktop.network_check_dialog import NetworkCheckDialog
+from desktop.room_search import SearchOutcome
 from desktop.session import RoomSession
 from desktop.settings import KeyStore, Preferences
 from desktop.usage_dialog import UsageDialog
@@ -252,6 +263,81 @@ async def shoot(app: QApplication, out: Path, prefs: Preferences) -> None:
     about.show_privacy_tab()
     await asyncio.sleep(0.1)
     save(out, about, "about-privacy")
+    lobby.close()
+
+
+async def shoot_finding(app: QApplication, out: Path, prefs: Preferences) -> None:
+    """The ways of finding a room where announcements do not arrive (``finding``)."""
+    lobby = MainWindow(prefs=prefs, keys=KeyStore(), discover=False)
+    lobby.resize(900, 600)
+    lobby.show()
+    await asyncio.sleep(0.2)
+    save(out, lobby, "lobby-empty")  # its links: search, and why the room is not seen
+    for listed in (
+        sample_room("Team lunch", found_by=("mdns",)),
+        sample_room("Book club", host_name="Ben", participants=5, assistant_kind="local",
+                    provider="Ollama", model="llama3.2", addresses=("192.168.1.31",),
+                    found_by=("broadcast",)),
+        # A search found it: nothing announced it, so no host name nor count either.
+        sample_room("Physics study group", host_name=None, participants=None,
+                    assistant_kind="none", addresses=("192.168.1.42",), found_by=("scan",)),
+    ):  # fmt: skip
+        lobby.feed.apply(BrowserEvent("added", listed))
+    page = lobby.lobby
+    # The search, as it runs (its progress set by hand: a real one would scan this network).
+    page.search_strip.on_started(254)
+    page.search_strip.on_progressed(94, 254)
+    page.search_button.setEnabled(False)
+    page.search_button.setText("Searching…")
+    page.list.setCurrentIndex(lobby.rooms.index(1))  # the one the search found
+    page.list.setFocus()
+    await asyncio.sleep(0.2)
+    save(out, lobby, "lobby-searching")
+    page.search_strip.on_finished(SearchOutcome(254, 47321, rooms=()))  # the words only
+    page.search_button.setEnabled(True)
+    page.search_button.setText("Search this network")
+    await asyncio.sleep(0.2)
+    save(out, lobby, "lobby-search-found-nothing")
+
+    address = AddressDialog(lobby)
+    address.show()
+    code = TEST_VECTOR[3]  # 192.168.1.20's
+    typo = code[:-1] + ("Y" if code[-1] != "Y" else "Z")  # one character off: refused
+    address.address.setText(typo)
+    await asyncio.sleep(0.2)
+    save(out, address, "join-code-typo")
+    address.address.setText(code)
+    await asyncio.sleep(0.1)
+    save(out, address, "join-code")
+    address.close()
+
+    link = room_link("192.168.1.20", 47321, "Team lunch", password_required=False,
+                     protocol=PROTOCOL_VERSION, fingerprint=bytes(range(32)))  # fmt: skip
+    links = RoomLinkDialog([link], lobby)
+    links.show()
+    await until(lambda: bool(links.join_code))
+    await asyncio.sleep(0.2)
+    save(out, links, "room-link-join-code")
+    links.close()
+
+    check = NetworkCheckDialog(None, lobby)
+    check.show()
+    check.show_running()
+    await asyncio.sleep(0.2)
+    save(out, check, "network-check-running")
+    # Guest Wi-Fi that keeps devices apart: this machine hears itself, nobody else.
+    check.show_diagnosis(Diagnosis(
+        interfaces=(
+            NetworkInterface("lo", ("127.0.0.1",), True, True, False),
+            NetworkInterface("wlan0", ("192.168.1.23", "fe80::1%3"), True, False, False),
+            NetworkInterface("wg0", ("10.8.0.2",), True, False, True),
+        ),
+        port=47321, listened=3.0, own_mdns=True, own_broadcast=True,
+        others_by_mdns=(), others_by_broadcast=(),
+    ))  # fmt: skip
+    await asyncio.sleep(0.2)
+    save(out, check, "network-check")
+    check.close()
     lobby.close()
 
 
@@ -507,7 +593,9 @@ async def shoot_themes(app: QApplication, out: Path, themes: list[str], scene: s
     """Every screen of ``scene`` ("all", "hostile" or "conversation") in each theme, the
     light one in ``out`` and the dark one in ``out/dark``."""
     controller = theme.install(app)
-    shooter = {"hostile": shoot_hostile, "conversation": shoot_conversation}.get(scene, shoot)
+    shooter = {
+        "hostile": shoot_hostile, "conversation": shoot_conversation, "finding": shoot_finding,
+    }.get(scene, shoot)  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         prefs = private_preferences(Path(folder))
         for scheme in themes:
@@ -516,6 +604,7 @@ async def shoot_themes(app: QApplication, out: Path, themes: list[str], scene: s
             await shooter(app, where, prefs)
             if scene == "all":
                 await shoot_conversation(app, where, prefs)
+                await shoot_finding(app, where, prefs)
 
 
 def main() -> int:
@@ -524,12 +613,17 @@ def main() -> int:
     parser.add_argument("--hostile", action="store_true", help="render a hostile room instead")
     parser.add_argument("--conversation", action="store_true",
                         help="render only the conversation with replies and reactions")  # fmt: skip
+    parser.add_argument("--finding", action="store_true",
+                        help="render only the ways of finding a room")  # fmt: skip
     parser.add_argument("--theme", choices=list(THEME_FOLDERS), help="render one theme only")
     args = parser.parse_args()
     app = make_application(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)  # a scene closes its windows as it goes
     themes = [args.theme] if args.theme else list(THEME_FOLDERS)
-    scene = "hostile" if args.hostile else "conversation" if args.conversation else "all"
+    scene = (
+        "hostile" if args.hostile else "conversation" if args.conversation
+        else "finding" if args.finding else "all"
+    )  # fmt: skip
     qasync.run(shoot_themes(app, args.out, themes, scene))
     return 0
 

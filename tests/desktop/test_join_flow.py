@@ -7,7 +7,9 @@ too; the notice says what the encryption protects and what newcomers read (never
 certificate's room said), and comes back whenever where messages go may have changed (another
 run of the room, another AI, another mode); a room the host restarted is joined only when
 asked, after the notice; a name already in the room is never changed silently; the dialogs
-that held a room code or an address are deleted once their flow is over."""
+that held a room code or an address are deleted once their flow is over. The address dialog
+takes a join code too: a typo is said as it is typed, and nothing is joined (joining by code,
+which needs a private address, is in test_finding_rooms.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from core.ai.desk import AssistantConfig
 from core.client import Ended, RoomClient
 from core.discovery import BrowserEvent, DiscoveredRoom
 from core.hosting import RoomHost
+from core.join_code import TEST_VECTOR, parse_join_code
 from core.protocol import PROTOCOL_VERSION, RoomInfo
 from core.room import RoomConfig
 from core.room_tls import RoomCertificate
@@ -36,6 +39,7 @@ from desktop.join_dialogs import (
     Checked,
     DisclosureDialog,
     JoinDialog,
+    looks_like_join_code,
     namesakes_words,
 )
 from desktop.main_window import IMPOSTOR_TITLE, MainWindow
@@ -623,6 +627,59 @@ def test_the_address_dialog_is_deleted_once_answered(
     window.on_join_by_address_requested()
     qtbot.waitUntil(lambda: bool(gone))
     assert not window.busy
+
+
+def test_the_address_dialog_takes_a_join_code_and_says_a_typo_as_it_is_typed(
+    qtbot: QtBot,
+) -> None:
+    dialog = AddressDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.windowTitle() == "Join by address, link or code"
+    assert dialog.label.text() == "Address, room link or join code"
+    assert dialog.address.accessibleName() == "Address, room link or join code"
+    go = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    code = TEST_VECTOR[3]  # G12G-P7HD-H0T: 192.168.1.20, the usual port
+    for typed in (code, code.lower(), code.replace("-", " "), code.replace("0", "O")):
+        dialog.address.setText(typed)
+        assert go.isEnabled() and dialog.problem.text() == "", typed
+        assert dialog.where.isVisible() and "the room at 192.168.1.20:47321" in dialog.where.text()
+        assert dialog.join_code() == parse_join_code(code)
+    # One character changed: the code's check refuses it, whatever it would have named.
+    typo = code[:-2] + ("1" if code[-2] != "1" else "2") + code[-1]
+    dialog.address.setText(typo)
+    assert not go.isEnabled() and not dialog.where.isVisible()
+    assert dialog.problem.text() == "This code has a typo: check it with the host."
+    QTest.keyClick(dialog.address, Qt.Key.Key_Return)
+    assert dialog.isVisible() and dialog.result() == 0  # Enter joins nothing
+    dialog.address.setText(code[:8])  # G12G-P7H: the hyphen is no character of the code
+    assert not go.isEnabled() and "has 7: check it" in dialog.problem.text()
+    # Addresses and links are still addresses, a name with a digit too once it has its port.
+    for typed in ("192.168.1.20:47321", "pc1:47321", "localhost", "gptgroup://192.0.2.1:1/"):
+        dialog.address.setText(typed)
+        assert go.isEnabled() and dialog.join_code() is None, typed
+        assert not looks_like_join_code(typed)
+    dialog.reject()
+
+
+def test_a_code_with_a_typo_leaves_the_window_as_it_was(
+    qtbot: QtBot, prefs: Preferences, keys: KeyStore
+) -> None:
+    window = MainWindow(prefs=prefs, keys=keys, discover=False)
+    qtbot.addWidget(window)
+    window.show()
+    seen: list[str] = []
+
+    def answer(dialog: AddressDialog) -> None:
+        dialog.address.setText(TEST_VECTOR[3].replace("P7HD", "P7HE"))
+        QTest.keyClick(dialog.address, Qt.Key.Key_Return)  # refused: the dialog stays
+        seen.append(dialog.problem.text())
+        dialog.reject()
+
+    answer_dialog(AddressDialog, answer)
+    window.on_join_by_address_requested()
+    assert seen == ["This code has a typo: check it with the host."]
+    assert not window.busy and window.session is None and not window.busy_strip.isVisible()
 
 
 @pytest.fixture(params=list(HOSTILE))

@@ -1,10 +1,12 @@
 """The lobby: rooms can be told apart by their address and their verification code (named as
 such), rooms that share a name but not a certificate are marked on each of them, a record
 that names another certificate under a listed room's service name is listed beside it, never
-in its place, screen readers get what each row shows, a locked room (or one that names no
-certificate) says so before anything is asked, Enter joins the selected room, a crashed room's
-announcement never stays listed as a ghost that opens another room, and opening a room shows
-progress without greying out the window."""
+in its place, screen readers get what each row shows, a room not found by mDNS says how it
+was found (and one only a search found says to compare its code), a locked room (or one that
+names no certificate) says so before anything is asked, Enter joins the selected room, the
+search and the network check are a button, a link or a key away (never automatic), a
+crashed room's announcement never stays listed as a ghost that opens another room, and
+opening a room shows progress without greying out the window."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 from PySide6.QtCore import QRect, Qt, QTimer
-from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QKeySequence, QPainter, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox, QStyleOptionViewItem, QWidget
 from pytestqt.qtbot import QtBot
@@ -31,12 +33,14 @@ from desktop.host_dialog import HostDialog
 from desktop.join_dialogs import JoinDialog
 from desktop.lobby import (
     MAX_CERTIFICATES_PER_NAME,
+    SEARCH_KEY,
     LobbyPage,
     RoomDelegate,
     RoomFeed,
     namesake_note,
     room_address,
     room_details,
+    room_line,
     room_note,
     verification_text,
 )
@@ -46,9 +50,19 @@ from desktop.main_window import (
     MainWindow,
     confirm_quitting_as_host,
 )
-from desktop.models import Roles, RoomListModel
+from desktop.models import (
+    FOUND_BY_SEARCH,
+    QUIET_BADGE,
+    SEARCHED_NOTE,
+    VIA_BROADCAST,
+    Roles,
+    RoomListModel,
+    found_by_badge,
+)
 from desktop.network_text import fenced
 from desktop.settings import KeyStore, Preferences
+from desktop.shortcuts_dialog import keys as shown_keys
+from desktop.shortcuts_dialog import shortcut_sections
 from desktop.verification import spoken
 from tests.desktop.conftest import answer_dialog, until
 from tests.desktop.hostile_checks import HOSTILE, hostile_text, rich_text_risks, shows
@@ -297,6 +311,63 @@ def test_enter_on_a_selected_room_joins_it(qtbot: QtBot) -> None:
     QTest.keyClick(lobby.list, Qt.Key.Key_Up)
     QTest.keyClick(lobby.list, Qt.Key.Key_Enter)
     assert [room.name for room in asked] == ["Team lunch", "Book club"]
+
+
+def test_a_row_says_how_a_room_was_found_when_not_by_mdns(qtbot: QtBot) -> None:
+    usual = listed("Team lunch", found_by=("mdns",))
+    every_way = replace(usual, found_by=("broadcast", "mdns", "scan"))
+    beacon = listed("Book club", room_id="b2", addresses=("192.168.1.30",),
+                    found_by=("broadcast",))  # fmt: skip
+    searched = listed("Quiz night", room_id="c3", addresses=("192.168.1.31",), host_name=None,
+                      participants=None, found_by=("scan",))  # fmt: skip
+    # Announced by mDNS, however else it was heard: the usual way, nothing to say.
+    assert found_by_badge(usual) == found_by_badge(every_way) == ""
+    assert found_by_badge(replace(beacon, found_by=("broadcast", "scan"))) == VIA_BROADCAST
+    assert RoomDelegate._badges(beacon)[-1] == (VIA_BROADCAST, QUIET_BADGE)
+    assert RoomDelegate._badges(searched)[-1] == (FOUND_BY_SEARCH, QUIET_BADGE)
+    lobby = lobby_page(qtbot, usual, beacon, searched)
+    assert drawn(lobby, beacon) != drawn(lobby, replace(beacon, found_by=("mdns",)))
+    # Nothing announced the searched room: its second line says to compare its code.
+    assert room_line(searched).startswith(SEARCHED_NOTE) and room_line(beacon) == room_details(
+        beacon
+    )
+    rooms = lobby.rooms
+    row_of = {rooms.room(row).room_id: row for row in range(rooms.rowCount())}
+    said = rooms.index(row_of["c3"]).data(Qt.ItemDataRole.AccessibleDescriptionRole)
+    assert FOUND_BY_SEARCH in said and SEARCHED_NOTE in said
+    tip = rooms.index(row_of["c3"]).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Found by searching this network" in tip and "compare its verification code" in tip
+    said = rooms.index(row_of["b2"]).data(Qt.ItemDataRole.AccessibleDescriptionRole)
+    assert VIA_BROADCAST in said and SEARCHED_NOTE not in said
+    said = rooms.index(row_of["r1"]).data(Qt.ItemDataRole.AccessibleDescriptionRole)
+    assert VIA_BROADCAST not in said and FOUND_BY_SEARCH not in said
+
+
+def test_the_search_and_the_check_are_a_click_a_link_or_a_key_away(qtbot: QtBot) -> None:
+    lobby = lobby_page(qtbot)  # no room: the empty list's text shows, with its links
+    assert lobby.stack.currentIndex() == 0
+    assert not lobby.search_strip.isVisible()  # nothing runs by itself
+    checks: list[str] = []
+    lobby.network_check_requested.connect(lambda: checks.append("check"))
+    lobby.why_link.setFocus()
+    QTest.keyClick(lobby.why_link, Qt.Key.Key_Return)
+    lobby.empty.linkActivated.emit("check")
+    assert checks == ["check", "check"]
+    assert lobby.why_link.accessibleName() == "Why can't I see the room?"
+
+    lobby.scan_targets = []  # a computer on no network: nothing to try
+    lobby.empty.linkActivated.emit("search")
+    assert lobby.search_strip.isVisible() and "nothing to search" in lobby.search_strip.text
+    assert lobby.search_button.isEnabled()  # over at once
+    lobby.search_strip.hide()
+    lobby.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is lobby)
+    lobby.list.setFocus()
+    QTest.keyClick(lobby.list, Qt.Key.Key_F5)
+    assert lobby.search_strip.isVisible()
+    lobby_keys = dict(shortcut_sections()[1][1])
+    assert lobby.search_shortcut.key() == QKeySequence(SEARCH_KEY)
+    assert "Search this network" in lobby_keys[shown_keys(SEARCH_KEY)]
 
 
 # -- the feed between the browser and the list ------------------------------------------------
