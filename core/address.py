@@ -24,6 +24,7 @@ use either form.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -99,6 +100,10 @@ def parse_room_address(text: str) -> RoomAddress:
     host = _host_with_zone(parts.netloc, parts.hostname)
     if not host:
         raise InvalidAddress("the address has no host")
+    if not _is_host(host):
+        raise InvalidAddress(
+            f"{host[:60]!r} is neither an address such as 192.168.1.20 nor a computer's name"
+        )
     url = wss_url(host, port)
     if parts.scheme != LINK_SCHEME:
         return RoomAddress(url, host, port)
@@ -118,6 +123,22 @@ def parse_room_address(text: str) -> RoomAddress:
         protocol=_protocol_number(first("v")),
         fingerprint=_link_fingerprint(parts.query),
     )
+
+
+_LABEL = re.compile(r"(?!-)[\w-]{1,63}(?<!-)")
+
+
+def _is_host(host: str) -> bool:
+    """Whether ``host`` is an IP address (an IPv6 one with its zone) or a host name: dot
+    separated labels of letters, digits, hyphens and underscores (not at a label's ends)."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return True
+    name = host.removesuffix(".")
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
 
 
 def room_url(text: str) -> str:

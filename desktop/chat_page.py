@@ -228,6 +228,7 @@ class ChatPage(QWidget):
     left = Signal()
     join_new_room_requested = Signal(object)
     check_room_requested = Signal()
+    network_check_requested = Signal()  # the host asks why others may not see the room
     prefs: Preferences | None = None
     """The person's preferences, set by the window that shows the page (None: defaults)."""
 
@@ -458,16 +459,18 @@ class ChatPage(QWidget):
     def _build_host_menu(self) -> None:
         menu = QMenu(self)
         self.copy_link_action = QAction("Copy room link", self)
-        self.link_action = QAction("Room link and QR code…", self)
+        self.link_action = QAction("Room link, join code and QR code…", self)
         self.verification_action = QAction("Verification code…", self)
         self.lock_action = QAction("Lock the room to new people", self, checkable=True)
         self.assistant_action = QAction("Assistant settings…", self)
         self.usage_action = QAction("Assistant usage…", self)
         self.bans_action = QAction("Banned people…", self)
+        self.network_check_action = QAction("Why can't people see the room?…", self)
         self.close_action = QAction("Close the room for everyone…", self)
         for action in (self.copy_link_action, self.link_action, self.verification_action,
                        self.lock_action,
-                       self.assistant_action, self.usage_action, self.bans_action):  # fmt: skip
+                       self.assistant_action, self.usage_action, self.bans_action,
+                       self.network_check_action):  # fmt: skip
             menu.addAction(action)
         self.usage_action.setVisible(self._assistant_ledger() is not None)  # this app's room
         menu.addSeparator()
@@ -531,6 +534,7 @@ class ChatPage(QWidget):
         self.people_panel.removal_confirmed.connect(self.on_removal_confirmed)
         self.copy_link_action.triggered.connect(self.on_copy_link_triggered)
         self.link_action.triggered.connect(self.on_link_triggered)
+        self.network_check_action.triggered.connect(self.network_check_requested)
         self.verification_action.triggered.connect(self.show_verification_code)
         self.lock_action.toggled.connect(self.session.lock)
         self.assistant_action.triggered.connect(self.on_assistant_settings_triggered)
@@ -1309,7 +1313,7 @@ class ChatPage(QWidget):
             self.banner_bar.show_message(f"Room link copied: {host.links()[0]}", "info")
 
     def on_link_triggered(self) -> None:
-        """Host controls → Room link and QR code…: the links as text and as a code."""
+        """Host controls → Room link, join code and QR code…: the links as text and as a code."""
         host = self.session.host
         if host is None or not host.links():
             return

@@ -1,6 +1,6 @@
-"""Host controls → Room link and QR code…: the room's link as text, and as a QR code for a
-phone or another machine's camera (segno makes the code; nothing leaves this computer), and
-the room's join code.
+"""Host controls → Room link, join code and QR code…: the room's link as text, and as a QR
+code for a phone or another machine's camera (segno makes the code; nothing leaves this
+computer), and the room's join code.
 
 The link is what **Join by address, link or code…** takes on the other machine: the address,
 the port, the room's name and the certificate's fingerprint, never the room code (which

@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         chat.left.connect(self.on_chat_left)
         chat.join_new_room_requested.connect(self.on_join_new_room_requested)
         chat.check_room_requested.connect(self.on_check_room_requested)
+        chat.network_check_requested.connect(self.show_network_check)
 
     # ----------------------------------------------------------------- slots
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.address import InvalidAddress, parse_room_address
+from core.join_code import JoinCodeError, parse_join_code
 from core.network_doctor import (
     LISTEN_SECONDS,
     Diagnosis,
@@ -37,6 +40,7 @@ from core.network_doctor import (
     Status,
     diagnose,
 )
+from desktop.join_dialogs import looks_like_join_code
 from desktop.labels import FOCUS_OUTLINE, PlainLabel, heading, make_tab_stop, outdented
 
 __all__ = ["LEVEL_WORDS", "NetworkCheckDialog", "connections_text"]
@@ -106,6 +110,20 @@ class NetworkCheckDialog(QDialog):
             "seconds, and nothing leaves your local network.",
             name="hint", wrap=True,
         )  # fmt: skip
+        # A room's address a guest was given: tried from here, the one check that sees a
+        # firewall on the host (the host's own connections to itself pass it).
+        self.address = QLineEdit()
+        self.address.setPlaceholderText("192.168.1.20:47321, a room link or a join code")
+        self.address.setAccessibleName("The room's address, link or join code (optional)")
+        self.address.setClearButtonEnabled(True)
+        address_hint = PlainLabel(
+            "Optional: with the address, link or join code the host gave you, the check also "
+            "tries to reach the room from this computer (it finds a firewall on the host's).",
+            name="hint", wrap=True,
+        )  # fmt: skip
+        address_row = QHBoxLayout()
+        address_row.addWidget(QLabel("Room's address:"))
+        address_row.addWidget(self.address, 1)
         self.status = PlainLabel(wrap=True)
         self.bar = QProgressBar()
         self.bar.setRange(0, 0)  # busy: the check listens for a while, with no steps to count
@@ -164,12 +182,19 @@ class NetworkCheckDialog(QDialog):
         layout.setSpacing(10)
         layout.addWidget(self.title)
         layout.addWidget(intro)
+        if hosting is None:  # a host checks its own room; a guest may name one
+            layout.addLayout(address_row)
+            layout.addWidget(address_hint)
+        else:
+            self.address.hide()
+            address_hint.hide()
         layout.addLayout(status_row)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.buttons)
 
         self.buttons.rejected.connect(self.reject)
         self.again_button.clicked.connect(self.start)
+        self.address.returnPressed.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.finished.connect(lambda _result: self.cancel())  # closed: nothing more to show
         self._show_idle("")
@@ -203,10 +228,39 @@ class NetworkCheckDialog(QDialog):
         task.cancel()
         self._show_idle("Check stopped. “Check again” starts it anew.")
 
+    def room_target(self) -> tuple[str, int] | None:
+        """The host and port of the room address typed (None when none); raises
+        ``ValueError`` with words for people when it is no address, link or join code."""
+        text = self.address.text().strip()
+        if not text or self.hosting is not None:
+            return None
+        try:
+            if looks_like_join_code(text):
+                code = parse_join_code(text)
+                return code.address, code.port
+            where = parse_room_address(text)
+        except (JoinCodeError, InvalidAddress) as exc:
+            raise ValueError(str(exc)) from None
+        return where.host, where.port
+
     async def _run(self) -> None:
         task = asyncio.current_task()
         try:
-            diagnosis = await diagnose(hosting=self.hosting, listen_seconds=self.listen_seconds)
+            target = self.room_target()
+        except ValueError as exc:
+            if self._task is task:
+                self._task = None
+                self._show_idle(f"That is not a room's address: {exc}")
+                self.address.setFocus()
+            return
+        try:
+            if target is None:
+                checking = diagnose(hosting=self.hosting, listen_seconds=self.listen_seconds)
+            else:
+                checking = diagnose(
+                    listen_seconds=self.listen_seconds, room_address=target[0], port=target[1]
+                )
+            diagnosis = await checking
         except Exception as exc:  # diagnose raises for no network trouble: a bug, said plainly
             log.exception("the network check failed")
             if self._task is task:

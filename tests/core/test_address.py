@@ -162,3 +162,14 @@ def test_any_link_query_is_read_or_refused_with_invalid_address(
     assert address.url == "wss://10.0.0.5:1/"
     assert address.protocol is None or (v.isascii() and int(v) == address.protocol)
     assert address.password_required is (None if not pw else pw == "1")
+
+
+@pytest.mark.parametrize("text", ["not an address at all!", "-bad", "a b:47321", "x" * 70, "é..x"])
+def test_what_is_no_host_name_nor_address_is_refused_in_words(text: str) -> None:
+    with pytest.raises(InvalidAddress, match=r"neither an address such as 192\.168\.1\.20 nor"):
+        parse_room_address(text)
+
+
+@pytest.mark.parametrize("text", ["pc1:47321", "my-laptop.local", "bücher.example", "a_b"])
+def test_computer_names_are_addresses(text: str) -> None:
+    assert parse_room_address(text).host == text.split(":", maxsplit=1)[0]

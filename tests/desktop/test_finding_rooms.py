@@ -336,8 +336,38 @@ async def test_the_host_s_check_tries_its_rooms_port(
     host_window = await hosted(prefs, keys, cleanup, "Team lunch")
     assert host_window.session is not None and host_window.session.host is not None
     host = host_window.session.host
-    dialog = host_window.show_network_check()
+    assert host_window.chat is not None
+    host_window.chat.network_check_action.trigger()  # Host controls → Why can't people see…
+    await until(lambda: host_window.findChild(NetworkCheckDialog) is not None, what="the check")
+    dialog = host_window.findChild(NetworkCheckDialog)
+    assert dialog is not None
     assert dialog.hosting == HostedRoomInfo(host.port, tuple(host.addresses()))
+    assert not dialog.address.isVisible()  # the host checks its own room
     assert dialog.running
     dialog.close()  # closing stops it
     assert not dialog.running
+
+
+async def test_a_guest_s_check_tries_the_room_address_it_was_given(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    require_test_namespace()
+    host_window = await hosted(prefs, keys, cleanup, "Team lunch")
+    assert host_window.session is not None and host_window.session.host is not None
+    port = host_window.session.host.port
+    window = guest_window(prefs, keys, cleanup)
+    dialog = window.show_network_check()
+    dialog.cancel()
+    assert dialog.address.isVisible()
+    dialog.listen_seconds = 0.3
+    dialog.address.setText("192.168.1.20:99999")  # no such port
+    dialog.again_button.click()
+    await until(lambda: not dialog.running, what="the refusal")
+    assert dialog.status.text().startswith("That is not a room's address:")
+    assert dialog.diagnosis is None
+    dialog.address.setText(f"127.0.0.1:{port}")
+    dialog.again_button.click()
+    await until(lambda: dialog.diagnosis is not None, timeout=20, what="the check's result")
+    said = [label.accessibleName() for label in dialog.finding_labels]
+    assert f"Fine: The room's address answers from this machine (127.0.0.1, port {port})." in said
+    dialog.close()
