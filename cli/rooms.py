@@ -93,17 +93,13 @@ async def list_rooms(
             )
             await asyncio.Event().wait()  # until interrupted
         await asyncio.sleep(seconds)
-        rooms = browser.rooms
-        if as_json:
-            for room in rooms:
-                out(room_json(BrowserEvent("listed", room)))
-        elif rooms:
-            out("Rooms on this network:")
-            for room in rooms:
-                out(describe_room(room))
-        else:
-            out("No rooms found. Discovery needs the same network with multicast allowed;")
-            out("otherwise ask the host for the room's address or link.")
+        _print_rooms(
+            browser.rooms, out, as_json=as_json, heading="Rooms on this network:",
+            none=(
+                "No rooms found. Announcements may not reach this machine here: try --scan, "
+                "a join code (--code) or the room's address; --doctor says why."
+            ),
+        )  # fmt: skip
         return 0
     finally:
         await browser.close()
@@ -117,16 +113,29 @@ async def scan_rooms(out: Callable[[str], None], *, as_json: bool) -> int:
     if not as_json:
         out(f"Searching this network: {len(targets)} addresses on port {DEFAULT_PORT}...")
     rooms = [scanned.discovered() for scanned in await scan_network(addresses=targets)]
+    _print_rooms(
+        rooms, out, as_json=as_json,
+        heading="Rooms found (nobody vouched for them: compare the code with the host's):",
+        none="No room answered on this network. Ask the host for a join code or the address.",
+    )  # fmt: skip
+    return 0
+
+
+def _print_rooms(
+    rooms: Sequence[DiscoveredRoom], out: Callable[[str], None], *, as_json: bool,
+    heading: str, none: str,
+) -> None:  # fmt: skip
+    """Print ``rooms``: a JSON line each, or ``heading`` and a line each (``none`` when there
+    are none)."""
     if as_json:
         for room in rooms:
             out(room_json(BrowserEvent("listed", room)))
     elif rooms:
-        out("Rooms found (nobody vouched for them: compare the code with the host's):")
+        out(heading)
         for room in rooms:
             out(describe_room(room))
     else:
-        out("No room answered on this network. Ask the host for a join code or the address.")
-    return 0
+        out(none)
 
 
 def _name_form(name: str) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import ifaddr
 
-from core.interfaces import is_lan_adapter, local_ipv4_networks
+from core.interfaces import lan_ipv4_interfaces, local_ipv4_networks
 from core.ratelimit import TokenBucket
 from core.room_records import (
     DiscoveredRoom,
@@ -248,22 +248,13 @@ def broadcast_targets(
             if isinstance(address := ipaddress.ip_address(text), ipaddress.IPv4Address):
                 wanted.add(address)
     targets: list[tuple[str, str]] = []
-    for adapter in ifaddr.get_adapters() if adapters is None else adapters:
-        if not is_lan_adapter(adapter):
+    for network in lan_ipv4_interfaces(adapters):
+        own = network.ip
+        if own not in wanted or own.is_loopback or network.network.prefixlen >= 31:
             continue
-        for ip in adapter.ips:
-            if not isinstance(ip.ip, str):
-                continue
-            try:
-                network = ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}")
-            except ValueError:
-                continue
-            own = network.ip
-            if own not in wanted or own.is_loopback or network.network.prefixlen >= 31:
-                continue
-            target = (str(own), str(network.network.broadcast_address))
-            if target not in targets:
-                targets.append(target)
+        target = (str(own), str(network.network.broadcast_address))
+        if target not in targets:
+            targets.append(target)
     return targets
 
 

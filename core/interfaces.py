@@ -8,6 +8,7 @@ this network" stay off VPN and point-to-point interfaces, and the network check 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 
 import ifaddr
 
-__all__ = ["NetworkInterface", "is_lan_adapter", "list_interfaces", "local_ipv4_networks"]
+__all__ = [
+    "NetworkInterface", "is_lan_adapter", "lan_ipv4_interfaces", "list_interfaces",
+    "local_ipv4_networks",
+]  # fmt: skip
 
 _VPN_PREFIXES = ("tun", "tap", "wg", "ppp", "utun", "ipsec", "tailscale", "zt")
 _VPN_WORDS = ("vpn", "wireguard", "tailscale", "zerotier", "tap-windows", "anyconnect")
@@ -118,23 +122,32 @@ def is_lan_adapter(adapter: ifaddr.Adapter) -> bool:
     return not _looks_like_vpn(adapter, flags)
 
 
+def lan_ipv4_interfaces(
+    adapters: Sequence[ifaddr.Adapter] | None = None,
+) -> list[ipaddress.IPv4Interface]:
+    """The IPv4 addresses, with their prefixes, of this machine's interfaces (or
+    ``adapters``) that may reach the local network (see :func:`is_lan_adapter`)."""
+    found = ifaddr.get_adapters() if adapters is None else adapters
+    return [i for a in found if is_lan_adapter(a) for i in _ipv4_interfaces(a)]
+
+
 def local_ipv4_networks(
     adapters: Sequence[ifaddr.Adapter] | None = None,
 ) -> list[ipaddress.IPv4Network]:
     """The IPv4 networks this machine's interfaces (or ``adapters``) are on, every one
     (loopback and VPNs included): where a datagram on the local link may come from."""
-    networks: list[ipaddress.IPv4Network] = []
-    for adapter in ifaddr.get_adapters() if adapters is None else adapters:
-        for ip in adapter.ips:
-            if not isinstance(ip.ip, str):
-                continue
-            try:
-                network = ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}").network
-            except ValueError:
-                continue
-            if network not in networks:
-                networks.append(network)
-    return networks
+    found = ifaddr.get_adapters() if adapters is None else adapters
+    return list(dict.fromkeys(i.network for a in found for i in _ipv4_interfaces(a)))
+
+
+def _ipv4_interfaces(adapter: ifaddr.Adapter) -> list[ipaddress.IPv4Interface]:
+    """``adapter``'s IPv4 addresses with their prefixes (what does not parse is left out)."""
+    found: list[ipaddress.IPv4Interface] = []
+    for ip in adapter.ips:
+        if isinstance(ip.ip, str):
+            with contextlib.suppress(ValueError):
+                found.append(ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}"))
+    return found
 
 
 def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

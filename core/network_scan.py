@@ -28,7 +28,7 @@ import ifaddr
 
 from core.address import wss_url
 from core.client import CertificateMismatch, JoinRefused, RoomUnreachable, probe_room
-from core.interfaces import is_lan_adapter
+from core.interfaces import lan_ipv4_interfaces
 from core.protocol import DEFAULT_PORT, PROTOCOL_VERSION
 from core.room_records import DiscoveredRoom, decode_txt, read_room_id, room_key
 from core.room_tls import fingerprint_text, verification_code
@@ -92,21 +92,12 @@ def scan_addresses(adapters: Sequence[ifaddr.Adapter] | None = None) -> list[str
     and knocking on 254 addresses there looks like an attack), and so are public addresses
     (the neighbours there are strangers)."""
     targets: dict[str, None] = {}
-    for adapter in ifaddr.get_adapters() if adapters is None else adapters:
-        if not is_lan_adapter(adapter):
+    for interface in lan_ipv4_interfaces(adapters):
+        if not any(interface.ip in network for network in _PRIVATE):
             continue
-        for ip in adapter.ips:
-            if not isinstance(ip.ip, str):
-                continue
-            try:
-                interface = ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}")
-            except ValueError:
-                continue
-            if not any(interface.ip in network for network in _PRIVATE):
-                continue
-            prefix = max(interface.network.prefixlen, MAX_PREFIX)
-            network = ipaddress.IPv4Network(f"{interface.ip}/{prefix}", strict=False)
-            targets.update((str(host), None) for host in network.hosts())
+        prefix = max(interface.network.prefixlen, MAX_PREFIX)
+        network = ipaddress.IPv4Network(f"{interface.ip}/{prefix}", strict=False)
+        targets.update((str(host), None) for host in network.hosts())
     return list(targets)
 
 
