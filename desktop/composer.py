@@ -315,6 +315,13 @@ class Composer(QPlainTextEdit):
         was typed before it; a reply keeps its text, as a new message."""
         self.finish_context()
 
+    def drop_edit(self) -> None:
+        """The message being edited is gone: a new message again, keeping the text typed
+        (what the box held before the edit is let go)."""
+        if self._context is not None and self._context.kind == "edit":
+            self._context, self._draft = None, None
+            self.context_changed.emit()
+
     def finish_context(self) -> None:
         """The reply was sent or the edit saved (or either cancelled): a new message again,
         and after an edit what was typed before it."""

@@ -33,8 +33,8 @@ from PySide6.QtCore import QObject, QRect, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QToolButton, QWidget
 
-from core.client import ClientEvent
-from core.protocol import ErrorMessage, MessageDeleted, MessageEdited, MessageId
+from core.client import ClientEvent, Ended, Queued, Resumed
+from core.protocol import ErrorMessage, MessageDeleted, MessageEdited, MessageId, MessagePosted
 from core.transcript import Entry
 from desktop.chat_view import ChatView
 from desktop.composer import Composer
@@ -50,6 +50,9 @@ from desktop.theme import colours_for
 __all__ = ["BAR_QUOTE_CHARS", "TOO_OLD", "ContextBar", "MessageActionsUi", "reply_words"]
 
 log = logging.getLogger("gptgroup.desktop.message_actions")
+
+QUEUED_REMEMBERED = 64  # our messages whose posting tells the room's clock
+PROMPT_SECONDS = 5.0  # a message posted within this of being typed tells the clock
 
 BAR_QUOTE_CHARS = 120
 """Characters of the message replied to that the bar above the message box shows."""
@@ -134,6 +137,10 @@ class MessageActionsUi(QObject):
         self.emoji_dialog: EmojiDialog | None = None  # the one open now
         # Edits sent and not yet confirmed: message seq -> (the room's run, the new text).
         self._unconfirmed: dict[int, tuple[int, str]] = {}
+        # The room's clock less ours, as our own messages show it (the edit window is the
+        # room's: a computer whose clock is off must not offer edits the room refuses).
+        self._clock_offset = 0.0
+        self._queued_at: dict[str, float] = {}  # our messages typed, by id: when (our clock)
         view.offers_for = self.offers_for
         self._connect_signals()
 
@@ -152,7 +159,8 @@ class MessageActionsUi(QObject):
             connected=session.connected and session.ended is None,
             supported=ABILITY in session.room_abilities,
             edit_window=session.room.limits.edit_window,
-            assistant=assistant.name if assistant is not None else "", now=time.time(),
+            assistant=assistant.name if assistant is not None else "",
+            now=time.time() + self._clock_offset,
             epoch=self.model.transcript.epoch,
         )  # fmt: skip
 
@@ -232,6 +240,9 @@ class MessageActionsUi(QObject):
         if entry is None or entry.deleted:
             self._show_problem("That message was deleted: there is nothing to edit.")
         elif text != entry.text:
+            if not self.session.connected:  # kept in the box, to save once back in touch
+                self._show_problem(f"{NOT_CONNECTED} Your edit is kept: save it again then.")
+                return
             self._unconfirmed[seq] = (self.model.transcript.epoch, text)
             self.session.edit_message(seq, text)
         self.composer.finish_context()
@@ -240,16 +251,47 @@ class MessageActionsUi(QObject):
         """Follow the room's answers to our edits: confirmed by its ``message_edited``, or
         refused by an ``error`` naming the message (then the text comes back to the box)."""
         match event:
+            case Queued(id=message_id):
+                self._queued_at[message_id] = time.time()
+                while len(self._queued_at) > QUEUED_REMEMBERED:
+                    del self._queued_at[next(iter(self._queued_at))]
+            case MessagePosted(client_id=str(client_id)) if client_id in self._queued_at:
+                now = time.time()
+                if now - self._queued_at.pop(client_id) < PROMPT_SECONDS:  # posted at once
+                    self._clock_offset = event.ts - now
             case MessageEdited(message=seq, author=author) if author == self.session.you.id:
                 self._unconfirmed.pop(seq, None)
             case MessageDeleted(message=seq):
                 self._unconfirmed.pop(seq, None)
+                context = self.composer.context
+                if context is not None and context.kind == "edit" and context.seq == seq:
+                    self.composer.drop_edit()
+                    self._show_problem(
+                        "The message you were editing was deleted: your text stays in the box, "
+                        "as a new message."
+                    )
             case ErrorMessage(ref=str(ref)) if ref.isdigit() and int(ref) in self._unconfirmed:
-                epoch, text = self._unconfirmed.pop(int(ref))
-                entry = self.model.transcript.at_seq(int(ref))
-                if epoch == self.model.transcript.epoch and entry is not None:
-                    self.composer.start_edit(int(ref), text)
-                    self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+                self._give_back(int(ref), *self._unconfirmed.pop(int(ref)))
+            case Resumed():  # an edit sent as the connection dropped may never have arrived
+                for seq, (epoch, text) in list(self._unconfirmed.items()):
+                    entry = self.model.transcript.at_seq(seq)
+                    if entry is None or entry.text != text:
+                        self._give_back(seq, epoch, text)
+                self._unconfirmed.clear()
+            case Ended():
+                self._unconfirmed.clear()
+
+    def _give_back(self, seq: int, epoch: int, text: str) -> None:
+        """An edit of ours the room refused (or may not have received): back in the box to
+        try again, unless the box is busy with something else (then its text is said)."""
+        entry = self.model.transcript.at_seq(seq)
+        if epoch != self.model.transcript.epoch or entry is None or entry.deleted:
+            return
+        if self.composer.context is None and not self.composer.toPlainText().strip():
+            self.composer.start_edit(seq, text)
+            self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+        else:
+            self._show_problem(f"Your edit was not saved; it read: {shorten(text, 120)}")
 
     def confirm_delete(self, entry: Entry) -> None:
         """Ask, then delete ``entry`` for everyone (if it is still the same message then)."""

@@ -177,7 +177,9 @@ class NetworkCheckDialog(QDialog):
         )
         self.again_button.setAutoDefault(False)
         self.close_button = self.buttons.button(QDialogButtonBox.StandardButton.Close)
-        self.close_button.setDefault(True)
+        # No default button: Enter in the address field runs the check (its returnPressed)
+        # and must not also close the dialog; Esc closes it.
+        self.close_button.setAutoDefault(False)
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addWidget(self.title)

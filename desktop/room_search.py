@@ -16,7 +16,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
 
 from core.network_scan import ScannedRoom, scan_addresses, scan_network
@@ -198,4 +198,7 @@ class SearchStrip(QWidget):
         self.label.setText(outcome_text(outcome))
         self.show()
         if had_focus and self.focus_after is not None:
-            self.focus_after.setFocus()
+            # After the lobby's own handler of the same signal has enabled it again: Qt
+            # ignores the focus given to a disabled widget.
+            target = self.focus_after
+            QTimer.singleShot(0, target, lambda: target.setFocus(Qt.FocusReason.OtherFocusReason))

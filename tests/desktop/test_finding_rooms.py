@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from core.hosting import RoomHost
 from core.join_code import InvalidJoinCode, make_join_code, parse_join_code
@@ -197,8 +199,13 @@ async def test_cancel_stops_the_search_and_closes_its_connections(
     await until(accepted.is_set, what="the search's connection")
     task = page.search._task
     assert task is not None and page.search.running
-    page.search_strip.cancel_button.click()
+    window.activateWindow()
+    page.search_strip.cancel_button.setFocus()
+    await until(page.search_strip.cancel_button.hasFocus, what="the focus on Cancel")
+    QTest.keyClick(page.search_strip.cancel_button, Qt.Key.Key_Space)  # the keyboard's Cancel
     assert not page.search.running and page.search_button.isEnabled()
+    # The focus goes back to the button that started it (not on to "Host a room…").
+    await until(page.search_button.hasFocus, what="the focus back on Search this network")
     assert page.search_strip.text.startswith("Search stopped")
     assert not page.search_strip.cancel_button.isVisible()
     await asyncio.wait([task])
@@ -366,7 +373,11 @@ async def test_a_guest_s_check_tries_the_room_address_it_was_given(
     assert dialog.status.text().startswith("That is not a room's address:")
     assert dialog.diagnosis is None
     dialog.address.setText(f"127.0.0.1:{port}")
-    dialog.again_button.click()
+    dialog.activateWindow()
+    dialog.address.setFocus()
+    await until(dialog.address.hasFocus, what="the focus in the address")
+    QTest.keyClick(dialog.address, Qt.Key.Key_Return)  # runs the check, keeps the dialog
+    assert dialog.isVisible() and dialog.running
     await until(lambda: dialog.diagnosis is not None, timeout=20, what="the check's result")
     said = [label.accessibleName() for label in dialog.finding_labels]
     assert f"Fine: The room's address answers from this machine (127.0.0.1, port {port})." in said

@@ -20,8 +20,15 @@ from PySide6.QtGui import QHelpEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QToolTip
 
-from core.client import RoomClient
-from core.protocol import MessageEdited, MessagePosted, ParticipantId, Quote, ReactionChanged
+from core.client import Queued, RoomClient
+from core.protocol import (
+    MessageEdited,
+    MessageId,
+    MessagePosted,
+    ParticipantId,
+    Quote,
+    ReactionChanged,
+)
 from core.room import RoomConfig
 from core.transcript import Entry
 from desktop.chat_page import ChatPage
@@ -345,6 +352,40 @@ async def test_an_edit_the_room_refuses_comes_back_to_the_box(
     assert ana.composer.toPlainText() == "See you at 4"  # nothing typed is lost
     assert "does not allow editing" in ana.banner.text()
     assert message(ana, "See you at 3").edited_at is None
+
+
+async def test_an_edit_whose_message_is_deleted_meanwhile_keeps_its_text(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    ana, sam = await two_windows(prefs, keys, cleanup)
+    sam.send("Meet at the pier")
+    theirs = await posted(ana, "Meet at the pier")
+    mine = await posted(sam, "Meet at the pier")
+    choose(menu_for(sam, mine), "Edit")
+    sam.composer.setPlainText("Meet at the harbour")
+    choose(menu_for(ana, theirs), "Delete…")  # the host deletes it while Sam types
+    await until(lambda: modal_box() is not None, what="the question")
+    box = modal_box()
+    assert box is not None
+    click_button(box, "Delete")
+    await until(lambda: sam.composer.context is None, what="the edit bar closed")
+    assert sam.composer.toPlainText() == "Meet at the harbour"  # nothing typed is lost
+    assert "was deleted" in sam.banner.text()
+
+
+async def test_edit_rights_follow_the_rooms_clock_not_this_computers(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    ana, _ = await two_windows(prefs, keys, cleanup)
+    actions = ana.message_actions
+    assert abs(actions.rights().now - time.time()) < 5
+    # The room stamps our message an hour later than this computer's clock says: the room's
+    # clock is an hour ahead, and the edit window is counted on it.
+    you = ana.session.you
+    actions.on_event(Queued(MessageId("c-skew"), "hello", time.time()))
+    actions.on_event(MessagePosted(999, time.time() + 3600, you.id, you.name, "hello",
+                                   MessageId("c-skew")))  # fmt: skip
+    assert abs(actions.rights().now - (time.time() + 3600)) < 5
 
 
 async def test_edit_is_offered_only_as_the_room_allows(
