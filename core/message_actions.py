@@ -98,12 +98,10 @@ class MessageActions:
         history: deque[RoomEvent],
         limits: Limits,
         *,
-        assistant_name: Callable[[], str],
         answer_text: Callable[[AnswerId], str],
     ) -> None:
         self._history = history
         self._limits = limits
-        self._assistant_name = assistant_name
         self._answer_text = answer_text
         # message seq -> emoji -> who reacted, in order; only for messages still in history
         self._reactions: dict[int, dict[str, list[ParticipantId]]] = {}
@@ -220,10 +218,11 @@ class MessageActions:
             raise ActionRefused(exc.code, str(exc)) from None
         self._target(actor, seq)
         self._prune_reactions()
-        kinds = self._reactions.setdefault(seq, {})
+        kinds = self._reactions.get(seq, {})
         who = kinds.get(emoji, [])
         if active == (actor.id in who):
-            return None
+            return None  # a repeat (or taking back what is not there): nothing is kept
+        self._reactions[seq] = kinds
         if active:
             if emoji not in kinds and len(kinds) >= self._limits.max_reaction_kinds:
                 most = self._limits.max_reaction_kinds

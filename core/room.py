@@ -438,11 +438,7 @@ class Room:
         self._deliberate_again = False
         limits = config.limits
         self._files = FileStore(limits.max_file_bytes, limits.file_budget_bytes)
-        self._actions = MessageActions(
-            self._history, limits,
-            assistant_name=lambda: self._desk.config.name if self._desk else "assistant",
-            answer_text=self._streaming_text,
-        )  # fmt: skip
+        self._actions = MessageActions(self._history, limits, answer_text=self._streaming_text)
         # A room that takes no files does not offer the ability at all.
         self._abilities = tuple(a for a in ABILITIES if a != "files" or limits.max_file_bytes > 0)
 
