@@ -318,7 +318,9 @@ class TerminalChat:
         async for event in self.client.events():
             self._remember(event)
             self.actions.remember(event)
-            line = describe(event, self.name_of, self.file_number, self.answer_number)
+            line = self.actions.refusal_line(event) or describe(
+                event, self.name_of, self.file_number, self.answer_number
+            )
             if line is not None:
                 self.out(line)
             for extra in self._transfer_lines(event):

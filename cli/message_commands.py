@@ -21,6 +21,7 @@ from core.client import ClientEvent, MessageTooLarge, NotConnected, RoomClient
 from core.message_actions import DELETED_TEXT
 from core.protocol import (
     ErrorCode,
+    ErrorMessage,
     MessageDeleted,
     MessageEdited,
     Quote,
@@ -50,6 +51,7 @@ MESSAGE_HELP = """\
   /react N EMOJI       react to message N; the same again takes it back, as does
                        /react N -EMOJI"""
 
+ASKED_REMEMBERED = 64  # commands whose refusal can still be named
 QUOTE_CHARS = 40  # how much of a quoted text, or of the text before an edit, a line shows
 DELETED = DELETED_TEXT  # the words the room itself gives clients that lack the feature
 _LARGEST_NUMBER = 10**15  # beyond any room's seq; and a JSON reader takes it exactly
@@ -135,6 +137,24 @@ class MessageCommands:
         self.client = client
         self.out = out
         self._mine: dict[int, set[str]] = {}  # message seq -> the emoji we reacted with
+        self._asked: dict[int, str] = {}  # message seq -> the last command sent about it
+
+    def refusal_line(self, event: ClientEvent) -> str | None:
+        """The line for the room's refusal of one of our commands, naming it (``! /edit 58:
+        it is too late...``); None for any other event. The room's error names the message
+        the command was about in its ``ref``."""
+        if not isinstance(event, ErrorMessage) or event.ref is None:
+            return None
+        seq = message_number(event.ref)
+        command = self._asked.pop(seq, None) if seq is not None else None
+        if command is None:
+            return None
+        return f"! /{command} {seq}: {refusal_words(event.code, event.message)}"
+
+    def _sent(self, command: str, seq: int) -> None:
+        self._asked[seq] = command
+        while len(self._asked) > ASKED_REMEMBERED:
+            del self._asked[next(iter(self._asked))]
 
     def remember(self, event: ClientEvent) -> None:
         match event:
@@ -170,6 +190,7 @@ class MessageCommands:
             if rest:
                 self.out(f"! usage: {_usage(command)}")
             else:
+                self._sent(command, seq)
                 await self.client.delete_message(seq)
             return
         if not rest:
@@ -187,6 +208,7 @@ class MessageCommands:
             if len(rest) > most:
                 self.out(f"! not changed: messages are at most {most} characters")
             else:
+                self._sent(command, seq)
                 await self.client.edit_message(seq, rest)
         else:
             await self._react(seq, rest)
@@ -200,6 +222,7 @@ class MessageCommands:
             self.out(f"! {terminal_safe(typed)} is not one emoji: {_usage('react')}")
             return
         active = not taking_back and emoji not in self._mine.get(seq, ())
+        self._sent("react", seq)
         await self.client.react(seq, emoji, active=active)
 
 

@@ -28,12 +28,13 @@ A message's menu replies to it, asks the assistant about it, edits, deletes or r
 (:mod:`desktop.message_actions_ui`): a reply or an edit is written in the message box, under
 a bar that says which, and what is sent then goes as that reply or that edit.
 
-Keys (F1 lists them all, :mod:`desktop.shortcuts_dialog`): Esc stops the answer being written,
-as Stop does (only when nothing in the page took it first: a menu, the names offered in the
-message box, a reply or an edit being written, and the find bar keep their Esc, and a dialog
-is a window of its own); Up in an empty message box edits our last message; Ctrl+F
-opens the find bar (:mod:`desktop.find_bar`) over the transcript, F3 and Shift+F3 go to the
-next and previous match; Alt+Up and Alt+Down move between messages, from the message box too;
+Keys (F1 lists them all, :mod:`desktop.shortcuts_dialog`): Esc leaves a reply or an edit
+being written, wherever the focus is in the page, and otherwise stops the answer being
+written, as Stop does (only when nothing in the page took it first: a menu, the names offered
+in the message box and the find bar keep their Esc, and a dialog is a window of its own); Up
+in an empty message box edits our last message; Ctrl+F opens the find bar
+(:mod:`desktop.find_bar`) over the transcript, F3 and Shift+F3 go to the next and previous
+match; Alt+Up and Alt+Down move between messages, from the message box too;
 Ctrl+L goes back to the message box; Ctrl+Plus, Ctrl+Minus and Ctrl+0 change the text size;
 Ctrl+S saves the transcript. Every control has a name a screen reader says, and the transcript
 announces what arrives (:mod:`desktop.chat_view`).
@@ -553,12 +554,18 @@ class ChatPage(QWidget):
     # ----------------------------------------------------------------- keys
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Esc stops the answer being written, as Stop does, when nothing in the page took
-        the key first (see the module docstring)."""
-        if event.key() == Qt.Key.Key_Escape and not event.modifiers() and self._stoppable:
-            event.accept()
-            self.on_stop_clicked()
-            return
+        """Esc, when nothing in the page took the key first (see the module docstring):
+        leaves the reply or edit being written (the gentler of the two), else stops the
+        answer being written, as Stop does."""
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers():
+            if self.composer.context is not None:
+                event.accept()
+                self.composer.cancel_context()
+                return
+            if self._stoppable:
+                event.accept()
+                self.on_stop_clicked()
+                return
         super().keyPressEvent(event)
 
     def focus_composer(self) -> None:

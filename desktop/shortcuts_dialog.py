@@ -75,7 +75,7 @@ def shortcut_sections(send_key: SendKey = "enter") -> list[Section]:
         ("@ " + keys("Tab"), "Complete a name (Tab or Enter takes the one highlighted)"),
         (keys("Up"), "In an empty message box: edit your last message"),
         (keys("Esc"), "Cancel the reply or the edit being written"),
-        (keys("Esc"), "Stop the answer being written (yours, or any if you host)"),
+        (keys("Esc"), "Otherwise: stop the answer being written (yours, or any if you host)"),
         (keys(QKeySequence.StandardKey.Find), "Find in the chat"),
         (
             f"{keys('Return', 'Shift+Return')}, {keys('F3', 'Shift+F3')}",

@@ -154,7 +154,7 @@ async def test_answers_and_files_are_numbered_replied_to_and_the_host_deletes_an
         await sam.expect(rf'^\[\d+\] {STAMP} Hana ↪ \[{file}\] Sam\'s file "plan\.txt": got it$')
 
         await sam.type(f"/delete {answer}")
-        await sam.expect(r"^! only the host can delete an answer$")
+        await sam.expect(rf"^! /delete {answer}: only the host can delete an answer$")
         await hana.type(f"/delete {answer}")
         await sam.expect(rf"^\[{answer}\] deleted by Hana$")
         cy = await chats(room, "Cy")
@@ -186,13 +186,13 @@ async def test_a_bad_command_or_a_refusal_is_one_line_and_the_session_goes_on(
         (f"/react {theirs}", rf"^! /react {theirs} needs an emoji"),
         # Refused by the room, in its words:
         ("/reply 999 hi", r"^! not sent: the room holds no message 999 \(it may be too old\)$"),
-        ("/edit 999 x", r"^! the room holds no message 999"),
-        ("/react 999 👍", r"^! the room holds no message 999"),
-        (f"/edit {theirs} mine now", r"^! you can edit only your own messages$"),
-        (f"/delete {theirs}", r"^! you can delete only your own messages$"),
-        (f"/edit {mine} changed", r"^! this room does not allow editing$"),
+        ("/edit 999 x", r"^! /edit 999: the room holds no message 999"),
+        ("/react 999 👍", r"^! /react 999: the room holds no message 999"),
+        (f"/edit {theirs} mine now", rf"^! /edit {theirs}: you can edit only your own messages$"),
+        (f"/delete {theirs}", rf"^! /delete {theirs}: you can delete only your own messages$"),
+        (f"/edit {mine} changed", rf"^! /edit {mine}: this room does not allow editing$"),
         (f"/react {theirs} 👍", rf"^\* Sam reacted 👍 to \[{theirs}\]$"),
-        (f"/react {theirs} 🍕", r"^! a message can have at most 1 different reactions$"),
+        (f"/react {theirs} 🍕", rf"^! /react {theirs}: a message can have at most 1 different"),
         ("/help", r"^  /reply N TEXT "),
     ]
     for command, line in commands_and_lines:

@@ -318,6 +318,21 @@ async def test_up_edits_the_last_message_esc_cancels_and_enter_saves(
     assert "Edited" in details
 
 
+async def test_esc_from_the_transcript_leaves_the_reply(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    ana, sam = await two_windows(prefs, keys, cleanup)
+    sam.send("Anyone for coffee?")
+    original = await posted(ana, "Anyone for coffee?")
+    choose(menu_for(ana, original), "Reply")
+    assert ana.composer.context is not None
+    await activated(ana.window())
+    ana.view.setFocus()
+    await until(ana.view.hasFocus, what="the focus in the transcript")
+    QTest.keyClick(ana.view, Key.Key_Escape)
+    assert ana.composer.context is None and not ana.context_bar.isVisible()
+
+
 async def test_an_edit_keeps_what_was_typed_before_it(
     prefs: Preferences, keys: KeyStore, cleanup: list[Any]
 ) -> None:
