@@ -51,6 +51,7 @@ __all__ = ["BAR_QUOTE_CHARS", "TOO_OLD", "ContextBar", "MessageActionsUi", "repl
 
 log = logging.getLogger("gptgroup.desktop.message_actions")
 
+EARLIER_RUN = "That message is from before the host opened the room again: it can only be read now."
 QUEUED_REMEMBERED = 64  # our messages whose posting tells the room's clock
 PROMPT_SECONDS = 5.0  # a message posted within this of being typed tells the clock
 
@@ -170,10 +171,13 @@ class MessageActionsUi(QObject):
 
     def _allowed(self, entry: Entry, action: str) -> bool:
         """Whether ``action`` is offered and enabled for ``entry`` now; if offered but not
-        enabled, says why."""
+        enabled, says why (and so for a message of an earlier run of the room, whose chips
+        are still drawn)."""
         offer = next((o for o in self.offers_for(entry) if o.action == action), None)
         if offer is not None and not offer.enabled:
             self._show_problem(offer.why)
+        elif offer is None and entry.order[0] != self.model.transcript.epoch:
+            self._show_info(EARLIER_RUN)
         return offer is not None and offer.enabled
 
     # ----------------------------------------------------------------- doing it

@@ -35,7 +35,7 @@ from desktop.chat_page import ChatPage
 from desktop.chat_view import ChatView
 from desktop.delegate import MessageDelegate, RowLayout
 from desktop.main_window import MainWindow
-from desktop.message_actions_ui import TOO_OLD
+from desktop.message_actions_ui import EARLIER_RUN, TOO_OLD
 from desktop.models import MessageListModel
 from desktop.reactions import EmojiDialog
 from desktop.session import RoomSession
@@ -331,6 +331,19 @@ async def test_esc_from_the_transcript_leaves_the_reply(
     await until(ana.view.hasFocus, what="the focus in the transcript")
     QTest.keyClick(ana.view, Key.Key_Escape)
     assert ana.composer.context is None and not ana.context_bar.isVisible()
+
+
+async def test_a_message_of_an_earlier_run_of_the_room_can_only_be_read(
+    prefs: Preferences, keys: KeyStore, cleanup: list[Any]
+) -> None:
+    ana, sam = await two_windows(prefs, keys, cleanup)
+    sam.send("From the first run")
+    old = await posted(ana, "From the first run")
+    ana.model.transcript.new_room()  # what a room opened again in place starts
+    assert [a.text() for a in menu_for(ana, old).actions()] == ["Copy text"]
+    ana.message_actions.on_message_action(old.key, "react", "👍")  # its chips are drawn
+    assert ana.banner.text() == EARLIER_RUN
+    assert old.reactions == {}
 
 
 async def test_an_edit_keeps_what_was_typed_before_it(
