@@ -29,6 +29,7 @@ from core.protocol import (
 from core.room import Room, RoomConfig
 from core.room_tls import client_context
 from core.server import RoomServer
+from tests.blip_proxy import BlipProxy
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -238,6 +239,16 @@ async def make_room() -> AsyncIterator[RoomFactory]:
 async def room(make_room: RoomFactory) -> RoomHarness:
     """A room with default settings and relaxed rate limits."""
     return await make_room()
+
+
+@pytest.fixture
+async def proxy(room: RoomHarness) -> AsyncIterator[BlipProxy]:
+    """A proxy in front of :func:`room` that a test can cut, or make refuse, to play a
+    network blip (see :class:`tests.blip_proxy.BlipProxy`)."""
+    proxy = BlipProxy(room.server.port)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
 
 
 async def hand_join(ws: ClientConnection, name: str, **hello: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,14 +24,6 @@ from core.client import (
 from core.protocol import FileId, FileShared, MessagePosted
 from tests.blip_proxy import BlipProxy
 from tests.conftest import Inbox, RoomFactory, RoomHarness
-
-
-@pytest.fixture
-async def proxy(room: RoomHarness) -> AsyncIterator[BlipProxy]:
-    proxy = BlipProxy(room.server.port)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
 
 
 def pdf(size: int) -> bytes:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-
-import pytest
 
 from core.client import Resumed
 from core.protocol import (
@@ -21,14 +18,6 @@ from core.protocol import (
 from core.transcript import Transcript
 from tests.blip_proxy import BlipProxy
 from tests.conftest import Inbox, RoomHarness
-
-
-@pytest.fixture
-async def proxy(room: RoomHarness) -> AsyncIterator[BlipProxy]:
-    proxy = BlipProxy(room.server.port)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
 
 
 def transcript_of(inbox: Inbox) -> Transcript:

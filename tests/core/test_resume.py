@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -21,14 +20,6 @@ from tests.conftest import (
     RoomFactory,
     RoomHarness,
 )
-
-
-@pytest.fixture
-async def proxy(room: RoomHarness) -> AsyncIterator[BlipProxy]:
-    proxy = BlipProxy(room.server.port)
-    await proxy.start()
-    yield proxy
-    await proxy.close()
 
 
 def message_seqs(events: list[object]) -> list[int]:
