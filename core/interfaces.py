@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import ifaddr
 
+from core.room_records import parse_address
+
 __all__ = [
     "NetworkInterface", "is_lan_adapter", "lan_ipv4_interfaces", "list_interfaces",
     "local_ipv4_networks",
@@ -60,7 +62,7 @@ def list_interfaces(adapters: Sequence[ifaddr.Adapter] | None = None) -> list[Ne
                 text = ip.ip
             else:
                 text, _, scope = ip.ip
-            address = _parse(text)
+            address = parse_address(text)
             if address is None:
                 continue
             if address.version == 6 and address.is_link_local and scope:
@@ -148,10 +150,3 @@ def _ipv4_interfaces(adapter: ifaddr.Adapter) -> list[ipaddress.IPv4Interface]:
             with contextlib.suppress(ValueError):
                 found.append(ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}"))
     return found
-
-
-def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import secrets
 import socket
@@ -51,6 +50,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 from core.beacon import BEACON_INTERVAL, BEACON_PORT, broadcast_targets, decode_beacon
 from core.interfaces import NetworkInterface, list_interfaces
 from core.protocol import DEFAULT_PORT, SERVICE_TYPE
+from core.room_records import parse_address
 
 __all__ = [
     "PROBE_INSTANCE_PREFIX",
@@ -362,21 +362,14 @@ def _room_finding(room: RoomPortCheck) -> Finding:
 # -- interfaces ---------------------------------------------------------------------------
 
 
-def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
 def _routable(text: str) -> bool:
-    address = _parse(text.split("%", 1)[0])
+    address = parse_address(text.split("%", 1)[0])
     return address is not None and not address.is_link_local
 
 
 def _bare(text: str) -> str:
     """An address without its scope, in its one normal form, to compare addresses."""
-    address = _parse(text.split("%", 1)[0])
+    address = parse_address(text.split("%", 1)[0])
     return text if address is None else str(address)
 
 
@@ -642,7 +635,7 @@ async def _check_room(hosting: HostedRoomInfo, lan: list[NetworkInterface]) -> R
     addresses = [
         a
         for a in dict.fromkeys(wanted)
-        if (ip := _parse(a.split("%", 1)[0])) is not None
+        if (ip := parse_address(a.split("%", 1)[0])) is not None
         and not ip.is_loopback
         and not ip.is_link_local
         and not ip.is_unspecified

@@ -23,20 +23,11 @@ from core.beacon import (
     encode_beacon,
 )
 from core.protocol import MAX_ROOM_NAME_CHARS
-from core.room_records import RoomAdvert, decode_txt, encode_txt
+from core.room_records import decode_txt, encode_txt
 from core.room_tls import fingerprint_text
+from tests.discovery.test_records import FINGERPRINT, advert
 
-FINGERPRINT = bytes(range(32))
 SOURCE = "10.0.0.5"
-
-
-def advert(**changes: object) -> RoomAdvert:
-    values: dict[str, object] = {
-        "room_id": "a1b2c3d4e5f6", "name": "Team lunch", "port": 47321, "host_name": "Hana",
-        "participants": 3, "password_required": True, "assistant_kind": "cloud",
-        "provider": "OpenAI", "model": "gpt-4o-mini", "fingerprint": FINGERPRINT,
-    }  # fmt: skip
-    return RoomAdvert(**(values | changes))  # type: ignore[arg-type]
 
 
 def datagram(entries: list[bytes], *, port: int = 47321, magic: bytes = b"GGRB",
